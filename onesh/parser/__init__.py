@@ -1,1 +1,4 @@
-"""onesh.parser."""
+"""Lexer and recursive-descent parser producing `onesh.parser.ast`.
+
+Public API (see parse.py): parse, parse_tolerant, check, iter_commands.
+"""

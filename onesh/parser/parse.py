@@ -1,0 +1,1408 @@
+"""Recursive-descent parser for the onesh (bash) language.
+
+The parser scans characters directly: bash's lexical structure depends on the
+grammatical context (a `(` after `NAME=` starts an array, `}` is a word unless
+it ends a brace group, `#` starts a comment only at a word start), so one
+cursor over the text with context-aware word reading is simpler and faster
+than a separate token stream.  Here-document bodies are read when the parser
+consumes the newline that follows their operator, as in bash.
+
+onesh's only syntax extension is the placement pin: when the LAST word of a
+simple command is a plain unquoted literal starting with `@` (`@node` or
+`@tag=value`), it becomes `SimpleCommand.pin` instead of an argument.  Write
+`\\@x` or `'@x'` to pass such a word as an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from onesh.parser import ast as A
+from onesh.parser.errors import ParseError, Source, Span
+from onesh.parser.words import (
+    LIST_TERMINATORS,
+    METACHARS,
+    OPERATORS,
+    PARAM_OPS,
+    REDIR_OPS,
+    RESERVED,
+    SPECIAL_PARAMS,
+    decode_ansi_c,
+    is_name,
+    is_name_char,
+    is_name_start,
+)
+
+MAX_DEPTH = 200  # nesting limit: a clear error instead of a RecursionError
+
+
+@dataclass
+class _PendingHereDoc:
+    heredoc: A.HereDoc
+    span: Span
+
+
+class Parser:
+    def __init__(self, text: str, name: str = "<stdin>", *,
+                 aliases: Mapping[str, str] | None = None, base: int = 0,
+                 source: Source | None = None) -> None:
+        self.text = text
+        self.n = len(text)
+        self.i = 0
+        self.base = base  # offset of text[0] in the original source (backticks)
+        self.source = source or Source(text, name)
+        self.aliases = aliases or {}
+        self.pending: list[_PendingHereDoc] = []
+        self.depth = 0
+        self.last_sep = False
+        self._alias_active: set[str] = set()
+
+    # ------------------------------------------------------------ helpers
+    def span(self, start: int, end: int | None = None) -> Span:
+        return Span(start + self.base, (self.i if end is None else end) + self.base)
+
+    def error(self, msg: str, start: int, end: int | None = None, *, incomplete: bool = False) -> ParseError:
+        end = start + 1 if end is None else end
+        end = max(end, start)
+        start = min(start, self.n)
+        end = min(max(end, start), self.n)
+        if start == end and start > 0 and start == self.n:
+            start -= 1  # point at the last character rather than past the end
+        return ParseError(msg, Span(start + self.base, end + self.base), self.source, incomplete=incomplete)
+
+    def eof_error(self, msg: str, start: int, end: int | None = None) -> ParseError:
+        return self.error(msg, start, end, incomplete=True)
+
+    def peek(self, k: int = 0) -> str:
+        j = self.i + k
+        return self.text[j] if j < self.n else ""
+
+    def startswith(self, s: str) -> bool:
+        return self.text.startswith(s, self.i)
+
+    def skip_blanks(self) -> None:
+        """Skip spaces, tabs, line continuations and comments (not newlines)."""
+        t, n = self.text, self.n
+        while self.i < n:
+            ch = t[self.i]
+            if ch in " \t":
+                self.i += 1
+            elif ch == "\\" and self.i + 1 < n and t[self.i + 1] == "\n":
+                self.i += 2
+            elif ch == "#":
+                while self.i < n and t[self.i] != "\n":
+                    self.i += 1
+            else:
+                break
+
+    def at_eof(self) -> bool:
+        return self.i >= self.n
+
+    def peek_op(self) -> str | None:
+        ch = self.peek()
+        if not ch or ch not in "&|;<>()":
+            return None
+        for op in OPERATORS:
+            if self.text.startswith(op, self.i):
+                return op
+        return None
+
+    def newline(self) -> bool:
+        """Consume one newline (and then read pending here-doc bodies)."""
+        if self.peek() == "\n":
+            self.i += 1
+            if self.pending:
+                self.read_heredocs()
+            return True
+        return False
+
+    def linebreak(self) -> None:
+        """Skip any number of newlines (with comments/blanks between)."""
+        while True:
+            self.skip_blanks()
+            if not self.newline():
+                return
+
+    # ---------------------------------------------------------- reserved
+    def peek_word_text(self) -> str | None:
+        """If the next token is a plain unquoted word, return its text."""
+        j = self.i
+        t = self.text
+        while j < self.n and t[j] not in METACHARS and t[j] not in "\"'`$\\":
+            j += 1
+        if j == self.i:
+            return None
+        if j < self.n and t[j] in "\"'`$\\":
+            return None
+        return t[self.i:j]
+
+    def peek_reserved(self) -> str | None:
+        self.skip_blanks()
+        w = self.peek_word_text()
+        if w in RESERVED:
+            return w
+        return None
+
+    def expect_reserved(self, word: str, opener: str, opener_start: int) -> int:
+        self.linebreak_or_sep()
+        got = self.peek_reserved()
+        if got != word:
+            if self.at_eof():
+                raise self.eof_error(f"expected `{word}' to close `{opener}'", opener_start, opener_start + len(opener))
+            raise self.unexpected()
+        start = self.i
+        self.i += len(word)
+        return start
+
+    def linebreak_or_sep(self) -> None:
+        self.linebreak()
+
+    def unexpected(self) -> ParseError:
+        self.skip_blanks()
+        if self.at_eof():
+            return self.eof_error("unexpected end of input", self.i)
+        op = self.peek_op()
+        if op:
+            return self.error(f"unexpected token `{op}'", self.i, self.i + len(op))
+        if self.peek() == "\n":
+            return self.error("unexpected newline", self.i)
+        w = self.peek_word_text() or self.peek()
+        return self.error(f"unexpected token `{w}'", self.i, self.i + len(w))
+
+    # ------------------------------------------------------------- lists
+    def parse_program(self) -> A.Program:
+        start = self.i
+        items: list[A.ListItem] = []
+        self.linebreak()
+        while not self.at_eof():
+            cl = self.parse_complete_command()
+            items.extend(cl.items)
+            self.linebreak()
+        body = A.CommandList(tuple(items), self.span(start))
+        return A.Program(body, self.span(start), self.source.name)
+
+    def parse_complete_command(self) -> A.CommandList:
+        """One line's worth: and-or lists separated by ; or &, up to newline."""
+        start = self.i
+        items: list[A.ListItem] = []
+        while True:
+            self.skip_blanks()
+            if self.at_eof() or self.peek() == "\n":
+                break
+            item = self.parse_list_item(top=True)
+            items.append(item)
+            self.skip_blanks()
+            if self.last_sep:
+                continue
+            if self.at_eof() or self.peek() == "\n":
+                break
+            raise self.unexpected()
+        if not items:
+            raise self.unexpected()
+        self.skip_blanks()
+        if not self.newline() and self.pending:
+            self.read_heredocs()  # at end of input: raises "not closed"
+        return A.CommandList(tuple(items), self.span(start))
+
+    def parse_list_item(self, top: bool = False) -> A.ListItem:
+        start = self.i
+        ao = self.parse_and_or()
+        self.skip_blanks()
+        op = self.peek_op()
+        bg = False
+        self.last_sep = op in ("&", ";")
+        if op == "&":
+            self.i += 1
+            bg = True
+        elif op == ";":
+            self.i += 1
+        return A.ListItem(ao, self.span(start, ao.span.end - self.base), bg)
+
+    def parse_list(self, terms: frozenset[str], closer_ops: tuple[str, ...] = ()) -> A.CommandList:
+        """A compound list: items separated by ; & newline, until a reserved
+        word in `terms` (in command position) or one of `closer_ops`."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("nesting too deep", self.i)
+        start = self.i
+        items: list[A.ListItem] = []
+        self.linebreak()
+        while True:
+            self.skip_blanks()
+            if self.at_eof():
+                break
+            if self.peek() == "\n":
+                self.linebreak()
+                continue
+            rw = self.peek_reserved()
+            if rw in terms:
+                break
+            op = self.peek_op()
+            if op and any(op.startswith(c) or c.startswith(op) for c in closer_ops if c):
+                if op in closer_ops or op in (";;", ";&", ";;&", ")"):
+                    break
+            items.append(self.parse_list_item())
+            if not self.last_sep:
+                self.skip_blanks()
+                if not (self.at_eof() or self.peek() == "\n" or self.peek_reserved() in terms
+                        or self.peek_op() in (*closer_ops, ")", ";;", ";&", ";;&")):
+                    raise self.unexpected()
+        self.depth -= 1
+        return A.CommandList(tuple(items), self.span(start))
+
+    def parse_and_or(self) -> A.AndOr:
+        start = self.i
+        first = self.parse_pipeline()
+        rest: list[tuple[str, A.Pipeline]] = []
+        while True:
+            self.skip_blanks()
+            op = self.peek_op()
+            if op not in ("&&", "||"):
+                break
+            self.i += 2
+            self.linebreak()
+            if self.at_eof():
+                raise self.eof_error(f"expected a command after `{op}'", self.i - 2, self.i)
+            rest.append((op, self.parse_pipeline()))  # type: ignore[arg-type]
+        end = rest[-1][1].span.end if rest else first.span.end
+        return A.AndOr(first, tuple(rest), Span(start + self.base, end))  # type: ignore[arg-type]
+
+    def parse_pipeline(self) -> A.Pipeline:
+        self.skip_blanks()
+        start = self.i
+        negated = timed = False
+        while True:
+            rw = self.peek_reserved()
+            if rw == "!":
+                self.i += 1
+                negated = not negated
+            elif rw == "time":
+                self.i += 4
+                timed = True
+            else:
+                break
+        cmds: list[A.Command] = []
+        stderr_too: list[bool] = []
+        cmds.append(self.parse_command())
+        while True:
+            self.skip_blanks()
+            op = self.peek_op()
+            if op not in ("|", "|&"):
+                break
+            op_start = self.i
+            self.i += len(op)
+            stderr_too.append(op == "|&")
+            self.linebreak()
+            if self.at_eof():
+                raise self.eof_error(f"expected a command after `{op}'", op_start, op_start + len(op))
+            cmds.append(self.parse_command())
+        end = cmds[-1].span.end
+        return A.Pipeline(tuple(cmds), Span(start + self.base, end), negated, tuple(stderr_too), timed)
+
+    # ----------------------------------------------------------- commands
+    def parse_command(self) -> A.Command:
+        self.skip_blanks()
+        if self.at_eof():
+            raise self.eof_error("expected a command", self.i)
+        rw = self.peek_reserved()
+        start = self.i
+        cmd: A.Command
+        if rw is not None and rw not in ("!", "time", "in", "]]"):
+            if rw in LIST_TERMINATORS or rw == "then":
+                raise self.unexpected()
+            cmd = self.parse_compound(rw)
+            if isinstance(cmd, A.FunctionDef):
+                return cmd
+            return self.with_redirs(cmd)
+        op = self.peek_op()
+        if op == "(":
+            if self.startswith("(("):
+                cmd = self.parse_arith_command()
+            else:
+                cmd = self.parse_subshell()
+            return self.with_redirs(cmd)
+        if op is not None and op not in REDIR_OPS:
+            raise self.unexpected()
+        # function definition: NAME ( )
+        w = self.peek_word_text()
+        if w is not None and w not in RESERVED:
+            save = self.i
+            self.i += len(w)
+            self.skip_blanks()
+            if self.peek() == "(":
+                j = self.i + 1
+                while j < self.n and self.text[j] in " \t":
+                    j += 1
+                if j < self.n and self.text[j] == ")":
+                    self.i = j + 1
+                    if not _valid_func_name(w):
+                        raise self.error(f"`{w}': not a valid function name", save, save + len(w))
+                    return self.parse_function_body(w, start)
+            self.i = save
+        return self.parse_simple(start)
+
+    def with_redirs(self, cmd: A.Command) -> A.Command:
+        redirs: list[A.Redir] = []
+        while True:
+            self.skip_blanks()
+            r = self.try_redir()
+            if r is None:
+                break
+            redirs.append(r)
+        if not redirs:
+            return cmd
+        return _replace_redirs(cmd, tuple(redirs), Span(cmd.span.start, redirs[-1].span.end))
+
+    def parse_compound(self, rw: str) -> A.Command:
+        start = self.i
+        if rw == "{":
+            self.i += 1
+            body = self.parse_list(frozenset({"}"}))
+            self.expect_reserved("}", "{", start)
+            return A.BraceGroup(body, self.span(start))
+        if rw == "if":
+            return self.parse_if(start)
+        if rw in ("while", "until"):
+            self.i += len(rw)
+            cond = self.parse_list(frozenset({"do"}))
+            self.expect_reserved("do", rw, start)
+            body = self.parse_list(frozenset({"done"}))
+            self.expect_reserved("done", rw, start)
+            return A.While(cond, body, self.span(start), until=(rw == "until"))
+        if rw == "for":
+            return self.parse_for(start)
+        if rw == "case":
+            return self.parse_case(start)
+        if rw == "function":
+            self.i += len("function")
+            self.skip_blanks()
+            w = self.peek_word_text()
+            if w is None:
+                raise self.unexpected() if not self.at_eof() else self.eof_error("expected a function name", start)
+            if not _valid_func_name(w):
+                raise self.error(f"`{w}': not a valid function name", self.i, self.i + len(w))
+            self.i += len(w)
+            self.skip_blanks()
+            if self.startswith("("):
+                j = self.i + 1
+                while j < self.n and self.text[j] in " \t":
+                    j += 1
+                if j < self.n and self.text[j] == ")":
+                    self.i = j + 1
+            return self.parse_function_body(w, start)
+        if rw == "[[":
+            return self.parse_cond(start)
+        raise self.unexpected()
+
+    def parse_function_body(self, name: str, start: int) -> A.FunctionDef:
+        self.linebreak()
+        if self.at_eof():
+            raise self.eof_error(f"expected a body for function `{name}'", start)
+        rw = self.peek_reserved()
+        body: A.Command
+        if rw in ("{", "if", "while", "until", "for", "case", "[["):
+            body = self.with_redirs(self.parse_compound(rw))  # type: ignore[arg-type]
+        elif self.startswith("(("):
+            body = self.with_redirs(self.parse_arith_command())
+        elif self.startswith("("):
+            body = self.with_redirs(self.parse_subshell())
+        else:
+            raise self.error("expected a compound command ({ ... }) as the function body", self.i)
+        return A.FunctionDef(name, body, self.span(start))
+
+    def parse_subshell(self) -> A.Subshell:
+        start = self.i
+        self.i += 1
+        body = self.parse_list(frozenset(), (")",))
+        self.skip_blanks()
+        if self.peek() != ")":
+            if self.at_eof():
+                raise self.eof_error("expected `)' to close `('", start)
+            raise self.unexpected()
+        self.i += 1
+        if not body.items:
+            raise self.error("empty subshell", start, self.i)
+        return A.Subshell(body, self.span(start))
+
+    def parse_if(self, start: int) -> A.If:
+        self.i += 2
+        clauses: list[A.IfClause] = []
+        else_body: A.CommandList | None = None
+        kw_start = start
+        kw = "if"
+        while True:
+            cond = self.parse_list(frozenset({"then"}))
+            self.expect_reserved("then", kw, kw_start)
+            if not cond.items:
+                raise self.error(f"empty condition after `{kw}'", kw_start, kw_start + len(kw))
+            body = self.parse_list(frozenset({"elif", "else", "fi"}))
+            clauses.append(A.IfClause(cond, body))
+            rw = self.peek_reserved()
+            if rw == "elif":
+                kw_start = self.i
+                kw = "elif"
+                self.i += 4
+                continue
+            if rw == "else":
+                self.i += 4
+                else_body = self.parse_list(frozenset({"fi"}))
+            self.expect_reserved("fi", "if", start)
+            return A.If(tuple(clauses), else_body, self.span(start))
+
+    def parse_for(self, start: int) -> A.Command:
+        self.i += 3
+        self.skip_blanks()
+        if self.startswith("(("):
+            return self.parse_arith_for(start)
+        w = self.peek_word_text()
+        if w is None or not is_name(w):
+            if self.at_eof():
+                raise self.eof_error("expected a variable name after `for'", start, start + 3)
+            raise self.error("expected a variable name after `for'", self.i, self.i + max(1, len(w or "")))
+        self.i += len(w)
+        words: tuple[A.Word, ...] | None = None
+        self.skip_blanks()
+        save = self.i
+        self.linebreak()
+        if self.peek_reserved() == "in":
+            self.i += 2
+            ws: list[A.Word] = []
+            while True:
+                self.skip_blanks()
+                if self.at_eof():
+                    raise self.eof_error("expected `do' to close `for'", start, start + 3)
+                op = self.peek_op()
+                if op == ";" or self.peek() == "\n":
+                    self.i += 1
+                    if self.peek() == "" and self.pending:
+                        pass
+                    if self.text[self.i - 1] == "\n" and self.pending:
+                        self.read_heredocs()
+                    break
+                word = self.read_word()
+                if word is None:
+                    raise self.unexpected()
+                ws.append(word)
+            words = tuple(ws)
+        else:
+            self.i = save
+            self.skip_blanks()
+            if self.peek_op() == ";":
+                self.i += 1
+        self.expect_reserved("do", "for", start)
+        body = self.parse_list(frozenset({"done"}))
+        self.expect_reserved("done", "for", start)
+        return A.For(w, words, body, self.span(start))
+
+    def parse_arith_for(self, start: int) -> A.ArithFor:
+        open_ = self.i
+        self.i += 2
+        inner_start = self.i
+        end = self.find_arith_end(open_)
+        inner = self.text[inner_start:end]
+        # Split on top-level ';' (parens may nest inside).
+        parts: list[tuple[int, int]] = []
+        depth, seg = 0, inner_start
+        for k in range(inner_start, end):
+            c = self.text[k]
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                depth -= 1
+            elif c == ";" and depth == 0:
+                parts.append((seg, k))
+                seg = k + 1
+        parts.append((seg, end))
+        if len(parts) != 3:
+            raise self.error("expected `for ((init; cond; step))'", open_, end + 2)
+        del inner
+        exprs: list[A.Word | None] = []
+        for a, b in parts:
+            if self.text[a:b].strip():
+                exprs.append(self.parse_arith_text(a, b))
+            else:
+                exprs.append(None)
+        self.i = end + 2
+        self.skip_blanks()
+        if self.peek_op() == ";":
+            self.i += 1
+        self.linebreak()
+        rw = self.peek_reserved()
+        if rw == "{":
+            b0 = self.i
+            self.i += 1
+            body = self.parse_list(frozenset({"}"}))
+            self.expect_reserved("}", "{", b0)
+        else:
+            self.expect_reserved("do", "for", start)
+            body = self.parse_list(frozenset({"done"}))
+            self.expect_reserved("done", "for", start)
+        return A.ArithFor(exprs[0], exprs[1], exprs[2], body, self.span(start))
+
+    def parse_case(self, start: int) -> A.Case:
+        self.i += 4
+        self.skip_blanks()
+        word = self.read_word()
+        if word is None:
+            if self.at_eof():
+                raise self.eof_error("expected a word after `case'", start, start + 4)
+            raise self.unexpected()
+        self.linebreak()
+        if self.peek_reserved() != "in":
+            if self.at_eof():
+                raise self.eof_error("expected `in' after `case WORD'", start, start + 4)
+            raise self.unexpected()
+        self.i += 2
+        arms: list[A.CaseArm] = []
+        while True:
+            self.linebreak()
+            if self.peek_reserved() == "esac":
+                self.i += 4
+                break
+            if self.at_eof():
+                raise self.eof_error("expected `esac' to close `case'", start, start + 4)
+            arm_start = self.i
+            if self.peek() == "(":
+                self.i += 1
+            pats: list[A.Word] = []
+            while True:
+                self.skip_blanks()
+                p = self.read_word(case_pattern=True)
+                if p is None:
+                    if self.at_eof():
+                        raise self.eof_error("expected `)' after a case pattern", arm_start)
+                    raise self.unexpected()
+                pats.append(p)
+                self.skip_blanks()
+                if self.peek() == "|":
+                    self.i += 1
+                    continue
+                if self.peek() == ")":
+                    self.i += 1
+                    break
+                if self.at_eof():
+                    raise self.eof_error("expected `)' after a case pattern", arm_start)
+                raise self.unexpected()
+            body = self.parse_list(frozenset({"esac"}), (";;", ";&", ";;&"))
+            self.skip_blanks()
+            op = self.peek_op()
+            term = ";;"
+            if op in (";;", ";&", ";;&"):
+                self.i += len(op)
+                term = op
+            elif self.peek_reserved() != "esac":
+                if self.at_eof():
+                    raise self.eof_error("expected `esac' to close `case'", start, start + 4)
+                raise self.unexpected()
+            arms.append(A.CaseArm(tuple(pats), body, self.span(arm_start), term))  # type: ignore[arg-type]
+        return A.Case(word, tuple(arms), self.span(start))
+
+    def parse_cond(self, start: int) -> A.CondCommand:
+        self.i += 2
+        words: list[A.Word] = []
+        while True:
+            self.skip_blanks()
+            while self.peek() == "\n":
+                self.newline()
+                self.skip_blanks()
+            if self.at_eof():
+                raise self.eof_error("expected `]]' to close `[['", start, start + 2)
+            if self.peek_word_text() == "]]":
+                self.i += 2
+                break
+            op = self.peek_op()
+            if op in ("&&", "||", "(", ")", "<", ">"):
+                words.append(A.Word((A.Lit(op, self.span(self.i, self.i + len(op))),), self.span(self.i, self.i + len(op))))
+                self.i += len(op)
+                continue
+            if op is not None:
+                raise self.unexpected()
+            w = self.read_word(cond=True)
+            if w is None:
+                raise self.unexpected()
+            words.append(w)
+        if not words:
+            raise self.error("empty `[[ ]]'", start, self.i)
+        return A.CondCommand(tuple(words), self.span(start))
+
+    def find_arith_end(self, open_: int) -> int:
+        """Given `((` at open_, return the index of the matching `))`."""
+        depth = 0
+        k = open_ + 2
+        t = self.text
+        while k < self.n:
+            c = t[k]
+            if c == "\\":
+                k += 2
+                continue
+            if c in "'\"":
+                q = t.find(c, k + 1)
+                if q < 0:
+                    break
+                k = q + 1
+                continue
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                if depth == 0:
+                    if k + 1 < self.n and t[k + 1] == ")":
+                        return k
+                    raise self.error("expected `))' to close `(('", open_, open_ + 2)
+                depth -= 1
+            k += 1
+        raise self.eof_error("expected `))' to close `(('", open_, open_ + 2)
+
+    def parse_arith_text(self, a: int, b: int) -> A.Word:
+        sub = Parser(self.text[:b], self.source.name, base=self.base, source=self.source)
+        sub.i = a
+        parts = sub.read_dquoted_parts(end_char=None, arith=True)
+        return A.Word(tuple(parts), self.span(a, b))
+
+    def parse_arith_command(self) -> A.ArithCommand:
+        start = self.i
+        end = self.find_arith_end(start)
+        expr = self.parse_arith_text(start + 2, end)
+        self.i = end + 2
+        return A.ArithCommand(expr, self.span(start))
+
+    # ------------------------------------------------------ simple command
+    def parse_simple(self, start: int) -> A.Command:
+        assigns: list[A.Assign] = []
+        words: list[A.Word] = []
+        redirs: list[A.Redir] = []
+        alias_depth_guard: set[str] = set()
+        while True:
+            self.skip_blanks()
+            if self.at_eof() or self.peek() == "\n":
+                break
+            r = self.try_redir()
+            if r is not None:
+                redirs.append(r)
+                continue
+            op = self.peek_op()
+            if op is not None:
+                break
+            if not words:
+                a = self.try_assignment()
+                if a is not None:
+                    assigns.append(a)
+                    continue
+                # Alias expansion in command position.
+                if self.aliases:
+                    w = self.peek_word_text()
+                    if (w is not None and w in self.aliases and w not in self._alias_active
+                            and w not in alias_depth_guard):
+                        self.expand_alias(w)
+                        alias_depth_guard.add(w)
+                        continue
+            word = self.read_word()
+            if word is None:
+                raise self.unexpected()
+            words.append(word)
+        if not (assigns or words or redirs):
+            raise self.unexpected()
+        pin: str | None = None
+        if len(words) > 1:
+            last = words[-1]
+            if len(last.parts) == 1 and isinstance(last.parts[0], A.Lit) and last.parts[0].text.startswith("@") and len(last.parts[0].text) > 1:
+                pin = last.parts[0].text[1:]
+                words.pop()
+        end_candidates = [x.span.end for x in (*assigns, *words, *redirs)]
+        if pin is not None:
+            end_candidates.append(self.i + self.base)
+        return A.SimpleCommand(tuple(assigns), tuple(words), tuple(redirs),
+                               Span(start + self.base, max(end_candidates)), pin)
+
+    def expand_alias(self, name: str) -> None:
+        """Splice the alias text into the input in place of the word.  Spans of
+        the expansion point at the alias word (they cannot point into text the
+        user did not write)."""
+        value = self.aliases[name]
+        self.text = self.text[: self.i] + value + self.text[self.i + len(name):]
+        self.n = len(self.text)
+        # Offsets after the splice no longer line up with the source; keep the
+        # source for error messages but they may be approximate on that line.
+        self._alias_active.add(name)
+
+    def try_assignment(self) -> A.Assign | None:
+        t = self.text
+        j = self.i
+        if j >= self.n or not is_name_start(t[j]):
+            return None
+        while j < self.n and is_name_char(t[j]):
+            j += 1
+        name = t[self.i:j]
+        index: A.Word | None = None
+        if j < self.n and t[j] == "[":
+            close = _find_bracket_end(t, j)
+            if close < 0:
+                return None
+            idx_start = j + 1
+            k = close + 1
+            if not (t.startswith("=", k) or t.startswith("+=", k)):
+                return None
+            index = self.parse_arith_text(idx_start, close) if close > idx_start else A.Word((), self.span(idx_start, idx_start))
+            j = close + 1
+        append = False
+        if t.startswith("+=", j):
+            append = True
+            j += 2
+        elif t.startswith("=", j):
+            j += 1
+        else:
+            return None
+        start = self.i
+        self.i = j
+        if self.peek() == "(" and index is None:
+            self.i += 1
+            elems: list[A.Word] = []
+            while True:
+                self.skip_blanks()
+                while self.peek() == "\n":
+                    self.newline()
+                    self.skip_blanks()
+                if self.peek() == ")":
+                    self.i += 1
+                    break
+                if self.at_eof():
+                    raise self.eof_error("expected `)' to close the array", j)
+                w = self.read_word()
+                if w is None:
+                    raise self.unexpected()
+                elems.append(w)
+            return A.Assign(name, None, self.span(start), append, None, tuple(elems))
+        value = self.read_word(assignment=True)
+        if value is None:
+            value = A.Word((), self.span(self.i, self.i))
+        return A.Assign(name, value, self.span(start), append, index, None)
+
+    def try_redir(self) -> A.Redir | None:
+        t = self.text
+        start = self.i
+        j = self.i
+        fd: int | None = None
+        while j < self.n and t[j].isdigit():
+            j += 1
+        if j > self.i and j < self.n and t[j] in "<>":
+            fd = int(t[self.i:j])
+        else:
+            j = self.i
+        if j >= self.n or t[j] not in "<>&":
+            return None
+        op = None
+        for cand in OPERATORS:
+            if cand in REDIR_OPS and t.startswith(cand, j):
+                op = cand
+                break
+        if op is None:
+            return None
+        if op.startswith("&") and fd is not None:
+            return None
+        self.i = j + len(op)
+        self.skip_blanks()
+        if op in ("<<", "<<-"):
+            return self.read_heredoc_op(op, fd, start)
+        if self.at_eof() or self.peek() == "\n" or self.peek_op() is not None:
+            if self.at_eof():
+                raise self.eof_error(f"expected a file name after `{op}'", j, j + len(op))
+            raise self.unexpected()
+        target = self.read_word()
+        if target is None:
+            raise self.unexpected()
+        return A.Redir(op, target, self.span(start), fd)  # type: ignore[arg-type]
+
+    def read_heredoc_op(self, op: str, fd: int | None, start: int) -> A.Redir:
+        dstart = self.i
+        target = self.read_word()
+        if target is None:
+            raise self.eof_error(f"expected a delimiter after `{op}'", start, self.i) if self.at_eof() else self.unexpected()
+        quoted = any(not isinstance(p, A.Lit) for p in target.parts)
+        delim = "".join(_literal_text(p) for p in target.parts)
+        hd = A.HereDoc(A.Word((), self.span(dstart, dstart)), delim, quoted, op == "<<-")
+        self.pending.append(_PendingHereDoc(hd, self.span(start)))
+        return A.Redir(op, target, self.span(start), fd, hd)  # type: ignore[arg-type]
+
+    def read_heredocs(self) -> None:
+        pending, self.pending = self.pending, []
+        for p in pending:
+            hd = p.heredoc
+            body_start = self.i
+            lines_end = -1
+            k = self.i
+            while k <= self.n:
+                nl = self.text.find("\n", k)
+                line_end = self.n if nl < 0 else nl
+                line = self.text[k:line_end]
+                check = line.lstrip("\t") if hd.strip_tabs else line
+                if check == hd.delimiter:
+                    lines_end = k
+                    self.i = line_end + 1 if nl >= 0 else self.n
+                    break
+                if nl < 0:
+                    break
+                k = nl + 1
+            if lines_end < 0:
+                err = ParseError(f"here-document delimited by `{hd.delimiter}' is not closed",
+                                 p.span, self.source, incomplete=True)
+                raise err
+            raw = self.text[body_start:lines_end]
+            if hd.quoted:
+                text = _strip_tabs(raw) if hd.strip_tabs else raw
+                body = A.Word((A.Lit(text, self.span(body_start, lines_end)),) if text else (),
+                              self.span(body_start, lines_end))
+            else:
+                if hd.strip_tabs:
+                    raw = _strip_tabs(raw)
+                    sub = Parser(raw, self.source.name, base=self.base + body_start, source=self.source)
+                else:
+                    sub = Parser(self.text[:lines_end], self.source.name, base=self.base, source=self.source)
+                    sub.i = body_start
+                parts = sub.read_dquoted_parts(end_char=None, heredoc=True)
+                body = A.Word(tuple(parts), self.span(body_start, lines_end))
+            # The Redir node was built before its body could be read (bash reads
+            # bodies after the line); fill it in before anyone sees the tree.
+            object.__setattr__(hd, "body", body)
+
+    # -------------------------------------------------------------- words
+    def read_word(self, *, assignment: bool = False, case_pattern: bool = False,
+                  cond: bool = False) -> A.Word | None:
+        """Read one shell word in command mode.  None if no word starts here."""
+        t = self.text
+        start = self.i
+        parts: list[A.WordPart] = []
+        lit: list[str] = []
+        lit_start = self.i
+
+        def flush() -> None:
+            nonlocal lit_start
+            if lit:
+                parts.append(A.Lit("".join(lit), self.span(lit_start, self.i)))
+                lit.clear()
+            lit_start = self.i
+
+        depth = 0  # extglob / case pattern parens
+        while self.i < self.n:
+            ch = t[self.i]
+            if ch in METACHARS:
+                if ch == "(" and case_pattern is False and lit and lit[-1] in "?*+@!" and not assignment:
+                    # extglob @(a|b): keep the group literally in the word
+                    depth += 1
+                    lit.append(ch)
+                    self.i += 1
+                    continue
+                if depth and ch in "|)":
+                    if ch == ")":
+                        depth -= 1
+                    lit.append(ch)
+                    self.i += 1
+                    continue
+                if cond and ch in "<>" and not lit and not parts:
+                    break
+                if cond and ch == "(" and (lit or parts):
+                    # [[ x =~ (a|b) ]] — regex groups are part of the word
+                    depth += 1
+                    lit.append(ch)
+                    self.i += 1
+                    continue
+                break
+            if ch == "\\":
+                if self.i + 1 < self.n and t[self.i + 1] == "\n":
+                    self.i += 2
+                    continue
+                flush()
+                if self.i + 1 >= self.n:
+                    raise self.eof_error("backslash at end of input", self.i)
+                parts.append(A.Escaped(t[self.i + 1], self.span(self.i, self.i + 2)))
+                self.i += 2
+                lit_start = self.i
+                continue
+            if ch == "'":
+                flush()
+                q = t.find("'", self.i + 1)
+                if q < 0:
+                    raise self.eof_error("unterminated single quote", self.i)
+                parts.append(A.SQuoted(t[self.i + 1:q], self.span(self.i, q + 1)))
+                self.i = q + 1
+                lit_start = self.i
+                continue
+            if ch == '"':
+                flush()
+                parts.append(self.read_dquoted())
+                lit_start = self.i
+                continue
+            if ch == "`":
+                flush()
+                parts.append(self.read_backtick())
+                lit_start = self.i
+                continue
+            if ch == "$":
+                nxt = self.peek(1)
+                if nxt == "'":
+                    flush()
+                    parts.append(self.read_ansi_c())
+                    lit_start = self.i
+                    continue
+                if nxt == '"':
+                    flush()
+                    self.i += 1
+                    dq = self.read_dquoted()
+                    parts.append(A.DQuoted(dq.parts, self.span(self.i - (dq.span.end - dq.span.start) - 1)))
+                    lit_start = self.i
+                    continue
+                part = self.read_dollar()
+                if part is not None:
+                    flush()
+                    parts.append(part)
+                    lit_start = self.i
+                    continue
+                lit.append("$")
+                self.i += 1
+                continue
+            if ch == "~" and (self.i == start or (assignment and t[self.i - 1] in ":=" and not parts and _all_lit(lit))):
+                if self.i == start or (assignment and lit and lit[-1] in ":="):
+                    k = self.i + 1
+                    while k < self.n and t[k] not in METACHARS and t[k] not in "/:\"'`$\\":
+                        k += 1
+                    if k >= self.n or t[k] in METACHARS or t[k] in "/:" or (assignment and t[k] == ":"):
+                        flush()
+                        user = t[self.i + 1:k]
+                        if all(is_name_char(c) or c in ".-+" for c in user):
+                            parts.append(A.Tilde(user, self.span(self.i, k)))
+                            self.i = k
+                            lit_start = self.i
+                            continue
+            if ch == "{" and lit and lit[-1] == "$":
+                pass
+            lit.append(ch)
+            self.i += 1
+        flush()
+        if not parts:
+            return None
+        return A.Word(tuple(parts), self.span(start))
+
+    def read_dquoted(self) -> A.DQuoted:
+        start = self.i
+        self.i += 1
+        parts = self.read_dquoted_parts(end_char='"', open_at=start)
+        self.i += 1  # closing quote
+        return A.DQuoted(tuple(parts), self.span(start))
+
+    def read_dquoted_parts(self, end_char: str | None, *, open_at: int = 0, heredoc: bool = False,
+                           arith: bool = False) -> list[A.WordPart]:
+        """Parts of double-quoted text (also here-doc bodies and arithmetic).
+        Stops before `end_char` (or at the end of text when None)."""
+        t = self.text
+        parts: list[A.WordPart] = []
+        lit: list[str] = []
+        lit_start = self.i
+
+        def flush() -> None:
+            nonlocal lit_start
+            if lit:
+                parts.append(A.Lit("".join(lit), self.span(lit_start, self.i)))
+                lit.clear()
+            lit_start = self.i
+
+        while True:
+            if self.i >= self.n:
+                if end_char is None:
+                    break
+                raise self.eof_error("unterminated double quote", open_at)
+            ch = t[self.i]
+            if end_char is not None and ch == end_char:
+                break
+            if ch == "\\" and self.i + 1 < self.n:
+                nxt = t[self.i + 1]
+                if nxt == "\n":
+                    self.i += 2
+                    continue
+                specials = "$`\\" if heredoc or arith else '$`"\\'
+                if nxt in specials:
+                    lit.append(nxt)
+                    self.i += 2
+                    continue
+                lit.append(ch)
+                self.i += 1
+                continue
+            if ch == "`":
+                flush()
+                parts.append(self.read_backtick())
+                lit_start = self.i
+                continue
+            if ch == "$":
+                part = self.read_dollar(in_dquote=True)
+                if part is not None:
+                    flush()
+                    parts.append(part)
+                    lit_start = self.i
+                    continue
+            if arith and ch in "'\"":
+                # quotes inside $(( )) are removed, like bash
+                flush()
+                if ch == "'":
+                    q = t.find("'", self.i + 1)
+                    if q < 0:
+                        raise self.eof_error("unterminated single quote", self.i)
+                    parts.append(A.SQuoted(t[self.i + 1:q], self.span(self.i, q + 1)))
+                    self.i = q + 1
+                else:
+                    parts.append(self.read_dquoted())
+                lit_start = self.i
+                continue
+            lit.append(ch)
+            self.i += 1
+        flush()
+        return parts
+
+    def read_ansi_c(self) -> A.AnsiCQuoted:
+        start = self.i
+        k = self.i + 2
+        t = self.text
+        while k < self.n and t[k] != "'":
+            k += 2 if t[k] == "\\" else 1
+        if k >= self.n:
+            raise self.eof_error("unterminated $'...' quote", start, start + 2)
+        self.i = k + 1
+        return A.AnsiCQuoted(decode_ansi_c(t[start + 2:k]), self.span(start))
+
+    def read_backtick(self) -> A.CmdSub:
+        start = self.i
+        k = self.i + 1
+        t = self.text
+        buf: list[str] = []
+        while k < self.n and t[k] != "`":
+            if t[k] == "\\" and k + 1 < self.n and t[k + 1] in "$`\\":
+                buf.append(t[k + 1])
+                k += 2
+                continue
+            buf.append(t[k])
+            k += 1
+        if k >= self.n:
+            raise self.eof_error("unterminated backquote", start)
+        self.i = k + 1
+        inner = "".join(buf)
+        sub = Parser(inner, self.source.name, base=self.base + start + 1, source=self.source,
+                     aliases=self.aliases)
+        try:
+            prog = sub.parse_program()
+        except ParseError as e:
+            e.incomplete = False
+            raise
+        return A.CmdSub(prog, self.span(start), backtick=True)
+
+    def read_dollar(self, in_dquote: bool = False) -> A.WordPart | None:
+        """At a `$`: parse an expansion, or return None for a literal `$`."""
+        t = self.text
+        start = self.i
+        nxt = self.peek(1)
+        if nxt == "(":
+            if self.peek(2) == "(":
+                # $(( ... )) unless it is really $( (subshell) ... )
+                try:
+                    end = self.find_arith_end(start + 1)
+                except ParseError:
+                    end = -1
+                if end >= 0:
+                    expr = self.parse_arith_text(start + 3, end)
+                    self.i = end + 2
+                    return A.ArithSub(expr, self.span(start))
+            self.i += 2
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error("nesting too deep", start)
+            body_start = self.i
+            body = self.parse_list(frozenset(), (")",))
+            self.depth -= 1
+            self.skip_blanks()
+            if self.peek() != ")":
+                if self.at_eof():
+                    raise self.eof_error("expected `)' to close `$('", start, start + 2)
+                raise self.unexpected()
+            self.i += 1
+            prog = A.Program(body, self.span(body_start, self.i - 1), self.source.name)
+            return A.CmdSub(prog, self.span(start))
+        if nxt == "{":
+            return self.read_braced_param()
+        if nxt and is_name_start(nxt):
+            k = self.i + 1
+            while k < self.n and is_name_char(t[k]):
+                k += 1
+            self.i = k
+            return A.Param(t[start + 1:k], self.span(start))
+        if nxt and (nxt.isdigit() or nxt in SPECIAL_PARAMS):
+            self.i += 2
+            return A.Param(nxt, self.span(start))
+        return None
+
+    def read_braced_param(self) -> A.Param:
+        t = self.text
+        start = self.i
+        self.i += 2
+        length = False
+        if self.peek() == "#" and self.peek(1) not in ("}", "") and not (
+                self.peek(1) in "-=?+:%/" and self.peek(2) != "}" and False):
+            # ${#x}, ${#@}; but ${#} is $# and ${#-d}... keep it simple
+            c1 = self.peek(1)
+            if c1 and (is_name_start(c1) or c1.isdigit() or c1 in "@*#?-$!"):
+                length = True
+                self.i += 1
+        name_start = self.i
+        c = self.peek()
+        if not c:
+            raise self.eof_error("expected `}' to close `${'", start, start + 2)
+        if is_name_start(c):
+            while self.i < self.n and is_name_char(t[self.i]):
+                self.i += 1
+        elif c.isdigit():
+            while self.i < self.n and t[self.i].isdigit():
+                self.i += 1
+        elif c in SPECIAL_PARAMS:
+            self.i += 1
+        else:
+            raise self.error("bad substitution", start, self._brace_end(start))
+        name = t[name_start:self.i]
+        index: A.Word | None = None
+        if self.peek() == "[":
+            close = _find_bracket_end(t, self.i)
+            if close < 0:
+                raise self.eof_error("expected `]' in array subscript", self.i)
+            inner = t[self.i + 1:close]
+            if inner in ("@", "*"):
+                index = A.Word((A.Lit(inner, self.span(self.i + 1, close)),), self.span(self.i + 1, close))
+            else:
+                index = self.parse_arith_text(self.i + 1, close)
+            self.i = close + 1
+        if self.peek() == "}":
+            self.i += 1
+            return A.Param(name, self.span(start), length=length, index=index, braced=True)
+        if length:
+            raise self.error("bad substitution", start, self._brace_end(start))
+        op = None
+        for cand in PARAM_OPS:
+            if t.startswith(cand, self.i):
+                op = cand
+                break
+        if op is None:
+            if self.at_eof():
+                raise self.eof_error("expected `}' to close `${'", start, start + 2)
+            raise self.error("bad substitution", start, self._brace_end(start))
+        self.i += len(op)
+        arg: A.Word | None
+        arg2: A.Word | None = None
+        if op in ("/", "//", "/#", "/%"):
+            arg = self.read_param_word(stop="/}")
+            if self.peek() == "/":
+                self.i += 1
+                arg2 = self.read_param_word(stop="}")
+        elif op == ":":
+            arg = self.read_param_word(stop=":}", arith_like=True)
+            if self.peek() == ":":
+                self.i += 1
+                arg2 = self.read_param_word(stop="}", arith_like=True)
+        else:
+            arg = self.read_param_word(stop="}")
+        if self.peek() != "}":
+            raise self.eof_error("expected `}' to close `${'", start, start + 2)
+        self.i += 1
+        return A.Param(name, self.span(start), op, arg, arg2, False, index, True)
+
+    def _brace_end(self, start: int) -> int:
+        k = self.text.find("}", start)
+        return self.n if k < 0 else k + 1
+
+    def read_param_word(self, stop: str, arith_like: bool = False) -> A.Word:
+        """The argument of a ${x op arg}: quotes and expansions are live, the
+        word ends at an unnested character in `stop`."""
+        t = self.text
+        start = self.i
+        parts: list[A.WordPart] = []
+        lit: list[str] = []
+        lit_start = self.i
+        depth = 0
+
+        def flush() -> None:
+            nonlocal lit_start
+            if lit:
+                parts.append(A.Lit("".join(lit), self.span(lit_start, self.i)))
+                lit.clear()
+            lit_start = self.i
+
+        while self.i < self.n:
+            ch = t[self.i]
+            if ch in stop and depth == 0:
+                break
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+            if ch == "\\" and self.i + 1 < self.n:
+                flush()
+                parts.append(A.Escaped(t[self.i + 1], self.span(self.i, self.i + 2)))
+                self.i += 2
+                lit_start = self.i
+                continue
+            if ch == "'":
+                flush()
+                q = t.find("'", self.i + 1)
+                if q < 0:
+                    raise self.eof_error("unterminated single quote", self.i)
+                parts.append(A.SQuoted(t[self.i + 1:q], self.span(self.i, q + 1)))
+                self.i = q + 1
+                lit_start = self.i
+                continue
+            if ch == '"':
+                flush()
+                parts.append(self.read_dquoted())
+                lit_start = self.i
+                continue
+            if ch == "`":
+                flush()
+                parts.append(self.read_backtick())
+                lit_start = self.i
+                continue
+            if ch == "$":
+                if self.peek(1) == "'":
+                    flush()
+                    parts.append(self.read_ansi_c())
+                    lit_start = self.i
+                    continue
+                part = self.read_dollar()
+                if part is not None:
+                    flush()
+                    parts.append(part)
+                    lit_start = self.i
+                    continue
+            if ch == "~" and self.i == start and not arith_like:
+                k = self.i + 1
+                while k < self.n and (is_name_char(t[k])):
+                    k += 1
+                if k >= self.n or t[k] in "/" + stop:
+                    flush()
+                    parts.append(A.Tilde(t[self.i + 1:k], self.span(self.i, k)))
+                    self.i = k
+                    lit_start = self.i
+                    continue
+            lit.append(ch)
+            self.i += 1
+        flush()
+        return A.Word(tuple(parts), self.span(start))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _valid_func_name(w: str) -> bool:
+    return bool(w) and not w.isdigit() and all(c not in "$`'\"\\=" for c in w)
+
+
+def _find_bracket_end(t: str, j: int) -> int:
+    depth = 0
+    k = j
+    while k < len(t):
+        c = t[k]
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return k
+        elif c in " \t\n;|&<>":
+            return -1
+        k += 1
+    return -1
+
+
+def _literal_text(p: A.WordPart) -> str:
+    if isinstance(p, (A.Lit, A.SQuoted, A.Escaped, A.AnsiCQuoted)):
+        return p.text
+    if isinstance(p, A.DQuoted):
+        return "".join(_literal_text(x) for x in p.parts)
+    if isinstance(p, A.Tilde):
+        return "~" + p.user
+    if isinstance(p, A.Param):
+        return "$" + p.name
+    return ""
+
+
+def _all_lit(lit: list[str]) -> bool:
+    return True
+
+
+def _strip_tabs(raw: str) -> str:
+    return "".join(line.lstrip("\t") for line in raw.splitlines(keepends=True))
+
+
+def _replace_redirs(cmd: A.Command, redirs: tuple[A.Redir, ...], span: Span) -> A.Command:
+    import dataclasses
+
+    if isinstance(cmd, A.SimpleCommand | A.FunctionDef):
+        return cmd
+    merged = (*cmd.redirs, *redirs)
+    return dataclasses.replace(cmd, redirs=merged, span=span)
+
+
+# ---------------------------------------------------------------- public API
+
+
+def parse(text: str, name: str = "<stdin>", *, aliases: Mapping[str, str] | None = None) -> A.Program:
+    """Parse a whole program (strict): raises ParseError with span and source."""
+    p = Parser(text, name, aliases=aliases)
+    try:
+        prog = p.parse_program()
+    except RecursionError:
+        raise ParseError("nesting too deep", Span(0, min(1, len(text))), p.source) from None
+    return prog
+
+
+def iter_commands(text: str, name: str = "<stdin>", *,
+                  aliases: Callable[[], Mapping[str, str]] | None = None) -> Iterator[A.CommandList]:
+    """Yield one complete top-level command (a line) at a time, so the caller
+    runs earlier lines before a later syntax error is reported (like bash) and
+    aliases defined on one line apply to the next."""
+    p = Parser(text, name)
+    while True:
+        try:
+            p.linebreak()
+            if p.at_eof():
+                return
+            p.aliases = aliases() if aliases is not None else {}
+            p._alias_active = set()
+            cl = p.parse_complete_command()
+        except RecursionError:
+            raise ParseError("nesting too deep", Span(p.i, min(p.i + 1, p.n)), p.source) from None
+        yield cl
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    state: str  # "complete" | "incomplete" | "error"
+    error: ParseError | None = None
+
+
+def check(text: str) -> Completeness:
+    """Is `text` a complete program?  The REPL's Enter key asks this."""
+    try:
+        parse(text)
+    except ParseError as e:
+        return Completeness("incomplete" if e.incomplete else "error", e)
+    except Exception as e:  # noqa: BLE001 - the REPL must never crash on input
+        return Completeness("error", ParseError(f"internal parser error: {e}", Span(0, 0), Source(text)))
+    if text.endswith("\\\n") or text.endswith("\\"):
+        return Completeness("incomplete")
+    return Completeness("complete")
+
+
+def parse_tolerant(text: str, name: str = "<stdin>") -> tuple[A.Program, list[ParseError]]:
+    """Best effort: the commands that parse, plus the errors.  Never raises."""
+    items: list[A.ListItem] = []
+    errors: list[ParseError] = []
+    try:
+        for cl in iter_commands(text, name):
+            items.extend(cl.items)
+    except ParseError as e:
+        errors.append(e)
+    except Exception as e:  # noqa: BLE001 - tolerant mode must never raise
+        errors.append(ParseError(f"internal parser error: {e}", Span(0, 0), Source(text, name)))
+    span = Span(0, len(text))
+    return A.Program(A.CommandList(tuple(items), span), span, name), errors

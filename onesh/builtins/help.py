@@ -1,0 +1,55 @@
+"""help, history."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from onesh.builtins.api import IO
+from onesh.builtins.registry import BUILTINS
+
+
+def help(argv: list[str], io: IO) -> int:
+    args = argv[1:]
+    short = False
+    if args and args[0] == "-s":
+        short = True
+        args = args[1:]
+    if not args:
+        io.out("onesh builtins (type `help NAME' for more):\n\n")
+        for name in sorted(BUILTINS):
+            io.out(f"  {BUILTINS[name].usage}\n")
+        return 0
+    status = 0
+    for pat in args:
+        found = [s for n, s in sorted(BUILTINS.items()) if fnmatch.fnmatchcase(n, pat)]
+        if not found:
+            io.error("help", f"no help topics match `{pat}'.  Try `help help'.")
+            status = 1
+            continue
+        for s in found:
+            if short:
+                io.out(f"{s.name}: {s.usage}\n")
+            else:
+                io.out(f"{s.name}: {s.usage}\n    {s.summary}\n")
+    return status
+
+
+def history(argv: list[str], io: IO) -> int:
+    args = argv[1:]
+    if args[:1] == ["-c"]:
+        clear = getattr(io.shell, "clear_history", None)
+        if clear is not None:
+            clear()
+        return 0
+    lines = io.shell.history()
+    start = 0
+    if args:
+        try:
+            n = int(args[0])
+        except ValueError:
+            io.error("history", f"{args[0]}: numeric argument required")
+            return 1
+        start = max(0, len(lines) - n)
+    for k in range(start, len(lines)):
+        io.out(f"{k + 1:5}  {lines[k]}\n")
+    return 0

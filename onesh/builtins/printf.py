@@ -1,0 +1,209 @@
+"""printf [-v var] format [arguments] — bash's printf.
+
+The format is reused until the arguments are consumed; missing arguments
+are empty strings or zero; invalid numbers print a message, use 0 and make
+the status 1, like bash.
+"""
+
+from __future__ import annotations
+
+from onesh.builtins.api import IO
+from onesh.builtins.echo import interpret_escapes
+
+_CONV = "diouxXeEfFgGcsbqaA"
+_FLAGS = "-+ #0'"
+
+
+class _Args:
+    def __init__(self, args: list[str], io: IO) -> None:
+        self.args = args
+        self.i = 0
+        self.io = io
+        self.status = 0
+
+    def next(self) -> str | None:
+        if self.i < len(self.args):
+            self.i += 1
+            return self.args[self.i - 1]
+        return None
+
+    def num(self, float_: bool = False) -> int | float:
+        s = self.next()
+        if s is None or s == "":
+            return 0.0 if float_ else 0
+        if s[0] in "'\"":
+            return ord(s[1]) if len(s) > 1 else 0
+        t = s.strip()
+        try:
+            if float_:
+                return float(t)
+            neg = t.startswith("-")
+            body = t.lstrip("+-")
+            if body.lower().startswith("0x"):
+                v = int(body[2:], 16)
+            elif len(body) > 1 and body.startswith("0"):
+                v = int(body, 8)
+            else:
+                v = int(body, 10)
+            return -v if neg else v
+        except ValueError:
+            self.io.error("printf", f"{s}: invalid number")
+            self.status = 1
+            # bash uses the leading numeric prefix
+            prefix = ""
+            for ch in t:
+                if ch.isdigit() or (not prefix and ch in "+-"):
+                    prefix += ch
+                else:
+                    break
+            try:
+                return float(prefix) if float_ else int(prefix)
+            except ValueError:
+                return 0.0 if float_ else 0
+
+
+def _shell_quote(s: str) -> str:
+    if s == "":
+        return "''"
+    if all(c.isalnum() or c in "@%+=:,./-_" for c in s):
+        return s
+    if any(ord(c) < 32 or c == "\x7f" for c in s):
+        enc = "".join({"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E", "'": "\\'", "\\": "\\\\"}.get(c, c if ord(c) >= 32 and c != "\x7f" else f"\\{ord(c):03o}") for c in s)
+        return "$'" + enc + "'"
+    return "".join("\\" + c if not (c.isalnum() or c in "@%+=:,./-_") else c for c in s)
+
+
+def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
+    """Render fmt once.  Returns (text, consumed_any_arg, stop)."""
+    out: list[str] = []
+    i, n = 0, len(fmt)
+    consumed = False
+    while i < n:
+        c = fmt[i]
+        if c == "\\":
+            # escapes in the format itself
+            j = i + 1
+            if j < n and fmt[j] in "01234567":
+                k = j
+                while k < n and k - j < 3 and fmt[k] in "01234567":
+                    k += 1
+                out.append(chr(int(fmt[j:k], 8) & 0xFF))
+                i = k
+                continue
+            seg, stop = interpret_escapes(fmt[i:i + 2] if j < n and fmt[j] not in "xuU" else _escape_chunk(fmt, i))
+            if stop:
+                return "".join(out), consumed, True
+            out.append(seg)
+            i += len(fmt[i:i + 2]) if j < n and fmt[j] not in "xuU" else len(_escape_chunk(fmt, i))
+            continue
+        if c != "%":
+            out.append(c)
+            i += 1
+            continue
+        if i + 1 < n and fmt[i + 1] == "%":
+            out.append("%")
+            i += 2
+            continue
+        j = i + 1
+        flags = ""
+        while j < n and fmt[j] in _FLAGS:
+            flags += fmt[j]
+            j += 1
+        width = ""
+        if j < n and fmt[j] == "*":
+            consumed = True
+            width = str(int(a.num()))
+            j += 1
+        else:
+            while j < n and fmt[j].isdigit():
+                width += fmt[j]
+                j += 1
+        prec: str | None = None
+        if j < n and fmt[j] == ".":
+            j += 1
+            if j < n and fmt[j] == "*":
+                consumed = True
+                prec = str(int(a.num()))
+                j += 1
+            else:
+                prec = ""
+                while j < n and fmt[j].isdigit():
+                    prec += fmt[j]
+                    j += 1
+        while j < n and fmt[j] in "hlLqjzt":
+            j += 1
+        if j >= n:
+            a.io.error("printf", f"`{fmt[i:]}': missing format character")
+            a.status = 1
+            return "".join(out), consumed, True
+        conv = fmt[j]
+        i = j + 1
+        if conv not in _CONV:
+            a.io.error("printf", f"`{conv}': invalid format character")
+            a.status = 1
+            return "".join(out), consumed, True
+        if width.startswith("-"):
+            flags += "-"
+            width = width[1:]
+        spec = "%" + flags.replace("'", "") + width + ("." + prec if prec is not None else "")
+        consumed = True
+        if conv in "sbqc":
+            arg = a.next()
+            s = "" if arg is None else arg
+            stop = False
+            if conv == "b":
+                s, stop = interpret_escapes(s)
+            elif conv == "q":
+                s = _shell_quote(s) if arg is not None else "''"
+            elif conv == "c":
+                s = s[:1]
+            out.append((spec + "s") % s)
+            if stop:
+                return "".join(out), consumed, True
+        elif conv in "diouxX":
+            v = int(a.num())
+            if conv in "ouxX" and v < 0:
+                v &= (1 << 64) - 1
+            out.append((spec + ("d" if conv in "iu" else conv)) % v)
+        else:
+            fv = float(a.num(float_=True))
+            out.append((spec + (conv if conv not in "aA" else "e")) % fv)
+    return "".join(out), consumed, False
+
+
+def _escape_chunk(fmt: str, i: int) -> str:
+    j = i + 2
+    lim = {"x": 2, "u": 4, "U": 8}[fmt[i + 1]]
+    while j < len(fmt) and j - (i + 2) < lim and fmt[j] in "0123456789abcdefABCDEF":
+        j += 1
+    return fmt[i:j]
+
+
+def printf(argv: list[str], io: IO) -> int:
+    args = argv[1:]
+    var: str | None = None
+    if args and args[0] == "-v":
+        if len(args) < 2:
+            io.error("printf", "-v: option requires an argument")
+            return 2
+        var = args[1]
+        args = args[2:]
+    if args and args[0] == "--":
+        args = args[1:]
+    if not args:
+        io.err("printf: usage: printf [-v var] format [arguments]\n")
+        return 2
+    fmt, rest = args[0], args[1:]
+    a = _Args(rest, io)
+    chunks: list[str] = []
+    while True:
+        text, consumed, stop = format_once(fmt, a)
+        chunks.append(text)
+        if stop or not consumed or a.i >= len(rest):
+            break
+    result = "".join(chunks)
+    if var is not None:
+        io.state.set(var, result)
+    else:
+        io.out(result)
+    return a.status

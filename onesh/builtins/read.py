@@ -1,0 +1,196 @@
+"""read — one line from stdin, split by IFS into variables.
+
+From a pipe or terminal it reads one byte at a time so the rest of the input
+stays for the next command, like bash; from a regular file it reads a chunk
+and seeks back.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import stat
+
+from onesh.builtins.api import IO
+from onesh.engine.expand import ifs_split
+
+
+def _read_record(fd: int, delim: str, nchars: int | None, timeout: float | None,
+                 raw: bool) -> tuple[str, bool, bool]:
+    """Returns (text, hit_eof, timed_out)."""
+    buf = bytearray()
+    seekable = False
+    try:
+        seekable = stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        pass
+    dbyte = delim.encode() if delim else b"\0"
+    count = 0
+    escaped = False
+    while True:
+        if timeout is not None:
+            r, _, _ = select.select([fd], [], [], timeout)
+            if not r:
+                return buf.decode("utf-8", "surrogateescape"), False, True
+        if seekable:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                return buf.decode("utf-8", "surrogateescape"), True, False
+            for k, b in enumerate(chunk):
+                ch = bytes([b])
+                if not raw and escaped:
+                    escaped = False
+                    if ch == b"\n":
+                        buf.pop()
+                        continue
+                    buf.append(b)
+                    count += 1
+                elif not raw and ch == b"\\":
+                    escaped = True
+                    buf.append(b)
+                elif ch == dbyte and nchars is None:
+                    os.lseek(fd, k + 1 - len(chunk), os.SEEK_CUR)
+                    return buf.decode("utf-8", "surrogateescape"), False, False
+                else:
+                    buf.append(b)
+                    count += 1
+                if nchars is not None and count >= nchars:
+                    os.lseek(fd, k + 1 - len(chunk), os.SEEK_CUR)
+                    return buf.decode("utf-8", "surrogateescape"), False, False
+            continue
+        ch = os.read(fd, 1)
+        if not ch:
+            return buf.decode("utf-8", "surrogateescape"), True, False
+        if not raw and escaped:
+            escaped = False
+            if ch == b"\n":
+                buf.pop()
+                continue
+            buf += ch
+            count += 1
+        elif not raw and ch == b"\\":
+            escaped = True
+            buf += ch
+        elif ch == dbyte and nchars is None:
+            return buf.decode("utf-8", "surrogateescape"), False, False
+        else:
+            buf += ch
+            count += 1
+        if nchars is not None and count >= nchars:
+            return buf.decode("utf-8", "surrogateescape"), False, False
+
+
+def _unescape(s: str) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(s):
+        if s[i] == "\\" and i + 1 < len(s):
+            out.append(s[i + 1])
+            i += 2
+        elif s[i] == "\\":
+            i += 1
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+def read(argv: list[str], io: IO) -> int:
+    args = argv[1:]
+    raw = False
+    prompt = None
+    delim = "\n"
+    nchars: int | None = None
+    exact = False
+    timeout: float | None = None
+    array: str | None = None
+    fd = io.stdin
+    silent = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        a = args.pop(0)
+        if a == "--":
+            break
+        k = 1
+        while k < len(a):
+            c = a[k]
+            if c in "rse":
+                raw = raw or c == "r"
+                silent = silent or c == "s"
+                k += 1
+                continue
+            if c in "pdntaNu":
+                val = a[k + 1:] if k + 1 < len(a) else (args.pop(0) if args else None)
+                if val is None:
+                    io.error("read", f"-{c}: option requires an argument")
+                    return 2
+                try:
+                    if c == "p":
+                        prompt = val
+                    elif c == "d":
+                        delim = val[:1]
+                    elif c in "nN":
+                        nchars = int(val)
+                        exact = c == "N"
+                    elif c == "t":
+                        timeout = float(val)
+                    elif c == "a":
+                        array = val
+                    elif c == "u":
+                        fd = int(val)
+                except ValueError:
+                    io.error("read", f"{val}: invalid number")
+                    return 2
+                break
+            io.error("read", f"-{c}: invalid option")
+            io.err("read: usage: read [-ers] [-a array] [-d delim] [-i text] [-n nchars] [-N nchars] [-p prompt] [-t timeout] [-u fd] [name ...]\n")
+            return 2
+    del silent
+    if prompt is not None and os.isatty(fd):
+        io.err(prompt)
+    try:
+        text, eof, timed_out = _read_record(fd, delim, nchars, timeout, raw)
+    except OSError as e:
+        io.error("read", f"read error: {fd}: {e.strerror}")
+        return 1
+    st = io.state
+    names = args or ([] if array else ["REPLY"])
+    ifs = st.get("IFS")
+    ifs = " \t\n" if ifs is None else ifs
+    if exact:
+        st.set(names[0] if names else "REPLY", text)
+    elif array is not None:
+        pieces, _, _ = ifs_split(text, ifs)
+        st.set(array, dict(enumerate(_unescape(p) if not raw else p for p in pieces)))
+    elif names == ["REPLY"] and not args:
+        st.set("REPLY", text if raw else _unescape(text))
+    else:
+        rest = text
+        ws = "".join(c for c in ifs if c in " \t\n")
+        for k, name in enumerate(names):
+            if k == len(names) - 1:
+                val = rest.strip(ws) if ws else rest
+                # A trailing non-whitespace IFS delimiter is dropped.
+                nws = [c for c in ifs if c not in " \t\n"]
+                if val and val[-1] in nws and (len(val) < 2 or val[-2] != "\\"):
+                    stripped = val[:-1].rstrip(ws)
+                    if not any(c in nws for c in stripped):
+                        val = stripped
+                st.set(name, val if raw else _unescape(val))
+                break
+            pieces, _, _ = ifs_split(rest, ifs)
+            if not pieces:
+                st.set(name, "")
+                rest = ""
+                continue
+            first = pieces[0]
+            st.set(name, first if raw else _unescape(first))
+            # advance past the first field and one delimiter
+            idx = (rest.lstrip(ws) if ws else rest).find(first)
+            core = rest.lstrip(ws) if ws else rest
+            rest = core[idx + len(first):]
+            rest = rest.lstrip(ws)
+            if rest and rest[0] in ifs and rest[0] not in ws:
+                rest = rest[1:].lstrip(ws)
+    if timed_out:
+        return 142
+    return 1 if eof else 0

@@ -1,0 +1,312 @@
+"""Variables and options: export unset set local readonly declare/typeset."""
+
+from __future__ import annotations
+
+from onesh.builtins.api import IO
+from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS, ReadonlyError, Var
+from onesh.parser.errors import OneshError
+from onesh.parser.words import is_name
+
+
+def quote_value(v: str) -> str:
+    """bash's quoting in `set`/`declare -p` output."""
+    if v and all(c.isalnum() or c in "@%+=:,./-_" for c in v):
+        return v
+    if any(ord(c) < 32 for c in v):
+        enc = "".join({"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E", "'": "\\'", "\\": "\\\\"}.get(c, c) for c in v)
+        return "$'" + enc + "'"
+    return "'" + v.replace("'", "'\\''") + "'"
+
+
+def _dq(v: str) -> str:
+    return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("`", "\\`") + '"'
+
+
+def declare_line(name: str, v: Var) -> str:
+    flags = ""
+    if isinstance(v.value, dict):
+        flags += "a"
+    if v.integer:
+        flags += "i"
+    if v.readonly:
+        flags += "r"
+    if v.exported:
+        flags += "x"
+    head = f"declare -{flags or '-'} {name}"
+    if v.value is None:
+        return head
+    if isinstance(v.value, dict):
+        items = " ".join(f"[{k}]={_dq(x)}" for k, x in sorted(v.value.items()))
+        return f"{head}=({items})"
+    return f"{head}={_dq(v.value)}"
+
+
+def _split_assign(arg: str) -> tuple[str, str | None, bool]:
+    if "=" in arg:
+        name, value = arg.split("=", 1)
+        if name.endswith("+"):
+            return name[:-1], value, True
+        return name, value, False
+    return arg, None, False
+
+
+def _array_literal(value: str) -> dict[int, str] | None:
+    if value.startswith("(") and value.endswith(")"):
+        import shlex
+
+        try:
+            return dict(enumerate(shlex.split(value[1:-1])))
+        except ValueError:
+            return None
+    return None
+
+
+def _assign_attr(io: IO, argv0: str, args: list[str], *, export: bool = False, readonly: bool = False,
+                 local: bool = False, integer: bool = False, array: bool = False, unexport: bool = False) -> int:
+    st = io.state
+    status = 0
+    for arg in args:
+        name, value, append = _split_assign(arg)
+        if not is_name(name):
+            io.error(argv0, f"`{arg}': not a valid identifier")
+            status = 1
+            continue
+        try:
+            var = st.declare_local(name) if local else st.var(name)
+            if var is None:
+                var = Var(None)
+                st.globals[name] = var
+            if value is not None:
+                if var.readonly:
+                    raise ReadonlyError(f"{name}: readonly variable")
+                lit = _array_literal(value) if array or value.startswith("(") else None
+                if integer or var.integer:
+                    var.integer = True
+                    from onesh.engine import arith
+
+                    def _get(n: str) -> str | None:
+                        return st.get(n)
+
+                    def _set(n: str, v: int) -> None:
+                        st.set(n, str(v))
+
+                    value = str(arith.evaluate(value, _get, _set) + (int(st.get(name) or 0) if append else 0))
+                    append = False
+                if lit is not None and (array or isinstance(var.value, dict)):
+                    var.value = lit
+                elif append:
+                    var.value = (var.scalar() or "") + value
+                elif isinstance(var.value, dict):
+                    var.value[0] = value
+                else:
+                    var.value = value
+            elif array and var.value is None:
+                var.value = {}
+            if integer:
+                var.integer = True
+            if export:
+                var.exported = True
+            if unexport:
+                var.exported = False
+            if readonly:
+                var.readonly = True
+        except OneshError as e:
+            io.error(argv0, e.message)
+            status = 1
+    return status
+
+
+def export(argv: list[str], io: IO) -> int:
+    args = argv[1:]
+    unexport = False
+    listing = False
+    funcs = False
+    while args and args[0].startswith("-") and args[0] != "-":
+        if args[0] == "--":
+            args = args[1:]
+            break
+        for c in args[0][1:]:
+            if c == "n":
+                unexport = True
+            elif c == "p":
+                listing = True
+            elif c == "f":
+                funcs = True
+            else:
+                io.error("export", f"-{c}: invalid option")
+                io.err("export: usage: export [-fn] [name[=value] ...] or export -p\n")
+                return 2
+        args = args[1:]
+    if funcs:
+        return 0
+    if not args or listing:
+        for name, v in io.state.all_vars():
+            if v.exported:
+                io.out(declare_line(name, v) + "\n")
+        return 0
+    return _assign_attr(io, "export", args, export=not unexport, unexport=unexport)
+
+
+def readonly(argv: list[str], io: IO) -> int:
+    args = [a for a in argv[1:] if a not in ("-p", "--")]
+    if not args:
+        for name, v in io.state.all_vars():
+            if v.readonly:
+                io.out(declare_line(name, v) + "\n")
+        return 0
+    return _assign_attr(io, "readonly", args, readonly=True)
+
+
+def local(argv: list[str], io: IO) -> int:
+    if not io.state.in_function:
+        io.error("local", "can only be used in a function")
+        return 1
+    return declare(["local", *argv[1:]], io, local=True)
+
+
+def declare(argv: list[str], io: IO, local: bool = False) -> int:
+    args = argv[1:]
+    opts: set[str] = set()
+    off: set[str] = set()
+    while args and args[0][:1] in "-+" and len(args[0]) > 1:
+        if args[0] == "--":
+            args = args[1:]
+            break
+        target = opts if args[0][0] == "-" else off
+        for c in args[0][1:]:
+            if c not in "aAfFgilnprtuxI":
+                io.error(argv[0], f"-{c}: invalid option")
+                return 2
+            target.add(c)
+        args = args[1:]
+    st = io.state
+    if "f" in opts or "F" in opts:
+        names = args or sorted(st.functions)
+        status = 0
+        for n in names:
+            if n not in st.functions:
+                status = 1
+                continue
+            io.out(f"declare -f {n}\n" if "F" in opts else f"{n} ()\n{{ ... }}\n")
+        return status
+    if "p" in opts or (not args and not opts):
+        if not args:
+            for name, v in st.all_vars():
+                if "p" in opts or not opts:
+                    io.out((declare_line(name, v) if "p" in opts else f"{name}={quote_value(v.scalar() or '')}") + "\n")
+            return 0
+        status = 0
+        for n in args:
+            v = st.var(n)
+            if v is None:
+                io.error(argv[0], f"{n}: not found")
+                status = 1
+            else:
+                io.out(declare_line(n, v) + "\n")
+        return status
+    in_func = st.in_function and "g" not in opts
+    status = _assign_attr(io, argv[0], args, export="x" in opts, readonly="r" in opts,
+                          local=local or in_func, integer="i" in opts, array="a" in opts,
+                          unexport="x" in off)
+    return status
+
+
+def unset(argv: list[str], io: IO) -> int:
+    args = argv[1:]
+    mode = "v"
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        if args[0] == "--":
+            args = args[1:]
+            break
+        for c in args[0][1:]:
+            if c in "fvn":
+                mode = "f" if c == "f" else "v"
+            else:
+                io.error("unset", f"-{c}: invalid option")
+                return 2
+        args = args[1:]
+    st = io.state
+    status = 0
+    for name in args:
+        if mode == "f":
+            st.functions.pop(name, None)
+            continue
+        base = name
+        index: str | None = None
+        if name.endswith("]") and "[" in name:
+            base, index = name[:-1].split("[", 1)
+        if not is_name(base):
+            io.error("unset", f"`{name}': not a valid identifier")
+            status = 1
+            continue
+        try:
+            if index is not None:
+                v = st.var(base)
+                if v is not None and isinstance(v.value, dict) and index.lstrip("-").isdigit():
+                    v.value.pop(int(index), None)
+                continue
+            if st.var(base) is None and base in st.functions:
+                st.functions.pop(base)
+                continue
+            st.unset(base)
+        except OneshError as e:
+            io.error("unset", e.message.removeprefix("unset: "))
+            status = 1
+    return status
+
+
+_SET_O_ORDER = sorted(set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS))
+
+
+def set_(argv: list[str], io: IO) -> int:
+    st = io.state
+    args = argv[1:]
+    if not args:
+        for name, v in st.all_vars():
+            if v.value is None:
+                continue
+            if isinstance(v.value, dict):
+                items = " ".join(f"[{k}]={_dq(x)}" for k, x in sorted(v.value.items()))
+                io.out(f"{name}=({items})\n")
+            else:
+                io.out(f"{name}={quote_value(v.value)}\n")
+        return 0
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a == "--":
+            st.positional = args[i + 1:]
+            return 0
+        if a in ("-", "+"):
+            # `set -` turns off -x and -v and ends options
+            st.options.set("xtrace", False)
+            st.options.set("verbose", False)
+            st.positional = args[i + 1:]
+            return 0
+        if a[0] not in "-+":
+            st.positional = args[i:]
+            return 0
+        on = a[0] == "-"
+        for c in a[1:]:
+            if c == "o":
+                i += 1
+                if i >= len(args):
+                    for name in _SET_O_ORDER:
+                        if on:
+                            io.out(f"{name:<15}\t{'on' if name in st.options else 'off'}\n")
+                        else:
+                            io.out(f"set {'-' if name in st.options else '+'}o {name}\n")
+                    return 0
+                try:
+                    st.options.set(args[i], on)
+                except OneshError as e:
+                    io.error("set", e.message.removeprefix("set: "))
+                    return 2
+            elif c in OPTION_LETTERS:
+                st.options.set(OPTION_LETTERS[c], on)
+            else:
+                io.error("set", f"{a[0]}{c}: invalid option")
+                io.err("set: usage: set [-abefhkmnptuvxBCEHPT] [-o option-name] [--] [-] [arg ...]\n")
+                return 2
+        i += 1
+    return 0

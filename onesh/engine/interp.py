@@ -1,0 +1,877 @@
+"""The interpreter: runs the AST with bash semantics on one machine.
+
+Process model (like bash): every stage of a multi-command pipeline, every
+subshell, command substitution and background job is a forked child; a
+single simple command runs in the shell when it is a builtin or function
+and in a forked child (then exec) when it is external.  Redirections are
+applied to the shell's own fds with save/restore (see redirs.py), so the
+fds a builtin sees are always 0/1/2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from onesh.builtins import registry
+from onesh.builtins.api import IO
+from onesh.engine import redirs
+from onesh.engine.control import (
+    BreakLoop,
+    ContinueLoop,
+    ControlFlow,
+    ExitShell,
+    ReturnFromFunction,
+)
+from onesh.engine.expand import Expander
+from onesh.engine.jobs import Job, JobTable, status_of
+from onesh.engine.state import ShellState
+from onesh.parser import ast as A
+from onesh.parser import iter_commands
+from onesh.parser.errors import OneshError, ParseError, Source, format_error
+
+MAX_FUNC_DEPTH = 1000
+_CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN,
+                          signal.SIGTTOU, signal.SIGPIPE, signal.SIGCHLD)
+
+
+class CommandNotFound(OneshError):
+    status = 127
+
+
+class Interpreter:
+    """Composition: state + expander + job table.  Also the `Shell` that
+    builtins receive through `IO`."""
+
+    def __init__(self, state: ShellState, *, interactive: bool = False) -> None:
+        self.state = state
+        self.state.interactive = interactive
+        self.interactive = interactive
+        self.expander = Expander(self)
+        self.jobs = JobTable()
+        self.path_cache: dict[str, str] = {}
+        self.errexit_ignore = 0
+        self.func_depth = 0
+        self.lineno = 0
+        self.start_time = time.monotonic()
+        self.in_child = False
+        self.source: Source | None = None
+        self.history_provider: Callable[[], list[str]] = list
+        self.history_clear: Callable[[], None] | None = None
+        self.notify: Callable[[str], None] = self._default_notify
+        self.job_control = False
+        self.sourcing = 0
+        self.shell_pgid = os.getpgrp()
+        self.tty_fd: int | None = None
+
+    # ----------------------------------------------------- Shell protocol
+    def history(self) -> list[str]:
+        return self.history_provider()
+
+    def clear_history(self) -> None:
+        if self.history_clear is not None:
+            self.history_clear()
+
+    def _default_notify(self, text: str) -> None:
+        self.write_err(text + "\n")
+
+    def write_err(self, text: str) -> None:
+        try:
+            os.write(2, text.encode("utf-8", "surrogateescape"))
+        except OSError:
+            pass
+
+    def report(self, err: OneshError) -> None:
+        if err.source is None and self.source is not None and err.span is not None:
+            err.source = self.source
+        self.write_err(format_error(err) + "\n")
+
+    # ------------------------------------------------------------- entry
+    def run_text(self, text: str, name: str) -> int:
+        """Parse and run one command at a time; a syntax error stops the text
+        (status 2) after the earlier commands ran, like bash."""
+        prev_source = self.source
+        self.source = Source(text, name)
+        status = self.state.last_status
+        try:
+            for cl in iter_commands(text, name, aliases=lambda: self.state.aliases):
+                self.lineno = text.count("\n", 0, cl.span.start) + 1
+                if "verbose" in self.state.options:
+                    self.write_err(text[cl.span.start:cl.span.end] + "\n")
+                if "noexec" in self.state.options:
+                    continue
+                status = self.run_list(cl)
+                self.state.last_status = status
+        except ParseError as e:
+            self.report(e)
+            status = 2
+            self.state.last_status = status
+            if not self.interactive and not self.in_child:
+                pass
+        finally:
+            self.source = prev_source
+        return status
+
+    def run_file(self, path: str, args: list[str] | None = None) -> int:
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError as e:
+            self.write_err(f"onesh: {path}: {e.strerror}\n")
+            return 127 if isinstance(e, FileNotFoundError) else 126
+        if text.startswith("#!"):
+            nl = text.find("\n")
+            text = "#" + text[1:] if nl < 0 else "\n" + text[nl + 1:]
+        if args is not None:
+            self.state.positional = args
+        return self.run_text(text, path)
+
+    # -------------------------------------------------------------- lists
+    def run_list(self, cl: A.CommandList) -> int:
+        status = 0
+        for item in cl.items:
+            if item.background:
+                status = self.run_background(item)
+            else:
+                status = self.run_andor(item.command)
+            self.state.last_status = status
+        return status
+
+    def run_andor(self, ao: A.AndOr) -> int:
+        if ao.rest:
+            self.errexit_ignore += 1
+            try:
+                status = self.run_pipeline(ao.first)
+                self.state.last_status = status
+                last = len(ao.rest) - 1
+                for k, (op, pl) in enumerate(ao.rest):
+                    if (op == "&&") == (status == 0):
+                        if k == last:
+                            self.errexit_ignore -= 1
+                            try:
+                                status = self.run_pipeline(pl)
+                            finally:
+                                self.errexit_ignore += 1
+                        else:
+                            status = self.run_pipeline(pl)
+                        self.state.last_status = status
+                return status
+            finally:
+                self.errexit_ignore -= 1
+        return self.run_pipeline(ao.first)
+
+    def check_errexit(self, status: int) -> None:
+        if status != 0 and self.errexit_ignore == 0 and "errexit" in self.state.options:
+            raise ExitShell(status)
+
+    def run_pipeline(self, pl: A.Pipeline) -> int:
+        start = time.monotonic() if pl.timed else 0.0
+        if pl.negated:
+            self.errexit_ignore += 1
+        try:
+            if len(pl.commands) == 1:
+                status = self.run_command(pl.commands[0])
+                self.state.pipestatus = [status]
+            else:
+                status = self.run_multi(pl)
+        finally:
+            if pl.negated:
+                self.errexit_ignore -= 1
+        if pl.timed:
+            real = time.monotonic() - start
+            t = os.times()
+            self.write_err(f"\nreal\t{_fmt_time(real)}\nuser\t{_fmt_time(t.children_user)}\n"
+                           f"sys\t{_fmt_time(t.children_system)}\n")
+        if pl.negated:
+            return 0 if status else 1
+        if len(pl.commands) > 1 or isinstance(pl.commands[0], (A.SimpleCommand, A.Subshell)):
+            self.state.last_status = status
+            self.check_errexit(status)
+        return status
+
+    def run_multi(self, pl: A.Pipeline) -> int:
+        """A real pipeline: each stage in its own child, OS pipes between."""
+        n = len(pl.commands)
+        pids: list[int] = []
+        pgid = 0
+        prev_read: int | None = None
+        text = self.text_of(pl)
+        for k, cmd in enumerate(pl.commands):
+            r, w = os.pipe() if k < n - 1 else (None, None)
+            stderr_too = k < len(pl.stderr_too) and pl.stderr_too[k]
+            pid = self.fork(pgid)
+            if pid == 0:
+                try:
+                    if prev_read is not None:
+                        os.dup2(prev_read, 0)
+                        os.close(prev_read)
+                    if w is not None:
+                        os.dup2(w, 1)
+                        if stderr_too:
+                            os.dup2(w, 2)
+                        os.close(w)
+                    if r is not None:
+                        os.close(r)
+                    self.child_run(lambda c=cmd: self.run_command(c, exec_last=True))  # type: ignore[misc]
+                finally:
+                    os._exit(1)
+            if pgid == 0:
+                pgid = pid
+            pids.append(pid)
+            if prev_read is not None:
+                os.close(prev_read)
+            if w is not None:
+                os.close(w)
+            prev_read = r
+        return self.wait_foreground(pids, pgid, text)
+
+    # ------------------------------------------------------------ process
+    def fork(self, pgid: int = 0, *, foreground: bool = True) -> int:
+        """fork(); the child gets default signal dispositions and, under job
+        control, joins process group pgid (0 = becomes leader)."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        pid = os.fork()
+        if pid == 0:
+            self.in_child = True
+            if self.job_control:
+                try:
+                    os.setpgid(0, pgid)
+                except OSError:
+                    pass
+                if foreground and self.tty_fd is not None:
+                    try:
+                        os.tcsetpgrp(self.tty_fd, os.getpgrp())
+                    except OSError:
+                        pass
+            for sig in _CHILD_DEFAULT_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            self.job_control = False
+            self.interactive = False
+            self.state.interactive = False
+            self.jobs = JobTable()
+            return 0
+        if self.job_control:
+            try:
+                os.setpgid(pid, pgid or pid)
+            except OSError:
+                pass
+        return pid
+
+    def child_run(self, fn: Callable[[], int]) -> None:
+        """Run fn in a forked child and _exit with its status (never returns)."""
+        status = 1
+        try:
+            status = fn()
+        except ExitShell as e:
+            status = e.status
+        except (ReturnFromFunction, BreakLoop, ContinueLoop) as e:
+            status = getattr(e, "status", 0)
+        except OneshError as e:
+            self.report(e)
+            status = e.status
+        except BrokenPipeError:
+            status = 141
+        except KeyboardInterrupt:
+            status = 130
+        except BaseException as e:  # noqa: BLE001 - a child must always _exit
+            self.internal_error(e)
+            status = 70
+        os._exit(status & 0xFF)
+
+    def internal_error(self, e: BaseException) -> None:
+        if os.environ.get("ONESH_DEBUG"):
+            import traceback
+
+            self.write_err("".join(traceback.format_exception(e)))
+        else:
+            self.write_err(f"onesh: internal error: {type(e).__name__}: {e} (set ONESH_DEBUG=1 for details)\n")
+
+    def wait_foreground(self, pids: list[int], pgid: int, text: str) -> int:
+        job = Job(0, pgid, pids, text, {p: None for p in pids}, pipefail="pipefail" in self.state.options)
+        statuses: list[int] = []
+        self.jobs_wait_untraced(job)
+        if job.stopped and not job.done:
+            added = self.jobs.add(pids, pgid, text, stopped=True)
+            added.statuses = job.statuses
+            self.write_err(f"\n[{added.id}]+  Stopped                 {text}\n")
+            self.take_terminal()
+            self.state.pipestatus = [128 + signal.SIGTSTP]
+            return 128 + signal.SIGTSTP
+        self.take_terminal()
+        statuses = [job.statuses.get(p) or 0 for p in pids]
+        self.state.pipestatus = statuses
+        if self.interactive and statuses and statuses[-1] == 128 + signal.SIGINT:
+            self.write_err("\n")
+        return job.status
+
+    def jobs_wait_untraced(self, job: Job) -> None:
+        for pid in job.pids:
+            while job.statuses.get(pid) is None:
+                try:
+                    got, wstatus = os.waitpid(pid, os.WUNTRACED if self.job_control else 0)
+                except ChildProcessError:
+                    job.statuses[pid] = 127
+                    break
+                except InterruptedError:
+                    continue
+                if os.WIFSTOPPED(wstatus):
+                    job.stopped = True
+                    return
+                job.statuses[got] = status_of(wstatus)
+
+    def take_terminal(self) -> None:
+        if self.job_control and self.tty_fd is not None:
+            try:
+                os.tcsetpgrp(self.tty_fd, self.shell_pgid)
+            except OSError:
+                pass
+
+    def run_background(self, item: A.ListItem) -> int:
+        text = self.text_of(item.command)
+        pid = self.fork(0, foreground=False)
+        if pid == 0:
+            if not self.job_control:
+                # Like bash without job control: background jobs don't read the terminal.
+                try:
+                    fd = os.open(os.devnull, os.O_RDONLY)
+                    os.dup2(fd, 0)
+                    os.close(fd)
+                except OSError:
+                    pass
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+            self.child_run(lambda: self.run_andor(item.command))
+        job = self.jobs.add([pid], pid, text, pipefail="pipefail" in self.state.options)
+        self.state.last_bg_pid = pid
+        if self.interactive:
+            self.write_err(f"[{job.id}] {pid}\n")
+        return 0
+
+    def text_of(self, node: A.AndOr | A.Pipeline | A.Command) -> str:
+        if self.source is None:
+            return ""
+        return self.source.text[node.span.start:node.span.end].strip()
+
+    def command_substitution(self, body: A.Program) -> str:
+        r, w = os.pipe()
+        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
+        if pid == 0:
+            os.close(r)
+            os.dup2(w, 1)
+            os.close(w)
+            self.child_run(lambda: self.run_list(body.body))
+        os.close(w)
+        chunks: list[bytes] = []
+        try:
+            while True:
+                data = os.read(r, 65536)
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            os.close(r)
+        while True:
+            try:
+                _, wstatus = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                wstatus = 0
+                break
+        self.state.last_status = status_of(wstatus)
+        out = b"".join(chunks).decode("utf-8", "surrogateescape")
+        return out.rstrip("\n")
+
+    # ----------------------------------------------------------- commands
+    def run_command(self, cmd: A.Command, *, exec_last: bool = False) -> int:
+        if isinstance(cmd, A.SimpleCommand):
+            return self.run_simple(cmd, exec_last=exec_last)
+        if isinstance(cmd, A.FunctionDef):
+            self.state.functions[cmd.name] = cmd
+            return 0
+        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else None
+        if saved is None and cmd.redirs:
+            return 1
+        try:
+            return self.run_compound(cmd)
+        finally:
+            if saved is not None:
+                redirs.restore(saved)
+
+    def apply_redirs(self, rs: tuple[A.Redir, ...]) -> list[redirs.Saved] | None:
+        try:
+            return redirs.apply(rs, self.expand_redir_target, self.expand_heredoc,
+                                "noclobber" in self.state.options)
+        except OneshError as e:
+            self.report(e)
+            return None
+
+    def expand_redir_target(self, w: A.Word) -> str:
+        fields = self.expander.word_fields(w)
+        if len(fields) != 1:
+            raise redirs.RedirError(f"{self.source_text(w)}: ambiguous redirect", w.span)
+        return fields[0]
+
+    def source_text(self, node: A.Word) -> str:
+        if self.source is None:
+            return "?"
+        return self.source.text[node.span.start:node.span.end]
+
+    def expand_heredoc(self, hd: A.HereDoc) -> str:
+        if hd.quoted:
+            return "".join(p.text for p in hd.body.parts if isinstance(p, A.Lit))
+        return self.expander.single(hd.body)
+
+    def run_compound(self, cmd: A.Command) -> int:
+        if isinstance(cmd, A.BraceGroup):
+            return self.run_list(cmd.body)
+        if isinstance(cmd, A.Subshell):
+            pid = self.fork(0)
+            if pid == 0:
+                self.child_run(lambda: self.run_list(cmd.body))
+            return self.wait_foreground([pid], pid, self.text_of(cmd))
+        if isinstance(cmd, A.If):
+            for clause in cmd.clauses:
+                if self.run_condition(clause.cond) == 0:
+                    return self.run_list(clause.body)
+            if cmd.else_body is not None:
+                return self.run_list(cmd.else_body)
+            return 0
+        if isinstance(cmd, A.While):
+            return self.run_while(cmd)
+        if isinstance(cmd, A.For):
+            return self.run_for(cmd)
+        if isinstance(cmd, A.ArithFor):
+            return self.run_arith_for(cmd)
+        if isinstance(cmd, A.Case):
+            return self.run_case(cmd)
+        if isinstance(cmd, A.ArithCommand):
+            try:
+                return 0 if self.expander.arith(cmd.expr) else 1
+            except OneshError as e:
+                self.report(e)
+                return 1
+        if isinstance(cmd, A.CondCommand):
+            from onesh.engine.conditional import evaluate_cond
+
+            try:
+                return evaluate_cond(self, cmd)
+            except OneshError as e:
+                self.report(e)
+                return 2
+        raise OneshError(f"cannot run {type(cmd).__name__}")
+
+    def run_condition(self, cl: A.CommandList) -> int:
+        self.errexit_ignore += 1
+        try:
+            return self.run_list(cl)
+        finally:
+            self.errexit_ignore -= 1
+
+    @contextmanager
+    def loop(self) -> Iterator[None]:
+        self.state.loop_depth += 1
+        try:
+            yield
+        finally:
+            self.state.loop_depth -= 1
+
+    def run_while(self, cmd: A.While) -> int:
+        status = 0
+        with self.loop():
+            while True:
+                c = self.run_condition(cmd.cond)
+                if (c == 0) == cmd.until:
+                    break
+                try:
+                    status = self.run_list(cmd.body)
+                except BreakLoop as e:
+                    if e.levels > 1:
+                        raise BreakLoop(e.levels - 1) from None
+                    status = 0
+                    break
+                except ContinueLoop as e:
+                    if e.levels > 1:
+                        raise ContinueLoop(e.levels - 1) from None
+                    continue
+        return status
+
+    def run_for(self, cmd: A.For) -> int:
+        try:
+            items = self.expander.words(cmd.words) if cmd.words is not None else list(self.state.positional)
+        except OneshError as e:
+            self.report(e)
+            return 1
+        status = 0
+        with self.loop():
+            for item in items:
+                self.state.set(cmd.var, item)
+                try:
+                    status = self.run_list(cmd.body)
+                except BreakLoop as e:
+                    if e.levels > 1:
+                        raise BreakLoop(e.levels - 1) from None
+                    break
+                except ContinueLoop as e:
+                    if e.levels > 1:
+                        raise ContinueLoop(e.levels - 1) from None
+                    continue
+        return status
+
+    def run_arith_for(self, cmd: A.ArithFor) -> int:
+        status = 0
+        try:
+            if cmd.init is not None:
+                self.expander.arith(cmd.init)
+            with self.loop():
+                while cmd.cond is None or self.expander.arith(cmd.cond):
+                    try:
+                        status = self.run_list(cmd.body)
+                    except BreakLoop as e:
+                        if e.levels > 1:
+                            raise BreakLoop(e.levels - 1) from None
+                        break
+                    except ContinueLoop as e:
+                        if e.levels > 1:
+                            raise ContinueLoop(e.levels - 1) from None
+                    if cmd.step is not None:
+                        self.expander.arith(cmd.step)
+        except OneshError as e:
+            self.report(e)
+            return 1
+        return status
+
+    def run_case(self, cmd: A.Case) -> int:
+        from onesh.engine import pattern
+
+        try:
+            word = self.expander.single(cmd.word)
+        except OneshError as e:
+            self.report(e)
+            return 1
+        status = 0
+        fallthrough = False
+        for arm in cmd.arms:
+            if not fallthrough:
+                matched = any(pattern.match(self.expander.pattern(p), word) for p in arm.patterns)
+                if not matched:
+                    continue
+            status = self.run_list(arm.body)
+            if arm.terminator == ";;":
+                return status
+            fallthrough = arm.terminator == ";&"
+        return status
+
+    # ----------------------------------------------------- simple command
+    def run_simple(self, cmd: A.SimpleCommand, *, exec_last: bool = False) -> int:
+        try:
+            argv = self.expander.words(cmd.words) if cmd.words else []
+        except OneshError as e:
+            self.report(e)
+            if not self.interactive:
+                # bash aborts a non-interactive shell on expansion errors.
+                raise ExitShell(127 if _is_fatal_expansion(e) else 1) from None
+            return 1
+        if not argv:
+            return self.run_assignments_only(cmd)
+        if "xtrace" in self.state.options:
+            self.xtrace(cmd, argv)
+        name = argv[0]
+        func = self.state.functions.get(name)
+        if func is not None:
+            return self.with_prefix(cmd, lambda: self.call_function(func, argv), temporary=True, export=True)
+        spec = registry.BUILTINS.get(name)
+        if spec is not None:
+            if name == "exec":
+                return self.run_exec(cmd, argv)
+            return self.with_prefix(cmd, lambda: self.run_builtin(name, argv), temporary=not spec.special)
+        return self.run_external(cmd, argv, exec_last=exec_last)
+
+    def xtrace(self, cmd: A.SimpleCommand, argv: list[str]) -> None:
+        ps4 = self.state.get("PS4")
+        prefix = "+ " if ps4 is None else ps4
+        parts = [f"{a.name}={self.expander.single(a.value) if a.value else ''}" for a in cmd.assigns]
+        parts += [_quote_for_trace(a) for a in argv]
+        self.write_err(prefix + " ".join(parts) + "\n")
+
+    def run_assignments_only(self, cmd: A.SimpleCommand) -> int:
+        self.state.last_status = 0
+        try:
+            for a in cmd.assigns:
+                self.assign(a)
+        except OneshError as e:
+            self.report(e)
+            if not self.interactive:
+                raise ExitShell(127 if _is_fatal_expansion(e) else 1) from None
+            return 1
+        status = self.state.last_status  # a command substitution's status
+        if "xtrace" in self.state.options and cmd.assigns:
+            self.write_err("+ " + " ".join(f"{a.name}={self.state.get(a.name) or ''}" for a in cmd.assigns) + "\n")
+        if cmd.redirs:
+            saved = self.apply_redirs(cmd.redirs)
+            if saved is None:
+                return 1
+            redirs.restore(saved)
+        return status
+
+    def assign(self, a: A.Assign, *, export: bool | None = None) -> None:
+        st = self.state
+        if a.array is not None:
+            values = self.expander.words(a.array)
+            if a.append:
+                cur = st.get_array(a.name) or {}
+                base = (max(cur) + 1) if cur else 0
+                new = dict(cur)
+                for k, v in enumerate(values):
+                    new[base + k] = v
+            else:
+                new = dict(enumerate(values))
+            st.set(a.name, new, export=export)
+            return
+        value = self.expander.single(a.value) if a.value is not None else ""
+        var = st.var(a.name)
+        if var is not None and var.integer:
+            value = str(self.expander_arith_text(value))
+        if a.index is not None:
+            idx = self.expander.arith(a.index) if a.index.parts else 0
+            if a.append:
+                arr = st.get_array(a.name) or {}
+                value = arr.get(idx, "") + value
+            st.set_index(a.name, idx, value)
+            return
+        if a.append:
+            old = st.get(a.name) or ""
+            if var is not None and var.integer:
+                value = str(int(old or 0) + int(value))
+            else:
+                value = old + value
+        if var is not None and isinstance(var.value, dict):
+            arr = dict(var.value)
+            arr[0] = value
+            st.set(a.name, arr, export=export)
+            return
+        st.set(a.name, value, export=export)
+
+    def expander_arith_text(self, text: str) -> int:
+        from onesh.engine import arith
+
+        return arith.evaluate(text, self.expander._arith_get, self.expander._arith_set)
+
+    def with_prefix(self, cmd: A.SimpleCommand, fn: Callable[[], int], *, temporary: bool,
+                    export: bool = False) -> int:
+        """Run fn with the command's prefix assignments and redirections."""
+        undo: list[tuple[str, object]] = []
+        try:
+            for a in cmd.assigns:
+                if temporary:
+                    v = self.state.var(a.name)
+                    undo.append((a.name, None if v is None else (v.value, v.exported)))
+                self.assign(a, export=True if (temporary and export) else None)
+        except OneshError as e:
+            self.report(e)
+            self._undo(undo)
+            return 1
+        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
+        if saved is None:
+            self._undo(undo)
+            return 1
+        try:
+            return fn()
+        finally:
+            redirs.restore(saved)
+            self._undo(undo)
+
+    def _undo(self, undo: list[tuple[str, object]]) -> None:
+        for name, old in reversed(undo):
+            try:
+                if old is None:
+                    self.state.unset(name)
+                else:
+                    value, exported = old  # type: ignore[misc]
+                    v = self.state.var(name)
+                    if v is not None:
+                        v.value = value
+                        v.exported = exported
+            except OneshError:
+                pass
+
+    def run_builtin(self, name: str, argv: list[str]) -> int:
+        fn = registry.lookup(name)
+        assert fn is not None
+        io = IO(0, 1, 2, self)
+        try:
+            return fn(argv, io)
+        except BrokenPipeError:
+            return 141
+        except OneshError as e:
+            self.report(e)
+            return e.status
+
+    def call_function(self, func: A.FunctionDef, argv: list[str]) -> int:
+        if self.func_depth >= MAX_FUNC_DEPTH:
+            self.write_err(f"onesh: {func.name}: maximum function nesting level exceeded ({MAX_FUNC_DEPTH})\n")
+            if not self.interactive:
+                raise ExitShell(1)
+            return 1
+        self.state.push_frame(func.name, argv[1:])
+        self.func_depth += 1
+        try:
+            return self.run_command(func.body)
+        except ReturnFromFunction as r:
+            return r.status
+        finally:
+            self.func_depth -= 1
+            self.state.pop_frame()
+
+    def run_exec(self, cmd: A.SimpleCommand, argv: list[str]) -> int:
+        if len(argv) == 1:
+            for a in cmd.assigns:
+                self.assign(a)
+            saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
+            if saved is None:
+                if not self.interactive:
+                    raise ExitShell(1)
+                return 1
+            redirs.discard(saved)
+            return 0
+        args = argv[1:]
+        while args and args[0].startswith("-") and args[0] != "-":
+            if args[0] == "--":
+                args = args[1:]
+                break
+            args = args[1:]  # -c/-l/-a are accepted and ignored
+        if not args:
+            return 0
+        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
+        if saved is None:
+            return 1
+        env = self.state.environ()
+        for a in cmd.assigns:
+            env[a.name] = self.expander.single(a.value) if a.value else ""
+        status = self.exec_external(args, env)
+        redirs.restore(saved)
+        if not self.interactive:
+            raise ExitShell(status)
+        return status
+
+    def run_argv(self, argv: list[str], *, skip_functions: bool = False) -> int:
+        """Run an already expanded command (`command NAME ...`)."""
+        name = argv[0]
+        if not skip_functions and name in self.state.functions:
+            return self.call_function(self.state.functions[name], argv)
+        if name in registry.BUILTINS and name != "exec":
+            return self.run_builtin(name, argv)
+        if self.find_command(name) is None:
+            self.write_err(f"onesh: {name}: command not found\n")
+            return 127
+        env = self.state.environ()
+        pid = self.fork(0)
+        if pid == 0:
+            self.child_run(lambda: self.exec_external(argv, env))
+        return self.wait_foreground([pid], pid, " ".join(argv))
+
+    def find_command(self, name: str) -> str | None:
+        if "/" in name:
+            return name if os.path.exists(name) else None
+        path = self.state.get("PATH")
+        path = os.defpath if path is None else path
+        key = f"{path}\0{name}"
+        hit = self.path_cache.get(key)
+        if hit is not None and os.path.isfile(hit):
+            return hit
+        for d in path.split(":"):
+            full = os.path.join(d or ".", name)
+            if os.path.isfile(full) and os.access(full, os.X_OK):
+                self.path_cache[key] = full
+                return full
+        return None
+
+    def exec_external(self, argv: list[str], env: dict[str, str]) -> int:
+        """Replace this process (a forked child) with argv[0]; return the
+        status on failure."""
+        name = argv[0]
+        path = self.find_command(name)
+        if path is None:
+            self.write_err(f"onesh: {name}: command not found\n")
+            return 127
+        if os.path.isdir(path):
+            self.write_err(f"onesh: {name}: Is a directory\n")
+            return 126
+        for sig in _CHILD_DEFAULT_SIGNALS:
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.execve(path, argv, env)
+        except OSError as e:
+            import errno
+
+            if e.errno == errno.ENOEXEC:
+                # A script without #!: run it with onesh, like bash runs it with bash.
+                try:
+                    os.execve(sys.executable, [sys.executable, "-m", "onesh", path, *argv[1:]], env)
+                except OSError:
+                    pass
+            if e.errno == errno.ENOENT:
+                self.write_err(f"onesh: {name}: No such file or directory\n")
+                return 127
+            self.write_err(f"onesh: {name}: {e.strerror}\n")
+            return 126
+        return 126  # pragma: no cover - execve does not return
+
+    def run_external(self, cmd: A.SimpleCommand, argv: list[str], *, exec_last: bool = False) -> int:
+        try:
+            env_extra = {a.name: (self.expander.single(a.value) if a.value else "") for a in cmd.assigns}
+        except OneshError as e:
+            self.report(e)
+            return 1
+        if self.find_command(argv[0]) is None:
+            if cmd.redirs:
+                saved = self.apply_redirs(cmd.redirs)
+                if saved is None:
+                    return 1
+                redirs.restore(saved)
+            self.write_err(f"onesh: {argv[0]}: command not found\n")
+            return 127
+        env = self.state.environ()
+        env.update(env_extra)
+        if exec_last:
+            # Already in a forked pipeline stage: no need to fork again.
+            saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
+            if saved is None:
+                return 1
+            return self.exec_external(argv, env)
+        pid = self.fork(0)
+        if pid == 0:
+            def child() -> int:
+                if cmd.redirs and self.apply_redirs(cmd.redirs) is None:
+                    return 1
+                return self.exec_external(argv, env)
+
+            self.child_run(child)
+        return self.wait_foreground([pid], pid, self.text_of(cmd))
+
+
+def _is_fatal_expansion(e: OneshError) -> bool:
+    # bash: ${x:?} and set -u errors abort a non-interactive shell.
+    from onesh.engine.expand import UnboundError
+
+    return isinstance(e, UnboundError)
+
+
+def _quote_for_trace(s: str) -> str:
+    if s and all(c.isalnum() or c in "@%+=:,./-_" for c in s):
+        return s
+    return "'" + s.replace("'", "'\\''") + "'"
+
+
+def _fmt_time(sec: float) -> str:
+    m, s = divmod(sec, 60)
+    return f"{int(m)}m{s:.3f}s"

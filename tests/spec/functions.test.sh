@@ -1,0 +1,130 @@
+#### define and call
+f() { echo "hello $1"; }; f world
+## stdout:
+hello world
+
+#### function keyword
+function g { echo g-called; }; g
+## stdout:
+g-called
+
+#### function keyword with parens
+function h() { echo h-called; }; h
+## stdout:
+h-called
+
+#### return status
+f() { return 3; }; f; echo $?
+## stdout:
+3
+
+#### return without value uses last
+f() { false; return; }; f; echo $?
+## stdout:
+1
+
+#### positional args inside
+f() { echo $# "$@"; }; f a 'b c'
+## stdout:
+2 a b c
+
+#### positional restored after call
+set -- outer; f() { echo $1; }; f inner; echo $1
+## stdout:
+inner
+outer
+
+#### local variable
+x=global; f() { local x=local; echo $x; }; f; echo $x
+## stdout:
+local
+global
+
+#### local without value
+x=g; f() { local x; echo "[$x]"; x=set; }; f; echo $x
+## stdout:
+[]
+g
+
+#### global assignment from function
+f() { y=from-f; }; f; echo $y
+## stdout:
+from-f
+
+#### recursion
+fact() { if [ $1 -le 1 ]; then echo 1; else echo $(( $1 * $(fact $(($1 - 1))) )); fi; }; fact 5
+## stdout:
+120
+
+#### function redefinition
+f() { echo one; }; f() { echo two; }; f
+## stdout:
+two
+
+#### unset function
+f() { echo x; }; unset -f f; f 2>/dev/null; echo $?
+## stdout:
+127
+
+#### function with redirect
+f() { echo redirected; } > out; f; cat out
+## stdout:
+redirected
+
+#### nested function definition
+outer() { inner() { echo inner; }; inner; }; outer; inner
+## stdout:
+inner
+inner
+
+#### function sees caller locals
+f() { local v=fromf; g; }; g() { echo $v; }; f
+## stdout:
+fromf
+
+#### function output in substitution
+f() { echo a; echo b; }; x=$(f); echo "$x"
+## stdout:
+a
+b
+
+#### function exit status last command
+f() { true; false; }; f; echo $?
+## stdout:
+1
+
+#### return in loop inside function
+f() { for i in 1 2 3; do [ $i = 2 ] && return 5; done; }; f; echo $?
+## stdout:
+5
+
+#### function names with dash
+my-func() { echo dashed; }; my-func
+## stdout:
+dashed
+
+#### dollar zero in function
+f() { echo "${0##*/}" >/dev/null; echo ok; }; f
+## stdout:
+ok
+
+#### function brace body on lines
+f()
+{
+  echo multiline
+}
+f
+## stdout:
+multiline
+
+#### local in nested call
+a() { local n=1; b; echo a:$n; }; b() { n=2; }; a; echo top:${n-unset}
+## stdout:
+a:2
+top:unset
+
+#### prefix assignment to function
+f() { echo $V; }; V=temp f; echo "[${V-unset}]"
+## stdout:
+temp
+[unset]

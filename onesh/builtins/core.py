@@ -52,7 +52,7 @@ def return_(argv: list[str], io: IO) -> int:
         st = 2
     if not io.state.in_function and not getattr(io.shell, "sourcing", 0):
         io.error("return", "can only `return' from a function or sourced script")
-        return 1
+        return 2
     raise ReturnFromFunction(st)
 
 

@@ -130,7 +130,7 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
                 while j < n and fmt[j].isdigit():
                     prec += fmt[j]
                     j += 1
-        while j < n and fmt[j] in "hlLqjzt":
+        while j < n and fmt[j] in "hlLjzt":
             j += 1
         if j >= n:
             a.io.error("printf", f"`{fmt[i:]}': missing format character")

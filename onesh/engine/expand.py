@@ -74,8 +74,8 @@ def ifs_split(value: str, ifs: str) -> tuple[list[str], bool, bool]:
     if not core:
         return [], True, True
     if nws:
-        w = re.escape(ws)
-        rx = f"[{w}]*[{re.escape(nws)}][{w}]*" + (f"|[{w}]+" if ws else "")
+        w = f"[{re.escape(ws)}]*" if ws else ""
+        rx = f"{w}[{re.escape(nws)}]{w}" + (f"|[{re.escape(ws)}]+" if ws else "")
         pieces = re.split(rx, core)
         if core[-1] in nws:
             pieces.pop()
@@ -276,6 +276,9 @@ class Expander:
         return st.get(name)
 
     def _param(self, p: A.Param, b: _Builder, quoted: bool, split: bool) -> None:
+        if p.op == "bad":
+            text = p.arg.parts[0].text if p.arg and p.arg.parts and isinstance(p.arg.parts[0], A.Lit) else ""
+            raise ExpansionError(f"{text}: bad substitution", p.span)
         val = self._lookup(p)
         op = p.op
         is_list = isinstance(val, list)
@@ -407,7 +410,13 @@ class Expander:
                 for s in segs:
                     b.add(s.text, True)
             return
-        self._parts(w.parts, b, quoted=False, split=split)
+        for part in w.parts:
+            # Literal text of an unquoted ${x:-a b} is part of the expansion
+            # result, so it is split like one.
+            if isinstance(part, A.Lit):
+                self._add_expansion(part.text, b, False, split)
+            else:
+                self._parts((part,), b, quoted=False, split=split)
 
     def _emit(self, val: str | list[str], p: A.Param, b: _Builder, quoted: bool, split: bool) -> None:
         if not isinstance(val, list):

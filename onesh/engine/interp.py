@@ -579,7 +579,7 @@ class Interpreter:
             self.report(e)
             if not self.interactive:
                 # bash aborts a non-interactive shell on expansion errors.
-                raise ExitShell(127 if _is_fatal_expansion(e) else 1) from None
+                raise ExitShell(127 if _is_fatal_expansion(e) and not self.in_child else 1) from None
             return 1
         if not argv:
             return self.run_assignments_only(cmd)
@@ -715,6 +715,9 @@ class Interpreter:
         except OneshError as e:
             self.report(e)
             return e.status
+        except OSError as e:
+            self.write_err(f"onesh: {name}: write error: {e.strerror}\n")
+            return 1
 
     def call_function(self, func: A.FunctionDef, argv: list[str]) -> int:
         if self.func_depth >= MAX_FUNC_DEPTH:

@@ -696,6 +696,11 @@ class Parser:
                         self.expand_alias(w)
                         alias_depth_guard.add(w)
                         continue
+            if words and _is_decl(words[0]):
+                a = self.try_assignment()
+                if a is not None:
+                    words.append(_assign_as_word(a))
+                    continue
             word = self.read_word()
             if word is None:
                 raise self.unexpected()
@@ -1041,13 +1046,11 @@ class Parser:
                 # quotes inside $(( )) are removed, like bash
                 flush()
                 if ch == "'":
-                    q = t.find("'", self.i + 1)
-                    if q < 0:
-                        raise self.eof_error("unterminated single quote", self.i)
-                    parts.append(A.SQuoted(t[self.i + 1:q], self.span(self.i, q + 1)))
-                    self.i = q + 1
-                else:
-                    parts.append(self.read_dquoted())
+                    # bash keeps single quotes in arithmetic: `'4'` is an error
+                    lit.append(ch)
+                    self.i += 1
+                    continue
+                parts.append(self.read_dquoted())
                 lit_start = self.i
                 continue
             lit.append(ch)
@@ -1160,7 +1163,7 @@ class Parser:
         elif c in SPECIAL_PARAMS:
             self.i += 1
         else:
-            raise self.error("bad substitution", start, self._brace_end(start))
+            return self._bad_param(start)
         name = t[name_start:self.i]
         index: A.Word | None = None
         if self.peek() == "[":
@@ -1186,7 +1189,7 @@ class Parser:
         if op is None:
             if self.at_eof():
                 raise self.eof_error("expected `}' to close `${'", start, start + 2)
-            raise self.error("bad substitution", start, self._brace_end(start))
+            return self._bad_param(start)
         self.i += len(op)
         arg: A.Word | None
         arg2: A.Word | None = None
@@ -1206,6 +1209,16 @@ class Parser:
             raise self.eof_error("expected `}' to close `${'", start, start + 2)
         self.i += 1
         return A.Param(name, self.span(start), op, arg, arg2, False, index, True)
+
+    def _bad_param(self, start: int) -> A.Param:
+        """bash reports a bad ${...} when it is expanded, not when parsed."""
+        end = self._brace_end(start)
+        if end >= self.n and not self.text.endswith("}"):
+            raise self.eof_error("expected `}' to close `${'", start, start + 2)
+        self.i = end
+        text = self.text[start:end]
+        return A.Param("", self.span(start), "bad", A.Word((A.Lit(text, self.span(start)),), self.span(start)),
+                       braced=True)
 
     def _brace_end(self, start: int) -> int:
         k = self.text.find("}", start)
@@ -1290,6 +1303,32 @@ class Parser:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+_DECL_BUILTINS = frozenset({"declare", "typeset", "local", "export", "readonly"})
+
+
+def _is_decl(w: A.Word) -> bool:
+    return len(w.parts) == 1 and isinstance(w.parts[0], A.Lit) and w.parts[0].text in _DECL_BUILTINS
+
+
+def _assign_as_word(a: A.Assign) -> A.Word:
+    """`declare x=(a b)` arrives at the builtin as the text `x=(a b)`; the
+    elements are expanded here and re-split by the builtin."""
+    head = a.name + ("+=" if a.append else "=")
+    if a.array is None:
+        parts: list[A.WordPart] = [A.Lit(head, a.span)]
+        if a.value is not None and a.value.parts:
+            # like bash, assignment arguments are not split or globbed
+            parts.append(A.DQuoted(a.value.parts, a.value.span))
+        return A.Word(tuple(parts), a.span)
+    parts = [A.Lit(head + "(", a.span)]
+    for k, el in enumerate(a.array):
+        if k:
+            parts.append(A.SQuoted(" ", a.span))
+        parts.append(A.DQuoted(el.parts, el.span) if all(isinstance(p, A.Lit) for p in el.parts) else el.parts[0] if len(el.parts) == 1 else A.DQuoted(el.parts, el.span))
+    parts.append(A.Lit(")", a.span))
+    return A.Word(tuple(parts), a.span)
 
 
 def _valid_func_name(w: str) -> bool:

@@ -53,12 +53,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _subcommand(name: str, rest: list[str]) -> int:
     try:
-        from onesh.runtime import commands
+        import importlib
+
+        commands = importlib.import_module("onesh.runtime.commands")
     except ImportError:
         sys.stderr.write(f"onesh: {name}: not available in this build\n")
         return 2
-    status: int = commands.main(rest, name)
-    return status
+    status = commands.main(rest, name)
+    return int(status)
 
 
 def _shell_main(args: list[str]) -> int:
@@ -171,7 +173,7 @@ def _shell_main(args: list[str]) -> int:
     except RecursionError:
         sys.stderr.write("onesh: maximum recursion depth exceeded\n")
         status = 1
-    except Exception as e:  # noqa: BLE001 - never show a traceback by default
+    except Exception as e:
         interp.internal_error(e)
         status = 70
     return status & 0xFF
@@ -208,10 +210,12 @@ def _repl(interp: object) -> int:
 
     assert isinstance(interp, Interpreter)
     try:
-        from onesh.repl.app import run_repl
+        import importlib
+
+        app = importlib.import_module("onesh.repl.app")
     except ImportError:
         return _plain_repl(interp)
-    return run_repl(interp)
+    return int(app.run_repl(interp))
 
 
 def _plain_repl(interp: object) -> int:

@@ -169,13 +169,13 @@ def type_(argv: list[str], io: IO) -> int:
                 if "t" not in flags and "p" not in flags:
                     io.error("type", f"{name}: not found")
             continue
-        d = describe(interp, name, functions="f" not in flags)
-        if d is None:
+        desc = describe(interp, name, functions="f" not in flags)
+        if desc is None:
             if "t" not in flags and "p" not in flags and "P" not in flags:
                 io.error("type", f"{name}: not found")
             status = 1
             continue
-        kind, detail = d
+        kind, detail = desc
         if "t" in flags:
             io.out(kind + "\n")
         elif "p" in flags or "P" in flags:

@@ -83,7 +83,7 @@ def fg(argv: list[str], io: IO) -> int:
 
 
 def bg(argv: list[str], io: IO) -> int:
-    specs = argv[1:] or [None]
+    specs: list[str | None] = list(argv[1:]) or [None]
     status = 0
     for spec in specs:
         job = _job(io, "bg", spec)

@@ -12,8 +12,8 @@ from onesh.parser.errors import OneshError
 if TYPE_CHECKING:
     from onesh.engine.state import ShellState
 
-UNARY_OPS = frozenset("-e -f -d -r -w -x -s -L -h -p -S -b -c -t -g -u -k -O -G -N -z -n -a -o -v".split())
-BINARY_OPS = frozenset("= == != < > -eq -ne -lt -le -gt -ge -nt -ot -ef".split())
+UNARY_OPS = frozenset(["-e", "-f", "-d", "-r", "-w", "-x", "-s", "-L", "-h", "-p", "-S", "-b", "-c", "-t", "-g", "-u", "-k", "-O", "-G", "-N", "-z", "-n", "-a", "-o", "-v"])
+BINARY_OPS = frozenset(["=", "==", "!=", "<", ">", "-eq", "-ne", "-lt", "-le", "-gt", "-ge", "-nt", "-ot", "-ef"])
 
 
 class TestError(OneshError):
@@ -192,8 +192,8 @@ def evaluate(args: list[str], state: ShellState) -> bool:
         if args[1] in BINARY_OPS:
             return binary_test(args[0], args[1], args[2])
         if args[1] in ("-a", "-o"):
-            l, r = args[0] != "", args[2] != ""
-            return (l and r) if args[1] == "-a" else (l or r)
+            left, right = args[0] != "", args[2] != ""
+            return (left and right) if args[1] == "-a" else (left or right)
         if args[0] == "!":
             return not evaluate(args[1:], state)
         if args[0] == "(" and args[2] == ")":

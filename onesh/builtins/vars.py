@@ -197,12 +197,12 @@ def declare(argv: list[str], io: IO, local: bool = False) -> int:
             return 0
         status = 0
         for n in args:
-            v = st.var(n)
-            if v is None:
+            found = st.var(n)
+            if found is None:
                 io.error(argv[0], f"{n}: not found")
                 status = 1
             else:
-                io.out(declare_line(n, v) + "\n")
+                io.out(declare_line(n, found) + "\n")
         return status
     in_func = st.in_function and "g" not in opts
     status = _assign_attr(io, argv[0], args, export="x" in opts, readonly="r" in opts,

@@ -105,9 +105,9 @@ class _Cond:
             arg = ex.single(self.words[self.pos])
             self.pos += 1
             return unary_test(t, arg, self.interp.state)
-        v = ex.single(self.words[self.pos])
+        word = ex.single(self.words[self.pos])
         self.pos += 1
-        return v != ""
+        return word != ""
 
 
 def evaluate_cond(interp: Interpreter, cmd: A.CondCommand) -> int:

@@ -7,7 +7,7 @@ Python stack to the construct that owns them.
 from __future__ import annotations
 
 
-class ControlFlow(Exception):  # noqa: N818 - these are signals, not errors
+class ControlFlow(Exception):
     """Base for exit/return/break/continue."""
 
 

@@ -23,7 +23,6 @@ from onesh.engine import redirs
 from onesh.engine.control import (
     BreakLoop,
     ContinueLoop,
-    ControlFlow,
     ExitShell,
     ReturnFromFunction,
 )
@@ -281,7 +280,7 @@ class Interpreter:
             status = 141
         except KeyboardInterrupt:
             status = 130
-        except BaseException as e:  # noqa: BLE001 - a child must always _exit
+        except BaseException as e:
             self.internal_error(e)
             status = 70
         os._exit(status & 0xFF)
@@ -669,7 +668,7 @@ class Interpreter:
     def with_prefix(self, cmd: A.SimpleCommand, fn: Callable[[], int], *, temporary: bool,
                     export: bool = False) -> int:
         """Run fn with the command's prefix assignments and redirections."""
-        undo: list[tuple[str, object]] = []
+        undo: list[tuple[str, tuple[str | dict[int, str] | None, bool] | None]] = []
         try:
             for a in cmd.assigns:
                 if temporary:
@@ -690,13 +689,13 @@ class Interpreter:
             redirs.restore(saved)
             self._undo(undo)
 
-    def _undo(self, undo: list[tuple[str, object]]) -> None:
+    def _undo(self, undo: list[tuple[str, tuple[str | dict[int, str] | None, bool] | None]]) -> None:
         for name, old in reversed(undo):
             try:
                 if old is None:
                     self.state.unset(name)
                 else:
-                    value, exported = old  # type: ignore[misc]
+                    value, exported = old
                     v = self.state.var(name)
                     if v is not None:
                         v.value = value

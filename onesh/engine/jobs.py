@@ -56,7 +56,7 @@ class Job:
         return f"Exit {st}"
 
 
-_SIGNAMES = {
+_SIGNAMES: dict[int, str] = {
     signal.SIGTERM: "Terminated", signal.SIGKILL: "Killed", signal.SIGINT: "Interrupt",
     signal.SIGHUP: "Hangup", signal.SIGQUIT: "Quit", signal.SIGABRT: "Aborted",
     signal.SIGSEGV: "Segmentation fault", signal.SIGPIPE: "Broken pipe",

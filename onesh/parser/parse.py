@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from onesh.parser import ast as A
 from onesh.parser.errors import ParseError, Source, Span
@@ -254,19 +255,19 @@ class Parser:
     def parse_and_or(self) -> A.AndOr:
         start = self.i
         first = self.parse_pipeline()
-        rest: list[tuple[str, A.Pipeline]] = []
+        rest: list[tuple[Literal["&&", "||"], A.Pipeline]] = []
         while True:
             self.skip_blanks()
             op = self.peek_op()
-            if op not in ("&&", "||"):
+            if op != "&&" and op != "||":
                 break
             self.i += 2
             self.linebreak()
             if self.at_eof():
                 raise self.eof_error(f"expected a command after `{op}'", self.i - 2, self.i)
-            rest.append((op, self.parse_pipeline()))  # type: ignore[arg-type]
+            rest.append(("&&" if op == "&&" else "||", self.parse_pipeline()))
         end = rest[-1][1].span.end if rest else first.span.end
-        return A.AndOr(first, tuple(rest), Span(start + self.base, end))  # type: ignore[arg-type]
+        return A.AndOr(first, tuple(rest), Span(start + self.base, end))
 
     def parse_pipeline(self) -> A.Pipeline:
         self.skip_blanks()
@@ -402,7 +403,7 @@ class Parser:
         rw = self.peek_reserved()
         body: A.Command
         if rw in ("{", "if", "while", "until", "for", "case", "[["):
-            body = self.with_redirs(self.parse_compound(rw))  # type: ignore[arg-type]
+            body = self.with_redirs(self.parse_compound(rw or ""))
         elif self.startswith("(("):
             body = self.with_redirs(self.parse_arith_command())
         elif self.startswith("("):
@@ -713,7 +714,7 @@ class Parser:
             if len(last.parts) == 1 and isinstance(last.parts[0], A.Lit) and last.parts[0].text.startswith("@") and len(last.parts[0].text) > 1:
                 pin = last.parts[0].text[1:]
                 words.pop()
-        end_candidates = [x.span.end for x in (*assigns, *words, *redirs)]
+        end_candidates = [x.span.end for x in assigns] + [x.span.end for x in words] + [x.span.end for x in redirs]
         if pin is not None:
             end_candidates.append(self.i + self.base)
         return A.SimpleCommand(tuple(assigns), tuple(words), tuple(redirs),
@@ -1425,7 +1426,7 @@ def check(text: str) -> Completeness:
         parse(text)
     except ParseError as e:
         return Completeness("incomplete" if e.incomplete else "error", e)
-    except Exception as e:  # noqa: BLE001 - the REPL must never crash on input
+    except Exception as e:
         return Completeness("error", ParseError(f"internal parser error: {e}", Span(0, 0), Source(text)))
     if text.endswith("\\\n") or text.endswith("\\"):
         return Completeness("incomplete")
@@ -1441,7 +1442,7 @@ def parse_tolerant(text: str, name: str = "<stdin>") -> tuple[A.Program, list[Pa
             items.extend(cl.items)
     except ParseError as e:
         errors.append(e)
-    except Exception as e:  # noqa: BLE001 - tolerant mode must never raise
+    except Exception as e:
         errors.append(ParseError(f"internal parser error: {e}", Span(0, 0), Source(text, name)))
     span = Span(0, len(text))
     return A.Program(A.CommandList(tuple(items), span), span, name), errors

@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from conftest import parse_spec, run_case  # noqa: E402
+from conftest import parse_spec, run_case
 
 
 def bless(path: Path) -> int:

@@ -141,7 +141,7 @@ in 2
 out 1
 
 #### subshell cd isolation
-mkdir sub; (cd sub; basename "$PWD"); basename "$PWD" | grep -v sub >/dev/null && echo back
+mkdir sub; (cd sub; basename "$PWD"); [ "$(basename "$PWD")" != sub ] && echo back
 ## stdout:
 sub
 back

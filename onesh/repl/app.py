@@ -1,0 +1,203 @@
+"""The interactive REPL: a thin prompt_toolkit layer over the interpreter.
+
+Commands run synchronously *between* prompts (prompt_async has returned),
+so the engine's fork/exec, process groups and terminal hand-off work as in
+any shell.  While the prompt is shown, a small task reaps background jobs
+and prints their notices above the input line via patch_stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import ANSI, FormattedText
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from onesh.engine.control import ExitShell
+from onesh.parser import check
+from onesh.repl.completer import OneshCompleter
+from onesh.repl.highlight import OneshLexer
+from onesh.repl.prompt import render
+
+if TYPE_CHECKING:
+    from prompt_toolkit.input import Input
+    from prompt_toolkit.output import Output
+
+    from onesh.engine.interp import Interpreter
+
+DEFAULT_PS1 = r"\[\e[1;32m\]\u@\h\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ "
+NOTICE_PERIOD = 0.5
+
+
+def data_dir() -> str:
+    import platformdirs
+
+    path = platformdirs.user_data_dir("onesh")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def open_history(path: str | None) -> History:
+    if path is None:
+        return InMemoryHistory()
+    # The history file can hold secrets typed on the command line: 0600.
+    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+    return FileHistory(path)
+
+
+def key_bindings() -> KeyBindings:
+    kb = KeyBindings()
+
+    @kb.add("enter")
+    def _enter(event: KeyPressEvent) -> None:
+        buf = event.current_buffer
+        text = buf.document.text
+        # Enter on incomplete input (open quote, `if` without `fi`, trailing
+        # `|`) continues on the next line; complete input or an error is run.
+        if buf.document.is_cursor_at_the_end and text.strip() and check(text).state == "incomplete":
+            buf.insert_text("\n")
+        else:
+            buf.validate_and_handle()
+
+    @kb.add("escape", "enter")
+    def _newline(event: KeyPressEvent) -> None:
+        event.current_buffer.insert_text("\n")
+
+    return kb
+
+
+class Repl:
+    def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None,
+                 history_path: str | None = None) -> None:
+        self.interp = interp
+        self.session: PromptSession[str] = PromptSession(
+            history=open_history(history_path),
+            lexer=PygmentsLexer(OneshLexer),
+            completer=OneshCompleter(interp),
+            complete_while_typing=False,
+            multiline=True,
+            key_bindings=key_bindings(),
+            prompt_continuation=self.continuation,
+            enable_history_search=False,
+            input=input,
+            output=output,
+        )
+        interp.history_provider = self.history_lines
+        interp.history_clear = self.clear_history
+        self.cleared = 0
+
+    def history_lines(self) -> list[str]:
+        lines = list(reversed(self.session.history.get_strings()))
+        lines.reverse()
+        return lines[self.cleared:]
+
+    def clear_history(self) -> None:
+        self.cleared = len(self.session.history.get_strings())
+
+    def continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
+        ps2 = self.interp.state.get("PS2")
+        return FormattedText([("class:continuation", "> " if ps2 is None else ps2)])
+
+    def prompt_text(self) -> ANSI:
+        st = self.interp.state
+        ps1 = st.get("PS1")
+        text = render(DEFAULT_PS1 if ps1 is None else ps1, cwd=st.get("PWD") or os.getcwd(),
+                      home=st.get("HOME"), jobs=len(self.interp.jobs.jobs))
+        return ANSI(text)
+
+    def rprompt(self) -> FormattedText:
+        status = self.interp.state.last_status
+        return FormattedText([("fg:ansired", f"[{status}]")]) if status else FormattedText([])
+
+    def print_notices(self) -> None:
+        self.interp.jobs.reap()
+        for line in self.interp.jobs.notices():
+            print(line)
+
+    async def notice_loop(self) -> None:
+        while True:
+            await asyncio.sleep(NOTICE_PERIOD)
+            self.print_notices()
+
+    async def run(self) -> int:
+        while True:
+            self.print_notices()
+            try:
+                with patch_stdout(raw=True):
+                    notices = asyncio.create_task(self.notice_loop())
+                    try:
+                        text = await self.session.prompt_async(self.prompt_text, rprompt=self.rprompt)
+                    finally:
+                        notices.cancel()
+                        try:
+                            await notices
+                        except asyncio.CancelledError:
+                            pass
+            except KeyboardInterrupt:
+                self.interp.state.last_status = 130
+                continue
+            except EOFError:
+                sys.stderr.write("exit\n")
+                return self.interp.state.last_status
+            if not text.strip():
+                continue
+            try:
+                self.interp.run_text(text + "\n", "<stdin>")
+            except ExitShell as e:
+                return e.status
+            except KeyboardInterrupt:
+                sys.stderr.write("\n")
+                self.interp.state.last_status = 130
+
+
+def _setup_job_control(interp: Interpreter) -> None:
+    """Own the terminal: our own process group in the foreground, and the
+    job-control signals ignored by the shell itself (children restore them)."""
+    if not os.isatty(0):
+        return
+    for sig in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)
+    try:
+        if os.getpgrp() != os.getpid():
+            os.setpgid(0, 0)
+        os.tcsetpgrp(0, os.getpgrp())
+    except OSError:
+        return
+    interp.job_control = True
+    interp.tty_fd = 0
+    interp.shell_pgid = os.getpgrp()
+
+
+def source_rc(interp: Interpreter) -> None:
+    home = interp.state.get("HOME") or os.path.expanduser("~")
+    rc = os.path.join(home, ".oneshrc")
+    if os.path.isfile(rc):
+        try:
+            interp.run_file(rc)
+        except ExitShell:
+            pass
+
+
+def run_repl(interp: Interpreter, *, input: Any = None, output: Any = None,
+             history_path: str | None = "default") -> int:
+    """Entry point used by `onesh` with no arguments on a terminal."""
+    if history_path == "default":
+        try:
+            history_path = os.path.join(data_dir(), "history")
+        except OSError:
+            history_path = None
+    if input is None:
+        _setup_job_control(interp)
+    source_rc(interp)
+    repl = Repl(interp, input=input, output=output, history_path=history_path)
+    return asyncio.run(repl.run())

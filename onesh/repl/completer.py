@@ -1,0 +1,156 @@
+"""Tab completion: commands, paths, variables and builtin options.
+
+The word under the cursor and whether it is in command position come from
+the parser's lossless token stream, which never fails on partial input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+from onesh.builtins.registry import BUILTINS
+from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS
+from onesh.parser import tokens
+from onesh.parser.words import RESERVED
+
+if TYPE_CHECKING:
+    from onesh.engine.interp import Interpreter
+
+_OPT_RE = re.compile(r"(\[?)-([A-Za-z]+)")
+
+
+def builtin_options(name: str) -> list[str]:
+    """Options of a builtin, read from its declared usage line: `[-neE]`
+    groups give one option per letter, `-s WORD` gives `-s`."""
+    spec = BUILTINS.get(name)
+    if spec is None:
+        return []
+    opts: list[str] = []
+    for m in _OPT_RE.finditer(spec.usage):
+        bracket, group = m.groups()
+        if len(group) > 1 and not (bracket and spec.usage[m.end():m.end() + 1] in ("]", "|")):
+            continue  # a word like -sigspec, not a group of flags
+        for c in group:
+            if "-" + c not in opts:
+                opts.append("-" + c)
+    return opts
+
+
+class OneshCompleter(Completer):
+    def __init__(self, interp: Interpreter) -> None:
+        self.interp = interp
+        self._path_cache: tuple[str, list[str]] | None = None
+
+    # ------------------------------------------------------------ sources
+    def executables(self) -> list[str]:
+        path = self.interp.state.get("PATH") or ""
+        if self._path_cache is not None and self._path_cache[0] == path:
+            return self._path_cache[1]
+        names: set[str] = set()
+        for d in path.split(":"):
+            try:
+                with os.scandir(d or ".") as it:
+                    for e in it:
+                        try:
+                            if e.is_file() and os.access(e.path, os.X_OK):
+                                names.add(e.name)
+                        except OSError:
+                            continue
+            except OSError:
+                continue
+        result = sorted(names)
+        self._path_cache = (path, result)
+        return result
+
+    def command_names(self) -> Iterable[str]:
+        st = self.interp.state
+        yield from sorted(BUILTINS)
+        yield from sorted(st.functions)
+        yield from sorted(st.aliases)
+        yield from sorted(w for w in RESERVED if w.isalpha())
+        yield from self.executables()
+
+    # -------------------------------------------------------- completion
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        text = document.text_before_cursor
+        toks = [t for t in tokens(text) if t.kind != "space"]
+        at_space = not text or text[-1] in " \t\n;|&()<>"
+        word = "" if at_space or not toks else toks[-1].text
+        if at_space:
+            prev = toks[-1] if toks else None
+            cmd_pos = prev is None or prev.kind in ("op", "newline") or (
+                prev.kind == "keyword" and prev.text in ("then", "do", "else", "elif", "if", "while", "until", "!", "{"))
+            words_before = self._words_of_current_command(toks)
+        else:
+            cmd_pos = toks[-1].command_position or toks[-1].kind == "keyword"
+            words_before = self._words_of_current_command(toks[:-1])
+        yield from self._complete(word, cmd_pos, words_before)
+
+    @staticmethod
+    def _words_of_current_command(toks: list) -> list[str]:  # type: ignore[type-arg]
+        out: list[str] = []
+        for t in reversed(toks):
+            if t.kind in ("op", "newline"):
+                break
+            out.append(t.text)
+        return list(reversed(out))
+
+    def _complete(self, word: str, cmd_pos: bool, before: list[str]) -> Iterator[Completion]:
+        # $VAR and ${VAR
+        m = re.search(r"\$\{?([A-Za-z_]\w*)?$", word)
+        if m is not None:
+            prefix = m.group(1) or ""
+            brace = word[m.start():].startswith("${")
+            for name, _ in self.interp.state.all_vars():
+                if name.startswith(prefix):
+                    yield Completion(name + ("}" if brace else ""), start_position=-len(prefix), display=name)
+            return
+        if cmd_pos and "/" not in word and not word.startswith("~"):
+            seen: set[str] = set()
+            for name in self.command_names():
+                if name.startswith(word) and name not in seen:
+                    seen.add(name)
+                    yield Completion(name, start_position=-len(word))
+            return
+        cmd = before[0] if before else ""
+        if cmd == "set" and before[-1:] in (["-o"], ["+o"]):
+            for opt in sorted(set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS)):
+                if opt.startswith(word):
+                    yield Completion(opt, start_position=-len(word))
+            return
+        if word.startswith("-") and cmd in BUILTINS:
+            for opt in builtin_options(cmd):
+                if opt.startswith(word):
+                    yield Completion(opt, start_position=-len(word))
+            return
+        yield from self._paths(word, dirs_only=cmd in ("cd", "pushd", "rmdir"))
+
+    def _paths(self, word: str, *, dirs_only: bool) -> Iterator[Completion]:
+        raw = word.replace("\\ ", " ")
+        expanded = os.path.expanduser(raw) if raw.startswith("~") else raw
+        dirname, base = os.path.split(expanded)
+        shown_dir = os.path.split(raw)[0]
+        try:
+            entries = sorted(os.scandir(dirname or "."), key=lambda e: e.name)
+        except OSError:
+            return
+        for e in entries:
+            if not e.name.startswith(base):
+                continue
+            if e.name.startswith(".") and not base.startswith("."):
+                continue
+            try:
+                is_dir = e.is_dir()
+            except OSError:
+                is_dir = False
+            if dirs_only and not is_dir:
+                continue
+            full = os.path.join(shown_dir, e.name) if shown_dir else e.name
+            full = full.replace(" ", "\\ ") + ("/" if is_dir else "")
+            yield Completion(full, start_position=-len(word), display=e.name + ("/" if is_dir else ""))

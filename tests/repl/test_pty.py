@@ -1,0 +1,133 @@
+"""End-to-end: the real `onesh` REPL on a real pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import sys
+import time
+
+import pytest
+
+
+class PtyShell:
+    def __init__(self, home: str) -> None:
+        env = dict(os.environ, HOME=home, TERM="xterm", PS1="PROMPT$ ", PROMPT_TOOLKIT_NO_CPR="1", XDG_DATA_HOME=home)
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execvpe(sys.executable, [sys.executable, "-m", "onesh"], env)
+        self.pid, self.fd = pid, fd
+        self.buf = b""
+
+    def read_until(self, needle: bytes, timeout: float = 15.0) -> bytes:
+        deadline = time.monotonic() + timeout
+        while needle not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out waiting for {needle!r}; got {self.buf[-500:]!r}")
+            r, _, _ = select.select([self.fd], [], [], left)
+            if r:
+                try:
+                    data = os.read(self.fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                self.buf += data
+        idx = self.buf.index(needle) + len(needle)
+        out, self.buf = self.buf[:idx], self.buf[idx:]
+        return out
+
+    def send(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def wait(self, timeout: float = 10.0) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:
+                os.read(self.fd, 4096)
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("shell did not exit")
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+@pytest.fixture
+def shell(tmp_path):  # type: ignore[no-untyped-def]
+    sh = PtyShell(str(tmp_path))
+    yield sh
+    sh.kill()
+
+
+def test_echo_and_exit_status(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    shell.send("echo hi-$((40+2))\r")
+    shell.read_until(b"hi-42")
+    shell.read_until(b"PROMPT$")
+    shell.send("exit 3\r")
+    assert shell.wait() == 3
+
+
+def test_ctrl_c_kills_foreground_job_not_shell(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    shell.send("sleep 30\r")
+    time.sleep(0.5)
+    start = time.monotonic()
+    shell.send("\x03")
+    shell.read_until(b"PROMPT$", timeout=5)
+    assert time.monotonic() - start < 5
+    shell.send("echo alive $?\r")
+    shell.read_until(b"alive 130")
+    shell.send("exit\r")
+    assert shell.wait() == 0
+
+
+def test_multiline_continuation(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    shell.send("if true; then\r")
+    shell.send("echo in-$((1+1))\r")
+    shell.send("fi\r")
+    shell.read_until(b"in-2")
+    shell.send("exit\r")
+    shell.wait()
+
+
+def test_ctrl_d_exits(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    shell.send("\x04")
+    assert shell.wait() == 0
+
+
+def test_background_job_notice(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    shell.send("sleep 0.2 &\r")
+    shell.read_until(b"[1] ")
+    shell.read_until(b"Done", timeout=10)
+    shell.send("exit\r")
+    shell.wait()
+
+
+def test_syntax_error_shows_caret_and_continues(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    shell.send("echo )\r")
+    shell.read_until(b"syntax error: unexpected token")
+    shell.read_until(b"^")
+    shell.read_until(b"PROMPT$")
+    shell.send("exit\r")
+    assert shell.wait() == 2

@@ -1,0 +1,158 @@
+"""The REPL driven through prompt_toolkit's pipe input: a real PromptSession,
+a real interpreter, keystrokes as a user would type them."""
+
+from __future__ import annotations
+
+import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prompt_toolkit.application import create_app_session
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+
+from onesh.engine.interp import Interpreter
+from onesh.engine.state import ShellState
+from onesh.repl.app import run_repl
+from onesh.repl.completer import OneshCompleter
+from onesh.repl.prompt import render
+
+
+@pytest.fixture
+def interp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interpreter]:
+    monkeypatch.chdir(tmp_path)
+    st = ShellState(environ={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PWD": str(tmp_path)})
+    yield Interpreter(st, interactive=True)
+
+
+def drive(interp: Interpreter, keys: str, history: Path | None = None, later: str = "") -> int:
+    """Type `keys`; `later` is typed 0.3 s afterwards (after asynchronous
+    work such as completion has had a chance to run)."""
+    with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
+        inp.send_text(keys)
+        timer = threading.Timer(0.3, inp.send_text, args=(later,)) if later else None
+        if timer:
+            timer.start()
+        try:
+            return run_repl(interp, input=inp, output=DummyOutput(), history_path=str(history) if history else None)
+        finally:
+            if timer:
+                timer.join()
+
+
+def test_runs_command_and_exits_with_status(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    status = drive(interp, "echo hello-repl\rexit 4\r")
+    assert status == 4
+    assert "hello-repl" in capfd.readouterr().out
+
+
+def test_multiline_continuation_runs_once(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    drive(interp, "if true; then\recho inside\rfi\rexit\r")
+    assert capfd.readouterr().out.count("inside") == 1
+
+
+def test_trailing_pipe_continues(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    drive(interp, "echo abc |\rtr a-z A-Z\rexit\r")
+    assert "ABC" in capfd.readouterr().out
+
+
+def test_ctrl_c_clears_line_without_exiting(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    status = drive(interp, "echo never\x03echo after\rexit\r")
+    out = capfd.readouterr().out
+    assert "never" not in out and "after" in out
+    assert status == 0
+
+
+def test_ctrl_d_exits_with_last_status(interp: Interpreter) -> None:
+    assert drive(interp, "false\r\x04") == 1
+
+
+def test_tab_completes_function_name(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    drive(interp, "zzuniquefn() { echo called-it; }\rzzuniq\t", later="\rexit\r")
+    assert "called-it" in capfd.readouterr().out
+
+
+def test_history_file_is_private_and_written(interp: Interpreter, tmp_path: Path) -> None:
+    hist = tmp_path / "hist"
+    drive(interp, "echo one\recho two\rexit\r", history=hist)
+    assert stat.S_IMODE(hist.stat().st_mode) == 0o600
+    text = hist.read_text()
+    assert "echo one" in text and "echo two" in text
+
+
+def test_history_builtin_lists_lines(interp: Interpreter, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    drive(interp, "echo first\rhistory\rexit\r", history=tmp_path / "h")
+    out = capfd.readouterr().out
+    assert "    1  echo first" in out
+
+
+def test_syntax_error_does_not_exit(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    status = drive(interp, "echo )\recho still-here\rexit\r")
+    captured = capfd.readouterr()
+    assert "still-here" in captured.out
+    assert "syntax error" in captured.err and "^" in captured.err
+    assert status == 0
+
+
+def completions(interp: Interpreter, text: str) -> list[str]:
+    c = OneshCompleter(interp)
+    return [x.text for x in c.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+
+
+def test_complete_builtin(interp: Interpreter) -> None:
+    assert "help" in completions(interp, "hel")
+
+
+def test_complete_path_and_directory(interp: Interpreter, tmp_path: Path) -> None:
+    (tmp_path / "alpha.txt").write_text("x")
+    (tmp_path / "alphadir").mkdir()
+    got = completions(interp, "cat alp")
+    assert "alpha.txt" in got and "alphadir/" in got
+    assert completions(interp, "cd alp") == ["alphadir/"]
+
+
+def test_complete_path_with_space_is_escaped(interp: Interpreter, tmp_path: Path) -> None:
+    (tmp_path / "my file").write_text("x")
+    assert completions(interp, "cat my") == ["my\\ file"]
+
+
+def test_complete_variable(interp: Interpreter) -> None:
+    assert "HOME" in completions(interp, "echo $HO")
+    assert "HOME}" in completions(interp, "echo ${HO")
+
+
+def test_complete_set_options_and_builtin_flags(interp: Interpreter) -> None:
+    assert "pipefail" in completions(interp, "set -o pi")
+    assert set(completions(interp, "echo -")) == {"-n", "-e", "-E"}
+
+
+def test_complete_command_after_pipe(interp: Interpreter) -> None:
+    assert "help" in completions(interp, "echo x | hel")
+
+
+def test_ps1_escapes() -> None:
+    t = time.struct_time((2026, 1, 2, 13, 4, 5, 4, 2, 0))
+    assert render(r"\w \W", cwd="/home/u/src/proj", home="/home/u") == "~/src/proj proj"
+    assert render(r"\A \t \\ \j", cwd="/", home=None, jobs=2, now=lambda: t) == "13:04 13:04:05 \\ 2"
+    assert render(r"\[\e[1m\]x", cwd="/", home=None) == "\x1b[1mx"
+    assert render(r"\s-\$", cwd="/", home=None).startswith("onesh-")
+
+
+def test_pygments_plugin_is_registered() -> None:
+    from pygments.lexers import get_lexer_by_name
+    from pygments.token import Comment, Keyword, Name, String
+
+    lexer = get_lexer_by_name("onesh")
+    toks = [(t, v) for t, v in lexer.get_tokens('for f in *; do echo "$f" @node1; done # hi') if v.strip()]
+    assert (Keyword, "for") in toks
+    assert (Name.Builtin, "echo") in toks
+    assert (Name.Variable, "$f") in toks
+    assert (Name.Tag, "@node1") in toks
+    assert any(t in Comment for t, _ in toks)
+    assert any(t in String for t, _ in toks)

@@ -1,0 +1,127 @@
+"""The `onesh` command line end to end: -c, scripts, stdin, exit statuses,
+error reporting without tracebacks."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ONESH = [sys.executable, "-m", "onesh"]
+
+
+def run(*args: str, input: bytes | None = None, cwd: Path | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*ONESH, *args], input=input, capture_output=True, cwd=cwd, env=env, timeout=60)
+
+
+def test_issue_acceptance_pipeline(tmp_path: Path) -> None:
+    p = run("-c", "for i in 1 2 3; do echo $i; done | grep -v 2 > out; cat out", cwd=tmp_path)
+    assert p.stdout == b"1\n3\n" and p.returncode == 0
+
+
+def test_issue_acceptance_caret(tmp_path: Path) -> None:
+    p = run("-c", 'echo "unterminated')
+    assert p.returncode == 2
+    err = p.stderr.decode()
+    assert "syntax error" in err and 'echo "unterminated' in err
+    assert err.splitlines()[2].index("^") == err.splitlines()[1].index('"')
+    assert "Traceback" not in err
+
+
+def test_dollar_zero_and_args() -> None:
+    p = run("-c", 'echo "$0|$1|$#"', "name", "a", "b")
+    assert p.stdout == b"name|a|2\n"
+
+
+def test_script_file_with_shebang_and_args(tmp_path: Path) -> None:
+    script = tmp_path / "s.onesh"
+    script.write_text("#!/usr/bin/env onesh\necho \"$0 got $1\"\nexit 7\n")
+    p = run(str(script), "arg")
+    assert p.stdout.decode() == f"{script} got arg\n" and p.returncode == 7
+
+
+def test_script_from_stdin() -> None:
+    p = run(input=b"x=5\necho $((x*2))\n")
+    assert p.stdout == b"10\n"
+
+
+def test_missing_script_is_127(tmp_path: Path) -> None:
+    p = run(str(tmp_path / "nope.onesh"))
+    assert p.returncode == 127 and b"No such file" in p.stderr
+
+
+def test_flags_e_x_and_pipefail() -> None:
+    assert run("-e", "-c", "false; echo no").returncode == 1
+    p = run("-x", "-c", "echo hi")
+    assert b"+ echo hi" in p.stderr
+    assert run("-o", "pipefail", "-c", "false | true").returncode == 1
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.startswith(b"onesh ")
+    assert b"usage: onesh" in run("--help").stdout
+
+
+def test_invalid_option() -> None:
+    p = run("-Z")
+    assert p.returncode == 2 and b"invalid option" in p.stderr
+
+
+def test_reserved_subcommand_without_cluster_support_is_clear() -> None:
+    p = run("bootstrap", "--help")
+    assert b"Traceback" not in p.stderr
+
+
+def test_large_binary_pipeline_integrity(tmp_path: Path) -> None:
+    data = os.urandom(8 * 1024 * 1024)
+    (tmp_path / "in").write_bytes(data)
+    p = run("-c", "cat in | cat | cat > out", cwd=tmp_path)
+    assert p.returncode == 0
+    assert hashlib.sha256((tmp_path / "out").read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+def test_no_traceback_on_internal_error_unless_debug(tmp_path: Path) -> None:
+    # A deeply recursive function hits the nesting limit with a clear message.
+    p = run("-c", "f() { f; }; f")
+    assert p.returncode != 0 and b"Traceback" not in p.stderr
+    assert b"maximum function nesting level" in p.stderr
+
+
+def test_unicode_and_binary_safe_arguments(tmp_path: Path) -> None:
+    p = run("-c", "printf '%s\\n' \"$1\"", "_", "héllo wörld")
+    assert p.stdout.decode() == "héllo wörld\n"
+
+
+@pytest.mark.parametrize(("code", "status"), [
+    ("exit 300", 44), ("sh -c 'kill -INT $$'", 130), ("nosuchcmd_zz", 127), ("/", 126),
+    ("true | false", 1), ("! true", 1), ("(exit 9)", 9),
+])
+def test_exit_statuses(code: str, status: int) -> None:
+    assert run("-c", code).returncode == status
+
+
+def test_background_job_and_wait_status() -> None:
+    p = run("-c", "sleep 0.1 & (exit 3) & wait $!; echo $?; wait; echo done")
+    assert p.stdout == b"3\ndone\n"
+
+
+def test_kill_job_spec() -> None:
+    p = run("-c", "sleep 20 & kill %1; wait %1; echo $?")
+    assert p.stdout == b"143\n"
+
+
+def test_env_is_passed_to_children() -> None:
+    env = dict(os.environ, FROM_PARENT="yes")
+    p = run("-c", "sh -c 'echo $FROM_PARENT'; X=1 sh -c 'echo $X'", env=env)
+    assert p.stdout == b"yes\n1\n"
+
+
+def test_eval_and_source_errors_do_not_crash(tmp_path: Path) -> None:
+    p = run("-c", "eval 'echo )'; echo after $?; . ./missing; echo $?", cwd=tmp_path)
+    assert p.stdout == b"after 2\n1\n"
+    assert b"syntax error" in p.stderr

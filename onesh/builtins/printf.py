@@ -156,7 +156,8 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
             elif conv == "q":
                 s = _shell_quote(s) if arg is not None else "''"
             elif conv == "c":
-                s = s[:1]
+                # bash prints a NUL byte for an empty or missing argument
+                s = s[:1] if s else "\0"
             out.append((spec + "s") % s)
             if stop:
                 return "".join(out), consumed, True
@@ -164,7 +165,14 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
             v = int(a.num())
             if conv in "ouxX" and v < 0:
                 v &= (1 << 64) - 1
-            out.append((spec + ("d" if conv in "iu" else conv)) % v)
+            if conv == "o" and "#" in flags:
+                # C's %#o is a leading 0, Python's is 0o
+                digits = "%o" % v
+                digits = digits if digits.startswith("0") else "0" + digits
+                spec2 = "%" + flags.replace("'", "").replace("#", "") + width
+                out.append((spec2 + "s") % digits if prec is None else (spec2 + "s") % digits.zfill(int(prec or 0)))
+            else:
+                out.append((spec + ("d" if conv in "iu" else conv)) % v)
         else:
             fv = float(a.num(float_=True))
             out.append((spec + (conv if conv not in "aA" else "e")) % fv)

@@ -1,0 +1,93 @@
+"""printf, echo and test compared argument-for-argument with bash's own
+builtins: same stdout, same status."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from onesh.builtins.api import IO
+from onesh.builtins.echo import echo
+from onesh.builtins.printf import printf
+from onesh.builtins import test as test_builtin
+from onesh.engine.state import ShellState
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+
+
+class _Shell:
+    def __init__(self) -> None:
+        self.state = ShellState(environ={})
+
+    def run_text(self, text: str, name: str) -> int:
+        raise NotImplementedError
+
+    def history(self) -> list[str]:
+        return []
+
+
+def call(fn, argv: list[str]) -> tuple[bytes, int]:  # type: ignore[no-untyped-def]
+    r, w = os.pipe()
+    er, ew = os.pipe()
+    try:
+        status = fn(argv, IO(0, w, ew, _Shell()))
+    finally:
+        os.close(w)
+        os.close(ew)
+    out = b""
+    while chunk := os.read(r, 65536):
+        out += chunk
+    os.close(r)
+    while os.read(er, 65536):
+        pass
+    os.close(er)
+    return out, status
+
+
+def bash(builtin: str, args: list[str]) -> tuple[bytes, int]:
+    p = subprocess.run(["bash", "--norc", "-c", f'{builtin} "$@"', "_", *args], capture_output=True,
+                       env={"LC_ALL": "C", "PATH": os.environ["PATH"]}, timeout=10)
+    return p.stdout, p.returncode
+
+
+PRINTF_CASES = [
+    ["%s\n", "a", "b"], ["%5s|%-5s|%.1s\n", "ab", "cd", "xyz"], ["%d %i %u\n", "42", "-3", "7"],
+    ["%x %X %o %#o %#x\n", "255", "255", "8", "8", "255"], ["%05d|%+d|% d\n", "42", "5", "5"],
+    ["%.3f|%10.2f|%-8.1f|\n", "3.14159", "2.5", "1"], ["%e %E %g %G\n", "12345.678", "0.5", "1e-5", "1e10"],
+    ["%c|%c\n", "hello", ""], ["%c|"], ["%%|%s\n", "x"], ["%b\n", "a\\tb\\x41\\0101"], ["%q\n", "a b'c"],
+    ["%d\n", "'A"], ["%d\n", "0x1f"], ["%d\n", "017"], ["%s %s %s\n", "only"], ["no newline"],
+    ["%*d|%-*d|\n", "5", "1", "4", "2"], ["%.*f\n", "2", "3.14159"], ["tab\\there\\n"], ["%x\n", "-1"],
+    ["%d\n", "12abc"], ["%s\n"], ["%5.2s|\n", "abc"], ["\\101\\x42\\u0043\n"], ["%b", "stop\\cnot"],
+]
+
+
+@pytest.mark.parametrize("args", PRINTF_CASES, ids=[repr(c) for c in PRINTF_CASES])
+def test_printf_matches_bash(args: list[str]) -> None:
+    assert call(printf, ["printf", *args]) == bash("printf", args)
+
+
+ECHO_CASES = [["a", "b"], ["-n", "x"], ["-e", "a\\tb\\n"], ["-E", "a\\tb"], ["-ne", "x\\ny"], ["-z"],
+              ["--", "x"], ["-e", "\\0101\\x41"], ["-e", "stop\\cmore"], ["-nn", "y"], ["-en", "\\t|"], []]
+
+
+@pytest.mark.parametrize("args", ECHO_CASES, ids=[repr(c) for c in ECHO_CASES])
+def test_echo_matches_bash(args: list[str]) -> None:
+    assert call(echo, ["echo", *args]) == bash("echo", args)
+
+
+TEST_CASES = [
+    [], ["x"], [""], ["-n", ""], ["-z", ""], ["a", "=", "a"], ["a", "!=", "a"], ["1", "-lt", "2"],
+    ["3", "-ge", "4"], ["x", "-eq", "1"], ["!", "x"], ["!", ""], ["-e", "/"], ["-d", "/"], ["-f", "/"],
+    ["(", "x", ")"], ["a", "-a", ""], ["a", "-o", ""], ["!", "a", "=", "b"], ["a", "<", "b"],
+    ["-q", "x"], ["a", "b", "c"], ["1", "-eq", "1", "-a", "2", "-eq", "2"], ["(", "1", "-eq", "2", ")"],
+    ["-x", "/bin/sh"], ["-s", "/etc/passwd"], ["-L", "/nonexistent"], [" 5 ", "-eq", "5"], ["-t", "99"],
+]
+
+
+@pytest.mark.parametrize("args", TEST_CASES, ids=[repr(c) for c in TEST_CASES])
+def test_test_matches_bash(args: list[str]) -> None:
+    assert call(test_builtin.test, ["test", *args])[1] == bash("test", args)[1]
+    assert call(test_builtin.bracket, ["[", *args, "]"])[1] == bash("[", [*args, "]"])[1]

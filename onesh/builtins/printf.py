@@ -167,7 +167,7 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
                 v &= (1 << 64) - 1
             if conv == "o" and "#" in flags:
                 # C's %#o is a leading 0, Python's is 0o
-                digits = "%o" % v
+                digits = f"{v:o}"
                 digits = digits if digits.startswith("0") else "0" + digits
                 spec2 = "%" + flags.replace("'", "").replace("#", "") + width
                 out.append((spec2 + "s") % digits if prec is None else (spec2 + "s") % digits.zfill(int(prec or 0)))

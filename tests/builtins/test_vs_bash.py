@@ -9,10 +9,10 @@ import subprocess
 
 import pytest
 
+from onesh.builtins import test as test_builtin
 from onesh.builtins.api import IO
 from onesh.builtins.echo import echo
 from onesh.builtins.printf import printf
-from onesh.builtins import test as test_builtin
 from onesh.engine.state import ShellState
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")

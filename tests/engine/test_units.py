@@ -8,8 +8,8 @@ import pytest
 from onesh.engine import arith, pattern
 from onesh.engine.braces import brace_expand
 from onesh.engine.expand import ifs_split
-from onesh.parser import parse
 from onesh.parser import ast as A
+from onesh.parser import parse
 from onesh.parser.errors import ExpansionError
 
 

@@ -1,0 +1,33 @@
+# fish completion for onesh — copy to ~/.config/fish/completions/onesh.fish
+set -l subcmds cluster runtime bootstrap
+complete -c onesh -f -n "not __fish_seen_subcommand_from $subcmds" -a "$subcmds"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -a "(__fish_complete_suffix .onesh)"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -s c -x -d "Run CODE"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -s e -d "Exit on error"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -s x -d "Trace commands"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -s u -d "Error on unset variables"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -s o -x -a "errexit nounset xtrace noglob noclobber pipefail verbose noexec allexport" -d "Set option"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -s i -d "Interactive"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -l help -d "Show help"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -l version -d "Show version"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -l debug -d "Show tracebacks"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -l cluster -r -d "Attach to a cluster"
+complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -l plan -d "Print the placement plan"
+
+complete -c onesh -f -n "__fish_seen_subcommand_from cluster; and not __fish_seen_subcommand_from up status down" -a "up status down"
+complete -c onesh -f -n "__fish_seen_subcommand_from up" -l nodes -x -d "Number of runtimes"
+complete -c onesh -f -n "__fish_seen_subcommand_from up" -l sensors -x -d "Simulated sensors"
+complete -c onesh -n "__fish_seen_subcommand_from cluster" -l data-dir -r -a "(__fish_complete_directories)" -d "Cluster data directory"
+complete -c onesh -f -n "__fish_seen_subcommand_from status" -l json -d "Machine-readable output"
+
+complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l name -x -d "Runtime name"
+complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l join -x -d "Boot address"
+complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l listen -x -d "Listen address"
+complete -c onesh -n "__fish_seen_subcommand_from runtime" -l data-dir -r -a "(__fish_complete_directories)" -d "Data directory"
+complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l tags -x -d "k=v,..."
+complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l device -x -d "Device spec"
+complete -c onesh -n "__fish_seen_subcommand_from runtime" -l secret -r -d "Cluster secret file"
+
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -a "(__fish_complete_user_at_hosts)"
+complete -c onesh -n "__fish_seen_subcommand_from bootstrap" -l identity -r -d "SSH key"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l port -x -d "SSH port"

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from onesh.builtins import registry
 from onesh.builtins.api import IO
-from onesh.engine import redirs
+from onesh.engine import redirs, spawn
 from onesh.engine.control import (
     BreakLoop,
     ContinueLoop,
@@ -202,6 +202,29 @@ class Interpreter:
         for k, cmd in enumerate(pl.commands):
             r, w = os.pipe() if k < n - 1 else (None, None)
             stderr_too = k < len(pl.stderr_too) and pl.stderr_too[k]
+            try:
+                planned = spawn.plan_stage(self, cmd)
+            except OneshError:
+                planned = None  # let the forked stage report it, as bash does
+            if planned is not None:
+                path, argv, env = planned
+                fds = [(prev_read, 0)] if prev_read is not None else []
+                if w is not None:
+                    fds += [(w, 1), (w, 2)] if stderr_too else [(w, 1)]
+                try:
+                    pid = spawn.spawn(path, argv, env, dup2=fds)
+                except spawn.SpawnError as e:
+                    self.write_err(f"onesh: {e.message}\n")
+                    pid = self.fork(pgid)
+                    if pid == 0:
+                        os._exit(e.status)
+                pids.append(pid)
+                if prev_read is not None:
+                    os.close(prev_read)
+                if w is not None:
+                    os.close(w)
+                prev_read = r
+                continue
             pid = self.fork(pgid)
             if pid == 0:
                 try:
@@ -850,6 +873,20 @@ class Interpreter:
             if saved is None:
                 return 1
             return self.exec_external(argv, env)
+        if not self.job_control:
+            path = self.find_command(argv[0])
+            if path is not None and not os.path.isdir(path):
+                saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
+                if saved is None:
+                    return 1
+                try:
+                    pid = spawn.spawn(path, argv, env)
+                except spawn.SpawnError as e:
+                    self.write_err(f"onesh: {e.message}\n")
+                    return e.status
+                finally:
+                    redirs.restore(saved)
+                return self.wait_foreground([pid], pid, self.text_of(cmd))
         pid = self.fork(0)
         if pid == 0:
             def child() -> int:

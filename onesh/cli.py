@@ -70,6 +70,7 @@ def _shell_main(args: list[str]) -> int:
     from onesh.parser.errors import OneshError
 
     command: str | None = None
+    cluster_dir: str | None = os.environ.get("ONESH_CLUSTER") or None
     force_interactive = False
     read_stdin = False
     options: list[tuple[str, bool]] = []
@@ -85,6 +86,17 @@ def _shell_main(args: list[str]) -> int:
         if a == "--debug":
             os.environ["ONESH_DEBUG"] = "1"
             i += 1
+            continue
+        if a == "--cluster" or a.startswith("--cluster="):
+            if a == "--cluster":
+                if i + 1 >= len(args):
+                    sys.stderr.write("onesh: --cluster: option requires an argument\n")
+                    return 2
+                cluster_dir = args[i + 1]
+                i += 2
+            else:
+                cluster_dir = a.split("=", 1)[1]
+                i += 1
             continue
         if a == "--":
             i += 1
@@ -155,6 +167,8 @@ def _shell_main(args: list[str]) -> int:
     _init_variables(state)
     interp = Interpreter(state, interactive=(mode == "repl"))
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    handle = _ClusterHandle(cluster_dir, interp)
+    interp.cluster = handle.client
     try:
         if mode == "command":
             assert command is not None
@@ -173,10 +187,37 @@ def _shell_main(args: list[str]) -> int:
     except RecursionError:
         sys.stderr.write("onesh: maximum recursion depth exceeded\n")
         status = 1
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - never show a traceback by default
         interp.internal_error(e)
         status = 70
+    finally:
+        handle.close()
     return status & 0xFF
+
+
+class _ClusterHandle:
+    """Lazy: the cluster client (zmq, ...) is imported only when a command
+    needs the cluster, so `onesh -c 'echo hi'` never pays for it."""
+
+    def __init__(self, directory: str | None, interp: object) -> None:
+        self.directory = directory
+        self.interp = interp
+        self.handle: object | None = None
+
+    def client(self) -> object:
+        from onesh.runtime.client import ClusterHandle
+
+        if self.handle is None:
+            self.handle = ClusterHandle(self.directory, notify=getattr(self.interp, "notify", None))
+        assert isinstance(self.handle, ClusterHandle)
+        return self.handle.client()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            from onesh.runtime.client import ClusterHandle
+
+            assert isinstance(self.handle, ClusterHandle)
+            self.handle.close()
 
 
 def _init_variables(state: object) -> None:

@@ -69,6 +69,9 @@ BUILTINS: dict[str, BuiltinSpec] = {
         _b("fg", "jobs", "fg", "fg [jobspec]", "Move a job to the foreground."),
         _b("bg", "jobs", "bg", "bg [jobspec ...]", "Resume jobs in the background."),
         _b("wait", "jobs", "wait", "wait [-n] [id ...]", "Wait for jobs or processes and return their status."),
+        # cluster (start the embedded cluster on first use)
+        _b("nodes", "cluster", "nodes", "nodes", "List the cluster's runtimes: address, tags, load, kernel agents, liveness."),
+        _b("uptime", "cluster", "uptime", "uptime", "Summarise the cluster: uptime, live runtimes, leader, load."),
         _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]", "Send a signal to jobs or processes."),
     )
 }

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from onesh.builtins import registry
 from onesh.builtins.api import IO
@@ -64,6 +65,9 @@ class Interpreter:
         self.notify: Callable[[str], None] = self._default_notify
         self.job_control = False
         self.sourcing = 0
+        # Set by the composition root: returns a ClusterClient, starting the
+        # embedded cluster on first use.
+        self.cluster: Callable[[], Any] | None = None
         self.shell_pgid = os.getpgrp()
         self.tty_fd: int | None = None
 
@@ -303,7 +307,7 @@ class Interpreter:
             status = 141
         except KeyboardInterrupt:
             status = 130
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - a forked child must always _exit
             self.internal_error(e)
             status = 70
         os._exit(status & 0xFF)

@@ -1,0 +1,225 @@
+"""Membership and kernel-agent placement, replicated with Raft (pysyncobj).
+
+The replicated state is plain data (dicts of str/int/float/bool): members
+with their endpoint, tags, devices, heartbeat counter and liveness, and the
+assignment slot → runtime.  Every decision is taken *inside* a replicated
+method, so every replica computes the same result from the same log: the
+leader only proposes (`reconcile(dead, revived)`), consensus decides.
+
+pysyncobj has no learner role, so non-voting runtimes are not Raft nodes:
+they read and write this state through RPC to a voter, which submits their
+commands to the log (pysyncobj forwards them to the leader).
+
+pysyncobj's wire format is pickle; `password` is mandatory so its port is
+encrypted and authenticated (a peer without the cluster secret is refused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from pysyncobj import SyncObj, SyncObjConf, replicated
+
+from onesh.kernel.manifest import Manifest, Unit, parse_manifest
+
+
+def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
+          current: Mapping[str, str]) -> dict[str, str]:
+    """Deterministic placement: keep slots whose runtime is alive, still
+    satisfies the constraints and is not over its fair share (ceil of slots
+    per alive runtime, so agents spread as runtimes join); give every other
+    slot to the eligible alive runtime with the fewest slots (ties by name).
+    Replicas of one unit go to distinct runtimes when possible."""
+    alive = sorted(n for n, m in members.items() if m.get("alive"))
+    result: dict[str, str] = {}
+    load = {n: 0 for n in alive}
+    share = -(-len(slots) // len(alive)) if alive else 0
+
+    def eligible(unit: Unit, name: str) -> bool:
+        tags = members[name].get("tags", {})
+        return all(tags.get(k) == v for k, v in unit.tags.items())
+
+    for slot in sorted(slots):
+        host = current.get(slot)
+        if host in load and eligible(slots[slot], host) and load[host] < share:
+            result[slot] = host
+            load[host] += 1
+    for slot in sorted(slots):
+        if slot in result:
+            continue
+        unit = slots[slot]
+        siblings = {result[s] for s in unit.slots if s in result}
+        candidates = [n for n in alive if eligible(unit, n)]
+        if not candidates:
+            continue  # stays unassigned until an eligible runtime appears
+        fresh = [n for n in candidates if n not in siblings] or candidates
+        best = min(fresh, key=lambda n: (load[n], n))
+        result[slot] = best
+        load[best] += 1
+    return result
+
+
+class ClusterState(SyncObj):
+    def __init__(self, self_addr: str, partners: list[str], *, password: str, data_dir: str,
+                 manifest_text: str, fast: bool = True) -> None:
+        conf = SyncObjConf(
+            password=password,
+            journalFile=os.path.join(data_dir, "raft.journal"),
+            fullDumpFile=os.path.join(data_dir, "raft.dump"),
+            dynamicMembershipChange=True,
+            # Loopback/LAN timings: a dead leader is replaced well under 1 s.
+            raftMinTimeout=0.15 if fast else 0.4,
+            raftMaxTimeout=0.35 if fast else 1.4,
+            appendEntriesPeriod=0.03 if fast else 0.1,
+            connectionRetryTime=0.2,
+            connectionTimeout=1.0,
+            # We tick from our own thread (start()), so the replicated
+            # attributes below exist before the first log entry is applied.
+            autoTick=False,
+            useFork=False,  # forking a process that holds zmq threads is unsafe
+            commandsWaitLeader=True,
+        )
+        # Created before SyncObj.__init__ so pysyncobj does not try to
+        # serialise it with the replicated state.
+        self.lock = threading.Lock()
+        super().__init__(self_addr, partners, conf)
+        self.members: dict[str, dict[str, Any]] = {}
+        self.assign: dict[str, str] = {}
+        self.manifest_text = manifest_text
+        self.agent_state: dict[str, Any] = {}
+        self.epoch = 0
+
+    def start(self) -> None:
+        self._stop_ticking = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="raft", daemon=True)
+        self._ticker.start()
+
+    def _tick_loop(self) -> None:
+        while not self._stop_ticking.is_set():
+            self.doTick(0.01)
+
+    def stop(self) -> None:
+        stop = getattr(self, "_stop_ticking", None)
+        if stop is not None:
+            stop.set()
+            self._ticker.join(timeout=2)
+        self.destroy()
+        # destroy() is applied on the next tick
+        for _ in range(10):
+            try:
+                self.doTick(0.0)
+            except Exception:  # noqa: BLE001 - already torn down
+                break
+
+    # -------------------------------------------------- replicated commands
+    @replicated
+    def join(self, name: str, info: dict[str, Any]) -> int:
+        with self.lock:
+            return self._join(name, info)
+
+    def _join(self, name: str, info: dict[str, Any]) -> int:
+        member = dict(info)
+        member.update(alive=True, hb=0)
+        self.members[name] = member
+        self._replace()
+        return self.epoch
+
+    @replicated
+    def leave(self, name: str) -> int:
+        with self.lock:
+            self.members.pop(name, None)
+            self._replace()
+            return self.epoch
+
+    @replicated
+    def heartbeat(self, name: str, counter: int, load: float) -> bool:
+        with self.lock:
+            m = self.members.get(name)
+            if m is None:
+                return False  # not a member (removed): the runtime must re-join
+            m["hb"] = counter
+            m["load"] = load
+            return True
+
+    @replicated
+    def reconcile(self, dead: list[str], revived: list[str]) -> int:
+        with self.lock:
+            for n in dead:
+                if n in self.members:
+                    self.members[n]["alive"] = False
+            for n in revived:
+                if n in self.members:
+                    self.members[n]["alive"] = True
+            self._replace()
+            return self.epoch
+
+    @replicated
+    def set_manifest(self, text: str) -> int:
+        with self.lock:
+            parse_manifest(text)  # validated by the proposer; this cannot fail
+            self.manifest_text = text
+            self._replace()
+            return self.epoch
+
+    @replicated
+    def put_agent_state(self, slot: str, state: Any) -> None:
+        with self.lock:
+            self.agent_state[slot] = state
+
+    def _replace(self) -> None:
+        manifest = parse_manifest(self.manifest_text)
+        new = place(manifest.slots(), self.members, self.assign)
+        if new != self.assign:
+            self.assign = new
+        self.epoch += 1
+
+    # -------------------------------------------------------------- reads
+    def snapshot(self) -> dict[str, Any]:
+        try:
+            status = self.getStatus()
+        except RuntimeError:  # raced with the raft thread; the next call will do
+            status = {}
+        leader = self._getLeader()
+        with self.lock:
+            members = {k: dict(v) for k, v in self.members.items()}
+            assign = dict(self.assign)
+            epoch = self.epoch
+        return {
+            "members": members,
+            "assign": assign,
+            "epoch": epoch,
+            "leader": None if leader is None else str(leader),
+            "raft": {"term": status.get("raft_term"), "commit": status.get("commit_idx"),
+                     "self": str(self.selfNode), "has_quorum": status.get("has_quorum")},
+        }
+
+    def manifest(self) -> Manifest:
+        return parse_manifest(self.manifest_text)
+
+
+async def submit(loop: asyncio.AbstractEventLoop, method: Any, *args: Any, timeout: float = 2.0) -> Any:
+    """Run a replicated method and await its commit from asyncio (pysyncobj
+    calls back on its own thread)."""
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def done(result: Any, error: int) -> None:
+        def settle() -> None:
+            if fut.done():
+                return
+            if error == 0:  # FAIL_REASON.SUCCESS
+                fut.set_result(result)
+            else:
+                fut.set_exception(CommitError(f"raft commit failed (reason {error})"))
+
+        loop.call_soon_threadsafe(settle)
+
+    method(*args, callback=done)
+    return await asyncio.wait_for(fut, timeout)
+
+
+class CommitError(Exception):
+    pass

@@ -1,0 +1,203 @@
+"""Request/response over ZeroMQ with CurveZMQ: a thin asyncio driver around
+the sans-IO message codec.
+
+Each socket has exactly one owning task that both receives and sends
+(replies and requests are queued to it), so no two coroutines ever touch
+a socket.  Sockets close with linger 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from onesh.net.keys import ClusterKeys, secure_client, secure_server
+from onesh.net.messages import Correlator, Message, ProtocolError, decode, encode
+
+log = logging.getLogger("onesh.rpc")
+
+Handler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]
+
+
+class RpcError(Exception):
+    """The server answered with an error."""
+
+
+class RpcTimeout(RpcError):
+    """No answer in time (peer down, unreachable, or not in the cluster)."""
+
+
+class HandlerError(Exception):
+    """Raised by handlers for an expected failure: its text goes back to the caller."""
+
+
+async def _owner_loop(sock: zmq.asyncio.Socket, outbox: asyncio.Queue[list[bytes]],
+                      on_frames: Callable[[list[bytes]], None]) -> None:
+    recv: asyncio.Future[list[bytes]] = asyncio.ensure_future(sock.recv_multipart())
+    out: asyncio.Future[list[bytes]] = asyncio.ensure_future(outbox.get())
+    try:
+        while True:
+            done, _ = await asyncio.wait({recv, out}, return_when=asyncio.FIRST_COMPLETED)
+            if recv in done:
+                on_frames(recv.result())
+                recv = asyncio.ensure_future(sock.recv_multipart())
+            if out in done:
+                await sock.send_multipart(out.result())
+                out = asyncio.ensure_future(outbox.get())
+    finally:
+        recv.cancel()
+        out.cancel()
+        for fut in (recv, out):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fut
+
+
+class RpcServer:
+    def __init__(self, ctx: zmq.asyncio.Context, bind: str, keys: ClusterKeys, handler: Handler) -> None:
+        self.ctx = ctx
+        self.bind = bind
+        self.keys = keys
+        self.handler = handler
+        self.endpoint = ""
+        self.rejected = 0
+        self._outbox: asyncio.Queue[list[bytes]] = asyncio.Queue(maxsize=10000)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._owner: asyncio.Task[None] | None = None
+        self._sock: zmq.asyncio.Socket | None = None
+
+    async def start(self) -> str:
+        sock = self.ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, 2 << 20)
+        secure_server(sock, self.keys)
+        if self.bind.endswith(":0"):
+            port = sock.bind_to_random_port(self.bind[: self.bind.rindex(":")])
+            self.endpoint = f"{self.bind[: self.bind.rindex(':')]}:{port}"
+        else:
+            sock.bind(self.bind)
+            self.endpoint = self.bind
+        self._sock = sock
+        self._owner = asyncio.create_task(_owner_loop(sock, self._outbox, self._on_frames))
+        return self.endpoint
+
+    def _reply(self, ident: bytes, msg: Message) -> None:
+        try:
+            self._outbox.put_nowait([ident, encode(msg)])
+        except ProtocolError as e:
+            self._outbox.put_nowait([ident, encode(Message("err", msg.id, msg.method, {"error": e.reason}))])
+        except asyncio.QueueFull:
+            log.warning("reply dropped: outbox full")
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        if len(frames) != 2:
+            self.rejected += 1
+            log.warning("rejected message: %d frames", len(frames))
+            return
+        ident, data = frames
+        try:
+            msg = decode(data)
+        except ProtocolError as e:
+            self.rejected += 1
+            log.warning("rejected message: %s", e.reason)
+            if e.msg_id is not None:
+                self._reply(ident, Message("err", e.msg_id, "", {"error": f"rejected: {e.reason}"}))
+            return
+        if msg.kind != "req":
+            self.rejected += 1
+            log.warning("rejected message: unexpected kind %s", msg.kind)
+            return
+        task = asyncio.create_task(self._handle(ident, msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handle(self, ident: bytes, msg: Message) -> None:
+        try:
+            result = await self.handler(msg.method, msg.body, ident)
+            self._reply(ident, Message("rep", msg.id, msg.method, result))
+        except HandlerError as e:
+            self._reply(ident, Message("err", msg.id, msg.method, {"error": str(e)}))
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("handler for %s failed", msg.method)
+            self._reply(ident, Message("err", msg.id, msg.method, {"error": f"internal error: {type(e).__name__}"}))
+
+    async def close(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        for t in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        if self._owner is not None:
+            self._owner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._owner
+        if self._sock is not None:
+            self._sock.close(linger=0)
+
+
+class RpcClient:
+    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str, keys: ClusterKeys) -> None:
+        self.endpoint = endpoint
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, 2 << 20)
+        secure_client(sock, keys)
+        sock.connect(endpoint)
+        self._sock = sock
+        self._corr = Correlator()
+        self._waiters: dict[int, asyncio.Future[Message]] = {}
+        self._outbox: asyncio.Queue[list[bytes]] = asyncio.Queue(maxsize=10000)
+        self._owner = asyncio.create_task(_owner_loop(sock, self._outbox, self._on_frames))
+
+    def _on_frames(self, frames: list[bytes]) -> None:
+        if len(frames) != 1:
+            return
+        try:
+            msg = decode(frames[0])
+        except ProtocolError as e:
+            log.warning("bad reply from %s: %s", self.endpoint, e.reason)
+            return
+        if self._corr.accept(msg):
+            fut = self._waiters.pop(msg.id, None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    async def call(self, method: str, body: dict[str, Any] | None = None, timeout: float = 1.0) -> dict[str, Any]:
+        msg = self._corr.request(method, body or {})
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters[msg.id] = fut
+        try:
+            await self._outbox.put([encode(msg)])
+            reply = await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise RpcTimeout(f"{method}: no answer from {self.endpoint} within {timeout:g}s") from None
+        finally:
+            self._waiters.pop(msg.id, None)
+            self._corr.forget(msg.id)
+        if reply.kind == "err":
+            raise RpcError(str(reply.body.get("error", "error")))
+        return reply.body
+
+    async def close(self) -> None:
+        self._owner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._owner
+        for fut in self._waiters.values():
+            fut.cancel()
+        self._sock.close(linger=0)
+
+
+async def call_once(ctx: zmq.asyncio.Context, endpoint: str, keys: ClusterKeys, method: str,
+                    body: dict[str, Any] | None = None, timeout: float = 1.0) -> dict[str, Any]:
+    client = RpcClient(ctx, endpoint, keys)
+    try:
+        return await client.call(method, body, timeout)
+    finally:
+        await client.close()

@@ -94,15 +94,21 @@ async def _call(boot: list[str], secret: str, method: str, body: dict[str, Any] 
 
     keys = ClusterKeys.from_secret(load_secret(secret))
     ctx = zmq.asyncio.Context()
+    # Ask every boot endpoint at once and take the first answer: a dead
+    # runtime first in the list must not cost a whole timeout.
+    tasks = [asyncio.create_task(call_once(ctx, ep, keys, method, body, timeout)) for ep in boot]
     try:
-        last: Exception | None = None
-        for endpoint in boot:
+        last: BaseException | None = None
+        for fut in asyncio.as_completed(tasks):
             try:
-                return await call_once(ctx, endpoint, keys, method, body, timeout)
+                return await fut
             except RpcError as e:
                 last = e
         raise ClusterError(f"no runtime answered {method}: {last}")
     finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         ctx.destroy(linger=0)
 
 

@@ -126,21 +126,35 @@ class Runtime:
     async def join_as_member(self) -> None:
         if not self.cfg.join:
             raise RuntimeError("a non-voting runtime needs --join BOOT (a name server endpoint)")
-        last: Exception | None = None
-        for endpoint in self.cfg.join:
-            client = RpcClient(self.ctx, endpoint, self.keys)
-            try:
-                self.boot_record = await client.call("boot.record", {}, timeout=2.0)
-                break
-            except RpcError as e:
-                last = e
-            finally:
-                await client.close()
-        else:
-            raise RuntimeError(f"no name server answered: {last}")
-        for v in self.boot_record["voters"]:
-            self.voter_clients[v["endpoint"]] = RpcClient(self.ctx, v["endpoint"], self.keys)
+        await self.refresh_boot_record(wait=30.0)
         await self.register(self.member_info())
+
+    async def refresh_boot_record(self, wait: float) -> None:
+        """Ask the name servers for the boot record until one lists voters
+        (right after `cluster up` the voters may not have registered yet)."""
+        deadline = time.monotonic() + wait
+        last: Exception | str | None = None
+        while True:
+            for endpoint in self.cfg.join:
+                client = RpcClient(self.ctx, endpoint, self.keys)
+                try:
+                    record = await client.call("boot.record", {}, timeout=1.0)
+                except RpcError as e:
+                    last = e
+                    continue
+                finally:
+                    await client.close()
+                if record.get("voters"):
+                    self.boot_record = record
+                    for c in self.voter_clients.values():
+                        await c.close()
+                    self.voter_clients = {v["endpoint"]: RpcClient(self.ctx, v["endpoint"], self.keys)
+                                          for v in record["voters"] if v.get("endpoint")}
+                    return
+                last = "boot record lists no voters yet"
+            if time.monotonic() > deadline or self.stop.is_set():
+                raise RuntimeError(f"no usable boot record from {', '.join(self.cfg.join)}: {last}")
+            await asyncio.sleep(0.1)
 
     async def submit(self, method: str, *args: Any) -> Any:
         """A replicated command: locally when a voter, else via a voter."""
@@ -153,6 +167,10 @@ class Runtime:
                 return reply.get("result")
             except RpcError as e:
                 last = e
+        if self.cfg.join:
+            # The voters may have changed: look them up again for next time.
+            with contextlib.suppress(RuntimeError):
+                await self.refresh_boot_record(wait=0)
         raise RpcError(f"no voter reachable: {last}")
 
     async def snapshot(self) -> dict[str, Any]:

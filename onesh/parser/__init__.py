@@ -4,13 +4,46 @@ Three modes over one parser: `parse` (strict, raises ParseError),
 `parse_tolerant` (never raises: highlighting, completion) and `check`
 (complete / incomplete / error: the REPL's Enter key).  `iter_commands`
 yields a program one top-level command at a time, like bash reads it.
+
+Names are resolved lazily so that importing `onesh.parser.errors` (the
+error type every module uses, runtimes included) does not load the parser.
 """
 
-from onesh.parser.errors import OneshError, ParseError, Source, Span
-from onesh.parser.parse import Completeness, check, iter_commands, parse, parse_tolerant
-from onesh.parser.tokens import Token, tokens
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from onesh.parser.errors import OneshError as OneshError
+    from onesh.parser.errors import ParseError as ParseError
+    from onesh.parser.errors import Source as Source
+    from onesh.parser.errors import Span as Span
+    from onesh.parser.parse import Completeness as Completeness
+    from onesh.parser.parse import check as check
+    from onesh.parser.parse import iter_commands as iter_commands
+    from onesh.parser.parse import parse as parse
+    from onesh.parser.parse import parse_tolerant as parse_tolerant
+    from onesh.parser.tokens import Token as Token
+    from onesh.parser.tokens import tokens as tokens
+
+_HOMES = {
+    "OneshError": "errors", "ParseError": "errors", "Source": "errors", "Span": "errors",
+    "Completeness": "parse", "check": "parse", "iter_commands": "parse", "parse": "parse",
+    "parse_tolerant": "parse", "Token": "tokens", "tokens": "tokens",
+}
 
 __all__ = [
     "Completeness", "OneshError", "ParseError", "Source", "Span", "Token",
     "check", "iter_commands", "parse", "parse_tolerant", "tokens",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'onesh.parser' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"onesh.parser.{home}"), name)
+    globals()[name] = value
+    return value

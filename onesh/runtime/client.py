@@ -244,6 +244,14 @@ class ClusterHandle:
     def client(self) -> ClusterClient:
         if self._client is not None:
             return self._client
+        if self.explicit and self.directory.startswith("tcp://"):
+            # --cluster tcp://HOST:PORT[,...]: a name server of a running
+            # cluster; the secret comes from $ONESH_SECRET.
+            secret = os.environ.get("ONESH_SECRET")
+            if not secret:
+                raise ClusterError("--cluster tcp://...: set ONESH_SECRET to the cluster's secret file")
+            self._client = ClusterClient(self.directory.split(","), secret)
+            return self._client
         try:
             info = ClusterInfo.load(self.directory)
             if not info.alive_pids():

@@ -224,3 +224,33 @@ def test_cluster_down_stops_everything(make_cluster: Callable[..., Cluster]) -> 
     for pid in pids.values():
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_nodes_builtin_and_embedded_cluster_lifecycle(tmp_path: Path) -> None:
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path), HOME=str(tmp_path))
+    env.pop("ONESH_CLUSTER", None)
+    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "nodes; uptime"], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "starting the embedded cluster" in p.stderr
+    assert p.stdout.count("yes") >= 3 and "3/3 runtimes alive" in p.stdout
+    info = ClusterInfo.load(str(tmp_path / "onesh" / "clusters" / "embedded"))
+    assert info.alive_pids() == {}  # the shell that started it stopped it
+    # a purely local command starts nothing
+    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "echo local"], capture_output=True, text=True,
+                       env=env, timeout=30)
+    assert p.stdout == "local\n" and "embedded" not in p.stderr
+
+
+def test_nodes_attaches_to_a_running_cluster(make_cluster: Callable[..., Cluster]) -> None:
+    c = make_cluster(2, voters=1)
+    c.wait_for(agents_placed)
+    env = dict(os.environ, ONESH_CLUSTER=c.info.directory)
+    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "nodes"], capture_output=True, text=True,
+                       env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "r1" in p.stdout and "r2" in p.stdout and "embedded" not in p.stderr
+    env = dict(os.environ, ONESH_SECRET=c.info.secret)
+    p = subprocess.run([sys.executable, "-m", "onesh", "--cluster", c.info.boot[0], "-c", "uptime"],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert "2/2 runtimes alive" in p.stdout, p.stderr

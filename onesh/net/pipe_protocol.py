@@ -1,0 +1,219 @@
+"""Reliable, flow-controlled byte stream for network pipes (sans-IO).
+
+ZeroMQ alone loses messages when a peer restarts, and PUB/SUB drops at its
+high-water mark, so a pipe carries its own guarantees:
+
+- the sender batches small writes into frames of up to 64 KiB, each with a
+  sequence number (1, 2, 3, ...);
+- the receiver delivers frames strictly in order, drops duplicates and
+  out-of-order frames, and acknowledges cumulatively with a *credit*: how
+  many more frames it can buffer (credit-based flow control: a slow reader
+  slows the writer, nothing is dropped at a high-water mark);
+- the sender keeps every unacknowledged frame (at most `credit` of them —
+  the replay buffer is bounded by the window) and, after a reconnect,
+  replays from the receiver's last acknowledged sequence number.
+
+Nothing here touches a socket; a driver moves `Frame`s and `Ack`s.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+FRAME_MAX = 64 * 1024
+DEFAULT_WINDOW = 16  # frames the receiver buffers: 1 MiB at most
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    seq: int
+    data: bytes
+    eof: bool = False
+    error: str = ""  # non-empty: the writer aborted (e.g. its command failed)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """Everything up to and including `seq` was delivered; `credit` more
+    frames (after seq) may be sent."""
+
+    seq: int
+    credit: int
+
+
+class PipeError(Exception):
+    pass
+
+
+class Sender:
+    def __init__(self, frame_max: int = FRAME_MAX, buffer_max: int = FRAME_MAX) -> None:
+        self.frame_max = frame_max
+        self.buffer_max = buffer_max  # bytes accepted but not yet framed
+        self._pending = bytearray()
+        self._unacked: deque[Frame] = deque()  # sent or sendable, not yet acked
+        self._next_seq = 1
+        self._send_from = 1  # first seq not yet handed to the transport
+        self._acked = 0
+        self._limit = 0  # highest seq the receiver has granted credit for
+        self._closed = False
+        self._eof_emitted = False
+        self._eof_acked = False
+        self._abort: Frame | None = None
+        self.bytes_in = 0
+
+    # ------------------------------------------------------------ writing
+    def writable(self) -> int:
+        """How many bytes write() accepts now: bounded by credit, so a slow
+        consumer stops the producer instead of growing a queue."""
+        if self._closed:
+            return 0
+        framed_room = max(0, self._limit - (self._next_seq - 1)) * self.frame_max
+        return max(0, self.buffer_max + framed_room - len(self._pending))
+
+    def write(self, data: bytes) -> int:
+        """Accept up to writable() bytes; returns how many were taken."""
+        if self._closed:
+            raise PipeError("write after close")
+        n = min(len(data), self.writable())
+        if n:
+            self._pending += data[:n]
+            self.bytes_in += n
+            self._frame_full()
+        return n
+
+    def flush(self) -> None:
+        """Frame what is pending even if short (end of a burst of writes)."""
+        self._frame_full()
+        if self._pending and self._can_frame():
+            self._emit(bytes(self._pending), eof=False)
+            self._pending.clear()
+
+    def close(self) -> None:
+        """Queue the end of stream after the data written so far."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+
+    def abort(self, reason: str) -> None:
+        """Give up: drop everything buffered and tell the reader why. The
+        abort frame ignores credit (it frees the reader, it adds no data)."""
+        if not reason:
+            raise ValueError("abort needs a reason")
+        self._closed = True
+        self._pending.clear()
+        self._unacked.clear()
+        self._abort = Frame(self._next_seq, b"", error=reason)
+
+    def _can_frame(self) -> bool:
+        return self._next_seq <= self._limit
+
+    def _frame_full(self) -> None:
+        while len(self._pending) >= self.frame_max and self._can_frame():
+            self._emit(bytes(self._pending[: self.frame_max]), eof=False)
+            del self._pending[: self.frame_max]
+
+    def _emit(self, data: bytes, eof: bool) -> None:
+        self._unacked.append(Frame(self._next_seq, data, eof))
+        self._next_seq += 1
+
+    # ---------------------------------------------------------- transport
+    def frames_to_send(self) -> list[Frame]:
+        """Frames the transport should send now (never beyond credit)."""
+        if self._abort is not None:
+            return [self._abort]  # resent until the reader acknowledges it
+        self._frame_full()
+        if self._closed and self._pending and self._can_frame():
+            self._emit(bytes(self._pending), eof=False)
+            self._pending.clear()
+        if self._closed and not self._pending and self._can_frame() and not self._eof_emitted:
+            self._emit(b"", eof=True)
+            self._eof_emitted = True
+        out = [f for f in self._unacked if self._send_from <= f.seq <= self._limit]
+        if out:
+            self._send_from = out[-1].seq + 1
+        return out
+
+    def on_ack(self, ack: Ack) -> None:
+        if self._abort is not None:
+            if ack.seq >= self._abort.seq:
+                self._eof_acked = True
+            return
+        if ack.seq >= self._next_seq:
+            raise PipeError(f"ack for frame {ack.seq} that was never sent")
+        if ack.seq > self._acked:
+            while self._unacked and self._unacked[0].seq <= ack.seq:
+                if self._unacked[0].eof:
+                    self._eof_acked = True
+                self._unacked.popleft()
+            self._acked = ack.seq
+        self._limit = max(self._limit, ack.seq + ack.credit)
+        self._send_from = max(self._send_from, self._acked + 1)
+
+    def on_reconnect(self, ack: Ack | None = None) -> None:
+        """The link was re-established: resend everything not acknowledged
+        (from the receiver's ack when it tells us where it is)."""
+        if ack is not None:
+            self.on_ack(ack)
+        self._send_from = self._acked + 1
+
+    @property
+    def done(self) -> bool:
+        """Closed and the end of stream acknowledged."""
+        return self._closed and self._eof_acked
+
+    @property
+    def replay_size(self) -> int:
+        return sum(len(f.data) for f in self._unacked)
+
+
+class Receiver:
+    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+        if window < 1:
+            raise ValueError("window must be at least 1 frame")
+        self.window = window
+        self._expected = 1
+        self._ready: deque[bytes] = deque()  # delivered, not yet read by the consumer
+        self.eof = False
+        self.error = ""
+        self.duplicates = 0
+        self.out_of_order = 0
+        self.bytes_out = 0
+
+    def on_frame(self, frame: Frame) -> Ack:
+        if frame.error:
+            # out of band: whatever is buffered is discarded, the stream ends
+            self.error = frame.error
+            self._ready.clear()
+            self.eof = True
+            self._expected = max(self._expected, frame.seq + 1)
+            return self.ack()
+        if self.error:
+            return self.ack()
+        if frame.seq < self._expected:
+            self.duplicates += 1  # a replay of something we have: just re-ack
+        elif frame.seq > self._expected or len(self._ready) >= self.window:
+            self.out_of_order += 1  # a gap (lost frame) or no room: the sender replays
+        else:
+            if frame.data:
+                self._ready.append(frame.data)
+            if frame.eof:
+                self.eof = True
+            self._expected += 1
+        return self.ack()
+
+    def ack(self) -> Ack:
+        return Ack(self._expected - 1, self.window - len(self._ready))
+
+    def read(self, max_frames: int | None = None) -> bytes:
+        """Consume delivered data; frees credit (send ack() afterwards)."""
+        n = len(self._ready) if max_frames is None else min(max_frames, len(self._ready))
+        chunks = [self._ready.popleft() for _ in range(n)]
+        data = b"".join(chunks)
+        self.bytes_out += len(data)
+        return data
+
+    @property
+    def buffered(self) -> int:
+        return sum(len(c) for c in self._ready)

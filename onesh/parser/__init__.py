@@ -11,6 +11,8 @@ error type every module uses, runtimes included) does not load the parser.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -45,5 +47,32 @@ def __getattr__(name: str) -> Any:
     import importlib
 
     value = getattr(importlib.import_module(f"onesh.parser.{home}"), name)
-    globals()[name] = value
+    if name not in _CLASHING:
+        globals()[name] = value
     return value
+
+
+# `parse` and `tokens` name both a submodule and the function it exports.
+# Importing the submodule makes the import system set the package attribute
+# to the module, so a later `from onesh.parser import parse` would hand out
+# the module.  Data descriptors on the package's class win over that
+# assignment: the setter swallows it and the getter returns the function.
+_CLASHING = frozenset({"parse", "tokens"})
+
+
+def _clashing_property(name: str) -> property:
+    def get(_module: object) -> Any:
+        return __getattr__(name)
+
+    def set_(_module: object, _value: object) -> None:
+        return None
+
+    return property(get, set_)
+
+
+class _ParserPackage(types.ModuleType):
+    parse = _clashing_property("parse")
+    tokens = _clashing_property("tokens")
+
+
+sys.modules[__name__].__class__ = _ParserPackage

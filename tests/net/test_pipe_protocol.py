@@ -66,7 +66,7 @@ def transfer(data: bytes, seed: int, *, drop: float, dup: float, reorder: float,
     return bytes(out), s, r, peak_replay
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(size=st.integers(0, 300_000), seed=st.integers(0, 2**32), drop=st.floats(0, 0.3), dup=st.floats(0, 0.3),
        reorder=st.floats(0, 0.5), cut=st.floats(0, 0.05), window=st.integers(1, 8), read_every=st.integers(1, 5),
        frame_max=st.sampled_from([1, 7, 1024, FRAME_MAX]))

@@ -59,7 +59,11 @@ async def _owner_loop(sock: zmq.asyncio.Socket, outbox: asyncio.Queue[list[bytes
 
 
 class RpcServer:
-    def __init__(self, ctx: zmq.asyncio.Context, bind: str, keys: ClusterKeys, handler: Handler) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, bind: str, keys: ClusterKeys, handler: Handler, *,
+                 insecure_plaintext: bool = False) -> None:
+        # insecure_plaintext exists only so benchmarks/net_rpc.py can measure
+        # what Curve costs; nothing in onesh proper ever sets it.
+        self.insecure_plaintext = insecure_plaintext
         self.ctx = ctx
         self.bind = bind
         self.keys = keys
@@ -75,7 +79,8 @@ class RpcServer:
         sock = self.ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, 2 << 20)
-        secure_server(sock, self.keys)
+        if not self.insecure_plaintext:
+            secure_server(sock, self.keys)
         if self.bind.endswith(":0"):
             port = sock.bind_to_random_port(self.bind[: self.bind.rindex(":")])
             self.endpoint = f"{self.bind[: self.bind.rindex(':')]}:{port}"
@@ -143,12 +148,14 @@ class RpcServer:
 
 
 class RpcClient:
-    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str, keys: ClusterKeys) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, endpoint: str, keys: ClusterKeys, *,
+                 insecure_plaintext: bool = False) -> None:
         self.endpoint = endpoint
         sock = ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, 2 << 20)
-        secure_client(sock, keys)
+        if not insecure_plaintext:  # benchmark-only switch, see RpcServer
+            secure_client(sock, keys)
         sock.connect(endpoint)
         self._sock = sock
         self._corr = Correlator()

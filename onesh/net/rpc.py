@@ -70,6 +70,9 @@ class RpcServer:
         self.handler = handler
         self.endpoint = ""
         self.rejected = 0
+        # bound the handler tasks a flood of requests can create; beyond it
+        # callers get a prompt "busy" error instead of the server growing
+        self.max_in_flight = 1024
         self._outbox: asyncio.Queue[list[bytes]] = asyncio.Queue(maxsize=10000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._owner: asyncio.Task[None] | None = None
@@ -116,6 +119,10 @@ class RpcServer:
         if msg.kind != "req":
             self.rejected += 1
             log.warning("rejected message: unexpected kind %s", msg.kind)
+            return
+        if len(self._tasks) >= self.max_in_flight:
+            self.rejected += 1
+            self._reply(ident, Message("err", msg.id, msg.method, {"error": "server busy"}))
             return
         task = asyncio.create_task(self._handle(ident, msg))
         self._tasks.add(task)
@@ -183,6 +190,8 @@ class RpcClient:
         try:
             await self._outbox.put([encode(msg)])
             reply = await asyncio.wait_for(fut, timeout)
+        except ProtocolError as e:  # our own request is unsendable (too large)
+            raise RpcError(f"{method}: {e.reason}") from None
         except TimeoutError:
             raise RpcTimeout(f"{method}: no answer from {self.endpoint} within {timeout:g}s") from None
         finally:

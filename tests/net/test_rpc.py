@@ -99,7 +99,7 @@ def test_wrong_keys_get_nothing() -> None:
             plain.setsockopt(zmq.LINGER, 0)
             plain.connect(s.endpoint)
             await plain.send(b"\x80")
-            assert await plain.poll(500) == 0
+            assert not await plain.poll(500)
             plain.close()
             # and the real client still works
             assert await call_once(s.ctx, s.endpoint, KEYS, "echo", {"ok": 1}) == {"body": {"ok": 1}}
@@ -132,3 +132,64 @@ def test_garbage_is_rejected_and_server_keeps_serving() -> None:
 
     run(main)
 
+
+
+def test_zap_admits_only_the_cluster_client_key() -> None:
+    """A peer that learned the server's public key but holds its own client
+    keypair passes Curve's crypto yet is refused by ZAP."""
+
+    async def main() -> None:
+        async with Server() as s:
+            stranger = zmq.curve_keypair()
+            sock = s.ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.CURVE_SERVERKEY, KEYS.server_public)
+            sock.setsockopt(zmq.CURVE_PUBLICKEY, stranger[0])
+            sock.setsockopt(zmq.CURVE_SECRETKEY, stranger[1])
+            sock.connect(s.endpoint)
+            from onesh.net.messages import Message, encode
+
+            await sock.send(encode(Message("req", 1, "echo", {})))
+            assert not await sock.poll(500)
+            sock.close()
+            assert s.server.rejected == 0  # never even reached the server's decoder
+
+    run(main)
+
+
+def test_oversized_request_is_refused_and_busy_server_says_so() -> None:
+    async def main() -> None:
+        async with Server() as s:
+            client = RpcClient(s.ctx, s.endpoint, KEYS)
+            try:
+                with pytest.raises(RpcError, match="too large"):
+                    await client.call("echo", {"blob": b"x" * (2 << 20)})
+                # the server's own limit, for a peer that does not check
+                import msgpack
+
+                from onesh.net.keys import secure_client
+
+                raw = s.ctx.socket(zmq.DEALER)
+                raw.setsockopt(zmq.LINGER, 0)
+                secure_client(raw, KEYS)
+                raw.connect(s.endpoint)
+                await raw.send(msgpack.packb({"v": 1, "t": "req", "id": 9, "m": "echo", "b": {"x": b"y" * (1 << 20)}}))
+                for _ in range(100):
+                    if s.server.rejected >= 1:
+                        break
+                    await asyncio.sleep(0.02)
+                assert s.server.rejected == 1
+                await raw.send(b"z" * (3 << 20))  # beyond the socket's MAXMSGSIZE: zmq drops the peer
+                await asyncio.sleep(0.2)
+                raw.close()
+                s.server.max_in_flight = 2
+                results = await asyncio.gather(*(client.call("sleep", {"s": 0.2}) for _ in range(4)),
+                                               return_exceptions=True)
+                busy = [r for r in results if isinstance(r, RpcError)]
+                assert len(busy) == 2 and all("server busy" in str(b) for b in busy)
+                s.server.max_in_flight = 1024
+                assert await client.call("echo", {"ok": True}) == {"body": {"ok": True}}
+            finally:
+                await client.close()
+
+    run(main)

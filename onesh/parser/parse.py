@@ -43,7 +43,7 @@ class _PendingHereDoc:
 class Parser(WordParser):
     def __init__(self, text: str, name: str = "<stdin>", *,
                  aliases: Mapping[str, str] | None = None, base: int = 0,
-                 source: Source | None = None) -> None:
+                 source: Source | None = None, outer: Callable[[int], int] | None = None) -> None:
         self.text = text
         self.n = len(text)
         self.i = 0
@@ -53,7 +53,14 @@ class Parser(WordParser):
         self.pending: list[_PendingHereDoc] = []
         self.depth = 0
         self.last_sep = False
-        self._alias_active: set[str] = set()
+        self.splices: list[tuple[int, int, int]] = []
+        self.outer = outer
+        # Aliases being expanded, with the end of their text: a name is not
+        # expanded again inside its own expansion (bash's recursion guard).
+        self._alias_active: list[tuple[str, int]] = []
+        # Offset from which the next word may be an alias because the last
+        # alias value ended in a blank; -1 when no such word is pending.
+        self._alias_next = -1
 
     # ------------------------------------------------------------ helpers
     def startswith(self, s: str) -> bool:
@@ -192,7 +199,7 @@ class Parser(WordParser):
             bg = True
         elif op == ";":
             self.i += 1
-        return A.ListItem(ao, self.span(start, ao.span.end - self.base), bg)
+        return A.ListItem(ao, Span(self.src(start), ao.span.end), bg)
 
     def parse_list(self, terms: frozenset[str], closer_ops: tuple[str, ...] = ()) -> A.CommandList:
         """A compound list: items separated by ; & newline, until a reserved
@@ -241,7 +248,7 @@ class Parser(WordParser):
                 raise self.eof_error(f"expected a command after `{op}'", self.i - 2, self.i)
             rest.append(("&&" if op == "&&" else "||", self.parse_pipeline()))
         end = rest[-1][1].span.end if rest else first.span.end
-        return A.AndOr(first, tuple(rest), Span(start + self.base, end))
+        return A.AndOr(first, tuple(rest), Span(self.src(start), end))
 
     def parse_pipeline(self) -> A.Pipeline:
         self.skip_blanks()
@@ -273,7 +280,7 @@ class Parser(WordParser):
                 raise self.eof_error(f"expected a command after `{op}'", op_start, op_start + len(op))
             cmds.append(self.parse_command())
         end = cmds[-1].span.end
-        return A.Pipeline(tuple(cmds), Span(start + self.base, end), negated, tuple(stderr_too), timed)
+        return A.Pipeline(tuple(cmds), Span(self.src(start), end), negated, tuple(stderr_too), timed)
 
     # ----------------------------------------------------------- commands
     def parse_command(self) -> A.Command:
@@ -629,13 +636,15 @@ class Parser(WordParser):
         raise self.eof_error("expected `))' to close `(('", open_, open_ + 2)
 
     def parse_arith_text(self, a: int, b: int) -> A.Word:
-        sub = Parser(self.text[:b], self.source.name, base=self.base, source=self.source)
+        sub = Parser(self.text[:b], self.source.name, base=self.base, source=self.source,
+                     outer=self.child_outer())
         sub.i = a
         parts = sub.read_dquoted_parts(end_char=None, arith=True)
         return A.Word(tuple(parts), self.span(a, b))
 
     def parse_nested(self, text: str, base: int) -> A.Program:
-        return Parser(text, self.source.name, base=base, source=self.source, aliases=self.aliases).parse_program()
+        return Parser(text, self.source.name, base=base, source=self.source, aliases=self.aliases,
+                      outer=self.child_outer()).parse_program()
 
     def parse_arith_command(self) -> A.ArithCommand:
         start = self.i
@@ -649,7 +658,6 @@ class Parser(WordParser):
         assigns: list[A.Assign] = []
         words: list[A.Word] = []
         redirs: list[A.Redir] = []
-        alias_depth_guard: set[str] = set()
         while True:
             self.skip_blanks()
             if self.at_eof() or self.peek() == "\n":
@@ -667,13 +675,10 @@ class Parser(WordParser):
                     assigns.append(a)
                     continue
                 # Alias expansion in command position.
-                if self.aliases:
-                    w = self.peek_word_text()
-                    if (w is not None and w in self.aliases and w not in self._alias_active
-                            and w not in alias_depth_guard):
-                        self.expand_alias(w)
-                        alias_depth_guard.add(w)
-                        continue
+                if self.aliases and self.try_alias():
+                    continue
+            elif 0 <= self._alias_next <= self.i and self.aliases and self.try_alias():
+                continue
             if words and _is_decl(words[0]):
                 a = self.try_assignment()
                 if a is not None:
@@ -682,6 +687,8 @@ class Parser(WordParser):
             word = self.read_word()
             if word is None:
                 raise self.unexpected()
+            if 0 <= self._alias_next < self.i:
+                self._alias_next = -1
             words.append(word)
         if not (assigns or words or redirs):
             raise self.unexpected()
@@ -693,20 +700,38 @@ class Parser(WordParser):
                 words.pop()
         end_candidates = [x.span.end for x in assigns] + [x.span.end for x in words] + [x.span.end for x in redirs]
         if pin is not None:
-            end_candidates.append(self.i + self.base)
+            end_candidates.append(self.src(self.i))
         return A.SimpleCommand(tuple(assigns), tuple(words), tuple(redirs),
-                               Span(start + self.base, max(end_candidates)), pin)
+                               Span(self.src(start), max(end_candidates)), pin)
+
+    def try_alias(self) -> bool:
+        """Expand the next word if it is an alias not already being expanded."""
+        w = self.peek_word_text()
+        if w is None or w not in self.aliases:
+            return False
+        self._alias_active = [(n, end) for n, end in self._alias_active if end > self.i]
+        if any(n == w for n, _ in self._alias_active):
+            return False
+        self.expand_alias(w)
+        return True
 
     def expand_alias(self, name: str) -> None:
-        """Splice the alias text into the input in place of the word.  Spans of
-        the expansion point at the alias word (they cannot point into text the
-        user did not write)."""
+        """Splice the alias text into the input in place of the word; `src`
+        maps offsets in the spliced text back onto the source."""
         value = self.aliases[name]
-        self.text = self.text[: self.i] + value + self.text[self.i + len(name):]
+        at, old, new = self.i, len(name), len(value)
+        self.text = self.text[:at] + value + self.text[at + old:]
         self.n = len(self.text)
-        # Offsets after the splice no longer line up with the source; keep the
-        # source for error messages but they may be approximate on that line.
-        self._alias_active.add(name)
+        self.splices.append((at, old, new))
+        delta = new - old
+        self._alias_active = [(n, end + delta if end > at else end) for n, end in self._alias_active]
+        self._alias_active.append((name, at + new))
+        if self._alias_next > at:
+            self._alias_next += delta
+        if value[-1:] in (" ", "\t"):
+            self._alias_next = at + new
+        elif self._alias_next == at:
+            self._alias_next = -1
 
     def try_assignment(self) -> A.Assign | None:
         t = self.text
@@ -837,9 +862,11 @@ class Parser(WordParser):
             else:
                 if hd.strip_tabs:
                     raw = _strip_tabs(raw)
-                    sub = Parser(raw, self.source.name, base=self.base + body_start, source=self.source)
+                    sub = Parser(raw, self.source.name, base=self.base + body_start, source=self.source,
+                                 outer=self.child_outer())
                 else:
-                    sub = Parser(self.text[:lines_end], self.source.name, base=self.base, source=self.source)
+                    sub = Parser(self.text[:lines_end], self.source.name, base=self.base, source=self.source,
+                                 outer=self.child_outer())
                     sub.i = body_start
                 parts = sub.read_dquoted_parts(end_char=None, heredoc=True)
                 body = A.Word(tuple(parts), self.span(body_start, lines_end))
@@ -930,7 +957,8 @@ def iter_commands(text: str, name: str = "<stdin>", *,
             if p.at_eof():
                 return
             p.aliases = aliases() if aliases is not None else {}
-            p._alias_active = set()
+            p._alias_active = []
+            p._alias_next = -1
             cl = p.parse_complete_command()
         except RecursionError:
             raise ParseError("nesting too deep", Span(p.i, min(p.i + 1, p.n)), p.source) from None

@@ -7,7 +7,7 @@ this and supplies the grammar-level methods declared at the bottom.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from onesh.parser import ast as A
@@ -36,8 +36,34 @@ class WordParser:
     aliases: Mapping[str, str]
     depth: int
 
+    # Where text[0] sits in the source (sub-parsers), and the alias splices
+    # made so far as (offset, old length, new length) in current-text offsets.
+    splices: list[tuple[int, int, int]]
+    outer: Callable[[int], int] | None
+
+    def src(self, o: int) -> int:
+        """Map an offset in the (possibly alias-spliced) text to the source.
+        The map is monotonic, so child spans stay inside their parents; text
+        that came from an alias maps onto the alias word the user wrote."""
+        for at, old, new in reversed(self.splices):
+            if o <= at:
+                continue
+            o = at + old if o <= at + new else o - new + old
+        if self.outer is not None:
+            return self.outer(o + self.base)
+        return o + self.base
+
+    def child_outer(self) -> Callable[[int], int] | None:
+        """The `outer` map for a sub-parser whose offsets are `base`-relative."""
+        if not self.splices and self.outer is None:
+            return None
+        base = self.base
+        return lambda a: self.src(a - base)
+
     def span(self, start: int, end: int | None = None) -> Span:
-        return Span(start + self.base, (self.i if end is None else end) + self.base)
+        if not self.splices and self.outer is None:
+            return Span(start + self.base, (self.i if end is None else end) + self.base)
+        return Span(self.src(start), self.src(self.i if end is None else end))
 
     def error(self, msg: str, start: int, end: int | None = None, *, incomplete: bool = False) -> ParseError:
         end = start + 1 if end is None else end
@@ -46,7 +72,7 @@ class WordParser:
         end = min(max(end, start), self.n)
         if start == end and start > 0 and start == self.n:
             start -= 1  # point at the last character rather than past the end
-        return ParseError(msg, Span(start + self.base, end + self.base), self.source, incomplete=incomplete)
+        return ParseError(msg, self.span(start, end), self.source, incomplete=incomplete)
 
     def eof_error(self, msg: str, start: int, end: int | None = None) -> ParseError:
         return self.error(msg, start, end, incomplete=True)
@@ -153,7 +179,7 @@ class WordParser:
                 lit.append("$")
                 self.i += 1
                 continue
-            if ch == "~" and (self.i == start or (assignment and t[self.i - 1] in ":=" and not parts)):
+            if ch == "~" and (self.i == start or (assignment and t[self.i - 1] in ":=")):
                 if self.i == start or (assignment and lit and lit[-1] in ":="):
                     k = self.i + 1
                     while k < self.n and t[k] not in METACHARS and t[k] not in "/:\"'`$\\":

@@ -48,16 +48,42 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise ProtocolError(f"extension type {code} not allowed")
 
 
+_PLAIN = (str, bytes, int, float, bool, type(None))
+MAX_DEPTH = 32
+
+
+def _check_plain(obj: Any) -> None:
+    """Only plain data crosses the wire: the decoded tree is walked, and
+    bounded in depth, rather than trusted to the unpacker's options alone
+    (its timestamp extension, for one, bypasses ext_hook)."""
+    stack: list[tuple[Any, int]] = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ProtocolError(f"message nested deeper than {MAX_DEPTH}")
+        if isinstance(item, dict):
+            stack.extend((k, depth + 1) for k in item)
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif not isinstance(item, _PLAIN):
+            raise ProtocolError(f"value of type {type(item).__name__} not allowed")
+
+
 def decode(data: bytes) -> Message:
     if len(data) > MAX_MESSAGE:
         raise ProtocolError(f"message too large ({len(data)} bytes > {MAX_MESSAGE})")
     try:
-        # Size was checked above; unpackb bounds every container by the input.
-        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext)
+        # Size was checked above.  max_ext_len=0 also refuses msgpack's
+        # built-in timestamp extension, which never goes through ext_hook.
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_no_ext, use_list=True,
+                              max_bin_len=MAX_MESSAGE, max_str_len=MAX_MESSAGE,
+                              max_array_len=MAX_MESSAGE, max_map_len=MAX_MESSAGE, max_ext_len=0)
     except ProtocolError:
         raise
     except Exception as e:  # noqa: BLE001 - any malformed input is a protocol error
         raise ProtocolError(f"undecodable message: {type(e).__name__}") from None
+    _check_plain(obj)
     if not isinstance(obj, dict):
         raise ProtocolError("message is not a map")
     msg_id = obj.get("id")

@@ -63,6 +63,14 @@ def test_oversized_and_ext_types_rejected() -> None:
         encode(Message("req", 1, "x", {"blob": b"x" * MAX_MESSAGE}))
     with pytest.raises(ProtocolError):
         decode(msgpack.packb({"v": 1, "t": "req", "id": 1, "m": "x", "b": {"e": msgpack.ExtType(1, b"evil")}}))
+    # the built-in timestamp extension bypasses ext_hook; still refused
+    with pytest.raises(ProtocolError):
+        decode(msgpack.packb({"v": 1, "t": "req", "id": 1, "m": "x", "b": {"t": [msgpack.Timestamp(5, 0)]}}))
+    deep: object = 1
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(ProtocolError, match="nested deeper"):
+        decode(msgpack.packb({"v": 1, "t": "req", "id": 1, "m": "x", "b": {"d": deep}}))
 
 
 def test_correlator_matches_and_drops_late_replies() -> None:

@@ -15,6 +15,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.filters import is_searching
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -25,7 +26,7 @@ from onesh.engine.control import ExitShell
 from onesh.parser import check
 from onesh.repl.completer import OneshCompleter
 from onesh.repl.highlight import OneshLexer
-from onesh.repl.prompt import render
+from onesh.repl.prompt import expand, render
 
 if TYPE_CHECKING:
     from prompt_toolkit.input import Input
@@ -58,7 +59,8 @@ def open_history(path: str | None) -> History:
 def key_bindings() -> KeyBindings:
     kb = KeyBindings()
 
-    @kb.add("enter")
+    # Not while Ctrl-R searching: there Enter must accept the search match.
+    @kb.add("enter", filter=~is_searching)
     def _enter(event: KeyPressEvent) -> None:
         buf = event.current_buffer
         text = buf.document.text
@@ -94,6 +96,9 @@ class Repl:
         )
         interp.history_provider = self.history_lines
         interp.history_clear = self.clear_history
+        # The engine's hook for asynchronous messages: while a prompt is up,
+        # sys.stderr is patch_stdout's proxy, which prints above the input.
+        interp.notify = self.notify
         self.cleared = 0
 
     def history_lines(self) -> list[str]:
@@ -112,12 +117,16 @@ class Repl:
         st = self.interp.state
         ps1 = st.get("PS1")
         text = render(DEFAULT_PS1 if ps1 is None else ps1, cwd=st.get("PWD") or os.getcwd(),
-                      home=st.get("HOME"), jobs=len(self.interp.jobs.jobs))
-        return ANSI(text)
+                      home=st.get("HOME"), jobs=len(self.interp.jobs.jobs), quote=True)
+        return ANSI(expand(self.interp, text))
 
     def rprompt(self) -> FormattedText:
         status = self.interp.state.last_status
         return FormattedText([("fg:ansired", f"[{status}]")]) if status else FormattedText([])
+
+    @staticmethod
+    def notify(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
 
     def print_notices(self) -> None:
         self.interp.jobs.reap()
@@ -132,11 +141,14 @@ class Repl:
     async def run(self) -> int:
         while True:
             self.print_notices()
+            # Rendered once per prompt, not per redraw: PS1 may hold a
+            # $(command) that must not run on every key.
+            ps1 = self.prompt_text()
             try:
                 with patch_stdout(raw=True):
                     notices = asyncio.create_task(self.notice_loop())
                     try:
-                        text = await self.session.prompt_async(self.prompt_text, rprompt=self.rprompt)
+                        text = await self.session.prompt_async(ps1, rprompt=self.rprompt)
                     finally:
                         notices.cancel()
                         try:

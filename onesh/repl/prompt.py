@@ -7,12 +7,19 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from onesh import __version__
 
+if TYPE_CHECKING:
+    from onesh.engine.interp import Interpreter
+
 
 def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
-           now: Callable[[], time.struct_time] = time.localtime) -> str:
+           now: Callable[[], time.struct_time] = time.localtime, quote: bool = False) -> str:
+    """Decode bash's prompt escapes.  With `quote` (promptvars), text that an
+    escape produced is protected from the later $-expansion, as bash does, so
+    a directory named `$x` is shown literally."""
     out: list[str] = []
     i, n = 0, len(ps)
     while i < n:
@@ -23,6 +30,7 @@ def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
             continue
         e = ps[i + 1]
         i += 2
+        mark = len(out)
         if e == "u":
             try:
                 out.append(getpass.getuser())
@@ -66,4 +74,34 @@ def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
             out.append("\x1b")
         else:
             out.append("\\" + e)
+            continue
+        if quote:
+            out[mark:] = [_protect(x) for x in out[mark:]]
     return "".join(out)
+
+
+def _protect(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("$", "\\$").replace("`", "\\`")
+
+
+_DELIM = "__ONESH_PROMPT_END__"
+
+
+def expand(interp: Interpreter, decoded: str) -> str:
+    """bash's promptvars: parameter, command and arithmetic expansion of the
+    decoded prompt, done as for an unquoted here-document body.  Any failure
+    leaves the prompt unexpanded: a broken PS1 must never break the shell."""
+    if "$" not in decoded and "`" not in decoded:
+        return decoded
+    from onesh.parser import parse
+    from onesh.parser.ast import SimpleCommand
+
+    try:
+        prog = parse(f": <<{_DELIM}\n{decoded}\n{_DELIM}\n", "<PS1>")
+        cmd = prog.body.items[0].command.first.commands[0]
+        if not isinstance(cmd, SimpleCommand) or not cmd.redirs or cmd.redirs[0].heredoc is None:
+            return decoded
+        text = interp.expand_heredoc(cmd.redirs[0].heredoc)
+    except Exception:  # noqa: BLE001 - any error in a user's PS1 falls back to the raw text
+        return decoded
+    return text[:-1] if text.endswith("\n") else text

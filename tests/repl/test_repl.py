@@ -31,19 +31,26 @@ def interp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interpre
     yield Interpreter(st, interactive=True)
 
 
-def drive(interp: Interpreter, keys: str, history: Path | None = None, later: str = "") -> int:
-    """Type `keys`; `later` is typed 0.3 s afterwards (after asynchronous
-    work such as completion has had a chance to run)."""
+def drive(interp: Interpreter, keys: str, history: Path | None = None, later: str | list[str] = "") -> int:
+    """Type `keys`; each chunk of `later` is typed 0.3 s after the previous
+    one (after asynchronous work such as completion has had a chance to run)."""
+    chunks = [later] if isinstance(later, str) else later
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
         inp.send_text(keys)
-        timer = threading.Timer(0.3, inp.send_text, args=(later,)) if later else None
-        if timer:
-            timer.start()
+
+        def type_later() -> None:
+            for chunk in chunks:
+                time.sleep(0.3)
+                inp.send_text(chunk)
+
+        typist = threading.Thread(target=type_later) if any(chunks) else None
+        if typist:
+            typist.start()
         try:
             return run_repl(interp, input=inp, output=DummyOutput(), history_path=str(history) if history else None)
         finally:
-            if timer:
-                timer.join()
+            if typist:
+                typist.join()
 
 
 def test_runs_command_and_exits_with_status(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
@@ -156,3 +163,63 @@ def test_pygments_plugin_is_registered() -> None:
     assert (Name.Tag, "@node1") in toks
     assert any(t in Comment for t, _ in toks)
     assert any(t in String for t, _ in toks)
+
+
+def test_ps1_parameter_and_command_expansion(interp: Interpreter, tmp_path: Path) -> None:
+    from onesh.repl.prompt import expand
+
+    interp.run_text("who=alice\n", "<t>")
+    assert expand(interp, render(r"$who:$(echo sub):$((6*7))\$ ", cwd="/", home=None, quote=True)).startswith(
+        "alice:sub:42")
+    # Text produced by an escape (here a directory named `$who`) stays literal.
+    odd = tmp_path / "$who"
+    odd.mkdir()
+    assert expand(interp, render(r"\W", cwd=str(odd), home=None, quote=True)) == "$who"
+    # A broken PS1 falls back to the raw text instead of failing.
+    assert expand(interp, "x${") == "x${"
+
+
+def test_prompt_shown_with_expanded_ps1(interp: Interpreter) -> None:
+    from onesh.repl.app import Repl
+
+    interp.run_text("PS1='[$((1+2))]\\$ '\n", "<t>")
+    with create_pipe_input() as inp:
+        repl = Repl(interp, input=inp, output=DummyOutput())
+        shown = "".join(text for _, text, *_ in repl.prompt_text().__pt_formatted_text__())
+    assert shown.startswith("[3]") and shown.rstrip().endswith(("$", "#"))
+
+
+def test_oneshrc_is_sourced_and_errors_are_not_fatal(interp: Interpreter, tmp_path: Path,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / ".oneshrc").write_text("rcvar=from-rc\nalias hi='echo hi-alias'\necho )\n")
+    status = drive(interp, "echo $rcvar\rhi\rexit\r")
+    captured = capfd.readouterr()
+    assert "from-rc" in captured.out and "hi-alias" in captured.out
+    assert "syntax error" in captured.err
+    assert status == 0
+
+
+def test_ctrl_r_reverse_search_runs_found_line(interp: Interpreter, tmp_path: Path,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    hist = tmp_path / "h"
+    drive(interp, "echo needle-$((2+3))\recho other\rexit\r", history=hist)
+    capfd.readouterr()
+    # A new session reads the history file; Ctrl-R finds the older line.
+    drive(interp, "\x12needle", history=hist, later="\r\rexit\r")
+    out = capfd.readouterr().out
+    assert "needle-5" in out and "other" not in out
+
+
+def test_escape_enter_inserts_newline(interp: Interpreter, capfd: pytest.CaptureFixture[str]) -> None:
+    # Esc-Enter on complete input continues it: two commands run as one entry.
+    drive(interp, "echo one\x1b\recho two\rexit\r")
+    out = capfd.readouterr().out
+    assert out.index("one") < out.index("two")
+
+
+def test_tab_in_session_completes_builtin_and_variable(interp: Interpreter,
+                                                       capfd: pytest.CaptureFixture[str]) -> None:
+    drive(interp, "hel\t", later=[" cd\recho $HO\t", "\rexit\r"])
+    out = capfd.readouterr().out
+    assert "cd" in out  # `help cd` ran, so `hel<TAB>` became `help`
+    assert str(interp.state.get("HOME")) in out  # `$HO<TAB>` became `$HOME`

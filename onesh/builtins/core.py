@@ -36,7 +36,8 @@ def _status_arg(argv: list[str], io: IO) -> int | None:
 def exit_(argv: list[str], io: IO) -> int:
     st = _status_arg(argv, io)
     if st is None:
-        return 1
+        # bash still exits, with status 1, when given too many arguments
+        st = 1
     if st == -2:
         st = 2
     if io.state.interactive:

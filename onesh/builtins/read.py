@@ -10,74 +10,68 @@ from __future__ import annotations
 import os
 import select
 import stat
+import time
 
 from onesh.builtins.api import IO
 from onesh.engine.expand import ifs_split
+from onesh.parser.words import is_name
 
 
 def _read_record(fd: int, delim: str, nchars: int | None, timeout: float | None,
-                 raw: bool) -> tuple[str, bool, bool]:
-    """Returns (text, hit_eof, timed_out)."""
+                 raw: bool, exact: bool = False) -> tuple[str, bool, bool]:
+    """Returns (text, hit_eof, timed_out).  `-n` still stops at the
+    delimiter; `-N` (exact) does not."""
     buf = bytearray()
+    if nchars is not None and nchars <= 0:
+        return "", False, False
     seekable = False
     try:
         seekable = stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError:
         pass
-    dbyte = delim.encode() if delim else b"\0"
+    dbyte = delim.encode()[:1] if delim else b"\0"
     count = 0
     escaped = False
+    # One deadline for the whole record, not per byte, like bash's -t.
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def done(eof: bool = False, timed_out: bool = False) -> tuple[str, bool, bool]:
+        return buf.decode("utf-8", "surrogateescape"), eof, timed_out
+
     while True:
-        if timeout is not None:
-            r, _, _ = select.select([fd], [], [], timeout)
+        if deadline is not None:
+            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
             if not r:
-                return buf.decode("utf-8", "surrogateescape"), False, True
-        if seekable:
-            chunk = os.read(fd, 4096)
-            if not chunk:
-                return buf.decode("utf-8", "surrogateescape"), True, False
-            for k, b in enumerate(chunk):
-                ch = bytes([b])
-                if not raw and escaped:
-                    escaped = False
-                    if ch == b"\n":
-                        buf.pop()
-                        continue
-                    buf.append(b)
-                    count += 1
-                elif not raw and ch == b"\\":
-                    escaped = True
-                    buf.append(b)
-                elif ch == dbyte and nchars is None:
+                return done(timed_out=True)
+        # Regular files may be read in chunks and rewound; pipes and ttys one
+        # byte at a time so the rest of the input stays for the next command.
+        chunk = os.read(fd, 4096 if seekable else 1)
+        if not chunk:
+            return done(eof=True)
+        for k in range(len(chunk)):
+            ch = chunk[k:k + 1]
+            finished = False
+            if not raw and escaped:
+                escaped = False
+                if ch == b"\n":
+                    buf.pop()
+                    continue
+                buf += ch
+                count += 1
+            elif not raw and ch == b"\\":
+                escaped = True
+                buf += ch
+            elif ch == dbyte and not exact:
+                finished = True
+            else:
+                buf += ch
+                count += 1
+            if nchars is not None and count >= nchars:
+                finished = True
+            if finished:
+                if seekable and k + 1 < len(chunk):
                     os.lseek(fd, k + 1 - len(chunk), os.SEEK_CUR)
-                    return buf.decode("utf-8", "surrogateescape"), False, False
-                else:
-                    buf.append(b)
-                    count += 1
-                if nchars is not None and count >= nchars:
-                    os.lseek(fd, k + 1 - len(chunk), os.SEEK_CUR)
-                    return buf.decode("utf-8", "surrogateescape"), False, False
-            continue
-        ch = os.read(fd, 1)
-        if not ch:
-            return buf.decode("utf-8", "surrogateescape"), True, False
-        if not raw and escaped:
-            escaped = False
-            if ch == b"\n":
-                buf.pop()
-                continue
-            buf += ch
-            count += 1
-        elif not raw and ch == b"\\":
-            escaped = True
-            buf += ch
-        elif ch == dbyte and nchars is None:
-            return buf.decode("utf-8", "surrogateescape"), False, False
-        else:
-            buf += ch
-            count += 1
-        if nchars is not None and count >= nchars:
-            return buf.decode("utf-8", "surrogateescape"), False, False
+                return done()
 
 
 def _unescape(s: str) -> str:
@@ -145,10 +139,14 @@ def read(argv: list[str], io: IO) -> int:
             io.err("read: usage: read [-ers] [-a array] [-d delim] [-i text] [-n nchars] [-N nchars] [-p prompt] [-t timeout] [-u fd] [name ...]\n")
             return 2
     del silent
+    for n in ([array] if array is not None else args):
+        if not is_name(n):
+            io.error("read", f"`{n}': not a valid identifier")
+            return 1
     if prompt is not None and os.isatty(fd):
         io.err(prompt)
     try:
-        text, eof, timed_out = _read_record(fd, delim, nchars, timeout, raw)
+        text, eof, timed_out = _read_record(fd, delim, nchars, timeout, raw, exact)
     except OSError as e:
         io.error("read", f"read error: {fd}: {e.strerror}")
         return 1

@@ -12,7 +12,7 @@ from onesh.parser.errors import OneshError
 if TYPE_CHECKING:
     from onesh.engine.state import ShellState
 
-UNARY_OPS = frozenset(["-e", "-f", "-d", "-r", "-w", "-x", "-s", "-L", "-h", "-p", "-S", "-b", "-c", "-t", "-g", "-u", "-k", "-O", "-G", "-N", "-z", "-n", "-a", "-o", "-v"])
+UNARY_OPS = frozenset(["-e", "-f", "-d", "-r", "-w", "-x", "-s", "-L", "-h", "-p", "-S", "-b", "-c", "-t", "-g", "-u", "-k", "-O", "-G", "-N", "-z", "-n", "-a", "-o", "-v", "-R"])
 BINARY_OPS = frozenset(["=", "==", "!=", "<", ">", "-eq", "-ne", "-lt", "-le", "-gt", "-ge", "-nt", "-ot", "-ef"])
 
 
@@ -47,6 +47,9 @@ def unary_test(op: str, arg: str, state: ShellState | None = None) -> bool:
             return False
     if op == "-v":
         return state is not None and state.var(arg) is not None and state.var(arg).value is not None  # type: ignore[union-attr]
+    if op == "-R":
+        # onesh has no namerefs, so no variable is one
+        return False
     if op in ("-L", "-h"):
         st = _stat(arg, follow=False)
         return st is not None and stat.S_ISLNK(st.st_mode)

@@ -138,7 +138,13 @@ def export(argv: list[str], io: IO) -> int:
                 return 2
         args = args[1:]
     if funcs:
-        return 0
+        # functions are not passed to child processes; still validate names
+        status = 0
+        for n in args:
+            if n.split("=", 1)[0] not in io.state.functions:
+                io.error("export", f"{n}: not a function")
+                status = 1
+        return status
     if not args or listing:
         for name, v in io.state.all_vars():
             if v.exported:
@@ -187,7 +193,7 @@ def declare(argv: list[str], io: IO, local: bool = False) -> int:
             if n not in st.functions:
                 status = 1
                 continue
-            io.out(f"declare -f {n}\n" if "F" in opts else f"{n} ()\n{{ ... }}\n")
+            io.out((f"declare -f {n}\n" if not args else f"{n}\n") if "F" in opts else f"{n} ()\n{{ ... }}\n")
         return status
     if "p" in opts or (not args and not opts):
         if not args:

@@ -19,13 +19,12 @@ from prompt_toolkit.filters import is_searching
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
-from prompt_toolkit.lexers import PygmentsLexer
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.styles import Style
 
 from onesh.engine.control import ExitShell
 from onesh.parser import check
-from onesh.repl.completer import OneshCompleter
-from onesh.repl.highlight import OneshLexer
+from onesh.repl.completer import CommandLexer, OneshCompleter
 from onesh.repl.prompt import expand, render
 
 if TYPE_CHECKING:
@@ -36,6 +35,9 @@ if TYPE_CHECKING:
 
 DEFAULT_PS1 = r"\[\e[1;32m\]\u@\h\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ "
 NOTICE_PERIOD = 0.5
+# Added after the pygments colours, so a command word's known/unknown
+# colour wins over its token colour.
+STYLE = Style.from_dict({"command.known": "bold", "command.unknown": "#ff5f5f underline"})
 
 
 def data_dir() -> str:
@@ -82,10 +84,12 @@ class Repl:
     def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None,
                  history_path: str | None = None) -> None:
         self.interp = interp
+        completer = OneshCompleter(interp)
         self.session: PromptSession[str] = PromptSession(
             history=open_history(history_path),
-            lexer=PygmentsLexer(OneshLexer),
-            completer=OneshCompleter(interp),
+            lexer=CommandLexer(completer),
+            style=STYLE,
+            completer=completer,
             complete_while_typing=False,
             multiline=True,
             key_bindings=key_bindings(),

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
 from onesh.builtins.registry import BUILTINS
 from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS
@@ -46,6 +48,7 @@ class OneshCompleter(Completer):
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
         self._path_cache: tuple[str, list[str]] | None = None
+        self._path_set: tuple[str, frozenset[str]] | None = None
 
     # ------------------------------------------------------------ sources
     def executables(self) -> list[str]:
@@ -67,6 +70,12 @@ class OneshCompleter(Completer):
         result = sorted(names)
         self._path_cache = (path, result)
         return result
+
+    def executable_set(self) -> frozenset[str]:
+        path = self.interp.state.get("PATH") or ""
+        if self._path_set is None or self._path_set[0] != path:
+            self._path_set = (path, frozenset(self.executables()))
+        return self._path_set[1]
 
     def command_names(self) -> Iterable[str]:
         st = self.interp.state
@@ -154,3 +163,60 @@ class OneshCompleter(Completer):
             full = os.path.join(shown_dir, e.name) if shown_dir else e.name
             full = full.replace(" ", "\\ ") + ("/" if is_dir else "")
             yield Completion(full, start_position=-len(word), display=e.name + ("/" if is_dir else ""))
+
+
+_ASSIGN_RE = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=")
+
+
+class CommandLexer(Lexer):
+    """Syntax colours from the pygments lexer, plus the command word of each
+    simple command marked as known (builtin, function, alias, executable) or
+    unknown — the typo shows before Enter is pressed."""
+
+    def __init__(self, completer: OneshCompleter) -> None:
+        from onesh.repl.highlight import OneshLexer
+
+        self.base = PygmentsLexer(OneshLexer)
+        self.completer = completer
+
+    def known(self, name: str) -> bool:
+        st = self.completer.interp.state
+        if "/" in name:
+            path = os.path.expanduser(name)
+            return os.path.isdir(path) or os.access(path, os.X_OK)
+        return (name in BUILTINS or name in st.functions or name in st.aliases
+                or name in self.completer.executable_set())
+
+    def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
+        base = self.base.lex_document(document)
+        text = document.text
+        marks: dict[int, str] = {}
+        for t in tokens(text):
+            # Words with expansions or quotes are only known after expansion.
+            if (t.kind != "word" or not t.command_position or _ASSIGN_RE.match(t.text)
+                    or any(c in t.text for c in "$`'\"\\*?[")):
+                continue
+            style = " class:command.known" if self.known(t.text) else " class:command.unknown"
+            for i in range(t.span.start, t.span.end):
+                marks[i] = style
+        if not marks:
+            return base
+        starts = [0]
+        for i, c in enumerate(text):
+            if c == "\n":
+                starts.append(i + 1)
+
+        def get_line(lineno: int) -> StyleAndTextTuples:
+            frags = base(lineno)
+            if lineno >= len(starts):
+                return frags
+            pos = starts[lineno]
+            out: StyleAndTextTuples = []
+            for frag in frags:
+                style, s = frag[0], frag[1]
+                for c in s:
+                    out.append((style + marks.get(pos, ""), c))
+                    pos += 1
+            return out
+
+        return get_line

@@ -223,3 +223,25 @@ def test_tab_in_session_completes_builtin_and_variable(interp: Interpreter,
     out = capfd.readouterr().out
     assert "cd" in out  # `help cd` ran, so `hel<TAB>` became `help`
     assert str(interp.state.get("HOME")) in out  # `$HO<TAB>` became `$HOME`
+
+
+def test_command_word_marked_known_or_unknown(interp: Interpreter) -> None:
+    from onesh.repl.completer import CommandLexer
+
+    interp.run_text("myfn() { :; }\n", "<t>")
+    lexer = CommandLexer(OneshCompleter(interp))
+    get_line = lexer.lex_document(Document("echo a | nosuchcmd-zz b && myfn\nls x=1 y"))
+
+    def style_of(lineno: int, word: str) -> str:
+        frags = get_line(lineno)
+        line = "".join(f[1] for f in frags)
+        i = line.index(word)
+        return "".join(f[0] for f in frags[i:i + 1])
+
+    assert "command.known" in style_of(0, "echo")
+    assert "command.unknown" in style_of(0, "nosuchcmd")
+    assert "command.known" in style_of(0, "myfn")
+    assert "command.known" in style_of(1, "ls")
+    assert "command" not in style_of(0, " b")
+    # Pygments colours are kept underneath.
+    assert "pygments" in style_of(0, "echo")

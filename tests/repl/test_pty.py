@@ -56,6 +56,21 @@ class PtyShell:
             time.sleep(0.05)
         raise AssertionError("shell did not exit")
 
+    def descendants(self) -> set[int]:
+        """Processes in the shell's session (pty.fork made the shell a session
+        leader), so jobs orphaned by an exited shell are still found."""
+        found: set[int] = set()
+        for entry in os.listdir("/proc"):
+            if entry.isdigit() and int(entry) != self.pid:
+                try:
+                    with open(f"/proc/{entry}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[3]) == self.pid and fields[0] != "Z":
+                    found.add(int(entry))
+        return found
+
     def kill(self) -> None:
         try:
             os.kill(self.pid, signal.SIGKILL)
@@ -72,7 +87,15 @@ class PtyShell:
 def shell(tmp_path):  # type: ignore[no-untyped-def]
     sh = PtyShell(str(tmp_path))
     yield sh
+    # Whatever the shell started must be gone once the test is over.
+    leftover = sh.descendants()
     sh.kill()
+    for pid in leftover:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not leftover, f"processes left behind: {leftover}"
 
 
 def test_echo_and_exit_status(shell: PtyShell) -> None:
@@ -104,6 +127,24 @@ def test_multiline_continuation(shell: PtyShell) -> None:
     shell.send("echo in-$((1+1))\r")
     shell.send("fi\r")
     shell.read_until(b"in-2")
+    shell.send("exit\r")
+    shell.wait()
+
+
+def test_descendants_are_seen(shell: PtyShell) -> None:
+    # Guards the leak check in the fixture: a running job is found.
+    shell.read_until(b"PROMPT$")
+    shell.send("sleep 30 &\r")
+    shell.read_until(b"[1] ")
+    deadline = time.monotonic() + 5
+    while not shell.descendants() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert shell.descendants()
+    shell.send("kill %1\r")
+    deadline = time.monotonic() + 5
+    while shell.descendants() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not shell.descendants()
     shell.send("exit\r")
     shell.wait()
 

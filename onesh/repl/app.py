@@ -80,10 +80,52 @@ def key_bindings() -> KeyBindings:
     return kb
 
 
+class TtyModes:
+    """The terminal modes commands run with, kept like bash does: a command
+    that exits normally may change them for good (`stty -echo`), one killed
+    by a signal or stopped (status > 128) gets them restored, since it had
+    no chance to undo its raw mode.  Commands always start in these cooked
+    modes, whatever the line editor did to the terminal."""
+
+    def __init__(self, fd: int | None) -> None:
+        self.fd = fd if fd is not None and os.isatty(fd) else None
+        self.modes = self._get()
+
+    def _get(self) -> list[Any] | None:
+        if self.fd is None:
+            return None
+        import termios
+
+        try:
+            return termios.tcgetattr(self.fd)
+        except termios.error:
+            return None
+
+    def _set(self) -> None:
+        if self.fd is None or self.modes is None:
+            return
+        import termios
+
+        try:
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.modes)
+        except termios.error:
+            pass
+
+    def before_command(self) -> None:
+        self._set()
+
+    def after_command(self, status: int) -> None:
+        if status > 128:
+            self._set()
+        else:
+            self.modes = self._get() or self.modes
+
+
 class Repl:
     def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None,
                  history_path: str | None = None) -> None:
         self.interp = interp
+        self.tty = TtyModes(0 if input is None else None)
         completer = OneshCompleter(interp)
         self.session: PromptSession[str] = PromptSession(
             history=open_history(history_path),
@@ -167,6 +209,7 @@ class Repl:
                 return self.interp.state.last_status
             if not text.strip():
                 continue
+            self.tty.before_command()
             try:
                 self.interp.run_text(text + "\n", "<stdin>")
             except ExitShell as e:
@@ -174,6 +217,7 @@ class Repl:
             except KeyboardInterrupt:
                 sys.stderr.write("\n")
                 self.interp.state.last_status = 130
+            self.tty.after_command(self.interp.state.last_status)
 
 
 def _setup_job_control(interp: Interpreter) -> None:

@@ -172,3 +172,26 @@ def test_syntax_error_shows_caret_and_continues(shell: PtyShell) -> None:
     shell.read_until(b"PROMPT$")
     shell.send("exit\r")
     assert shell.wait() == 2
+
+
+def _echo_flag(shell: PtyShell, tag: str) -> bytes:
+    # The marker is computed by the shell, so the echoed input never matches.
+    shell.send(f"stty -a | tr ' ;' '\\n\\n' | grep -x -e echo -e -echo | sed \"s/^/{tag}$((6*7)):/\"\r")
+    line = shell.read_until(f"{tag}42:".encode()) + shell.read_until(b"\n")
+    return line.rsplit(b":", 1)[1].strip()
+
+
+def test_terminal_modes_kept_or_restored_like_bash(shell: PtyShell) -> None:
+    shell.read_until(b"PROMPT$")
+    assert _echo_flag(shell, "A") == b"echo"
+    # Killed by a signal with echo off: the shell restores its modes.
+    shell.send("sh -c 'stty -echo; kill -9 $$'\r")
+    shell.read_until(b"PROMPT$")
+    assert _echo_flag(shell, "B") == b"echo"
+    # A normal exit keeps the change (bash: `stty -echo` sticks).
+    shell.send("stty -echo\r")
+    shell.read_until(b"PROMPT$")
+    assert _echo_flag(shell, "C") == b"-echo"
+    shell.send("stty echo\r")
+    shell.send("exit\r")
+    shell.wait()

@@ -13,7 +13,6 @@ import stat
 import time
 
 from onesh.builtins.api import IO
-from onesh.engine.expand import ifs_split
 from onesh.parser.words import is_name
 
 
@@ -89,6 +88,67 @@ def _unescape(s: str) -> str:
     return "".join(out)
 
 
+def _split_fields(text: str, ifs: str, raw: bool, count: int | None) -> list[str]:
+    """bash's read splitting: fields end at unescaped IFS characters; the
+    last of `count` names takes the rest of the line (trailing IFS
+    whitespace removed, and a single trailing IFS delimiter too when the
+    rest is one field).  Without -r a backslash makes the next character
+    literal, so `x\\ y` is one field."""
+    chars: list[tuple[str, bool]] = []  # (character, escaped)
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if not raw and c == "\\":
+            if i + 1 < len(text):
+                chars.append((text[i + 1], True))
+            i += 2
+            continue
+        chars.append((c, False))
+        i += 1
+    ws = {c for c in ifs if c in " \t\n"}
+    nws = {c for c in ifs if c not in " \t\n"}
+
+    def is_ws(k: int) -> bool:
+        return not chars[k][1] and chars[k][0] in ws
+
+    def is_sep(k: int) -> bool:
+        return not chars[k][1] and chars[k][0] in (ws | nws)
+
+    def text_of(a: int, b: int) -> str:
+        return "".join(c for c, _ in chars[a:b])
+
+    fields: list[str] = []
+    pos = 0
+    n = len(chars)
+    while pos < n and is_ws(pos):
+        pos += 1
+    while pos < n:
+        if count is not None and len(fields) == count - 1:
+            end = n
+            while end > pos and is_ws(end - 1):
+                end -= 1
+            rest = chars[pos:end]
+            if rest and not rest[-1][1] and rest[-1][0] in nws:
+                inner = end - 1
+                while inner > pos and is_ws(inner - 1):
+                    inner -= 1
+                if not any(is_sep(k) and chars[k][0] in nws for k in range(pos, inner)):
+                    end = inner
+            fields.append(text_of(pos, end))
+            return fields
+        start = pos
+        while pos < n and not is_sep(pos):
+            pos += 1
+        fields.append(text_of(start, pos))
+        while pos < n and is_ws(pos):
+            pos += 1
+        if pos < n and not chars[pos][1] and chars[pos][0] in nws:
+            pos += 1
+            while pos < n and is_ws(pos):
+                pos += 1
+    return fields
+
+
 def read(argv: list[str], io: IO) -> int:
     args = argv[1:]
     raw = False
@@ -157,38 +217,13 @@ def read(argv: list[str], io: IO) -> int:
     if exact:
         st.set(names[0] if names else "REPLY", text)
     elif array is not None:
-        pieces, _, _ = ifs_split(text, ifs)
-        st.set(array, dict(enumerate(_unescape(p) if not raw else p for p in pieces)))
+        st.set(array, dict(enumerate(_split_fields(text, ifs, raw, None))))
     elif names == ["REPLY"] and not args:
         st.set("REPLY", text if raw else _unescape(text))
     else:
-        rest = text
-        ws = "".join(c for c in ifs if c in " \t\n")
+        fields = _split_fields(text, ifs, raw, len(names))
         for k, name in enumerate(names):
-            if k == len(names) - 1:
-                val = rest.strip(ws) if ws else rest
-                # A trailing non-whitespace IFS delimiter is dropped.
-                nws = [c for c in ifs if c not in " \t\n"]
-                if val and val[-1] in nws and (len(val) < 2 or val[-2] != "\\"):
-                    stripped = val[:-1].rstrip(ws)
-                    if not any(c in nws for c in stripped):
-                        val = stripped
-                st.set(name, val if raw else _unescape(val))
-                break
-            pieces, _, _ = ifs_split(rest, ifs)
-            if not pieces:
-                st.set(name, "")
-                rest = ""
-                continue
-            first = pieces[0]
-            st.set(name, first if raw else _unescape(first))
-            # advance past the first field and one delimiter
-            idx = (rest.lstrip(ws) if ws else rest).find(first)
-            core = rest.lstrip(ws) if ws else rest
-            rest = core[idx + len(first):]
-            rest = rest.lstrip(ws)
-            if rest and rest[0] in ifs and rest[0] not in ws:
-                rest = rest[1:].lstrip(ws)
+            st.set(name, fields[k] if k < len(fields) else "")
     if timed_out:
         return 142
     return 1 if eof else 0

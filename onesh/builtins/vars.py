@@ -13,7 +13,9 @@ def quote_value(v: str) -> str:
     if v and all(c.isalnum() or c in "@%+=:,./-_" for c in v):
         return v
     if any(ord(c) < 32 for c in v):
-        enc = "".join({"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E", "'": "\\'", "\\": "\\\\"}.get(c, c) for c in v)
+        named = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E", "\a": "\\a", "\b": "\\b",
+                 "\f": "\\f", "\v": "\\v", "'": "\\'", "\\": "\\\\"}
+        enc = "".join(named.get(c, f"\\{ord(c):03o}" if ord(c) < 32 else c) for c in v)
         return "$'" + enc + "'"
     return "'" + v.replace("'", "'\\''") + "'"
 
@@ -38,6 +40,8 @@ def declare_line(name: str, v: Var) -> str:
     if isinstance(v.value, dict):
         items = " ".join(f"[{k}]={_dq(x)}" for k, x in sorted(v.value.items()))
         return f"{head}=({items})"
+    if any(ord(c) < 32 for c in v.value):
+        return f"{head}={quote_value(v.value)}"  # bash switches to $'...' here
     return f"{head}={_dq(v.value)}"
 
 
@@ -220,6 +224,7 @@ def declare(argv: list[str], io: IO, local: bool = False) -> int:
 def unset(argv: list[str], io: IO) -> int:
     args = argv[1:]
     mode = "v"
+    explicit = False
     while args and args[0].startswith("-") and len(args[0]) > 1:
         if args[0] == "--":
             args = args[1:]
@@ -227,6 +232,7 @@ def unset(argv: list[str], io: IO) -> int:
         for c in args[0][1:]:
             if c in "fvn":
                 mode = "f" if c == "f" else "v"
+                explicit = True
             else:
                 io.error("unset", f"-{c}: invalid option")
                 return 2
@@ -242,6 +248,10 @@ def unset(argv: list[str], io: IO) -> int:
         if name.endswith("]") and "[" in name:
             base, index = name[:-1].split("[", 1)
         if not is_name(base):
+            if not explicit:
+                # bash falls back to unsetting a function of that name
+                st.functions.pop(name, None)
+                continue
             io.error("unset", f"`{name}': not a valid identifier")
             status = 1
             continue

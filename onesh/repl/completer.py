@@ -71,6 +71,14 @@ class OneshCompleter(Completer):
         self._path_cache = (path, result)
         return result
 
+    def tilde(self, word: str) -> str:
+        """`~` and `~/...` from the shell's HOME (which the user may have
+        changed), `~user` from the password database."""
+        home = self.interp.state.get("HOME")
+        if home and (word == "~" or word.startswith("~/")):
+            return home.rstrip("/") + word[1:] if word != "~" else home
+        return os.path.expanduser(word) if word.startswith("~") else word
+
     def executable_set(self) -> frozenset[str]:
         path = self.interp.state.get("PATH") or ""
         if self._path_set is None or self._path_set[0] != path:
@@ -142,7 +150,7 @@ class OneshCompleter(Completer):
 
     def _paths(self, word: str, *, dirs_only: bool) -> Iterator[Completion]:
         raw = word.replace("\\ ", " ")
-        expanded = os.path.expanduser(raw) if raw.startswith("~") else raw
+        expanded = self.tilde(raw)
         dirname, base = os.path.split(expanded)
         shown_dir = os.path.split(raw)[0]
         try:
@@ -182,7 +190,7 @@ class CommandLexer(Lexer):
     def known(self, name: str) -> bool:
         st = self.completer.interp.state
         if "/" in name:
-            path = os.path.expanduser(name)
+            path = self.completer.tilde(name)
             return os.path.isdir(path) or os.access(path, os.X_OK)
         return (name in BUILTINS or name in st.functions or name in st.aliases
                 or name in self.completer.executable_set())

@@ -245,3 +245,12 @@ def test_command_word_marked_known_or_unknown(interp: Interpreter) -> None:
     assert "command" not in style_of(0, " b")
     # Pygments colours are kept underneath.
     assert "pygments" in style_of(0, "echo")
+
+
+def test_complete_tilde_path_uses_shell_home(interp: Interpreter, tmp_path: Path) -> None:
+    home = tmp_path / "h"
+    (home / "docs").mkdir(parents=True)
+    (home / "dots.txt").write_text("x")
+    interp.run_text(f"HOME={home}\n", "<t>")
+    assert completions(interp, "ls ~/do") == ["~/docs/", "~/dots.txt"]
+    assert completions(interp, "cd ~/do") == ["~/docs/"]

@@ -188,10 +188,12 @@ class ClusterState(SyncObj):
             members = {k: dict(v) for k, v in self.members.items()}
             assign = dict(self.assign)
             epoch = self.epoch
+            agent_state = dict(self.agent_state)
         return {
             "members": members,
             "assign": assign,
             "epoch": epoch,
+            "agent_state": agent_state,
             "leader": None if leader is None else str(leader),
             "raft": {"term": status.get("raft_term"), "commit": status.get("commit_idx"),
                      "self": str(self.selfNode), "has_quorum": status.get("has_quorum")},

@@ -123,6 +123,29 @@ class ClusterClient:
     def status(self) -> dict[str, Any]:
         return self.call("cluster.status")
 
+    def boot_record(self) -> dict[str, Any]:
+        return self.call("boot.record")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """One row per member: name, endpoint, tags, devices, load, hosted
+        kernel agents/services and liveness (what the `nodes` builtin shows)."""
+        snap = self.status()
+        hosted: dict[str, list[str]] = {}
+        for slot, host in sorted(snap["assign"].items()):
+            hosted.setdefault(host, []).append(slot)
+        return [{"name": name, "endpoint": m.get("endpoint"), "raft": m.get("raft"), "tags": m.get("tags", {}),
+                 "devices": m.get("devices", {}), "load": m.get("load", 0.0), "agents": hosted.get(name, []),
+                 "alive": bool(m.get("alive"))} for name, m in sorted(snap["members"].items())]
+
+    def spawn(self, endpoint: str, argv: list[str], timeout: float = 5.0) -> dict[str, Any]:
+        """Start `argv` on the runtime at `endpoint`, wait for it; pid, runtime, status, output."""
+        async def run() -> dict[str, Any]:
+            started = await _call([endpoint], self.secret, "agent.spawn", {"argv": argv})
+            done = await _call([endpoint], self.secret, "agent.wait",
+                               {"pid": started["pid"], "timeout": timeout}, timeout + 1.0)
+            return {**started, **done}
+        return asyncio.run(run())
+
 
 def start_cluster(directory: str, *, nodes: int = 3, voters: int = 3, sensors: int = 0,
                   wait: float = 60.0) -> ClusterInfo:
@@ -270,3 +293,10 @@ class ClusterHandle:
         if self.started is not None:
             stop_cluster(self.started)
             self.started = None
+
+
+def ensure_embedded_cluster(notify: Any = None) -> ClusterClient:
+    """A client for the configured cluster, starting the local embedded one
+    (3 runtimes, simulated sensors) when none is running.  The caller owns
+    the started cluster: use ClusterHandle when it must stop with the shell."""
+    return ClusterHandle(os.environ.get("ONESH_CLUSTER") or None, notify=notify).client()

@@ -24,8 +24,10 @@ import zmq
 import zmq.asyncio
 
 from onesh.kernel.agents import KernelAgent, Service
+from onesh.kernel.bootrecord import build_boot_record
 from onesh.kernel.manifest import DEFAULT_MANIFEST, parse_manifest
 from onesh.kernel.membership import ClusterState, CommitError, submit
+from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
 from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 from onesh.net.rpc import HandlerError, RpcClient, RpcError, RpcServer
 
@@ -133,28 +135,20 @@ class Runtime:
         """Ask the name servers for the boot record until one lists voters
         (right after `cluster up` the voters may not have registered yet)."""
         deadline = time.monotonic() + wait
-        last: Exception | str | None = None
         while True:
-            for endpoint in self.cfg.join:
-                client = RpcClient(self.ctx, endpoint, self.keys)
-                try:
-                    record = await client.call("boot.record", {}, timeout=1.0)
-                except RpcError as e:
-                    last = e
-                    continue
-                finally:
-                    await client.close()
-                if record.get("voters"):
-                    self.boot_record = record
-                    for c in self.voter_clients.values():
-                        await c.close()
-                    self.voter_clients = {v["endpoint"]: RpcClient(self.ctx, v["endpoint"], self.keys)
-                                          for v in record["voters"] if v.get("endpoint")}
-                    return
-                last = "boot record lists no voters yet"
-            if time.monotonic() > deadline or self.stop.is_set():
-                raise RuntimeError(f"no usable boot record from {', '.join(self.cfg.join)}: {last}")
-            await asyncio.sleep(0.1)
+            try:
+                record = await lookup_boot_record(self.ctx, self.cfg.join, self.keys)
+            except NoBootRecord as e:
+                if time.monotonic() > deadline or self.stop.is_set():
+                    raise RuntimeError(f"no usable boot record: {e}") from None
+                await asyncio.sleep(0.1)
+                continue
+            self.boot_record = record
+            for c in self.voter_clients.values():
+                await c.close()
+            self.voter_clients = {v["endpoint"]: RpcClient(self.ctx, v["endpoint"], self.keys)
+                                  for v in record["voters"]}
+            return
 
     async def submit(self, method: str, *args: Any) -> Any:
         """A replicated command: locally when a voter, else via a voter."""
@@ -314,12 +308,8 @@ class Runtime:
 
     async def make_boot_record(self) -> dict[str, Any]:
         snap = await self.snapshot()
-        voters = [{"name": n, "raft": m.get("raft"), "endpoint": m.get("endpoint")}
-                  for n, m in sorted(snap["members"].items()) if m.get("raft")]
         text = self.state.manifest_text if self.state is not None else self.boot_record.get("manifest", "")
-        return {"cluster_id": self.keys.cluster_id, "voters": voters, "manifest_version":
-                parse_manifest(text).version if text else 0, "manifest": text,
-                "server_public_key": self.keys.server_public.decode()}
+        return build_boot_record(snap, text, self.keys.cluster_id, self.keys.server_public.decode())
 
     async def spawn(self, body: dict[str, Any]) -> dict[str, Any]:
         argv = body.get("argv")

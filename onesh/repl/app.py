@@ -189,7 +189,10 @@ class Repl:
             self.print_notices()
             # Rendered once per prompt, not per redraw: PS1 may hold a
             # $(command) that must not run on every key.
-            ps1 = self.prompt_text()
+            try:
+                ps1 = self.prompt_text()
+            except KeyboardInterrupt:  # Ctrl-C while a $(...) in PS1 runs
+                ps1 = ANSI("$ ")
             try:
                 with patch_stdout(raw=True):
                     notices = asyncio.create_task(self.notice_loop())

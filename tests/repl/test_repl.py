@@ -254,3 +254,16 @@ def test_complete_tilde_path_uses_shell_home(interp: Interpreter, tmp_path: Path
     interp.run_text(f"HOME={home}\n", "<t>")
     assert completions(interp, "ls ~/do") == ["~/docs/", "~/dots.txt"]
     assert completions(interp, "cd ~/do") == ["~/docs/"]
+
+
+@pytest.mark.parametrize("keys, expected", [
+    ("cat <<END\rbody-$((1+1))\rEND\r", "body-2"),
+    ("echo 'open\rquote'\r", "open\nquote"),
+    ("echo back\\\rslash\r", "backslash"),
+    ("true &&\recho and-ok\r", "and-ok"),
+    ("for i in 1 2; do\recho it$i\rdone\r", "it1\nit2"),
+])
+def test_incomplete_input_continues(interp: Interpreter, capfd: pytest.CaptureFixture[str],
+                                    keys: str, expected: str) -> None:
+    drive(interp, keys + "exit\r")
+    assert expected in capfd.readouterr().out

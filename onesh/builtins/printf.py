@@ -27,7 +27,17 @@ class _Args:
             return self.args[self.i - 1]
         return None
 
-    def num(self, float_: bool = False) -> int | float:
+    def num(self, float_: bool = False, unsigned: bool = False) -> int | float:
+        v = self._num(float_)
+        if isinstance(v, int):
+            lo, hi = (-(1 << 64) + 1, (1 << 64) - 1) if unsigned else (-(1 << 63), (1 << 63) - 1)
+            if not lo <= v <= hi:
+                # bash clamps like strtoimax/strtoumax and only warns
+                self.io.error("printf", f"warning: {self.args[self.i - 1]}: Numerical result out of range")
+                v = max(lo, min(hi, v))
+        return v
+
+    def _num(self, float_: bool = False) -> int | float:
         s = self.next()
         if s is None or s == "":
             return 0.0 if float_ else 0
@@ -50,6 +60,11 @@ class _Args:
             self.io.error("printf", f"{s}: invalid number")
             self.status = 1
             # bash uses the leading numeric prefix
+            if float_:
+                import re
+
+                m = re.match(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", t)
+                return float(m.group(0)) if m else 0.0
             prefix = ""
             for ch in t:
                 if ch.isdigit() or (not prefix and ch in "+-"):
@@ -65,12 +80,24 @@ class _Args:
 def _shell_quote(s: str) -> str:
     if s == "":
         return "''"
-    if all(c.isalnum() or c in "@%+=:,./-_" for c in s):
+    if all(c.isalnum() or c in "@%+=:./-_" for c in s) and s[0] != "~" and "=~" not in s and ":~" not in s:
         return s
     if any(ord(c) < 32 or c == "\x7f" for c in s):
         enc = "".join({"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\E", "'": "\\'", "\\": "\\\\"}.get(c, c if ord(c) >= 32 and c != "\x7f" else f"\\{ord(c):03o}") for c in s)
         return "$'" + enc + "'"
-    return "".join("\\" + c if not (c.isalnum() or c in "@%+=:,./-_") else c for c in s)
+    out: list[str] = []
+    for k, c in enumerate(s):
+        # bash's sh_backslash_quote: `#` only at the start, `~` at the start
+        # or after = or :
+        if c in " \t'\"\\|&;()<>!{}*[]?^$`,":
+            out.append("\\" + c)
+        elif c == "#" and k == 0:
+            out.append("\\#")
+        elif c == "~" and (k == 0 or s[k - 1] in "=:"):
+            out.append("\\~")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
@@ -132,6 +159,13 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
                     j += 1
         while j < n and fmt[j] in "hlLjzt":
             j += 1
+        if j < n and fmt[j] == "(":
+            close = fmt.find(")", j)
+            if close != -1 and close + 1 < n and fmt[close + 1] == "T":
+                consumed = True
+                out.append(_strftime(fmt[j + 1:close], a, flags, width, prec))
+                i = close + 2
+                continue
         if j >= n:
             a.io.error("printf", f"`{fmt[i:]}': missing format character")
             a.status = 1
@@ -162,7 +196,10 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
             if stop:
                 return "".join(out), consumed, True
         elif conv in "diouxX":
-            v = int(a.num())
+            v = int(a.num(unsigned=conv in "ouxX"))
+            if v == 0 and conv in "xX":
+                # C prints no 0x prefix for zero
+                spec = spec.replace("#", "")
             if conv in "ouxX" and v < 0:
                 v &= (1 << 64) - 1
             if conv == "o" and "#" in flags:
@@ -177,6 +214,23 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
             fv = float(a.num(float_=True))
             out.append((spec + (conv if conv not in "aA" else "e")) % fv)
     return "".join(out), consumed, False
+
+
+def _strftime(tfmt: str, a: _Args, flags: str, width: str, prec: str | None) -> str:
+    """%(fmt)T: the argument is epoch seconds; empty or -1 is now, -2 the
+    shell's start (approximated by now)."""
+    import time
+
+    arg = a.next()
+    secs: float
+    if arg is None or arg.strip() in ("", "-1", "-2"):
+        secs = time.time()
+    else:
+        a.i -= 1
+        secs = float(a.num())
+    text = time.strftime(tfmt or "%X", time.localtime(secs))
+    spec = "%" + flags.replace("'", "").replace("#", "").replace("0", "") + width + ("." + prec if prec is not None else "")
+    return (spec + "s") % text
 
 
 def _escape_chunk(fmt: str, i: int) -> str:
@@ -196,6 +250,11 @@ def printf(argv: list[str], io: IO) -> int:
             return 2
         var = args[1]
         args = args[2:]
+        from onesh.parser.words import is_name
+
+        if not is_name(var.partition("[")[0]):
+            io.error("printf", f"`{var}': not a valid identifier")
+            return 2
     if args and args[0] == "--":
         args = args[1:]
     if not args:
@@ -211,7 +270,11 @@ def printf(argv: list[str], io: IO) -> int:
             break
     result = "".join(chunks)
     if var is not None:
-        io.state.set(var, result)
+        base, _, index = var.partition("[")
+        if index.endswith("]") and index[:-1].lstrip("-").isdigit():
+            io.state.set_index(base, int(index[:-1]), result)
+        else:
+            io.state.set(var, result)
     else:
         io.out(result)
     return a.status

@@ -23,9 +23,13 @@ class TestError(OneshError):
 def _int(s: str) -> int:
     t = s.strip()
     try:
-        return int(t, 10)
+        v = int(t, 10)
     except ValueError:
         raise TestError(f"{s}: integer expression expected") from None
+    if not -(1 << 63) <= v < (1 << 63):
+        # bash's intmax_t cannot hold it: not an integer expression
+        raise TestError(f"{s}: integer expression expected")
+    return v
 
 
 def _stat(path: str, follow: bool = True) -> os.stat_result | None:

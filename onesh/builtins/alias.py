@@ -10,7 +10,16 @@ def _q(v: str) -> str:
 
 
 def alias(argv: list[str], io: IO) -> int:
-    args = [a for a in argv[1:] if a != "-p"]
+    args = argv[1:]
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        if args[0] == "--":
+            args = args[1:]
+            break
+        if any(c != "p" for c in args[0][1:]):
+            io.error("alias", f"{args[0][:2]}: invalid option")
+            io.err("alias: usage: alias [-p] [name[=value] ... ]\n")
+            return 2
+        args = args[1:]
     aliases = io.state.aliases
     if not args:
         for name in sorted(aliases):

@@ -163,7 +163,7 @@ def umask(argv: list[str], io: IO) -> int:
     os.umask(cur)
     if not args:
         if symbolic:
-            io.out(_symbolic(cur) + "\n")
+            io.out(("umask -S " if preserve else "") + _symbolic(cur) + "\n")
         else:
             io.out(("umask " if preserve else "") + f"{cur:04o}\n")
         return 0
@@ -181,4 +181,7 @@ def umask(argv: list[str], io: IO) -> int:
             return 1
         new = got
     os.umask(new & 0o777)
+    if symbolic:
+        # bash echoes the new mask when -S is given with a mode
+        io.out(_symbolic(new & 0o777) + "\n")
     return 0

@@ -158,13 +158,26 @@ def export(argv: list[str], io: IO) -> int:
 
 
 def readonly(argv: list[str], io: IO) -> int:
-    args = [a for a in argv[1:] if a not in ("-p", "--")]
+    args = argv[1:]
+    array = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        if args[0] == "--":
+            args = args[1:]
+            break
+        for c in args[0][1:]:
+            if c == "a":
+                array = True
+            elif c not in "pfA":
+                io.error("readonly", f"-{c}: invalid option")
+                io.err("readonly: usage: readonly [-aAf] [name[=value] ...] or readonly -p\n")
+                return 2
+        args = args[1:]
     if not args:
         for name, v in io.state.all_vars():
             if v.readonly:
                 io.out(declare_line(name, v) + "\n")
         return 0
-    return _assign_attr(io, "readonly", args, readonly=True)
+    return _assign_attr(io, "readonly", args, readonly=True, array=array)
 
 
 def local(argv: list[str], io: IO) -> int:
@@ -199,6 +212,16 @@ def declare(argv: list[str], io: IO, local: bool = False) -> int:
                 continue
             io.out((f"declare -f {n}\n" if not args else f"{n}\n") if "F" in opts else f"{n} ()\n{{ ... }}\n")
         return status
+    if not args and opts and not opts & {"p", "f", "F"}:
+        # `declare -x` alone lists the variables with those attributes
+        def has(v: Var, c: str) -> bool:
+            return {"a": isinstance(v.value, dict), "i": v.integer, "r": v.readonly,
+                    "x": v.exported}.get(c, True)
+
+        for name, v in st.all_vars():
+            if all(has(v, c) for c in opts):
+                io.out(declare_line(name, v) + "\n")
+        return 0
     if "p" in opts or (not args and not opts):
         if not args:
             for name, v in st.all_vars():
@@ -271,7 +294,8 @@ def unset(argv: list[str], io: IO) -> int:
     return status
 
 
-_SET_O_ORDER = sorted(set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS))
+# nullglob, dotglob … are `shopt` options in bash, so `set -o` does not list them
+_SET_O_ORDER = sorted((set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS)) - {"nullglob", "failglob", "dotglob", "extglob"})
 
 
 def set_(argv: list[str], io: IO) -> int:

@@ -225,3 +225,22 @@ def test_alias_help_history(run: Runner, shell: MiniShell) -> None:
     assert run(help.history, ["history"]).out == "    1  ls\n    2  pwd\n    3  echo hi\n"
     assert run(help.history, ["history", "1"]).out == "    3  echo hi\n"
     assert run(help.history, ["history", "-c"]).status == 0 and shell.lines == []
+
+
+def test_attribute_listings_and_usage_errors(run: Runner, shell: MiniShell) -> None:
+    st = shell.state
+    st.set("plain", "1")
+    run(vars.export, ["export", "ex=2"])
+    listing = run(vars.declare, ["declare", "-x"]).out
+    assert 'declare -x ex="2"' in listing and "plain" not in listing
+    assert run(vars.readonly, ["readonly", "-a", "ra=(1 2)"]).status == 0
+    assert run(vars.declare, ["declare", "-p", "ra"]).out == 'declare -ar ra=([0]="1" [1]="2")\n'
+    assert run(vars.readonly, ["readonly", "-q"]).status == 2
+    assert run(alias.alias, ["alias", "-x"]).status == 2
+    assert "dotglob" not in run(vars.set_, ["set", "-o"]).out  # a shopt option in bash
+    old = os.umask(0o022)
+    try:
+        assert run(dirs.umask, ["umask", "-S", "027"]).out == "u=rwx,g=rx,o=\n"
+        assert run(dirs.umask, ["umask", "-p", "-S"]).out == "umask -S u=rwx,g=rx,o=\n"
+    finally:
+        os.umask(old)

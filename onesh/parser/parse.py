@@ -979,7 +979,10 @@ def check(text: str) -> Completeness:
         return Completeness("incomplete" if e.incomplete else "error", e)
     except Exception as e:  # noqa: BLE001 - the REPL's Enter key must never crash
         return Completeness("error", ParseError(f"internal parser error: {e}", Span(0, 0), Source(text)))
-    if text.endswith("\\\n") or text.endswith("\\"):
+    # A trailing unescaped backslash (before the Enter key's newline or at
+    # the very end) continues the line, as at bash's prompt.
+    body = text[:-1] if text.endswith("\n") else text
+    if (len(body) - len(body.rstrip("\\"))) % 2 == 1:
         return Completeness("incomplete")
     return Completeness("complete")
 

@@ -132,7 +132,12 @@ class WordParser:
                     continue
                 flush()
                 if self.i + 1 >= self.n:
-                    raise self.eof_error("backslash at end of input", self.i)
+                    # bash keeps a backslash at the very end as a literal
+                    # (`bash -c 'echo \'`); check() still calls it incomplete.
+                    parts.append(A.Lit("\\", self.span(self.i, self.i + 1)))
+                    self.i += 1
+                    lit_start = self.i
+                    continue
                 parts.append(A.Escaped(t[self.i + 1], self.span(self.i, self.i + 2)))
                 self.i += 2
                 lit_start = self.i

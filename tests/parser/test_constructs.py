@@ -324,3 +324,12 @@ def test_errors_after_an_alias_point_at_the_source(src: str, bad: str) -> None:
     e = info.value
     assert e.span is not None
     assert src[e.span.start:e.span.end] == bad
+
+
+def test_backslash_at_very_end_is_literal_but_check_says_incomplete() -> None:
+    w = words("echo a\\")[1]
+    assert lit(w) == "a\\"
+    assert check("echo a\\").state == "incomplete"
+    assert check("echo a\\\n").state == "incomplete"
+    assert check("echo a\\\\").state == "complete"
+    assert check("echo '\\'").state == "complete"

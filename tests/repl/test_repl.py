@@ -32,7 +32,7 @@ def interp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interpre
 
 
 def drive(interp: Interpreter, keys: str, history: Path | None = None, later: str | list[str] = "") -> int:
-    """Type `keys`; each chunk of `later` is typed 0.3 s after the previous
+    """Type `keys`; each chunk of `later` is typed 0.5 s after the previous
     one (after asynchronous work such as completion has had a chance to run)."""
     chunks = [later] if isinstance(later, str) else later
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
@@ -40,7 +40,7 @@ def drive(interp: Interpreter, keys: str, history: Path | None = None, later: st
 
         def type_later() -> None:
             for chunk in chunks:
-                time.sleep(0.3)
+                time.sleep(0.5)
                 inp.send_text(chunk)
 
         typist = threading.Thread(target=type_later) if any(chunks) else None

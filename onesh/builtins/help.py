@@ -10,9 +10,20 @@ from onesh.builtins.registry import BUILTINS
 
 def help(argv: list[str], io: IO) -> int:
     args = argv[1:]
-    short = False
-    if args and args[0] == "-s":
-        short = True
+    short = describe = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        if args[0] == "--":
+            args = args[1:]
+            break
+        for c in args[0][1:]:
+            if c == "s":
+                short = True
+            elif c == "d":
+                describe = True
+            elif c != "m":  # -m (manpage form) falls back to the long form
+                io.error("help", f"-{c}: invalid option")
+                io.err("help: usage: help [-dms] [pattern ...]\n")
+                return 2
         args = args[1:]
     if not args:
         io.out("onesh builtins (type `help NAME' for more):\n\n")
@@ -27,7 +38,9 @@ def help(argv: list[str], io: IO) -> int:
             status = 1
             continue
         for s in found:
-            if short:
+            if describe:
+                io.out(f"{s.name} - {s.summary}\n")
+            elif short:
                 io.out(f"{s.name}: {s.usage}\n")
             else:
                 io.out(f"{s.name}: {s.usage}\n    {s.summary}\n")

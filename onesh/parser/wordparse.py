@@ -322,7 +322,9 @@ class WordParser:
                 # $(( ... )) unless it is really $( (subshell) ... )
                 try:
                     end = self.find_arith_end(start + 1)
-                except ParseError:
+                except ParseError as e:
+                    if e.incomplete:
+                        raise self.eof_error("expected `))' to close `$(('", start, start + 3) from None
                     end = -1
                 if end >= 0:
                     expr = self.parse_arith_text(start + 3, end)

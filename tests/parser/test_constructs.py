@@ -4,11 +4,15 @@ pipeline flags, aliases through iter_commands, here-doc bodies)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from onesh.parser import ast as A
 from onesh.parser import check, iter_commands, parse
-from onesh.parser.errors import ParseError, format_error
+from onesh.parser.errors import ParseError, Span, format_error
 
 
 def cmd(src: str, aliases: dict[str, str] | None = None) -> A.Command:
@@ -333,3 +337,38 @@ def test_backslash_at_very_end_is_literal_but_check_says_incomplete() -> None:
     assert check("echo a\\\n").state == "incomplete"
     assert check("echo a\\\\").state == "complete"
     assert check("echo '\\'").state == "complete"
+
+
+def test_unclosed_arith_sub_names_its_opener() -> None:
+    c = check("echo $((1+")
+    assert c.state == "incomplete" and c.error is not None
+    assert c.error.message == "expected `))' to close `$(('"
+    assert c.error.span is not None and (c.error.span.start, c.error.span.end) == (5, 8)
+
+
+ALIASES = {"a": "echo ", "b": "b x; ", "c": "if true; then", "d": "a b", "e": "{ ( "}
+ALIAS_SOUP = st.lists(st.sampled_from([
+    "a", "b", "c", "d", "e", " ", ";", "\n", "fi", "|", "$(", ")", "}", "'q'", "x", "&&",
+]), max_size=25).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ALIAS_SOUP)
+def test_alias_soup_keeps_spans_inside_the_source(src: str) -> None:
+    try:
+        prog = parse(src, aliases=ALIASES)
+    except ParseError as e:
+        assert e.span is not None and 0 <= e.span.start <= e.span.end <= len(src)
+        return
+    stack: list[object] = [prog]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend(node)
+            continue
+        if not dataclasses.is_dataclass(node) or isinstance(node, type):
+            continue
+        span = getattr(node, "span", None)
+        if isinstance(span, Span):
+            assert 0 <= span.start <= span.end <= len(src), (node, src)
+        stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))

@@ -267,3 +267,28 @@ def test_incomplete_input_continues(interp: Interpreter, capfd: pytest.CaptureFi
                                     keys: str, expected: str) -> None:
     drive(interp, keys + "exit\r")
     assert expected in capfd.readouterr().out
+
+
+_SHELL_CHARS = "ab $'\"`\\{}()[]|&;<>#=~/.-*?!@\n\t0"
+
+
+def test_lexer_and_completer_never_raise_on_partial_input(interp: Interpreter) -> None:
+    # Both run on every key press; an exception there would end the prompt.
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from onesh.repl.completer import CommandLexer
+
+    completer = OneshCompleter(interp)
+    lexer = CommandLexer(completer)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet=_SHELL_CHARS, max_size=40))
+    def check(text: str) -> None:
+        doc = Document(text)
+        list(completer.get_completions(doc, CompleteEvent(completion_requested=True)))
+        get_line = lexer.lex_document(doc)
+        lines = ["".join(f[1] for f in get_line(i)) for i in range(len(doc.lines))]
+        assert "\n".join(lines) == text
+
+    check()

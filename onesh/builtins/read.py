@@ -11,6 +11,7 @@ import os
 import select
 import stat
 import time
+from typing import Any
 
 from onesh.builtins.api import IO
 from onesh.parser.words import is_name
@@ -172,7 +173,7 @@ def read(argv: list[str], io: IO) -> int:
                 silent = silent or c == "s"
                 k += 1
                 continue
-            if c in "pdntaNu":
+            if c in "pdntaNui":
                 val = a[k + 1:] if k + 1 < len(a) else (args.pop(0) if args else None)
                 if val is None:
                     io.error("read", f"-{c}: option requires an argument")
@@ -191,6 +192,7 @@ def read(argv: list[str], io: IO) -> int:
                         array = val
                     elif c == "u":
                         fd = int(val)
+                    # -i TEXT only pre-fills readline input (-e): nothing to do
                 except ValueError:
                     io.error("read", f"{val}: invalid number")
                     return 2
@@ -198,18 +200,40 @@ def read(argv: list[str], io: IO) -> int:
             io.error("read", f"-{c}: invalid option")
             io.err("read: usage: read [-ers] [-a array] [-d delim] [-i text] [-n nchars] [-N nchars] [-p prompt] [-t timeout] [-u fd] [name ...]\n")
             return 2
-    del silent
     for n in ([array] if array is not None else args):
         if not is_name(n):
             io.error("read", f"`{n}': not a valid identifier")
             return 1
-    if prompt is not None and os.isatty(fd):
+    try:
+        os.fstat(fd)
+    except OSError as e:
+        io.error("read", f"{fd}: invalid file descriptor: {e.strerror}")
+        return 1
+    if timeout == 0:
+        # `read -t 0` only reports whether input is waiting; it reads nothing
+        ready, _, _ = select.select([fd], [], [], 0)
+        return 0 if ready else 1
+    tty = os.isatty(fd)
+    if prompt is not None and tty:
         io.err(prompt)
+    saved: list[Any] | None = None
+    if silent and tty:
+        import termios
+
+        saved = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)
+        quiet[3] &= ~termios.ECHO  # lflag
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
     try:
         text, eof, timed_out = _read_record(fd, delim, nchars, timeout, raw, exact)
     except OSError as e:
         io.error("read", f"read error: {fd}: {e.strerror}")
         return 1
+    finally:
+        if saved is not None:
+            import termios
+
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
     st = io.state
     names = args or ([] if array else ["REPLY"])
     ifs = st.get("IFS")

@@ -244,3 +244,28 @@ def test_attribute_listings_and_usage_errors(run: Runner, shell: MiniShell) -> N
         assert run(dirs.umask, ["umask", "-p", "-S"]).out == "umask -S u=rwx,g=rx,o=\n"
     finally:
         os.umask(old)
+
+
+def test_read_t0_bad_fd_and_tty_prompt(run: Runner, shell: MiniShell) -> None:
+    from onesh.builtins.api import IO
+
+    assert run(read.read, ["read", "-t", "0"], b"waiting\n").status == 0
+    assert run(read.read, ["read", "-t", "0"], b"").status == 0  # EOF counts as readable, like bash
+    bad = run(read.read, ["read", "-u", "987", "x"], b"")
+    assert bad.status == 1 and "invalid file descriptor" in bad.err
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+    er, ew = os.pipe()
+    try:
+        os.write(master, b"hidden\n")
+        assert read.read(["read", "-s", "-p", "pw: ", "x"], IO(slave, 1, ew, shell)) == 0
+        assert termios.tcgetattr(slave)[3] & termios.ECHO  # echo restored
+    finally:
+        os.close(ew)
+        prompt = os.read(er, 100)
+        os.close(er)
+        os.close(master)
+        os.close(slave)
+    assert prompt == b"pw: " and shell.state.get("x") == "hidden"

@@ -139,8 +139,11 @@ class ClusterState(SyncObj):
     def heartbeat(self, name: str, counter: int, load: float) -> bool:
         with self.lock:
             m = self.members.get(name)
-            if m is None:
-                return False  # not a member (removed): the runtime must re-join
+            if m is None or not m.get("alive"):
+                # Removed or declared dead: the runtime must re-join.  A
+                # heartbeat sent just before a kill -9 and committed after
+                # the death was decided must not bring the member back.
+                return False
             m["hb"] = counter
             m["load"] = load
             return True

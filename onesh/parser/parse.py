@@ -813,7 +813,9 @@ class Parser(WordParser):
             return self.read_heredoc_op(op, fd, start)
         if self.at_eof() or self.peek() == "\n" or self.peek_op() is not None:
             if self.at_eof():
-                raise self.eof_error(f"expected a file name after `{op}'", j, j + len(op))
+                # Not "incomplete": bash rejects `echo >` at the end of a line
+                # rather than reading the file name from the next one.
+                raise self.error(f"expected a file name after `{op}'", j, j + len(op))
             raise self.unexpected()
         target = self.read_word()
         if target is None:
@@ -824,7 +826,7 @@ class Parser(WordParser):
         dstart = self.i
         target = self.read_word()
         if target is None:
-            raise self.eof_error(f"expected a delimiter after `{op}'", start, self.i) if self.at_eof() else self.unexpected()
+            raise self.error(f"expected a delimiter after `{op}'", start, self.i) if self.at_eof() else self.unexpected()
         quoted = any(not isinstance(p, A.Lit) for p in target.parts)
         delim = "".join(_literal_text(p) for p in target.parts)
         hd = A.HereDoc(A.Word((), self.span(dstart, dstart)), delim, quoted, op == "<<-")

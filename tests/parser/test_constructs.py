@@ -372,3 +372,10 @@ def test_alias_soup_keeps_spans_inside_the_source(src: str) -> None:
         if isinstance(span, Span):
             assert 0 <= span.start <= span.end <= len(src), (node, src)
         stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+
+
+@pytest.mark.parametrize("src", ["echo >", "cat <<", "echo 2>&"])
+def test_redirection_without_target_is_an_error_not_a_continuation(src: str) -> None:
+    c = check(src)
+    assert c.state == "error" and c.error is not None and c.error.span is not None
+    assert src[c.error.span.start:c.error.span.end] in (">", "<<", ">&")

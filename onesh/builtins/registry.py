@@ -48,6 +48,7 @@ BUILTINS: dict[str, BuiltinSpec] = {
         _b("readonly", "vars", "readonly", "readonly [-p] [name[=value] ...]", "Mark variables read-only.", True),
         _b("declare", "vars", "declare", "declare [-aixrp] [name[=value] ...]", "Set variable values and attributes."),
         _b("typeset", "vars", "declare", "typeset [-aixrp] [name[=value] ...]", "Synonym for declare."),
+        _b("shopt", "vars", "shopt", "shopt [-pqsu] [-o] [optname ...]", "Set and unset shell options (the glob options)."),
         _b("read", "read", "read", "read [-r] [-p prompt] [-d delim] [-n n] [-t timeout] [-a array] [-s] [name ...]", "Read a line from standard input and split it into fields."),
         # directories and environment
         _b("cd", "dirs", "cd", "cd [-L|-P] [dir]", "Change the working directory."),

@@ -184,7 +184,66 @@ def local(argv: list[str], io: IO) -> int:
     if not io.state.in_function:
         io.error("local", "can only be used in a function")
         return 1
-    return declare(["local", *argv[1:]], io, local=True)
+    # `local -` (save options for the function) is accepted; restoring them
+    # on return is the interpreter's job, which does not do it yet.
+    args = [a for a in argv[1:] if a != "-"]
+    if not args:
+        if len(argv) == 1:
+            for name, v in io.state.frames[-1].locals.items():
+                io.out(declare_line(name, v) + "\n")
+        return 0
+    return declare(["local", *args], io, local=True)
+
+
+_SHOPT_NAMES = ("dotglob", "extglob", "failglob", "nullglob")
+
+
+def shopt(argv: list[str], io: IO) -> int:
+    """The glob options bash keeps in shopt; onesh stores them with the
+    `set -o` options."""
+    args = argv[1:]
+    mode = ""
+    quiet = printable = use_o = False
+    while args and args[0].startswith("-") and len(args[0]) > 1:
+        if args[0] == "--":
+            args = args[1:]
+            break
+        for c in args[0][1:]:
+            if c in "su":
+                mode = c
+            elif c == "q":
+                quiet = True
+            elif c == "p":
+                printable = True
+            elif c == "o":
+                use_o = True
+            else:
+                io.error("shopt", f"-{c}: invalid option")
+                io.err("shopt: usage: shopt [-pqsu] [-o] [optname ...]\n")
+                return 2
+        args = args[1:]
+    st = io.state
+    known = _SET_O_ORDER if use_o else _SHOPT_NAMES
+    for n in args:
+        if n not in known:
+            io.error("shopt", f"{n}: invalid shell option name")
+            return 1
+    if mode:
+        for n in args:
+            st.options.set(n, mode == "s")
+        return 0
+    status = 0
+    for n in args or known:
+        on = n in st.options
+        if args and not on:
+            status = 1
+        if quiet:
+            continue
+        if use_o:
+            io.out(f"set {'-' if on else '+'}o {n}\n" if printable else f"{n:<15}\t{'on' if on else 'off'}\n")
+        else:
+            io.out(f"shopt {'-s' if on else '-u'} {n}\n" if printable else f"{n:<15}\t{'on' if on else 'off'}\n")
+    return status
 
 
 def declare(argv: list[str], io: IO, local: bool = False) -> int:

@@ -269,3 +269,20 @@ def test_read_t0_bad_fd_and_tty_prompt(run: Runner, shell: MiniShell) -> None:
         os.close(master)
         os.close(slave)
     assert prompt == b"pw: " and shell.state.get("x") == "hidden"
+
+
+def test_shopt_and_local_listing(run: Runner, shell: MiniShell) -> None:
+    st = shell.state
+    assert run(vars.shopt, ["shopt", "-s", "nullglob"]).status == 0 and "nullglob" in st.options
+    assert run(vars.shopt, ["shopt", "-q", "nullglob"]).status == 0
+    assert run(vars.shopt, ["shopt", "-p", "nullglob", "dotglob"]).out == "shopt -s nullglob\nshopt -u dotglob\n"
+    assert run(vars.shopt, ["shopt", "dotglob"]).status == 1
+    assert run(vars.shopt, ["shopt", "-s", "bogus"]).status == 1
+    assert run(vars.shopt, ["shopt", "-u", "nullglob"]).status == 0 and "nullglob" not in st.options
+    st.push_frame("f", [])
+    try:
+        run(vars.local, ["local", "a=1", "b"])
+        assert run(vars.local, ["local"]).out == 'declare -- a="1"\ndeclare -- b\n'
+        assert run(vars.local, ["local", "-"]).status == 0
+    finally:
+        st.pop_frame()

@@ -55,37 +55,7 @@ def tokens(text: str) -> list[Token]:
             cmd_pos = op in _CMD_START_OPS
             continue
         # a word: scan with quote awareness, never failing at EOF
-        while i < n and text[i] not in METACHARS:
-            c = text[i]
-            if c == "\\":
-                i = min(n, i + 2)
-            elif c == "'":
-                q = text.find("'", i + 1)
-                i = n if q < 0 else q + 1
-            elif c == '"':
-                i += 1
-                while i < n and text[i] != '"':
-                    i += 2 if text[i] == "\\" else 1
-                i = min(n, i + 1)
-            elif c == "`":
-                q = text.find("`", i + 1)
-                i = n if q < 0 else q + 1
-            elif c == "$" and i + 1 < n and text[i + 1] in "({":
-                close = ")" if text[i + 1] == "(" else "}"
-                opener = text[i + 1]
-                depth = 0
-                i += 1
-                while i < n:
-                    if text[i] == opener:
-                        depth += 1
-                    elif text[i] == close:
-                        depth -= 1
-                        if depth == 0:
-                            i += 1
-                            break
-                    i += 1
-            else:
-                i += 1
+        i = _scan_word(text, i, METACHARS)
         word = text[start:i]
         if cmd_pos and word in RESERVED:
             kind = "keyword"
@@ -99,3 +69,59 @@ def tokens(text: str) -> list[Token]:
             continue
         out.append(Token(kind, word, Span(start, i), False))
     return out
+
+
+def _skip_quoted(text: str, i: int) -> int:
+    """`text[i]` opens a quote, `$'`, `$(` or `${`, or is a backslash: return
+    the offset just past the construct (or len(text) when it is unclosed)."""
+    n = len(text)
+    c = text[i]
+    if c == "\\":
+        return min(n, i + 2)
+    if c == "'":
+        q = text.find("'", i + 1)
+        return n if q < 0 else q + 1
+    if c == "$" and text.startswith("$'", i):
+        i += 2
+        while i < n and text[i] != "'":
+            i += 2 if text[i] == "\\" else 1
+        return min(n, i + 1)
+    if c in '"`':
+        i += 1
+        while i < n and text[i] != c:
+            if text[i] == "\\":
+                i += 2
+            elif c == '"' and text[i] == "$" and text.startswith(("$(", "${"), i):
+                i = _skip_quoted(text, i)
+            else:
+                i += 1
+        return min(n, i + 1)
+    # $( or ${: nested group; quotes inside do not count towards nesting.
+    opener = text[i + 1]
+    close = ")" if opener == "(" else "}"
+    depth = 1
+    i += 2
+    while i < n:
+        ch = text[i]
+        if ch in "\\'\"`" or (ch == "$" and text.startswith(("$'", "$(", "${"), i)):
+            i = _skip_quoted(text, i)
+            continue
+        if ch == opener:
+            depth += 1
+        elif ch == close:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return n
+
+
+def _scan_word(text: str, i: int, stop: frozenset[str] | str) -> int:
+    n = len(text)
+    while i < n and text[i] not in stop:
+        c = text[i]
+        if c in "\\'\"`" or (c == "$" and text.startswith(("$'", "$(", "${"), i)):
+            i = _skip_quoted(text, i)
+        else:
+            i += 1
+    return i

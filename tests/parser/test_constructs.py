@@ -379,3 +379,14 @@ def test_redirection_without_target_is_an_error_not_a_continuation(src: str) -> 
     c = check(src)
     assert c.state == "error" and c.error is not None and c.error.span is not None
     assert src[c.error.span.start:c.error.span.end] in (">", "<<", ">&")
+
+
+@pytest.mark.parametrize(("src", "word"), [
+    ("echo $(echo \")\") x", '$(echo ")")'), ("echo ${x:-\"}\"} x", '${x:-"}"}'),
+    ("echo $'\\'' x", "$'\\''"), ("echo \"a$(echo \"b\")c\" x", '"a$(echo "b")c"'),
+])
+def test_tokens_keep_quoted_groups_whole(src: str, word: str) -> None:
+    from onesh.parser import tokens
+    toks = tokens(src)
+    assert "".join(t.text for t in toks) == src
+    assert [t.text for t in toks if t.kind != "space"] == ["echo", word, "x"]

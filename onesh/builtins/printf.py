@@ -191,8 +191,10 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
                 s = _shell_quote(s) if arg is not None else "''"
             elif conv == "c":
                 # bash prints a NUL byte for an empty or missing argument
-                s = s[:1] if s else "\0"
-            out.append((spec + "s") % s)
+                s = s.encode("utf-8", "surrogateescape")[:1].decode("utf-8", "surrogateescape") if s else "\0"
+            # bash pads and truncates bytes, not characters, even in UTF-8
+            raw = s.encode("utf-8", "surrogateescape")
+            out.append(((spec + "s") % raw.decode("latin-1")).encode("latin-1").decode("utf-8", "surrogateescape"))
             if stop:
                 return "".join(out), consumed, True
         elif conv in "diouxX":

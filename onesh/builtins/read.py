@@ -30,7 +30,8 @@ def _read_record(fd: int, delim: str, nchars: int | None, timeout: float | None,
     except OSError:
         pass
     dbyte = delim.encode()[:1] if delim else b"\0"
-    count = 0
+    count = 0  # whole characters (UTF-8), as bash counts for -n/-N
+    pending = 0  # continuation bytes still expected for the current character
     escaped = False
     # One deadline for the whole record, not per byte, like bash's -t.
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -57,7 +58,13 @@ def _read_record(fd: int, delim: str, nchars: int | None, timeout: float | None,
                     buf.pop()
                     continue
                 buf += ch
-                count += 1
+                b = ch[0]
+                if pending and 0x80 <= b < 0xC0:
+                    pending -= 1
+                else:
+                    pending = 1 if 0xC0 <= b < 0xE0 else 2 if 0xE0 <= b < 0xF0 else 3 if 0xF0 <= b < 0xF8 else 0
+                if not pending:
+                    count += 1
             elif not raw and ch == b"\\":
                 escaped = True
                 buf += ch
@@ -65,7 +72,13 @@ def _read_record(fd: int, delim: str, nchars: int | None, timeout: float | None,
                 finished = True
             else:
                 buf += ch
-                count += 1
+                b = ch[0]
+                if pending and 0x80 <= b < 0xC0:
+                    pending -= 1
+                else:
+                    pending = 1 if 0xC0 <= b < 0xE0 else 2 if 0xE0 <= b < 0xF0 else 3 if 0xF0 <= b < 0xF8 else 0
+                if not pending:
+                    count += 1
             if nchars is not None and count >= nchars:
                 finished = True
             if finished:

@@ -286,3 +286,10 @@ def test_shopt_and_local_listing(run: Runner, shell: MiniShell) -> None:
         assert run(vars.local, ["local", "-"]).status == 0
     finally:
         st.pop_frame()
+
+
+def test_read_n_counts_utf8_characters(run: Runner, shell: MiniShell) -> None:
+    assert run(read.read, ["read", "-n", "2", "x"], "\u00e9ab\n".encode()).status == 0
+    assert shell.state.get("x") == "\u00e9a"
+    assert run(read.read, ["read", "-N", "1", "x"], "\U0001F600z".encode()).status == 0
+    assert shell.state.get("x") == "\U0001F600"

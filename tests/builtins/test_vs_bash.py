@@ -98,3 +98,13 @@ TEST_CASES = [
 def test_test_matches_bash(args: list[str]) -> None:
     assert call(test_builtin.test, ["test", *args])[1] == bash("test", args)[1]
     assert call(test_builtin.bracket, ["[", *args, "]"])[1] == bash("[", [*args, "]"])[1]
+
+
+UTF8_PRINTF_CASES = [["%c%.2s|\n", "\u00e9a", "h\u00e9llo"], ["%5s|%-4s|\n", "\u00e9", "\u00e9"], ["%b\n", "\\u263a"]]
+
+
+@pytest.mark.parametrize("args", UTF8_PRINTF_CASES, ids=[repr(c) for c in UTF8_PRINTF_CASES])
+def test_printf_utf8_counts_bytes_like_bash(args: list[str]) -> None:
+    p = subprocess.run(["bash", "--norc", "-c", 'printf "$@"', "_", *args], capture_output=True,
+                       env={"LC_ALL": "C.UTF-8", "PATH": os.environ["PATH"]}, timeout=10)
+    assert call(printf, ["printf", *args]) == (p.stdout, p.returncode)

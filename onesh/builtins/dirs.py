@@ -18,7 +18,9 @@ def _logical_join(base: str, target: str) -> str:
                 parts.pop()
             continue
         parts.append(p)
-    return "/" + "/".join(parts)
+    # POSIX lets exactly two leading slashes mean something else; bash keeps them
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/"
+    return root + "/".join(parts)
 
 
 def cd(argv: list[str], io: IO) -> int:
@@ -56,6 +58,8 @@ def cd(argv: list[str], io: IO) -> int:
     else:
         target = args[0]
     if target == "":
+        if print_dir:
+            io.out("\n")
         return 0
     cur = st.get("PWD") or os.getcwd()
     candidates = [target]

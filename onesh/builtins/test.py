@@ -152,7 +152,9 @@ class _Eval:
         return v
 
     def not_(self) -> bool:
-        if self.pos < len(self.args) and self.args[self.pos] == "!" and self.pos + 1 < len(self.args):
+        # In the general (5+ argument / recursive) grammar `!` is always
+        # negation, so a trailing `!` is "argument expected", like bash.
+        if self.pos < len(self.args) and self.args[self.pos] == "!":
             self.pos += 1
             return not self.not_()
         return self.primary()

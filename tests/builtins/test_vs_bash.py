@@ -108,3 +108,24 @@ def test_printf_utf8_counts_bytes_like_bash(args: list[str]) -> None:
     p = subprocess.run(["bash", "--norc", "-c", 'printf "$@"', "_", *args], capture_output=True,
                        env={"LC_ALL": "C.UTF-8", "PATH": os.environ["PATH"]}, timeout=10)
     assert call(printf, ["printf", *args]) == (p.stdout, p.returncode)
+
+
+def test_test_grammar_exhaustive_vs_bash() -> None:
+    """Every argument list of up to 3 tokens, and seeded random 4- and
+    5-token lists, from operator-heavy tokens: same status as bash."""
+    import itertools
+    import random
+    import shlex
+
+    toks = ["!", "(", ")", "-a", "-o", "-n", "-z", "=", "x", "", "1", "-eq", "-f", "/", "<"]
+    rng = random.Random(1)
+    combos = [list(c) for n in range(4) for c in itertools.product(toks, repeat=n)]
+    combos += [rng.choices(toks, k=4) for _ in range(1500)] + [rng.choices(toks, k=5) for _ in range(500)]
+    script = "\n".join("test " + " ".join(shlex.quote(a) for a in c) + " 2>/dev/null; echo $?" for c in combos)
+    p = subprocess.run(["bash", "--norc"], input=script.encode(), capture_output=True, timeout=60,
+                       env={"LC_ALL": "C", "PATH": os.environ["PATH"]})
+    want = [int(w) for w in p.stdout.split()]
+    assert len(want) == len(combos)
+    got = [call(test_builtin.test, ["test", *c])[1] for c in combos]
+    mismatches = [(c, w, g) for c, w, g in zip(combos, want, got) if w != g]
+    assert mismatches == []

@@ -127,5 +127,5 @@ def test_test_grammar_exhaustive_vs_bash() -> None:
     want = [int(w) for w in p.stdout.split()]
     assert len(want) == len(combos)
     got = [call(test_builtin.test, ["test", *c])[1] for c in combos]
-    mismatches = [(c, w, g) for c, w, g in zip(combos, want, got) if w != g]
+    mismatches = [(c, w, g) for c, w, g in zip(combos, want, got, strict=True) if w != g]
     assert mismatches == []

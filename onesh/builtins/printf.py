@@ -46,6 +46,8 @@ class _Args:
         t = s.strip()
         try:
             if float_:
+                if t.lstrip("+-")[:2].lower() == "0x":
+                    return float.fromhex(t)  # strtold accepts hex too
                 return float(t)
             neg = t.startswith("-")
             body = t.lstrip("+-")
@@ -192,30 +194,53 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
             elif conv == "c":
                 # bash prints a NUL byte for an empty or missing argument
                 s = s.encode("utf-8", "surrogateescape")[:1].decode("utf-8", "surrogateescape") if s else "\0"
+                spec = "%" + flags.replace("'", "") + width
             # bash pads and truncates bytes, not characters, even in UTF-8
             raw = s.encode("utf-8", "surrogateescape")
             out.append(((spec + "s") % raw.decode("latin-1")).encode("latin-1").decode("utf-8", "surrogateescape"))
             if stop:
                 return "".join(out), consumed, True
         elif conv in "diouxX":
-            v = int(a.num(unsigned=conv in "ouxX"))
-            if v == 0 and conv in "xX":
-                # C prints no 0x prefix for zero
-                spec = spec.replace("#", "")
-            if conv in "ouxX" and v < 0:
-                v &= (1 << 64) - 1
-            if conv == "o" and "#" in flags:
-                # C's %#o is a leading 0, Python's is 0o
-                digits = f"{v:o}"
-                digits = digits if digits.startswith("0") else "0" + digits
-                spec2 = "%" + flags.replace("'", "").replace("#", "") + width
-                out.append((spec2 + "s") % digits if prec is None else (spec2 + "s") % digits.zfill(int(prec or 0)))
-            else:
-                out.append((spec + ("d" if conv in "iu" else conv)) % v)
+            out.append(_format_int(int(a.num(unsigned=conv in "ouxX")), conv, flags, width, prec))
         else:
             fv = float(a.num(float_=True))
             out.append((spec + (conv if conv not in "aA" else "e")) % fv)
     return "".join(out), consumed, False
+
+
+def _format_int(v: int, conv: str, flags: str, width: str, prec: str | None) -> str:
+    """C's integer conversions: unsigned ones ignore `+` and space, a
+    precision disables `0` padding, and precision 0 prints nothing for 0."""
+    fl = flags.replace("'", "")
+    if conv in "ouxX":
+        fl = fl.replace("+", "").replace(" ", "")
+        if v < 0:
+            v &= (1 << 64) - 1
+    mag = abs(v)
+    digits = {"o": f"{mag:o}", "x": f"{mag:x}", "X": f"{mag:X}"}.get(conv, str(mag))
+    if prec is not None:
+        p = int(prec or 0)
+        digits = "" if p == 0 and v == 0 else digits.zfill(p)
+        fl = fl.replace("0", "")
+    sign = ""
+    if conv in "di":
+        sign = "-" if v < 0 else "+" if "+" in fl else " " if " " in fl else ""
+    prefix = ""
+    if "#" in fl:
+        if conv == "o" and not digits.startswith("0"):
+            digits = "0" + digits
+        elif conv in "xX" and v != 0:
+            prefix = "0" + conv
+    head = sign + prefix
+    w = int(width or 0)
+    body = head + digits
+    if len(body) >= w:
+        return body
+    if "-" in fl:
+        return body.ljust(w)
+    if "0" in fl:
+        return head + digits.rjust(w - len(head), "0")
+    return body.rjust(w)
 
 
 def _strftime(tfmt: str, a: _Args, flags: str, width: str, prec: str | None) -> str:

@@ -129,3 +129,27 @@ def test_test_grammar_exhaustive_vs_bash() -> None:
     got = [call(test_builtin.test, ["test", *c])[1] for c in combos]
     mismatches = [(c, w, g) for c, w, g in zip(combos, want, got, strict=True) if w != g]
     assert mismatches == []
+
+
+def test_printf_random_formats_vs_bash() -> None:
+    """Seeded random conversions (flags, width, precision) over awkward
+    arguments, all run by one bash: same bytes and status."""
+    import random
+    import re
+    import shlex
+
+    rng = random.Random(2)
+    args = ["0", "1", "-1", "42", "3.5", "-2.25", "abc", "", "0x1F", "077", "'A", "1e3", "12abc", " 7", "a b",
+            "\\t", "99999"]
+    cases: list[list[str]] = []
+    for _ in range(800):
+        spec = ("%" + "".join(rng.sample("-+ #0", rng.randint(0, 2))) + rng.choice(["", "5", "1", "12"])
+                + rng.choice(["", ".0", ".2", ".", ".10"]) + rng.choice("diouxXeEfgGcsbq"))
+        cases.append(["[" + spec + "]" + rng.choice(["", "\\n", "%s"]), *rng.sample(args, rng.randint(0, 3))])
+    script = "\n".join("printf " + " ".join(shlex.quote(a) for a in c) + ' 2>/dev/null; echo "<$?>"' for c in cases)
+    p = subprocess.run(["bash", "--norc"], input=script.encode(), capture_output=True, timeout=60,
+                       env={"LC_ALL": "C", "PATH": os.environ["PATH"]})
+    want = [(o, int(st)) for o, st in re.findall(rb"(.*?)<(\d+)>\n", p.stdout, re.S)]
+    assert len(want) == len(cases)
+    mismatches = [(c, w, g) for c, w in zip(cases, want, strict=True) if (g := call(printf, ["printf", *c])) != w]
+    assert mismatches == []

@@ -103,6 +103,7 @@ class WordParser:
 
         depth = 0  # extglob / case pattern parens
         while self.i < self.n:
+            t = self.text  # an alias inside $( ) may have re-spliced the text
             ch = t[self.i]
             if ch in METACHARS:
                 if ch == "(" and case_pattern is False and lit and lit[-1] in "?*+@!" and not assignment:
@@ -462,6 +463,7 @@ class WordParser:
             lit_start = self.i
 
         while self.i < self.n:
+            t = self.text  # an alias inside $( ) may have re-spliced the text
             ch = t[self.i]
             if ch in stop and depth == 0:
                 break

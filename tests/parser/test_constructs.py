@@ -390,3 +390,11 @@ def test_tokens_keep_quoted_groups_whole(src: str, word: str) -> None:
     toks = tokens(src)
     assert "".join(t.text for t in toks) == src
     assert [t.text for t in toks if t.kind != "space"] == ["echo", word, "x"]
+
+
+@pytest.mark.parametrize("src", [
+    "cat <<-E\\{$(ll)x\nE\n", 'echo "$(ll; la)" $(la)x', "echo a$(ll)b$(la)c",
+])
+def test_alias_inside_cmdsub_within_a_word(src: str) -> None:
+    prog = parse(src, aliases={"ll": "ls -l ", "la": "ll -a"})
+    assert prog.span.end <= len(src)

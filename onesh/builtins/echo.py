@@ -5,8 +5,16 @@ from __future__ import annotations
 from onesh.builtins.api import IO
 
 
-def interpret_escapes(s: str) -> tuple[str, bool]:
-    """echo -e / printf %b escapes.  Returns (text, stop) — stop after \\c."""
+def byte_char(v: int) -> str:
+    """One raw byte as text: bytes >= 0x80 become surrogate escapes so that
+    io.out writes the byte itself, not its UTF-8 encoding (bash's \\0377)."""
+    v &= 0xFF
+    return chr(v) if v < 0x80 else chr(0xDC00 + v)
+
+
+def interpret_escapes(s: str, echo: bool = False) -> tuple[str, bool]:
+    """echo -e / printf %b escapes.  Returns (text, stop) — stop after \\c.
+    echo takes octal only as \\0nnn; %b also takes \\nnn."""
     out: list[str] = []
     i, n = 0, len(s)
     simple = {"a": "\a", "b": "\b", "e": "\x1b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r",
@@ -28,19 +36,19 @@ def interpret_escapes(s: str) -> tuple[str, bool]:
             while i < n and len(digits) < 3 and s[i] in "01234567":
                 digits += s[i]
                 i += 1
-            out.append(chr(int(digits or "0", 8) & 0xFF))
-        elif d in "1234567":
+            out.append(byte_char(int(digits or "0", 8)))
+        elif d in "1234567" and not echo:
             digits = d
             while i < n and len(digits) < 3 and s[i] in "01234567":
                 digits += s[i]
                 i += 1
-            out.append(chr(int(digits, 8) & 0xFF))
+            out.append(byte_char(int(digits, 8)))
         elif d == "x":
             digits = ""
             while i < n and len(digits) < 2 and s[i] in "0123456789abcdefABCDEF":
                 digits += s[i]
                 i += 1
-            out.append(chr(int(digits, 16)) if digits else "\\x")
+            out.append(byte_char(int(digits, 16)) if digits else "\\x")
         elif d in "uU":
             lim = 4 if d == "u" else 8
             digits = ""
@@ -68,7 +76,7 @@ def echo(argv: list[str], io: IO) -> int:
         args = args[1:]
     text = " ".join(args)
     if escapes:
-        text, stop = interpret_escapes(text)
+        text, stop = interpret_escapes(text, echo=True)
         if stop:
             newline = False
     io.out(text + "\n" if newline else text)

@@ -8,7 +8,7 @@ the status 1, like bash.
 from __future__ import annotations
 
 from onesh.builtins.api import IO
-from onesh.builtins.echo import interpret_escapes
+from onesh.builtins.echo import byte_char, interpret_escapes
 
 _CONV = "diouxXeEfFgGcsbqaA"
 _FLAGS = "-+ #0'"
@@ -116,7 +116,7 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
                 k = j
                 while k < n and k - j < 3 and fmt[k] in "01234567":
                     k += 1
-                out.append(chr(int(fmt[j:k], 8) & 0xFF))
+                out.append(byte_char(int(fmt[j:k], 8)))
                 i = k
                 continue
             seg, stop = interpret_escapes(fmt[i:i + 2] if j < n and fmt[j] not in "xuU" else _escape_chunk(fmt, i))

@@ -153,3 +153,23 @@ def test_printf_random_formats_vs_bash() -> None:
     assert len(want) == len(cases)
     mismatches = [(c, w, g) for c, w in zip(cases, want, strict=True) if (g := call(printf, ["printf", *c])) != w]
     assert mismatches == []
+
+
+def test_echo_random_words_vs_bash() -> None:
+    """Seeded random mixes of option words and escapes (bytes >= 0x80
+    included) through one bash: same bytes."""
+    import random
+    import re
+    import shlex
+
+    rng = random.Random(3)
+    toks = ["-n", "-e", "-E", "-ne", "-en", "-x", "--", "-", "a", "\\t", "\\c", "\\0101", "\\x4", "\\x41z",
+            "\\\\", "\\q", "\\e", "\\a", "\\01", "\\1", "-nE", "\\0377", "\\xfe"]
+    cases = [rng.sample(toks, rng.randint(0, 4)) for _ in range(800)]
+    script = "\n".join("echo " + " ".join(shlex.quote(a) for a in c) + '; echo "<$?>"' for c in cases)
+    p = subprocess.run(["bash", "--norc"], input=script.encode(), capture_output=True, timeout=60,
+                       env={"LC_ALL": "C", "PATH": os.environ["PATH"]})
+    want = [(o, int(st)) for o, st in re.findall(rb"(.*?)<(\d+)>\n", p.stdout, re.S)]
+    assert len(want) == len(cases)
+    mismatches = [(c, w, g) for c, w in zip(cases, want, strict=True) if (g := call(echo, ["echo", *c])) != w]
+    assert mismatches == []

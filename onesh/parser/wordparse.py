@@ -235,6 +235,7 @@ class WordParser:
                 if end_char is None:
                     break
                 raise self.eof_error("unterminated double quote", open_at)
+            t = self.text  # an alias inside $( ) may have re-spliced the text
             ch = t[self.i]
             if end_char is not None and ch == end_char:
                 break

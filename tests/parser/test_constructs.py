@@ -393,7 +393,7 @@ def test_tokens_keep_quoted_groups_whole(src: str, word: str) -> None:
 
 
 @pytest.mark.parametrize("src", [
-    "cat <<-E\\{$(ll)x\nE\n", 'echo "$(ll; la)" $(la)x', "echo a$(ll)b$(la)c",
+    "cat <<-E\n$(ll)x\nE\n", 'echo "$(ll; la)" $(la)x', "echo a$(ll)b$(la)c",
 ])
 def test_alias_inside_cmdsub_within_a_word(src: str) -> None:
     prog = parse(src, aliases={"ll": "ls -l ", "la": "ll -a"})

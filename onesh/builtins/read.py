@@ -138,16 +138,26 @@ def _split_fields(text: str, ifs: str, raw: bool, count: int | None) -> list[str
         pos += 1
     while pos < n:
         if count is not None and len(fields) == count - 1:
+            # Like bash: if one word is all that is left (its trailing
+            # separators included), the variable gets that word; otherwise
+            # the rest of the line minus trailing whitespace, where bash's
+            # CTLESC handling also strips escaped blanks.
+            k = pos
+            while k < n and not is_sep(k):
+                k += 1
+            word_end = k
+            while k < n and is_ws(k):
+                k += 1
+            if k < n and not chars[k][1] and chars[k][0] in nws:
+                k += 1
+                while k < n and is_ws(k):
+                    k += 1
+            if k >= n:
+                fields.append(text_of(pos, word_end))
+                return fields
             end = n
-            while end > pos and is_ws(end - 1):
+            while end > pos and chars[end - 1][0] in ws:
                 end -= 1
-            rest = chars[pos:end]
-            if rest and not rest[-1][1] and rest[-1][0] in nws:
-                inner = end - 1
-                while inner > pos and is_ws(inner - 1):
-                    inner -= 1
-                if not any(is_sep(k) and chars[k][0] in nws for k in range(pos, inner)):
-                    end = inner
             fields.append(text_of(pos, end))
             return fields
         start = pos

@@ -293,3 +293,48 @@ def test_read_n_counts_utf8_characters(run: Runner, shell: MiniShell) -> None:
     assert shell.state.get("x") == "\u00e9a"
     assert run(read.read, ["read", "-N", "1", "x"], "\U0001F600z".encode()).status == 0
     assert shell.state.get("x") == "\U0001F600"
+
+
+@pytest.mark.skipif(not HAVE_BASH, reason="bash not installed")
+def test_read_random_lines_vs_bash(shell: MiniShell) -> None:
+    """Seeded random lines of letters, blanks, colons and backslashes under
+    several IFS values, with and without -r, into 1 to 3 names: one bash run
+    gives the expected variables."""
+    import random
+    import shlex
+
+    from onesh.builtins.api import IO
+
+    rng = random.Random(4)
+    cases = []
+    for _ in range(600):
+        line = "".join(rng.choices(["a", "b", " ", " ", ":", "\\", "\t", "x"], k=rng.randint(0, 9)))
+        cases.append((line, rng.choice([None, ":", " :", "", ": ", "a"]), rng.random() < 0.3,
+                      ["v1", "v2", "v3"][:rng.randint(1, 3)]))
+    lines = []
+    for line, ifs, raw, names in cases:
+        pre = "" if ifs is None else f"IFS={shlex.quote(ifs)} "
+        lines.append(f"unset v1 v2 v3; {pre}read {'-r ' if raw else ''}{' '.join(names)} <<< {shlex.quote(line)}; "
+                     "printf '[%s]' " + " ".join(f'"${n}"' for n in names) + "; echo")
+    p = subprocess.run(["bash", "--norc"], input="\n".join(lines).encode(), capture_output=True, timeout=60,
+                       env={"LC_ALL": "C", "PATH": os.environ["PATH"]})
+    want = p.stdout.decode().split("\n")[:len(cases)]
+    mismatches = []
+    for (line, ifs, raw, names), expected in zip(cases, want, strict=True):
+        st = shell.state
+        st.unset("IFS")
+        for n in names:
+            st.unset(n)
+        if ifs is not None:
+            st.set("IFS", ifs)
+        r, w = os.pipe()
+        os.write(w, (line + "\n").encode())
+        os.close(w)
+        try:
+            read.read(["read", *(["-r"] if raw else []), *names], IO(r, 1, 2, shell))
+        finally:
+            os.close(r)
+        got = "".join(f"[{st.get(n) or ''}]" for n in names)
+        if got != expected:
+            mismatches.append((line, ifs, raw, names, expected, got))
+    assert mismatches == []

@@ -204,7 +204,19 @@ def format_once(fmt: str, a: _Args) -> tuple[str, bool, bool]:
             out.append(_format_int(int(a.num(unsigned=conv in "ouxX")), conv, flags, width, prec))
         else:
             fv = float(a.num(float_=True))
-            out.append((spec + (conv if conv not in "aA" else "e")) % fv)
+            if fv != fv or fv in (float("inf"), float("-inf")):
+                # C ignores the 0 flag for inf and nan
+                spec = "%" + flags.replace("'", "").replace("0", "").replace("#", "") + width
+                import math
+
+                text = ("-" if math.copysign(1.0, fv) < 0 else "+" if "+" in flags else " " if " " in flags else "") + (
+                    "nan" if fv != fv else "inf")
+                text = text.upper() if conv.isupper() else text
+                out.append((spec + "s") % text)
+            elif conv in "aA":
+                out.append(_hexfloat(fv, conv, flags, width, prec))
+            else:
+                out.append((spec + conv) % fv)
     return "".join(out), consumed, False
 
 
@@ -241,6 +253,52 @@ def _format_int(v: int, conv: str, flags: str, width: str, prec: str | None) -> 
     if "0" in fl:
         return head + digits.rjust(w - len(head), "0")
     return body.rjust(w)
+
+
+def _hexfloat(x: float, conv: str, flags: str, width: str, prec: str | None) -> str:
+    """%a as glibc prints bash's long double: a 64-bit mantissa, so the
+    leading hex digit holds four bits (1.0 is 0x8p-3)."""
+    import math
+
+    sign = "-" if math.copysign(1.0, x) < 0 else "+" if "+" in flags else " " if " " in flags else ""
+    x = abs(x)
+    if x == 0:
+        lead, frac, exp = 0, 0, 0
+    else:
+        f, e = math.frexp(x)
+        m = int(f * (1 << 64))
+        lead, frac, exp = m >> 60, m & ((1 << 60) - 1), e - 4
+    digits = f"{frac:015x}"
+    if prec is None:
+        digits = digits.rstrip("0")
+    else:
+        p = int(prec or 0)
+        if p < 15:
+            scaled = (lead << 60 | frac)
+            drop = 4 * (15 - p)
+            q, r = divmod(scaled, 1 << drop)
+            half = 1 << (drop - 1)
+            if r > half or (r == half and q & 1):
+                q += 1
+            lead, frac = q >> (4 * p), q & ((1 << (4 * p)) - 1)
+            if lead >= 16:
+                lead, frac, exp = 1, 0, exp + 4  # glibc renormalises 0x10p+n as 0x1p+(n+4)
+            digits = f"{frac:0{p}x}" if p else ""
+        else:
+            digits = digits + "0" * (p - 15)
+    point = "." if digits or "#" in flags else ""
+    body = f"{lead:x}{point}{digits}p{exp:+d}"
+    head = sign + "0x"
+    if conv == "A":
+        body, head = body.upper(), head.upper()
+    w = int(width or 0)
+    if len(head) + len(body) >= w:
+        return head + body
+    if "-" in flags:
+        return (head + body).ljust(w)
+    if "0" in flags:
+        return head + body.rjust(w - len(head), "0")
+    return (head + body).rjust(w)
 
 
 def _strftime(tfmt: str, a: _Args, flags: str, width: str, prec: str | None) -> str:

@@ -49,14 +49,14 @@ BUILTINS: dict[str, BuiltinSpec] = {
         _b("declare", "vars", "declare", "declare [-aixrp] [name[=value] ...]", "Set variable values and attributes."),
         _b("typeset", "vars", "declare", "typeset [-aixrp] [name[=value] ...]", "Synonym for declare."),
         _b("shopt", "vars", "shopt", "shopt [-pqsu] [-o] [optname ...]", "Set and unset shell options (the glob options)."),
-        _b("read", "read", "read", "read [-r] [-p prompt] [-d delim] [-n n] [-t timeout] [-a array] [-s] [name ...]", "Read a line from standard input and split it into fields."),
+        _b("read", "read", "read", "read [-ers] [-a array] [-d delim] [-i text] [-n nchars] [-N nchars] [-p prompt] [-t timeout] [-u fd] [name ...]", "Read a line from standard input and split it into fields."),
         # directories and environment
         _b("cd", "dirs", "cd", "cd [-L|-P] [dir]", "Change the working directory."),
         _b("pwd", "dirs", "pwd", "pwd [-LP]", "Print the working directory."),
         _b("umask", "dirs", "umask", "umask [-p] [-S] [mode]", "Display or set the file mode creation mask."),
         _b("alias", "alias", "alias", "alias [-p] [name[=value] ...]", "Define or display aliases."),
         _b("unalias", "alias", "unalias", "unalias [-a] name [name ...]", "Remove alias definitions."),
-        _b("help", "help", "help", "help [-s] [pattern ...]", "Display information about builtin commands."),
+        _b("help", "help", "help", "help [-dms] [pattern ...]", "Display information about builtin commands."),
         _b("history", "help", "history", "history [-c] [n]", "Display the command history."),
         # evaluation (engine-backed)
         _b("eval", "evaluation", "eval_", "eval [arg ...]", "Run arguments as a shell command.", True),

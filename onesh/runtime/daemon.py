@@ -17,6 +17,7 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,14 @@ from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 from onesh.net.rpc import HandlerError, RpcClient, RpcError, RpcServer
 
 log = logging.getLogger("onesh.runtime")
+
+# Data-plane modules plugged into every runtime.  Each has
+# `install(runtime: Runtime) -> None`, which may register RPC handlers
+# (`runtime.handlers[prefix]`, answering "<prefix>.<op>") and background
+# loops (`runtime.loops`, run in the runtime's TaskGroup until it stops).
+EXTENSIONS: tuple[str, ...] = ()
+
+OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]
 
 HEARTBEAT_PERIOD = 0.08
 DEAD_AFTER = 0.4
@@ -70,12 +79,18 @@ class Runtime:
         self._seen: dict[str, tuple[int, float]] = {}
         self._was_leader = False
         self.endpoint = ""
+        self.handlers: dict[str, OpHandler] = {}
+        self.loops: list[Callable[[], Awaitable[None]]] = []
 
     # ---------------------------------------------------------------- run
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+        import importlib
+
+        for module in EXTENSIONS:
+            importlib.import_module(module).install(self)
         auth = start_authenticator(self.ctx, self.keys)
         self.server = RpcServer(self.ctx, self.cfg.listen, self.keys, self.handle)
         self.endpoint = await self.server.start()
@@ -89,6 +104,8 @@ class Runtime:
                 tg.create_task(self.supervise_loop())
                 if self.state is not None:
                     tg.create_task(self.leader_loop())
+                for loop_fn in self.loops:
+                    tg.create_task(loop_fn())
                 await self.stop.wait()
                 raise _Stopping
         except* _Stopping:
@@ -301,6 +318,9 @@ class Runtime:
                 raise HandlerError(str(e)) from None
             return {"epoch": await self.submit("set_manifest", text)}
         agent_name, _, op = method.partition(".")
+        extension = self.handlers.get(agent_name)
+        if extension is not None:
+            return await extension(op, body, peer)
         agent = next((a for a in self.agents.values() if a.name == agent_name), None)
         if agent is not None:
             return agent.handle(op, body)

@@ -17,7 +17,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,7 @@ class Runtime:
         self._was_leader = False
         self.endpoint = ""
         self.handlers: dict[str, OpHandler] = {}
-        self.loops: list[Callable[[], Awaitable[None]]] = []
+        self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     # ---------------------------------------------------------------- run
     async def run(self) -> int:

@@ -169,6 +169,7 @@ def _shell_main(args: list[str]) -> int:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     handle = _ClusterHandle(cluster_dir, interp)
     interp.cluster = handle.client
+    interp.cluster_attached = handle.attached
     try:
         if mode == "command":
             assert command is not None
@@ -211,6 +212,10 @@ class _ClusterHandle:
             self.handle = ClusterHandle(self.directory, notify=getattr(self.interp, "notify", None))
         assert isinstance(self.handle, ClusterHandle)
         return self.handle.client()
+
+    def attached(self) -> bool:
+        """Has this shell a cluster already (without starting one)?"""
+        return self.directory is not None or getattr(self.handle, "_client", None) is not None
 
     def close(self) -> None:
         if self.handle is not None:

@@ -55,3 +55,78 @@ def uptime(argv: list[str], io: IO) -> int:
            f"{len(snap['assign'])} kernel agents placed, leader {snap.get('leader') or 'none'}, "
            f"load average {avg:.2f}\n")
     return 0
+
+
+def plan(argv: list[str], io: IO) -> int:
+    if len(argv) < 2:
+        io.error("plan", "usage: plan COMMAND-LINE")
+        return 2
+    from onesh.engine.distributed import plan_text
+    from onesh.parser import ast as A
+    from onesh.parser import parse
+
+    text = " ".join(argv[1:])
+    try:
+        prog = parse(text, "plan")
+    except OneshError as e:
+        io.error("plan", e.message)
+        return 2
+    items = prog.body.items
+    pipelines = [items[0].command.first] if len(items) == 1 and not items[0].command.rest else []
+    if len(pipelines) != 1 or not isinstance(pipelines[0], A.Pipeline):
+        io.error("plan", "expected exactly one pipeline")
+        return 2
+    shell: Any = io.shell
+    if getattr(shell, "cluster", None) is None:
+        io.error("plan", "no cluster available in this shell")
+        return 1
+    saved_source = shell.source
+    from onesh.parser.errors import Source
+
+    shell.source = Source(text, "plan")
+    try:
+        io.out(plan_text(shell, pipelines[0]))
+    except OneshError as e:
+        io.error("plan", e.message)
+        return e.status or 1
+    finally:
+        shell.source = saved_source
+    return 0
+
+
+def ps(argv: list[str], io: IO) -> int:
+    shell: Any = io.shell
+    cluster_wanted = argv[1:] in ([], ["--cluster"], ["-C"])
+    if not cluster_wanted or (argv[1:] == [] and not shell.cluster_attached()):
+        return int(shell.run_argv(argv, skip_functions=True, skip_builtins=True))
+    snap = _status(io, "ps")
+    if snap is None:
+        return 1
+    from onesh.runtime.commands import _table
+
+    client = shell.cluster()
+    rows = [["JOB", "SEG", "RUNTIME", "PID", "STATE", "IN", "OUT", "COMMAND"]]
+    for name, m in sorted(snap["members"].items()):
+        if not m.get("alive"):
+            continue
+        try:
+            reply = client.call_endpoint(m["endpoint"], "stage.list", {})
+        except OneshError:
+            rows.append(["-", "-", name, "-", "unreachable", "-", "-", "-"])
+            continue
+        for r in reply.get("rows", []):
+            state = r["state"] if r.get("statuses") is None else f"exit {','.join(map(str, r['statuses']))}"
+            pids = ",".join(str(p) for p in r.get("pids", [])) or str(r.get("host_pid"))
+            rows.append([r["job"], str(r["segment"]), name, pids, state, _size(r.get("bytes_in", 0)),
+                         _size(r.get("bytes_out", 0)), " | ".join(r.get("stages", []))])
+    io.out(_table(rows) + "\n")
+    return 0
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if size < 1024 or unit == "G":
+            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
+        size /= 1024
+    return str(n)

@@ -73,6 +73,11 @@ BUILTINS: dict[str, BuiltinSpec] = {
         # cluster (start the embedded cluster on first use)
         _b("nodes", "cluster", "nodes", "nodes", "List the cluster's runtimes: address, tags, load, kernel agents, liveness."),
         _b("uptime", "cluster", "uptime", "uptime", "Summarise the cluster: uptime, live runtimes, leader, load."),
+        _b("plan", "cluster", "plan", "plan COMMAND-LINE",
+           "Show where each stage of a pipeline would run on the cluster, and why."),
+        _b("ps", "cluster", "ps", "ps [--cluster] | ps ARGS...",
+           "Without arguments (cluster attached) or with --cluster: every stage of every job on the "
+           "cluster; otherwise the system ps."),
         _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]", "Send a signal to jobs or processes."),
     )
 }

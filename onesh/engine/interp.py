@@ -68,6 +68,7 @@ class Interpreter:
         # Set by the composition root: returns a ClusterClient, starting the
         # embedded cluster on first use.
         self.cluster: Callable[[], Any] | None = None
+        self.cluster_attached: Callable[[], bool] = lambda: False
         self.shell_pgid = os.getpgrp()
         self.tty_fd: int | None = None
 
@@ -176,7 +177,10 @@ class Interpreter:
         if pl.negated:
             self.errexit_ignore += 1
         try:
-            if len(pl.commands) == 1:
+            remote = self.run_distributed(pl) if self.cluster is not None else None
+            if remote is not None:
+                status = remote
+            elif len(pl.commands) == 1:
                 status = self.run_command(pl.commands[0])
                 self.state.pipestatus = [status]
             else:
@@ -195,6 +199,21 @@ class Interpreter:
             self.state.last_status = status
             self.check_errexit(status)
         return status
+
+    def run_distributed(self, pl: A.Pipeline) -> int | None:
+        """The pipeline's status if it ran on the cluster; None: run it here."""
+        from onesh.engine import planner
+
+        try:
+            if planner.draft_needed(self, pl):
+                from onesh.engine.distributed import distributed_pipeline
+
+                return distributed_pipeline(self, pl)
+        except OneshError as e:
+            self.report(e)
+            self.state.pipestatus = [e.status]
+            return e.status
+        return None
 
     def run_multi(self, pl: A.Pipeline) -> int:
         """A real pipeline: each stage in its own child, OS pipes between."""
@@ -792,12 +811,12 @@ class Interpreter:
             raise ExitShell(status)
         return status
 
-    def run_argv(self, argv: list[str], *, skip_functions: bool = False) -> int:
+    def run_argv(self, argv: list[str], *, skip_functions: bool = False, skip_builtins: bool = False) -> int:
         """Run an already expanded command (`command NAME ...`)."""
         name = argv[0]
         if not skip_functions and name in self.state.functions:
             return self.call_function(self.state.functions[name], argv)
-        if name in registry.BUILTINS and name != "exec":
+        if not skip_builtins and name in registry.BUILTINS and name != "exec":
             return self.run_builtin(name, argv)
         if self.find_command(name) is None:
             self.write_err(f"onesh: {name}: command not found\n")

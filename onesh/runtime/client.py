@@ -123,6 +123,11 @@ class ClusterClient:
     def status(self) -> dict[str, Any]:
         return self.call("cluster.status")
 
+    def call_endpoint(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
+                      timeout: float = 1.5) -> dict[str, Any]:
+        """Ask one particular runtime."""
+        return asyncio.run(_call([endpoint], self.secret, method, body, timeout))
+
     def boot_record(self) -> dict[str, Any]:
         return self.call("boot.record")
 

@@ -38,7 +38,10 @@ log = logging.getLogger("onesh.runtime")
 # `install(runtime: Runtime) -> None`, which may register RPC handlers
 # (`runtime.handlers[prefix]`, answering "<prefix>.<op>") and background
 # loops (`runtime.loops`, run in the runtime's TaskGroup until it stops).
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = (
+    "onesh.runtime.stages",
+    "onesh.kernel.scheduler",
+)
 
 OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]
 
@@ -81,6 +84,7 @@ class Runtime:
         self.endpoint = ""
         self.handlers: dict[str, OpHandler] = {}
         self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self.on_shutdown: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     # ---------------------------------------------------------------- run
     async def run(self) -> int:
@@ -318,10 +322,10 @@ class Runtime:
                 raise HandlerError(str(e)) from None
             return {"epoch": await self.submit("set_manifest", text)}
         agent_name, _, op = method.partition(".")
-        extension = self.handlers.get(agent_name)
-        if extension is not None:
-            return await extension(op, body, peer)
         agent = next((a for a in self.agents.values() if a.name == agent_name), None)
+        extension = self.handlers.get(agent_name)
+        if extension is not None and not (agent is not None and op in ("ping", "status")):
+            return await extension(op, body, peer)
         if agent is not None:
             return agent.handle(op, body)
         raise HandlerError(f"unknown method {method!r} (or agent not hosted on {self.cfg.name})")
@@ -365,6 +369,9 @@ class Runtime:
         """Graceful leave: out of membership first, so others re-place our agents."""
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.submit("leave", self.cfg.name), 2.0)
+        for hook in self.on_shutdown:
+            with contextlib.suppress(Exception):
+                await hook()
         for svc in self.services.values():
             with contextlib.suppress(Exception):
                 await svc.stop()

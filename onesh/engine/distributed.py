@@ -1,0 +1,348 @@
+"""Running a distributed pipeline from the shell (the session side).
+
+The shell plans the pipeline (planner), asks the scheduler kernel agent to
+place its stages, starts one segment per runtime from the last to the
+first (each segment's input pipe must exist before its writer connects),
+then pumps the job's ends: the last segment's stdout and every segment's
+stderr come back over network pipes to this shell's fds, and its stdin
+goes to the first segment when it is not a terminal.  Ctrl-C sends SIGINT
+to every segment; the job ends when every segment reported its statuses,
+which become `$?` and `PIPESTATUS` as for a local pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import os
+import signal
+import socket
+from typing import TYPE_CHECKING, Any
+
+from onesh.engine import planner
+from onesh.parser import ast as A
+from onesh.parser.errors import OneshError
+
+if TYPE_CHECKING:
+    from onesh.engine.interp import Interpreter
+
+_job_numbers = itertools.count(1)
+START_TIMEOUT = 25.0
+_NOT_SHIPPED = ("PATH", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "ONESH_CLUSTER", "ONESH_SECRET")
+
+
+class ShellCluster:
+    """Async access to the cluster for one pipeline: a zmq Context with its
+    ZAP authenticator (our pipe receivers are Curve servers)."""
+
+    def __init__(self, boot: list[str], secret: str) -> None:
+        self.boot = boot
+        self.secret = secret
+
+    async def __aenter__(self) -> ShellCluster:
+        import zmq.asyncio
+
+        from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
+
+        self.keys = ClusterKeys.from_secret(load_secret(self.secret))
+        self.ctx = zmq.asyncio.Context()
+        self.auth = start_authenticator(self.ctx, self.keys)
+        self.namespace: Any = None
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.namespace is not None:
+            with contextlib.suppress(Exception):
+                await self.namespace.close()
+        self.auth.stop()
+        self.ctx.destroy(linger=0)
+
+    async def call(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
+                   timeout: float = 2.0) -> dict[str, Any]:
+        from onesh.net.rpc import call_once
+
+        return await call_once(self.ctx, endpoint, self.keys, method, body, timeout)
+
+    async def status(self) -> dict[str, Any]:
+        from onesh.net.rpc import RpcError
+
+        last: Exception | None = None
+        for ep in self.boot:
+            try:
+                return await self.call(ep, "cluster.status", {}, 1.5)
+            except RpcError as e:
+                last = e
+        raise planner.PlanError(f"cluster unreachable: {last}")
+
+    def ns(self) -> Any:
+        if self.namespace is None:
+            from onesh.runtime.nsclient import Namespace
+
+            self.namespace = Namespace(self.ctx, self.keys, self.boot)
+        return self.namespace
+
+    async def lookup(self, paths: list[str]) -> dict[str, list[str]]:
+        """Which of these paths are namespace files, with their replicas."""
+        found: dict[str, list[str]] = {}
+        for p in dict.fromkeys(paths):
+            try:
+                entry = await self.ns().stat(p)
+            except Exception:  # noqa: BLE001 - treated as "not in the namespace"
+                entry = None
+            if entry and entry.get("kind") == "file":
+                found[p] = replicas_of(entry)
+        return found
+
+
+def replicas_of(entry: dict[str, Any]) -> list[str]:
+    reps: list[str] = list(entry.get("replicas") or [])
+    for chunk in entry.get("chunks") or []:
+        for r in (chunk.get("replicas") if isinstance(chunk, dict) else chunk[2]) or []:
+            if r not in reps:
+                reps.append(r)
+    if not reps and entry.get("owner"):
+        reps.append(str(entry["owner"]))
+    return reps
+
+
+def home_runtime(snap: dict[str, Any], boot: list[str]) -> str:
+    forced = os.environ.get("ONESH_HOME_RUNTIME")
+    if forced:
+        return forced
+    by_endpoint = {m.get("endpoint"): n for n, m in snap["members"].items()}
+    for ep in boot:
+        if ep in by_endpoint:
+            return str(by_endpoint[ep])
+    return str(snap.get("answered_by") or min(snap["members"], default=""))
+
+
+def endpoint_of(snap: dict[str, Any], runtime: str) -> str:
+    m = snap["members"].get(runtime)
+    if m is None:
+        raise planner.PlanError(f"no runtime named {runtime}")
+    return str(m["endpoint"])
+
+
+async def make_plan(interp: Interpreter, sc: ShellCluster, d: planner.Draft,
+                    certain: bool) -> tuple[planner.Plan, dict[str, Any]] | None:
+    snap = await sc.status()
+    home = home_runtime(snap, sc.boot)
+    view = planner.ClusterView(snap["members"], home)
+    ns_files = await sc.lookup(d.candidates) if d.candidates else {}
+    plan = planner.build(interp, d, view, ns_files, certain=certain)
+    if plan is None:
+        return None
+    host = next((h for slot, h in sorted(snap["assign"].items()) if slot.split("#")[0] == "scheduler"), None)
+    if host is None:
+        raise planner.PlanError("the scheduler kernel agent is not placed yet; try again")
+    reply = await sc.call(endpoint_of(snap, host), "scheduler.place",
+                          {"stages": [s.needs.to_wire() for s in plan.stages], "home": home}, 3.0)
+    if "error" in reply:
+        msg = str(reply["error"])
+        raise planner.PlanError(msg, status=127 if "command not found" in msg else 1)
+    for st, (rt, why) in zip(plan.stages, reply["placement"], strict=True):
+        st.runtime, st.why = rt, why
+    return plan, snap
+
+
+def distributed_pipeline(interp: Interpreter, pl: A.Pipeline) -> int | None:
+    """Run `pl` on the cluster if it needs the cluster; None to run it locally."""
+    d = planner.draft(interp, pl, attached=interp.cluster_attached())
+    if d is None or interp.cluster is None:
+        return None
+    certain = planner.mentions_cluster(pl, interp.source_text)
+    client = interp.cluster()
+    return asyncio.run(_run(interp, client.boot, client.secret, d, certain))
+
+
+async def _run(interp: Interpreter, boot: list[str], secret: str, d: planner.Draft, certain: bool) -> int | None:
+    async with ShellCluster(boot, secret) as sc:
+        made = await make_plan(interp, sc, d, certain)
+        if made is None:
+            return None
+        plan, snap = made
+        return await Job(interp, sc, plan, snap).run()
+
+
+def plan_text(interp: Interpreter, pl: A.Pipeline) -> str:
+    """`plan CMDLINE`: the stage graph, placed, without running it."""
+    d = planner.draft(interp, pl, attached=True)
+    assert d is not None and interp.cluster is not None
+    client = interp.cluster()
+
+    async def go() -> str:
+        async with ShellCluster(client.boot, client.secret) as sc:
+            made = await make_plan(interp, sc, d, True)
+            if made is None:
+                return "local: nothing in this pipeline needs the cluster\n"
+            return made[0].describe()
+
+    return asyncio.run(go())
+
+
+class Job:
+    def __init__(self, interp: Interpreter, sc: ShellCluster, plan: planner.Plan, snap: dict[str, Any]) -> None:
+        self.interp = interp
+        self.sc = sc
+        self.plan = plan
+        self.snap = snap
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{next(_job_numbers)}"
+        self.segments = plan.segments()
+        self.started: list[tuple[int, str]] = []  # (segment, endpoint)
+        self.interrupted = 0
+        self._signal_tasks: set[asyncio.Task[None]] = set()
+
+    def env(self) -> dict[str, str]:
+        return {k: v for k, v in self.interp.state.environ().items() if k not in _NOT_SHIPPED}
+
+    async def run(self) -> int:
+        from onesh.net.pipes import PipeReceiver, PipeSender, pump_fd_to_pipe, pump_pipe_to_fd
+
+        sc, plan = self.sc, self.plan
+        host = _bind_host(sc.boot)
+        out_rx = None
+        if plan.stdout.get("kind") == "shell":
+            out_rx = PipeReceiver(sc.ctx, sc.keys, f"{self.id}/out", bind=f"tcp://{host}:0")
+            out_ep = await out_rx.start()
+        err_rx = [PipeReceiver(sc.ctx, sc.keys, f"{self.id}/{i}/err", bind=f"tcp://{host}:0")
+                  for i in range(len(self.segments))]
+        err_eps = [await r.start() for r in err_rx]
+        stdin_fd: int | None = None
+        if plan.stdin.get("kind") == "local":
+            try:
+                stdin_fd = os.open(plan.stdin["path"], os.O_RDONLY)
+            except OSError as e:
+                raise OneshError(f"{plan.stdin['path']}: {e.strerror}", status=1) from None
+        elif plan.stdin.get("kind") == "shell" and not os.isatty(0) and _readable(0):
+            stdin_fd = 0
+        loop = asyncio.get_running_loop()
+        try:
+            next_in: tuple[str, str] | None = None
+            for i in range(len(self.segments) - 1, -1, -1):
+                rt, idx = self.segments[i]
+                if i == len(self.segments) - 1:
+                    if out_rx is not None:
+                        stdout = {"kind": "pipe", "endpoint": out_ep, "pipe_id": f"{self.id}/out"}
+                    else:
+                        stdout = dict(plan.stdout)
+                else:
+                    assert next_in is not None
+                    stdout = {"kind": "pipe", "endpoint": next_in[0], "pipe_id": next_in[1]}
+                if i > 0 or stdin_fd is not None:
+                    stdin = {"kind": "pipe"}
+                elif plan.stdin.get("kind") == "file":
+                    stdin = dict(plan.stdin)
+                else:
+                    stdin = {"kind": "null"}
+                spec = {"job": self.id, "segment": i, "cwd": self.interp.state.get("PWD") or os.getcwd(),
+                        "env": self.env(), "stages": [plan.stages[k].wire() for k in idx],
+                        "stdin": stdin, "stdout": stdout,
+                        "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
+                ep = endpoint_of(self.snap, rt)
+                reply = await sc.call(ep, "stage.start", spec, START_TIMEOUT)
+                self.started.append((i, ep))
+                next_in = (str(reply.get("stdin_endpoint", "")), f"{self.id}/{i}/in")
+        except BaseException:
+            await self.signal_all(signal.SIGKILL)
+            for r in err_rx:
+                await r.close()
+            if out_rx is not None:
+                await out_rx.close()
+            raise
+        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        saved = {sig: signal.getsignal(sig) for sig in forwarded}
+        for sig in forwarded:
+            loop.add_signal_handler(sig, self.on_signal, sig)
+        statuses: dict[int, list[int]] = {}
+        try:
+            async with asyncio.TaskGroup() as tg:
+                if stdin_fd is not None:
+                    assert next_in is not None
+                    tx = PipeSender(sc.ctx, sc.keys, next_in[1], next_in[0])
+                    await tx.start()
+                    feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx))
+                else:
+                    feed = None
+                if out_rx is not None:
+                    tg.create_task(pump_pipe_to_fd(out_rx, 1))
+                for r in err_rx:
+                    tg.create_task(pump_pipe_to_fd(r, 2))
+                waits = [tg.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started]
+                await asyncio.gather(*waits)
+                if feed is not None and not feed.done():
+                    feed.cancel()
+        finally:
+            for sig in forwarded:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, saved[sig])  # asyncio would leave SIG_DFL
+            for r in err_rx:
+                await r.close()
+            if out_rx is not None:
+                await out_rx.close()
+            if stdin_fd not in (None, 0):
+                assert stdin_fd is not None
+                os.close(stdin_fd)
+        flat = [s for i in range(len(self.segments)) for s in statuses.get(i, [1] * len(self.segments[i][1]))]
+        self.interp.state.pipestatus = flat
+        if self.interp.interactive and self.interrupted and flat and flat[-1] == 128 + signal.SIGINT:
+            self.interp.write_err("\n")
+        if "pipefail" in self.interp.state.options:
+            return next((s for s in reversed(flat) if s), 0)
+        return flat[-1]
+
+    async def wait_segment(self, i: int, endpoint: str, statuses: dict[int, list[int]]) -> None:
+        from onesh.net.rpc import RpcError
+
+        failures = 0
+        rt = self.segments[i][0]
+        while True:
+            try:
+                reply = await self.sc.call(endpoint, "stage.wait", {"job": self.id, "segment": i, "timeout": 2.0},
+                                           4.0)
+                failures = 0
+            except RpcError as e:
+                failures += 1
+                if failures >= 3:
+                    self.interp.write_err(f"onesh: runtime {rt} stopped answering ({e}); "
+                                          f"its stages are lost\n")
+                    statuses[i] = [128 + signal.SIGKILL] * len(self.segments[i][1])
+                    return
+                await asyncio.sleep(0.2)
+                continue
+            if reply.get("done"):
+                statuses[i] = [int(s) for s in reply.get("statuses", [])]
+                return
+
+    def on_signal(self, sig: int) -> None:
+        self.interrupted += 1
+        task = asyncio.get_running_loop().create_task(self.signal_all(sig))
+        self._signal_tasks.add(task)
+        task.add_done_callback(self._signal_tasks.discard)
+
+    async def signal_all(self, sig: int) -> None:
+        from onesh.net.rpc import RpcError
+
+        async def one(ep: str) -> None:
+            with contextlib.suppress(RpcError):
+                await self.sc.call(ep, "stage.signal", {"job": self.id, "sig": int(sig)}, 2.0)
+
+        await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started)))
+
+
+def _bind_host(boot: list[str]) -> str:
+    """Where our pipe receivers listen: loopback for a local cluster, all
+    interfaces otherwise (ONESH_PIPE_HOST overrides)."""
+    forced = os.environ.get("ONESH_PIPE_HOST")
+    if forced:
+        return forced
+    hosts = {b.split("://", 1)[-1].rsplit(":", 1)[0] for b in boot}
+    return "127.0.0.1" if hosts <= {"127.0.0.1", "localhost"} else socket.gethostbyname(socket.gethostname())
+
+
+def _readable(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False

@@ -1,0 +1,287 @@
+"""Planner: decide whether a pipeline runs on the cluster, and describe it.
+
+A pipeline becomes *distributed* when one of its stages has a reason to
+run elsewhere: it reads a cluster device (`/dev/sensor/1`), a namespace
+path (`/net/...`, `/pipes/...`, or a file the namespace holds), or carries
+a pin (`@node`, `@tag=value`).  Everything else stays a plain local
+pipeline, and purely local work never contacts (or starts) a cluster.
+
+The planner turns the pipeline into a list of stages with what each needs
+(`StageNeeds`); the scheduler kernel agent places them; consecutive stages
+on one runtime form a segment joined by OS pipes.  This module is sans-IO:
+the caller supplies the cluster facts (`ClusterView`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from onesh.kernel.scheduler import StageNeeds
+from onesh.parser import ast as A
+from onesh.parser.errors import OneshError
+
+if TYPE_CHECKING:
+    from onesh.engine.interp import Interpreter
+
+# Pure-Python agents every runtime has (python -m onesh.coreutils NAME).
+AGENT_TOOLS = frozenset({"cat", "grep", "head", "tail", "wc", "sort", "uniq", "tee", "cut", "tr"})
+NAMESPACE_ROOTS = ("/net/", "/pipes/")
+DEVICE_RE = re.compile(r"^/dev/([A-Za-z][\w-]*)/([\w.-]+)$")
+_DEV_TEXT_RE = re.compile(r"/dev/([A-Za-z][\w-]*)/")
+
+
+class PlanError(OneshError):
+    status = 1
+
+
+@dataclass
+class PlannedStage:
+    label: str
+    argv: list[str]
+    mode: str  # "agent" | "exec" | "shell"
+    needs: StageNeeds
+    stderr_to_stdout: bool = False
+    runtime: str = ""
+    why: str = ""
+
+    def wire(self) -> dict[str, Any]:
+        return {"argv": self.argv, "mode": self.mode, "label": self.label,
+                "stderr_to_stdout": self.stderr_to_stdout}
+
+
+@dataclass
+class Plan:
+    stages: list[PlannedStage]
+    home: str
+    stdin: dict[str, Any] = field(default_factory=lambda: {"kind": "shell"})
+    stdout: dict[str, Any] = field(default_factory=lambda: {"kind": "shell"})
+
+    def segments(self) -> list[tuple[str, list[int]]]:
+        """(runtime, stage indexes) for each run of consecutive stages that
+        share a runtime."""
+        out: list[tuple[str, list[int]]] = []
+        for k, st in enumerate(self.stages):
+            if out and out[-1][0] == st.runtime:
+                out[-1][1].append(k)
+            else:
+                out.append((st.runtime, [k]))
+        return out
+
+    def describe(self) -> str:
+        lines = []
+        for k, st in enumerate(self.stages):
+            lines.append(f"stage {k + 1}: {st.label}\n    on {st.runtime or '?'}: {st.why}"
+                         + ("" if st.mode != "agent" else " [builtin agent]"))
+        segs = self.segments()
+        for k in range(len(segs) - 1):
+            a, b = segs[k], segs[k + 1]
+            lines.append(f"pipe {a[1][-1] + 1}→{b[1][0] + 1}: network pipe {a[0]} → {b[0]}")
+        for rt, idx in segs:
+            if len(idx) > 1:
+                lines.append(f"pipes {'→'.join(str(i + 1) for i in idx)}: OS pipes on {rt}")
+        if self.stdin.get("kind") == "file":
+            lines.append(f"stdin: {self.stdin['path']} (namespace)")
+        if self.stdout.get("kind") == "file":
+            mode = "append to" if self.stdout.get("append") else "write"
+            lines.append(f"stdout: {mode} {self.stdout['path']} (namespace, replicated)")
+        else:
+            lines.append("stdout: this shell")
+        return "\n".join(lines) + "\n"
+
+
+class ClusterView:
+    """What the planner needs to know about the cluster (filled by the driver)."""
+
+    def __init__(self, members: dict[str, dict[str, Any]], home: str) -> None:
+        self.members = members
+        self.home = home
+        self.devices: dict[str, str] = {}  # "/dev/sensor/1" -> runtime
+        for name, m in members.items():
+            for key in m.get("devices", {}):
+                kind, _, n = str(key).partition(":")
+                self.devices[f"/dev/{kind}/{n}"] = name
+
+
+def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
+    """Cheap, syntactic: could this pipeline need the cluster at all?"""
+    for cmd in pl.commands:
+        if not isinstance(cmd, A.SimpleCommand):
+            continue
+        if cmd.pin is not None:
+            return True
+        words = [*cmd.words, *(r.target for r in cmd.redirs if r.heredoc is None)]
+        for w in words:
+            text = text_of(w)
+            if text.startswith(NAMESPACE_ROOTS):
+                return True
+            for m in _DEV_TEXT_RE.finditer(text):
+                if not os.path.isdir(f"/dev/{m.group(1)}"):
+                    return True
+    return False
+
+
+def _safe(cmd: A.Command) -> bool:
+    from onesh.engine.spawn import _safe_part
+
+    if not isinstance(cmd, A.SimpleCommand):
+        return False
+    words = [*cmd.words, *(r.target for r in cmd.redirs if r.heredoc is None)]
+    return all(_safe_part(p) for w in words for p in w.parts)
+
+
+def path_args(argv: list[str]) -> list[str]:
+    """Arguments that may name files (after the command name, not options)."""
+    out, opts = [], True
+    for a in argv[1:]:
+        if opts and a == "--":
+            opts = False
+            continue
+        if opts and a.startswith("-") and a != "-":
+            continue
+        if a and a != "-":
+            out.append(a)
+    return out
+
+
+def absolute(path: str, cwd: str) -> str:
+    return os.path.normpath(path if path.startswith("/") else os.path.join(cwd, path))
+
+
+@dataclass
+class Draft:
+    """A pipeline expanded once, before the cluster was asked anything."""
+
+    pl: A.Pipeline
+    argvs: list[list[str] | None]  # None: a compound stage
+    labels: list[str]
+    redirs: list[list[tuple[str, int | None, str]]]  # (op, fd, target)
+    candidates: list[str] = field(default_factory=list)  # absolute paths to look up in the namespace
+
+
+def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | None:
+    """Expand the pipeline's words if it may be distributed; None if it is
+    certainly local.  Words are expanded here only when that has no side
+    effects or when the pipeline is certainly distributed (then the local
+    path never expands them again)."""
+    from onesh.builtins.registry import BUILTINS
+
+    certain = mentions_cluster(pl, interp.source_text)
+    if not certain and not attached:
+        return None
+    if not certain and not all(_safe(c) for c in pl.commands):
+        return None
+    cwd = interp.state.get("PWD") or os.getcwd()
+    d = Draft(pl, [], [], [])
+    for cmd in pl.commands:
+        src = interp.source
+        label = src.text[cmd.span.start:cmd.span.end] if src is not None else "?"
+        d.labels.append(label)
+        if not isinstance(cmd, A.SimpleCommand):
+            d.argvs.append(None)
+            d.redirs.append([])
+            continue
+        argv = interp.expander.words(cmd.words) if cmd.words else []
+        if not certain and (not argv or argv[0] in BUILTINS or argv[0] in interp.state.functions):
+            return None  # shell code reading namespace files runs here, not remotely
+        d.argvs.append(argv)
+        rs: list[tuple[str, int | None, str]] = []
+        for r in cmd.redirs:
+            if r.heredoc is not None:
+                raise PlanError(f"{label}: here-documents are not supported in a distributed pipeline yet",
+                                r.span)
+            rs.append((r.op, r.fd, interp.expand_redir_target(r.target)))
+        d.redirs.append(rs)
+        if argv and argv[0] not in ("echo", "printf"):
+            d.candidates += [absolute(p, cwd) for p in path_args(argv) if not DEVICE_RE.match(p)]
+        d.candidates += [absolute(t, cwd) for op, _, t in rs if op in ("<", ">>")]
+    return d
+
+
+def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, list[str]],
+          *, certain: bool) -> Plan | None:
+    """The stage list with each stage's needs; None when nothing in it
+    needs the cluster after all.  `ns_files`: absolute path → replica
+    runtimes, for the candidate paths the namespace holds."""
+    from onesh.builtins.registry import BUILTINS
+
+    cwd = interp.state.get("PWD") or os.getcwd()
+    stages: list[PlannedStage] = []
+    plan = Plan(stages, view.home)
+    distributed = certain
+    n = len(d.pl.commands)
+    for k, cmd in enumerate(d.pl.commands):
+        argv = d.argvs[k]
+        label = d.labels[k]
+        stderr_too = k < len(d.pl.stderr_too) and d.pl.stderr_too[k]
+        if argv is None:
+            stages.append(PlannedStage(label, [label], "shell", StageNeeds(label), stderr_too))
+            continue
+        assert isinstance(cmd, A.SimpleCommand)
+        if not argv:
+            raise PlanError(f"{label}: an assignment cannot be a stage of a distributed pipeline", cmd.span)
+        needs = StageNeeds(label)
+        if cmd.pin:
+            key, eq, val = cmd.pin.partition("=")
+            if eq:
+                needs.pin_tag = (key, val)
+            else:
+                needs.pin_node = key
+        for a in path_args(argv):
+            m = DEVICE_RE.match(a)
+            if m:
+                owner = view.devices.get(a)
+                if owner is None:
+                    if os.path.exists(a):
+                        continue  # a real local device, e.g. /dev/null
+                    raise PlanError(f"{a}: no such device in the cluster (see `ls /dev/{m.group(1)}`)", cmd.span)
+                needs.devices.append((a, owner))
+                distributed = True
+            elif absolute(a, cwd) in ns_files:
+                needs.files.append((absolute(a, cwd), ns_files[absolute(a, cwd)]))
+                distributed = True
+            elif a.startswith(NAMESPACE_ROOTS):
+                raise PlanError(f"{a}: no such file in the cluster namespace", cmd.span)
+        name = argv[0]
+        if name in AGENT_TOOLS:
+            mode, run_argv = "agent", argv
+        elif name in interp.state.functions or name in BUILTINS:
+            # Shell code runs under onesh on the runtime, with words already
+            # expanded here (functions are not shipped: they must be builtins).
+            if name in interp.state.functions:
+                raise PlanError(f"{name}: shell functions cannot run on another runtime yet", cmd.span)
+            mode, run_argv = "shell", [shlex.join(argv)]
+        else:
+            mode, run_argv = "exec", argv
+            needs.command = name
+        st = PlannedStage(label, run_argv, mode, needs, stderr_too)
+        for op, fd, target in d.redirs[k]:
+            path = absolute(target, cwd)
+            if op == ">&" and fd == 2 and target == "1":
+                st.stderr_to_stdout = True
+            elif op == "<" and fd in (None, 0) and k == 0:
+                if path in ns_files:
+                    plan.stdin = {"kind": "file", "path": path}
+                    needs.files.append((path, ns_files[path]))
+                    distributed = True
+                else:
+                    plan.stdin = {"kind": "local", "path": path}
+            elif op in (">", ">>", ">|") and fd in (None, 1) and k == n - 1:
+                plan.stdout = {"kind": "file", "path": path, "append": op == ">>"}
+            else:
+                raise PlanError(f"{label}: redirection {op}{target} is not supported in a distributed "
+                                "pipeline (only < on the first stage, > and >> on the last, 2>&1)", cmd.span)
+        stages.append(st)
+    if not distributed:
+        return None
+    if plan.stdout.get("kind") == "file" and plan.stdout["path"] in ns_files and not plan.stdout["append"]:
+        pass  # overwritten in place, in the namespace
+    return plan
+
+
+def draft_needed(interp: Interpreter, pl: A.Pipeline) -> bool:
+    """Worth drafting at all?  (No expansion, no I/O: runs for every pipeline.)"""
+    return interp.cluster_attached() or mentions_cluster(pl, interp.source_text)

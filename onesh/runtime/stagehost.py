@@ -1,0 +1,329 @@
+"""Stage host: runs one segment of a distributed pipeline on a runtime.
+
+Started by the runtime (`stage.start`) as `python -m onesh.runtime.stagehost`
+with the segment spec as one JSON line on stdin.  It
+
+1. binds a network-pipe receiver for the segment's input (when the input
+   comes from another segment or from the shell) and reports its endpoint
+   as the first JSON line on stdout;
+2. starts the segment's commands with plain OS pipes between them (a
+   builtin agent is `python -m onesh.coreutils NAME`, a shell builtin or
+   function runs under `python -m onesh -c`, an external command as is);
+3. pumps: network pipe → first command's stdin, last command's stdout →
+   the next segment's pipe (or a namespace file, durable on k replicas),
+   every command's stderr → the shell's stderr pipe;
+4. forwards SIGINT/SIGTERM/SIGHUP it receives to its commands and keeps
+   pumping what they still write, then reports the exit statuses
+   (`{"statuses": [...]}`) and exits.
+
+Segment spec:
+    {"job": str, "segment": int, "cwd": str, "env": {..},
+     "stages": [{"argv": [..], "mode": "agent"|"exec"|"shell", "label": str,
+                 "stderr_to_stdout": bool}],
+     "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P},
+     "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
+               | {"kind": "file", "path": P, "append": bool},
+     "stderr": {"kind": "pipe", "endpoint": E, "pipe_id": I} | {"kind": "null"}}
+The input pipe's id is "<job>/<segment>/in"; the receiving end names the
+pipe, so a sender can only ever feed the pipe it was wired to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+from typing import Any
+
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _emit(msg: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(msg) + "\n")
+    sys.stdout.flush()
+
+
+class SpecError(Exception):
+    pass
+
+
+def command_argv(stage: dict[str, Any], runtime: str) -> list[str] | str:
+    """The argv to execute, or an error message (command not found)."""
+    argv = stage.get("argv")
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise SpecError("stage argv must be a non-empty list of strings")
+    mode = stage.get("mode", "exec")
+    if mode == "agent":
+        return [sys.executable, "-m", "onesh.coreutils", *argv]
+    if mode == "shell":
+        return [sys.executable, "-m", "onesh", "-c", argv[0], *argv[1:]]
+    if mode != "exec":
+        raise SpecError(f"unknown stage mode {mode!r}")
+    if "/" not in argv[0] and shutil.which(argv[0]) is None:
+        return f"onesh: {argv[0]}: command not found (on {runtime})\n"
+    return argv
+
+
+class StageHost:
+    def __init__(self, spec: dict[str, Any]) -> None:
+        import zmq.asyncio
+
+        from onesh.net.keys import ClusterKeys, load_secret
+
+        self.spec = spec
+        self.runtime = os.environ.get("ONESH_RUNTIME", "?")
+        self.keys = ClusterKeys.from_secret(load_secret(os.environ["ONESH_SECRET"]))
+        self.boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
+        self.ctx = zmq.asyncio.Context()
+        self.procs: list[asyncio.subprocess.Process | None] = []
+        self.pgid = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.namespace: Any = None
+
+    def pipe_id(self, what: str) -> str:
+        return f"{self.spec['job']}/{self.spec['segment']}/{what}"
+
+    def ns(self) -> Any:
+        if self.namespace is None:
+            from onesh.runtime.nsclient import Namespace
+
+            self.namespace = Namespace(self.ctx, self.keys, self.boot, local_runtime=self.runtime)
+        return self.namespace
+
+    async def run(self) -> int:
+        from onesh.net.keys import start_authenticator
+        from onesh.net.pipes import PipeReceiver, PipeSender
+
+        auth = start_authenticator(self.ctx, self.keys)
+        try:
+            stages = self.spec.get("stages")
+            if not isinstance(stages, list) or not stages:
+                raise SpecError("no stages")
+            stdin_spec = self.spec.get("stdin") or {"kind": "null"}
+            stdout_spec = self.spec.get("stdout") or {"kind": "null"}
+            stderr_spec = self.spec.get("stderr") or {"kind": "null"}
+            receiver = None
+            if stdin_spec.get("kind") == "pipe":
+                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"))
+                endpoint = await receiver.start()
+            else:
+                endpoint = ""
+            out_sender = err_sender = None
+            if stdout_spec.get("kind") == "pipe":
+                out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
+                                        str(stdout_spec["endpoint"]))
+                await out_sender.start()
+            if stderr_spec.get("kind") == "pipe":
+                err_sender = PipeSender(self.ctx, self.keys, str(stderr_spec.get("pipe_id")),
+                                        str(stderr_spec["endpoint"]))
+                await err_sender.start()
+            statuses = await self.run_segment(stages, receiver, stdin_spec, out_sender, stdout_spec,
+                                              err_sender, endpoint)
+            if receiver is not None:
+                await receiver.close()
+            _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out})
+            _emit({"statuses": statuses})
+            return 0
+        except SpecError as e:
+            _emit({"error": f"onesh: bad stage spec: {e}"})
+            return 2
+        finally:
+            auth.stop()
+            if self.namespace is not None:
+                await self.namespace.close()
+            self.ctx.destroy(linger=0)
+
+    async def run_segment(self, stages: list[dict[str, Any]], receiver: Any, stdin_spec: dict[str, Any],
+                          out_sender: Any, stdout_spec: dict[str, Any], err_sender: Any,
+                          endpoint: str) -> list[int]:
+        from onesh.net.pipes import pump_fd_to_pipe, pump_pipe_to_fd
+
+        loop = asyncio.get_running_loop()
+        cwd = self.spec.get("cwd") or os.getcwd()
+        if not os.path.isdir(cwd):
+            cwd = os.path.expanduser("~")
+        env = dict(os.environ)
+        env.update({str(k): str(v) for k, v in (self.spec.get("env") or {}).items()})
+        n = len(stages)
+        # stdin of the first command
+        kind_in = stdin_spec.get("kind")
+        first_in_r: int | None = None
+        feed_w: int | None = None
+        if kind_in in ("pipe", "file"):
+            first_in_r, feed_w = os.pipe()
+        else:
+            first_in_r = os.open(os.devnull, os.O_RDONLY)
+        # stdout of the last command
+        kind_out = stdout_spec.get("kind")
+        last_out_w: int | None
+        drain_r: int | None = None
+        if kind_out in ("pipe", "file"):
+            drain_r, last_out_w = os.pipe()
+        else:
+            last_out_w = os.open(os.devnull, os.O_WRONLY)
+        err_r, err_w = os.pipe()
+        errors: list[str] = []
+        prev_r = first_in_r
+        for k, st in enumerate(stages):
+            if k < n - 1:
+                r, w = os.pipe()
+            else:
+                r, w = None, last_out_w
+            argv = command_argv(st, self.runtime)
+            proc = None
+            if isinstance(argv, str):
+                errors.append(argv)
+            else:
+                try:
+                    proc = await asyncio.create_subprocess_exec(
+                        *argv, stdin=prev_r, stdout=w, stderr=w if st.get("stderr_to_stdout") else err_w,
+                        cwd=cwd, env=env, process_group=self.pgid)
+                    if self.pgid == 0:
+                        self.pgid = proc.pid
+                except OSError as e:
+                    errors.append(f"onesh: {argv[0]}: {e.strerror} (on {self.runtime})\n")
+            self.procs.append(proc)
+            os.close(prev_r)
+            if w is not None:
+                os.close(w)
+            prev_r = r if r is not None else -1
+        os.close(err_w)
+        _emit({"stdin_endpoint": endpoint, "pids": [p.pid for p in self.procs if p is not None]})
+        for sig in FORWARDED:
+            loop.add_signal_handler(sig, self.forward, sig)
+        async with asyncio.TaskGroup() as tg:
+            feed = None
+            if feed_w is not None:
+                if kind_in == "pipe":
+                    feed = tg.create_task(self.count_in(pump_pipe_to_fd(receiver, feed_w)))
+                else:
+                    feed = tg.create_task(self.read_file(str(stdin_spec.get("path")), feed_w))
+            if drain_r is not None:
+                if kind_out == "pipe":
+                    tg.create_task(self.count_out(pump_fd_to_pipe(drain_r, out_sender)))
+                else:
+                    tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
+                                                   bool(stdout_spec.get("append"))))
+            tg.create_task(self.pump_stderr(err_r, err_sender, errors))
+            statuses = await self.wait_all()
+            if feed is not None and not feed.done():
+                # Every command exited without reading all its input (head):
+                # stop feeding; the upstream writer sees the pipe end.
+                feed.cancel()
+        return statuses
+
+    async def count_in(self, coro: Any) -> None:
+        self.bytes_in = await coro
+
+    async def count_out(self, coro: Any) -> None:
+        self.bytes_out = await coro
+
+    async def wait_all(self) -> list[int]:
+        out = []
+        for p in self.procs:
+            if p is None:
+                out.append(127)
+                continue
+            rc = await p.wait()
+            out.append(128 - rc if rc < 0 else rc)
+        return out
+
+    def forward(self, sig: int) -> None:
+        if self.pgid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, sig)
+
+    async def pump_stderr(self, fd: int, sender: Any, errors: list[str]) -> None:
+        """Our commands' stderr → the shell (or our own stderr)."""
+        from onesh.net.pipes import pump_fd_to_pipe
+
+        if sender is None:
+            os.set_blocking(fd, True)
+            for msg in errors:
+                os.write(2, msg.encode())
+            await asyncio.to_thread(_copy_fd, fd, 2)
+            os.close(fd)
+            return
+        for msg in errors:
+            await sender.write(msg.encode())
+        await pump_fd_to_pipe(fd, sender)
+
+    async def read_file(self, path: str, fd: int) -> None:
+        """A namespace file → the first command's stdin."""
+        try:
+            async for chunk in self.ns().read(path):
+                self.bytes_in += len(chunk)
+                await _write_all(fd, chunk)
+        except BrokenPipeError:
+            pass
+        except Exception as e:  # noqa: BLE001 - reported as the stage's error
+            os.write(2, f"onesh: {path}: {e} (on {self.runtime})\n".encode())
+        finally:
+            os.close(fd)
+
+    async def write_file(self, fd: int, path: str, append: bool) -> None:
+        """The last command's stdout → a namespace file, committed as it
+        grows so a long-running stream is readable (and survives Ctrl-C)."""
+        loop = asyncio.get_running_loop()
+        async with self.ns().writer(path, append=append) as w:
+            last_commit = loop.time()
+            while True:
+                data = await _read_some(fd)
+                if not data:
+                    break
+                self.bytes_out += len(data)
+                await w.write(data)
+                if loop.time() - last_commit > 1.0:
+                    await w.flush_commit()
+                    last_commit = loop.time()
+        os.close(fd)
+
+
+def _copy_fd(src: int, dst: int) -> None:
+    while True:
+        data = os.read(src, 65536)
+        if not data:
+            return
+        os.write(dst, data)
+
+
+async def _read_some(fd: int) -> bytes:
+    return await asyncio.to_thread(os.read, fd, 1 << 20)
+
+
+async def _write_all(fd: int, data: bytes) -> None:
+    await asyncio.to_thread(_write_blocking, fd, data)
+
+
+def _write_blocking(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
+
+
+def main() -> int:
+    line = sys.stdin.readline()
+    try:
+        spec = json.loads(line)
+        if not isinstance(spec, dict):
+            raise ValueError("not an object")
+    except ValueError as e:
+        _emit({"error": f"onesh: stage host: bad spec: {e}"})
+        return 2
+    try:
+        return asyncio.run(StageHost(spec).run())
+    except Exception as e:
+        if os.environ.get("ONESH_DEBUG"):
+            raise
+        _emit({"error": f"onesh: stage host: {type(e).__name__}: {e}"})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Pipeline stages on a runtime: `stage.*` requests.
+
+A *segment* is a run of consecutive pipeline stages that the scheduler put
+on the same runtime (joined by plain OS pipes).  Each segment runs in its
+own stage-host process (`python -m onesh.runtime.stagehost`), so a busy
+data path never delays this runtime's heartbeats or control requests.
+
+    stage.start   spec → {stdin_endpoint, pid}: start a segment
+    stage.wait    {job, segment, timeout} → {done, statuses}: long poll
+    stage.signal  {job, sig}: signal every segment of a job here
+    stage.list    → rows for `ps`: job, segment, stage text, pids, state, bytes
+    stage.which   {names} → {found, stages}: which external commands exist here
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from onesh.net.rpc import HandlerError
+
+if TYPE_CHECKING:
+    from onesh.runtime.daemon import Runtime
+
+FINISHED_KEEP = 120.0  # seconds a finished segment's statuses stay for stage.wait
+
+
+@dataclass
+class Segment:
+    job: str
+    index: int
+    labels: list[str]
+    proc: asyncio.subprocess.Process
+    started: float = field(default_factory=time.time)
+    pids: list[int] = field(default_factory=list)
+    statuses: list[int] | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    finished_at: float = 0.0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class StageService:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.segments: dict[tuple[str, int], Segment] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
+        if op == "start":
+            return await self.start(body)
+        if op == "wait":
+            return await self.wait(body)
+        if op == "signal":
+            return self.signal(body)
+        if op == "list":
+            return {"runtime": self.runtime.cfg.name, "rows": self.rows()}
+        if op == "which":
+            names = body.get("names", [])
+            if not isinstance(names, list):
+                raise HandlerError("stage.which: names must be a list")
+            found = [n for n in names if isinstance(n, str) and "/" not in n and shutil.which(n)]
+            running = sum(1 for s in self.segments.values() if s.statuses is None)
+            return {"found": found, "stages": running}
+        raise HandlerError(f"stage: unknown operation {op!r}")
+
+    # -------------------------------------------------------------- start
+    async def start(self, spec: dict[str, Any]) -> dict[str, Any]:
+        job, index = spec.get("job"), spec.get("segment")
+        stages = spec.get("stages")
+        if not isinstance(job, str) or not isinstance(index, int) or not isinstance(stages, list) or not stages:
+            raise HandlerError("stage.start: job (str), segment (int) and stages (list) are required")
+        if (job, index) in self.segments:
+            raise HandlerError(f"stage.start: segment {job}#{index} already exists")
+        cfg = self.runtime.cfg
+        env = dict(os.environ)
+        env.update({
+            "ONESH_RUNTIME": cfg.name,
+            "ONESH_SECRET": os.path.abspath(cfg.secret_path),
+            "ONESH_BOOT": ",".join([self.runtime.endpoint, *cfg.join]),
+            "ONESH_DEVICES": ";".join(f"{k}={v}" for k, v in sorted(cfg.devices.items())),
+        })
+        env.pop("ONESH_DEBUG_STAGEHOST", None)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "onesh.runtime.stagehost",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
+            env=env, start_new_session=True)
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(spec).encode() + b"\n")
+        await proc.stdin.drain()
+        proc.stdin.close()
+        try:
+            first = await asyncio.wait_for(proc.stdout.readline(), 20.0)
+            hello: dict[str, Any] = json.loads(first) if first else {"error": "stage host exited during start-up"}
+        except (TimeoutError, ValueError) as e:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise HandlerError(f"stage.start: stage host did not start on {cfg.name}: {e}") from None
+        if "error" in hello:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            raise HandlerError(f"{hello['error']} (on {cfg.name})")
+        labels = [str(s.get("label", "")) for s in stages if isinstance(s, dict)]
+        seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])))
+        self.segments[(job, index)] = seg
+        task = asyncio.create_task(self.follow(seg))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return {"stdin_endpoint": hello.get("stdin_endpoint", ""), "pid": proc.pid,
+                "pids": seg.pids, "runtime": cfg.name}
+
+    async def follow(self, seg: Segment) -> None:
+        """Read the stage host's status lines until it exits."""
+        assert seg.proc.stdout is not None
+        while True:
+            line = await seg.proc.stdout.readline()
+            if not line:
+                break
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if "pids" in msg:
+                seg.pids = [int(p) for p in msg["pids"]]
+            if "bytes_in" in msg:
+                seg.bytes_in = int(msg["bytes_in"])
+                seg.bytes_out = int(msg.get("bytes_out", 0))
+            if "statuses" in msg:
+                seg.statuses = [int(s) for s in msg["statuses"]]
+        rc = await seg.proc.wait()
+        if seg.statuses is None:
+            # The stage host died without reporting (killed): every stage of
+            # the segment shares its fate.
+            st = 128 - rc if rc < 0 else (rc or 1)
+            seg.statuses = [st] * len(seg.labels)
+        seg.finished_at = time.time()
+        seg.done.set()
+        self.prune()
+
+    def prune(self) -> None:
+        now = time.time()
+        for key, s in list(self.segments.items()):
+            if s.statuses is not None and now - s.finished_at > FINISHED_KEEP:
+                del self.segments[key]
+
+    # -------------------------------------------------------- wait/signal
+    async def wait(self, body: dict[str, Any]) -> dict[str, Any]:
+        seg = self.segments.get((str(body.get("job")), int(body.get("segment", -1))))
+        if seg is None:
+            raise HandlerError(f"stage.wait: no segment {body.get('job')}#{body.get('segment')} "
+                               f"on {self.runtime.cfg.name}")
+        timeout = min(float(body.get("timeout", 1.0)), 5.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seg.done.wait(), timeout)
+        return {"done": seg.statuses is not None, "statuses": seg.statuses or [],
+                "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}
+
+    def signal(self, body: dict[str, Any]) -> dict[str, Any]:
+        job = str(body.get("job"))
+        sig = int(body.get("sig", signal.SIGTERM))
+        if sig not in {s.value for s in signal.Signals}:
+            raise HandlerError(f"stage.signal: bad signal {sig}")
+        sent = 0
+        for (j, _), seg in self.segments.items():
+            if j == job and seg.statuses is None:
+                # The stage host forwards it to its commands' process group
+                # and keeps pumping what they still write.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(seg.proc.pid, sig)
+                    sent += 1
+        return {"signalled": sent}
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for (job, index), seg in sorted(self.segments.items()):
+            state = "running" if seg.statuses is None else "done"
+            out.append({"job": job, "segment": index, "stages": seg.labels, "pids": seg.pids,
+                        "host_pid": seg.proc.pid, "state": state, "statuses": seg.statuses,
+                        "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out, "started": seg.started})
+        return out
+
+    async def stop_all(self) -> None:
+        for seg in self.segments.values():
+            if seg.statuses is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(seg.proc.pid, signal.SIGTERM)
+
+
+def install(runtime: Runtime) -> None:
+    service = StageService(runtime)
+    runtime.handlers["stage"] = service.handle
+    runtime.on_shutdown.append(service.stop_all)

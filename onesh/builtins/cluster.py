@@ -115,7 +115,7 @@ def ps(argv: list[str], io: IO) -> int:
             rows.append(["-", "-", name, "-", "unreachable", "-", "-", "-"])
             continue
         for r in reply.get("rows", []):
-            state = r["state"] if r.get("statuses") is None else f"exit {','.join(map(str, r['statuses']))}"
+            state = r["state"] if r.get("statuses") is None else f"exit:{','.join(map(str, r['statuses']))}"
             pids = ",".join(str(p) for p in r.get("pids", [])) or str(r.get("host_pid"))
             rows.append([r["job"], str(r["segment"]), name, pids, state, _size(r.get("bytes_in", 0)),
                          _size(r.get("bytes_out", 0)), " | ".join(r.get("stages", []))])

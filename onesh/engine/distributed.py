@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import signal
 import socket
@@ -235,8 +236,12 @@ class Job:
                     stdin = dict(plan.stdin)
                 else:
                     stdin = {"kind": "null"}
+                env = self.env()
+                ns_paths = [p for k in idx for p, _ in plan.stages[k].needs.files]
+                if ns_paths:
+                    env["ONESH_NS_PATHS"] = json.dumps(ns_paths)
                 spec = {"job": self.id, "segment": i, "cwd": self.interp.state.get("PWD") or os.getcwd(),
-                        "env": self.env(), "stages": [plan.stages[k].wire() for k in idx],
+                        "env": env, "stages": [plan.stages[k].wire() for k in idx],
                         "stdin": stdin, "stdout": stdout,
                         "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
                 ep = endpoint_of(self.snap, rt)

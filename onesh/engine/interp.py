@@ -202,9 +202,15 @@ class Interpreter:
 
     def run_distributed(self, pl: A.Pipeline) -> int | None:
         """The pipeline's status if it ran on the cluster; None: run it here."""
-        from onesh.engine import planner
+        from onesh.engine import nscommands, planner
 
         try:
+            argv = nscommands.candidate(self, pl) if len(pl.commands) == 1 else None
+            if argv is not None:
+                status = nscommands.run(self, argv)
+                if status is not None:
+                    self.state.pipestatus = [status]
+                    return status
             if planner.draft_needed(self, pl):
                 from onesh.engine.distributed import distributed_pipeline
 

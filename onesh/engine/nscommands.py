@@ -1,0 +1,220 @@
+"""File commands on the cluster namespace: ls, mkdir, rm, mv, cp, stat.
+
+When one of these commands names a namespace path — under a namespace root
+(`/dev/<kind>` for cluster devices, `/net`, `/pipes`) or, with a cluster
+attached, a path the namespace holds — the shell does it against the fs
+and storage kernel agents; otherwise the system command runs as usual.
+`cp` also copies between the namespace and the local disk (both ways).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat as statmod
+import time
+from typing import TYPE_CHECKING, Any
+
+from onesh.engine import planner
+from onesh.parser import ast as A
+
+if TYPE_CHECKING:
+    from onesh.engine.distributed import ShellCluster
+    from onesh.engine.interp import Interpreter
+
+NS_COMMANDS = frozenset({"ls", "mkdir", "rm", "mv", "cp", "stat"})
+
+
+def _under_root(path: str) -> bool:
+    if path in ("/net", "/pipes") or path.startswith(("/net/", "/pipes/")):
+        return True
+    parts = path.split("/")
+    return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not os.path.exists("/dev/" + parts[2])
+
+
+def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
+    """The expanded argv when `pl` is a single namespace file command."""
+    if len(pl.commands) != 1:
+        return None
+    cmd = pl.commands[0]
+    if not isinstance(cmd, A.SimpleCommand) or cmd.redirs or cmd.pin is not None or not cmd.words:
+        return None
+    first = cmd.words[0].parts
+    if len(first) != 1 or not isinstance(first[0], A.Lit) or first[0].text not in NS_COMMANDS:
+        return None
+    if first[0].text in interp.state.functions:
+        return None
+    certain = planner.mentions_cluster(pl, interp.source_text) or any(
+        _under_root(interp.source_text(w)) for w in cmd.words[1:])
+    if not certain and not interp.cluster_attached():
+        return None
+    if not certain and not all(
+            planner._safe(c) for c in pl.commands):  # expanding twice must be harmless
+        return None
+    return interp.expander.words(cmd.words)
+
+
+def run(interp: Interpreter, argv: list[str]) -> int | None:
+    """Status, or None when no argument is a namespace path (run it locally)."""
+    assert interp.cluster is not None
+    client = interp.cluster() if (interp.cluster_attached() or any(
+        _under_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
+    if client is None:
+        return None
+    from onesh.engine.distributed import ShellCluster
+
+    async def go() -> int | None:
+        async with ShellCluster(client.boot, client.secret) as sc:
+            return await NamespaceCommand(interp, sc, argv).run()
+
+    return asyncio.run(go())
+
+
+def _cwd(interp: Interpreter) -> str:
+    return interp.state.get("PWD") or os.getcwd()
+
+
+class NamespaceCommand:
+    def __init__(self, interp: Interpreter, sc: ShellCluster, argv: list[str]) -> None:
+        self.interp = interp
+        self.sc = sc
+        self.argv = argv
+        self.name = argv[0]
+        self.opts = {c for a in argv[1:] if a.startswith("-") and a != "-" for c in a[1:]}
+        self.paths = [planner.absolute(a, _cwd(interp)) for a in planner.path_args(argv)]
+        self.status = 0
+
+    def out(self, text: str) -> None:
+        os.write(1, text.encode("utf-8", "surrogateescape"))
+
+    def err(self, text: str) -> None:
+        self.interp.write_err(f"{self.name}: {text}\n")
+        self.status = 1
+
+    async def in_ns(self, path: str) -> dict[str, Any] | None:
+        try:
+            entry: dict[str, Any] | None = await self.sc.ns().stat(path)
+        except Exception:  # noqa: BLE001 - not in the namespace
+            return None
+        return entry
+
+    async def run(self) -> int | None:
+        entries = {p: await self.in_ns(p) for p in self.paths}
+        ns_paths = {p for p, e in entries.items() if e is not None or _under_root(p)}
+        if not ns_paths:
+            return None
+        if self.name == "cp":
+            return await self.cp(entries)
+        if len(ns_paths) != len(self.paths) and self.name in ("mv", "ls", "stat", "rm"):
+            pass  # the local ones are reported missing below, like ls does for a bad name
+        fn = getattr(self, "do_" + self.name)
+        for p in self.paths:
+            try:
+                await fn(p, entries.get(p))
+            except Exception as e:  # noqa: BLE001 - one message per path, like coreutils
+                self.err(f"{p}: {_why(e)}")
+        return self.status
+
+    async def do_ls(self, path: str, entry: dict[str, Any] | None) -> None:
+        if entry is None:
+            raise FileNotFoundError("No such file or directory")
+        rows = await self.sc.ns().listdir(path) if entry.get("kind") == "dir" else [dict(entry, name=path)]
+        if len(self.paths) > 1 and entry.get("kind") == "dir":
+            self.out(f"{path}:\n")
+        for r in sorted(rows, key=lambda r: str(r.get("name"))):
+            name = os.path.basename(str(r.get("name") or r.get("path") or "")) or str(r.get("name"))
+            if "a" not in self.opts and name.startswith("."):
+                continue
+            if "l" in self.opts:
+                self.out(_long(r, name))
+            else:
+                self.out(name + "\n")
+
+    async def do_stat(self, path: str, entry: dict[str, Any] | None) -> None:
+        if entry is None:
+            raise FileNotFoundError("No such file or directory")
+        self.out(f"  File: {path}\n  Kind: {entry.get('kind')}  Size: {entry.get('size', 0)}\n")
+        from onesh.engine.distributed import replicas_of
+
+        owner = entry.get("owner") or entry.get("runtime") or "-"
+        self.out(f" Owner: {owner}  Replicas: {','.join(replicas_of(entry)) or '-'}\n")
+        if entry.get("mtime"):
+            self.out(f"Modify: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(entry['mtime'])))}\n")
+        if entry.get("spec"):
+            self.out(f"Driver: {entry['spec']}\n")
+
+    async def do_mkdir(self, path: str, entry: dict[str, Any] | None) -> None:
+        await self.sc.ns().mkdir(path, parents="p" in self.opts)
+
+    async def do_rm(self, path: str, entry: dict[str, Any] | None) -> None:
+        if entry is None:
+            if "f" in self.opts:
+                return
+            raise FileNotFoundError("No such file or directory")
+        if entry.get("kind") == "dir" and not ({"r", "R"} & self.opts):
+            raise IsADirectoryError("Is a directory")
+        await self.sc.ns().rm(path, recursive=bool({"r", "R"} & self.opts))
+
+    async def do_mv(self, path: str, entry: dict[str, Any] | None) -> None:
+        if path == self.paths[-1]:
+            return
+        if len(self.paths) < 2:
+            raise ValueError("missing destination file operand")
+        dst = self.paths[-1]
+        target = await self.in_ns(dst)
+        if target is not None and target.get("kind") == "dir":
+            dst = os.path.join(dst, os.path.basename(path))
+        await self.sc.ns().mv(path, dst)
+
+    async def cp(self, entries: dict[str, dict[str, Any] | None]) -> int:
+        if len(self.paths) < 2:
+            self.err("missing destination file operand")
+            return 1
+        *srcs, dst = self.paths
+        dst_entry = entries.get(dst)
+        dst_ns = dst_entry is not None or _under_root(dst) or not os.path.isdir(os.path.dirname(dst))
+        for src in srcs:
+            target = dst
+            src_entry = entries.get(src)
+            try:
+                if (dst_ns and dst_entry is not None and dst_entry.get("kind") == "dir") or (not dst_ns and os.path.isdir(dst)):
+                    target = os.path.join(dst, os.path.basename(src))
+                if src_entry is not None and dst_ns:
+                    await self.sc.ns().cp(src, target)
+                elif src_entry is not None:
+                    await self.download(src, target)
+                elif dst_ns:
+                    await self.upload(src, target)
+                else:
+                    self.err(f"{src}: No such file or directory")
+            except Exception as e:  # noqa: BLE001 - reported per file
+                self.err(f"{src}: {_why(e)}")
+        return self.status
+
+    async def download(self, src: str, dst: str) -> None:
+        with open(dst, "wb") as f:
+            async for chunk in self.sc.ns().read(src):
+                f.write(chunk)
+
+    async def upload(self, src: str, dst: str) -> None:
+        with open(src, "rb") as f:
+            async with self.sc.ns().writer(dst) as w:
+                while chunk := f.read(1 << 20):
+                    await w.write(chunk)
+
+
+def _long(r: dict[str, Any], name: str) -> str:
+    kind = str(r.get("kind", "file"))
+    letter = {"dir": "d", "device": "c", "pipe": "p", "socket": "s"}.get(kind, "-")
+    mode = int(r.get("mode", 0o755 if kind == "dir" else 0o644))
+    perms = statmod.filemode(mode)[1:]
+    owner = str(r.get("owner") or r.get("runtime") or "-")
+    mtime = float(r.get("mtime") or 0)
+    when = time.strftime("%b %e %H:%M", time.localtime(mtime)) if mtime else "-"
+    return f"{letter}{perms} {owner:<6} {int(r.get('size', 0) or 0):>10} {when} {name}\n"
+
+
+def _why(e: Exception) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e) or type(e).__name__

@@ -22,6 +22,7 @@ import socket
 from typing import TYPE_CHECKING, Any
 
 from onesh.engine import planner
+from onesh.engine.clusterpaths import mentions_cluster
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
 
@@ -152,7 +153,7 @@ def distributed_pipeline(interp: Interpreter, pl: A.Pipeline) -> int | None:
     d = planner.draft(interp, pl, attached=interp.cluster_attached())
     if d is None or interp.cluster is None:
         return None
-    certain = planner.mentions_cluster(pl, interp.source_text)
+    certain = mentions_cluster(pl, interp.source_text)
     client = interp.cluster()
     return asyncio.run(_run(interp, client.boot, client.secret, d, certain))
 

@@ -202,7 +202,11 @@ class Interpreter:
 
     def run_distributed(self, pl: A.Pipeline) -> int | None:
         """The pipeline's status if it ran on the cluster; None: run it here."""
-        from onesh.engine import nscommands, planner
+        from onesh.engine.clusterpaths import draft_needed
+
+        if not draft_needed(self, pl) and not self._ns_command_word(pl):
+            return None
+        from onesh.engine import nscommands
 
         try:
             argv = nscommands.candidate(self, pl) if len(pl.commands) == 1 else None
@@ -211,7 +215,7 @@ class Interpreter:
                 if status is not None:
                     self.state.pipestatus = [status]
                     return status
-            if planner.draft_needed(self, pl):
+            if draft_needed(self, pl):
                 from onesh.engine.distributed import distributed_pipeline
 
                 return distributed_pipeline(self, pl)
@@ -220,6 +224,13 @@ class Interpreter:
             self.state.pipestatus = [e.status]
             return e.status
         return None
+
+    def _ns_command_word(self, pl: A.Pipeline) -> bool:
+        """`ls /dev/sensor` and friends: a file command naming a namespace root."""
+        cmd = pl.commands[0]
+        if len(pl.commands) != 1 or not isinstance(cmd, A.SimpleCommand) or len(cmd.words) < 2:
+            return False
+        return any(self.source_text(w).startswith(("/dev/", "/net", "/pipes")) for w in cmd.words[1:])
 
     def run_multi(self, pl: A.Pipeline) -> int:
         """A real pipeline: each stage in its own child, OS pipes between."""

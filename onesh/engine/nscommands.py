@@ -9,13 +9,13 @@ and storage kernel agents; otherwise the system command runs as usual.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat as statmod
 import time
 from typing import TYPE_CHECKING, Any
 
 from onesh.engine import planner
+from onesh.engine.clusterpaths import mentions_cluster
 from onesh.parser import ast as A
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
         return None
     if first[0].text in interp.state.functions:
         return None
-    certain = planner.mentions_cluster(pl, interp.source_text) or any(
+    certain = mentions_cluster(pl, interp.source_text) or any(
         _under_root(interp.source_text(w)) for w in cmd.words[1:])
     if not certain and not interp.cluster_attached():
         return None
@@ -61,6 +61,8 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
         _under_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
     if client is None:
         return None
+    import asyncio
+
     from onesh.engine.distributed import ShellCluster
 
     async def go() -> int | None:

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.engine.clusterpaths import NAMESPACE_ROOTS, mentions_cluster
 from onesh.kernel.scheduler import StageNeeds
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
@@ -29,9 +30,7 @@ if TYPE_CHECKING:
 
 # Pure-Python agents every runtime has (python -m onesh.coreutils NAME).
 AGENT_TOOLS = frozenset({"cat", "grep", "head", "tail", "wc", "sort", "uniq", "tee", "cut", "tr"})
-NAMESPACE_ROOTS = ("/net/", "/pipes/")
 DEVICE_RE = re.compile(r"^/dev/([A-Za-z][\w-]*)/([\w.-]+)$")
-_DEV_TEXT_RE = re.compile(r"/dev/([A-Za-z][\w-]*)/")
 
 
 class PlanError(OneshError):
@@ -104,24 +103,6 @@ class ClusterView:
             for key in m.get("devices", {}):
                 kind, _, n = str(key).partition(":")
                 self.devices[f"/dev/{kind}/{n}"] = name
-
-
-def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
-    """Cheap, syntactic: could this pipeline need the cluster at all?"""
-    for cmd in pl.commands:
-        if not isinstance(cmd, A.SimpleCommand):
-            continue
-        if cmd.pin is not None:
-            return True
-        words = [*cmd.words, *(r.target for r in cmd.redirs if r.heredoc is None)]
-        for w in words:
-            text = text_of(w)
-            if text.startswith(NAMESPACE_ROOTS):
-                return True
-            for m in _DEV_TEXT_RE.finditer(text):
-                if not os.path.isdir(f"/dev/{m.group(1)}"):
-                    return True
-    return False
 
 
 def _safe(cmd: A.Command) -> bool:
@@ -281,7 +262,3 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
         pass  # overwritten in place, in the namespace
     return plan
 
-
-def draft_needed(interp: Interpreter, pl: A.Pipeline) -> bool:
-    """Worth drafting at all?  (No expansion, no I/O: runs for every pipeline.)"""
-    return interp.cluster_attached() or mentions_cluster(pl, interp.source_text)

@@ -1,0 +1,42 @@
+"""Cheap, syntactic test run for every pipeline: could it need the cluster?
+
+Kept apart from the planner so a purely local command imports nothing
+more than this (start-up time is a feature).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from onesh.parser import ast as A
+
+if TYPE_CHECKING:
+    from onesh.engine.interp import Interpreter
+
+NAMESPACE_ROOTS = ("/net/", "/pipes/")
+_DEV_TEXT_RE = re.compile(r"/dev/([A-Za-z][\w-]*)/")
+
+
+def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
+    """Cheap, syntactic: could this pipeline need the cluster at all?"""
+    for cmd in pl.commands:
+        if not isinstance(cmd, A.SimpleCommand):
+            continue
+        if cmd.pin is not None:
+            return True
+        words = [*cmd.words, *(r.target for r in cmd.redirs if r.heredoc is None)]
+        for w in words:
+            text = text_of(w)
+            if text.startswith(NAMESPACE_ROOTS):
+                return True
+            for m in _DEV_TEXT_RE.finditer(text):
+                if not os.path.isdir(f"/dev/{m.group(1)}"):
+                    return True
+    return False
+
+
+def draft_needed(interp: Interpreter, pl: A.Pipeline) -> bool:
+    """Worth planning at all?  (No expansion, no I/O.)"""
+    return interp.cluster_attached() or mentions_cluster(pl, interp.source_text)

@@ -267,13 +267,13 @@ class Job:
                     assert next_in is not None
                     tx = PipeSender(sc.ctx, sc.keys, next_in[1], next_in[0])
                     await tx.start()
-                    feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx))
+                    feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx, close_fd=stdin_fd != 0))
                 else:
                     feed = None
                 if out_rx is not None:
-                    tg.create_task(pump_pipe_to_fd(out_rx, 1))
+                    tg.create_task(pump_pipe_to_fd(out_rx, 1, close_fd=False))
                 for r in err_rx:
-                    tg.create_task(pump_pipe_to_fd(r, 2))
+                    tg.create_task(pump_pipe_to_fd(r, 2, close_fd=False))
                 waits = [tg.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started]
                 await asyncio.gather(*waits)
                 if feed is not None and not feed.done():
@@ -286,9 +286,6 @@ class Job:
                 await r.close()
             if out_rx is not None:
                 await out_rx.close()
-            if stdin_fd not in (None, 0):
-                assert stdin_fd is not None
-                os.close(stdin_fd)
         flat = [s for i in range(len(self.segments)) for s in statuses.get(i, [1] * len(self.segments[i][1]))]
         self.interp.state.pipestatus = flat
         if self.interp.interactive and self.interrupted and flat and flat[-1] == 128 + signal.SIGINT:

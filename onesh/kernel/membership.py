@@ -17,6 +17,7 @@ encrypted and authenticated (a peer without the cluster secret is refused).
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import threading
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 
+from onesh.kernel import namespace
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
 
 
@@ -92,6 +94,11 @@ class ClusterState(SyncObj):
         self.manifest_text = manifest_text
         self.agent_state: dict[str, Any] = {}
         self.epoch = 0
+        # The fs namespace index (onesh.kernel.namespace): replicated with
+        # membership so any runtime that takes over the fs agent has it all.
+        self.namespace: dict[str, dict[str, Any]] = namespace.initial()
+        self.ns_recent: dict[str, dict[str, Any]] = {}  # request id → result (retries)
+        self.ns_version = 0
 
     def start(self) -> None:
         self._stop_ticking = threading.Event()
@@ -173,6 +180,17 @@ class ClusterState(SyncObj):
         with self.lock:
             self.agent_state[slot] = state
 
+    @replicated
+    def ns_apply(self, op: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.ns_version += 1
+            return namespace.apply_once(self.namespace, self.ns_recent, op)
+
+    def ns_read(self, fn: Any, *args: Any) -> Any:
+        """A consistent read of the namespace (a deep-enough copy)."""
+        with self.lock:
+            return copy.deepcopy(fn(self.namespace, *args))
+
     def _replace(self) -> None:
         manifest = parse_manifest(self.manifest_text)
         new = place(manifest.slots(), self.members, self.assign)
@@ -192,11 +210,13 @@ class ClusterState(SyncObj):
             assign = dict(self.assign)
             epoch = self.epoch
             agent_state = dict(self.agent_state)
+            ns_version = self.ns_version
         return {
             "members": members,
             "assign": assign,
             "epoch": epoch,
             "agent_state": agent_state,
+            "ns_version": ns_version,
             "leader": None if leader is None else str(leader),
             "raft": {"term": status.get("raft_term"), "commit": status.get("commit_idx"),
                      "self": str(self.selfNode), "has_quorum": status.get("has_quorum")},

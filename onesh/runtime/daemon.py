@@ -39,6 +39,8 @@ log = logging.getLogger("onesh.runtime")
 # (`runtime.handlers[prefix]`, answering "<prefix>.<op>") and background
 # loops (`runtime.loops`, run in the runtime's TaskGroup until it stops).
 EXTENSIONS: tuple[str, ...] = (
+    "onesh.kernel.fs",
+    "onesh.kernel.storage",
     "onesh.runtime.stages",
     "onesh.kernel.scheduler",
 )
@@ -292,7 +294,7 @@ class Runtime:
             if self.state is None:
                 raise HandlerError("not a voter")
             name = body.get("method")
-            if name not in ("join", "leave", "heartbeat", "put_agent_state", "set_manifest"):
+            if name not in ("join", "leave", "heartbeat", "put_agent_state", "set_manifest", "ns_apply"):
                 raise HandlerError(f"raft.submit: method {name!r} not allowed")
             args = body.get("args", [])
             if not isinstance(args, list):

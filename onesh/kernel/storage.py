@@ -43,6 +43,7 @@ CHUNK = 960 * 1024
 REPAIR_PERIOD = 0.5
 REPAIR_BUDGET = 32  # chunks copied per tick at most
 REPAIR_PARALLEL = 4
+REPAIR_GRACE = 2.0  # a runtime must stay dead this long before its chunks are copied
 USAGE_TTL = 2.0
 
 
@@ -160,6 +161,7 @@ class Storage:
         self.lost: set[str] = set()
         self._usage: dict[str, int] = {}
         self._usage_at = -USAGE_TTL
+        self._dead_since: dict[str, float] = {}
 
     # ------------------------------------------------------------- chunks
     async def chunk(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
@@ -236,6 +238,11 @@ class Storage:
         live = {n: m["endpoint"] for n, m in members.items() if m.get("alive")}
         if not live:
             return 0
+        # A runtime that blinks (a missed heartbeat, a leader change) is not
+        # worth copying its data away: wait until it stays dead a while.
+        now = time.monotonic()
+        self._dead_since = {n: self._dead_since.get(n, now) for n in members if n not in live}
+        gone = {n for n, t in self._dead_since.items() if now - t >= REPAIR_GRACE}
         table: dict[str, list[Any]] = await index_read(self.runtime, "chunks")
         k = min(replicas_wanted(), len(live))
         load = dict(await self.usage())
@@ -243,7 +250,7 @@ class Storage:
         for sha, (size, reps) in sorted(table.items()):
             good = [r for r in reps if r in live]
             dead = [r for r in reps if r not in live]
-            if len(good) >= k or not dead:
+            if len(good) >= k or not dead or not all(r in gone or r not in members for r in dead):
                 continue
             if not good:
                 if sha not in self.lost:

@@ -59,6 +59,8 @@ GET_TIMEOUT = 5.0
 WRITE_WINDOW = 4  # chunks being stored at once per writer
 READ_WINDOW = 4  # chunks fetched ahead per reader
 PLACE_BATCH = 8
+WATCH_EVERY = 0.5  # while waiting for an agent, re-check that its runtime is alive
+HEDGE_AFTER = 1.0  # a chunk read not answered by then is asked of the next replica too
 
 
 def _oserror(code: str, where: str, text: str | None = None) -> OSError:
@@ -163,13 +165,14 @@ class Namespace:
     async def live(self, fresh: bool = False) -> dict[str, str]:
         return {n: m["endpoint"] for n, m in (await self.members(fresh)).items() if m.get("alive")}
 
-    async def agent_endpoint(self, agent: str, fresh: bool = False) -> str | None:
+    async def agent_host(self, agent: str, fresh: bool = False) -> tuple[str, str] | None:
+        """(runtime, endpoint) of a live runtime hosting kernel agent `agent`."""
         snap = await self.status(fresh)
         for slot, host in sorted(snap["assign"].items()):
             if slot == agent or slot.startswith(agent + "#"):
                 m = snap["members"].get(host)
                 if m is not None and m.get("alive"):
-                    return str(m["endpoint"])
+                    return str(host), str(m["endpoint"])
         return None
 
     async def agent(self, agent: str, method: str, body: dict[str, Any], *, timeout: float = META_TIMEOUT,
@@ -180,9 +183,9 @@ class Namespace:
         while True:
             why: str
             try:
-                ep = await self.agent_endpoint(agent, fresh)
-                if ep is not None:
-                    return await self.call(ep, method, body, timeout)
+                found = await self.agent_host(agent, fresh)
+                if found is not None:
+                    return await self._watched(*found, method, body, timeout)
                 why = f"the {agent} agent is not placed"
             except RpcError as e:
                 why = str(e)
@@ -194,6 +197,27 @@ class Namespace:
                 raise OSError(errno.EHOSTUNREACH, f"{method}: {why}")
             fresh = True
             await asyncio.sleep(0.1)
+
+    async def _watched(self, host: str, endpoint: str, method: str, body: dict[str, Any],
+                       timeout: float) -> dict[str, Any]:
+        """A call that is abandoned as soon as membership declares `host`
+        dead (a kill -9 is noticed well before a long timeout)."""
+        task = asyncio.create_task(self.call(endpoint, method, body, timeout))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=WATCH_EVERY)
+                if done:
+                    return task.result()
+                try:
+                    m = (await self.members(fresh=True)).get(host)
+                except OSError:
+                    continue
+                if m is None or not m.get("alive"):
+                    raise RpcError(f"{method}: no answer: {host} is down")
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def change(self, op: str, **fields: Any) -> dict[str, Any]:
         """A namespace change through the fs agent (retried safely: one request id)."""
@@ -327,23 +351,40 @@ class Namespace:
 
     async def get_chunk(self, sha: str, replicas: list[str], members: dict[str, dict[str, Any]],
                         path: str | None = None) -> bytes:
-        """One chunk from the nearest live replica, verified; fails over."""
-        last: Exception | None = None
+        """One chunk from the nearest live replica, verified.  When a replica
+        is slow to answer (dead but not declared so yet) the next one is
+        asked too, and the first good answer wins."""
+        last: BaseException | None = None
         for attempt in range(2):
-            order = sorted(replicas, key=lambda r: (not (members.get(r) or {}).get("alive"), r != self.local))
-            for r in order:
-                m = members.get(r)
-                if m is None or not m.get("endpoint"):
-                    continue
-                try:
-                    data = (await self.call(m["endpoint"], "chunk.get", {"sha": sha},
-                                            GET_TIMEOUT if m.get("alive") else 1.0))["data"]
-                except RpcError as e:
-                    last = e
-                    continue
-                if isinstance(data, bytes) and hashlib.sha256(data).hexdigest() == sha:
-                    return data
-                last = OSError(errno.EIO, f"chunk {sha[:12]} from {r} is corrupt")
+            # live first, this runtime first, then spread over the replicas
+            spread = {r: i for i, r in enumerate(rank(sha, list(replicas)))}
+            order = sorted(replicas, key=lambda r: (not (members.get(r) or {}).get("alive"), r != self.local,
+                                                    spread[r]))
+            candidates = [(r, members[r]) for r in order if (members.get(r) or {}).get("endpoint")]
+            pending: dict[asyncio.Task[dict[str, Any]], str] = {}
+            hedge = True
+            try:
+                while candidates or pending:
+                    if candidates and (hedge or not pending):
+                        r, m = candidates.pop(0)
+                        pending[asyncio.create_task(self.call(
+                            m["endpoint"], "chunk.get", {"sha": sha}, GET_TIMEOUT if m.get("alive") else 1.0))] = r
+                    done, _ = await asyncio.wait(pending, timeout=HEDGE_AFTER if candidates else None,
+                                                 return_when=asyncio.FIRST_COMPLETED)
+                    hedge = not done
+                    for t in done:
+                        r = pending.pop(t)
+                        if t.exception() is not None:
+                            last = t.exception()
+                            continue
+                        data = t.result().get("data")
+                        if isinstance(data, bytes) and hashlib.sha256(data).hexdigest() == sha:
+                            return data
+                        last = OSError(errno.EIO, f"chunk {sha[:12]} from {r} is corrupt")
+            finally:
+                for t in pending:
+                    t.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
             if attempt == 0 and path is not None:
                 # the replicas may have moved (repair): look them up again
                 entry, members = await self.resolve(path)
@@ -510,12 +551,14 @@ class NamespaceSync:
             keys = secret
         else:
             keys = ClusterKeys.from_secret(load_secret(secret) if isinstance(secret, str) else secret)
-        self._runner = asyncio.Runner()
+        # A plain loop, not asyncio.Runner: the Runner's SIGINT bookkeeping
+        # formats the finished task (and a whole file's bytes) with repr().
+        self._loop = asyncio.new_event_loop()
         self.ctx = zmq.asyncio.Context()
         self.ns = Namespace(self.ctx, keys, boot, local_runtime=local_runtime, replicas=replicas)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._runner.run(coro)
+        return self._loop.run_until_complete(coro)
 
     def stat(self, path: str) -> dict[str, Any] | None:
         return self.run(self.ns.stat(path))
@@ -545,7 +588,8 @@ class NamespaceSync:
         try:
             self.run(self.ns.close())
         finally:
-            self._runner.close()
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
             self.ctx.destroy(linger=0)
 
     def __enter__(self) -> NamespaceSync:

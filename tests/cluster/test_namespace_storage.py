@@ -120,7 +120,7 @@ def test_5mib_written_on_one_runtime_reads_back_everywhere(cluster: Cluster, tmp
         st = ns.stat("/home/big/blob")
     assert st is not None and st["size"] == len(data)
     live = {n for n, m in cluster.status()["members"].items() if m["alive"]}
-    for sha, size, reps in st["chunks"]:
+    for sha, _size, reps in st["chunks"]:
         assert len(reps) == 2 and len(set(reps)) == 2 and set(reps) <= live
         assert reps[0] == "r1"  # the writer's runtime first
         for r in reps:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from cluster_helpers import Cluster
 
+from onesh.runtime.client import ClusterError
 from onesh.runtime.nsclient import NamespaceSync
 
 pytestmark = pytest.mark.slow
@@ -105,6 +106,7 @@ def test_devices_are_registered_with_their_owner(ns: NamespaceSync) -> None:
 
 READER = """
 import hashlib, sys
+from onesh.runtime.client import ClusterError
 from onesh.runtime.nsclient import NamespaceSync
 boot, secret, rt, path = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
 with NamespaceSync(boot, secret, local_runtime=rt) as ns:
@@ -189,7 +191,7 @@ def tree(ns: NamespaceSync, top: str) -> dict[str, Any]:
 
 def test_replica_loss_and_fs_agent_failover(make_cluster: Callable[..., Cluster]) -> None:
     # 5 voters: the Raft group keeps its quorum through two kills.
-    cluster = make_cluster(nodes=5, voters=5)
+    cluster = make_cluster(nodes=5, voters=5, sensors=5)  # sensor k on rk
     data = os.urandom(3 * MiB + 7)
     fs_host = agent_host(cluster, "fs")
     writer = next(n for n in ("r1", "r2", "r3", "r4", "r5") if n != fs_host)
@@ -204,6 +206,8 @@ def test_replica_loss_and_fs_agent_failover(make_cluster: Callable[..., Cluster]
         # 1. kill -9 the writer's runtime: it holds a replica of every chunk
         kill9(cluster, writer)
         assert ns.read_bytes("/home/f/d/blob") == data
+        dev = ns.stat(f"/dev/sensor/{writer[1:]}")  # a dead runtime's device stays, offline
+        assert dev is not None and dev["owner"] == writer and dev["alive"] is False
 
         def repaired() -> bool:
             alive = {n for n, m in cluster.status()["members"].items() if m["alive"]}
@@ -223,3 +227,37 @@ def test_replica_loss_and_fs_agent_failover(make_cluster: Callable[..., Cluster]
         ns.write_bytes("/home/f/after", b"still writable")
         assert ns.read_bytes("/home/f/after") == b"still writable"
         wait(repaired)
+
+
+def test_fs_answers_only_where_its_agent_runs(cluster: Cluster, ns: NamespaceSync) -> None:
+    snap = cluster.status()
+    host = snap["assign"]["fs"]
+    for name, m in snap["members"].items():
+        if name == host:
+            assert cluster.call(m["endpoint"], "fs.stat", {"path": "/home"})["entry"]["kind"] == "dir"
+        else:
+            with pytest.raises(ClusterError, match="fs agent not here"):
+                cluster.call(m["endpoint"], "fs.stat", {"path": "/home"})
+        # every voter answers raw index reads (for agents hosted on non-voters)
+        assert cluster.call(m["endpoint"], "nsindex.stat", {"path": "/tmp"})["result"]["kind"] == "dir"
+
+
+def test_non_voting_runtimes_store_and_repair(make_cluster: Callable[..., Cluster]) -> None:
+    # r4 and r5 are not Raft voters: they reach the index through a voter.
+    cluster = make_cluster(nodes=5, voters=3)
+    assign = cluster.status()["assign"]
+    writer = next(n for n in ("r4", "r5") if n not in (assign["storage"], assign["fs"]))
+    data = os.urandom(2 * MiB + 1)
+    with NamespaceSync(cluster.info.boot, cluster.info.secret, local_runtime=writer) as ns:
+        ns.write_bytes("/home/nv", data)
+        st = ns.stat("/home/nv")
+        assert st is not None and all(c[2][0] == writer for c in st["chunks"])
+        kill9(cluster, writer)
+        assert ns.read_bytes("/home/nv") == data
+
+        def repaired() -> bool:
+            alive = {n for n, m in cluster.status()["members"].items() if m["alive"]}
+            entry = ns.stat("/home/nv")
+            return entry is not None and all(len(set(c[2])) == 2 and set(c[2]) <= alive for c in entry["chunks"])
+        wait(repaired)
+        assert ns.read_bytes("/home/nv") == data

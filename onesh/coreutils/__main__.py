@@ -1,42 +1,44 @@
-"""python -m onesh.coreutils NAME [ARGS...]"""
+"""python -m onesh.coreutils NAME [ARGS...]
+
+Exit statuses: the tool's own; 141 when stdout is closed under it (SIGPIPE,
+quietly); 130 on SIGINT after flushing what was already processed.  No
+Python traceback unless ONESH_DEBUG=1."""
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 
 from onesh.coreutils import TOOLS
-from onesh.coreutils.common import Io, Usage
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in TOOLS:
         sys.stderr.write(f"onesh.coreutils: expected one of {' '.join(TOOLS)}\n")
         return 2
-    name = argv[0]
-    io = Io(name)
+    from onesh.coreutils.common import Io, run_tool
+
+    io = Io(argv[0])
     try:
-        return int(importlib.import_module(f"onesh.coreutils.{name}").run(argv, io))
-    except Usage as e:
-        io.flush()
-        sys.stderr.write(f"{name}: {e}\nTry '{name} --help' for more information.\n")
-        return 2 if name == "grep" else 1
-    except BrokenPipeError:
-        _quiet_stdout()
-        return 141
+        status = run_tool(argv, io)
     except KeyboardInterrupt:
         try:
             io.flush()
-        except BrokenPipeError:
+        except OSError:
             pass
-        _quiet_stdout()
-        return 130
-    finally:
+        status = 130
+    except Exception as e:
+        if os.environ.get("ONESH_DEBUG") == "1":
+            raise
         try:
             io.flush()
-        except (BrokenPipeError, OSError):
-            _quiet_stdout()
+        except OSError:
+            pass
+        sys.stderr.write(f"{argv[0]}: {e}\n")
+        status = 2 if argv[0] == "grep" else 1
+    if status in (141, 130):
+        _quiet_stdout()
+    return status
 
 
 def _quiet_stdout() -> None:
@@ -49,7 +51,9 @@ def _quiet_stdout() -> None:
 
 
 if __name__ == "__main__":
-    status = main(sys.argv[1:])
-    if status == 141:
-        sys.exit(141)
-    sys.exit(status)
+    code = main(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _quiet_stdout()
+    sys.exit(code)

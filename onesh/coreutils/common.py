@@ -1,83 +1,100 @@
-"""Shared plumbing for the builtin agents: I/O, inputs, option parsing."""
+"""Shared plumbing for the builtin agents: I/O, inputs, option parsing.
+
+Everything is bytes: lines, fields, character classes and comparisons
+follow the C locale (LC_ALL=C), whatever the environment says.
+"""
 
 from __future__ import annotations
 
 import getopt
-import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-BLOCK = 64 * 1024
+from onesh.coreutils import files
+from onesh.coreutils.files import register_resolver
 
-Resolver = Callable[[str], Any]
-_resolvers: list[Resolver] = []
+__all__ = ["BLOCK", "Io", "Usage", "inputs", "line_blocks", "number", "parse", "read_block",
+           "register_resolver", "run_tool", "why"]
+
+BLOCK = 64 * 1024
 
 
 class Usage(Exception):
     """Bad command line: message for `NAME: ...`, exit 1 (2 for grep)."""
 
 
-def register_resolver(fn: Resolver) -> None:
-    """fn(path) -> file-like or None: lets the cluster namespace serve paths."""
-    _resolvers.append(fn)
-
-
-def _env_resolvers() -> None:
-    if os.environ.get("ONESH_NS_PATHS") and not _resolvers:
-        from onesh.runtime.nsresolver import resolve
-
-        register_resolver(resolve)
-
-
 class Io:
-    def __init__(self, name: str) -> None:
+    """A tool's world: binary stdin/stdout/stderr and how to open operands.
+
+    The defaults are the process's fds 0/1/2; tests pass BytesIO objects."""
+
+    def __init__(self, name: str, stdin: Any = None, stdout: Any = None, stderr: Any = None) -> None:
         self.name = name
-        self.out = sys.stdout.buffer
+        self.stdin: Any = stdin if stdin is not None else sys.stdin.buffer
+        self.stdout: BinaryIO = stdout if stdout is not None else sys.stdout.buffer
+        self.stderr: BinaryIO = stderr if stderr is not None else sys.stderr.buffer
         self.status = 0
+        self.no_messages = False  # grep -s: file errors only set the status
+
+    @property
+    def out(self) -> BinaryIO:
+        return self.stdout
 
     def write(self, data: bytes) -> None:
-        self.out.write(data)
+        self.stdout.write(data)
 
     def flush(self) -> None:
-        self.out.flush()
+        self.stdout.flush()
+
+    def out_fd(self) -> int:
+        """The fd behind stdout (after flushing it), or -1 when there is none."""
+        try:
+            fd = int(self.stdout.fileno())
+        except (OSError, AttributeError, ValueError):
+            return -1
+        self.stdout.flush()
+        return fd
+
+    def message(self, msg: str) -> None:
+        """`NAME: msg` on stderr (stdout flushed first, to keep the order)."""
+        try:
+            self.flush()
+        except BrokenPipeError:
+            raise
+        except OSError:
+            pass
+        self.stderr.write(f"{self.name}: {msg}\n".encode("utf-8", "surrogateescape"))
+        self.stderr.flush()
 
     def error(self, msg: str) -> None:
-        self.flush()
-        sys.stderr.write(f"{self.name}: {msg}\n")
-        sys.stderr.flush()
+        self.message(msg)
         self.status = 1
 
     def open_input(self, path: str) -> Any:
-        """A binary reader with read1/readline; '-' is stdin."""
+        """A binary reader with read1 or a raw read; '-' is stdin."""
         if path == "-":
-            return sys.stdin.buffer
-        if path.startswith("/dev/"):
-            from onesh.runtime.devices import local_devices_from_env, open_device
-
-            spec = local_devices_from_env().get(path)
-            if spec is not None:
-                return open_device(spec)
-        _env_resolvers()
-        for fn in _resolvers:
-            f = fn(path)
-            if f is not None:
-                return f
-        if os.path.isdir(path):
-            raise IsADirectoryError(21, "Is a directory", path)
-        return open(path, "rb")
+            return self.stdin
+        return files.open_input(path)
 
     def open_output(self, path: str, append: bool = False) -> BinaryIO:
-        return open(path, "ab" if append else "wb")
+        if path == "-":
+            return self.stdout
+        return files.open_output(path, append)
 
 
 def why(e: OSError) -> str:
     return e.strerror or str(e)
 
 
+def fsname(name: str) -> bytes:
+    return name.encode("utf-8", "surrogateescape")
+
+
 def parse(argv: list[str], short: str, long: list[str] | None = None,
           *, numeric_shorthand: bool = False) -> tuple[list[tuple[str, str]], list[str]]:
-    """GNU getopt (options anywhere, bundling, -n5, --long=v)."""
+    """GNU getopt: options anywhere, bundling (-nv), -n5 / -n 5, --long=v
+    or --long v, unique long prefixes, `--` ends options."""
     args = argv[1:]
     if numeric_shorthand and args and len(args[0]) > 1 and args[0][0] == "-" and args[0][1:].isdigit():
         args = ["-n", args[0][1:], *args[1:]]
@@ -88,10 +105,19 @@ def parse(argv: list[str], short: str, long: list[str] | None = None,
         if e.msg.startswith("option --"):
             if "requires argument" in e.msg:
                 raise Usage(f"option '--{opt}' requires an argument") from None
+            if "not a unique prefix" in e.msg:
+                raise Usage(f"option '--{opt}' is ambiguous") from None
+            if "must not have an argument" in e.msg:
+                raise Usage(f"option '--{opt}' doesn't allow an argument") from None
             raise Usage(f"unrecognized option '--{opt}'") from None
         if "requires argument" in e.msg:
             raise Usage(f"option requires an argument -- '{opt}'") from None
         raise Usage(f"invalid option -- '{opt}'") from None
+
+
+def canon(opts: list[tuple[str, str]], longmap: dict[str, str]) -> list[tuple[str, str]]:
+    """Long options renamed to their short spelling (`--count` → `-c`)."""
+    return [(longmap.get(o, o), v) for o, v in opts]
 
 
 def read_block(f: Any) -> bytes:
@@ -110,7 +136,8 @@ def line_blocks(f: Any) -> Iterator[list[bytes]]:
         data = read_block(f)
         if not data:
             break
-        data = carry + data
+        if carry:
+            data = carry + data
         cut = data.rfind(b"\n") + 1
         carry = data[cut:]
         if cut:
@@ -119,18 +146,22 @@ def line_blocks(f: Any) -> Iterator[list[bytes]]:
         yield [carry]
 
 
-def inputs(io: Io, files: list[str]) -> Iterator[tuple[str, Any]]:
-    """(name, reader) for each operand ('-' when none); errors reported."""
-    for name in files or ["-"]:
+def inputs(io: Io, names: list[str]) -> Iterator[tuple[str, Any]]:
+    """(name, reader) for each operand ('-' when none); errors reported
+    as `NAME: FILE: reason` and the status set to 1."""
+    for name in names or ["-"]:
         try:
             f = io.open_input(name)
         except OSError as e:
-            io.error(f"{name}: {why(e)}")
+            if io.no_messages:
+                io.status = 1
+            else:
+                io.error(f"{name}: {why(e)}")
             continue
         try:
             yield name, f
         finally:
-            if f is not sys.stdin.buffer:
+            if f is not io.stdin:
                 f.close()
 
 
@@ -139,3 +170,27 @@ def number(text: str, what: str) -> int:
         return int(text)
     except ValueError:
         raise Usage(f"invalid {what}: '{text}'") from None
+
+
+def run_tool(argv: list[str], io: Io) -> int:
+    """Run tool argv[0] with io; usage errors and a closed stdout handled
+    (141).  KeyboardInterrupt propagates to the caller."""
+    import importlib
+
+    name = argv[0]
+    try:
+        module = importlib.import_module(f"onesh.coreutils.{name}")
+        status = int(module.run(argv, io))
+        io.flush()
+        return status
+    except Usage as e:
+        try:
+            io.flush()
+        except OSError:
+            pass
+        io.stderr.write(f"{name}: {e}\nTry '{name} --help' for more information.\n"
+                        .encode("utf-8", "surrogateescape"))
+        io.stderr.flush()
+        return 2 if name == "grep" else 1
+    except BrokenPipeError:
+        return 141

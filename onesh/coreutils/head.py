@@ -1,44 +1,63 @@
-"""head [-n [-]N] [-c [-]N] [-qv] [FILE...]"""
+"""head [-n [-]N] [-c [-]N] [-qv] [FILE...]  (N may end in b kB K MB M GB G)"""
 
 from __future__ import annotations
 
 from collections import deque
+from typing import Any
 
-from onesh.coreutils.common import Io, Usage, inputs, line_blocks, parse, read_block
+from onesh.coreutils.common import Io, Usage, canon, fsname, inputs, line_blocks, parse, read_block
+
+SUFFIX = {"b": 512, "kB": 1000, "K": 1024, "k": 1024, "KiB": 1024, "MB": 1000 ** 2, "M": 1024 ** 2,
+          "MiB": 1024 ** 2, "GB": 1000 ** 3, "G": 1024 ** 3, "GiB": 1024 ** 3, "TB": 1000 ** 4,
+          "T": 1024 ** 4}
 
 
-def _count(v: str, what: str) -> tuple[int, bool]:
-    neg = v.startswith("-")
-    t = v[1:] if neg or v.startswith("+") else v
-    mult = {"b": 512, "K": 1024, "k": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
-    m = 1
-    if t and t[-1] in mult:
-        m, t = mult[t[-1]], t[:-1]
+def count_arg(v: str, what: str, sign: str = "-") -> tuple[int, bool]:
+    """'N', '-N' (sign '-') or '+N' (sign '+') with a size suffix → (N, signed)."""
+    signed = v.startswith(sign)
+    t = v[1:] if v[:1] in "+-" else v
+    if v.startswith("-") and sign == "+":
+        signed = False
+    mult = 1
+    for suf in sorted(SUFFIX, key=len, reverse=True):
+        if t.endswith(suf) and t[:-len(suf)].isdigit():
+            mult, t = SUFFIX[suf], t[:-len(suf)]
+            break
     if not t.isdigit():
         raise Usage(f"invalid number of {what}: '{v}'")
-    return int(t) * m, neg
+    return int(t) * mult, signed
+
+
+LONG = {"--lines": "-n", "--bytes": "-c", "--quiet": "-q", "--silent": "-q", "--verbose": "-v"}
+
+
+def header(io: Io, name: str, first: bool) -> None:
+    shown = b"standard input" if name == "-" else fsname(name)
+    io.write((b"" if first else b"\n") + b"==> " + shown + b" <==\n")
 
 
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "n:c:qv", ["lines=", "bytes=", "quiet", "silent", "verbose"],
+    opts, files = parse(argv, "n:c:qvz", ["lines=", "bytes=", "quiet", "silent", "verbose"],
                         numeric_shorthand=True)
     n, neg, by_bytes = 10, False, False
     verbose = quiet = False
-    for o, v in opts:
-        if o in ("-n", "--lines"):
-            (n, neg), by_bytes = _count(v, "lines"), False
-        elif o in ("-c", "--bytes"):
-            (n, neg), by_bytes = _count(v, "bytes"), True
-        elif o in ("-q", "--quiet", "--silent"):
+    for o, v in canon(opts, LONG):
+        if o == "-n":
+            (n, neg), by_bytes = count_arg(v, "lines"), False
+        elif o == "-c":
+            (n, neg), by_bytes = count_arg(v, "bytes"), True
+        elif o == "-q":
             quiet, verbose = True, False
-        elif o in ("-v", "--verbose"):
+        elif o == "-v":
             verbose, quiet = True, False
+        elif o == "-z":
+            raise Usage("-z is not supported by the builtin head agent")
     names = files or ["-"]
     headers = (len(names) > 1 or verbose) and not quiet
     first = True
     for name, f in inputs(io, names):
         if headers:
-            io.write((b"" if first else b"\n") + b"==> %s <==\n" % (b"standard input" if name == "-" else name.encode()))
+            header(io, name, first)
         first = False
         if by_bytes:
             _bytes(io, f, n, neg)
@@ -48,12 +67,15 @@ def run(argv: list[str], io: Io) -> int:
     return io.status
 
 
-def _bytes(io: Io, f: object, n: int, neg: bool) -> None:
+def _bytes(io: Io, f: Any, n: int, neg: bool) -> None:
     if neg:
-        data = b""
+        keep = b""
         while chunk := read_block(f):
-            data += chunk
-        io.write(data[:max(0, len(data) - n)])
+            keep += chunk
+            if len(keep) > n:
+                io.write(keep[:len(keep) - n])
+                keep = keep[len(keep) - n:]
+                io.flush()
         return
     left = n
     while left > 0:
@@ -61,17 +83,19 @@ def _bytes(io: Io, f: object, n: int, neg: bool) -> None:
         if not chunk:
             return
         io.write(chunk[:left])
+        io.flush()
         left -= len(chunk[:left])
 
 
-def _lines(io: Io, f: object, n: int, neg: bool) -> None:
+def _lines(io: Io, f: Any, n: int, neg: bool) -> None:
     if neg:
         keep: deque[bytes] = deque()
         for block in line_blocks(f):
-            for line in block:
-                keep.append(line)
-                if len(keep) > n:
-                    io.write(keep.popleft())
+            keep.extend(block)
+            out = [keep.popleft() for _ in range(max(0, len(keep) - n))]
+            if out:
+                io.write(b"".join(out))
+                io.flush()
         return
     left = n
     if left == 0:

@@ -6,7 +6,6 @@ follow the C locale (LC_ALL=C), whatever the environment says.
 
 from __future__ import annotations
 
-import getopt
 import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -93,26 +92,74 @@ def fsname(name: str) -> bytes:
 
 def parse(argv: list[str], short: str, long: list[str] | None = None,
           *, numeric_shorthand: bool = False) -> tuple[list[tuple[str, str]], list[str]]:
-    """GNU getopt: options anywhere, bundling (-nv), -n5 / -n 5, --long=v
-    or --long v, unique long prefixes, `--` ends options."""
+    """GNU getopt_long: options anywhere among operands, bundling (-nv),
+    -n5 / -n 5, --long=v / --long v, unique long prefixes, `--` ends
+    options, `-` is an operand.  `short` as for getopt ("n:" takes an
+    argument); in `long`, "name=" takes an argument and "name=?" an
+    optional one (only as --name=VALUE)."""
     args = argv[1:]
     if numeric_shorthand and args and len(args[0]) > 1 and args[0][0] == "-" and args[0][1:].isdigit():
         args = ["-n", args[0][1:], *args[1:]]
-    try:
-        return getopt.gnu_getopt(args, short, long or [])
-    except getopt.GetoptError as e:
-        opt = e.opt
-        if e.msg.startswith("option --"):
-            if "requires argument" in e.msg:
-                raise Usage(f"option '--{opt}' requires an argument") from None
-            if "not a unique prefix" in e.msg:
-                raise Usage(f"option '--{opt}' is ambiguous") from None
-            if "must not have an argument" in e.msg:
-                raise Usage(f"option '--{opt}' doesn't allow an argument") from None
-            raise Usage(f"unrecognized option '--{opt}'") from None
-        if "requires argument" in e.msg:
-            raise Usage(f"option requires an argument -- '{opt}'") from None
-        raise Usage(f"invalid option -- '{opt}'") from None
+    longs: dict[str, str] = {}
+    for spec in long or []:
+        if spec.endswith("=?"):
+            longs[spec[:-2]] = "?"
+        elif spec.endswith("="):
+            longs[spec[:-1]] = "="
+        else:
+            longs[spec] = ""
+    opts: list[tuple[str, str]] = []
+    operands: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        i += 1
+        if a == "--":
+            operands.extend(args[i:])
+            break
+        if a.startswith("--"):
+            name, eq, value = a[2:].partition("=")
+            if name in longs:
+                full = name
+            else:
+                matches = [k for k in longs if k.startswith(name)]
+                if not matches:
+                    raise Usage(f"unrecognized option '{a}'")
+                if len(matches) > 1:
+                    raise Usage(f"option '--{name}' is ambiguous; possibilities:"
+                                + "".join(f" '--{m}'" for m in matches))
+                full = matches[0]
+            kind = longs[full]
+            if kind == "=" and not eq:
+                if i >= len(args):
+                    raise Usage(f"option '--{full}' requires an argument")
+                value = args[i]
+                i += 1
+            elif kind == "" and eq:
+                raise Usage(f"option '--{full}' doesn't allow an argument")
+            opts.append(("--" + full, value))
+            continue
+        if a.startswith("-") and a != "-":
+            j = 1
+            while j < len(a):
+                c = a[j]
+                k = short.find(c)
+                if k < 0 or c == ":":
+                    raise Usage(f"invalid option -- '{c}'")
+                if short[k + 1:k + 2] == ":":
+                    value = a[j + 1:]
+                    if not value:
+                        if i >= len(args):
+                            raise Usage(f"option requires an argument -- '{c}'")
+                        value = args[i]
+                        i += 1
+                    opts.append(("-" + c, value))
+                    break
+                opts.append(("-" + c, ""))
+                j += 1
+            continue
+        operands.append(a)
+    return opts, operands
 
 
 def canon(opts: list[tuple[str, str]], longmap: dict[str, str]) -> list[tuple[str, str]]:

@@ -1,94 +1,115 @@
-"""cut -b LIST | -c LIST | -f LIST [-d DELIM] [-s] [--complement] [--output-delimiter=S] [FILE...]"""
+"""cut -b LIST | -c LIST | -f LIST [-d DELIM] [-s] [-n] [--complement]
+[--output-delimiter=S] [FILE...]
+
+Bytes (C locale): -c is -b.  LIST is N, N-, N-M, -M, comma separated;
+overlapping ranges are merged and output keeps the input order, as in GNU cut.  Each
+line is cut with a few slices per selected range, no per-byte work."""
 
 from __future__ import annotations
 
-from onesh.coreutils.common import Io, Usage, inputs, line_blocks, parse
+from onesh.coreutils.common import Io, Usage, canon, fsname, inputs, line_blocks, parse
 
 INF = 1 << 62
 
 
-def _ranges(spec: str) -> list[tuple[int, int]]:
-    out = []
-    for part in spec.split(","):
+def parse_list(spec: str) -> list[tuple[int, int]]:
+    """Merged, sorted, 1-based inclusive ranges."""
+    out: list[tuple[int, int]] = []
+    for part in spec.replace(" ", ",").split(","):
         if not part:
             raise Usage("fields and positions are numbered from 1")
         a, dash, b = part.partition("-")
-        try:
-            lo = int(a) if a else 1
-            hi = (int(b) if b else INF) if dash else lo
-        except ValueError:
-            raise Usage(f"invalid field value '{part}'") from None
+        if dash and not a and not b:
+            raise Usage("invalid range with no endpoint: -")
+        if (a and not a.isdigit()) or (b and not b.isdigit()) or "-" in b:
+            raise Usage(f"invalid field value '{part}'" if a.isdigit() or b.isdigit()
+                        else "invalid byte, character or field list")
+        lo = int(a) if a else 1
+        hi = (int(b) if b else INF) if dash else lo
         if lo < 1 or hi < 1:
             raise Usage("fields and positions are numbered from 1")
         if lo > hi:
             raise Usage("invalid decreasing range")
         out.append((lo, hi))
+    out.sort()
+    merged: list[tuple[int, int]] = []
+    for lo, hi in out:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def complement(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out = []
+    nxt = 1
+    for lo, hi in ranges:
+        if lo > nxt:
+            out.append((nxt, lo - 1))
+        nxt = hi + 1
+    if nxt < INF:
+        out.append((nxt, INF))
     return out
 
 
-def _selected(n: int, ranges: list[tuple[int, int]], complement: bool) -> list[int]:
-    picked = [i for i in range(1, n + 1) if any(lo <= i <= hi for lo, hi in ranges)]
-    if complement:
-        s = set(picked)
-        picked = [i for i in range(1, n + 1) if i not in s]
-    return picked
+LONG = {"--bytes": "-b", "--characters": "-c", "--fields": "-f", "--delimiter": "-d",
+        "--only-delimited": "-s"}
 
 
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "b:c:f:d:sn", ["bytes=", "characters=", "fields=", "delimiter=", "only-delimited",
-                                              "complement", "output-delimiter="])
-    long = {"--bytes": "-b", "--characters": "-c", "--fields": "-f", "--delimiter": "-d",
-            "--only-delimited": "-s"}
+    opts, files = parse(argv, "b:c:f:d:snz", ["bytes=", "characters=", "fields=", "delimiter=",
+                                               "only-delimited", "complement", "output-delimiter="])
     mode = ""
     spec = ""
-    delim = b"\t"
-    only = complement = False
+    delim: bytes | None = None
+    only = comp = False
     out_delim: bytes | None = None
-    for o, v in opts:
-        o = long.get(o, o)
+    for o, v in canon(opts, LONG):
         if o in ("-b", "-c", "-f"):
             if mode:
-                raise Usage("only one type of list may be specified")
+                raise Usage("only one list may be specified")
             mode, spec = o[1], v
         elif o == "-d":
-            delim = v.encode("utf-8", "surrogateescape")
+            delim = fsname(v) or b"\0"
             if len(delim) != 1:
                 raise Usage("the delimiter must be a single character")
         elif o == "-s":
             only = True
         elif o == "--complement":
-            complement = True
+            comp = True
         elif o == "--output-delimiter":
-            out_delim = v.encode("utf-8", "surrogateescape")
+            out_delim = fsname(v)
+        elif o == "-z":
+            raise Usage("-z is not supported by the builtin cut agent")
     if not mode:
         raise Usage("you must specify a list of bytes, characters, or fields")
-    ranges = _ranges(spec)
+    if mode != "f" and delim is not None:
+        raise Usage("an input delimiter may be specified only when operating on fields")
+    if mode != "f" and only:
+        raise Usage("suppressing non-delimited lines makes sense\n\tonly when operating on fields")
+    ranges = parse_list(spec)
+    if comp:
+        ranges = complement(ranges)
+    slices = [(lo - 1, None if hi >= INF else hi) for lo, hi in ranges]
+    d = delim if delim is not None else b"\t"
+    od = out_delim if out_delim is not None else (d if mode == "f" else b"")
     for _, f in inputs(io, files):
         for block in line_blocks(f):
             out = []
             for ln in block:
-                nl = ln.endswith(b"\n")
-                body = ln[:-1] if nl else ln
+                body = ln[:-1] if ln.endswith(b"\n") else ln
                 if mode == "f":
-                    if delim not in body:
+                    if d not in body:
                         if not only:
                             out.append(body + b"\n")
                         continue
-                    parts = body.split(delim)
-                    idx = _selected(len(parts), ranges, complement)
-                    out.append((out_delim if out_delim is not None else delim).join(parts[i - 1] for i in idx) + b"\n")
+                    parts = body.split(d)
+                    picked = [p for a, b in slices for p in parts[a:b]]
+                    out.append(od.join(picked) + b"\n")
                 else:
-                    idx = _selected(len(body), ranges, complement)
-                    if out_delim is None:
-                        out.append(bytes(body[i - 1] for i in idx) + b"\n")
-                    else:
-                        pieces, prev = [], -2
-                        for i in idx:
-                            if i != prev + 1:
-                                pieces.append(bytearray())
-                            pieces[-1].append(body[i - 1])
-                            prev = i
-                        out.append(out_delim.join(bytes(p) for p in pieces) + b"\n")
+                    pieces = [body[a:b] for a, b in slices if a < len(body)]
+                    out.append(od.join(pieces) + b"\n")
             io.write(b"".join(out))
             io.flush()
     return io.status

@@ -202,7 +202,7 @@ def run(argv: list[str], io: Io) -> int:
         "extended-regexp", "fixed-strings", "basic-regexp", "count", "with-filename", "no-filename",
         "ignore-case", "no-ignore-case", "files-without-match", "files-with-matches", "line-number",
         "only-matching", "quiet", "silent", "no-messages", "invert-match", "word-regexp", "line-regexp",
-        "regexp=", "file=", "max-count=", "color=", "colour=", "line-buffered", "label=", "text",
+        "regexp=", "file=", "max-count=", "color=?", "colour=?", "line-buffered", "label=", "text",
         "byte-offset", "null-data"])
     flags: set[str] = set()
     patterns: list[bytes] | None = None

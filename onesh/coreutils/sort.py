@@ -1,14 +1,30 @@
-"""sort [-bfnrsu] [-k POS1[,POS2]]... [-t SEP] [-o FILE] [FILE...]  (C locale)"""
+"""sort [-bdfghinrsuc] [-k POS1[,POS2]]... [-t SEP] [-o FILE] [FILE...]
+
+C locale: lines compare as bytes.  Keys and options follow GNU sort:
+fields are separated by -t SEP, or else each field starts at a blank
+run; a key's own ordering flags (-k2,2nr) replace the global ones; ties
+are broken by comparing whole lines (not with -s or -u, and reversed too
+with a global -r); -u keeps the first of each run of equal keys.  -n
+compares exact decimals (no thousands separator in C), -g floats, -h
+numbers with a K/M/G... suffix (suffix first).  -m, -S, -T and
+--parallel are accepted (the input is always sorted in memory)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-from onesh.coreutils.common import Io, Usage, inputs, line_blocks, parse
+from onesh.coreutils.common import Io, Usage, canon, fsname, inputs, line_blocks, parse
 
-_NUM = re.compile(rb"^\s*(-?)(\d*)(?:\.(\d*))?")
+_NUM = re.compile(rb"[ \t]*(-?)(\d*)(?:\.(\d*))?")
+_HUMAN = re.compile(rb"[ \t]*(-?)(\d*)(?:\.(\d*))?([KMGTPEZYRQk]?)")
+_GEN = re.compile(rb"[ \t]*[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|inf(?:inity)?|nan)", re.I)
+ORDER_FLAGS = "bdfghinMRV"
+_NOT_DICT = bytes(c for c in range(256) if not (chr(c).isalnum() and c < 128) and c not in b" \t")
+_NOT_PRINT = bytes(c for c in range(256) if not 32 <= c < 127)
 
 
 @dataclass
@@ -16,155 +32,256 @@ class Key:
     f1: int
     c1: int
     f2: int  # 0 = end of line
-    c2: int
+    c2: int  # 0 = end of field f2
     flags: str
+    skip_start: bool  # b applies to the start position
+    skip_end: bool  # b applies to the end position
 
 
-def _parse_key(text: str, global_flags: str) -> Key:
+def parse_key(text: str, global_flags: str) -> Key:
     def pos(p: str, end: bool) -> tuple[int, int, str]:
-        m = re.fullmatch(r"(\d+)(?:\.(\d+))?([bdfgiMhnRrV]*)", p)
+        m = re.fullmatch(r"(\d+)(?:\.(\d+))?([a-zA-Z]*)", p)
         if not m:
-            raise Usage(f"invalid field specification '{text}'")
+            raise Usage(f"invalid number at field start: invalid count at start of '{p}'" if not end
+                        else f"invalid number after ',': invalid count at start of '{p}'")
+        bad = set(m.group(3)) - set(ORDER_FLAGS + "r")
+        if bad:
+            raise Usage(f"stray character in field spec: invalid field specification '{text}'")
         f, c = int(m.group(1)), int(m.group(2) or 0)
-        if f == 0 or (not end and m.group(2) is not None and c == 0):
-            raise Usage(f"invalid field specification '{text}'")
+        if f == 0:
+            raise Usage(f"field number is zero: invalid field specification '{text}'")
+        if not end and m.group(2) is not None and c == 0:
+            raise Usage(f"character offset is zero: invalid field specification '{text}'")
         return f, c, m.group(3)
     a, _, b = text.partition(",")
     f1, c1, fl1 = pos(a, False)
     f2, c2, fl2 = pos(b, True) if b else (0, 0, "")
-    flags = fl1 + fl2
-    return Key(f1, c1 or 1, f2, c2, flags or global_flags)
+    own = fl1 + fl2
+    flags = own if own else global_flags
+    return Key(f1, c1 or 1, f2, c2, flags,
+               "b" in (fl1 if own else global_flags), "b" in (fl2 if own else global_flags))
 
 
-def _fields(line: bytes, sep: bytes | None) -> list[tuple[int, int]]:
-    """(start, end) of each field; without -t a field keeps its leading blanks."""
-    spans = []
+def _skip_fields(line: bytes, n: int, sep: bytes | None, lim: int, keep_last_sep: bool = True) -> int:
+    """Index after skipping n fields (GNU begfield/limfield)."""
+    ptr = 0
     if sep is not None:
-        start = 0
-        while True:
-            i = line.find(sep, start)
-            if i < 0:
-                spans.append((start, len(line)))
-                return spans
-            spans.append((start, i))
-            start = i + len(sep)
-    i, n = 0, len(line)
-    while i < n:
-        j = i
-        while j < n and line[j] in b" \t":
-            j += 1
-        while j < n and line[j] not in b" \t":
-            j += 1
-        spans.append((i, j))
-        i = j
-    return spans
+        while ptr < lim and n:
+            n -= 1
+            i = line.find(sep, ptr, lim)
+            ptr = lim if i < 0 else i
+            if ptr < lim and (n or keep_last_sep):
+                ptr += 1
+        return ptr
+    while ptr < lim and n:
+        n -= 1
+        while ptr < lim and line[ptr] in b" \t":
+            ptr += 1
+        while ptr < lim and line[ptr] not in b" \t":
+            ptr += 1
+    return ptr
 
 
-def _extract(line: bytes, k: Key, sep: bytes | None) -> bytes:
-    spans = _fields(line, sep)
-    if k.f1 > len(spans):
-        return b""
-    s0 = spans[k.f1 - 1][0]
-    if "b" in k.flags:
-        while s0 < len(line) and line[s0] in b" \t" and s0 < spans[k.f1 - 1][1]:
-            s0 += 1
-    start = min(s0 + k.c1 - 1, spans[k.f1 - 1][1]) if k.c1 > 1 else s0
-    if k.f2 == 0 or k.f2 > len(spans):
-        end = len(line)
-    elif k.c2 == 0:
-        end = spans[k.f2 - 1][1]
+def extract(line: bytes, k: Key, sep: bytes | None) -> bytes:
+    """The key's bytes, exactly as GNU sort delimits them."""
+    lim = len(line)
+    start = _skip_fields(line, k.f1 - 1, sep, lim)
+    if k.skip_start:
+        while start < lim and line[start] in b" \t":
+            start += 1
+    start = min(lim, start + k.c1 - 1)
+    if k.f2 == 0:
+        end = lim
     else:
-        end = min(spans[k.f2 - 1][0] + k.c2, spans[k.f2 - 1][1])
-    return line[start:max(start, end)]
+        if k.c2 == 0:
+            end = _skip_fields(line, k.f2, sep, lim, keep_last_sep=False)
+        else:
+            end = _skip_fields(line, k.f2 - 1, sep, lim)
+            if k.skip_end:
+                while end < lim and line[end] in b" \t":
+                    end += 1
+            end = min(lim, end + k.c2)
+    return line[start:end] if end > start else b""
 
 
-def _num(b: bytes) -> tuple[float, bytes]:
-    m = _NUM.match(b)
-    if not m or not (m.group(2) or m.group(3)):
-        return (0.0, b"")
-    text = (m.group(1) or b"") + (m.group(2) or b"0") + b"." + (m.group(3) or b"0")
-    return (float(text), b"")
+def _decimal(m: Any) -> Decimal:
+    sign, whole, frac = m.group(1), m.group(2), m.group(3)
+    if not whole and not frac:
+        return Decimal(0)
+    return Decimal((sign or b"").decode() + (whole or b"0").decode() + "." + (frac or b"0").decode())
 
 
-def _human(b: bytes) -> tuple[float, bytes]:
-    m = re.match(rb"^\s*(-?\d+(?:\.\d+)?)([KMGTPEZY]?)", b)
+def _num(b: bytes) -> Any:
+    return _decimal(_NUM.match(b))
+
+
+def _human(b: bytes) -> Any:
+    m = _HUMAN.match(b)
+    assert m is not None
+    v = _decimal(m)
+    unit = b" KMGTPEZYRQ".find(m.group(4).upper()) if m.group(4) else 0
+    if not (m.group(2) or m.group(3)):
+        unit = 0
+    sign = (v > 0) - (v < 0)
+    return (sign, unit * sign, v)
+
+
+def _general(b: bytes) -> Any:
+    m = _GEN.match(b)
     if not m:
-        return (0.0, b"")
-    power = b" KMGTPEZY".index(m.group(2) or b" ")
-    return (float(m.group(1)) * 1024 ** power, b"")
+        return (0, 0.0)  # not a number: first
+    v = float(m.group(0))
+    if v != v:
+        return (1, 0.0)  # NaN after non-numbers, before numbers
+    return (2, v)
 
 
-def _keyfn(flags: str) -> Any:
-    def f(b: bytes) -> Any:
-        if "b" in flags:
-            b = b.lstrip(b" \t")
-        if "n" in flags:
-            return _num(b)
-        if "h" in flags:
-            return _human(b)
-        if "f" in flags:
-            b = b.upper()
-        return b
-    return f
+def _transform(flags: str) -> Any:
+    """bytes -> comparable, for a key's (or the whole line's) flags."""
+    fns = []
+    if "d" in flags:
+        fns.append(lambda b: b.translate(None, _NOT_DICT))
+    elif "i" in flags:
+        fns.append(lambda b: b.translate(None, _NOT_PRINT))
+    if "f" in flags:
+        fns.append(bytes.upper)
+    if "n" in flags:
+        fns = [_num]
+    elif "h" in flags:
+        fns = [_human]
+    elif "g" in flags:
+        fns = [_general]
+    if not fns:
+        return lambda b: b
+    if len(fns) == 1:
+        return fns[0]
+    return lambda b: functools.reduce(lambda acc, fn: fn(acc), fns, b)
+
+
+def _cmp(a: Any, b: Any) -> int:
+    return int(a > b) - int(a < b)
+
+
+LONG = {"--ignore-leading-blanks": "-b", "--dictionary-order": "-d", "--ignore-case": "-f",
+        "--general-numeric-sort": "-g", "--ignore-nonprinting": "-i", "--numeric-sort": "-n",
+        "--reverse": "-r", "--stable": "-s", "--unique": "-u", "--human-numeric-sort": "-h",
+        "--key": "-k", "--field-separator": "-t", "--output": "-o", "--check": "-c", "--merge": "-m",
+        "--buffer-size": "-S", "--temporary-directory": "-T", "--parallel": "", "--zero-terminated": "-z"}
 
 
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "bfnrsuhk:t:o:", ["ignore-leading-blanks", "ignore-case", "numeric-sort",
-                                                "reverse", "stable", "unique", "human-numeric-sort",
-                                                "key=", "field-separator=", "output="])
-    long = {"--ignore-leading-blanks": "-b", "--ignore-case": "-f", "--numeric-sort": "-n", "--reverse": "-r",
-            "--stable": "-s", "--unique": "-u", "--human-numeric-sort": "-h", "--key": "-k",
-            "--field-separator": "-t", "--output": "-o"}
+    opts, files = parse(argv, "bdfghinrsuk:t:o:cCmS:T:zMRV", [k[2:] + ("=" if k in (
+        "--key", "--field-separator", "--output", "--buffer-size", "--temporary-directory", "--parallel")
+        else "") for k in LONG])
     gflags = ""
     keys_text: list[str] = []
     sep: bytes | None = None
     output = None
-    for o, v in opts:
-        o = long.get(o, o)
+    check = ""
+    for o, v in canon(opts, LONG):
         if o == "-k":
             keys_text.append(v)
         elif o == "-t":
-            sep = v.encode("utf-8", "surrogateescape")
-            if len(sep) != 1:
-                raise Usage("multi-character tab '" + v + "'")
+            t = fsname(v)
+            if t == b"\\0":
+                t = b"\0"
+            if len(t) != 1:
+                raise Usage(f"multi-character tab '{v}'" if t else "empty tab")
+            if sep is not None and sep != t:
+                raise Usage("incompatible tabs")
+            sep = t
         elif o == "-o":
             output = v
+        elif o in ("-c", "-C"):
+            check = o[1]
+        elif o in ("-M", "-R", "-V", "-z"):
+            raise Usage(f"{o} is not supported by the builtin sort agent")
+        elif o in ("-m", "-S", "-T", ""):
+            pass
         else:
             gflags += o[1]
+    if sum(c in gflags for c in "ghn") > 1:
+        raise Usage("options '-" + "".join(c for c in "ghn" if c in gflags) + "' are incompatible")
     reverse = "r" in gflags
     unique = "u" in gflags
     stable = "s" in gflags
-    order = "".join(c for c in gflags if c in "bfnh")
-    keys = [_parse_key(t, order) for t in keys_text]
+    order = "".join(c for c in gflags if c in ORDER_FLAGS)
+    keys = [parse_key(t, order + ("r" if reverse else "")) for t in keys_text]
+    if not keys and order:
+        keys = [Key(1, 1, 0, 0, order + ("r" if reverse else ""), "b" in order, "b" in order)]
     lines: list[bytes] = []
     for _, f in inputs(io, files):
         for block in line_blocks(f):
             lines.extend(ln[:-1] if ln.endswith(b"\n") else ln for ln in block)
     if keys:
-        fns = [(k, _keyfn(k.flags)) for k in keys]
+        parts = [(k, _transform(k.flags), "r" in k.flags) for k in keys]
+        mixed = any(rev != reverse for _, _, rev in parts)
 
         def keyf(line: bytes) -> Any:
-            return tuple(fn(_extract(line, k, sep)) for k, fn in fns)
+            return tuple(fn(extract(line, k, sep)) for k, fn, _ in parts)
     else:
-        fn = _keyfn(order)
+        parts = []
+        mixed = False
 
         def keyf(line: bytes) -> Any:
-            return fn(line)
-    decorated = sorted(lines, key=lambda ln: (keyf(ln), ln) if not (stable or unique) else (keyf(ln),),
-                       reverse=reverse)
+            return line
+    last_resort = not (stable or unique)
+
+    if mixed:
+        def compare(a: bytes, b: bytes) -> int:
+            for k, fn, rev in parts:
+                c = _cmp(fn(extract(a, k, sep)), fn(extract(b, k, sep)))
+                if c:
+                    return -c if rev else c
+            if last_resort:
+                c = _cmp(a, b)
+                return -c if reverse else c
+            return 0
+        sort_key: Any = functools.cmp_to_key(compare)
+        rev_sort = False
+    else:
+        sort_key = (lambda ln: (keyf(ln), ln)) if last_resort else keyf
+        rev_sort = reverse
+
+    if check:
+        return _check(io, lines, sort_key, rev_sort, unique, check, files)
+    ordered = sorted(lines, key=sort_key, reverse=rev_sort)
     if unique:
         out: list[bytes] = []
         last: Any = object()
-        for ln in decorated:
-            k = keyf(ln)
-            if k != last:
+        for ln in ordered:
+            k = keyf(ln) if not mixed else sort_key(ln)
+            if not out or k != last:
                 out.append(ln)
                 last = k
-        decorated = out
-    data = b"".join(ln + b"\n" for ln in decorated)
+        ordered = out
+    data = b"".join(ln + b"\n" for ln in ordered)
     if output is not None:
-        with io.open_output(output) as f:
+        try:
+            f = io.open_output(output)
+        except OSError as e:
+            io.error(f"open failed: {output}: {e.strerror or e}")
+            return 2
+        with f:
             f.write(data)
     else:
         io.write(data)
     return io.status
+
+
+def _check(io: Io, lines: list[bytes], sort_key: Any, rev: bool, unique: bool, mode: str,
+           files: list[str]) -> int:
+    prev: Any = None
+    for i, ln in enumerate(lines):
+        k = sort_key(ln)
+        if prev is not None:
+            bad = (k > prev) if rev else (k < prev)
+            if unique and k == prev:
+                bad = True
+            if bad:
+                if mode == "c":
+                    name = files[0] if files else "-"
+                    io.message(f"{name}:{i + 1}: disorder: {ln.decode('utf-8', 'surrogateescape')}")
+                return 1
+        prev = k
+    return 0

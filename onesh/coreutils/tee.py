@@ -16,7 +16,7 @@ LONG = {"--append": "-a", "--ignore-interrupts": "-i", "--output-error": "-p"}
 
 
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "aip", ["append", "ignore-interrupts", "output-error=="])
+    opts, files = parse(argv, "aip", ["append", "ignore-interrupts", "output-error=?"])
     flags = {o for o, _ in canon(opts, LONG)}
     if "-i" in flags:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

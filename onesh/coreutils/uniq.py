@@ -1,32 +1,27 @@
-"""uniq [-cdiu] [-f N] [-s N] [-w N] [INPUT [OUTPUT]]"""
+"""uniq [-cdDiu] [-f N] [-s N] [-w N] [--group[=METHOD]] [INPUT [OUTPUT]]
+
+Compares adjacent lines as bytes (C locale; -i folds ASCII case).  A field
+is a run of blanks then non-blanks (-f skips them, then -s skips bytes,
+then -w limits the comparison).  Output is written per block read."""
 
 from __future__ import annotations
 
-from onesh.coreutils.common import Io, Usage, inputs, line_blocks, number, parse
+from collections.abc import Callable
+
+from onesh.coreutils.common import Io, Usage, canon, inputs, line_blocks, parse
+
+LONG = {"--count": "-c", "--repeated": "-d", "--ignore-case": "-i", "--unique": "-u",
+        "--skip-fields": "-f", "--skip-chars": "-s", "--check-chars": "-w",
+        "--all-repeated": "-D"}
 
 
-def run(argv: list[str], io: Io) -> int:
-    opts, args = parse(argv, "cdiuf:s:w:D", ["count", "repeated", "ignore-case", "unique", "skip-fields=",
-                                              "skip-chars=", "check-chars="])
-    long = {"--count": "-c", "--repeated": "-d", "--ignore-case": "-i", "--unique": "-u",
-            "--skip-fields": "-f", "--skip-chars": "-s", "--check-chars": "-w"}
-    flags: set[str] = set()
-    skip_f = skip_c = 0
-    width = -1
-    for o, v in opts:
-        o = long.get(o, o)
-        if o == "-f":
-            skip_f = number(v, "number of fields to skip")
-        elif o == "-s":
-            skip_c = number(v, "number of bytes to skip")
-        elif o == "-w":
-            width = number(v, "number of bytes to compare")
-        else:
-            flags.add(o[1])
-    if len(args) > 2:
-        raise Usage(f"extra operand '{args[2]}'")
-    out_f = io.open_output(args[1]) if len(args) == 2 else None
+def _count(v: str, what: str) -> int:
+    if not v.isdigit():
+        raise Usage(f"{v}: invalid number of {what}")
+    return int(v)
 
+
+def make_key(skip_f: int, skip_c: int, width: int, fold: bool) -> Callable[[bytes], bytes]:
     def key(line: bytes) -> bytes:
         s = line
         for _ in range(skip_f):
@@ -35,43 +30,103 @@ def run(argv: list[str], io: Io) -> int:
             while i < len(s) and s[i] not in b" \t":
                 i += 1
             s = s[i:]
-        s = s[skip_c:]
+        if skip_c:
+            s = s[skip_c:]
         if width >= 0:
             s = s[:width]
-        return s.lower() if "i" in flags else s
+        return s.lower() if fold else s
+    if not (skip_f or skip_c or width >= 0 or fold):
+        return lambda line: line
+    return key
 
-    def emit(line: bytes, n: int) -> bytes:
-        if ("d" in flags and n < 2) or ("u" in flags and n > 1):
-            return b""
-        return (b"%7d " % n if "c" in flags else b"") + line + b"\n"
 
+def run(argv: list[str], io: Io) -> int:
+    opts, args = parse(argv, "cdDiuf:s:w:z", ["count", "repeated", "all-repeated=?", "ignore-case", "unique",
+                                               "skip-fields=", "skip-chars=", "check-chars=", "group=?"])
+    flags: set[str] = set()
+    skip_f = skip_c = 0
+    width = -1
+    group = ""
+    for o, v in canon(opts, LONG):
+        if o == "-f":
+            skip_f = _count(v, "fields to skip")
+        elif o == "-s":
+            skip_c = _count(v, "bytes to skip")
+        elif o == "-w":
+            width = _count(v, "bytes to compare")
+        elif o == "-D":
+            flags.add("D")
+            if v not in ("", "none"):
+                raise Usage(f"--all-repeated={v} is not supported by the builtin uniq agent")
+        elif o == "--group":
+            group = v or "separate"
+            if group not in ("separate", "prepend", "append", "both"):
+                raise Usage(f"invalid argument '{v}' for '--group'")
+        elif o == "-z":
+            raise Usage("-z is not supported by the builtin uniq agent")
+        else:
+            flags.add(o[1])
+    if len(args) > 2:
+        raise Usage(f"extra operand '{args[2]}'")
+    if group and flags & {"c", "d", "D", "u"}:
+        raise Usage("--group is mutually exclusive with -c/-d/-D/-u")
+    if "D" in flags and "c" in flags:
+        raise Usage("printing all duplicated lines and repeat counts is meaningless")
+    key = make_key(skip_f, skip_c, width, "i" in flags)
+    out_f = io.open_output(args[1]) if len(args) == 2 else None
+    write = out_f.write if out_f is not None else io.write
+    counts, dups, uniques, all_dups = "c" in flags, "d" in flags, "u" in flags, "D" in flags
+    first_group = True
+
+    def emit(first: bytes, n: int, lines: list[bytes], out: list[bytes]) -> None:
+        nonlocal first_group
+        if group:
+            if group == "prepend" or (group == "both" and first_group) \
+                    or (group == "separate" and not first_group):
+                out.append(b"\n")
+            out.extend(ln + b"\n" for ln in lines)
+            if group in ("append", "both"):
+                out.append(b"\n")
+            first_group = False
+            return
+        if (dups or all_dups) and n < 2:
+            return
+        if uniques and n > 1:
+            return
+        if all_dups:
+            out.extend(ln + b"\n" for ln in lines)
+            return
+        out.append((b"%7d " % n if counts else b"") + first + b"\n")
+
+    keep_all = bool(group) or all_dups
     cur: bytes | None = None
     cur_key = b""
-    count = 0
-    for _, f in inputs(io, args[:1] if args and args[0] != "-" else []):
+    cur_n = 0
+    cur_all: list[bytes] = []
+    for _, f in inputs(io, args[:1]):
         for block in line_blocks(f):
-            out = []
+            out: list[bytes] = []
             for ln in block:
-                ln = ln[:-1] if ln.endswith(b"\n") else ln
+                if ln.endswith(b"\n"):
+                    ln = ln[:-1]
                 k = key(ln)
                 if cur is not None and k == cur_key:
-                    count += 1
+                    cur_n += 1
+                    if keep_all:
+                        cur_all.append(ln)
                     continue
                 if cur is not None:
-                    out.append(emit(cur, count))
-                cur, cur_key, count = ln, k, 1
-            data = b"".join(out)
-            if out_f is not None:
-                out_f.write(data)
-            else:
-                io.write(data)
+                    emit(cur, cur_n, cur_all, out)
+                cur, cur_key, cur_n = ln, k, 1
+                cur_all = [ln] if keep_all else []
+            if out:
+                write(b"".join(out))
+            if out_f is None:
                 io.flush()
+    out = []
     if cur is not None:
-        data = emit(cur, count)
-        if out_f is not None:
-            out_f.write(data)
-        else:
-            io.write(data)
+        emit(cur, cur_n, cur_all, out)
+    write(b"".join(out))
     if out_f is not None:
         out_f.close()
     return io.status

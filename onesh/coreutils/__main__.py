@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
         except OSError:
             pass
         sys.stderr.write(f"{argv[0]}: {e}\n")
-        status = 2 if argv[0] == "grep" else 1
+        status = 2 if argv[0] in ("grep", "sort") else 1
     if status in (141, 130):
         _quiet_stdout()
     return status

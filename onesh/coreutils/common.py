@@ -238,6 +238,6 @@ def run_tool(argv: list[str], io: Io) -> int:
         io.stderr.write(f"{name}: {e}\nTry '{name} --help' for more information.\n"
                         .encode("utf-8", "surrogateescape"))
         io.stderr.flush()
-        return 2 if name == "grep" else 1
+        return 2 if name in ("grep", "sort") else 1
     except BrokenPipeError:
         return 141

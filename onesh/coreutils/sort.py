@@ -6,18 +6,19 @@ run; a key's own ordering flags (-k2,2nr) replace the global ones; ties
 are broken by comparing whole lines (not with -s or -u, and reversed too
 with a global -r); -u keeps the first of each run of equal keys.  -n
 compares exact decimals (no thousands separator in C), -g floats, -h
-numbers with a K/M/G... suffix (suffix first).  -m, -S, -T and
---parallel are accepted (the input is always sorted in memory)."""
+numbers with a K/M/G... suffix (suffix first).  -m merges sorted
+inputs; -S, -T and --parallel are accepted (sorting is in memory)."""
 
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from onesh.coreutils.common import Io, Usage, canon, fsname, inputs, line_blocks, parse
+from onesh.coreutils.common import Io, Usage, canon, fsname, line_blocks, parse, why
 
 _NUM = re.compile(rb"[ \t]*(-?)(\d*)(?:\.(\d*))?")
 _HUMAN = re.compile(rb"[ \t]*(-?)(\d*)(?:\.(\d*))?([KMGTPEZYRQk]?)")
@@ -178,6 +179,7 @@ def run(argv: list[str], io: Io) -> int:
     sep: bytes | None = None
     output = None
     check = ""
+    merge = False
     for o, v in canon(opts, LONG):
         if o == "-k":
             keys_text.append(v)
@@ -196,7 +198,9 @@ def run(argv: list[str], io: Io) -> int:
             check = o[1]
         elif o in ("-M", "-R", "-V", "-z"):
             raise Usage(f"{o} is not supported by the builtin sort agent")
-        elif o in ("-m", "-S", "-T", ""):
+        elif o == "-m":
+            merge = True
+        elif o in ("-S", "-T", ""):
             pass
         else:
             gflags += o[1]
@@ -209,10 +213,22 @@ def run(argv: list[str], io: Io) -> int:
     keys = [parse_key(t, order + ("r" if reverse else "")) for t in keys_text]
     if not keys and order:
         keys = [Key(1, 1, 0, 0, order + ("r" if reverse else ""), "b" in order, "b" in order)]
-    lines: list[bytes] = []
-    for _, f in inputs(io, files):
-        for block in line_blocks(f):
-            lines.extend(ln[:-1] if ln.endswith(b"\n") else ln for ln in block)
+    runs: list[list[bytes]] = []  # per input, for -m
+    for name in files or ["-"]:
+        try:
+            f = io.open_input(name)
+        except OSError as e:
+            io.message(f"cannot read: {name}: {why(e)}")
+            return 2
+        run_lines: list[bytes] = []
+        try:
+            for block in line_blocks(f):
+                run_lines.extend(ln[:-1] if ln.endswith(b"\n") else ln for ln in block)
+        finally:
+            if f is not io.stdin:
+                f.close()
+        runs.append(run_lines)
+    lines = [ln for r in runs for ln in r] if len(runs) != 1 else runs[0]
     if keys:
         parts = [(k, _transform(k.flags), "r" in k.flags) for k in keys]
         mixed = any(rev != reverse for _, _, rev in parts)
@@ -245,7 +261,10 @@ def run(argv: list[str], io: Io) -> int:
 
     if check:
         return _check(io, lines, sort_key, rev_sort, unique, check, files)
-    ordered = sorted(lines, key=sort_key, reverse=rev_sort)
+    if merge:
+        ordered = list(heapq.merge(*runs, key=sort_key, reverse=rev_sort))
+    else:
+        ordered = sorted(lines, key=sort_key, reverse=rev_sort)
     if unique:
         out: list[bytes] = []
         last: Any = object()

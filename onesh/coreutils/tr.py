@@ -117,6 +117,12 @@ def _expand(items: list[Item], fill_to: int = 0) -> bytes:
     return bytes(out)
 
 
+def _no_repeat(items: list[Item]) -> list[Item]:
+    if any(kind == "repeat" for kind, _, _ in items):
+        raise Usage("the [c*] construct may appear in string2 only when translating")
+    return items
+
+
 LONG = {"--complement": "-c", "--delete": "-d", "--squeeze-repeats": "-s", "--truncate-set1": "-t"}
 
 
@@ -146,7 +152,7 @@ def run(argv: list[str], io: Io) -> int:
     if delete:
         deleted = set1
         if squeeze:
-            squeeze_set = _expand(_items(args[1], True))
+            squeeze_set = _expand(_no_repeat(_items(args[1], True)))
     elif len(args) == 2:
         items2 = _items(args[1], True)
         for kind, v, _ in items2:
@@ -167,7 +173,7 @@ def run(argv: list[str], io: Io) -> int:
             squeeze_set = set2
     else:
         squeeze_set = set1
-    rx = None
+    rx = None  # -s: a run of one byte of squeeze_set becomes one
     if squeeze_set:
         cls = b"".join(re.escape(bytes([c])) for c in sorted(set(squeeze_set)))
         rx = re.compile(b"([" + cls + b"])\\1+")

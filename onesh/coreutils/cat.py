@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any
 
-from onesh.coreutils.common import BLOCK, Io, canon, inputs, line_blocks, parse, read_block
+from onesh.coreutils.common import BLOCK, Io, canon, inputs, parse, read_block, split_lines
 
 COPY_BLOCK = 4 * BLOCK
 
@@ -70,7 +70,10 @@ def run(argv: list[str], io: Io) -> int:
     blank_run = 0  # consecutive empty lines seen
     at_bol = True
     for _, f in inputs(io, files):
-        for block in line_blocks(f):
+        # Raw blocks, not whole lines: a partial line is written at once and
+        # its rest continues it (at_bol), so an endless line still streams.
+        while data := read_block(f):
+            block = split_lines(data)
             out = []
             for line in block:
                 nl = line.endswith(b"\n")

@@ -175,22 +175,40 @@ def read_block(f: Any) -> bytes:
     return bytes(f.read(BLOCK))
 
 
+def split_lines(data: bytes) -> list[bytes]:
+    """Lines of data, each with its b"\\n" (the last may lack it); only
+    b"\\n" ends a line (not \\r, unlike bytes.splitlines)."""
+    parts = data.split(b"\n")
+    last = parts.pop()
+    out = [p + b"\n" for p in parts]
+    if last:
+        out.append(last)
+    return out
+
+
 def line_blocks(f: Any) -> Iterator[list[bytes]]:
     """Complete lines (with their newline) per block read; the last line
     may lack its newline."""
-    carry = b""
+    carry: list[bytes] = []
     while True:
         data = read_block(f)
         if not data:
             break
-        if carry:
-            data = carry + data
         cut = data.rfind(b"\n") + 1
-        carry = data[cut:]
-        if cut:
-            yield data[:cut].splitlines(keepends=True)
+        if not cut:
+            carry.append(data)
+            continue
+        if carry:
+            carry.append(data[:cut])
+            head = b"".join(carry)
+            carry = []
+        else:
+            head = data[:cut] if cut < len(data) else data
+        if cut < len(data):
+            carry.append(data[cut:])
+        yield split_lines(head)
     if carry:
-        yield [carry]
+        yield [b"".join(carry)]
 
 
 def inputs(io: Io, names: list[str]) -> Iterator[tuple[str, Any]]:

@@ -69,6 +69,9 @@ class Interpreter:
         # embedded cluster on first use.
         self.cluster: Callable[[], Any] | None = None
         self.cluster_attached: Callable[[], bool] = lambda: False
+        # A shell running as a placed pipeline stage on a runtime
+        # (ONESH_STAGE is set by the stage host): its commands run there.
+        self.in_stage = bool(os.environ.get("ONESH_STAGE"))
         self.shell_pgid = os.getpgrp()
         self.tty_fd: int | None = None
 
@@ -204,7 +207,7 @@ class Interpreter:
         """The pipeline's status if it ran on the cluster; None: run it here."""
         from onesh.engine.clusterpaths import draft_needed
 
-        if not draft_needed(self, pl) and not self._ns_command_word(pl):
+        if self.in_stage or (not draft_needed(self, pl) and not self._ns_command_word(pl)):
             return None
         from onesh.engine import nscommands
 

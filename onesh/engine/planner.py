@@ -153,7 +153,10 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
     certain = mentions_cluster(pl, interp.source_text)
     if not certain and not attached:
         return None
-    if not certain and not all(_safe(c) for c in pl.commands):
+    pinned = any(isinstance(c, A.SimpleCommand) and c.pin is not None for c in pl.commands)
+    if not pinned and not all(_safe(c) for c in pl.commands):
+        # Expanding here and again locally must be harmless; only a pin
+        # makes the pipeline certainly remote.
         return None
     cwd = interp.state.get("PWD") or os.getcwd()
     d = Draft(pl, [], [], [])
@@ -192,7 +195,10 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
     cwd = interp.state.get("PWD") or os.getcwd()
     stages: list[PlannedStage] = []
     plan = Plan(stages, view.home)
-    distributed = certain
+    # Only a real reason makes the pipeline distributed: a pin, or a stage
+    # that reads a device or namespace file.  (Merely mentioning a cluster
+    # path, as in `echo /dev/sensor/1` or `plan '...'`, is not one.)
+    distributed = False
     n = len(d.pl.commands)
     for k, cmd in enumerate(d.pl.commands):
         argv = d.argvs[k]
@@ -205,13 +211,15 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
         if not argv:
             raise PlanError(f"{label}: an assignment cannot be a stage of a distributed pipeline", cmd.span)
         needs = StageNeeds(label)
+        shell_code = argv[0] in BUILTINS or argv[0] in interp.state.functions
         if cmd.pin:
+            distributed = True
             key, eq, val = cmd.pin.partition("=")
             if eq:
                 needs.pin_tag = (key, val)
             else:
                 needs.pin_node = key
-        for a in path_args(argv):
+        for a in [] if shell_code else path_args(argv):
             m = DEVICE_RE.match(a)
             if m:
                 owner = view.devices.get(a)

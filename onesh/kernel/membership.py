@@ -88,6 +88,11 @@ class ClusterState(SyncObj):
         # Created before SyncObj.__init__ so pysyncobj does not try to
         # serialise it with the replicated state.
         self.lock = threading.Lock()
+        # Also before SyncObj.__init__: anything set later is part of the
+        # replicated state and goes into pysyncobj's (pickled) full dump,
+        # which a thread object would make fail on every log compaction.
+        self._stop_ticking = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="raft", daemon=True)
         super().__init__(self_addr, partners, conf)
         self.members: dict[str, dict[str, Any]] = {}
         self.assign: dict[str, str] = {}
@@ -101,8 +106,6 @@ class ClusterState(SyncObj):
         self.ns_version = 0
 
     def start(self) -> None:
-        self._stop_ticking = threading.Event()
-        self._ticker = threading.Thread(target=self._tick_loop, name="raft", daemon=True)
         self._ticker.start()
 
     def _tick_loop(self) -> None:
@@ -110,7 +113,7 @@ class ClusterState(SyncObj):
             self.doTick(0.01)
 
     def stop(self) -> None:
-        stop = getattr(self, "_stop_ticking", None)
+        stop = self._stop_ticking if self._ticker.is_alive() else None
         if stop is not None:
             stop.set()
             self._ticker.join(timeout=2)

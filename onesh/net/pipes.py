@@ -105,24 +105,30 @@ class _Owner:
 
     def __init__(self, sock: zmq.asyncio.Socket, on_frames: Any) -> None:
         self.sock = sock
-        self.outbox: asyncio.Queue[list[bytes]] = asyncio.Queue()
+        self.outbox: asyncio.Queue[list[bytes] | None] = asyncio.Queue()  # None: stop
         self.on_frames = on_frames
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         recv: asyncio.Future[list[bytes]] = asyncio.ensure_future(self.sock.recv_multipart(copy=True))
-        out: asyncio.Future[list[bytes]] = asyncio.ensure_future(self.outbox.get())
+        out: asyncio.Future[list[bytes] | None] = asyncio.ensure_future(self.outbox.get())
         try:
             while True:
-                done, _ = await asyncio.wait({recv, out}, return_when=asyncio.FIRST_COMPLETED)
+                waiting: set[asyncio.Future[Any]] = {recv, out}
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if recv in done:
                     self.on_frames(recv.result())
                     recv = asyncio.ensure_future(self.sock.recv_multipart(copy=True))
                 if out in done:
-                    await self.sock.send_multipart(out.result(), copy=False)
-                    # Drain what else is queued without another wait() round.
-                    while not self.outbox.empty():
-                        await self.sock.send_multipart(self.outbox.get_nowait(), copy=False)
+                    item = out.result()
+                    # Send what else is queued without another wait() round.
+                    while item is not None:
+                        await self.sock.send_multipart(item, copy=False)
+                        if self.outbox.empty():
+                            break
+                        item = self.outbox.get_nowait()
+                    if item is None:
+                        return  # close(): everything queued before it is sent
                     out = asyncio.ensure_future(self.outbox.get())
         finally:
             recv.cancel()
@@ -131,9 +137,15 @@ class _Owner:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await fut
 
-    async def close(self) -> None:
+    async def close(self, flush: float = 0.5) -> None:
+        """Send what is queued (an ack just before closing matters: without
+        it the writer would wait for ever), then close."""
+        if not self.task.done():
+            self.outbox.put_nowait(None)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(self.task), flush)
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.task
         self.sock.close(linger=0)
 
@@ -212,16 +224,8 @@ class PipeReceiver:
         if self._owner is not None:
             if not self.proto.eof:
                 self._send_ack(gone=True)
-                await asyncio.sleep(0)  # let the owner task send it
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._drain(), 0.2)
             await self._owner.close()
             self._owner = None
-
-    async def _drain(self) -> None:
-        assert self._owner is not None
-        while not self._owner.outbox.empty():
-            await asyncio.sleep(0.005)
 
 
 class PipeSender:

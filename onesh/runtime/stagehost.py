@@ -149,6 +149,7 @@ class StageHost:
             cwd = os.path.expanduser("~")
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (self.spec.get("env") or {}).items()})
+        env["ONESH_STAGE"] = f"{self.spec['job']}/{self.spec['segment']}"
         n = len(stages)
         # stdin of the first command
         kind_in = stdin_spec.get("kind")
@@ -196,6 +197,7 @@ class StageHost:
         _emit({"stdin_endpoint": endpoint, "pids": [p.pid for p in self.procs if p is not None]})
         for sig in FORWARDED:
             loop.add_signal_handler(sig, self.forward, sig)
+        loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         async with asyncio.TaskGroup() as tg:
             feed = None
             if feed_w is not None:
@@ -282,6 +284,19 @@ class StageHost:
                     await w.flush_commit()
                     last_commit = loop.time()
         os.close(fd)
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: where is every task waiting (goes to the runtime's log)."""
+    for task in asyncio.all_tasks():
+        coro: Any = task.get_coro()
+        chain = []
+        while coro is not None:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None:
+                chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        sys.stderr.write(f"task {task.get_name()}: {' > '.join(chain)}\n")
 
 
 def _copy_fd(src: int, dst: int) -> None:

@@ -160,6 +160,9 @@ def run(argv: list[str], io: Io) -> int:
                 raise Usage("when translating, the only character classes that may appear in\n"
                             "string2 are 'upper' and 'lower'")
         set2 = _expand(items2, len(set1))
+        if "c" in flags and len(set(set2)) > 1 and any(kind == "class" for kind, _, _ in items1):
+            raise Usage("when translating with complemented character classes,\n"
+                        "string2 must map all characters in the domain to one")
         if "t" in flags:
             set1 = set1[:len(set2)]
         elif not set2:

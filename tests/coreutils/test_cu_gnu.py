@@ -222,7 +222,7 @@ def test_big_input_in_blocks() -> None:
 
 
 # ----------------------------------------------------------------- hypothesis
-lines = st.lists(st.text(alphabet="ab c:\t1.9-A", max_size=12), max_size=25).map(
+lines = st.lists(st.text(alphabet="ab c:\t1.9-A\r", max_size=12), max_size=25).map(
     lambda ls: "".join(x + "\n" for x in ls).encode())
 maybe_unterminated = st.tuples(lines, st.text(alphabet="ab c:1", max_size=4)).map(lambda t: t[0] + t[1].encode())
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],

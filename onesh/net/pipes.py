@@ -49,6 +49,8 @@ log = logging.getLogger("onesh.pipes")
 
 VERSION = 1
 RESEND_AFTER = 0.5  # seconds without an ack before the sender replays
+GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader gone
+CLOSE_LINGER = 0.5  # a reader closing before its writer said hello waits this long for it
 READ_SIZE = 256 * 1024
 PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
 
@@ -158,6 +160,7 @@ class PipeReceiver:
         self.ctx, self.keys, self.pipe_id, self.bind = ctx, keys, pipe_id, bind
         self.proto = Receiver(window)
         self.peer: bytes | None = None
+        self.peer_seen = asyncio.Event()
         self.ready = asyncio.Event()
         self.rejected = 0
         self.bytes_in = 0
@@ -193,6 +196,7 @@ class PipeReceiver:
             log.warning("pipe %s: rejected a message: %s", self.pipe_id, e)
             return
         self.peer = ident  # acks go to the newest connection
+        self.peer_seen.set()
         if kind == "f":
             self.proto.on_frame(value)
             self.ready.set()
@@ -223,6 +227,12 @@ class PipeReceiver:
         self.closed = True
         if self._owner is not None:
             if not self.proto.eof:
+                if self.peer is None:
+                    # Closing before the writer connected (a reader that
+                    # exited at once): give it a moment, so it learns the
+                    # reader is gone instead of waiting to be heard.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.peer_seen.wait(), CLOSE_LINGER)
                 self._send_ack(gone=True)
             await self._owner.close()
             self._owner = None
@@ -241,6 +251,9 @@ class PipeSender:
         self._owner: _Owner | None = None
         self._timer: asyncio.Task[None] | None = None
         self._last_ack = 0.0
+        self._last_heard = 0.0
+        self._blocked = False
+        self.gone_reason = "reader gone"
 
     async def start(self) -> None:
         self._open()
@@ -255,7 +268,7 @@ class PipeSender:
         sock.connect(self.endpoint)
         self._owner = _Owner(sock, self._on_frames)
         self._owner.outbox.put_nowait([encode_hello(self.pipe_id)])
-        self._last_ack = asyncio.get_running_loop().time()
+        self._last_ack = self._last_heard = asyncio.get_running_loop().time()
 
     def _on_frames(self, frames: list[bytes]) -> None:
         if len(frames) != 1:
@@ -268,7 +281,7 @@ class PipeSender:
         if kind != "a":
             return
         ack, gone = value
-        self._last_ack = asyncio.get_running_loop().time()
+        self._last_ack = self._last_heard = asyncio.get_running_loop().time()
         try:
             self.proto.on_ack(ack)
         except PipeError as e:
@@ -291,8 +304,15 @@ class PipeSender:
             await asyncio.sleep(RESEND_AFTER / 2)
             if self.proto.done or self._owner is None:
                 continue
-            waiting = self.proto.replay_size > 0 or not self.proto._limit or (
+            waiting = self.proto.replay_size > 0 or not self.proto._limit or self._blocked or (
                 self.proto._closed and not self.proto.done)
+            if waiting and loop.time() - self._last_heard > GIVE_UP_AFTER:
+                # Blocked and the reader answers nothing, not even a hello
+                # (a live but slow reader does): it is gone.
+                self.gone = True
+                self.gone_reason = f"reader unreachable for {GIVE_UP_AFTER:g}s"
+                self.credit.set()
+                continue
             if waiting and loop.time() - self._last_ack > RESEND_AFTER:
                 # No ack for a while: the link may have been lost (zmq
                 # drops queued messages on a peer restart).  Say hello
@@ -307,7 +327,7 @@ class PipeSender:
         view = memoryview(data)
         while view:
             if self.gone:
-                raise PipeError("reader gone")
+                raise PipeError(self.gone_reason)
             room = self.proto.writable()
             n = self.proto.write(bytes(view[:room])) if room else 0
             if n:
@@ -316,7 +336,11 @@ class PipeSender:
                 self._push()
                 continue
             self.credit.clear()
-            await self.credit.wait()
+            self._blocked = True
+            try:
+                await self.credit.wait()
+            finally:
+                self._blocked = False
 
     async def flush(self) -> None:
         self.proto.flush()

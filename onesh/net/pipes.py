@@ -120,12 +120,23 @@ class _Owner:
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if recv in done:
                     self.on_frames(recv.result())
+                    # Take what else has arrived without an event-loop round
+                    # per message (the hot path of a bulk stream).
+                    for _ in range(64):
+                        more: Any = self.sock.recv_multipart(flags=zmq.NOBLOCK, copy=True)
+                        if not more.done() or more.exception() is not None:
+                            more.cancel()
+                            break
+                        self.on_frames(more.result())
                     recv = asyncio.ensure_future(self.sock.recv_multipart(copy=True))
                 if out in done:
                     item = out.result()
                     # Send what else is queued without another wait() round.
                     while item is not None:
-                        await self.sock.send_multipart(item, copy=False)
+                        sent: Any = self.sock.send_multipart(item, flags=zmq.NOBLOCK, copy=False)
+                        if not sent.done() or sent.exception() is not None:
+                            sent.cancel()
+                            await self.sock.send_multipart(item, copy=False)
                         if self.outbox.empty():
                             break
                         item = self.outbox.get_nowait()
@@ -253,6 +264,7 @@ class PipeSender:
         self._last_ack = 0.0
         self._last_heard = 0.0
         self._blocked = False
+        self._want_flush = False
         self.gone_reason = "reader gone"
 
     async def start(self) -> None:
@@ -289,6 +301,11 @@ class PipeSender:
             return
         if gone:
             self.gone = True
+        if self._want_flush:
+            # A flush asked for before we had credit (the first line of a
+            # stream): frame it now instead of waiting for more data.
+            self.proto.flush()
+            self._want_flush = bool(self.proto._pending)
         self._push()
         self.credit.set()
 
@@ -344,6 +361,7 @@ class PipeSender:
 
     async def flush(self) -> None:
         self.proto.flush()
+        self._want_flush = bool(self.proto._pending)
         self._push()
 
     async def close(self, timeout: float = 3600.0) -> None:

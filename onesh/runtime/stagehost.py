@@ -156,7 +156,7 @@ class StageHost:
         first_in_r: int | None = None
         feed_w: int | None = None
         if kind_in in ("pipe", "file"):
-            first_in_r, feed_w = os.pipe()
+            first_in_r, feed_w = _pipe()
         else:
             first_in_r = os.open(os.devnull, os.O_RDONLY)
         # stdout of the last command
@@ -164,15 +164,15 @@ class StageHost:
         last_out_w: int | None
         drain_r: int | None = None
         if kind_out in ("pipe", "file"):
-            drain_r, last_out_w = os.pipe()
+            drain_r, last_out_w = _pipe()
         else:
             last_out_w = os.open(os.devnull, os.O_WRONLY)
-        err_r, err_w = os.pipe()
+        err_r, err_w = _pipe()
         errors: list[str] = []
         prev_r = first_in_r
         for k, st in enumerate(stages):
             if k < n - 1:
-                r, w = os.pipe()
+                r, w = _pipe()
             else:
                 r, w = None, last_out_w
             argv = command_argv(st, self.runtime)
@@ -297,6 +297,16 @@ def _dump_tasks() -> None:
                 chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
         sys.stderr.write(f"task {task.get_name()}: {' > '.join(chain)}\n")
+
+
+def _pipe() -> tuple[int, int]:
+    """An OS pipe with a 1 MiB buffer (Linux): fewer wake-ups per GiB."""
+    r, w = os.pipe()
+    with contextlib.suppress(OSError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+    return r, w
 
 
 def _copy_fd(src: int, dst: int) -> None:

@@ -42,7 +42,7 @@ WRITES = {"mkdir": "mkdir", "rm": "rm", "mv": "mv", "cp": "cp", "commit": "commi
           "register_device": "device", "unregister_device": "undevice", "mknod": "mknod",
           "replicas": "replicas"}
 QUERIES = {"stat": namespace.stat, "ls": namespace.listdir, "chunks": namespace.chunk_table,
-           "usage": namespace.usage}
+           "usage": namespace.usage, "devices": namespace.devices}
 HOST_READ_MAX = 960 * 1024
 
 
@@ -52,7 +52,8 @@ def hosts(runtime: Runtime, agent: str) -> bool:
 
 
 async def index_read(runtime: Runtime, query: str, path: str | None = None) -> Any:
-    """A read of the replicated index: locally on a voter, else from a voter."""
+    """A read of the replicated index: locally on a voter, else from a voter.
+    `path` is the query's one argument (a path; the owner for "devices")."""
     fn = QUERIES[query]
     if runtime.state is not None:
         try:
@@ -146,9 +147,20 @@ async def nsindex(runtime: Runtime, op: str, body: dict[str, Any]) -> dict[str, 
 
 
 async def register_devices(runtime: Runtime) -> None:
-    """Put this runtime's devices in the namespace (retried until committed)."""
+    """Put this runtime's devices in the namespace (retried until committed),
+    and take out those it registered before but no longer has."""
     pending = dict(runtime.cfg.devices)
+    mine = {f"/dev/{k.partition(':')[0]}/{k.partition(':')[2] or '0'}" for k in pending}
     delay = 0.1
+    stale: list[str] | None = None
+    while stale is None:
+        try:
+            stale = [p for p in await index_read(runtime, "devices", runtime.cfg.name) if p not in mine]
+        except Exception:  # noqa: BLE001 - not joined yet / no voter: retry
+            await asyncio.sleep(delay)
+    for path in stale:
+        with contextlib.suppress(Exception):
+            await runtime.submit("ns_apply", {"op": "undevice", "path": path, "owner": runtime.cfg.name})
     while pending:
         for key, spec in list(pending.items()):
             kind, _, n = key.partition(":")

@@ -11,8 +11,9 @@ travel in msgpack and in the Raft log):
     {"kind": "device", "mode": 0o666, "mtime": T, "owner": RUNTIME, "spec": "sim:sine"}
     {"kind": "pipe" | "socket", "mode": 0o644, "mtime": T, "owner": RUNTIME, "attrs": {...}}
 
-Operations (`op["op"]`): mkdir, commit (create or replace a file), append,
-rm, mv, cp, device, undevice, mknod, replicas.  Errors come back as
+Operations (`op["op"]`): mkdir, commit (create or replace a file), append
+(optionally replacing the last chunk, if it is still `replace_last`), rm,
+mv, cp, device, undevice, mknod, replicas.  Errors come back as
 {"error": "ENOENT: /a/b"} instead of exceptions, so a bad operation is
 committed as a no-op on every replica alike.  Invariant: every entry but
 `/` has a parent entry that is a dir.
@@ -150,10 +151,16 @@ def _write(entries: Entries, path: str, mtime: float, op: dict[str, Any]) -> Res
         return _err("EISDIR", path)
     if e is not None and e["kind"] != "file":
         return _err("EPERM", path)
+    old = e["chunks"] if (e is not None and op["op"] == "append") else []
+    replace = op.get("replace_last")
+    if replace is not None:
+        # a writer re-stored its small last chunk together with what followed
+        if not old or old[-1][0] != replace:
+            return _err("ESTALE", path)
+        old = old[:-1]
     bad = _parent_ok(entries, path, bool(op.get("parents")), mtime)
     if bad:
         return bad
-    old = e["chunks"] if (e is not None and op["op"] == "append") else []
     new = [list(c) for c in old] + chunks
     entry = {"kind": "file", "mode": (e or {}).get("mode", MODES["file"]), "mtime": mtime,
              "owner": str(op.get("owner") or (e or {}).get("owner") or ""),
@@ -378,6 +385,11 @@ def usage(entries: Entries) -> dict[str, int]:
         for r in reps:
             out[r] = out.get(r, 0) + size
     return out
+
+
+def devices(entries: Entries, owner: str) -> list[str]:
+    """The device paths a runtime registered."""
+    return sorted(p for p, e in entries.items() if e["kind"] == "device" and e.get("owner") == owner)
 
 
 def check(entries: Entries) -> list[str]:

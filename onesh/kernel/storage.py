@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import logging
 import os
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,10 @@ REPAIR_BUDGET = 32  # chunks copied per tick at most
 REPAIR_PARALLEL = 4
 REPAIR_GRACE = 2.0  # a runtime must stay dead this long before its chunks are copied
 USAGE_TTL = 2.0
+# Chunks no file refers to (removed files, replaced tails, abandoned
+# writes) are collected once this old; writers commit well within it.
+GC_AGE = 3600.0
+GC_PERIOD = 300.0
 
 
 def replicas_wanted() -> int:
@@ -67,6 +72,8 @@ class ChunkStore:
     def __init__(self, root: str) -> None:
         self.root = root
         self._seq = itertools.count()
+        # put's "already stored" check and drop's "still old" check exclude each other
+        self.lock = threading.Lock()
 
     def path(self, sha: str) -> str:
         if not valid_sha(sha):
@@ -80,8 +87,9 @@ class ChunkStore:
         if hashlib.sha256(data).hexdigest() != sha:
             raise HandlerError("chunk.put: content does not match its sha256")
         final = self.path(sha)
-        with contextlib.suppress(OSError):
+        with self.lock, contextlib.suppress(OSError):
             if os.path.getsize(final) == len(data):
+                os.utime(final)  # stored again: young, so the collector keeps it
                 return  # content-addressed: already stored
         os.makedirs(os.path.dirname(final), mode=0o700, exist_ok=True)
         tmp = f"{final}.{os.getpid()}.{next(self._seq)}.tmp"
@@ -113,6 +121,37 @@ class ChunkStore:
         if hashlib.sha256(data).hexdigest() != sha:
             raise HandlerError(f"chunk {sha[:12]} is corrupt here")
         return data
+
+    def list_old(self, age: float, after: str = "", limit: int = 4096) -> list[str]:
+        """Chunks not stored (nor stored again) for `age` seconds, in order, after `after`."""
+        cutoff = time.time() - age
+        out: list[str] = []
+        with contextlib.suppress(FileNotFoundError):
+            for sub in sorted(os.listdir(self.root)):
+                if len(sub) != 2 or sub < after[:2]:
+                    continue
+                for name in sorted(os.listdir(os.path.join(self.root, sub))):
+                    sha = sub + name
+                    if sha <= after or not valid_sha(sha):
+                        continue
+                    with contextlib.suppress(FileNotFoundError):
+                        if os.stat(os.path.join(self.root, sub, name)).st_mtime < cutoff:
+                            out.append(sha)
+                            if len(out) >= limit:
+                                return out
+        return out
+
+    def drop(self, shas: list[str], age: float) -> int:
+        """Remove these chunks if they are still older than `age` seconds."""
+        cutoff = time.time() - age
+        dropped = 0
+        for sha in shas:
+            path = self.path(sha)
+            with self.lock, contextlib.suppress(FileNotFoundError):
+                if os.stat(path).st_mtime < cutoff:
+                    os.unlink(path)
+                    dropped += 1
+        return dropped
 
     def stats(self) -> dict[str, int]:
         count = size = 0
@@ -158,10 +197,12 @@ class Storage:
         self.store = ChunkStore(os.path.join(runtime.cfg.data_dir, "chunks"))
         self.peers = Peers(runtime)
         self.repaired = 0
+        self.collected = 0
         self.lost: set[str] = set()
         self._usage: dict[str, int] = {}
         self._usage_at = -USAGE_TTL
         self._dead_since: dict[str, float] = {}
+        self._clean: tuple[Any, ...] | None = None  # (index version, members) of the last clean scan
 
     # ------------------------------------------------------------- chunks
     async def chunk(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
@@ -178,6 +219,18 @@ class Storage:
             return {"has": self.store.has(str(sha))}
         if op == "stats":
             return dict(await asyncio.to_thread(self.store.stats), runtime=self.runtime.cfg.name)
+        if op in ("list_old", "drop"):
+            age = body.get("age")
+            if not isinstance(age, int | float) or age < 0:
+                raise HandlerError(f"chunk.{op}: age must be a non-negative number of seconds")
+            if op == "list_old":
+                after = body.get("after", "")
+                return {"shas": await asyncio.to_thread(self.store.list_old, float(age),
+                                                        after if isinstance(after, str) else "")}
+            shas = body.get("shas")
+            if not isinstance(shas, list) or not all(valid_sha(x) for x in shas):
+                raise HandlerError("chunk.drop: shas must be a list of chunk ids")
+            return {"dropped": await asyncio.to_thread(self.store.drop, shas, float(age))}
         raise HandlerError(f"chunk: unknown operation {op!r}")
 
     # ------------------------------------------------------- storage agent
@@ -187,7 +240,8 @@ class Storage:
         if op == "place":
             return await self.place(body)
         if op == "stats":
-            return {"repaired": self.repaired, "lost": sorted(self.lost), "usage": await self.usage()}
+            return {"repaired": self.repaired, "collected": self.collected, "lost": sorted(self.lost),
+                    "usage": await self.usage()}
         raise HandlerError(f"storage: unknown operation {op!r}")
 
     async def usage(self) -> dict[str, int]:
@@ -243,6 +297,9 @@ class Storage:
         now = time.monotonic()
         self._dead_since = {n: self._dead_since.get(n, now) for n in members if n not in live}
         gone = {n for n, t in self._dead_since.items() if now - t >= REPAIR_GRACE}
+        key = (snap.get("ns_version"), frozenset(live), frozenset(gone))
+        if key == self._clean:
+            return 0  # nothing changed since a scan that found nothing to do
         table: dict[str, list[Any]] = await index_read(self.runtime, "chunks")
         k = min(replicas_wanted(), len(live))
         load = dict(await self.usage())
@@ -268,6 +325,7 @@ class Storage:
             if len(todo) >= budget:
                 break
         if not todo:
+            self._clean = key  # only a change of the index or of liveness can make work
             return 0
         sem = asyncio.Semaphore(REPAIR_PARALLEL)
 
@@ -316,9 +374,60 @@ class Storage:
         return got
 
 
+    # ----------------------------------------------------------- collection
+    async def gc_loop(self) -> None:
+        while True:
+            await asyncio.sleep(gc_setting("ONESH_CHUNK_GC_PERIOD", GC_PERIOD))
+            if not hosts(self.runtime, AGENT):
+                continue
+            try:
+                await self.gc_once(gc_setting("ONESH_CHUNK_GC_AGE", GC_AGE))
+            except Exception as e:  # noqa: BLE001 - the next round retries
+                log.info("chunk collection failed: %s", e)
+
+    async def gc_once(self, age: float) -> int:
+        """Remove, on every live runtime, chunks no file refers to that were
+        not stored for `age` seconds (a writer commits within AUTO_COMMIT).
+        Each runtime lists its old chunks first and re-checks their age when
+        dropping, so a chunk stored again meanwhile stays."""
+        snap = await self.runtime.snapshot()
+        live = {n: m["endpoint"] for n, m in snap["members"].items() if m.get("alive")}
+        old: dict[str, list[str]] = {}
+        for name, ep in live.items():
+            after, shas = "", []
+            while True:
+                page = (await self.peers.call(ep, "chunk.list_old", {"age": age, "after": after}, 10.0))["shas"]
+                shas += page
+                if len(page) < 4096:
+                    break
+                after = page[-1]
+            old[name] = shas
+        if not any(old.values()):
+            return 0
+        referenced = await index_read(self.runtime, "chunks")  # read after the listing
+        dropped = 0
+        for name, shas in old.items():
+            garbage = [x for x in shas if x not in referenced]
+            for i in range(0, len(garbage), 4096):
+                dropped += (await self.peers.call(live[name], "chunk.drop",
+                                                  {"shas": garbage[i:i + 4096], "age": age}, 30.0))["dropped"]
+        if dropped:
+            self.collected += dropped
+            log.info("collected %d unreferenced chunks", dropped)
+        return dropped
+
+
+def gc_setting(name: str, default: float) -> float:
+    try:
+        return max(0.0, float(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
 def install(runtime: Runtime) -> None:
     storage = Storage(runtime)
     runtime.handlers["chunk"] = storage.chunk
     runtime.handlers["storage"] = storage.agent
     runtime.loops.append(storage.repair_loop)
+    runtime.loops.append(storage.gc_loop)
     runtime.on_shutdown.append(storage.peers.close)

@@ -61,6 +61,8 @@ READ_WINDOW = 4  # chunks fetched ahead per reader
 PLACE_BATCH = 8
 WATCH_EVERY = 0.5  # while waiting for an agent, re-check that its runtime is alive
 HEDGE_AFTER = 1.0  # a chunk read not answered by then is asked of the next replica too
+TAIL_REWRITE = 256 * 1024  # a smaller last chunk is re-stored with the bytes that follow it
+AUTO_COMMIT = 60.0  # seconds a stored chunk may wait for its commit
 
 
 def _oserror(code: str, where: str, text: str | None = None) -> OSError:
@@ -457,7 +459,15 @@ class FileWriter:
     waits until everything written so far is stored and adds it to the
     index; `close()` does the same for the rest.  Nothing enters the
     index before it is durable on k runtimes.  The first commit replaces
-    the file (unless `append`), later ones append."""
+    the file (unless `append`), later ones append.
+
+    A stream flushed often (a sensor log, every second) would otherwise
+    become thousands of tiny chunks: while the last committed chunk is
+    small (< TAIL_REWRITE) the next flush stores it again together with
+    the new bytes and swaps it in (`replace_last`).  Chunks stored but not
+    committed for AUTO_COMMIT seconds are committed anyway (a file being
+    written shows its content so far, as on a local disk; and chunks no
+    file refers to are eventually collected)."""
 
     def __init__(self, ns: Namespace, path: str, append: bool, parents: bool = True) -> None:
         self.ns, self.path, self.append, self.parents = ns, path, append, parents
@@ -469,6 +479,8 @@ class FileWriter:
         self._endpoints: dict[str, str] = {}
         self._committed = False
         self._closed = False
+        self._tail = b""  # the committed last chunk while it is small
+        self._oldest = 0.0  # when the oldest uncommitted chunk was stored
 
     async def __aenter__(self) -> FileWriter:
         return self
@@ -493,6 +505,9 @@ class FileWriter:
             piece = bytes(self._buf[:CHUNK])
             del self._buf[:CHUNK]
             await self._store(piece)
+        if self._oldest and time.monotonic() - self._oldest > AUTO_COMMIT:
+            if await self._commit():
+                self._tail = b""
 
     async def _store(self, piece: bytes) -> None:
         while len(self._inflight) >= WRITE_WINDOW:
@@ -501,6 +516,8 @@ class FileWriter:
             placements, self._endpoints = await self.ns.place(PLACE_BATCH)
             self._placements.extend(placements)
         targets = self._placements.popleft()
+        if not self._oldest:
+            self._oldest = time.monotonic()
         self._inflight.append(asyncio.create_task(self.ns.put_chunk(piece, targets, self._endpoints)))
 
     async def _drain(self) -> None:
@@ -518,18 +535,38 @@ class FileWriter:
     async def flush_commit(self) -> None:
         """Store what is buffered (a partial chunk as is) and commit
         everything durable so far to the index: readable from now on."""
-        if self._buf:
-            piece = bytes(self._buf)
-            self._buf.clear()
-            await self._store(piece)
+        tail, new = self._tail, bytes(self._buf)
+        self._buf.clear()
+        if tail and new and not self._durable and not self._inflight and len(tail) + len(new) <= TAIL_REWRITE:
+            await self._store(tail + new)
+            try:
+                await self._commit(replace=hashlib.sha256(tail).hexdigest())
+                self._tail = tail + new if len(tail) + len(new) < TAIL_REWRITE else b""
+                return
+            except OSError as e:
+                if e.errno != errno.ESTALE:
+                    raise
+                # the file changed under us: add just the new bytes
+                self._durable = []
+        if new:
+            await self._store(new)
+        if await self._commit():
+            self._tail = new if len(new) < TAIL_REWRITE else b""
+
+    async def _commit(self, replace: str | None = None) -> bool:
+        """Commit the durable chunks; False when there was nothing to do."""
         await self._drain()
         if not self._durable and self._committed:
-            return
+            return False
         op = "append" if (self.append or self._committed) else "commit"
-        chunks, self._durable = self._durable, []
-        await self.ns.change(op, path=self.path, chunks=chunks, parents=self.parents,
-                             owner=self.ns.local or (chunks[0][2][0] if chunks and chunks[0][2] else ""))
+        chunks = self._durable
+        owner = self.ns.local or (chunks[0][2][0] if chunks and chunks[0][2] else "")
+        extra = {"replace_last": replace} if replace else {}
+        await self.ns.change(op, path=self.path, chunks=chunks, parents=self.parents, owner=owner, **extra)
+        self._durable = []
+        self._oldest = 0.0
         self._committed = True
+        return True
 
     async def close(self) -> None:
         if self._closed:

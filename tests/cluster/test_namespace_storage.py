@@ -261,3 +261,27 @@ def test_non_voting_runtimes_store_and_repair(make_cluster: Callable[..., Cluste
             return entry is not None and all(len(set(c[2])) == 2 and set(c[2]) <= alive for c in entry["chunks"])
         wait(repaired)
         assert ns.read_bytes("/home/nv") == data
+
+
+def test_unreferenced_chunks_are_collected(make_cluster: Callable[..., Cluster],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONESH_CHUNK_GC_AGE", "1")  # inherited by the runtimes
+    monkeypatch.setenv("ONESH_CHUNK_GC_PERIOD", "0.3")
+    cluster = make_cluster(nodes=3)
+    members = cluster.status()["members"]
+    with NamespaceSync(cluster.info.boot, cluster.info.secret) as ns:
+        ns.write_bytes("/tmp/keep", b"keep me")
+        ns.write_bytes("/tmp/gone", b"remove me")
+        ns.cp("/tmp/gone", "/tmp/gone-copy")
+        keep = ns.stat("/tmp/keep")["chunks"][0]  # type: ignore[index]
+        gone = ns.stat("/tmp/gone")["chunks"][0]  # type: ignore[index]
+
+        def stored(chunk: list[Any]) -> list[bool]:
+            return [cluster.call(members[r]["endpoint"], "chunk.has", {"sha": chunk[0]})["has"] for r in chunk[2]]
+        ns.rm("/tmp/gone")
+        time.sleep(2)
+        assert stored(gone) == [True, True]  # the copy still refers to it
+        ns.rm("/tmp/gone-copy")
+        wait(lambda: stored(gone) == [False, False])
+        assert stored(keep) == [True, True]
+        assert ns.read_bytes("/tmp/keep") == b"keep me"

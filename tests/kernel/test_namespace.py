@@ -76,6 +76,11 @@ def test_files_commit_append() -> None:
     ok(e, op="commit", path="/nope/f", chunks=[], parents=True)
     assert err(e, op="commit", path="/tmp/f/x", chunks=[]) == "ENOTDIR"
     assert err(e, op="commit", path="/tmp/g", chunks=[["short", 1, []]]) == "EINVAL"
+    # a writer's small last chunk replaced by a bigger one holding it and more
+    ok(e, op="append", path="/tmp/f", chunks=[[SHA, 5, ["r1"]]], replace_last=SHB)
+    assert ns.stat(e, "/tmp/f")["chunks"] == [[SHA, 5, ["r1"]]]  # type: ignore[index]
+    assert err(e, op="append", path="/tmp/f", chunks=[[SHB, 6, ["r1"]]], replace_last=SHB) == "ESTALE"
+    assert err(e, op="append", path="/tmp/zz", chunks=[], replace_last=SHB, parents=True) == "ESTALE"
     assert ns.check(e) == []
 
 
@@ -189,6 +194,9 @@ OPS = st.one_of(
     st.builds(lambda p, par: {"op": "mkdir", "path": p, "parents": par}, PREFIXED, st.booleans()),
     st.builds(lambda p, c, par, app: {"op": "append" if app else "commit", "path": p, "chunks": c,
                                       "parents": par}, PREFIXED, CHUNKS, st.booleans(), st.booleans()),
+    st.builds(lambda p, c, par, last: {"op": "append", "path": p, "chunks": c, "parents": par,
+                                       "replace_last": last}, PREFIXED, CHUNKS, st.booleans(),
+              st.sampled_from([SHA, SHB])),
     st.builds(lambda p, r: {"op": "rm", "path": p, "recursive": r}, PREFIXED, st.booleans()),
     st.builds(lambda p, d: {"op": "mv", "path": p, "dst": d}, PREFIXED, PREFIXED),
     st.builds(lambda p, d: {"op": "cp", "path": p, "dst": d, "recursive": True}, PREFIXED, PREFIXED),

@@ -13,6 +13,11 @@ places new chunks and repairs lost replicas.
   replicas include dead runtimes and has fewer than k live ones is copied
   (chunk.get → chunk.put) to another live runtime and the index updated
   (`replicas`), a bounded number of chunks per tick.
+- Collection (the same runtime, every ONESH_CHUNK_GC_PERIOD seconds):
+  chunks no file refers to (removed or overwritten files, replaced small
+  tails, abandoned writes) and not stored for ONESH_CHUNK_GC_AGE seconds
+  (default an hour) are removed from every live runtime (`chunk.list_old`,
+  `chunk.drop`, which re-checks the age: a chunk stored again stays).
 
 k is ONESH_REPLICAS (default 2), capped by the number of live runtimes.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import hashlib
 import os
@@ -217,11 +218,22 @@ def test_replica_loss_and_fs_agent_failover(make_cluster: Callable[..., Cluster]
         wait(repaired)
         assert ns.read_bytes("/home/f/d/blob") == data
 
-        # 2. kill -9 the runtime hosting the fs agent: it moves, nothing is lost
+        # 2. kill -9 the runtime hosting the fs agent in the middle of a run of
+        #    changes: each is applied exactly once (retries carry a request id)
         fs_host = agent_host(cluster, "fs")
-        kill9(cluster, fs_host)
+
+        ns.mkdir("/tmp/during")
+
+        async def changes() -> None:
+            for i in range(60):
+                if i == 20:  # lands while a change is in flight
+                    asyncio.get_running_loop().call_later(0.003, os.kill, cluster.info.pids[fs_host],
+                                                          signal.SIGKILL)
+                await ns.ns.mkdir(f"/tmp/during/{i}")  # applied twice would be EEXIST
+        ns.run(changes())
         cluster.wait_for(lambda s: s["assign"].get("fs") not in (None, fs_host)
                          and s["members"][s["assign"]["fs"]]["alive"])
+        assert sorted(int(e["name"]) for e in ns.listdir("/tmp/during")) == list(range(60))
         assert tree(ns, "/home") == before
         assert ns.read_bytes("/home/f/d/blob") == data
         ns.write_bytes("/home/f/after", b"still writable")

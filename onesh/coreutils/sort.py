@@ -204,8 +204,10 @@ def run(argv: list[str], io: Io) -> int:
             pass
         else:
             gflags += o[1]
-    if sum(c in gflags for c in "ghn") > 1:
-        raise Usage("options '-" + "".join(c for c in "ghn" if c in gflags) + "' are incompatible")
+    numeric = [c for c in "ghn" if c in gflags]
+    if len(numeric) > 1 or (numeric and ("d" in gflags or "i" in gflags)):
+        # GNU: one numeric ordering at most, and none with -d/-i.
+        raise Usage("options '-" + "".join(c for c in "dghin" if c in gflags) + "' are incompatible")
     reverse = "r" in gflags
     unique = "u" in gflags
     stable = "s" in gflags

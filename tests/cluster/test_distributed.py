@@ -94,7 +94,7 @@ def test_stderr_of_remote_stages_reaches_the_shell(cluster: Cluster, tmp_path: P
 
 
 def test_bytes_through_three_runtimes(cluster: Cluster, tmp_path: Path) -> None:
-    size = int(os.environ.get("ONESH_TEST_PIPE_BYTES", str(256 * 1024 * 1024)))
+    size = int(os.environ.get("ONESH_TEST_PIPE_BYTES", str(1024 * 1024 * 1024)))
     data = os.urandom(1024 * 1024)
     src = tmp_path / "in.bin"
     with open(src, "wb") as f:

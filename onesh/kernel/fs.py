@@ -9,8 +9,10 @@ voter), every change is a replicated `ns_apply` command.
   register_device, unregister_device, mknod, replicas): answered only
   where the fs agent runs; elsewhere the answer is the error
   "fs agent not here", and clients look the agent up again.
-- `nsindex.<query>` (stat, ls, chunks, usage): raw reads of the replicated
-  index, answered by any voter (for agents hosted on non-voters).
+  A file's chunk list comes in pages (`first`, `limit` ≤ PAGE; "nchunks"
+  is the total); `ls` rows carry no chunk lists.
+- `nsindex.<query>` (stat, ls, chunks, usage, devices): raw reads of the
+  replicated index, answered by any voter (for agents hosted on non-voters).
 - `hostfs.<op>` (stat, ls, read): the host-local files of every runtime,
   read-only; the namespace shows them as `/net/<runtime>/<host path>`.
 - Every runtime registers its devices (`/dev/<kind>/<n>`) once it has
@@ -44,6 +46,8 @@ WRITES = {"mkdir": "mkdir", "rm": "rm", "mv": "mv", "cp": "cp", "commit": "commi
 QUERIES = {"stat": namespace.stat, "ls": namespace.listdir, "chunks": namespace.chunk_table,
            "usage": namespace.usage, "devices": namespace.devices}
 HOST_READ_MAX = 960 * 1024
+PAGE = 4096  # chunk rows per answer (a reply must stay under 1 MiB)
+TABLE_PAGE = 6000  # rows of the chunk table per answer
 
 
 def hosts(runtime: Runtime, agent: str) -> bool:
@@ -51,23 +55,37 @@ def hosts(runtime: Runtime, agent: str) -> bool:
     return any(a.name == agent for a in runtime.agents.values())
 
 
-async def index_read(runtime: Runtime, query: str, path: str | None = None) -> Any:
-    """A read of the replicated index: locally on a voter, else from a voter.
-    `path` is the query's one argument (a path; the owner for "devices")."""
+async def index_read(runtime: Runtime, query: str, *args: Any) -> Any:
+    """A read of the replicated index (QUERIES[query](index, *args)):
+    locally on a voter, else from a voter."""
     fn = QUERIES[query]
     if runtime.state is not None:
         try:
-            return runtime.state.ns_read(fn, *(() if path is None else (path,)))
-        except ValueError as e:
+            return runtime.state.ns_read(fn, *args)
+        except (ValueError, TypeError) as e:
             return {"error": f"EINVAL: {e}"}
     last: Exception | None = None
-    body = {} if path is None else {"path": path}
     for client in list(runtime.voter_clients.values()):
         try:
-            return (await client.call("nsindex." + query, body, timeout=2.0))["result"]
+            return (await client.call("nsindex." + query, {"args": list(args)}, timeout=2.0))["result"]
         except RpcError as e:
             last = e
     raise HandlerError(f"no voter reachable for the namespace index: {last}")
+
+
+async def chunk_table(runtime: Runtime) -> dict[str, list[Any]]:
+    """Every chunk the index refers to: sha → [size, replicas] (paged
+    through a voter when this runtime is not one)."""
+    if runtime.state is not None:
+        table: dict[str, list[Any]] = await index_read(runtime, "chunks")
+        return table
+    table, after = {}, ""
+    while True:
+        page = await index_read(runtime, "chunks", after, TABLE_PAGE)
+        table.update(page)
+        if len(page) < TABLE_PAGE:
+            return table
+        after = max(page)
 
 
 async def submit_op(runtime: Runtime, op: dict[str, Any]) -> dict[str, Any]:
@@ -106,7 +124,10 @@ class FsAgent:
             members = await self.members()
             if op == "ls":
                 return await self.ls(path, members)
-            entry = await index_read(self.runtime, "stat", path)
+            first, limit = body.get("first", 0), body.get("limit", PAGE)
+            if not isinstance(first, int) or not isinstance(limit, int) or first < 0:
+                return {"error": "EINVAL: first and limit are integers"}
+            entry = await index_read(self.runtime, "stat", path, first, max(0, min(limit, PAGE)))
             if isinstance(entry, dict) and "error" in entry:
                 return entry
             entry = _decorate(entry, members) if entry else None
@@ -142,8 +163,10 @@ async def nsindex(runtime: Runtime, op: str, body: dict[str, Any]) -> dict[str, 
         raise HandlerError("nsindex: not a voter")
     if op not in QUERIES:
         raise HandlerError(f"nsindex: unknown query {op!r}")
-    path = body.get("path")
-    return {"result": await index_read(runtime, op, path if isinstance(path, str) else None)}
+    args = body.get("args", [])
+    if not isinstance(args, list) or len(args) > 3:
+        raise HandlerError("nsindex: args must be a short list")
+    return {"result": await index_read(runtime, op, *args)}
 
 
 async def register_devices(runtime: Runtime) -> None:

@@ -341,18 +341,27 @@ _OPS = {"mkdir": _mkdir, "commit": _write, "put": _write, "append": _write, "rm"
 
 
 # ------------------------------------------------------------------ reads
-def stat(entries: Entries, path: str) -> dict[str, Any] | None:
+def stat(entries: Entries, path: str, first: int = 0, limit: int | None = None) -> dict[str, Any] | None:
+    """The entry at `path` (with "path", "name" and, for a file, "nchunks");
+    a file's chunk list from `first`, at most `limit` of them."""
     p = norm(path)
     e = entries.get(p)
     if e is None:
         return None
-    return _view(p, e)
+    return _view(p, e, first, limit)
 
 
-def _view(path: str, e: dict[str, Any]) -> dict[str, Any]:
+def _view(path: str, e: dict[str, Any], first: int = 0, limit: int | None = None) -> dict[str, Any]:
     out = dict(e, path=path, name=posixpath.basename(path) or "/")
     if "chunks" in e:
-        out["chunks"] = [[c[0], c[1], list(c[2])] for c in e["chunks"]]
+        chunks = e["chunks"]
+        out["nchunks"] = len(chunks)
+        if limit is None:
+            out["chunks"] = [[c[0], c[1], list(c[2])] for c in chunks[first:]]
+        elif limit <= 0:
+            del out["chunks"]
+        else:
+            out["chunks"] = [[c[0], c[1], list(c[2])] for c in chunks[first:first + limit]]
     return out
 
 
@@ -362,19 +371,24 @@ def listdir(entries: Entries, path: str) -> list[dict[str, Any]] | Result:
     if e is None:
         return _err("ENOENT", p)
     if e["kind"] != "dir":
-        return [_view(p, e)]
-    return [_view(c, entries[c]) for c in children(entries, p)]
+        return [_view(p, e, 0, 0)]
+    return [_view(c, entries[c], 0, 0) for c in children(entries, p)]  # no chunk lists: stat has them
 
 
-def chunk_table(entries: Entries) -> dict[str, list[Any]]:
-    """sha → [size, replicas (union over files)] for every stored chunk."""
+def chunk_table(entries: Entries, after: str = "", limit: int | None = None) -> dict[str, list[Any]]:
+    """sha → [size, replicas (union over files)] for every stored chunk;
+    a page of it: the `limit` smallest shas greater than `after`."""
     out: dict[str, list[Any]] = {}
     for e in entries.values():
         if e["kind"] != "file":
             continue
         for sha, size, reps in e["chunks"]:
+            if sha <= after:
+                continue
             row = out.setdefault(sha, [size, []])
             row[1].extend(r for r in reps if r not in row[1])
+    if limit is not None and len(out) > limit:
+        out = {k: out[k] for k in sorted(out)[:limit]}
     return out
 
 

@@ -34,7 +34,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from onesh.kernel.fs import hosts, index_read, submit_op
+from onesh.kernel.fs import chunk_table, hosts, index_read, submit_op
 from onesh.net.rpc import HandlerError, RpcClient, RpcError
 
 if TYPE_CHECKING:
@@ -305,7 +305,7 @@ class Storage:
         key = (snap.get("ns_version"), frozenset(live), frozenset(gone))
         if key == self._clean:
             return 0  # nothing changed since a scan that found nothing to do
-        table: dict[str, list[Any]] = await index_read(self.runtime, "chunks")
+        table = await chunk_table(self.runtime)
         k = min(replicas_wanted(), len(live))
         load = dict(await self.usage())
         todo: list[tuple[str, list[str], list[str], list[str]]] = []
@@ -409,7 +409,7 @@ class Storage:
             old[name] = shas
         if not any(old.values()):
             return 0
-        referenced = await index_read(self.runtime, "chunks")  # read after the listing
+        referenced = await chunk_table(self.runtime)  # read after the listing
         dropped = 0
         for name, shas in old.items():
             garbage = [x for x in shas if x not in referenced]

@@ -103,6 +103,7 @@ class Namespace:
         self.ctx, self.keys, self.boot, self.local = ctx, keys, list(boot), local_runtime
         self.replicas = replicas
         self.failover = failover
+        self.page = 4096  # chunk rows asked per fs.resolve (the agent's maximum)
         self._clients: dict[str, RpcClient] = {}
         self._snap: dict[str, Any] | None = None
         self._snap_at = -10.0
@@ -311,9 +312,13 @@ class Namespace:
                 return
 
     # ---------------------------------------------------------------- read
-    async def resolve(self, path: str) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
-        """The entry and every member's endpoint and liveness, in one call."""
-        res = _raise(await self.agent("fs", "fs.resolve", {"path": _path(path)}))
+    async def resolve(self, path: str, first: int = 0, limit: int | None = None
+                      ) -> tuple[dict[str, Any] | None, dict[str, dict[str, Any]]]:
+        """The entry (its chunks from `first`, at most `limit` (default
+        self.page); "nchunks" is the total) and every member's endpoint and
+        liveness, in one call."""
+        body = {"path": _path(path), "first": first, "limit": self.page if limit is None else limit}
+        res = _raise(await self.agent("fs", "fs.resolve", body))
         entry = res.get("entry")
         return (dict(entry) if isinstance(entry, dict) else None), dict(res.get("members") or {})
 
@@ -333,16 +338,25 @@ class Namespace:
         if entry["kind"] != "file":
             raise OSError(errno.EINVAL, f"a {entry['kind']} is read by a stage on its runtime "
                                         f"({entry.get('owner')})", path)
-        chunks = entry["chunks"]
+        chunks: list[list[Any]] = entry["chunks"]
+        total = int(entry.get("nchunks", len(chunks)))
+        base = 0  # index of chunks[0] in the file
         ahead: collections.deque[asyncio.Task[bytes]] = collections.deque()
         i = 0
         try:
-            while i < len(chunks) or ahead:
-                while i < len(chunks) and len(ahead) < READ_WINDOW:
-                    sha, _size, reps = chunks[i]
-                    ahead.append(asyncio.create_task(self.get_chunk(sha, reps, members, path)))
+            while i < total or ahead:
+                while i < total and len(ahead) < READ_WINDOW:
+                    if i - base >= len(chunks):  # next page of the chunk list
+                        more, members = await self.resolve(path, first=i)
+                        chunks, base = (more or {}).get("chunks") or [], i
+                        if not chunks:
+                            total = i  # the file shrank (replaced) meanwhile
+                            break
+                    sha, _size, reps = chunks[i - base]
+                    ahead.append(asyncio.create_task(self.get_chunk(sha, reps, members, path, i)))
                     i += 1
-                yield await ahead.popleft()
+                if ahead:
+                    yield await ahead.popleft()
         finally:
             for t in ahead:
                 t.cancel()
@@ -352,7 +366,7 @@ class Namespace:
         return b"".join([block async for block in self.read(path)])
 
     async def get_chunk(self, sha: str, replicas: list[str], members: dict[str, dict[str, Any]],
-                        path: str | None = None) -> bytes:
+                        path: str | None = None, index: int = 0) -> bytes:
         """One chunk from the nearest live replica, verified.  When a replica
         is slow to answer (dead but not declared so yet) the next one is
         asked too, and the first good answer wins."""
@@ -389,7 +403,7 @@ class Namespace:
                 await asyncio.gather(*pending, return_exceptions=True)
             if attempt == 0 and path is not None:
                 # the replicas may have moved (repair): look them up again
-                entry, members = await self.resolve(path)
+                entry, members = await self.resolve(path, first=index, limit=1)
                 found = [c[2] for c in (entry or {}).get("chunks", []) if c[0] == sha]
                 replicas = found[0] if found else replicas
         raise OSError(errno.EIO, f"no live replica of chunk {sha[:12]} ({last})")

@@ -130,6 +130,9 @@ def test_5mib_written_on_one_runtime_reads_back_everywhere(cluster: Cluster, tmp
             ep = cluster.status()["members"][r]["endpoint"]
             assert cluster.call(ep, "chunk.has", {"sha": sha})["has"]
     want = hashlib.sha256(data).hexdigest()
+    with NamespaceSync(cluster.info.boot, cluster.info.secret) as ns:
+        ns.ns.page = 2  # the chunk list in pages of 2
+        assert st["nchunks"] == 6 and hashlib.sha256(ns.read_bytes("/home/big/blob")).hexdigest() == want
     script = tmp_path / "reader.py"
     script.write_text(READER)
     members = cluster.status()["members"]
@@ -251,7 +254,7 @@ def test_fs_answers_only_where_its_agent_runs(cluster: Cluster, ns: NamespaceSyn
             with pytest.raises(ClusterError, match="fs agent not here"):
                 cluster.call(m["endpoint"], "fs.stat", {"path": "/home"})
         # every voter answers raw index reads (for agents hosted on non-voters)
-        assert cluster.call(m["endpoint"], "nsindex.stat", {"path": "/tmp"})["result"]["kind"] == "dir"
+        assert cluster.call(m["endpoint"], "nsindex.stat", {"args": ["/tmp"]})["result"]["kind"] == "dir"
 
 
 def test_non_voting_runtimes_store_and_repair(make_cluster: Callable[..., Cluster]) -> None:

@@ -145,6 +145,17 @@ def test_cp_shares_chunks() -> None:
     assert ns.check(e) == []
 
 
+def test_pages_of_chunks() -> None:
+    e = fresh()
+    shas = [f"{i:064x}" for i in range(10)]
+    ok(e, op="commit", path="/tmp/f", chunks=[[x, 1, ["r1"]] for x in shas])
+    f = ns.stat(e, "/tmp/f", 4, 3)
+    assert f is not None and f["nchunks"] == 10 and [c[0] for c in f["chunks"]] == shas[4:7]
+    assert "chunks" not in ns.listdir(e, "/tmp")[0]  # type: ignore[operator]
+    assert list(ns.chunk_table(e, shas[2], 3)) == shas[3:6]
+    assert len(ns.chunk_table(e)) == 10
+
+
 def test_devices_and_nodes() -> None:
     e = fresh()
     ok(e, op="device", path="/dev/sensor/1", owner="r2", spec="sim:sine")

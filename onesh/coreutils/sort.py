@@ -204,10 +204,6 @@ def run(argv: list[str], io: Io) -> int:
             pass
         else:
             gflags += o[1]
-    numeric = [c for c in "ghn" if c in gflags]
-    if len(numeric) > 1 or (numeric and ("d" in gflags or "i" in gflags)):
-        # GNU: one numeric ordering at most, and none with -d/-i.
-        raise Usage("options '-" + "".join(c for c in "dghin" if c in gflags) + "' are incompatible")
     reverse = "r" in gflags
     unique = "u" in gflags
     stable = "s" in gflags
@@ -215,6 +211,12 @@ def run(argv: list[str], io: Io) -> int:
     keys = [parse_key(t, order + ("r" if reverse else "")) for t in keys_text]
     if not keys and order:
         keys = [Key(1, 1, 0, 0, order + ("r" if reverse else ""), "b" in order, "b" in order)]
+    for flags in [k.flags for k in keys] or [gflags]:
+        # GNU checks each key's effective flags: one numeric ordering at
+        # most, and none together with -d/-i.
+        numeric = [c for c in "ghn" if c in flags]
+        if len(numeric) > 1 or (numeric and ("d" in flags or "i" in flags)):
+            raise Usage("options '-" + "".join(c for c in "dghin" if c in flags) + "' are incompatible")
     runs: list[list[bytes]] = []  # per input, for -m
     for name in files or ["-"]:
         try:

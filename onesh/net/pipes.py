@@ -421,24 +421,16 @@ def _wake(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-async def _readable(fd: int) -> None:
+async def _fd_ready(fd: int, *, write: bool) -> None:
+    """Wait until a non-blocking fd can be read (or written)."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[None] = loop.create_future()
-    loop.add_reader(fd, _wake, fut)
+    add, remove = (loop.add_writer, loop.remove_writer) if write else (loop.add_reader, loop.remove_reader)
+    add(fd, _wake, fut)
     try:
         await fut
     finally:
-        loop.remove_reader(fd)
-
-
-async def _writable(fd: int) -> None:
-    loop = asyncio.get_running_loop()
-    fut: asyncio.Future[None] = loop.create_future()
-    loop.add_writer(fd, _wake, fut)
-    try:
-        await fut
-    finally:
-        loop.remove_writer(fd)
+        remove(fd)
 
 
 async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True) -> int:
@@ -461,7 +453,7 @@ async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True)
                     # Nothing more right now: ship the partial frame so a
                     # line does not wait for 64 KiB to accumulate.
                     await sender.flush()
-                    await _readable(fd)
+                    await _fd_ready(fd, write=False)
                     continue
             if not data:
                 break
@@ -503,7 +495,7 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
                 try:
                     n = os.write(fd, view)
                 except BlockingIOError:
-                    await _writable(fd)
+                    await _fd_ready(fd, write=True)
                     continue
                 view = view[n:]
             total += len(data)

@@ -180,8 +180,16 @@ def kill9(cluster: Cluster, name: str) -> None:
 
 
 def agent_host(cluster: Cluster, agent: str) -> str:
-    host: str = cluster.status()["assign"][agent]
+    """The agent's runtime, once the answering voter knows it alive (a
+    follower may lag the leader by an append period)."""
+    snap = cluster.wait_for(lambda s: (s["members"].get(s["assign"].get(agent)) or {}).get("alive"))
+    host: str = snap["assign"][agent]
     return host
+
+
+def settled(cluster: Cluster, nodes: int) -> dict[str, Any]:
+    return cluster.wait_for(lambda s: len(s["assign"]) >= 5
+                            and sum(bool(m["alive"]) for m in s["members"].values()) >= nodes)
 
 
 def tree(ns: NamespaceSync, top: str) -> dict[str, Any]:
@@ -245,7 +253,7 @@ def test_replica_loss_and_fs_agent_failover(make_cluster: Callable[..., Cluster]
 
 
 def test_fs_answers_only_where_its_agent_runs(cluster: Cluster, ns: NamespaceSync) -> None:
-    snap = cluster.status()
+    snap = settled(cluster, 3)
     host = snap["assign"]["fs"]
     for name, m in snap["members"].items():
         if name == host:
@@ -260,7 +268,7 @@ def test_fs_answers_only_where_its_agent_runs(cluster: Cluster, ns: NamespaceSyn
 def test_non_voting_runtimes_store_and_repair(make_cluster: Callable[..., Cluster]) -> None:
     # r4 and r5 are not Raft voters: they reach the index through a voter.
     cluster = make_cluster(nodes=5, voters=3)
-    assign = cluster.status()["assign"]
+    assign = settled(cluster, 5)["assign"]
     writer = next(n for n in ("r4", "r5") if n not in (assign["storage"], assign["fs"]))
     data = os.urandom(2 * MiB + 1)
     with NamespaceSync(cluster.info.boot, cluster.info.secret, local_runtime=writer) as ns:
@@ -283,7 +291,6 @@ def test_unreferenced_chunks_are_collected(make_cluster: Callable[..., Cluster],
     monkeypatch.setenv("ONESH_CHUNK_GC_AGE", "1")  # inherited by the runtimes
     monkeypatch.setenv("ONESH_CHUNK_GC_PERIOD", "0.3")
     cluster = make_cluster(nodes=3)
-    members = cluster.status()["members"]
     with NamespaceSync(cluster.info.boot, cluster.info.secret) as ns:
         ns.write_bytes("/tmp/keep", b"keep me")
         ns.write_bytes("/tmp/gone", b"remove me")
@@ -292,6 +299,7 @@ def test_unreferenced_chunks_are_collected(make_cluster: Callable[..., Cluster],
         gone = ns.stat("/tmp/gone")["chunks"][0]  # type: ignore[index]
 
         def stored(chunk: list[Any]) -> list[bool]:
+            members = cluster.wait_for(lambda s: all(r in s["members"] for r in chunk[2]))["members"]
             return [cluster.call(members[r]["endpoint"], "chunk.has", {"sha": chunk[0]})["has"] for r in chunk[2]]
         ns.rm("/tmp/gone")
         time.sleep(2)

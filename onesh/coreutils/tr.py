@@ -95,6 +95,8 @@ def _items(text: str, is_set2: bool) -> list[Item]:
             continue
         out.append(("c", c, 0))
         i = j
+    if sum(1 for kind, _, n in out if kind == "repeat" and n < 0) > 1:
+        raise Usage("only one [c*] repeat construct may appear in string2")
     return out
 
 

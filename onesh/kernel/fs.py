@@ -46,6 +46,7 @@ WRITES = {"mkdir": "mkdir", "rm": "rm", "mv": "mv", "cp": "cp", "commit": "commi
 QUERIES = {"stat": namespace.stat, "ls": namespace.listdir, "chunks": namespace.chunk_table,
            "usage": namespace.usage, "devices": namespace.devices}
 HOST_READ_MAX = 960 * 1024
+HOST_LS_MAX = 4000  # directory rows per hostfs.ls answer
 PAGE = 4096  # chunk rows per answer (a reply must stay under 1 MiB)
 TABLE_PAGE = 6000  # rows of the chunk table per answer
 
@@ -250,9 +251,11 @@ class HostFs:
             return {"entry": _host_entry(path, st, name)}
         if op == "ls":
             try:
-                return {"entries": await asyncio.to_thread(self._ls, path)}
+                rows = await asyncio.to_thread(self._ls, path)
             except OSError as e:
                 return _os_error(e, path)
+            # a reply stays under the 1 MiB message cap
+            return {"entries": rows[:HOST_LS_MAX], "truncated": len(rows) > HOST_LS_MAX}
         if op == "read":
             offset, length = body.get("offset", 0), body.get("length", HOST_READ_MAX)
             if not isinstance(offset, int) or not isinstance(length, int) or offset < 0 or length < 0:

@@ -105,10 +105,11 @@ def decode(data: bytes, pipe_id: str) -> tuple[str, Any]:
 class _Owner:
     """One socket, one task: it receives and sends everything queued."""
 
-    def __init__(self, sock: zmq.asyncio.Socket, on_frames: Any) -> None:
+    def __init__(self, sock: zmq.asyncio.Socket, on_frames: Any, after_batch: Any = None) -> None:
         self.sock = sock
         self.outbox: asyncio.Queue[list[bytes] | None] = asyncio.Queue()  # None: stop
         self.on_frames = on_frames
+        self.after_batch = after_batch  # called once per burst of received messages
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
@@ -128,6 +129,8 @@ class _Owner:
                             more.cancel()
                             break
                         self.on_frames(more.result())
+                    if self.after_batch is not None:
+                        self.after_batch()
                     recv = asyncio.ensure_future(self.sock.recv_multipart(copy=True))
                 if out in done:
                     item = out.result()
@@ -172,6 +175,7 @@ class PipeReceiver:
         self.proto = Receiver(window)
         self.peer: bytes | None = None
         self.peer_seen = asyncio.Event()
+        self._ack_due = False
         self.ready = asyncio.Event()
         self.rejected = 0
         self.bytes_in = 0
@@ -188,7 +192,7 @@ class PipeReceiver:
         sock.bind(self.bind)
         last = sock.getsockopt(zmq.LAST_ENDPOINT)
         self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
-        self._owner = _Owner(sock, self._on_frames)
+        self._owner = _Owner(sock, self._on_frames, self._ack_batch)
         return self.endpoint
 
     def _send_ack(self, gone: bool = False) -> None:
@@ -214,7 +218,14 @@ class PipeReceiver:
         elif kind == "a":
             self.rejected += 1
             return
-        self._send_ack(gone=self.closed)
+        # One cumulative ack per burst of frames (after_batch), not one per
+        # frame: the writer's credit and replay only need the latest.
+        self._ack_due = True
+
+    def _ack_batch(self) -> None:
+        if self._ack_due:
+            self._ack_due = False
+            self._send_ack(gone=self.closed)
 
     async def read(self) -> bytes:
         """The next data (all that is buffered), b"" at end of stream."""

@@ -84,6 +84,7 @@ class Runtime:
         self._seen: dict[str, tuple[int, float]] = {}
         self._was_leader = False
         self.endpoint = ""
+        self._good_voter = ""
         self.handlers: dict[str, OpHandler] = {}
         self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.on_shutdown: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -178,9 +179,14 @@ class Runtime:
         if self.state is not None:
             return await submit(asyncio.get_running_loop(), getattr(self.state, method), *args)
         last: Exception | None = None
-        for client in list(self.voter_clients.values()):
+        # The voter that answered last goes first: with a dead voter first
+        # in a fixed order every heartbeat would wait out its timeout, longer
+        # than DEAD_AFTER, and this member would flap dead/alive.
+        clients = sorted(self.voter_clients.items(), key=lambda kv: kv[0] != self._good_voter)
+        for endpoint, client in clients:
             try:
                 reply = await client.call("raft.submit", {"method": method, "args": list(args)}, timeout=1.0)
+                self._good_voter = endpoint
                 return reply.get("result")
             except RpcError as e:
                 last = e

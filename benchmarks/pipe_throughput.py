@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Network-pipe throughput, side by side in one run (loopback only).
+
+    python benchmarks/pipe_throughput.py [--size MiB]
+
+Prints MiB/s and the ratio to raw pyzmq for:
+- raw pyzmq PUSH/PULL, 64 KiB messages, two processes (plaintext, and Curve);
+- an onesh network pipe (PipeSender → PipeReceiver: Curve, 64 KiB frames,
+  sequence numbers, acks, credit) between two processes;
+- local `cat file | cat > /dev/null` (OS pipes);
+- `cat file | ssh localhost 'cat > /dev/null'` when an sshd answers on
+  localhost without a password (skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import zmq
+
+MSG = 64 * 1024
+
+
+def _curve(sock: Any, keys: tuple[bytes, bytes, bytes, bytes] | None, server: bool) -> None:
+    if keys is None:
+        return
+    spub, ssec, cpub, csec = keys
+    if server:
+        sock.curve_server = True
+        sock.curve_secretkey, sock.curve_publickey = ssec, spub
+    else:
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = spub, cpub, csec
+
+
+def _pull(port: int, total: int, keys: Any, q: Any) -> None:
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PULL)
+    _curve(s, keys, False)
+    s.connect(f"tcp://127.0.0.1:{port}")
+    got = 0
+    while got < total:
+        got += len(s.recv(copy=False))
+    q.put(time.perf_counter())
+    ctx.destroy(linger=0)
+
+
+def raw_zmq(total: int, curve: bool) -> float:
+    keys = (*zmq.curve_keypair(), *zmq.curve_keypair()) if curve else None
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.PUSH)
+    _curve(s, keys, True)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    q: Any = mp.Queue()
+    p = mp.Process(target=_pull, args=(port, total, keys, q))
+    p.start()
+    time.sleep(0.3)
+    data = os.urandom(MSG)
+    t0 = time.perf_counter()
+    for _ in range(total // MSG):
+        s.send(data, copy=False)
+    end = q.get()
+    p.join()
+    ctx.destroy(linger=0)
+    return total / (end - t0)
+
+
+def _pipe_sender(secret: str, endpoint: str, total: int) -> None:
+    import zmq.asyncio
+
+    from onesh.net.keys import ClusterKeys, load_secret
+    from onesh.net.pipes import PipeSender
+
+    async def main() -> None:
+        ctx = zmq.asyncio.Context()
+        tx = PipeSender(ctx, ClusterKeys.from_secret(load_secret(secret)), "bench", endpoint)
+        await tx.start()
+        block = os.urandom(256 * 1024)
+        for _ in range(total // len(block)):
+            await tx.write(block)
+        await tx.close()
+        ctx.destroy(linger=0)
+
+    asyncio.run(main())
+
+
+def onesh_pipe(total: int, workdir: str) -> float:
+    import zmq.asyncio
+
+    from onesh.net.keys import ClusterKeys, create_secret, load_secret, start_authenticator
+    from onesh.net.pipes import PipeReceiver
+
+    secret = os.path.join(workdir, "secret")
+    create_secret(secret)
+    keys = ClusterKeys.from_secret(load_secret(secret))
+
+    async def main() -> float:
+        ctx = zmq.asyncio.Context()
+        auth = start_authenticator(ctx, keys)
+        rx = PipeReceiver(ctx, keys, "bench")
+        endpoint = await rx.start()
+        p = mp.Process(target=_pipe_sender, args=(secret, endpoint, total))
+        t0 = time.perf_counter()
+        p.start()
+        n = 0
+        while block := await rx.read():
+            n += len(block)
+        dt = time.perf_counter() - t0
+        p.join()
+        await rx.close()
+        auth.stop()
+        ctx.destroy(linger=0)
+        assert n == total
+        return n / dt
+
+    return asyncio.run(main())
+
+
+def shell_pipe(cmd: str, src: str, total: int) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, shell=True, check=True, stdin=open(src, "rb"))  # noqa: SIM115
+    return total / (time.perf_counter() - t0)
+
+
+def ssh_ok() -> bool:
+    if shutil.which("ssh") is None:
+        return False
+    r = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "localhost", "true"],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=1024, help="MiB per run (default 1024)")
+    args = ap.parse_args()
+    total = args.size * 1024 * 1024
+    rows: list[tuple[str, float | None]] = []
+    with tempfile.TemporaryDirectory() as d:
+        src = os.path.join(d, "in.bin")
+        with open(src, "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(args.size):
+                f.write(block)
+        raw = raw_zmq(total, curve=False)
+        rows.append(("raw pyzmq PUSH/PULL 64 KiB", raw))
+        rows.append(("raw pyzmq PUSH/PULL 64 KiB + Curve", raw_zmq(total, curve=True)))
+        rows.append(("onesh network pipe (Curve, acks, credit)", onesh_pipe(total, d)))
+        rows.append(("local cat | cat (OS pipes)", shell_pipe("cat | cat > /dev/null", src, total)))
+        rows.append(("cat | ssh localhost 'cat > /dev/null'",
+                     shell_pipe("cat | ssh localhost 'cat > /dev/null'", src, total) if ssh_ok() else None))
+    print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq':>11}")
+    for name, rate in rows:
+        if rate is None:
+            print(f"{name:<46} {'skipped: no passwordless sshd on localhost':>20}")
+        else:
+            print(f"{name:<46} {rate / 2**20:>8.0f} {rate / raw:>10.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

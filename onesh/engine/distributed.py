@@ -21,6 +21,7 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
+from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.clusterpaths import mentions_cluster
 from onesh.parser import ast as A
@@ -155,7 +156,7 @@ def distributed_pipeline(interp: Interpreter, pl: A.Pipeline) -> int | None:
         return None
     certain = mentions_cluster(pl, interp.source_text)
     client = interp.cluster()
-    return asyncio.run(_run(interp, client.boot, client.secret, d, certain))
+    return run_sync(_run(interp, client.boot, client.secret, d, certain))
 
 
 async def _run(interp: Interpreter, boot: list[str], secret: str, d: planner.Draft, certain: bool) -> int | None:
@@ -180,7 +181,7 @@ def plan_text(interp: Interpreter, pl: A.Pipeline) -> str:
                 return "local: nothing in this pipeline needs the cluster\n"
             return made[0].describe()
 
-    return asyncio.run(go())
+    return run_sync(go())
 
 
 class Job:

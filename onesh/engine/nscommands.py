@@ -14,6 +14,7 @@ import stat as statmod
 import time
 from typing import TYPE_CHECKING, Any
 
+from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.clusterpaths import mentions_cluster
 from onesh.parser import ast as A
@@ -61,7 +62,6 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
         _under_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
     if client is None:
         return None
-    import asyncio
 
     from onesh.engine.distributed import ShellCluster
 
@@ -69,7 +69,7 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
         async with ShellCluster(client.boot, client.secret) as sc:
             return await NamespaceCommand(interp, sc, argv).run()
 
-    return asyncio.run(go())
+    return run_sync(go())
 
 
 def _cwd(interp: Interpreter) -> str:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from onesh.aio import run_sync
 from onesh.parser.errors import OneshError
 
 
@@ -118,7 +119,7 @@ class ClusterClient:
         self.secret = secret
 
     def call(self, method: str, body: dict[str, Any] | None = None, timeout: float = 1.5) -> dict[str, Any]:
-        return asyncio.run(_call(self.boot, self.secret, method, body, timeout))
+        return run_sync(_call(self.boot, self.secret, method, body, timeout))
 
     def status(self) -> dict[str, Any]:
         return self.call("cluster.status")
@@ -126,7 +127,7 @@ class ClusterClient:
     def call_endpoint(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
                       timeout: float = 1.5) -> dict[str, Any]:
         """Ask one particular runtime."""
-        return asyncio.run(_call([endpoint], self.secret, method, body, timeout))
+        return run_sync(_call([endpoint], self.secret, method, body, timeout))
 
     def boot_record(self) -> dict[str, Any]:
         return self.call("boot.record")
@@ -149,7 +150,7 @@ class ClusterClient:
             done = await _call([endpoint], self.secret, "agent.wait",
                                {"pid": started["pid"], "timeout": timeout}, timeout + 1.0)
             return {**started, **done}
-        return asyncio.run(run())
+        return run_sync(run())
 
 
 def start_cluster(directory: str, *, nodes: int = 3, voters: int = 3, sensors: int = 0,

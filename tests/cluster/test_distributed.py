@@ -167,3 +167,44 @@ def _sha(path: Path) -> str:
             h.update(chunk)
     return h.hexdigest()
 
+
+
+def test_repl_runs_a_distributed_pipeline_and_ctrl_c_stops_it(cluster: Cluster, tmp_path: Path) -> None:
+    """The REPL runs commands from inside its own event loop: the cluster
+    work must still run there, and Ctrl-C must reach the remote stages."""
+    import pty
+    import re
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child execs
+        os.chdir(tmp_path)
+        os.environ["HOME"] = str(tmp_path)
+        os.environ["PS1"] = "ready>"
+        os.execvp(sys.executable, [sys.executable, "-m", "onesh", "--cluster", cluster.info.directory])
+
+    def read_until(marker: bytes, timeout: float = 30) -> bytes:
+        out = b""
+        end = time.monotonic() + timeout
+        while marker not in re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", out) and time.monotonic() < end:
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", out)
+
+    try:
+        read_until(b"ready>")
+        os.write(fd, b"head -n 2 /dev/sensor/2; echo done-$?\r")
+        out = read_until(b"done-0")
+        assert b"seq=1 t=0.050" in out and b"done-0" in out
+        os.write(fd, b"cat /dev/sensor/2\r")
+        read_until(b"seq=3 ")
+        os.write(fd, b"\x03")
+        os.write(fd, b"echo after-$?\r")
+        assert b"after-130" in read_until(b"after-130")
+        os.write(fd, b"exit\r")
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)

@@ -84,6 +84,7 @@ class StageHost:
         self.bytes_in = 0
         self.bytes_out = 0
         self.namespace: Any = None
+        self.relinks: set[asyncio.Task[None]] = set()
 
     def pipe_id(self, what: str) -> str:
         return f"{self.spec['job']}/{self.spec['segment']}/{what}"
@@ -198,6 +199,11 @@ class StageHost:
         for sig in FORWARDED:
             loop.add_signal_handler(sig, self.forward, sig)
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+        if out_sender is not None:
+            # Fault injection (tests, chaos drills): drop the output pipe's
+            # socket and open a new one; replay and de-duplication must make
+            # this invisible downstream.
+            loop.add_signal_handler(signal.SIGUSR2, self.relink, out_sender)
         async with asyncio.TaskGroup() as tg:
             feed = None
             if feed_w is not None:
@@ -234,6 +240,11 @@ class StageHost:
             rc = await p.wait()
             out.append(128 - rc if rc < 0 else rc)
         return out
+
+    def relink(self, sender: Any) -> None:
+        task = asyncio.get_running_loop().create_task(sender.reconnect())
+        self.relinks.add(task)
+        task.add_done_callback(self.relinks.discard)
 
     def forward(self, sig: int) -> None:
         if self.pgid:

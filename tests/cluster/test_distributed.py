@@ -208,3 +208,46 @@ def test_repl_runs_a_distributed_pipeline_and_ctrl_c_stops_it(cluster: Cluster, 
     finally:
         os.close(fd)
         os.waitpid(pid, 0)
+
+
+def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path) -> None:
+    """Drop and re-open the network link between two stages several times
+    while 256 MiB flow (the stage host's SIGUSR2 fault injection)."""
+    src = tmp_path / "in.bin"
+    block = os.urandom(1 << 20)
+    with open(src, "wb") as f:
+        for _ in range(256):
+            f.write(block)
+    with open(src, "rb") as fin, open(tmp_path / "out.bin", "wb") as fout:
+        proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
+                                 "cat @r1 | tr a a @r2"], stdin=fin, stdout=fout, stderr=subprocess.PIPE,
+                                cwd=tmp_path)
+        hosts: set[int] = set()
+        relinks = 0
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            for row in _ps_rows(cluster, tmp_path):
+                if row[2] == "r1" and "cat @r1" in row[-1] and row[4] == "running":
+                    for pid in row[3].split(","):
+                        host = _ppid(int(pid))
+                        if host:
+                            hosts.add(host)
+            for host in hosts:
+                try:
+                    os.kill(host, signal.SIGUSR2)
+                    relinks += 1
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.3)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert relinks >= 1, "the stream ended before any relink: make it longer"
+    assert _sha(tmp_path / "out.bin") == _sha(src)
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None

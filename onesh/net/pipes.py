@@ -28,6 +28,7 @@ import errno
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from typing import Any
 
 import msgpack
@@ -444,35 +445,17 @@ async def _fd_ready(fd: int, *, write: bool) -> None:
         remove(fd)
 
 
-async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True) -> int:
-    """Copy an fd (pipe, socket, tty or regular file) into a network pipe
-    until EOF, then end the pipe.  If the reader is gone, stop and close
-    the fd, so the process writing into it gets SIGPIPE/EPIPE."""
-    total = 0
+@contextlib.contextmanager
+def _nonblocking(fd: int, close_fd: bool) -> Iterator[bool]:
+    """Non-blocking mode for a pump's fd (regular files stay blocking: they
+    never wait, and epoll refuses them); restored, or the fd closed, after.
+    Yields whether the fd is a regular file."""
     regular = _is_regular(fd)
     was_blocking = os.get_blocking(fd)
     if not regular:
         os.set_blocking(fd, False)
     try:
-        while True:
-            if regular:
-                data = await asyncio.to_thread(os.read, fd, READ_SIZE)
-            else:
-                try:
-                    data = os.read(fd, READ_SIZE)
-                except BlockingIOError:
-                    # Nothing more right now: ship the partial frame so a
-                    # line does not wait for 64 KiB to accumulate.
-                    await sender.flush()
-                    await _fd_ready(fd, write=False)
-                    continue
-            if not data:
-                break
-            await sender.write(data)
-            total += len(data)
-        await sender.close()
-    except PipeError:
-        await sender._shutdown()
+        yield regular
     finally:
         if not regular:
             with contextlib.suppress(OSError):
@@ -480,6 +463,34 @@ async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True)
         if close_fd:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True) -> int:
+    """Copy an fd (pipe, socket, tty or regular file) into a network pipe
+    until EOF, then end the pipe.  If the reader is gone, stop and close
+    the fd, so the process writing into it gets SIGPIPE/EPIPE."""
+    total = 0
+    with _nonblocking(fd, close_fd) as regular:
+        try:
+            while True:
+                if regular:
+                    data = await asyncio.to_thread(os.read, fd, READ_SIZE)
+                else:
+                    try:
+                        data = os.read(fd, READ_SIZE)
+                    except BlockingIOError:
+                        # Nothing more right now: ship the partial frame so a
+                        # line does not wait for 64 KiB to accumulate.
+                        await sender.flush()
+                        await _fd_ready(fd, write=False)
+                        continue
+                if not data:
+                    break
+                await sender.write(data)
+                total += len(data)
+            await sender.close()
+        except PipeError:
+            await sender._shutdown()
     return total
 
 
@@ -488,39 +499,30 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
     on the fd (EPIPE) closes the pipe, telling its writer it is gone; an
     aborted writer ends the copy (the abort reason is logged)."""
     total = 0
-    regular = _is_regular(fd)
-    was_blocking = os.get_blocking(fd)
-    if not regular:
-        os.set_blocking(fd, False)
-    try:
-        while True:
-            try:
-                data = await receiver.read()
-            except PipeError as e:
-                log.info("pipe %s aborted by its writer: %s", receiver.pipe_id, e)
-                break
-            if not data:
-                break
-            view = memoryview(data)
-            while view:
+    with _nonblocking(fd, close_fd):
+        try:
+            while True:
                 try:
-                    n = os.write(fd, view)
-                except BlockingIOError:
-                    await _fd_ready(fd, write=True)
-                    continue
-                view = view[n:]
-            total += len(data)
-    except OSError as e:
-        if e.errno not in (errno.EPIPE, errno.ECONNRESET):
-            raise
-    finally:
-        await receiver.close()
-        if not regular:
-            with contextlib.suppress(OSError):
-                os.set_blocking(fd, was_blocking)
-        if close_fd:
-            with contextlib.suppress(OSError):
-                os.close(fd)
+                    data = await receiver.read()
+                except PipeError as e:
+                    log.info("pipe %s aborted by its writer: %s", receiver.pipe_id, e)
+                    break
+                if not data:
+                    break
+                view = memoryview(data)
+                while view:
+                    try:
+                        n = os.write(fd, view)
+                    except BlockingIOError:
+                        await _fd_ready(fd, write=True)
+                        continue
+                    view = view[n:]
+                total += len(data)
+        except OSError as e:
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET):
+                raise
+        finally:
+            await receiver.close()
     return total
 
 

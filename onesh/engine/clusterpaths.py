@@ -37,6 +37,15 @@ def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
     return False
 
 
+def under_namespace_root(path: str) -> bool:
+    """Is this path (literally) under a namespace root: `/net`, `/pipes`, or
+    `/dev/<kind>` for a kind this host has no directory for?"""
+    if path in ("/net", "/pipes") or path.startswith(NAMESPACE_ROOTS):
+        return True
+    parts = path.split("/")
+    return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not os.path.exists("/dev/" + parts[2])
+
+
 def draft_needed(interp: Interpreter, pl: A.Pipeline) -> bool:
     """Worth planning at all?  (No expansion, no I/O.)"""
     return interp.cluster_attached() or mentions_cluster(pl, interp.source_text)

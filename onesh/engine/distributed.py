@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 
 from onesh.aio import run_sync
 from onesh.engine import planner
-from onesh.engine.clusterpaths import mentions_cluster
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
 
@@ -127,13 +126,13 @@ def endpoint_of(snap: dict[str, Any], runtime: str) -> str:
     return str(m["endpoint"])
 
 
-async def make_plan(interp: Interpreter, sc: ShellCluster, d: planner.Draft,
-                    certain: bool) -> tuple[planner.Plan, dict[str, Any]] | None:
+async def make_plan(interp: Interpreter, sc: ShellCluster,
+                    d: planner.Draft) -> tuple[planner.Plan, dict[str, Any]] | None:
     snap = await sc.status()
     home = home_runtime(snap, sc.boot)
     view = planner.ClusterView(snap["members"], home)
     ns_files = await sc.lookup(d.candidates) if d.candidates else {}
-    plan = planner.build(interp, d, view, ns_files, certain=certain)
+    plan = planner.build(interp, d, view, ns_files)
     if plan is None:
         return None
     host = next((h for slot, h in sorted(snap["assign"].items()) if slot.split("#")[0] == "scheduler"), None)
@@ -154,14 +153,13 @@ def distributed_pipeline(interp: Interpreter, pl: A.Pipeline) -> int | None:
     d = planner.draft(interp, pl, attached=interp.cluster_attached())
     if d is None or interp.cluster is None:
         return None
-    certain = mentions_cluster(pl, interp.source_text)
     client = interp.cluster()
-    return run_sync(_run(interp, client.boot, client.secret, d, certain))
+    return run_sync(_run(interp, client.boot, client.secret, d))
 
 
-async def _run(interp: Interpreter, boot: list[str], secret: str, d: planner.Draft, certain: bool) -> int | None:
+async def _run(interp: Interpreter, boot: list[str], secret: str, d: planner.Draft) -> int | None:
     async with ShellCluster(boot, secret) as sc:
-        made = await make_plan(interp, sc, d, certain)
+        made = await make_plan(interp, sc, d)
         if made is None:
             return None
         plan, snap = made
@@ -176,7 +174,7 @@ def plan_text(interp: Interpreter, pl: A.Pipeline) -> str:
 
     async def go() -> str:
         async with ShellCluster(client.boot, client.secret) as sc:
-            made = await make_plan(interp, sc, d, True)
+            made = await make_plan(interp, sc, d)
             if made is None:
                 return "local: nothing in this pipeline needs the cluster\n"
             return made[0].describe()

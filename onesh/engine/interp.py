@@ -230,10 +230,12 @@ class Interpreter:
 
     def _ns_command_word(self, pl: A.Pipeline) -> bool:
         """`ls /dev/sensor` and friends: a file command naming a namespace root."""
+        from onesh.engine.clusterpaths import under_namespace_root
+
         cmd = pl.commands[0]
         if len(pl.commands) != 1 or not isinstance(cmd, A.SimpleCommand) or len(cmd.words) < 2:
             return False
-        return any(self.source_text(w).startswith(("/dev/", "/net", "/pipes")) for w in cmd.words[1:])
+        return any(under_namespace_root(self.source_text(w)) for w in cmd.words[1:])
 
     def run_multi(self, pl: A.Pipeline) -> int:
         """A real pipeline: each stage in its own child, OS pipes between."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from onesh.aio import run_sync
 from onesh.engine import planner
-from onesh.engine.clusterpaths import mentions_cluster
+from onesh.engine.clusterpaths import mentions_cluster, under_namespace_root
 from onesh.parser import ast as A
 
 if TYPE_CHECKING:
@@ -24,13 +24,6 @@ if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
 
 NS_COMMANDS = frozenset({"ls", "mkdir", "rm", "mv", "cp", "stat"})
-
-
-def _under_root(path: str) -> bool:
-    if path in ("/net", "/pipes") or path.startswith(("/net/", "/pipes/")):
-        return True
-    parts = path.split("/")
-    return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not os.path.exists("/dev/" + parts[2])
 
 
 def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
@@ -46,7 +39,7 @@ def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
     if first[0].text in interp.state.functions:
         return None
     certain = mentions_cluster(pl, interp.source_text) or any(
-        _under_root(interp.source_text(w)) for w in cmd.words[1:])
+        under_namespace_root(interp.source_text(w)) for w in cmd.words[1:])
     if not certain and not interp.cluster_attached():
         return None
     if not certain and not all(
@@ -59,7 +52,7 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
     """Status, or None when no argument is a namespace path (run it locally)."""
     assert interp.cluster is not None
     client = interp.cluster() if (interp.cluster_attached() or any(
-        _under_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
+        under_namespace_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
     if client is None:
         return None
 
@@ -102,7 +95,7 @@ class NamespaceCommand:
 
     async def run(self) -> int | None:
         entries = {p: await self.in_ns(p) for p in self.paths}
-        ns_paths = {p for p, e in entries.items() if e is not None or _under_root(p)}
+        ns_paths = {p for p, e in entries.items() if e is not None or under_namespace_root(p)}
         if not ns_paths:
             return None
         if self.name == "cp":
@@ -174,7 +167,7 @@ class NamespaceCommand:
             return 1
         *srcs, dst = self.paths
         dst_entry = entries.get(dst)
-        dst_ns = dst_entry is not None or _under_root(dst) or not os.path.isdir(os.path.dirname(dst))
+        dst_ns = dst_entry is not None or under_namespace_root(dst) or not os.path.isdir(os.path.dirname(dst))
         for src in srcs:
             target = dst
             src_entry = entries.get(src)

@@ -185,8 +185,7 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
     return d
 
 
-def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, list[str]],
-          *, certain: bool) -> Plan | None:
+def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, list[str]]) -> Plan | None:
     """The stage list with each stage's needs; None when nothing in it
     needs the cluster after all.  `ns_files`: absolute path → replica
     runtimes, for the candidate paths the namespace holds."""

@@ -39,6 +39,8 @@ import signal
 import sys
 from typing import Any
 
+from onesh.builtins.api import write_all
+
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -325,7 +327,7 @@ def _copy_fd(src: int, dst: int) -> None:
         data = os.read(src, 65536)
         if not data:
             return
-        os.write(dst, data)
+        write_all(dst, data)
 
 
 async def _read_some(fd: int) -> bytes:
@@ -333,14 +335,7 @@ async def _read_some(fd: int) -> bytes:
 
 
 async def _write_all(fd: int, data: bytes) -> None:
-    await asyncio.to_thread(_write_blocking, fd, data)
-
-
-def _write_blocking(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        n = os.write(fd, view)
-        view = view[n:]
+    await asyncio.to_thread(write_all, fd, data)
 
 
 def main() -> int:

@@ -20,18 +20,18 @@ if TYPE_CHECKING:
     from onesh.parser.errors import ParseError as ParseError
     from onesh.parser.errors import Source as Source
     from onesh.parser.errors import Span as Span
-    from onesh.parser.parse import Completeness as Completeness
-    from onesh.parser.parse import check as check
-    from onesh.parser.parse import iter_commands as iter_commands
-    from onesh.parser.parse import parse as parse
-    from onesh.parser.parse import parse_tolerant as parse_tolerant
+    from onesh.parser.modes import Completeness as Completeness
+    from onesh.parser.modes import check as check
+    from onesh.parser.modes import iter_commands as iter_commands
+    from onesh.parser.modes import parse as parse
+    from onesh.parser.modes import parse_tolerant as parse_tolerant
     from onesh.parser.tokens import Token as Token
     from onesh.parser.tokens import tokens as tokens
 
 _HOMES = {
     "OneshError": "errors", "ParseError": "errors", "Source": "errors", "Span": "errors",
-    "Completeness": "parse", "check": "parse", "iter_commands": "parse", "parse": "parse",
-    "parse_tolerant": "parse", "Token": "tokens", "tokens": "tokens",
+    "Completeness": "modes", "check": "modes", "iter_commands": "modes", "parse": "modes",
+    "parse_tolerant": "modes", "Token": "tokens", "tokens": "tokens",
 }
 
 __all__ = [

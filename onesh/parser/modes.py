@@ -1,0 +1,81 @@
+"""The parser's three modes, as callers drive it (DESIGN.md "The shell
+language"): strict (`parse`, `iter_commands`: run it), check (`check`: is
+the REPL's input complete?) and tolerant (`parse_tolerant`: highlighting
+and completion; never raises).  The grammar itself is `onesh.parser.parse`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from onesh.parser import ast as A
+from onesh.parser.errors import ParseError, Source, Span
+from onesh.parser.parse import Parser
+
+
+def parse(text: str, name: str = "<stdin>", *, aliases: Mapping[str, str] | None = None) -> A.Program:
+    """Parse a whole program (strict): raises ParseError with span and source."""
+    p = Parser(text, name, aliases=aliases)
+    try:
+        prog = p.parse_program()
+    except RecursionError:
+        raise ParseError("nesting too deep", Span(0, min(1, len(text))), p.source) from None
+    return prog
+
+
+def iter_commands(text: str, name: str = "<stdin>", *,
+                  aliases: Callable[[], Mapping[str, str]] | None = None) -> Iterator[A.CommandList]:
+    """Yield one complete top-level command (a line) at a time, so the caller
+    runs earlier lines before a later syntax error is reported (like bash) and
+    aliases defined on one line apply to the next."""
+    p = Parser(text, name)
+    while True:
+        try:
+            p.linebreak()
+            if p.at_eof():
+                return
+            p.aliases = aliases() if aliases is not None else {}
+            p._alias_active = []
+            p._alias_next = -1
+            cl = p.parse_complete_command()
+        except RecursionError:
+            raise ParseError("nesting too deep", Span(p.i, min(p.i + 1, p.n)), p.source) from None
+        yield cl
+
+
+@dataclass(frozen=True, slots=True)
+class Completeness:
+    state: str  # "complete" | "incomplete" | "error"
+    error: ParseError | None = None
+
+
+def check(text: str) -> Completeness:
+    """Is `text` a complete program?  The REPL's Enter key asks this."""
+    try:
+        parse(text)
+    except ParseError as e:
+        return Completeness("incomplete" if e.incomplete else "error", e)
+    except Exception as e:  # noqa: BLE001 - the REPL's Enter key must never crash
+        return Completeness("error", ParseError(f"internal parser error: {e}", Span(0, 0), Source(text)))
+    # A trailing unescaped backslash (before the Enter key's newline or at
+    # the very end) continues the line, as at bash's prompt.
+    body = text[:-1] if text.endswith("\n") else text
+    if (len(body) - len(body.rstrip("\\"))) % 2 == 1:
+        return Completeness("incomplete")
+    return Completeness("complete")
+
+
+def parse_tolerant(text: str, name: str = "<stdin>") -> tuple[A.Program, list[ParseError]]:
+    """Best effort: the commands that parse, plus the errors.  Never raises."""
+    items: list[A.ListItem] = []
+    errors: list[ParseError] = []
+    try:
+        for cl in iter_commands(text, name):
+            items.extend(cl.items)
+    except ParseError as e:
+        errors.append(e)
+    except Exception as e:  # noqa: BLE001 - tolerant mode never raises
+        errors.append(ParseError(f"internal parser error: {e}", Span(0, 0), Source(text, name)))
+    span = Span(0, len(text))
+    return A.Program(A.CommandList(tuple(items), span), span, name), errors

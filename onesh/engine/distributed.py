@@ -84,9 +84,11 @@ class ShellCluster:
             self.namespace = Namespace(self.ctx, self.keys, self.boot)
         return self.namespace
 
-    async def lookup(self, paths: list[str]) -> dict[str, list[str]]:
-        """Which of these paths are namespace files, with their replicas."""
+    async def lookup(self, paths: list[str]) -> tuple[dict[str, list[str]], frozenset[str]]:
+        """Which of these paths are namespace files (with their replicas)
+        and which are named pipes."""
         found: dict[str, list[str]] = {}
+        pipes: set[str] = set()
         for p in dict.fromkeys(paths):
             try:
                 entry = await self.ns().stat(p)
@@ -94,7 +96,9 @@ class ShellCluster:
                 entry = None
             if entry and entry.get("kind") == "file":
                 found[p] = replicas_of(entry)
-        return found
+            elif entry and entry.get("kind") == "pipe":
+                pipes.add(p)
+        return found, frozenset(pipes)
 
 
 def replicas_of(entry: dict[str, Any]) -> list[str]:
@@ -131,8 +135,8 @@ async def make_plan(interp: Interpreter, sc: ShellCluster,
     snap = await sc.status()
     home = home_runtime(snap, sc.boot)
     view = planner.ClusterView(snap["members"], home)
-    ns_files = await sc.lookup(d.candidates) if d.candidates else {}
-    plan = planner.build(interp, d, view, ns_files)
+    ns_files, ns_pipes = await sc.lookup(d.candidates) if d.candidates else ({}, frozenset())
+    plan = planner.build(interp, d, view, ns_files, ns_pipes)
     if plan is None:
         return None
     host = next((h for slot, h in sorted(snap["assign"].items()) if slot.split("#")[0] == "scheduler"), None)

@@ -1,4 +1,4 @@
-"""File commands on the cluster namespace: ls, mkdir, rm, mv, cp, stat.
+"""File commands on the cluster namespace: ls, mkdir, rm, mv, cp, stat, mkfifo.
 
 When one of these commands names a namespace path — under a namespace root
 (`/dev/<kind>` for cluster devices, `/net`, `/pipes`) or, with a cluster
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from onesh.engine.distributed import ShellCluster
     from onesh.engine.interp import Interpreter
 
-NS_COMMANDS = frozenset({"ls", "mkdir", "rm", "mv", "cp", "stat"})
+NS_COMMANDS = frozenset({"ls", "mkdir", "rm", "mv", "cp", "stat", "mkfifo"})
 
 
 def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
@@ -137,6 +137,17 @@ class NamespaceCommand:
             self.out(f"Modify: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(float(entry['mtime'])))}\n")
         if entry.get("spec"):
             self.out(f"Driver: {entry['spec']}\n")
+        if entry.get("kind") == "pipe":
+            topics = (await self.sc.ns().agent("pubsub", "pubsub.topics", {}, patience=3.0)).get("topics", [])
+            t: dict[str, Any] = next((t for t in topics if t.get("topic") == path), {})
+            self.out(f"Writers: {t.get('publishers', 0)}  Readers: {t.get('subscribers', 0)}\n")
+
+    async def do_mkfifo(self, path: str, entry: dict[str, Any] | None) -> None:
+        """A named pipe in the namespace: readers and writers on any runtime
+        meet through the pubsub agent (onesh.runtime.namedpipes)."""
+        if entry is not None:
+            raise FileExistsError("File exists")
+        await self.sc.ns().mknod(path, "pipe")
 
     async def do_mkdir(self, path: str, entry: dict[str, Any] | None) -> None:
         await self.sc.ns().mkdir(path, parents="p" in self.opts)

@@ -83,8 +83,11 @@ class Plan:
             if len(idx) > 1:
                 lines.append(f"pipes {'→'.join(str(i + 1) for i in idx)}: OS pipes on {rt}")
         if self.stdin.get("kind") == "file":
-            lines.append(f"stdin: {self.stdin['path']} (namespace)")
-        if self.stdout.get("kind") == "file":
+            what = "named pipe, via pubsub" if self.stdin.get("pipe") else "namespace"
+            lines.append(f"stdin: {self.stdin['path']} ({what})")
+        if self.stdout.get("kind") == "topic":
+            lines.append(f"stdout: {self.stdout['path']} (named pipe: every reader, via pubsub)")
+        elif self.stdout.get("kind") == "file":
             mode = "append to" if self.stdout.get("append") else "write"
             lines.append(f"stdout: {mode} {self.stdout['path']} (namespace, replicated)")
         else:
@@ -181,14 +184,17 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
         d.redirs.append(rs)
         if argv and argv[0] not in ("echo", "printf"):
             d.candidates += [absolute(p, cwd) for p in path_args(argv) if not DEVICE_RE.match(p)]
-        d.candidates += [absolute(t, cwd) for op, _, t in rs if op in ("<", ">>")]
+        d.candidates += [absolute(t, cwd) for op, _, t in rs
+                         if op in ("<", ">>") or absolute(t, cwd).startswith(NAMESPACE_ROOTS)]
     return d
 
 
-def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, list[str]]) -> Plan | None:
+def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, list[str]],
+          ns_pipes: frozenset[str] = frozenset()) -> Plan | None:
     """The stage list with each stage's needs; None when nothing in it
     needs the cluster after all.  `ns_files`: absolute path → replica
-    runtimes, for the candidate paths the namespace holds."""
+    runtimes, for the candidate paths the namespace holds; `ns_pipes`: the
+    candidates that are named pipes."""
     from onesh.builtins.registry import BUILTINS
 
     cwd = interp.state.get("PWD") or os.getcwd()
@@ -231,6 +237,9 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             elif absolute(a, cwd) in ns_files:
                 needs.files.append((absolute(a, cwd), ns_files[absolute(a, cwd)]))
                 distributed = True
+            elif absolute(a, cwd) in ns_pipes:
+                needs.files.append((absolute(a, cwd), []))  # read where the stage lands
+                distributed = True
             elif a.startswith(NAMESPACE_ROOTS):
                 raise PlanError(f"{a}: no such file in the cluster namespace", cmd.span)
         name = argv[0]
@@ -251,14 +260,24 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             if op == ">&" and fd == 2 and target == "1":
                 st.stderr_to_stdout = True
             elif op == "<" and fd in (None, 0) and k == 0:
-                if path in ns_files:
+                if path in ns_pipes:
+                    plan.stdin = {"kind": "file", "path": path, "pipe": True}
+                    distributed = True
+                elif path in ns_files:
                     plan.stdin = {"kind": "file", "path": path}
                     needs.files.append((path, ns_files[path]))
                     distributed = True
                 else:
                     plan.stdin = {"kind": "local", "path": path}
             elif op in (">", ">>", ">|") and fd in (None, 1) and k == n - 1:
-                plan.stdout = {"kind": "file", "path": path, "append": op == ">>"}
+                if path in ns_pipes:
+                    plan.stdout = {"kind": "topic", "path": path}
+                    distributed = True  # only the cluster can write into a named pipe
+                elif path.startswith("/pipes/"):
+                    raise PlanError(f"{target}: no such named pipe (create it with `mkfifo {target}`)",
+                                    cmd.span)
+                else:
+                    plan.stdout = {"kind": "file", "path": path, "append": op == ">>"}
             else:
                 raise PlanError(f"{label}: redirection {op}{target} is not supported in a distributed "
                                 "pipeline (only < on the first stage, > and >> on the last, 2>&1)", cmd.span)

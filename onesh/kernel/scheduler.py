@@ -97,7 +97,7 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
             if st.pin_node and st.pin_node != owner:
                 raise PlacementError(f"{st.label}: pinned to @{st.pin_node} but {path} is on {owner}")
             result[k] = (owner, f"reads {path}, a device on {owner}")
-        elif st.files:
+        elif st.files and st.files[0][1]:  # (a named pipe has no replicas: it is read anywhere)
             path, replicas = st.files[0]
             usable = [r for r in replicas if r in live and can_run(st, r)]
             if not usable:

@@ -43,6 +43,7 @@ EXTENSIONS: tuple[str, ...] = (
     "onesh.kernel.storage",
     "onesh.runtime.stages",
     "onesh.kernel.scheduler",
+    "onesh.kernel.pubsub",
 )
 
 OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]

@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import errno
 import hashlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 import zmq.asyncio
@@ -322,7 +323,7 @@ class Namespace:
         entry = res.get("entry")
         return (dict(entry) if isinstance(entry, dict) else None), dict(res.get("members") or {})
 
-    async def read(self, path: str) -> AsyncIterator[bytes]:
+    async def read(self, path: str) -> AsyncGenerator[bytes, None]:
         """The file's content, chunk by chunk (a few fetched ahead)."""
         path = _path(path)
         net = _net(path)
@@ -335,6 +336,13 @@ class Namespace:
             raise _oserror("ENOENT", path)
         if entry["kind"] == "dir":
             raise _oserror("EISDIR", path)
+        if entry["kind"] == "pipe":
+            from onesh.runtime.namedpipes import subscribe
+
+            async with contextlib.aclosing(subscribe(self, path)) as blocks:
+                async for block in blocks:
+                    yield block
+            return
         if entry["kind"] != "file":
             raise OSError(errno.EINVAL, f"a {entry['kind']} is read by a stage on its runtime "
                                         f"({entry.get('owner')})", path)

@@ -9,10 +9,12 @@ instead of the local disk.  Paths not listed fall through to the host.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import threading
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 ENV = "ONESH_NS_PATHS"
 
@@ -37,7 +39,7 @@ def resolve(path: str) -> BinaryIO | None:
         import asyncio
 
         try:
-            asyncio.run(_stream(full, w, ready))
+            asyncio.run(_stream(full, w, ready, threading.current_thread()))
         except BrokenPipeError:
             pass
         except Exception as e:  # noqa: BLE001 - becomes the reader's error message
@@ -46,7 +48,8 @@ def resolve(path: str) -> BinaryIO | None:
             ready.set()
             os.close(w)
 
-    threading.Thread(target=pump, name="ns-read", daemon=True).start()
+    thread = threading.Thread(target=pump, name="ns-read", daemon=True)
+    thread.start()
     ready.wait()
     if errors:
         os.close(r)
@@ -54,33 +57,74 @@ def resolve(path: str) -> BinaryIO | None:
     return os.fdopen(r, "rb")
 
 
-async def _stream(path: str, fd: int, ready: threading.Event) -> None:
+# Streams still running when the agent exits (`head` stops reading early):
+# cancelling them lets a named pipe's writer hear "reader gone" at once
+# instead of after its give-up timeout.
+_running: dict[threading.Thread, tuple[Any, Any]] = {}
+
+
+def _stop_streams() -> None:
+    for thread, (loop, task) in list(_running.items()):
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(task.cancel)
+        thread.join(1.0)
+
+
+atexit.register(_stop_streams)
+
+
+async def _stream(path: str, fd: int, ready: threading.Event, thread: threading.Thread) -> None:
+    import asyncio
+
     import zmq.asyncio
 
-    from onesh.net.keys import ClusterKeys, load_secret
+    from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.runtime.nsclient import Namespace
 
     keys = ClusterKeys.from_secret(load_secret(os.environ["ONESH_SECRET"]))
     ctx = zmq.asyncio.Context()
+    auth = start_authenticator(ctx, keys)  # a named pipe's reader binds Curve servers
     boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
     ns = Namespace(ctx, keys, boot, local_runtime=os.environ.get("ONESH_RUNTIME"))
+    _running[thread] = (asyncio.get_running_loop(), asyncio.current_task())
     try:
-        first = True
-        async for chunk in ns.read(path):
-            if first:
+        async with contextlib.aclosing(ns.read(path)) as chunks:
+            async for chunk in chunks:
                 ready.set()
-                first = False
-            view = memoryview(chunk)
-            while view:
-                n = await asyncio_write(fd, view)
-                view = view[n:]
+                view = memoryview(chunk)
+                while view:
+                    n = await asyncio_write(fd, view)
+                    view = view[n:]
         ready.set()
+    except asyncio.CancelledError:
+        pass  # the agent is exiting
     finally:
+        _running.pop(thread, None)
         await ns.close()
+        auth.stop()
         ctx.destroy(linger=0)
 
 
 async def asyncio_write(fd: int, data: memoryview) -> int:
-    # The pipe's reader is this very process's agent: a blocking write in
-    # this helper thread is fine (it only waits for the agent to read).
-    return os.write(fd, data)
+    """Write without blocking the helper's loop: when the agent stops
+    reading (head is done) the loop must still see the cancel from
+    `_stop_streams`, so that a named pipe's writer hears "reader gone"."""
+    import asyncio
+
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            return os.write(fd, data)
+        except BlockingIOError:
+            loop = asyncio.get_running_loop()
+            ready = loop.create_future()
+            loop.add_writer(fd, _wake, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(fd)
+
+
+def _wake(fut: Any) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -22,7 +22,8 @@ Segment spec:
                  "stderr_to_stdout": bool}],
      "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P},
      "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
-               | {"kind": "file", "path": P, "append": bool},
+               | {"kind": "file", "path": P, "append": bool}
+               | {"kind": "topic", "path": P}  (a named pipe: every reader gets it),
      "stderr": {"kind": "pipe", "endpoint": E, "pipe_id": I} | {"kind": "null"}}
 The input pipe's id is "<job>/<segment>/in"; the receiving end names the
 pipe, so a sender can only ever feed the pipe it was wired to.
@@ -83,10 +84,14 @@ class StageHost:
         self.ctx = zmq.asyncio.Context()
         self.procs: list[asyncio.subprocess.Process | None] = []
         self.pgid = 0
+        self.pgids: list[int] = []
         self.bytes_in = 0
         self.bytes_out = 0
         self.namespace: Any = None
         self.relinks: set[asyncio.Task[None]] = set()
+        self.on_signal: list[asyncio.Task[None]] = []
+        self.signalled = 0
+        self.publish_interrupted = False
 
     def pipe_id(self, what: str) -> str:
         return f"{self.spec['job']}/{self.spec['segment']}/{what}"
@@ -166,7 +171,7 @@ class StageHost:
         kind_out = stdout_spec.get("kind")
         last_out_w: int | None
         drain_r: int | None = None
-        if kind_out in ("pipe", "file"):
+        if kind_out in ("pipe", "file", "topic"):
             drain_r, last_out_w = _pipe()
         else:
             last_out_w = os.open(os.devnull, os.O_WRONLY)
@@ -184,11 +189,8 @@ class StageHost:
                 errors.append(argv)
             else:
                 try:
-                    proc = await asyncio.create_subprocess_exec(
-                        *argv, stdin=prev_r, stdout=w, stderr=w if st.get("stderr_to_stdout") else err_w,
-                        cwd=cwd, env=env, process_group=self.pgid)
-                    if self.pgid == 0:
-                        self.pgid = proc.pid
+                    proc = await self.spawn(argv, stdin=prev_r, stdout=w,
+                                            stderr=w if st.get("stderr_to_stdout") else err_w, cwd=cwd, env=env)
                 except OSError as e:
                     errors.append(f"onesh: {argv[0]}: {e.strerror} (on {self.runtime})\n")
             self.procs.append(proc)
@@ -216,6 +218,8 @@ class StageHost:
             if drain_r is not None:
                 if kind_out == "pipe":
                     tg.create_task(self.count_out(pump_fd_to_pipe(drain_r, out_sender)))
+                elif kind_out == "topic":
+                    self.on_signal.append(tg.create_task(self.publish(drain_r, str(stdout_spec.get("path")))))
                 else:
                     tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
                                                    bool(stdout_spec.get("append"))))
@@ -225,7 +229,27 @@ class StageHost:
                 # Every command exited without reading all its input (head):
                 # stop feeding; the upstream writer sees the pipe end.
                 feed.cancel()
+        if self.publish_interrupted:
+            # Interrupted while our output still waited for the named pipe
+            # (no reader came): like a writer killed in open(2).
+            statuses[-1] = 128 + self.signalled
         return statuses
+
+    async def spawn(self, argv: list[str], **kw: Any) -> asyncio.subprocess.Process:
+        """A command in the segment's process group (signals go to the
+        group).  If the group's leader already exited and was reaped
+        (`stat x | tail`), setpgid fails: the command leads a new group."""
+        try:
+            proc = await asyncio.create_subprocess_exec(*argv, process_group=self.pgid, **kw)
+        except PermissionError:
+            if not self.pgid:
+                raise
+            proc = await asyncio.create_subprocess_exec(*argv, process_group=0, **kw)
+            self.pgids.append(proc.pid)
+        if not self.pgid:
+            self.pgid = proc.pid
+            self.pgids.append(proc.pid)
+        return proc
 
     async def count_in(self, coro: Any) -> None:
         self.bytes_in = await coro
@@ -249,9 +273,12 @@ class StageHost:
         task.add_done_callback(self.relinks.discard)
 
     def forward(self, sig: int) -> None:
-        if self.pgid:
+        self.signalled = sig
+        for task in self.on_signal:
+            task.cancel()  # waiting for a named pipe's reader is interruptible
+        for pgid in self.pgids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pgid, sig)
+                os.killpg(pgid, sig)
 
     async def pump_stderr(self, fd: int, sender: Any, errors: list[str]) -> None:
         """Our commands' stderr → the shell (or our own stderr)."""
@@ -271,13 +298,36 @@ class StageHost:
     async def read_file(self, path: str, fd: int) -> None:
         """A namespace file → the first command's stdin."""
         try:
-            async for chunk in self.ns().read(path):
-                self.bytes_in += len(chunk)
-                await _write_all(fd, chunk)
+            # aclosing: a reader that stops early (head) leaves a named
+            # pipe at once, so its writers hear "reader gone".
+            async with contextlib.aclosing(self.ns().read(path)) as chunks:
+                async for chunk in chunks:
+                    self.bytes_in += len(chunk)
+                    await _write_all(fd, chunk)
         except BrokenPipeError:
             pass
         except Exception as e:  # noqa: BLE001 - reported as the stage's error
             os.write(2, f"onesh: {path}: {e} (on {self.runtime})\n".encode())
+        finally:
+            os.close(fd)
+
+    async def publish(self, fd: int, path: str) -> None:
+        """The last command's stdout → every reader of named pipe `path`.
+        With every reader gone the commands get EPIPE, as with a FIFO."""
+        from onesh.runtime.namedpipes import Publisher
+
+        try:
+            async with Publisher(self.ns(), path) as pub:
+                while data := await _read_some(fd):
+                    await pub.write(data)
+                    self.bytes_out += len(data)
+                    await pub.flush()
+        except asyncio.CancelledError:
+            self.publish_interrupted = True  # see forward(): the status says so
+        except BrokenPipeError:
+            pass  # closing our end below gives the writers their SIGPIPE
+        except OSError as e:
+            os.write(2, f"onesh: {path}: {e.strerror or e} (on {self.runtime})\n".encode())
         finally:
             os.close(fd)
 

@@ -109,7 +109,7 @@ class Expander:
             if glob and not noglob:
                 pat = "".join(pattern.escape(s.text) if s.quoted else s.text for s in segs)
                 if pattern.has_glob(pat):
-                    matches = pattern.glob(pat, dotglob="dotglob" in self.state.options)
+                    matches = self.pathnames(pat)
                     if matches:
                         out.extend(matches)
                         continue
@@ -119,6 +119,17 @@ class Expander:
                         raise ExpansionError(f"no match: {text}", w.span)
             out.append(text)
         return out
+
+    def pathnames(self, pat: str) -> list[str]:
+        """Pathname expansion of an escaped pattern.  An absolute one may
+        name the cluster namespace (`/dev/sensor/*`, `/net/*`) when the shell
+        has a cluster hook: onesh.engine.nsglob decides."""
+        dotglob = "dotglob" in self.state.options
+        if pat.startswith("/") and self.interp.cluster is not None and not self.interp.in_stage:
+            from onesh.engine import nsglob
+
+            return nsglob.pathnames(self.interp, pat, dotglob=dotglob)
+        return pattern.glob(pat, dotglob=dotglob)
 
     def single(self, w: A.Word) -> str:
         """Expansion without splitting or globbing (assignments, here-docs,

@@ -2,14 +2,25 @@
 
 The word under the cursor and whether it is in command position come from
 the parser's lossless token stream, which never fails on partial input.
+
+Paths of the cluster namespace (`/dev/sensor/`, `/net/r1/`, `/pipes/`, files
+pipelines wrote) are completed too, merged with the local directory's
+entries — but only from a cluster this shell is already attached to
+(`--cluster`, or the embedded one once a command started it): a Tab press
+never starts a cluster, not even under a namespace root, because that takes
+seconds and a completion must not.  A listing waits at most half a second
+and is remembered for a few seconds, failures included; any cluster error
+gives no namespace completions, silently.  In the REPL the listing is
+awaited on the prompt's event loop (`get_completions_async`), so the
+prompt stays responsive meanwhile.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Literal
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
@@ -23,8 +34,17 @@ from onesh.parser.words import RESERVED
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
+    from onesh.engine.nsglob import Entry, Listings
+    from onesh.runtime.client import ClusterClient
+
+# Namespace rows of one directory (absolute path) → [(name, kind)]
+NsLookup = Callable[[str], "list[Entry]"]
+# What the word under the cursor is: "command-path" is a command word with a
+# slash (local paths only), "dir" the argument of cd & co.
+What = Literal["var", "command", "set-o", "option", "command-path", "dir", "path"]
 
 _OPT_RE = re.compile(r"(\[?)-([A-Za-z]+)")
+_VAR_RE = re.compile(r"\$\{?([A-Za-z_]\w*)?$")  # $VAR and ${VAR being typed
 
 
 def builtin_options(name: str) -> list[str]:
@@ -49,6 +69,7 @@ class OneshCompleter(Completer):
         self.interp = interp
         self._path_cache: tuple[str, list[str]] | None = None
         self._path_set: tuple[str, frozenset[str]] | None = None
+        self._listings: Listings | None = None
 
     # ------------------------------------------------------------ sources
     def executables(self) -> list[str]:
@@ -93,8 +114,57 @@ class OneshCompleter(Completer):
         yield from sorted(w for w in RESERVED if w.isalpha())
         yield from self.executables()
 
+    # -------------------------------------------------------- namespace
+    def _cluster(self) -> ClusterClient | None:
+        """The client of the cluster this shell is attached to, or None
+        (never starts one)."""
+        interp = self.interp
+        if interp.cluster is None or interp.in_stage or not interp.cluster_attached():
+            return None
+        try:
+            client: ClusterClient = interp.cluster()
+        except Exception:  # noqa: BLE001 - completion stays silent about the cluster
+            return None
+        return client
+
+    def listings(self) -> Listings:
+        if self._listings is None:
+            from onesh.engine.nsglob import Listings
+
+            self._listings = Listings()
+        return self._listings
+
+    def _ns_dir(self, word: str) -> str:
+        """The absolute namespace directory a path word's completions come from."""
+        dirname = os.path.dirname(self.tilde(word.replace("\\ ", " ")))
+        cwd = self.interp.state.get("PWD") or os.getcwd()
+        return os.path.normpath(os.path.join(cwd, dirname or "."))
+
+    def _ns_rows_sync(self, path: str) -> list[Entry]:
+        client = self._cluster()
+        if client is None:
+            return []
+        return self.listings().get_sync(client.boot, client.secret, path) or []
+
     # -------------------------------------------------------- completion
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
+        yield from self._completions(document, self._ns_rows_sync)
+
+    async def get_completions_async(self, document: Document,
+                                    complete_event: CompleteEvent) -> AsyncGenerator[Completion, None]:
+        """As get_completions, but a namespace listing is awaited on the
+        running loop instead of blocking it."""
+        rows: dict[str, list[Entry]] = {}
+        word, what, _ = self._analyse(document)
+        client = self._cluster() if what == "path" else None
+        if client is not None:
+            path = self._ns_dir(word)
+            rows[path] = await self.listings().get(client.boot, client.secret, path) or []
+        for c in self._completions(document, lambda p: rows.get(p, [])):
+            yield c
+
+    def _analyse(self, document: Document) -> tuple[str, What, list[str]]:
+        """(word under the cursor, what it is, words of the command before it)."""
         text = document.text_before_cursor
         toks = [t for t in tokens(text) if t.kind != "space"]
         at_space = not text or text[-1] in " \t\n;|&()<>"
@@ -103,11 +173,31 @@ class OneshCompleter(Completer):
             prev = toks[-1] if toks else None
             cmd_pos = prev is None or prev.kind in ("op", "newline") or (
                 prev.kind == "keyword" and prev.text in ("then", "do", "else", "elif", "if", "while", "until", "!", "{"))
-            words_before = self._words_of_current_command(toks)
+            before = self._words_of_current_command(toks)
         else:
             cmd_pos = toks[-1].command_position or toks[-1].kind == "keyword"
-            words_before = self._words_of_current_command(toks[:-1])
-        yield from self._complete(word, cmd_pos, words_before)
+            before = self._words_of_current_command(toks[:-1])
+        cmd = before[0] if before else ""
+        what: What
+        if _VAR_RE.search(word) is not None:
+            what = "var"
+        elif cmd_pos and "/" not in word and not word.startswith("~"):
+            what = "command"
+        elif cmd == "set" and before[-1:] in (["-o"], ["+o"]):
+            what = "set-o"
+        elif word.startswith("-") and cmd in BUILTINS:
+            what = "option"
+        elif cmd in ("cd", "pushd", "rmdir"):
+            what = "dir"
+        elif cmd_pos:
+            what = "command-path"
+        else:
+            what = "path"
+        return word, what, before
+
+    def _completions(self, document: Document, ns_rows: NsLookup) -> Iterator[Completion]:
+        word, what, before = self._analyse(document)
+        yield from self._complete(word, what, before, ns_rows)
 
     @staticmethod
     def _words_of_current_command(toks: list) -> list[str]:  # type: ignore[type-arg]
@@ -118,59 +208,67 @@ class OneshCompleter(Completer):
             out.append(t.text)
         return list(reversed(out))
 
-    def _complete(self, word: str, cmd_pos: bool, before: list[str]) -> Iterator[Completion]:
-        # $VAR and ${VAR
-        m = re.search(r"\$\{?([A-Za-z_]\w*)?$", word)
-        if m is not None:
+    def _complete(self, word: str, what: What, before: list[str], ns_rows: NsLookup) -> Iterator[Completion]:
+        if what == "var":
+            m = _VAR_RE.search(word)
+            assert m is not None
             prefix = m.group(1) or ""
             brace = word[m.start():].startswith("${")
             for name, _ in self.interp.state.all_vars():
                 if name.startswith(prefix):
                     yield Completion(name + ("}" if brace else ""), start_position=-len(prefix), display=name)
             return
-        if cmd_pos and "/" not in word and not word.startswith("~"):
+        if what == "command":
             seen: set[str] = set()
             for name in self.command_names():
                 if name.startswith(word) and name not in seen:
                     seen.add(name)
                     yield Completion(name, start_position=-len(word))
             return
-        cmd = before[0] if before else ""
-        if cmd == "set" and before[-1:] in (["-o"], ["+o"]):
+        if what == "set-o":
             for opt in sorted(set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS)):
                 if opt.startswith(word):
                     yield Completion(opt, start_position=-len(word))
             return
-        if word.startswith("-") and cmd in BUILTINS:
-            for opt in builtin_options(cmd):
+        if what == "option":
+            for opt in builtin_options(before[0]):
                 if opt.startswith(word):
                     yield Completion(opt, start_position=-len(word))
             return
-        yield from self._paths(word, dirs_only=cmd in ("cd", "pushd", "rmdir"))
+        # Only arguments get namespace paths: cd and rmdir are local, and a
+        # namespace path is not something to execute.
+        ns = ns_rows(self._ns_dir(word)) if what == "path" else []
+        yield from self._paths(word, dirs_only=what == "dir", ns=ns)
 
-    def _paths(self, word: str, *, dirs_only: bool) -> Iterator[Completion]:
+    def _paths(self, word: str, *, dirs_only: bool, ns: list[Entry] | None = None) -> Iterator[Completion]:
         raw = word.replace("\\ ", " ")
         expanded = self.tilde(raw)
         dirname, base = os.path.split(expanded)
         shown_dir = os.path.split(raw)[0]
+        found: dict[str, bool] = {}  # name → is a directory
         try:
-            entries = sorted(os.scandir(dirname or "."), key=lambda e: e.name)
+            with os.scandir(dirname or ".") as it:
+                for e in it:
+                    if e.name.startswith(base):
+                        try:
+                            found[e.name] = e.is_dir()
+                        except OSError:
+                            found[e.name] = False
         except OSError:
-            return
-        for e in entries:
-            if not e.name.startswith(base):
+            pass
+        for name, kind in ns or ():
+            found.setdefault(name, kind == "dir")
+        for name in sorted(found):
+            if not name.startswith(base):
                 continue
-            if e.name.startswith(".") and not base.startswith("."):
+            if name.startswith(".") and not base.startswith("."):
                 continue
-            try:
-                is_dir = e.is_dir()
-            except OSError:
-                is_dir = False
+            is_dir = found[name]
             if dirs_only and not is_dir:
                 continue
-            full = os.path.join(shown_dir, e.name) if shown_dir else e.name
+            full = os.path.join(shown_dir, name) if shown_dir else name
             full = full.replace(" ", "\\ ") + ("/" if is_dir else "")
-            yield Completion(full, start_position=-len(word), display=e.name + ("/" if is_dir else ""))
+            yield Completion(full, start_position=-len(word), display=name + ("/" if is_dir else ""))
 
 
 _ASSIGN_RE = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=")

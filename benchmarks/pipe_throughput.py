@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Network-pipe throughput, side by side in one run (loopback only).
 
-    python benchmarks/pipe_throughput.py [--size MiB]
+    python benchmarks/pipe_throughput.py [--size MiB] [--lines N]
 
 Prints MiB/s and the ratio to raw pyzmq for:
 - raw pyzmq PUSH/PULL, 64 KiB messages, two processes (plaintext, and Curve);
@@ -10,6 +10,12 @@ Prints MiB/s and the ratio to raw pyzmq for:
 - local `cat file | cat > /dev/null` (OS pipes);
 - `cat file | ssh localhost 'cat > /dev/null'` when an sshd answers on
   localhost without a password (skipped otherwise).
+
+and the round trip of one short line, p50/p99 over N lines (each written
+and awaited before the next), to an echo process and back — two hops:
+- raw pyzmq DEALER ⇄ ROUTER with Curve;
+- onesh network pipes (PipeSender.write + flush → PipeReceiver.read, the
+  echo process writes it back through a second pipe).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import multiprocessing as mp
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -124,6 +131,107 @@ def onesh_pipe(total: int, workdir: str) -> float:
     return asyncio.run(main())
 
 
+def _raw_echo(port: int, keys: Any) -> None:
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    _curve(s, keys, False)
+    s.connect(f"tcp://127.0.0.1:{port}")
+    s.send(b"hi")
+    while (msg := s.recv()) != b"":
+        s.send(msg)
+    ctx.destroy(linger=0)
+
+
+def raw_latency(lines: int) -> list[float]:
+    keys = (*zmq.curve_keypair(), *zmq.curve_keypair())
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.ROUTER)
+    _curve(s, keys, True)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    p = mp.Process(target=_raw_echo, args=(port, keys))
+    p.start()
+    peer, _ = s.recv_multipart()
+    samples = []
+    for i in range(lines + 20):
+        t0 = time.perf_counter()
+        s.send_multipart([peer, f"line {i}\n".encode()])
+        s.recv_multipart()
+        if i >= 20:
+            samples.append(time.perf_counter() - t0)
+    s.send_multipart([peer, b""])
+    p.join()
+    ctx.destroy(linger=0)
+    return samples
+
+
+def _pipe_echo(secret: str, back: str, q: Any) -> None:
+    import zmq.asyncio
+
+    from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
+    from onesh.net.pipes import PipeReceiver, PipeSender
+
+    async def main() -> None:
+        ctx = zmq.asyncio.Context()
+        keys = ClusterKeys.from_secret(load_secret(secret))
+        auth = start_authenticator(ctx, keys)
+        rx = PipeReceiver(ctx, keys, "there")
+        q.put(await rx.start())
+        tx = PipeSender(ctx, keys, "back", back)
+        await tx.start()
+        while line := await rx.read():
+            await tx.write(line)
+            await tx.flush()
+        await tx.close()
+        await rx.close()
+        auth.stop()
+        ctx.destroy(linger=0)
+
+    asyncio.run(main())
+
+
+def pipe_latency(lines: int, workdir: str) -> list[float]:
+    import zmq.asyncio
+
+    from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
+    from onesh.net.pipes import PipeReceiver, PipeSender
+
+    secret = os.path.join(workdir, "secret")
+    keys = ClusterKeys.from_secret(load_secret(secret))
+
+    async def main() -> list[float]:
+        ctx = zmq.asyncio.Context()
+        auth = start_authenticator(ctx, keys)
+        rx = PipeReceiver(ctx, keys, "back")
+        q: Any = mp.Queue()
+        p = mp.Process(target=_pipe_echo, args=(secret, await rx.start(), q))
+        p.start()
+        tx = PipeSender(ctx, keys, "there", await asyncio.to_thread(q.get))
+        await tx.start()
+        samples = []
+        for i in range(lines + 20):
+            t0 = time.perf_counter()
+            await tx.write(f"line {i}\n".encode())
+            await tx.flush()
+            await rx.read()
+            if i >= 20:
+                samples.append(time.perf_counter() - t0)
+        await tx.close()
+        while await rx.read():
+            pass
+        await rx.close()
+        await asyncio.to_thread(p.join)
+        auth.stop()
+        ctx.destroy(linger=0)
+        return samples
+
+    return asyncio.run(main())
+
+
+def _p50_p99(samples: list[float]) -> str:
+    s = sorted(samples)
+    return f"p50 {statistics.median(s) * 1000:.3f} ms, p99 {s[int(len(s) * 0.99) - 1] * 1000:.3f} ms"
+
+
 def shell_pipe(cmd: str, src: str, total: int) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, shell=True, check=True, stdin=open(src, "rb"))  # noqa: SIM115
@@ -141,6 +249,7 @@ def ssh_ok() -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1024, help="MiB per run (default 1024)")
+    ap.add_argument("--lines", type=int, default=2000, help="round trips for the latency (default 2000)")
     args = ap.parse_args()
     total = args.size * 1024 * 1024
     rows: list[tuple[str, float | None]] = []
@@ -157,12 +266,17 @@ def main() -> int:
         rows.append(("local cat | cat (OS pipes)", shell_pipe("cat | cat > /dev/null", src, total)))
         rows.append(("cat | ssh localhost 'cat > /dev/null'",
                      shell_pipe("cat | ssh localhost 'cat > /dev/null'", src, total) if ssh_ok() else None))
+        lat = [("raw pyzmq DEALER/ROUTER + Curve", raw_latency(args.lines)),
+               ("onesh network pipes", pipe_latency(args.lines, d))]
     print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq':>11}")
     for name, rate in rows:
         if rate is None:
             print(f"{name:<46} {'skipped: no passwordless sshd on localhost':>20}")
         else:
             print(f"{name:<46} {rate / 2**20:>8.0f} {rate / raw:>10.2f}x")
+    print(f"one line to an echo process and back (2 hops), {args.lines} round trips:")
+    for name, samples in lat:
+        print(f"  {name:<44} {_p50_p99(samples)}")
     return 0
 
 

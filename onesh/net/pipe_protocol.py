@@ -14,21 +14,45 @@ high-water mark, so a pipe carries its own guarantees:
   replays from the receiver's last acknowledged sequence number.
 
 Nothing here touches a socket; a driver moves `Frame`s and `Ack`s.
+
+Data is not copied more than it must be: a write of immutable `bytes`
+is cut into frames as `memoryview` slices of it (a full frame taken from
+one write costs no copy; a short frame, or one gathered from several
+small writes, is copied once into fresh bytes, so a small slice never
+pins a big buffer; small writes are copied together as they come).  The receiver hands out what it got (`take()`), or
+joins it into one `bytes` (`read()`).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TypeAlias
 
 FRAME_MAX = 64 * 1024
 DEFAULT_WINDOW = 16  # frames the receiver buffers: 1 MiB at most
+SMALL_WRITE = 4096  # writes shorter than this are copied, longer ones referenced
+
+# A frame's payload: bytes, or a read-only view of bytes / of a received
+# zmq message (never of a buffer someone may still change).
+Data: TypeAlias = bytes | memoryview
+
+
+def _frozen(data: bytes | bytearray | memoryview, n: int) -> memoryview:
+    """The first n bytes of data as a view that cannot change under us:
+    bytes (and views of bytes) are kept as they are, anything mutable is
+    copied."""
+    if isinstance(data, bytes):
+        return memoryview(data)[:n]
+    if isinstance(data, memoryview) and isinstance(data.obj, bytes) and data.format == "B" and data.ndim == 1:
+        return data[:n]
+    return memoryview(bytes(memoryview(data)[:n]))
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
     seq: int
-    data: bytes
+    data: Data
     eof: bool = False
     error: str = ""  # non-empty: the writer aborted (e.g. its command failed)
 
@@ -50,7 +74,9 @@ class Sender:
     def __init__(self, frame_max: int = FRAME_MAX, buffer_max: int = FRAME_MAX) -> None:
         self.frame_max = frame_max
         self.buffer_max = buffer_max  # bytes accepted but not yet framed
-        self._pending = bytearray()
+        # accepted, not yet framed: views of big writes, small ones copied together
+        self._pending: deque[memoryview | bytearray] = deque()
+        self._pending_len = 0
         self._unacked: deque[Frame] = deque()  # sent or sendable, not yet acked
         self._next_seq = 1
         self._send_from = 1  # first seq not yet handed to the transport
@@ -69,15 +95,32 @@ class Sender:
         if self._closed:
             return 0
         framed_room = max(0, self._limit - (self._next_seq - 1)) * self.frame_max
-        return max(0, self.buffer_max + framed_room - len(self._pending))
+        return max(0, self.buffer_max + framed_room - self._pending_len)
 
-    def write(self, data: bytes) -> int:
-        """Accept up to writable() bytes; returns how many were taken."""
+    @property
+    def pending(self) -> int:
+        """Bytes accepted but not framed yet (waiting for credit or flush)."""
+        return self._pending_len
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Accept up to writable() bytes; returns how many were taken.
+        Bytes are kept by reference (they are immutable); anything else
+        is copied."""
         if self._closed:
             raise PipeError("write after close")
         n = min(len(data), self.writable())
         if n:
-            self._pending += data[:n]
+            tail = self._pending[-1] if self._pending else None
+            if n < SMALL_WRITE:
+                # Lines and other small writes are copied together (one
+                # buffer, not one object per write).
+                if isinstance(tail, bytearray):
+                    tail += memoryview(data)[:n]
+                else:
+                    self._pending.append(bytearray(memoryview(data)[:n]))
+            else:
+                self._pending.append(_frozen(data, n))
+            self._pending_len += n
             self.bytes_in += n
             self._frame_full()
         return n
@@ -85,9 +128,8 @@ class Sender:
     def flush(self) -> None:
         """Frame what is pending even if short (end of a burst of writes)."""
         self._frame_full()
-        if self._pending and self._can_frame():
-            self._emit(bytes(self._pending), eof=False)
-            self._pending.clear()
+        if self._pending_len and self._can_frame():
+            self._emit(self._take(self._pending_len), eof=False)
 
     def close(self) -> None:
         """Queue the end of stream after the data written so far."""
@@ -103,6 +145,7 @@ class Sender:
             raise ValueError("abort needs a reason")
         self._closed = True
         self._pending.clear()
+        self._pending_len = 0
         self._unacked.clear()
         self._abort = Frame(self._next_seq, b"", error=reason)
 
@@ -110,11 +153,37 @@ class Sender:
         return self._next_seq <= self._limit
 
     def _frame_full(self) -> None:
-        while len(self._pending) >= self.frame_max and self._can_frame():
-            self._emit(bytes(self._pending[: self.frame_max]), eof=False)
-            del self._pending[: self.frame_max]
+        while self._pending_len >= self.frame_max and self._can_frame():
+            self._emit(self._take(self.frame_max), eof=False)
 
-    def _emit(self, data: bytes, eof: bool) -> None:
+    def _take(self, n: int) -> Data:
+        """The next n pending bytes: a slice of one write when that write
+        holds a whole frame, else one copy gathering the pieces."""
+        self._pending_len -= n
+        first = self._pending[0]
+        if isinstance(first, memoryview) and len(first) >= n:
+            if len(first) == n:
+                self._pending.popleft()
+            else:
+                self._pending[0] = first[n:]
+            return first[:n] if n == self.frame_max else bytes(first[:n])
+        parts: list[memoryview | bytearray] = []
+        while n:
+            head = self._pending[0]
+            if len(head) <= n:
+                parts.append(self._pending.popleft())
+                n -= len(head)
+            elif isinstance(head, bytearray):
+                parts.append(head[:n])
+                del head[:n]
+                n = 0
+            else:
+                parts.append(head[:n])
+                self._pending[0] = head[n:]
+                n = 0
+        return b"".join(parts)
+
+    def _emit(self, data: Data, eof: bool) -> None:
         self._unacked.append(Frame(self._next_seq, data, eof))
         self._next_seq += 1
 
@@ -124,10 +193,9 @@ class Sender:
         if self._abort is not None:
             return [self._abort]  # resent until the reader acknowledges it
         self._frame_full()
-        if self._closed and self._pending and self._can_frame():
-            self._emit(bytes(self._pending), eof=False)
-            self._pending.clear()
-        if self._closed and not self._pending and self._can_frame() and not self._eof_emitted:
+        if self._closed and self._pending_len and self._can_frame():
+            self._emit(self._take(self._pending_len), eof=False)
+        if self._closed and not self._pending_len and self._can_frame() and not self._eof_emitted:
             self._emit(b"", eof=True)
             self._eof_emitted = True
         out = [f for f in self._unacked if self._send_from <= f.seq <= self._limit]
@@ -174,7 +242,7 @@ class Receiver:
             raise ValueError("window must be at least 1 frame")
         self.window = window
         self._expected = 1
-        self._ready: deque[bytes] = deque()  # delivered, not yet read by the consumer
+        self._ready: deque[Data] = deque()  # delivered, not yet read by the consumer
         self.eof = False
         self.error = ""
         self.duplicates = 0
@@ -206,13 +274,17 @@ class Receiver:
     def ack(self) -> Ack:
         return Ack(self._expected - 1, self.window - len(self._ready))
 
-    def read(self, max_frames: int | None = None) -> bytes:
-        """Consume delivered data; frees credit (send ack() afterwards)."""
+    def take(self, max_frames: int | None = None) -> list[Data]:
+        """Consume delivered data as the frames' payloads (no copy); frees
+        credit (send ack() afterwards)."""
         n = len(self._ready) if max_frames is None else min(max_frames, len(self._ready))
         chunks = [self._ready.popleft() for _ in range(n)]
-        data = b"".join(chunks)
-        self.bytes_out += len(data)
-        return data
+        self.bytes_out += sum(len(c) for c in chunks)
+        return chunks
+
+    def read(self, max_frames: int | None = None) -> bytes:
+        """Consume delivered data as one bytes object (see take())."""
+        return b"".join(self.take(max_frames))
 
     @property
     def buffered(self) -> int:

@@ -5,12 +5,15 @@ and a *sender* (the upstream stage; a DEALER that connects).  Both are
 CurveZMQ with the cluster keys, so the process must run the ZAP
 authenticator on its Context (`onesh.net.keys.start_authenticator`).
 
-Wire messages are msgpack arrays with a version and the pipe id (the
-receiver names the pipe; a sender wired to another pipe is ignored):
+Wire messages (version 2) are zmq messages whose first part is a msgpack
+array with a version and the pipe id (the receiver names the pipe; a sender
+wired to another pipe is ignored); a frame's data travels as a second,
+raw part, so it is neither packed nor copied on its way (zero-copy send
+of the bytes written, zero-copy receive into the reader's hands):
 
-    [1, "h", pipe_id]                           sender → receiver: hello (on (re)connect)
-    [1, "f", pipe_id, seq, data, eof, error]    sender → receiver: a frame (≤ 64 KiB)
-    [1, "a", pipe_id, seq, credit, gone]        receiver → sender: cumulative ack
+    [[2, "h", pipe_id]]                                 sender → receiver: hello (on (re)connect)
+    [[2, "f", pipe_id, seq, eof, error], data]          sender → receiver: a frame (data ≤ 64 KiB)
+    [[2, "a", pipe_id, seq, credit, gone]]              receiver → sender: cumulative ack
 
 Flow control is the protocol's credit: the sender never has more than
 `credit` frames in flight, so no zmq queue grows and no high-water mark
@@ -28,8 +31,9 @@ import errno
 import logging
 import os
 import stat
-from collections.abc import Iterator
-from typing import Any
+from collections import deque
+from collections.abc import Iterator, Sequence
+from typing import Any, cast
 
 import msgpack
 import zmq
@@ -40,6 +44,7 @@ from onesh.net.pipe_protocol import (
     DEFAULT_WINDOW,
     FRAME_MAX,
     Ack,
+    Data,
     Frame,
     PipeError,
     Receiver,
@@ -48,35 +53,52 @@ from onesh.net.pipe_protocol import (
 
 log = logging.getLogger("onesh.pipes")
 
-VERSION = 1
+VERSION = 2
 RESEND_AFTER = 0.5  # seconds without an ack before the sender replays
 GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader gone
 CLOSE_LINGER = 0.5  # a reader closing before its writer said hello waits this long for it
-READ_SIZE = 256 * 1024
+READ_SIZE = 256 * 1024  # bytes a pump reads at once from a pipe (it gives what it holds)
+FILE_READ_SIZE = 1024 * 1024  # ... from a regular file (each read is a thread hop)
 PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
+HEADER_MAX = 4200  # bytes of a message's msgpack part (an abort reason is at most 4 KiB)
+RECV_BATCH = 64  # messages taken per wake-up of a socket's task
+
+Part = bytes | memoryview | zmq.Frame
 
 
 class WireError(Exception):
     pass
 
 
-def encode_frame(pipe_id: str, f: Frame) -> bytes:
-    return bytes(msgpack.packb([VERSION, "f", pipe_id, f.seq, f.data, f.eof, f.error], use_bin_type=True))
+def encode_frame(pipe_id: str, f: Frame) -> list[Data]:
+    """A frame as a two-part message; its data part is sent as is."""
+    return [msgpack.packb([VERSION, "f", pipe_id, f.seq, f.eof, f.error]), f.data]
 
 
-def encode_ack(pipe_id: str, a: Ack, gone: bool = False) -> bytes:
-    return bytes(msgpack.packb([VERSION, "a", pipe_id, a.seq, a.credit, gone], use_bin_type=True))
+def encode_ack(pipe_id: str, a: Ack, gone: bool = False) -> list[Data]:
+    return [msgpack.packb([VERSION, "a", pipe_id, a.seq, a.credit, gone])]
 
 
-def encode_hello(pipe_id: str) -> bytes:
-    return bytes(msgpack.packb([VERSION, "h", pipe_id], use_bin_type=True))
+def encode_hello(pipe_id: str) -> list[Data]:
+    return [msgpack.packb([VERSION, "h", pipe_id])]
 
 
-def decode(data: bytes, pipe_id: str) -> tuple[str, Any]:
-    """("h", None) | ("f", Frame) | ("a", (Ack, gone)); WireError otherwise."""
+def _view(part: Part) -> memoryview:
+    return part.buffer if isinstance(part, zmq.Frame) else memoryview(part)
+
+
+def decode(parts: Sequence[Part], pipe_id: str) -> tuple[str, Any]:
+    """The parts of one message (without a ROUTER's identity) →
+    ("h", None) | ("f", Frame) | ("a", (Ack, gone)); WireError otherwise.
+    A frame's data is a view of the received part (no copy)."""
+    if not 1 <= len(parts) <= 2:
+        raise WireError(f"a pipe message has 1 or 2 parts, not {len(parts)}")
+    header = _view(parts[0])
+    if header.nbytes > HEADER_MAX:
+        raise WireError(f"header of {header.nbytes} bytes")
     try:
-        msg = msgpack.unpackb(data, raw=False, strict_map_key=True, max_bin_len=FRAME_MAX,
-                              max_str_len=4096, max_array_len=8)
+        msg = msgpack.unpackb(header, raw=False, strict_map_key=True, max_bin_len=0,
+                              max_str_len=4096, max_array_len=8, max_map_len=0, max_ext_len=0)
     except Exception as e:  # noqa: BLE001 - any malformed input is a WireError
         raise WireError(f"undecodable message: {e}") from None
     if not isinstance(msg, list) or len(msg) < 3:
@@ -86,84 +108,97 @@ def decode(data: bytes, pipe_id: str) -> tuple[str, Any]:
     kind, pid = msg[1], msg[2]
     if pid != pipe_id:
         raise WireError(f"message for pipe {pid!r}, this is {pipe_id!r}")
+    if kind == "f" and len(msg) == 6:
+        if len(parts) != 2:
+            raise WireError("a frame without its data part")
+        _, _, _, seq, eof, err = msg
+        if not (type(seq) is int and seq > 0 and type(eof) is bool and isinstance(err, str)):
+            raise WireError("malformed frame")
+        data = _view(parts[1])
+        if data.nbytes > FRAME_MAX:
+            raise WireError(f"frame of {data.nbytes} bytes (at most {FRAME_MAX})")
+        if err and data.nbytes:
+            raise WireError("an abort frame carries no data")
+        return "f", Frame(seq, data, eof, err)
+    if len(parts) != 1:
+        raise WireError(f"a {kind!r} message has no data part")
     if kind == "h" and len(msg) == 3:
         return "h", None
-    if kind == "f" and len(msg) == 7:
-        _, _, _, seq, body, eof, err = msg
-        if not (isinstance(seq, int) and seq > 0 and isinstance(body, bytes) and isinstance(eof, bool)
-                and isinstance(err, str)):
-            raise WireError("malformed frame")
-        return "f", Frame(seq, body, eof, err)
     if kind == "a" and len(msg) == 6:
         _, _, _, seq, credit, gone = msg
-        if not (isinstance(seq, int) and seq >= 0 and isinstance(credit, int) and credit >= 0
-                and isinstance(gone, bool)):
+        if not (type(seq) is int and seq >= 0 and type(credit) is int and credit >= 0
+                and type(gone) is bool):
             raise WireError("malformed ack")
         return "a", (Ack(seq, credit), gone)
     raise WireError(f"unknown message kind {kind!r}")
 
 
 class _Owner:
-    """One socket, one task: it receives and sends everything queued."""
+    """One socket, the task that receives from it, and its sends.
+
+    A send does not go through that task: `send()` hands the message to
+    zmq at once (non-blocking; with no high-water mark zmq takes it), which
+    saves an event-loop round per message — the latency of a line.  Only
+    if zmq refuses (EAGAIN) does a message wait in `backlog`, and then
+    every later one queues behind it, so the order is kept; a short-lived
+    task sends the backlog and ends.  The receiving task takes every
+    message that has arrived per wake-up, then calls `after_batch` once."""
 
     def __init__(self, sock: zmq.asyncio.Socket, on_frames: Any, after_batch: Any = None) -> None:
         self.sock = sock
-        self.outbox: asyncio.Queue[list[bytes] | None] = asyncio.Queue()  # None: stop
         self.on_frames = on_frames
         self.after_batch = after_batch  # called once per burst of received messages
+        self.backlog: deque[list[Data]] = deque()
+        self.closing = False
+        self._flusher: asyncio.Task[None] | None = None
         self.task = asyncio.get_running_loop().create_task(self._run())
 
-    async def _run(self) -> None:
-        recv: asyncio.Future[list[bytes]] = asyncio.ensure_future(self.sock.recv_multipart(copy=True))
-        out: asyncio.Future[list[bytes] | None] = asyncio.ensure_future(self.outbox.get())
+    def send(self, parts: list[Data]) -> None:
+        if self.closing:
+            return
+        if not self.backlog:
+            sent: Any = self.sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+            if sent.exception() is None:
+                return
+        self.backlog.append(parts)
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
         try:
-            while True:
-                waiting: set[asyncio.Future[Any]] = {recv, out}
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if recv in done:
-                    self.on_frames(recv.result())
-                    # Take what else has arrived without an event-loop round
-                    # per message (the hot path of a bulk stream).
-                    for _ in range(64):
-                        more: Any = self.sock.recv_multipart(flags=zmq.NOBLOCK, copy=True)
-                        if not more.done() or more.exception() is not None:
-                            more.cancel()
-                            break
-                        self.on_frames(more.result())
-                    if self.after_batch is not None:
-                        self.after_batch()
-                    recv = asyncio.ensure_future(self.sock.recv_multipart(copy=True))
-                if out in done:
-                    item = out.result()
-                    # Send what else is queued without another wait() round.
-                    while item is not None:
-                        sent: Any = self.sock.send_multipart(item, flags=zmq.NOBLOCK, copy=False)
-                        if not sent.done() or sent.exception() is not None:
-                            sent.cancel()
-                            await self.sock.send_multipart(item, copy=False)
-                        if self.outbox.empty():
-                            break
-                        item = self.outbox.get_nowait()
-                    if item is None:
-                        return  # close(): everything queued before it is sent
-                    out = asyncio.ensure_future(self.outbox.get())
+            while self.backlog:
+                await self.sock.send_multipart(self.backlog[0], copy=False)
+                self.backlog.popleft()
         finally:
-            recv.cancel()
-            out.cancel()
-            for fut in (recv, out):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await fut
+            self._flusher = None
+
+    async def _run(self) -> None:
+        while True:
+            self.on_frames(await self.sock.recv_multipart(copy=False))
+            # Take what else has arrived without an event-loop round per
+            # message (the hot path of a bulk stream).
+            for _ in range(RECV_BATCH):
+                if not cast(int, self.sock.get(zmq.EVENTS)) & zmq.POLLIN:
+                    break  # (cheaper than a recv that fails with EAGAIN)
+                more: Any = self.sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                if more.exception() is not None:
+                    break
+                self.on_frames(more.result())
+            if self.after_batch is not None:
+                self.after_batch()
 
     async def close(self, flush: float = 0.5) -> None:
-        """Send what is queued (an ack just before closing matters: without
-        it the writer would wait for ever), then close."""
-        if not self.task.done():
-            self.outbox.put_nowait(None)
+        """Send what is still queued (an ack just before closing matters:
+        without it the writer would wait for ever), then close."""
+        self.closing = True
+        if self._flusher is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self.task), flush)
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await self.task
+                await asyncio.wait_for(asyncio.shield(self._flusher), flush)
+        for task in (self.task, self._flusher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         self.sock.close(linger=0)
 
 
@@ -177,6 +212,7 @@ class PipeReceiver:
         self.peer: bytes | None = None
         self.peer_seen = asyncio.Event()
         self._ack_due = False
+        self._granted = 0  # the highest seq our last ack let the writer send
         self.ready = asyncio.Event()
         self.rejected = 0
         self.bytes_in = 0
@@ -197,21 +233,22 @@ class PipeReceiver:
         return self.endpoint
 
     def _send_ack(self, gone: bool = False) -> None:
+        self._ack_due = False
         if self.peer is not None and self._owner is not None:
-            self._owner.outbox.put_nowait([self.peer, encode_ack(self.pipe_id, self.proto.ack(), gone)])
+            ack = self.proto.ack()
+            self._granted = ack.seq + ack.credit
+            self._owner.send([self.peer, *encode_ack(self.pipe_id, ack, gone)])
 
-    def _on_frames(self, frames: list[bytes]) -> None:
-        if len(frames) != 2:
-            self.rejected += 1
-            return
-        ident, body = frames
+    def _on_frames(self, frames: list[zmq.Frame]) -> None:
         try:
-            kind, value = decode(body, self.pipe_id)
+            if len(frames) < 2:
+                raise WireError("a message without the sender's identity")
+            kind, value = decode(frames[1:], self.pipe_id)
         except WireError as e:
             self.rejected += 1
             log.warning("pipe %s: rejected a message: %s", self.pipe_id, e)
             return
-        self.peer = ident  # acks go to the newest connection
+        self.peer = frames[0].bytes  # acks go to the newest connection
         self.peer_seen.set()
         if kind == "f":
             self.proto.on_frame(value)
@@ -224,22 +261,37 @@ class PipeReceiver:
         self._ack_due = True
 
     def _ack_batch(self) -> None:
+        # Not delayed, only put after the reader: a reader woken by these
+        # frames runs first in this same loop round (it forwards the data
+        # before we spend time on the ack), and the ack then carries the
+        # credit its read freed as well.
         if self._ack_due:
-            self._ack_due = False
+            asyncio.get_running_loop().call_soon(self._ack_now)
+
+    def _ack_now(self) -> None:
+        if self._ack_due:
             self._send_ack(gone=self.closed)
 
     async def read(self) -> bytes:
         """The next data (all that is buffered), b"" at end of stream."""
+        return b"".join(await self._take())
+
+    async def _take(self) -> list[Data]:
+        """Like read(), as the received parts (no copy); [] at end of stream."""
         while True:
             if self.proto._ready:
-                data = self.proto.read()
-                self.bytes_in += len(data)
-                self._send_ack()  # credit freed
-                return data
+                chunks = self.proto.take()
+                self.bytes_in += sum(len(c) for c in chunks)
+                if not self._ack_due and self._granted - self.proto.ack().seq <= self.proto.window // 2:
+                    # The writer is running out of credit: grant what was
+                    # freed.  (While it has plenty, the ack that follows
+                    # its next frames carries the news; no extra message.)
+                    self._send_ack()
+                return chunks
             if self.proto.error:
                 raise PipeError(self.proto.error)
             if self.proto.eof:
-                return b""
+                return []
             self.ready.clear()
             await self.ready.wait()
 
@@ -257,6 +309,8 @@ class PipeReceiver:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.peer_seen.wait(), CLOSE_LINGER)
                 self._send_ack(gone=True)
+            elif self._ack_due:
+                self._send_ack()  # the ack of the end of stream, still due: the writer waits for it
             await self._owner.close()
             self._owner = None
 
@@ -291,14 +345,12 @@ class PipeSender:
         secure_client(sock, self.keys)
         sock.connect(self.endpoint)
         self._owner = _Owner(sock, self._on_frames)
-        self._owner.outbox.put_nowait([encode_hello(self.pipe_id)])
+        self._owner.send(encode_hello(self.pipe_id))
         self._last_ack = self._last_heard = asyncio.get_running_loop().time()
 
-    def _on_frames(self, frames: list[bytes]) -> None:
-        if len(frames) != 1:
-            return
+    def _on_frames(self, frames: list[zmq.Frame]) -> None:
         try:
-            kind, value = decode(frames[0], self.pipe_id)
+            kind, value = decode(frames, self.pipe_id)
         except WireError as e:
             log.warning("pipe %s: rejected a message: %s", self.pipe_id, e)
             return
@@ -317,7 +369,7 @@ class PipeSender:
             # A flush asked for before we had credit (the first line of a
             # stream): frame it now instead of waiting for more data.
             self.proto.flush()
-            self._want_flush = bool(self.proto._pending)
+            self._want_flush = bool(self.proto.pending)
         self._push()
         self.credit.set()
 
@@ -325,7 +377,7 @@ class PipeSender:
         if self._owner is None:
             return
         for f in self.proto.frames_to_send():
-            self._owner.outbox.put_nowait([encode_frame(self.pipe_id, f)])
+            self._owner.send(encode_frame(self.pipe_id, f))
 
     async def _resend_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -347,18 +399,19 @@ class PipeSender:
                 # drops queued messages on a peer restart).  Say hello
                 # again and replay everything unacknowledged.
                 self.resends += 1
-                self._owner.outbox.put_nowait([encode_hello(self.pipe_id)])
+                self._owner.send(encode_hello(self.pipe_id))
                 self.proto.on_reconnect()
                 self._push()
                 self._last_ack = loop.time()
 
     async def write(self, data: bytes) -> None:
-        view = memoryview(data)
+        # bytes are framed by reference (no copy); anything else is copied
+        view = memoryview(data) if isinstance(data, bytes) else memoryview(bytes(data))
         while view:
             if self.gone:
                 raise PipeError(self.gone_reason)
             room = self.proto.writable()
-            n = self.proto.write(bytes(view[:room])) if room else 0
+            n = self.proto.write(view[:room]) if room else 0
             if n:
                 view = view[n:]
                 self.bytes_out += n
@@ -373,7 +426,7 @@ class PipeSender:
 
     async def flush(self) -> None:
         self.proto.flush()
-        self._want_flush = bool(self.proto._pending)
+        self._want_flush = bool(self.proto.pending)
         self._push()
 
     async def close(self, timeout: float = 3600.0) -> None:
@@ -428,6 +481,18 @@ def _is_regular(fd: int) -> bool:
         return False
 
 
+def _advance(chunks: list[Data], n: int) -> list[Data]:
+    """What is left of chunks once n bytes of them were written."""
+    i = 0
+    while i < len(chunks) and n >= len(chunks[i]):
+        n -= len(chunks[i])
+        i += 1
+    rest = chunks[i:]
+    if n:
+        rest[0] = memoryview(rest[0])[n:]
+    return rest
+
+
 def _wake(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -474,7 +539,7 @@ async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True)
         try:
             while True:
                 if regular:
-                    data = await asyncio.to_thread(os.read, fd, READ_SIZE)
+                    data = await asyncio.to_thread(os.read, fd, FILE_READ_SIZE)
                 else:
                     try:
                         data = os.read(fd, READ_SIZE)
@@ -503,21 +568,22 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
         try:
             while True:
                 try:
-                    data = await receiver.read()
+                    chunks = await receiver._take()
                 except PipeError as e:
                     log.info("pipe %s aborted by its writer: %s", receiver.pipe_id, e)
                     break
-                if not data:
+                if not chunks:
                     break
-                view = memoryview(data)
-                while view:
+                # The received parts go to the fd as they are (one writev,
+                # no join).
+                while chunks:
                     try:
-                        n = os.write(fd, view)
+                        n = os.writev(fd, chunks)
                     except BlockingIOError:
                         await _fd_ready(fd, write=True)
                         continue
-                    view = view[n:]
-                total += len(data)
+                    total += n
+                    chunks = _advance(chunks, n)
         except OSError as e:
             if e.errno not in (errno.EPIPE, errno.ECONNRESET):
                 raise

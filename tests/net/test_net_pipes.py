@@ -15,8 +15,17 @@ import zmq
 import zmq.asyncio
 
 from onesh.net.keys import ClusterKeys, create_secret, load_secret, start_authenticator
-from onesh.net.pipe_protocol import PipeError
-from onesh.net.pipes import PipeReceiver, PipeSender, pump_pipe_to_fd
+from onesh.net.pipe_protocol import FRAME_MAX, PipeError
+from onesh.net.pipes import (
+    VERSION,
+    PipeReceiver,
+    PipeSender,
+    WireError,
+    decode,
+    encode_frame,
+    encode_hello,
+    pump_pipe_to_fd,
+)
 
 
 @pytest.fixture
@@ -109,6 +118,49 @@ def test_abort_and_reader_gone(keys: ClusterKeys) -> None:
     asyncio.run(_session(keys, body))
 
 
+def _header(*fields: object) -> bytes:
+    return bytes(msgpack.packb(list(fields)))
+
+
+MALFORMED: list[tuple[str, list[bytes]]] = [
+    ("not msgpack", [b"\xc1garbage"]),
+    ("another pipe", [_header(VERSION, "f", "other", 1, False, ""), b"x"]),
+    ("old version", [_header(1, "f", "mine", 1, b"x", False, "")]),
+    ("unknown version", [_header(9, "h", "mine")]),
+    ("negative seq", [_header(VERSION, "f", "mine", -1, False, ""), b"x"]),
+    ("seq not an int", [_header(VERSION, "f", "mine", True, False, ""), b"x"]),
+    ("eof not a bool", [_header(VERSION, "f", "mine", 1, 0, ""), b"x"]),
+    ("frame without its data part", [_header(VERSION, "f", "mine", 1, False, "")]),
+    ("data packed in the header", [_header(VERSION, "f", "mine", 1, b"x", False, ""), b"x"]),
+    ("oversize data part", [_header(VERSION, "f", "mine", 1, False, ""), b"z" * (FRAME_MAX + 1)]),
+    ("oversize header", [_header(VERSION, "h", "mine", "x" * 5000)]),
+    ("abort frame with data", [_header(VERSION, "f", "mine", 1, False, "boom"), b"x"]),
+    ("hello with a data part", [_header(VERSION, "h", "mine"), b"x"]),
+    ("three parts", [_header(VERSION, "f", "mine", 1, False, ""), b"x", b"y"]),
+    ("a map", [bytes(msgpack.packb({"v": VERSION}))]),
+    ("unknown kind", [_header(VERSION, "z", "mine")]),
+    ("an ack to the receiver", [_header(VERSION, "a", "mine", 0, 1, False)]),
+]
+
+
+@pytest.mark.parametrize("parts", [p for _, p in MALFORMED], ids=[n for n, _ in MALFORMED])
+def test_decode_rejects_malformed_messages(parts: list[bytes]) -> None:
+    if parts[0] == MALFORMED[-1][1][0]:
+        assert decode(parts, "mine")[0] == "a"  # well-formed; the receiver refuses it (see below)
+        return
+    with pytest.raises(WireError):
+        decode(parts, "mine")
+
+
+def test_decode_keeps_the_data_part_as_a_view() -> None:
+    part = os.urandom(FRAME_MAX)
+    kind, f = decode([_header(VERSION, "f", "mine", 7, True, ""), part], "mine")
+    assert kind == "f" and (f.seq, f.eof, f.error) == (7, True, "")
+    assert isinstance(f.data, memoryview) and f.data.obj is part  # no copy
+    head, data = encode_frame("mine", f)
+    assert data is f.data and decode([head, data], "mine")[1].data == part
+
+
 def test_foreign_and_malformed_messages_are_rejected(keys: ClusterKeys) -> None:
     async def body(ctx: zmq.asyncio.Context) -> None:
         from onesh.net.keys import secure_client
@@ -118,17 +170,115 @@ def test_foreign_and_malformed_messages_are_rejected(keys: ClusterKeys) -> None:
         evil = ctx.socket(zmq.DEALER)
         secure_client(evil, keys)
         evil.connect(ep)
-        for junk in (b"\xc1garbage", msgpack.packb([1, "f", "other", 1, b"x", False, ""]),
-                     msgpack.packb([9, "h", "mine"]), msgpack.packb([1, "f", "mine", -1, b"x", False, ""])):
-            await evil.send(junk)
+        for _, parts in MALFORMED:
+            await evil.send_multipart(parts)
         tx = PipeSender(ctx, keys, "mine", ep)
         await tx.start()
         await tx.write(b"hello")
         await tx.close()
         assert await rx.read() == b"hello"
-        assert rx.rejected == 4
+        assert rx.rejected == len(MALFORMED)
+        assert rx.proto.duplicates == rx.proto.out_of_order == 0
         evil.close(linger=0)
         await rx.close()
+
+    asyncio.run(_session(keys, body))
+
+
+def test_duplicate_replayed_and_early_frames_over_the_wire(keys: ClusterKeys) -> None:
+    """A hand-driven sender: replays, a gap, then the missing frame; the
+    reader gets each byte once, in order, and the acks say where it is."""
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        from onesh.net.keys import secure_client
+
+        rx = PipeReceiver(ctx, keys, "p", window=8)
+        ep = await rx.start()
+        dealer = ctx.socket(zmq.DEALER)
+        secure_client(dealer, keys)
+        dealer.connect(ep)
+
+        async def ack() -> tuple[int, int, bool]:
+            kind, (a, gone) = decode(await asyncio.wait_for(dealer.recv_multipart(), 5), "p")
+            assert kind == "a"
+            return a.seq, a.credit, gone
+
+        def frame(seq: int, data: bytes, eof: bool = False) -> list[bytes]:
+            return [_header(VERSION, "f", "p", seq, eof, ""), data]
+
+        await dealer.send_multipart(encode_hello("p"))
+        assert await ack() == (0, 8, False)
+        await dealer.send_multipart(frame(1, b"one "))
+        assert (await ack())[0] == 1
+        await dealer.send_multipart(frame(1, b"one "))  # a replay
+        assert (await ack())[0] == 1
+        await dealer.send_multipart(frame(3, b"three"))  # early: 2 is missing
+        assert (await ack())[0] == 1
+        await dealer.send_multipart(frame(2, b"two "))
+        assert (await ack())[0] == 2
+        for seq, data in ((2, b"two "), (3, b"three"), (1, b"one ")):
+            await dealer.send_multipart(frame(seq, data))
+            await ack()
+        await dealer.send_multipart(frame(4, b"", eof=True))
+        assert (await ack())[0] == 4
+        got = b""
+        while chunk := await rx.read():
+            got += chunk
+        assert got == b"one two three"
+        assert rx.proto.duplicates == 3 and rx.proto.out_of_order == 1
+        dealer.close(linger=0)
+        await rx.close()
+
+    asyncio.run(_session(keys, body))
+
+
+def test_reconnect_while_blocked_on_credit(keys: ClusterKeys) -> None:
+    """The writer is blocked on a full window, replaces its socket (the
+    frames in flight are lost with the old one), the reader drains slowly:
+    every byte once, in order, memory bounded by the window."""
+    data = os.urandom(3 * 1024 * 1024 + 99)
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        rx = PipeReceiver(ctx, keys, "p", window=4)
+        tx = PipeSender(ctx, keys, "p", await rx.start())
+        await tx.start()
+        async def writer() -> None:
+            await tx.write(data)
+            await tx.close()
+
+        writing = asyncio.create_task(writer())
+        got = bytearray()
+        for i in range(10_000):
+            if i % 3 == 0 and not tx.proto._closed:
+                await tx.reconnect()
+                assert tx.proto.replay_size <= 4 * FRAME_MAX
+            await asyncio.sleep(0.002)
+            chunk = await rx.read()
+            if not chunk:
+                break
+            got += chunk
+        await writing
+        assert bytes(got) == data
+        await rx.close()
+
+    asyncio.run(_session(keys, body))
+
+
+def test_a_reader_closing_at_the_end_still_acknowledges_it(keys: ClusterKeys) -> None:
+    """The reader closes as soon as it sees the end of stream: the ack of
+    that end must still leave, or the writer would wait until it gives up."""
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        rx = PipeReceiver(ctx, keys, "p")
+        tx = PipeSender(ctx, keys, "p", await rx.start())
+        await tx.start()
+        await tx.write(b"x" * 100_000)
+        closing = asyncio.create_task(tx.close())
+        while await rx.read():
+            pass
+        await rx.close()
+        await closing
+        assert tx.proto.done and not tx.gone and tx.resends == 0
 
     asyncio.run(_session(keys, body))
 

@@ -137,3 +137,47 @@ def test_abort_reaches_the_reader_despite_no_credit_and_losses() -> None:
     assert r.read() == b""  # buffered data is discarded, not half-delivered
     with pytest.raises(PipeError):
         s.write(b"more")
+
+
+def test_whole_frames_of_a_bytes_write_are_not_copied() -> None:
+    s, r = Sender(), Receiver(window=8)
+    s.on_ack(r.ack())
+    data = bytes(range(256)) * 1024  # 4 frames
+    assert s.write(data) == len(data)
+    frames = s.frames_to_send()
+    assert len(frames) == 4
+    for f in frames:
+        assert isinstance(f.data, memoryview) and f.data.obj is data  # views of the write
+    for f in frames:
+        r.on_frame(f)
+    chunks = r.take()
+    assert all(isinstance(c, memoryview) for c in chunks)
+    assert b"".join(chunks) == data and r.bytes_out == len(data)
+
+
+def test_mutable_writes_are_copied_and_small_ones_gathered() -> None:
+    s, r = Sender(frame_max=1024), Receiver(window=8)
+    s.on_ack(r.ack())
+    buf = bytearray(b"a" * 5000)
+    s.write(buf)
+    buf[:] = b"b" * 5000  # the caller reuses its buffer: what was written stays
+    for _ in range(300):
+        s.write(bytearray(b"line\n"))
+    s.flush()
+    out = b""
+    for f in s.frames_to_send():
+        s.on_ack(r.on_frame(f))
+        out += r.read()
+    assert out == b"a" * 5000 + b"line\n" * 300
+    assert len(s._pending) == 0 and s.pending == 0
+
+
+def test_a_short_frame_does_not_pin_a_big_write() -> None:
+    s, r = Sender(), Receiver(window=4)
+    s.on_ack(r.ack())
+    big = b"x" * (FRAME_MAX + 10)
+    s.write(big)
+    s.flush()
+    full, short = s.frames_to_send()
+    assert isinstance(full.data, memoryview) and full.data.obj is big
+    assert isinstance(short.data, bytes) and short.data == b"x" * 10

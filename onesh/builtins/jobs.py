@@ -75,10 +75,10 @@ def fg(argv: list[str], io: IO) -> int:
     _continue(interp, job)
     interp.jobs.remove(job)
     pending = [p for p in job.pids if job.statuses.get(p) is None]
-    for p in job.pids:
-        if job.statuses.get(p) is not None:
-            pass
-    status = interp.wait_foreground(pending, job.pgid, job.command) if pending else job.status
+    if not pending:
+        return job.status
+    status = interp.wait_foreground(pending, job.pgid, job.command)
+    interp.fg_pipestatus = list(interp.state.pipestatus)
     return status
 
 

@@ -158,7 +158,18 @@ def distributed_pipeline(interp: Interpreter, pl: A.Pipeline) -> int | None:
     if d is None or interp.cluster is None:
         return None
     client = interp.cluster()
+    if interp.job_control and interp.tty_fd is not None and not interp.in_child:
+        made = run_sync(_plan(interp, client.boot, client.secret, d))
+        if made is None:
+            return None
+        return _in_foreground_child(interp, client.boot, client.secret, *made, text=interp.text_of(pl))
     return run_sync(_run(interp, client.boot, client.secret, d))
+
+
+async def _plan(interp: Interpreter, boot: list[str], secret: str,
+                d: planner.Draft) -> tuple[planner.Plan, dict[str, Any]] | None:
+    async with ShellCluster(boot, secret) as sc:
+        return await make_plan(interp, sc, d)
 
 
 async def _run(interp: Interpreter, boot: list[str], secret: str, d: planner.Draft) -> int | None:
@@ -168,6 +179,38 @@ async def _run(interp: Interpreter, boot: list[str], secret: str, d: planner.Dra
             return None
         plan, snap = made
         return await Job(interp, sc, plan, snap).run()
+
+
+async def _run_planned(interp: Interpreter, boot: list[str], secret: str, plan: planner.Plan,
+                       snap: dict[str, Any]) -> int:
+    async with ShellCluster(boot, secret) as sc:
+        return await Job(interp, sc, plan, snap).run()
+
+
+def _in_foreground_child(interp: Interpreter, boot: list[str], secret: str, plan: planner.Plan,
+                         snap: dict[str, Any], *, text: str) -> int:
+    """Under job control the job runs in a child process group that owns
+    the terminal, like a local pipeline: Ctrl-C and Ctrl-Z reach it from
+    the tty, the child stops and continues the remote stages with itself,
+    and `jobs`, `fg`, `bg`, `wait` and `kill %N` work as for any job.  The
+    remote PIPESTATUS comes back over a pipe.  (Planned here, run there: a
+    zmq context does not survive fork, so the child opens its own.)"""
+    r, w = os.pipe()
+    pid = interp.fork(0, foreground=True)
+    if pid == 0:
+        os.close(r)
+
+        def body() -> int:
+            status = run_sync(_run_planned(interp, boot, secret, plan, snap))
+            signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # the shell stopped listening (job was stopped)
+            with contextlib.suppress(OSError):
+                os.write(w, json.dumps(interp.state.pipestatus).encode())
+            return status
+
+        interp.child_run(body)
+    os.close(w)
+    interp.status_pipes[pid] = r  # read when the job ends in the foreground (now, or after fg)
+    return interp.wait_foreground([pid], pid, text)
 
 
 def plan_text(interp: Interpreter, pl: A.Pipeline) -> str:
@@ -259,7 +302,7 @@ class Job:
             if out_rx is not None:
                 await out_rx.close()
             raise
-        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+        forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGCONT)
         saved = {sig: signal.getsignal(sig) for sig in forwarded}
         for sig in forwarded:
             loop.add_signal_handler(sig, self.on_signal, sig)
@@ -321,10 +364,20 @@ class Job:
                 return
 
     def on_signal(self, sig: int) -> None:
-        self.interrupted += 1
-        task = asyncio.get_running_loop().create_task(self.signal_all(sig))
+        if sig == signal.SIGTSTP:
+            coro = self.stop()
+        else:
+            self.interrupted += sig != signal.SIGCONT
+            coro = self.signal_all(sig)
+        task = asyncio.get_running_loop().create_task(coro)
         self._signal_tasks.add(task)
         task.add_done_callback(self._signal_tasks.discard)
+
+    async def stop(self) -> None:
+        """Ctrl-Z: stop the remote stages, then ourselves (SIGCONT, from fg
+        or bg, continues both: see on_signal)."""
+        await self.signal_all(signal.SIGTSTP)
+        os.kill(os.getpid(), signal.SIGSTOP)
 
     async def signal_all(self, sig: int) -> None:
         from onesh.net.rpc import RpcError

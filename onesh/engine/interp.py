@@ -32,7 +32,7 @@ from onesh.engine.jobs import Job, JobTable, status_of
 from onesh.engine.state import ShellState
 from onesh.parser import ast as A
 from onesh.parser import iter_commands
-from onesh.parser.errors import OneshError, ParseError, Source, format_error
+from onesh.parser.errors import ExpansionError, OneshError, ParseError, Source, format_error
 
 MAX_FUNC_DEPTH = 1000
 _CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN,
@@ -74,6 +74,10 @@ class Interpreter:
         self.in_stage = bool(os.environ.get("ONESH_STAGE"))
         self.shell_pgid = os.getpgrp()
         self.tty_fd: int | None = None
+        # A job whose statuses are not its processes' own (a distributed
+        # pipeline run in a child): pid -> fd carrying its PIPESTATUS as JSON.
+        self.status_pipes: dict[int, int] = {}
+        self.fg_pipestatus: list[int] | None = None
 
     # ----------------------------------------------------- Shell protocol
     def history(self) -> list[str]:
@@ -184,8 +188,11 @@ class Interpreter:
             if remote is not None:
                 status = remote
             elif len(pl.commands) == 1:
+                self.fg_pipestatus = None
                 status = self.run_command(pl.commands[0])
-                self.state.pipestatus = [status]
+                # `fg` hands over the statuses of the job it waited for, like bash
+                self.state.pipestatus = self.fg_pipestatus or [status]
+                self.fg_pipestatus = None
             else:
                 status = self.run_multi(pl)
         finally:
@@ -225,6 +232,10 @@ class Interpreter:
         except OneshError as e:
             self.report(e)
             self.state.pipestatus = [e.status]
+            if isinstance(e, ExpansionError) and not self.interactive:
+                # failglob, ${x:?}, set -u while expanding the pipeline's
+                # words: abort as run_simple does on the local path (bash)
+                raise ExitShell(127 if _is_fatal_expansion(e) and not self.in_child else 1) from None
             return e.status
         return None
 
@@ -374,6 +385,8 @@ class Interpreter:
             return 128 + signal.SIGTSTP
         self.take_terminal()
         statuses = [job.statuses.get(p) or 0 for p in pids]
+        if len(pids) == 1 and pids[0] in self.status_pipes:
+            statuses = read_status_pipe(self.status_pipes.pop(pids[0])) or statuses
         self.state.pipestatus = statuses
         if self.interactive and statuses and statuses[-1] == 128 + signal.SIGINT:
             self.write_err("\n")
@@ -959,3 +972,21 @@ def _quote_for_trace(s: str) -> str:
 def _fmt_time(sec: float) -> str:
     m, s = divmod(sec, 60)
     return f"{int(m)}m{s:.3f}s"
+
+
+def read_status_pipe(fd: int) -> list[int] | None:
+    """The PIPESTATUS a job's process wrote (JSON) before exiting; closes fd."""
+    import json
+
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+        statuses = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if isinstance(statuses, list) and statuses and all(isinstance(x, int) for x in statuses):
+        return statuses
+    return None

@@ -202,6 +202,10 @@ class StageHost:
         _emit({"stdin_endpoint": endpoint, "pids": [p.pid for p in self.procs if p is not None]})
         for sig in FORWARDED:
             loop.add_signal_handler(sig, self.forward, sig)
+        # Job control: our commands' group is orphaned (a new session), so
+        # the kernel would ignore SIGTSTP there: stop them with SIGSTOP.
+        loop.add_signal_handler(signal.SIGTSTP, self.killpg, signal.SIGSTOP)
+        loop.add_signal_handler(signal.SIGCONT, self.killpg, signal.SIGCONT)
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         if out_sender is not None:
             # Fault injection (tests, chaos drills): drop the output pipe's
@@ -276,6 +280,9 @@ class StageHost:
         self.signalled = sig
         for task in self.on_signal:
             task.cancel()  # waiting for a named pipe's reader is interruptible
+        self.killpg(sig)
+
+    def killpg(self, sig: int) -> None:
         for pgid in self.pgids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pgid, sig)

@@ -210,6 +210,68 @@ def test_repl_runs_a_distributed_pipeline_and_ctrl_c_stops_it(cluster: Cluster, 
         os.waitpid(pid, 0)
 
 
+def test_repl_job_control_stops_and_continues_remote_stages(cluster: Cluster, tmp_path: Path) -> None:
+    """Ctrl-Z stops a distributed job (its remote stages too), `jobs` lists
+    it, `bg`/`fg` continue it, Ctrl-C then ends it with 130."""
+    import pty
+    import re
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - the child execs
+        os.chdir(tmp_path)
+        os.environ["HOME"] = str(tmp_path)
+        os.environ["PS1"] = "ready>"
+        os.execvp(sys.executable, [sys.executable, "-m", "onesh", "--cluster", cluster.info.directory])
+
+    seen = b""
+
+    def read_until(pattern: bytes, timeout: float = 30) -> bytes:
+        nonlocal seen
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            clean = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", seen)
+            m = re.search(pattern, clean)
+            if m:
+                seen = clean[m.end():]
+                return clean[:m.end()]
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+        raise AssertionError(f"no {pattern!r} in {seen[-2000:]!r}")
+
+    def states() -> list[str]:
+        return [r[4] for r in _ps_rows(cluster, tmp_path) if "sensor/2" in r[-1] and r[4] == "running"]
+
+    try:
+        read_until(b"ready>")
+        os.write(fd, b"cat /dev/sensor/2 | grep -o 'seq=[0-9]*'\r")
+        read_until(b"seq=3\r?\n")
+        os.write(fd, b"\x1a")  # Ctrl-Z
+        read_until(b"Stopped")
+        read_until(b"ready>")
+        # Stopped for real: no reading arrives while the job is stopped.
+        time.sleep(1.0)
+        assert select.select([fd], [], [], 0)[0] == [] or b"seq=" not in os.read(fd, 65536)
+        os.write(fd, b"jobs\r")
+        read_until(rb"\[1\]\+ +Stopped +cat /dev/sensor/2")
+        os.write(fd, b"fg\r")
+        for _ in range(3):
+            read_until(rb"seq=\d+\r?\n", timeout=10)  # readings flow again
+        os.write(fd, b"\x03")
+        os.write(fd, b"echo after-$? ${PIPESTATUS[*]}\r")
+        read_until(b"after-130 130 130")  # the remote statuses, from the job's process
+        os.write(fd, b"false @r3 | true @r2 | false @r1; echo statuses ${PIPESTATUS[*]}\r")
+        read_until(b"statuses 1 0 1")
+        assert not states()  # nothing left running on the runtimes
+        os.write(fd, b"exit\r")
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+
+
 def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path) -> None:
     """Drop and re-open the network link between two stages several times
     while 256 MiB flow (the stage host's SIGUSR2 fault injection)."""

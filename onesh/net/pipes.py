@@ -134,71 +134,105 @@ def decode(parts: Sequence[Part], pipe_id: str) -> tuple[str, Any]:
 
 
 class _Owner:
-    """One socket, the task that receives from it, and its sends.
+    """One socket and everything done with it, driven by the event loop.
 
-    A send does not go through that task: `send()` hands the message to
-    zmq at once (non-blocking; with no high-water mark zmq takes it), which
-    saves an event-loop round per message — the latency of a line.  Only
-    if zmq refuses (EAGAIN) does a message wait in `backlog`, and then
-    every later one queues behind it, so the order is kept; a short-lived
-    task sends the backlog and ends.  The receiving task takes every
-    message that has arrived per wake-up, then calls `after_batch` once."""
+    The loop watches the socket's fd and calls `_on_event`, which takes
+    every message that has arrived (up to RECV_BATCH per call, then it
+    yields a round), hands each to `on_frames`, then calls `after_batch`
+    once.  `send()` hands a message to zmq at once (non-blocking; with no
+    high-water mark zmq takes it): no task, no future, no extra event-loop
+    round per message — the latency of a line.  Only if zmq refuses
+    (EAGAIN) does a message wait in `backlog` (every later one behind it,
+    so the order is kept) until the socket is writable again.
+
+    zmq's fd is edge-triggered and any send or recv may consume its wake-
+    up, so after each of ours we look at the socket's EVENTS ourselves.
+    Close it (close the pipe) before destroying the Context: the loop
+    watches its fd until then."""
 
     def __init__(self, sock: zmq.asyncio.Socket, on_frames: Any, after_batch: Any = None) -> None:
         self.sock = sock
+        # A plain (synchronous) handle on the same socket: the asyncio
+        # wrapper's futures are never used, so it never watches the fd.
+        self.raw: zmq.Socket[bytes] = zmq.Socket.shadow(sock.underlying)
         self.on_frames = on_frames
         self.after_batch = after_batch  # called once per burst of received messages
         self.backlog: deque[list[Data]] = deque()
         self.closing = False
-        self._flusher: asyncio.Task[None] | None = None
-        self.task = asyncio.get_running_loop().create_task(self._run())
+        self._closed = False  # the socket is closed: never touch `raw` again
+        self._due = False  # _on_event is scheduled
+        self._loop = asyncio.get_running_loop()
+        self._fd = cast(int, self.raw.get(zmq.FD))
+        self._loop.add_reader(self._fd, self._on_event)
+        self._wake()
 
     def send(self, parts: list[Data]) -> None:
         if self.closing:
             return
         if not self.backlog:
-            sent: Any = self.sock.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
-            if sent.exception() is None:
+            try:
+                self.raw.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                pass
+            else:
+                self._recheck()
                 return
         self.backlog.append(parts)
-        if self._flusher is None:
-            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+        self._recheck()
 
-    async def _flush(self) -> None:
-        try:
-            while self.backlog:
-                await self.sock.send_multipart(self.backlog[0], copy=False)
-                self.backlog.popleft()
-        finally:
-            self._flusher = None
+    def _recheck(self) -> None:
+        events = cast(int, self.raw.get(zmq.EVENTS))
+        if events & zmq.POLLIN or (self.backlog and events & zmq.POLLOUT):
+            self._wake()
 
-    async def _run(self) -> None:
+    def _wake(self) -> None:
+        if not self._due:
+            self._due = True
+            self._loop.call_soon(self._on_event)
+
+    def _on_event(self) -> None:
+        self._due = False
+        if self._closed:
+            return
+        got = 0
         while True:
-            self.on_frames(await self.sock.recv_multipart(copy=False))
-            # Take what else has arrived without an event-loop round per
-            # message (the hot path of a bulk stream).
-            for _ in range(RECV_BATCH):
-                if not cast(int, self.sock.get(zmq.EVENTS)) & zmq.POLLIN:
-                    break  # (cheaper than a recv that fails with EAGAIN)
-                more: Any = self.sock.recv_multipart(flags=zmq.NOBLOCK, copy=False)
-                if more.exception() is not None:
+            events = cast(int, self.raw.get(zmq.EVENTS))
+            while self.backlog and events & zmq.POLLOUT:
+                try:
+                    self.raw.send_multipart(self.backlog[0], flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
                     break
-                self.on_frames(more.result())
-            if self.after_batch is not None:
-                self.after_batch()
+                self.backlog.popleft()
+                events = cast(int, self.raw.get(zmq.EVENTS))
+            if not events & zmq.POLLIN:
+                break
+            if got == RECV_BATCH:
+                self._wake()  # more: let the others run a round first
+                break
+            try:
+                frames = self.raw.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                break
+            got += 1
+            try:
+                self.on_frames(frames)
+            except Exception:  # a bug must not stop the socket for good
+                log.exception("pipe socket: handling a message failed")
+        if got and self.after_batch is not None:
+            self.after_batch()
 
     async def close(self, flush: float = 0.5) -> None:
-        """Send what is still queued (an ack just before closing matters:
-        without it the writer would wait for ever), then close."""
+        """Give zmq what is still in the backlog (an ack just before
+        closing matters: without it the writer would wait for ever), then
+        close."""
         self.closing = True
-        if self._flusher is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(self._flusher), flush)
-        for task in (self.task, self._flusher):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        deadline = self._loop.time() + flush
+        while self.backlog and self._loop.time() < deadline:
+            self._on_event()
+            if self.backlog:
+                await asyncio.sleep(0.01)
+        self._closed = True
+        self._loop.remove_reader(self._fd)
         self.sock.close(linger=0)
 
 

@@ -283,6 +283,36 @@ def test_a_reader_closing_at_the_end_still_acknowledges_it(keys: ClusterKeys) ->
     asyncio.run(_session(keys, body))
 
 
+def test_a_send_zmq_refuses_waits_in_order() -> None:
+    """With a high-water mark (pipes have none) and no peer yet, zmq says
+    EAGAIN: the owner keeps those messages, in order, until it can send."""
+    import socket
+
+    from onesh.net.pipes import _Owner
+
+    async def body() -> None:
+        ctx = zmq.asyncio.Context()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        dealer = ctx.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.SNDHWM, 2)
+        dealer.connect(f"tcp://127.0.0.1:{port}")  # nobody there yet
+        owner = _Owner(dealer, lambda frames: None)
+        for i in range(50):
+            owner.send([b"%d" % i])
+        assert owner.backlog  # zmq took the first few only
+        router = ctx.socket(zmq.ROUTER)
+        router.bind(f"tcp://127.0.0.1:{port}")
+        got = [(await asyncio.wait_for(router.recv_multipart(), 10))[1] for _ in range(50)]
+        assert got == [b"%d" % i for i in range(50)] and not owner.backlog
+        await owner.close()
+        router.close(linger=0)
+        ctx.destroy(linger=0)
+
+    asyncio.run(body())
+
+
 def test_without_the_cluster_keys_nothing_gets_through(keys: ClusterKeys, tmp_path: Path) -> None:
     create_secret(str(tmp_path / "other"))
     stranger = ClusterKeys.from_secret(load_secret(str(tmp_path / "other")))

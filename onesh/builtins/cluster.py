@@ -1,4 +1,5 @@
-"""Cluster builtins: nodes, uptime."""
+"""Cluster builtins: nodes, uptime, plan, ps --cluster, sessions, and
+`kill` of a cluster job by its id."""
 
 from __future__ import annotations
 
@@ -94,7 +95,26 @@ def plan(argv: list[str], io: IO) -> int:
     return 0
 
 
+def _agent_call(io: IO, name: str, snap: dict[str, Any], agent: str, method: str,
+                body: dict[str, Any], timeout: float = 4.0) -> dict[str, Any] | None:
+    """One request to the runtime hosting kernel agent `agent`; None (and
+    a message) if it is not placed or does not answer."""
+    host = next((h for slot, h in sorted(snap["assign"].items()) if slot.split("#")[0] == agent), None)
+    member = snap["members"].get(host) if host else None
+    if member is None or not member.get("alive"):
+        io.error(name, f"the {agent} agent is not placed on a live runtime")
+        return None
+    shell: Any = io.shell
+    try:
+        return dict(shell.cluster().call_endpoint(member["endpoint"], method, body, timeout))
+    except OneshError as e:
+        io.error(name, f"{agent} agent on {host}: {e.message}")
+        return None
+
+
 def ps(argv: list[str], io: IO) -> int:
+    """`ps --cluster`: every stage of every job on every runtime, with the
+    session (user@host) that owns it, from the session agent."""
     shell: Any = io.shell
     cluster_wanted = argv[1:] in ([], ["--cluster"], ["-C"])
     if not cluster_wanted or (argv[1:] == [] and not shell.cluster_attached()):
@@ -102,24 +122,55 @@ def ps(argv: list[str], io: IO) -> int:
     snap = _status(io, "ps")
     if snap is None:
         return 1
+    reply = _agent_call(io, "ps", snap, "session", "session.ps", {})
+    if reply is None:
+        return 1
     from onesh.runtime.commands import _table
 
-    client = shell.cluster()
-    rows = [["JOB", "SEG", "RUNTIME", "PID", "STATE", "IN", "OUT", "COMMAND"]]
-    for name, m in sorted(snap["members"].items()):
-        if not m.get("alive"):
+    rows = [["JOB", "SEG", "RUNTIME", "PID", "STATE", "IN", "OUT", "USER", "COMMAND"]]
+    for r in sorted(reply.get("rows", []), key=lambda r: (str(r.get("job", "")), int(r.get("segment", 0)))):
+        if r.get("unreachable"):
+            rows.append(["-", "-", str(r.get("runtime")), "-", "unreachable", "-", "-", "-", "-"])
             continue
-        try:
-            reply = client.call_endpoint(m["endpoint"], "stage.list", {})
-        except OneshError:
-            rows.append(["-", "-", name, "-", "unreachable", "-", "-", "-"])
-            continue
-        for r in reply.get("rows", []):
-            state = r["state"] if r.get("statuses") is None else f"exit:{','.join(map(str, r['statuses']))}"
-            pids = ",".join(str(p) for p in r.get("pids", [])) or str(r.get("host_pid"))
-            rows.append([r["job"], str(r["segment"]), name, pids, state, _size(r.get("bytes_in", 0)),
-                         _size(r.get("bytes_out", 0)), " | ".join(r.get("stages", []))])
+        state = r["state"] if r.get("statuses") is None else f"exit:{','.join(map(str, r['statuses']))}"
+        pids = ",".join(str(p) for p in r.get("pids", [])) or str(r.get("host_pid"))
+        rows.append([r["job"], str(r["segment"]), str(r.get("runtime")), pids, state, _size(r.get("bytes_in", 0)),
+                     _size(r.get("bytes_out", 0)), r.get("owner") or "-", " | ".join(r.get("stages", []))])
     io.out(_table(rows) + "\n")
+    return 0
+
+
+def sessions(argv: list[str], io: IO) -> int:
+    """The shells using the cluster, from the session agent."""
+    snap = _status(io, "sessions")
+    if snap is None:
+        return 1
+    reply = _agent_call(io, "sessions", snap, "session", "session.sessions", {})
+    if reply is None:
+        return 1
+    from onesh.runtime.commands import _table
+
+    rows = [["SESSION", "USER", "TTY", "SINCE", "JOBS", "RUNNING", "COMMANDS"]]
+    for s in reply.get("sessions", []):
+        since = time.strftime("%H:%M:%S", time.localtime(float(s.get("since", 0))))
+        rows.append([str(s.get("session")), f"{s.get('user')}@{s.get('host')}", str(s.get("tty") or "-"), since,
+                     str(s.get("jobs", 0)), str(s.get("running", 0)), "; ".join(s.get("commands", [])) or "-"])
+    io.out(_table(rows) + "\n")
+    return 0
+
+
+def kill_cluster_job(io: IO, job: str, sig: int) -> int:
+    """`kill -SIG host:pid:n`: signal a distributed job's stages wherever
+    they run (the job ids `ps --cluster` shows), from any shell."""
+    snap = _status(io, "kill")
+    if snap is None:
+        return 1
+    reply = _agent_call(io, "kill", snap, "session", "session.signal", {"job": job, "sig": sig})
+    if reply is None:
+        return 1
+    if not reply.get("signalled"):
+        io.error("kill", f"{job}: no such running cluster job")
+        return 1
     return 0
 
 

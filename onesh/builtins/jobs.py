@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import TYPE_CHECKING, cast
 
 from onesh.builtins.api import IO
 from onesh.engine.jobs import Job
+
+# A distributed job's id as `ps --cluster` shows it: host:pid:n
+CLUSTER_JOB = re.compile(r"^[A-Za-z0-9_.-]+:\d+:\d+$")
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
@@ -222,6 +226,10 @@ def kill(argv: list[str], io: IO) -> int:
                             os.kill(pid, sig)
                 if sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGHUP) and job.stopped:
                     _continue(interp, job)
+            elif CLUSTER_JOB.match(a) and getattr(interp, "cluster", None) is not None:
+                from onesh.builtins.cluster import kill_cluster_job
+
+                status |= kill_cluster_job(io, a, sig)
             else:
                 os.kill(int(a), sig)
         except ValueError:

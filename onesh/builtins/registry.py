@@ -78,7 +78,10 @@ BUILTINS: dict[str, BuiltinSpec] = {
         _b("ps", "cluster", "ps", "ps [--cluster] | ps ARGS...",
            "Without arguments (cluster attached) or with --cluster: every stage of every job on the "
            "cluster; otherwise the system ps."),
-        _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec ... or kill -l [sigspec]", "Send a signal to jobs or processes."),
+        _b("sessions", "cluster", "sessions", "sessions",
+           "List the shells using the cluster: user, tty, jobs, what runs (from the session agent)."),
+        _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec | host:pid:n ... or kill -l [sigspec]",
+           "Send a signal to jobs or processes; host:pid:n (a cluster job in `ps --cluster`) signals its stages on every runtime."),
     )
 }
 

@@ -302,6 +302,7 @@ class Job:
             if out_rx is not None:
                 await out_rx.close()
             raise
+        registered = loop.create_task(self.tell_session("session.job_start", self.session_info()))
         forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGTSTP, signal.SIGCONT)
         saved = {sig: signal.getsignal(sig) for sig in forwarded}
         for sig in forwarded:
@@ -325,6 +326,7 @@ class Job:
                 if feed is not None and not feed.done():
                     feed.cancel()
         finally:
+            await asyncio.gather(registered, return_exceptions=True)  # (it gives up after 1 s)
             for sig in forwarded:
                 loop.remove_signal_handler(sig)
                 signal.signal(sig, saved[sig])  # asyncio would leave SIG_DFL
@@ -333,12 +335,45 @@ class Job:
             if out_rx is not None:
                 await out_rx.close()
         flat = [s for i in range(len(self.segments)) for s in statuses.get(i, [1] * len(self.segments[i][1]))]
+        await self.tell_session("session.job_end", {"job": self.id, "statuses": flat})
         self.interp.state.pipestatus = flat
         if self.interp.interactive and self.interrupted and flat and flat[-1] == 128 + signal.SIGINT:
             self.interp.write_err("\n")
         if "pipefail" in self.interp.state.options:
             return next((s for s in reversed(flat) if s), 0)
         return flat[-1]
+
+    def session_info(self) -> dict[str, Any]:
+        import getpass
+
+        host = socket.gethostname()
+        try:
+            tty = os.ttyname(0) if os.isatty(0) else ""
+        except OSError:
+            tty = ""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+        return {"session": f"{host}:{self.interp.session_pid}", "user": user, "host": host,
+                "pid": self.interp.session_pid, "tty": tty, "job": self.id, "cmdline": self.cmdline(),
+                "segments": [[i, rt] for i, (rt, _) in enumerate(self.segments)]}
+
+    def cmdline(self) -> str:
+        return " | ".join(st.label for st in self.plan.stages)
+
+    async def tell_session(self, method: str, body: dict[str, Any]) -> None:
+        """Best effort: the session agent's table is for `ps` and `sessions`;
+        a job never waits long for it nor fails because of it."""
+        from onesh.net.rpc import RpcError
+
+        host = next((h for slot, h in sorted(self.snap["assign"].items()) if slot.split("#")[0] == "session"),
+                    None)
+        member = self.snap["members"].get(host) if host else None
+        if member is None:
+            return
+        with contextlib.suppress(RpcError):
+            await self.sc.call(str(member["endpoint"]), method, body, 1.0)
 
     async def wait_segment(self, i: int, endpoint: str, statuses: dict[int, list[int]]) -> None:
         from onesh.net.rpc import RpcError

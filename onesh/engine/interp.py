@@ -78,6 +78,7 @@ class Interpreter:
         # pipeline run in a child): pid -> fd carrying its PIPESTATUS as JSON.
         self.status_pipes: dict[int, int] = {}
         self.fg_pipestatus: list[int] | None = None
+        self.session_pid = os.getpid()  # the shell's, also in the children that run its jobs
 
     # ----------------------------------------------------- Shell protocol
     def history(self) -> list[str]:

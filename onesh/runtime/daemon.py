@@ -44,6 +44,7 @@ EXTENSIONS: tuple[str, ...] = (
     "onesh.runtime.stages",
     "onesh.kernel.scheduler",
     "onesh.kernel.pubsub",
+    "onesh.kernel.session",
 )
 
 OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]

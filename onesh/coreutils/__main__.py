@@ -36,6 +36,12 @@ def main(argv: list[str]) -> int:
             pass
         sys.stderr.write(f"{argv[0]}: {e}\n")
         status = 2 if argv[0] in ("grep", "sort") else 1
+    from onesh.coreutils import files
+
+    try:
+        files.finish()  # e.g. a named pipe written by name delivers the rest
+    except KeyboardInterrupt:
+        status = 130
     if status in (141, 130):
         _quiet_stdout()
     return status

@@ -26,6 +26,7 @@ OutputResolver = Callable[[str, bool], Any]
 
 _resolvers: list[Resolver] = []
 _output_resolvers: list[OutputResolver] = []
+_finishers: list[Callable[[], None]] = []
 _env_checked = False
 
 
@@ -39,6 +40,18 @@ def register_output_resolver(fn: OutputResolver) -> None:
     """fn(path, append) -> binary writer or None."""
     if fn not in _output_resolvers:
         _output_resolvers.append(fn)
+
+
+def register_finisher(fn: Callable[[], None]) -> None:
+    """fn() runs when the tool is done, before the interpreter shuts down
+    (an output resolver delivering in the background waits there)."""
+    if fn not in _finishers:
+        _finishers.append(fn)
+
+
+def finish() -> None:
+    while _finishers:
+        _finishers.pop(0)()
 
 
 def unregister_resolver(fn: Resolver) -> None:
@@ -55,6 +68,10 @@ def _env_resolvers() -> None:
         from onesh.runtime.nsresolver import resolve
 
         register_resolver(resolve)
+    if os.environ.get("ONESH_NS_PIPES"):
+        from onesh.runtime.nsresolver import publish
+
+        register_output_resolver(publish)
 
 
 def open_input(path: str, pace: bool = True) -> Any:
@@ -76,6 +93,7 @@ def open_input(path: str, pace: bool = True) -> Any:
 
 
 def open_output(path: str, append: bool = False) -> BinaryIO:
+    _env_resolvers()
     for fn in _output_resolvers:
         f = fn(path, append)
         if f is not None:

@@ -287,6 +287,9 @@ class Job:
                 ns_paths = [p for k in idx for p, _ in plan.stages[k].needs.files]
                 if ns_paths:
                     env["ONESH_NS_PATHS"] = json.dumps(ns_paths)
+                    pipes = [p for p in ns_paths if p in plan.pipes]
+                    if pipes:
+                        env["ONESH_NS_PIPES"] = json.dumps(pipes)  # writable by name (tee /pipes/x)
                 spec = {"job": self.id, "segment": i, "cwd": self.interp.state.get("PWD") or os.getcwd(),
                         "env": env, "stages": [plan.stages[k].wire() for k in idx],
                         "stdin": stdin, "stdout": stdout,

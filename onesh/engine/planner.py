@@ -58,6 +58,7 @@ class Plan:
     home: str
     stdin: dict[str, Any] = field(default_factory=lambda: {"kind": "shell"})
     stdout: dict[str, Any] = field(default_factory=lambda: {"kind": "shell"})
+    pipes: set[str] = field(default_factory=set)  # named pipes the stages name as arguments
 
     def segments(self) -> list[tuple[str, list[int]]]:
         """(runtime, stage indexes) for each run of consecutive stages that
@@ -238,7 +239,8 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
                 needs.files.append((absolute(a, cwd), ns_files[absolute(a, cwd)]))
                 distributed = True
             elif absolute(a, cwd) in ns_pipes:
-                needs.files.append((absolute(a, cwd), []))  # read where the stage lands
+                needs.files.append((absolute(a, cwd), []))  # opened where the stage lands
+                plan.pipes.add(absolute(a, cwd))
                 distributed = True
             elif a.startswith(NAMESPACE_ROOTS):
                 raise PlanError(f"{a}: no such file in the cluster namespace", cmd.span)

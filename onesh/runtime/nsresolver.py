@@ -3,8 +3,11 @@
 The planner decides which file arguments of a stage are cluster namespace
 files and lists their absolute paths in `ONESH_NS_PATHS` (JSON); the
 stage's agent (`python -m onesh.coreutils ...`) registers `resolve` so
-opening one of those paths streams it from the nearest live replica
-instead of the local disk.  Paths not listed fall through to the host.
+opening one of those paths streams it from the nearest live replica (or,
+for a named pipe, from its writers) instead of the local disk.  Named
+pipes are also listed in `ONESH_NS_PIPES`: opening one of those for
+writing (`tee /pipes/x`) publishes to its readers (`publish`).  Paths not
+listed fall through to the host.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ import threading
 from typing import Any, BinaryIO
 
 ENV = "ONESH_NS_PATHS"
+PIPES_ENV = "ONESH_NS_PIPES"
 
 
-def listed() -> frozenset[str]:
+def listed(env: str = ENV) -> frozenset[str]:
     try:
-        paths = json.loads(os.environ.get(ENV, "[]"))
+        paths = json.loads(os.environ.get(env, "[]"))
     except ValueError:
         return frozenset()
     return frozenset(p for p in paths if isinstance(p, str))
@@ -55,6 +59,74 @@ def resolve(path: str) -> BinaryIO | None:
         os.close(r)
         raise FileNotFoundError(2, errors[0], path)
     return os.fdopen(r, "rb")
+
+
+def publish(path: str, append: bool = False) -> BinaryIO | None:
+    """A writer into named pipe `path`: what the agent writes goes to every
+    reader of the pipe (a helper thread runs the publisher)."""
+    full = os.path.normpath(os.path.join(os.getcwd(), path))
+    if full not in listed(PIPES_ENV):
+        return None
+    r, w = os.pipe()
+
+    def pump() -> None:
+        import asyncio
+
+        try:
+            asyncio.run(_publish(full, r))
+        except Exception as e:  # noqa: BLE001 - the agent's own write then fails with EPIPE
+            os.write(2, f"onesh: {path}: {e}\n".encode())
+        finally:
+            os.close(r)  # the agent's next write gets EPIPE, as with a FIFO nobody reads
+
+    from onesh.coreutils.files import register_finisher
+
+    thread = threading.Thread(target=pump, name="ns-publish", daemon=True)
+    writer = os.fdopen(w, "wb")
+    _publishing.append((thread, writer))
+    register_finisher(_finish_publishing)
+    thread.start()
+    return writer
+
+
+async def _publish(path: str, fd: int) -> None:
+    import asyncio
+
+    import zmq.asyncio
+
+    from onesh.net.keys import ClusterKeys, load_secret
+    from onesh.runtime.namedpipes import Publisher
+    from onesh.runtime.nsclient import Namespace
+
+    keys = ClusterKeys.from_secret(load_secret(os.environ["ONESH_SECRET"]))
+    ctx = zmq.asyncio.Context()
+    boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
+    ns = Namespace(ctx, keys, boot, local_runtime=os.environ.get("ONESH_RUNTIME"))
+    try:
+        async with Publisher(ns, path) as pub:
+            while data := await asyncio.to_thread(os.read, fd, 1 << 20):
+                await pub.write(data)
+                await pub.flush()
+    except BrokenPipeError:
+        pass  # every reader left
+    finally:
+        await ns.close()
+        ctx.destroy(linger=0)
+
+
+# Named pipes being written: when the tool is done (onesh.coreutils.files
+# finish(), before interpreter shutdown stops zmq's helpers) the agent's
+# ends are closed and the publishers deliver, and have acknowledged,
+# everything.  A Ctrl-C there (no reader ever came) ends the wait.
+_publishing: list[tuple[threading.Thread, BinaryIO]] = []
+
+
+def _finish_publishing() -> None:
+    while _publishing:
+        thread, writer = _publishing.pop(0)
+        with contextlib.suppress(OSError, ValueError):
+            writer.close()
+        thread.join()
 
 
 # Streams still running when the agent exits (`head` stops reading early):

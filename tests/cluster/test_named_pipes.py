@@ -144,3 +144,14 @@ def test_a_missing_named_pipe_is_an_error_with_a_hint(cluster: Cluster, tmp_path
     assert r.returncode == 1
     assert b"/pipes/nope: no such named pipe (create it with `mkfifo /pipes/nope`)" in r.stderr
     assert b"^" in r.stderr  # the location, with a caret
+
+
+def test_tee_writes_a_named_pipe_by_name(cluster: Cluster, tmp_path: Path) -> None:
+    assert onesh(cluster, "mkfifo /pipes/tee", cwd=tmp_path).returncode == 0
+    reader = start(cluster, "cat /pipes/tee @r2 | wc -l", tmp_path)
+    wait_readers(cluster, "/pipes/tee", tmp_path, 1)
+    # The stream goes on down the pipeline *and* to every reader of /pipes/tee.
+    r = onesh(cluster, "seq 1 100000 | tee /pipes/tee @r3 | tail -n 1; echo ${PIPESTATUS[*]}", cwd=tmp_path)
+    assert r.stdout == b"100000\n0 0 0\n", r.stderr.decode()
+    rc, out, err = finish(reader)
+    assert rc == 0 and out.strip() == b"100000", err.decode()

@@ -19,6 +19,19 @@ from typing import Any
 from onesh.net.rpc import HandlerError
 
 
+def hosts(runtime: Any, agent: str) -> bool:
+    """Does this runtime run (a replica of) kernel agent `agent` right now?"""
+    return any(a.name == agent for a in runtime.agents.values())
+
+
+def text_field(body: dict[str, Any], key: str, agent: str, limit: int = 4096) -> str:
+    """A required, bounded string in a request body."""
+    value = body.get(key)
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise HandlerError(f"{agent}: {key} must be a non-empty string")
+    return value
+
+
 class KernelAgent:
     def __init__(self, name: str, slot: str, runtime: str) -> None:
         self.name = name

@@ -31,6 +31,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from onesh.kernel import namespace
+from onesh.kernel.agents import hosts
 from onesh.net.rpc import HandlerError, RpcError
 
 if TYPE_CHECKING:
@@ -49,11 +50,6 @@ HOST_READ_MAX = 960 * 1024
 HOST_LS_MAX = 4000  # directory rows per hostfs.ls answer
 PAGE = 4096  # chunk rows per answer (a reply must stay under 1 MiB)
 TABLE_PAGE = 6000  # rows of the chunk table per answer
-
-
-def hosts(runtime: Runtime, agent: str) -> bool:
-    """Does this runtime run (a replica of) kernel agent `agent` right now?"""
-    return any(a.name == agent for a in runtime.agents.values())
 
 
 async def index_read(runtime: Runtime, query: str, *args: Any) -> Any:

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.kernel.agents import hosts, text_field
 from onesh.net.rpc import HandlerError
 
 if TYPE_CHECKING:
@@ -137,21 +138,11 @@ class TopicDirectory:
                 for name, t in sorted(self.topics.items())]
 
 
-def _text(body: dict[str, Any], key: str, limit: int = 4096) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise HandlerError(f"pubsub: {key} must be a non-empty string")
-    return value
-
-
 class PubSubAgent:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.directory = TopicDirectory()
         self.changed = asyncio.Condition()
-
-    def hosted(self) -> bool:
-        return any(a.name == AGENT for a in self.runtime.agents.values())
 
     async def _notify(self) -> None:
         async with self.changed:
@@ -166,17 +157,18 @@ class PubSubAgent:
                 await self._notify()
 
     async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
-        if not self.hosted():
+        if not hosts(self.runtime, AGENT):
             raise HandlerError(f"pubsub agent not hosted on {self.runtime.cfg.name}")
         d = self.directory
         now = time.monotonic()
         if op == "topics":
             d.expire(now)
             return {"topics": d.listing()}
-        topic = _text(body, "topic")
+        topic = text_field(body, "topic", AGENT)
         if op == "link":
             try:
-                d.link(topic, _text(body, "pub", ID_MAX), _text(body, "sub", ID_MAX), _text(body, "endpoint"))
+                d.link(topic, text_field(body, "pub", AGENT, ID_MAX), text_field(body, "sub", AGENT, ID_MAX),
+                       text_field(body, "endpoint", AGENT))
             except KeyError as e:
                 raise HandlerError(str(e.args[0])) from None
             await self._notify()
@@ -184,7 +176,7 @@ class PubSubAgent:
         role = body.get("role")
         if role not in ("pub", "sub"):
             raise HandlerError("pubsub: role must be 'pub' or 'sub'")
-        eid = _text(body, "id", ID_MAX)
+        eid = text_field(body, "id", AGENT, ID_MAX)
         if op == "leave":
             d.leave(topic, role, eid)
             await self._notify()

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.kernel.agents import hosts, text_field
 from onesh.net.rpc import HandlerError
 
 if TYPE_CHECKING:
@@ -119,23 +120,13 @@ class SessionTable:
         return out
 
 
-def _text(body: dict[str, Any], key: str, limit: int = 4096) -> str:
-    value = body.get(key)
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise HandlerError(f"session: {key} must be a non-empty string")
-    return value
-
-
 class SessionAgent:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.table = SessionTable()
 
-    def hosted(self) -> bool:
-        return any(a.name == AGENT for a in self.runtime.agents.values())
-
     async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
-        if not self.hosted():
+        if not hosts(self.runtime, AGENT):
             raise HandlerError(f"session agent not hosted on {self.runtime.cfg.name}")
         now = time.time()
         t = self.table
@@ -145,21 +136,21 @@ class SessionAgent:
             if not isinstance(segs, list):
                 raise HandlerError("session.job_start: segments must be a list")
             segments = [(int(s[0]), str(s[1])) for s in segs if isinstance(s, list) and len(s) == 2]
-            t.job_start(_text(body, "session", 300), body, _text(body, "job", 300),
+            t.job_start(text_field(body, "session", AGENT, 300), body, text_field(body, "job", AGENT, 300),
                         str(body.get("cmdline", ""))[:4096], segments, now)
             return {"ok": True}
         if op == "job_end":
             statuses = body.get("statuses")
             if not isinstance(statuses, list) or not all(isinstance(s, int) for s in statuses):
                 raise HandlerError("session.job_end: statuses must be a list of integers")
-            t.job_end(_text(body, "job", 300), statuses, now)
+            t.job_end(text_field(body, "job", AGENT, 300), statuses, now)
             return {"ok": True}
         if op == "sessions":
             return {"sessions": t.listing(now)}
         if op == "ps":
             return {"rows": await self.ps()}
         if op == "signal":
-            return await self.signal(_text(body, "job", 300), body.get("sig", signal.SIGTERM))
+            return await self.signal(text_field(body, "job", AGENT, 300), body.get("sig", signal.SIGTERM))
         raise HandlerError(f"session: unknown operation {op!r}")
 
     async def _each_runtime(self, method: str, body: dict[str, Any],

@@ -34,7 +34,8 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from onesh.kernel.fs import chunk_table, hosts, index_read, submit_op
+from onesh.kernel.agents import hosts
+from onesh.kernel.fs import chunk_table, index_read, submit_op
 from onesh.net.rpc import HandlerError, RpcClient, RpcError
 
 if TYPE_CHECKING:

@@ -3,6 +3,7 @@ pipes, namespace files, exit statuses, signals and backpressure."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -169,107 +170,105 @@ def _sha(path: Path) -> str:
 
 
 
+class Repl:
+    """`onesh` in a pseudo-terminal, attached to the test cluster."""
+
+    def __init__(self, cluster: Cluster, cwd: Path) -> None:
+        import pty
+
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child execs
+            os.chdir(cwd)
+            os.environ["HOME"] = str(cwd)
+            os.environ["PS1"] = "ready>"
+            os.execvp(sys.executable, [sys.executable, "-m", "onesh", "--cluster", cluster.info.directory])
+        self.seen = b""
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def expect(self, pattern: bytes, timeout: float = 30) -> bytes:
+        """Output up to the first match of regex `pattern` (terminal escapes
+        removed); what follows is kept for the next call."""
+        import re
+        import select
+
+        end = time.monotonic() + timeout
+        while True:
+            clean = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", self.seen)
+            m = re.search(pattern, clean)
+            if m:
+                self.seen = clean[m.end():]
+                return clean[:m.end()]
+            if time.monotonic() > end:
+                raise AssertionError(f"no {pattern!r} in {clean[-2000:]!r}")
+            if select.select([self.fd], [], [], 0.1)[0]:
+                try:
+                    self.seen += os.read(self.fd, 65536)
+                except OSError:
+                    raise AssertionError(f"the REPL ended; no {pattern!r} in {clean[-2000:]!r}") from None
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.send(b"exit\r")
+        os.close(self.fd)
+        os.waitpid(self.pid, 0)
+
+
 def test_repl_runs_a_distributed_pipeline_and_ctrl_c_stops_it(cluster: Cluster, tmp_path: Path) -> None:
     """The REPL runs commands from inside its own event loop: the cluster
     work must still run there, and Ctrl-C must reach the remote stages."""
-    import pty
-    import re
-    import select
-
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child execs
-        os.chdir(tmp_path)
-        os.environ["HOME"] = str(tmp_path)
-        os.environ["PS1"] = "ready>"
-        os.execvp(sys.executable, [sys.executable, "-m", "onesh", "--cluster", cluster.info.directory])
-
-    def read_until(marker: bytes, timeout: float = 30) -> bytes:
-        out = b""
-        end = time.monotonic() + timeout
-        while marker not in re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", out) and time.monotonic() < end:
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    out += os.read(fd, 65536)
-                except OSError:
-                    break
-        return re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", out)
-
+    repl = Repl(cluster, tmp_path)
     try:
-        read_until(b"ready>")
-        os.write(fd, b"head -n 2 /dev/sensor/2; echo done-$?\r")
-        out = read_until(b"done-0")
-        assert b"seq=1 t=0.050" in out and b"done-0" in out
-        os.write(fd, b"cat /dev/sensor/2\r")
-        read_until(b"seq=3 ")
-        os.write(fd, b"\x03")
-        os.write(fd, b"echo after-$?\r")
-        assert b"after-130" in read_until(b"after-130")
-        os.write(fd, b"exit\r")
+        repl.expect(b"ready>")
+        repl.send(b"head -n 2 /dev/sensor/2; echo done-$?\r")
+        assert b"seq=1 t=0.050" in repl.expect(b"done-0")
+        repl.send(b"cat /dev/sensor/2\r")
+        repl.expect(b"seq=3 ")
+        repl.send(b"\x03")
+        repl.send(b"echo after-$?\r")
+        repl.expect(b"after-130")
     finally:
-        os.close(fd)
-        os.waitpid(pid, 0)
+        repl.close()
 
 
 def test_repl_job_control_stops_and_continues_remote_stages(cluster: Cluster, tmp_path: Path) -> None:
     """Ctrl-Z stops a distributed job (its remote stages too), `jobs` lists
-    it, `bg`/`fg` continue it, Ctrl-C then ends it with 130."""
-    import pty
-    import re
+    it, `bg` and `fg` continue it, Ctrl-C then ends it with 130 and the
+    remote PIPESTATUS."""
     import select
 
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - the child execs
-        os.chdir(tmp_path)
-        os.environ["HOME"] = str(tmp_path)
-        os.environ["PS1"] = "ready>"
-        os.execvp(sys.executable, [sys.executable, "-m", "onesh", "--cluster", cluster.info.directory])
+    def running() -> list[list[str]]:
+        return [r for r in _ps_rows(cluster, tmp_path) if "sensor/2" in r[-1] and r[4] == "running"]
 
-    seen = b""
-
-    def read_until(pattern: bytes, timeout: float = 30) -> bytes:
-        nonlocal seen
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            clean = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]", b"", seen)
-            m = re.search(pattern, clean)
-            if m:
-                seen = clean[m.end():]
-                return clean[:m.end()]
-            if select.select([fd], [], [], 0.1)[0]:
-                try:
-                    seen += os.read(fd, 65536)
-                except OSError:
-                    break
-        raise AssertionError(f"no {pattern!r} in {seen[-2000:]!r}")
-
-    def states() -> list[str]:
-        return [r[4] for r in _ps_rows(cluster, tmp_path) if "sensor/2" in r[-1] and r[4] == "running"]
-
+    repl = Repl(cluster, tmp_path)
     try:
-        read_until(b"ready>")
-        os.write(fd, b"cat /dev/sensor/2 | grep -o 'seq=[0-9]*'\r")
-        read_until(b"seq=3\r?\n")
-        os.write(fd, b"\x1a")  # Ctrl-Z
-        read_until(b"Stopped")
-        read_until(b"ready>")
+        repl.expect(b"ready>")
+        repl.send(b"cat /dev/sensor/2 | grep -o 'seq=[0-9]*'\r")
+        repl.expect(b"seq=3\r?\n")
+        repl.send(b"\x1a")  # Ctrl-Z
+        repl.expect(b"Stopped")
+        repl.expect(b"ready>")
         # Stopped for real: no reading arrives while the job is stopped.
         time.sleep(1.0)
-        assert select.select([fd], [], [], 0)[0] == [] or b"seq=" not in os.read(fd, 65536)
-        os.write(fd, b"jobs\r")
-        read_until(rb"\[1\]\+ +Stopped +cat /dev/sensor/2")
-        os.write(fd, b"fg\r")
+        assert select.select([repl.fd], [], [], 0)[0] == [] or b"seq=" not in os.read(repl.fd, 65536)
+        repl.send(b"jobs\r")
+        repl.expect(rb"\[1\]\+ +Stopped +cat /dev/sensor/2")
+        repl.send(b"bg\r")
         for _ in range(3):
-            read_until(rb"seq=\d+\r?\n", timeout=10)  # readings flow again
-        os.write(fd, b"\x03")
-        os.write(fd, b"echo after-$? ${PIPESTATUS[*]}\r")
-        read_until(b"after-130 130 130")  # the remote statuses, from the job's process
-        os.write(fd, b"false @r3 | true @r2 | false @r1; echo statuses ${PIPESTATUS[*]}\r")
-        read_until(b"statuses 1 0 1")
-        assert not states()  # nothing left running on the runtimes
-        os.write(fd, b"exit\r")
+            repl.expect(rb"seq=\d+\r?\n", timeout=10)  # readings flow again, in the background
+        repl.send(b"fg\r")
+        repl.expect(rb"\ncat /dev/sensor/2 \| grep")  # fg names the job: it is in the foreground
+        time.sleep(0.5)
+        repl.expect(rb"seq=\d+\r?\n", timeout=10)
+        repl.send(b"\x03")
+        repl.send(b"echo after-$? ${PIPESTATUS[*]}\r")
+        repl.expect(b"after-130 130 130")  # the remote statuses, from the job's process
+        repl.send(b"false @r3 | true @r2 | false @r1; echo statuses ${PIPESTATUS[*]}\r")
+        repl.expect(b"statuses 1 0 1")
+        assert not running()  # nothing left running on the runtimes
     finally:
-        os.close(fd)
-        os.waitpid(pid, 0)
+        repl.close()
 
 
 def test_sessions_ps_and_kill_from_another_shell(cluster: Cluster, tmp_path: Path) -> None:

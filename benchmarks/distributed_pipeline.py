@@ -9,7 +9,11 @@ Starts a 3-runtime cluster on loopback and prints, side by side:
   pipes, three builtin `cat` agents;
 - the same bytes through a local `cat | cat | cat` (OS pipes);
 - latency of one line through the three runtimes and back (p50/p99 of
-  N round trips, each line written and awaited before the next).
+  N round trips, each line written and awaited before the next), and the
+  same through one and two runtimes: the step from one row to the next
+  is what one more runtime costs (a network hop, the stage host's two
+  pumps, its `cat`), what is left at one runtime is the shell's part
+  (its stdin and stdout pumps) plus two hops.
 For the pipe layer alone (vs raw pyzmq, ssh) see pipe_throughput.py.
 """
 
@@ -34,9 +38,9 @@ def throughput(cmd: list[str], src: str) -> float:
         return time.perf_counter() - t0
 
 
-def line_latency(cluster_dir: str, lines: int) -> list[float]:
-    proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster_dir, "-c",
-                             "cat @r1 | cat @r2 | cat @r3"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+def line_latency(cluster_dir: str, lines: int, pipeline: str = "cat @r1 | cat @r2 | cat @r3") -> list[float]:
+    proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster_dir, "-c", pipeline],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -78,6 +82,7 @@ def main() -> int:
                                   "cat @r1 | cat @r2 | cat @r3"], src)
             local_s = throughput(["sh", "-c", "cat | cat | cat"], src)
             lat = sorted(line_latency(info.directory, args.lines))
+            fewer = [sorted(line_latency(info.directory, args.lines, p)) for p in ("cat @r1", "cat @r1 | cat @r2")]
         finally:
             stop_cluster(info)
     print(f"{'path':<44} {'MiB/s':>8} {'ratio':>7}")
@@ -87,6 +92,9 @@ def main() -> int:
     p50 = statistics.median(lat) * 1000
     p99 = lat[int(len(lat) * 0.99) - 1] * 1000
     print(f"one line shell→r1→r2→r3→shell, {len(lat)} round trips: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    for path, s in zip(("shell→r1→shell", "shell→r1→r2→shell"), fewer, strict=True):
+        print(f"  same through {path + ':':<22} p50 {statistics.median(s) * 1000:.2f} ms, "
+              f"p99 {s[int(len(s) * 0.99) - 1] * 1000:.2f} ms")
     return 0
 
 

@@ -8,8 +8,9 @@ authenticator on its Context (`onesh.net.keys.start_authenticator`).
 Wire messages (version 2) are zmq messages whose first part is a msgpack
 array with a version and the pipe id (the receiver names the pipe; a sender
 wired to another pipe is ignored); a frame's data travels as a second,
-raw part, so it is neither packed nor copied on its way (zero-copy send
-of the bytes written, zero-copy receive into the reader's hands):
+raw part: it is not packed, and it is copied once on its way out (zmq
+takes a copy of the bytes written) and not at all on its way in (the
+reader gets views of the received message):
 
     [[2, "h", pipe_id]]                                 sender → receiver: hello (on (re)connect)
     [[2, "f", pipe_id, seq, eof, error], data]          sender → receiver: a frame (data ≤ 64 KiB)
@@ -173,7 +174,10 @@ class _Owner:
             return
         if not self.backlog:
             try:
-                self.raw.send_multipart(parts, flags=zmq.NOBLOCK, copy=False)
+                # copy=True: a 64 KiB memcpy into zmq's message costs less
+                # than pyzmq's zero-copy, whose every free wakes its gc
+                # thread for the GIL (measured: +8-15% through a stage).
+                self.raw.send_multipart(parts, flags=zmq.NOBLOCK, copy=True)
             except zmq.Again:
                 pass
             else:
@@ -201,7 +205,7 @@ class _Owner:
             events = cast(int, self.raw.get(zmq.EVENTS))
             while self.backlog and events & zmq.POLLOUT:
                 try:
-                    self.raw.send_multipart(self.backlog[0], flags=zmq.NOBLOCK, copy=False)
+                    self.raw.send_multipart(self.backlog[0], flags=zmq.NOBLOCK, copy=True)
                 except zmq.Again:
                     break
                 self.backlog.popleft()

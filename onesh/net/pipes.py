@@ -64,7 +64,7 @@ FILE_READ_SIZE = 1024 * 1024  # ... from a regular file (each read is a thread h
 PIPE_BUFFER = 256 * 1024  # room a pump gives the OS pipe it reads or writes
 PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
 HEADER_MAX = 4200  # bytes of a message's msgpack part (an abort reason is at most 4 KiB)
-RECV_BATCH = 64  # messages taken per wake-up of a socket's task
+RECV_BATCH = 64  # messages a socket's handler takes before it yields a loop round
 
 Part = bytes | memoryview | zmq.Frame
 

@@ -64,6 +64,7 @@ FILE_READ_SIZE = 1024 * 1024  # ... from a regular file (each read is a thread h
 PIPE_BUFFER = 256 * 1024  # room a pump gives the OS pipe it reads or writes
 PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
 HEADER_MAX = 4200  # bytes of a message's msgpack part (an abort reason is at most 4 KiB)
+WIRE_SLACK = 1024  # bytes a zmq part may exceed its payload limit by on the wire
 RECV_BATCH = 64  # messages a socket's handler takes before it yields a loop round
 
 Part = bytes | memoryview | zmq.Frame
@@ -265,6 +266,9 @@ class PipeReceiver:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 0)  # acks only: bounded by the frames we receive
         sock.setsockopt(zmq.RCVHWM, 0)  # frames: bounded by the credit we grant
+        # A part bigger than any frame is never buffered: zmq drops the
+        # peer as it announces it (slack: Curve's box around each part).
+        sock.setsockopt(zmq.MAXMSGSIZE, FRAME_MAX + WIRE_SLACK)
         secure_server(sock, self.keys)
         sock.bind(self.bind)
         last = sock.getsockopt(zmq.LAST_ENDPOINT)
@@ -385,6 +389,7 @@ class PipeSender:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 0)  # bounded by credit, never by a drop
         sock.setsockopt(zmq.RCVHWM, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, HEADER_MAX + WIRE_SLACK)  # acks only
         secure_client(sock, self.keys)
         sock.connect(self.endpoint)
         self._owner = _Owner(sock, self._on_frames)

@@ -133,6 +133,7 @@ MALFORMED: list[tuple[str, list[bytes]]] = [
     ("frame without its data part", [_header(VERSION, "f", "mine", 1, False, "")]),
     ("data packed in the header", [_header(VERSION, "f", "mine", 1, b"x", False, ""), b"x"]),
     ("oversize data part", [_header(VERSION, "f", "mine", 1, False, ""), b"z" * (FRAME_MAX + 1)]),
+    ("oversize data part by far", [_header(VERSION, "f", "mine", 1, False, ""), b"z" * (FRAME_MAX + 9999)]),
     ("oversize header", [_header(VERSION, "h", "mine", "x" * 5000)]),
     ("abort frame with data", [_header(VERSION, "f", "mine", 1, False, "boom"), b"x"]),
     ("hello with a data part", [_header(VERSION, "h", "mine"), b"x"]),
@@ -170,15 +171,43 @@ def test_foreign_and_malformed_messages_are_rejected(keys: ClusterKeys) -> None:
         evil = ctx.socket(zmq.DEALER)
         secure_client(evil, keys)
         evil.connect(ep)
-        for _, parts in MALFORMED:
-            await evil.send_multipart(parts)
+        for name, parts in MALFORMED:
+            if name != "oversize data part by far":  # (see the next test)
+                await evil.send_multipart(parts)
         tx = PipeSender(ctx, keys, "mine", ep)
         await tx.start()
         await tx.write(b"hello")
         await tx.close()
         assert await rx.read() == b"hello"
-        assert rx.rejected == len(MALFORMED)
+        assert rx.rejected == len(MALFORMED) - 1
         assert rx.proto.duplicates == rx.proto.out_of_order == 0
+        evil.close(linger=0)
+        await rx.close()
+
+    asyncio.run(_session(keys, body))
+
+
+def test_a_part_far_over_the_limit_is_not_even_buffered(keys: ClusterKeys) -> None:
+    """zmq drops a peer announcing a part far bigger than a frame (its
+    MAXMSGSIZE) before receiving it; the pipe goes on with its writer."""
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        from onesh.net.keys import secure_client
+
+        rx = PipeReceiver(ctx, keys, "mine")
+        ep = await rx.start()
+        evil = ctx.socket(zmq.DEALER)
+        secure_client(evil, keys)
+        evil.connect(ep)
+        await evil.send_multipart(encode_hello("mine"))
+        await asyncio.wait_for(evil.recv_multipart(), 5)  # the link is up
+        await evil.send_multipart([_header(VERSION, "f", "mine", 1, False, ""), b"z" * (4 * FRAME_MAX)])
+        tx = PipeSender(ctx, keys, "mine", ep)
+        await tx.start()
+        await tx.write(b"hello")
+        await tx.close()
+        assert await rx.read() == b"hello"
+        assert rx.proto.bytes_out == 5 and rx.rejected == 0
         evil.close(linger=0)
         await rx.close()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from typing import Any
 
 from onesh.builtins.api import IO
 
@@ -84,8 +86,32 @@ def cd(argv: list[str], io: IO) -> int:
             io.out((st.get("PWD") or new) + "\n")
         return 0
     assert err is not None
+    new = _logical_join(cur, target)
+    if err.errno == errno.ENOENT and not physical and _namespace_dir(io, new):
+        # A directory only the cluster namespace has (/net/r2, /home/...
+        # written by pipelines): $PWD goes there, so relative names, ls,
+        # globbing and pipelines resolve against it; programs run here
+        # keep the last local directory as their working directory.
+        st.set("OLDPWD", cur)
+        st.set("PWD", new)
+        if print_dir:
+            io.out(new + "\n")
+        return 0
     io.error("cd", f"{target}: {err.strerror}")
     return 1
+
+
+def _namespace_dir(io: IO, path: str) -> bool:
+    shell: Any = io.shell
+    if getattr(shell, "cluster", None) is None or getattr(shell, "in_stage", False):
+        return False
+    from onesh.engine.clusterpaths import under_namespace_root
+
+    if not (under_namespace_root(path) or shell.cluster_attached()):
+        return False  # a mistyped local directory never starts a cluster
+    from onesh.engine import nscommands
+
+    return nscommands.is_namespace_dir(shell, path)
 
 
 def pwd(argv: list[str], io: IO) -> int:
@@ -105,6 +131,10 @@ def pwd(argv: list[str], io: IO) -> int:
     try:
         if os.path.samefile(logical, "."):
             io.out(logical + "\n")
+            return 0
+    except FileNotFoundError:
+        if not os.path.exists(logical):
+            io.out(logical + "\n")  # a namespace directory (see cd)
             return 0
     except OSError:
         pass

@@ -125,10 +125,18 @@ class Expander:
         name the cluster namespace (`/dev/sensor/*`, `/net/*`) when the shell
         has a cluster hook: onesh.engine.nsglob decides."""
         dotglob = "dotglob" in self.state.options
-        if pat.startswith("/") and self.interp.cluster is not None and not self.interp.in_stage:
+        if self.interp.cluster is not None and not self.interp.in_stage:
             from onesh.engine import nsglob
 
-            return nsglob.pathnames(self.interp, pat, dotglob=dotglob)
+            if pat.startswith("/"):
+                return nsglob.pathnames(self.interp, pat, dotglob=dotglob)
+            pwd = self.state.get("PWD") or ""
+            if pwd.startswith("/") and not os.path.isdir(pwd):
+                # $PWD is a namespace directory (cd /net/r2): a relative
+                # pattern matches there, and the names stay relative.
+                base = pwd.rstrip("/") + "/"
+                found = nsglob.pathnames(self.interp, pattern.escape(base) + pat, dotglob=dotglob)
+                return [m[len(base):] for m in found if m.startswith(base)]
         return pattern.glob(pat, dotglob=dotglob)
 
     def single(self, w: A.Word) -> str:

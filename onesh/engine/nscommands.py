@@ -38,7 +38,7 @@ def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
         return None
     if first[0].text in interp.state.functions:
         return None
-    certain = mentions_cluster(pl, interp.source_text) or any(
+    certain = mentions_cluster(pl, interp.source_text) or in_namespace_dir(interp) or any(
         under_namespace_root(interp.source_text(w)) for w in cmd.words[1:])
     if not certain and not interp.cluster_attached():
         return None
@@ -51,7 +51,7 @@ def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
 def run(interp: Interpreter, argv: list[str]) -> int | None:
     """Status, or None when no argument is a namespace path (run it locally)."""
     assert interp.cluster is not None
-    client = interp.cluster() if (interp.cluster_attached() or any(
+    client = interp.cluster() if (interp.cluster_attached() or in_namespace_dir(interp) or any(
         under_namespace_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
     if client is None:
         return None
@@ -69,6 +69,29 @@ def _cwd(interp: Interpreter) -> str:
     return interp.state.get("PWD") or os.getcwd()
 
 
+def in_namespace_dir(interp: Interpreter) -> bool:
+    """Is $PWD a directory only the namespace has (after `cd /net/r2`)?"""
+    pwd = interp.state.get("PWD") or ""
+    return pwd.startswith("/") and not os.path.isdir(pwd)
+
+
+def is_namespace_dir(interp: Interpreter, path: str) -> bool:
+    assert interp.cluster is not None
+    client = interp.cluster()
+
+    from onesh.engine.distributed import ShellCluster
+
+    async def go() -> bool:
+        async with ShellCluster(client.boot, client.secret) as sc:
+            try:
+                entry = await sc.ns().stat(path)
+            except OSError:
+                return False
+            return bool(entry) and entry.get("kind") == "dir"
+
+    return run_sync(go())
+
+
 class NamespaceCommand:
     def __init__(self, interp: Interpreter, sc: ShellCluster, argv: list[str]) -> None:
         self.interp = interp
@@ -77,6 +100,8 @@ class NamespaceCommand:
         self.name = argv[0]
         self.opts = {c for a in argv[1:] if a.startswith("-") and a != "-" for c in a[1:]}
         self.paths = [planner.absolute(a, _cwd(interp)) for a in planner.path_args(argv)]
+        if not self.paths and self.name == "ls" and in_namespace_dir(interp):
+            self.paths = [_cwd(interp)]  # `ls` after `cd /net/r2`
         self.status = 0
 
     def out(self, text: str) -> None:

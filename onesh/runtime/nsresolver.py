@@ -32,7 +32,7 @@ def listed(env: str = ENV) -> frozenset[str]:
 
 
 def resolve(path: str) -> BinaryIO | None:
-    full = os.path.normpath(os.path.join(os.getcwd(), path))
+    full = _absolute(path)
     if full not in listed():
         return None
     r, w = os.pipe()
@@ -64,7 +64,7 @@ def resolve(path: str) -> BinaryIO | None:
 def publish(path: str, append: bool = False) -> BinaryIO | None:
     """A writer into named pipe `path`: what the agent writes goes to every
     reader of the pipe (a helper thread runs the publisher)."""
-    full = os.path.normpath(os.path.join(os.getcwd(), path))
+    full = _absolute(path)
     if full not in listed(PIPES_ENV):
         return None
     r, w = os.pipe()
@@ -200,3 +200,10 @@ async def asyncio_write(fd: int, data: memoryview) -> int:
 def _wake(fut: Any) -> None:
     if not fut.done():
         fut.set_result(None)
+
+
+def _absolute(path: str) -> str:
+    """`path` against the shell's logical working directory (which may be
+    a namespace directory this host does not have), else our own."""
+    base = os.environ.get("ONESH_PWD") or os.getcwd()
+    return os.path.normpath(os.path.join(base, path))

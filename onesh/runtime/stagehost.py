@@ -152,11 +152,14 @@ class StageHost:
         from onesh.net.pipes import pump_fd_to_pipe, pump_pipe_to_fd
 
         loop = asyncio.get_running_loop()
-        cwd = self.spec.get("cwd") or os.getcwd()
+        cwd = logical = self.spec.get("cwd") or os.getcwd()
         if not os.path.isdir(cwd):
             cwd = os.path.expanduser("~")
         env = dict(os.environ)
         env.update({str(k): str(v) for k, v in (self.spec.get("env") or {}).items()})
+        # The shell's working directory may be one only the namespace has
+        # (cd /home/proj): agents resolve relative namespace names there.
+        env["ONESH_PWD"] = str(logical)
         env["ONESH_STAGE"] = f"{self.spec['job']}/{self.spec['segment']}"
         n = len(stages)
         # stdin of the first command

@@ -100,3 +100,18 @@ def test_local_globs_start_and_import_nothing(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert r.stdout == f"{tmp_path}/f.txt /nonexistent/* /dev/null\n0 []\n", r.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_cd_pwd_ls_in_namespace_directories(cluster: Cluster, tmp_path: Path) -> None:
+    """`cd` into a directory only the namespace has: $PWD follows, `pwd`
+    and `ls` (and relative names, globs, pipelines) work there."""
+    with NamespaceSync(cluster.info.boot, cluster.info.secret) as ns:
+        ns.write_bytes("/home/cdtest/notes.txt", b"hello\n")
+    r = onesh(cluster, "cd /home/cdtest && pwd && ls && cat notes.txt && echo *.txt; "
+                       "cd /dev/sensor && ls && cd .. && pwd; cd -; cd /dev/nope-zz; echo $?", tmp_path)
+    assert r.stdout == ("/home/cdtest\nnotes.txt\nhello\nnotes.txt\n"
+                        "1\n2\n/dev\n/dev/sensor\n1\n"), r.stderr
+    assert "cd: /dev/nope-zz: No such file or directory" in r.stderr
+    # A mistyped local directory is an ordinary error and starts nothing.
+    r = onesh(None, "cd /nonexistent-dir-zz; echo $?", tmp_path)
+    assert r.stdout == "1\n" and "No such file or directory" in r.stderr

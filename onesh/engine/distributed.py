@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 _job_numbers = itertools.count(1)
 START_TIMEOUT = 25.0
+ABANDON_AFTER = 3.0  # seconds a finished job's silent, unended output pipe is still awaited
 _NOT_SHIPPED = ("PATH", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "ONESH_CLUSTER", "ONESH_SECRET")
 
 
@@ -320,14 +321,16 @@ class Job:
                     feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx, close_fd=stdin_fd != 0))
                 else:
                     feed = None
+                pumps: list[tuple[Any, asyncio.Task[int]]] = []
                 if out_rx is not None:
-                    tg.create_task(pump_pipe_to_fd(out_rx, 1, close_fd=False))
+                    pumps.append((out_rx, tg.create_task(pump_pipe_to_fd(out_rx, 1, close_fd=False))))
                 for r in err_rx:
-                    tg.create_task(pump_pipe_to_fd(r, 2, close_fd=False))
+                    pumps.append((r, tg.create_task(pump_pipe_to_fd(r, 2, close_fd=False))))
                 waits = [tg.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started]
                 await asyncio.gather(*waits)
                 if feed is not None and not feed.done():
                     feed.cancel()
+                await _drain_or_abandon(pumps)
         finally:
             await asyncio.gather(registered, return_exceptions=True)  # (it gives up after 1 s)
             for sig in forwarded:
@@ -425,6 +428,28 @@ class Job:
                 await self.sc.call(ep, "stage.signal", {"job": self.id, "sig": int(sig)}, 2.0)
 
         await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started)))
+
+
+async def _drain_or_abandon(pumps: list[tuple[Any, asyncio.Task[int]]]) -> None:
+    """Every segment has reported: its output pipes normally ended before
+    that.  A pipe whose writer died without an end of stream (its stage
+    host was killed, its runtime vanished) would keep the job waiting
+    forever: once such a pipe has nothing buffered and has been silent
+    for `ABANDON_AFTER` seconds, stop pumping it."""
+    last: dict[int, tuple[int, float]] = {}  # pump → (bytes read, when that changed)
+    loop = asyncio.get_running_loop()
+    while True:
+        pending = [(rx, t) for rx, t in pumps if not t.done()]
+        if not pending:
+            return
+        now = loop.time()
+        for rx, task in pending:
+            seen = last.get(id(rx))
+            if rx.proto.eof or rx.proto.buffered or seen is None or seen[0] != rx.bytes_in:
+                last[id(rx)] = (rx.bytes_in, now)  # ending, draining or moving: keep pumping
+            elif now - seen[1] > ABANDON_AFTER:
+                task.cancel()
+        await asyncio.wait([t for _, t in pending], timeout=0.25)
 
 
 def _bind_host(boot: list[str]) -> str:

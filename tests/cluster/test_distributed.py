@@ -302,6 +302,31 @@ def test_sessions_ps_and_kill_from_another_shell(cluster: Cluster, tmp_path: Pat
             proc.wait()
 
 
+def test_a_killed_stage_host_ends_the_job(cluster: Cluster, tmp_path: Path) -> None:
+    """A stage host killed with SIGKILL never ends its output pipes: the
+    shell must still finish the job (137) instead of waiting forever."""
+    proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
+                             "cat /dev/sensor/2; echo status=$?"],
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        host = None
+        deadline = time.monotonic() + 30
+        while host is None and time.monotonic() < deadline:
+            for row in _ps_rows(cluster, tmp_path):
+                if row[0].endswith(f":{proc.pid}:1") and row[4] == "running":
+                    host = _ppid(int(row[3].split(",")[0]))
+            time.sleep(0.2)
+        assert host, "the job never showed up in ps --cluster"
+        os.kill(host, signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+        assert out.endswith(b"status=137\n"), (out[-200:], err)
+        assert b"Traceback" not in err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path) -> None:
     """Drop and re-open the network link between two stages several times
     while 256 MiB flow (the stage host's SIGUSR2 fault injection)."""

@@ -29,7 +29,12 @@ def start(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
 
 
 def finish(proc: subprocess.Popen[bytes], timeout: float = 60) -> tuple[int, bytes, bytes]:
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # a failing test leaves nothing running
+        proc.communicate()
+        raise
     assert b"Traceback" not in err, err.decode()
     return proc.returncode, out, err
 

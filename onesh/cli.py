@@ -170,6 +170,7 @@ def _shell_main(args: list[str]) -> int:
     handle = _ClusterHandle(cluster_dir, interp)
     interp.cluster = handle.client
     interp.cluster_attached = handle.attached
+    interp.cluster_close = handle.close
     try:
         if mode == "command":
             assert command is not None

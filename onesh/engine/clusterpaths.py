@@ -49,3 +49,20 @@ def under_namespace_root(path: str) -> bool:
 def draft_needed(interp: Interpreter, pl: A.Pipeline) -> bool:
     """Worth planning at all?  (No expansion, no I/O.)"""
     return interp.cluster_attached() or mentions_cluster(pl, interp.source_text)
+
+
+def subtree_mentions_cluster(node: object, text_of: Any) -> bool:
+    """Could any pipeline inside this node (a background job, a subshell,
+    a command substitution) need the cluster?  Syntactic, like
+    mentions_cluster; a function called there is not looked into."""
+    import dataclasses
+
+    if isinstance(node, A.Pipeline):
+        if mentions_cluster(node, text_of):
+            return True
+    if isinstance(node, list | tuple):
+        return any(subtree_mentions_cluster(n, text_of) for n in node)
+    if dataclasses.is_dataclass(node):
+        return any(subtree_mentions_cluster(getattr(node, f.name), text_of) for f in dataclasses.fields(node)
+                   if not isinstance(getattr(node, f.name), str | int | float | bool | type(None)))
+    return False

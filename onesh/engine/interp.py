@@ -69,6 +69,7 @@ class Interpreter:
         # embedded cluster on first use.
         self.cluster: Callable[[], Any] | None = None
         self.cluster_attached: Callable[[], bool] = lambda: False
+        self.cluster_close: Callable[[], None] | None = None
         # A shell running as a placed pipeline stage on a runtime
         # (ONESH_STAGE is set by the stage host): its commands run there.
         self.in_stage = bool(os.environ.get("ONESH_STAGE"))
@@ -251,6 +252,7 @@ class Interpreter:
 
     def run_multi(self, pl: A.Pipeline) -> int:
         """A real pipeline: each stage in its own child, OS pipes between."""
+        self.cluster_before_fork(pl.commands)  # ({ cat /dev/sensor/1; } | ...)
         n = len(pl.commands)
         pids: list[int] = []
         pgid = 0
@@ -344,6 +346,20 @@ class Interpreter:
                 pass
         return pid
 
+    def cluster_before_fork(self, node: object) -> None:
+        """Start (or attach to) the cluster here, in the shell, before a
+        child that will need it is forked: a cluster a child started would
+        live and die with that child, and the shell would start another."""
+        if self.cluster is None or self.in_stage or self.cluster_attached():
+            return
+        from onesh.engine.clusterpaths import subtree_mentions_cluster
+
+        if subtree_mentions_cluster(node, self.source_text):
+            try:
+                self.cluster()
+            except OneshError:
+                pass  # the child reports it when it gets there
+
     def child_run(self, fn: Callable[[], int]) -> None:
         """Run fn in a forked child and _exit with its status (never returns)."""
         status = 1
@@ -363,6 +379,11 @@ class Interpreter:
         except BaseException as e:  # noqa: BLE001 - a forked child must always _exit
             self.internal_error(e)
             status = 70
+        if self.cluster_close is not None:
+            try:
+                self.cluster_close()  # only a cluster this child itself started
+            except BaseException:  # noqa: BLE001 - exiting regardless
+                pass
         os._exit(status & 0xFF)
 
     def internal_error(self, e: BaseException) -> None:
@@ -417,6 +438,7 @@ class Interpreter:
 
     def run_background(self, item: A.ListItem) -> int:
         text = self.text_of(item.command)
+        self.cluster_before_fork(item.command)
         pid = self.fork(0, foreground=False)
         if pid == 0:
             if not self.job_control:
@@ -442,6 +464,7 @@ class Interpreter:
         return self.source.text[node.span.start:node.span.end].strip()
 
     def command_substitution(self, body: A.Program) -> str:
+        self.cluster_before_fork(body)
         r, w = os.pipe()
         pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
         if pid == 0:
@@ -516,6 +539,7 @@ class Interpreter:
         if isinstance(cmd, A.BraceGroup):
             return self.run_list(cmd.body)
         if isinstance(cmd, A.Subshell):
+            self.cluster_before_fork(cmd)
             pid = self.fork(0)
             if pid == 0:
                 self.child_run(lambda: self.run_list(cmd.body))

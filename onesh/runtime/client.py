@@ -8,6 +8,7 @@ endpoints, runtime pids) and one data directory per runtime.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,6 +269,7 @@ class ClusterHandle:
         self.explicit = directory is not None
         self.directory = directory or os.path.join(os.path.dirname(default_cluster_dir()), "embedded")
         self.started: ClusterInfo | None = None
+        self.started_by = 0
         self.notify = notify
         self._client: ClusterClient | None = None
 
@@ -281,24 +284,45 @@ class ClusterHandle:
                 raise ClusterError("--cluster tcp://...: set ONESH_SECRET to the cluster's secret file")
             self._client = ClusterClient(self.directory.split(","), secret)
             return self._client
-        try:
-            info = ClusterInfo.load(self.directory)
-            if not info.alive_pids():
-                raise ClusterError("not running")
-        except ClusterError:
-            if self.explicit:
-                raise
-            if self.notify is not None:
-                self.notify("onesh: starting the embedded cluster (3 runtimes)...")
-            info = start_cluster(self.directory, nodes=3, sensors=2)
-            self.started = info
+        with self._start_lock():
+            try:
+                info = ClusterInfo.load(self.directory)
+                if not info.alive_pids():
+                    raise ClusterError("not running")
+            except ClusterError:
+                if self.explicit:
+                    raise
+                if self.notify is not None:
+                    self.notify("onesh: starting the embedded cluster (3 runtimes)...")
+                info = start_cluster(self.directory, nodes=3, sensors=2)
+                self.started, self.started_by = info, os.getpid()
         self._client = ClusterClient(info.boot, info.secret)
         return self._client
 
+    @contextlib.contextmanager
+    def _start_lock(self) -> Iterator[None]:
+        """Two shells (or a shell and its background job) needing the
+        embedded cluster at once: one starts it, the other attaches."""
+        if self.explicit:
+            yield
+            return
+        import fcntl
+
+        os.makedirs(os.path.dirname(self.directory) or ".", mode=0o700, exist_ok=True)
+        fd = os.open(self.directory + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def close(self) -> None:
-        if self.started is not None:
+        """Stop the cluster if this very process started it (a forked child
+        that started it stops it when it ends; see Interpreter.child_run)."""
+        if self.started is not None and self.started_by == os.getpid():
             stop_cluster(self.started)
-            self.started = None
+        self.started = None
+        self._client = None
 
 
 def ensure_embedded_cluster(notify: Any = None) -> ClusterClient:

@@ -248,6 +248,29 @@ def test_nodes_builtin_and_embedded_cluster_lifecycle(tmp_path: Path) -> None:
     assert p.stdout == "local\n" and "embedded" not in p.stderr
 
 
+def test_children_share_the_shells_embedded_cluster(tmp_path: Path) -> None:
+    """A background job, a command substitution and a subshell that need
+    the cluster use the one the shell starts (started before the fork,
+    once); a child that had to start one itself stops it when it ends."""
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path), HOME=str(tmp_path))
+    env.pop("ONESH_CLUSTER", None)
+    code = ('head -n 1 /dev/sensor/1 & x=$(head -n 1 /dev/sensor/2); echo "sub $x"; (head -n 1 /dev/sensor/1); '
+            'wait; echo done')
+    p = subprocess.run([sys.executable, "-m", "onesh", "-c", code], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.count("starting the embedded cluster") == 1, p.stderr
+    assert p.stdout.count("seq=0 ") == 3 and p.stdout.endswith("done\n")
+    info = ClusterInfo.load(str(tmp_path / "onesh" / "clusters" / "embedded"))
+    assert info.alive_pids() == {}
+    # A function hides the device from the syntactic check: its child
+    # starts a cluster of its own, and stops it when the job ends.
+    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "f() { head -n 1 /dev/sensor/1; }; f & wait; echo ok"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert p.stdout.endswith("ok\n"), p.stderr
+    assert ClusterInfo.load(str(tmp_path / "onesh" / "clusters" / "embedded")).alive_pids() == {}
+
+
 def test_nodes_attaches_to_a_running_cluster(make_cluster: Callable[..., Cluster]) -> None:
     c = make_cluster(2, voters=1)
     c.wait_for(agents_placed)

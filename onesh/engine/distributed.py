@@ -324,8 +324,12 @@ class Job:
                 pumps: list[tuple[Any, asyncio.Task[int]]] = []
                 if out_rx is not None:
                     pumps.append((out_rx, tg.create_task(pump_pipe_to_fd(out_rx, 1, close_fd=False))))
-                for r in err_rx:
-                    pumps.append((r, tg.create_task(pump_pipe_to_fd(r, 2, close_fd=False))))
+                several = len({rt for rt, _ in self.segments}) > 1
+                for (rt, _), r in zip(self.segments, err_rx, strict=True):
+                    # Whose error is it?  Obvious when the job runs on one
+                    # runtime; otherwise each line says where it came from.
+                    pump = pump_labelled(r, 2, rt) if several else pump_pipe_to_fd(r, 2, close_fd=False)
+                    pumps.append((r, tg.create_task(pump)))
                 waits = [tg.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started]
                 await asyncio.gather(*waits)
                 if feed is not None and not feed.done():
@@ -428,6 +432,37 @@ class Job:
                 await self.sc.call(ep, "stage.signal", {"job": self.id, "sig": int(sig)}, 2.0)
 
         await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started)))
+
+
+async def pump_labelled(receiver: Any, fd: int, runtime: str) -> int:
+    """A stage's stderr to `fd`, each line prefixed with `[runtime] ` (a
+    line that already names it, like "... (on r2)", is left alone)."""
+    from onesh.builtins.api import write_all
+    from onesh.net.pipe_protocol import PipeError
+
+    label, named = f"[{runtime}] ".encode(), f"(on {runtime})".encode()
+    partial = b""
+    total = 0
+    try:
+        while True:
+            try:
+                data = await receiver.read()
+            except PipeError:
+                data = b""
+            if not data:
+                break
+            total += len(data)
+            *lines, partial = (partial + data).split(b"\n")
+            out = b"".join(ln + b"\n" if named in ln else label + ln + b"\n" for ln in lines)
+            if out:
+                write_all(fd, out)
+        if partial:
+            write_all(fd, (partial if named in partial else label + partial) + b"\n")
+    except OSError:
+        pass  # our stderr is gone: nothing to tell anyone
+    finally:
+        await receiver.close()
+    return total
 
 
 async def _drain_or_abandon(pumps: list[tuple[Any, asyncio.Task[int]]]) -> None:

@@ -91,7 +91,15 @@ def test_exit_statuses_of_remote_stages(cluster: Cluster, tmp_path: Path) -> Non
 def test_stderr_of_remote_stages_reaches_the_shell(cluster: Cluster, tmp_path: Path) -> None:
     r = onesh(cluster, "grep x /nonexistent/file @r2", cwd=tmp_path)
     assert r.returncode == 2
-    assert b"/nonexistent/file" in r.stderr
+    assert b"/nonexistent/file" in r.stderr and b"[r2]" not in r.stderr  # one runtime: obvious
+    # A job on several runtimes labels each stage's lines with where they came from.
+    r = onesh(cluster, "grep x /nonexistent/a @r2 | grep y /nonexistent/b @r3; no-such-cmd-q @r3 | cat @r1",
+              cwd=tmp_path)
+    err = r.stderr.decode()
+    assert any(ln.startswith("[r2] ") and "/nonexistent/a" in ln for ln in err.splitlines()), err
+    assert any(ln.startswith("[r3] ") and "/nonexistent/b" in ln for ln in err.splitlines()), err
+    assert "onesh: no-such-cmd-q: command not found (on r3)" in err  # already says where: no label
+    assert "[r3] onesh: no-such" not in err
 
 
 def test_bytes_through_three_runtimes(cluster: Cluster, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import threading
+from collections.abc import AsyncIterator
 from typing import Any, BinaryIO
 
 ENV = "ONESH_NS_PATHS"
@@ -92,25 +93,38 @@ def publish(path: str, append: bool = False) -> BinaryIO | None:
 async def _publish(path: str, fd: int) -> None:
     import asyncio
 
+    from onesh.runtime.namedpipes import Publisher
+
+    async with _namespace() as ns:
+        try:
+            async with Publisher(ns, path) as pub:
+                while data := await asyncio.to_thread(os.read, fd, 1 << 20):
+                    await pub.write(data)
+                    await pub.flush()
+        except BrokenPipeError:
+            pass  # every reader left
+
+
+@contextlib.asynccontextmanager
+async def _namespace() -> AsyncIterator[Any]:
+    """The cluster namespace from inside a stage's agent (its environment
+    names the cluster), on a private zmq context with a ZAP handler (a
+    named pipe's reader binds Curve servers)."""
     import zmq.asyncio
 
-    from onesh.net.keys import ClusterKeys, load_secret
-    from onesh.runtime.namedpipes import Publisher
+    from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.runtime.nsclient import Namespace
 
     keys = ClusterKeys.from_secret(load_secret(os.environ["ONESH_SECRET"]))
     ctx = zmq.asyncio.Context()
+    auth = start_authenticator(ctx, keys)
     boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
     ns = Namespace(ctx, keys, boot, local_runtime=os.environ.get("ONESH_RUNTIME"))
     try:
-        async with Publisher(ns, path) as pub:
-            while data := await asyncio.to_thread(os.read, fd, 1 << 20):
-                await pub.write(data)
-                await pub.flush()
-    except BrokenPipeError:
-        pass  # every reader left
+        yield ns
     finally:
         await ns.close()
+        auth.stop()
         ctx.destroy(linger=0)
 
 
@@ -148,33 +162,21 @@ atexit.register(_stop_streams)
 async def _stream(path: str, fd: int, ready: threading.Event, thread: threading.Thread) -> None:
     import asyncio
 
-    import zmq.asyncio
-
-    from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
-    from onesh.runtime.nsclient import Namespace
-
-    keys = ClusterKeys.from_secret(load_secret(os.environ["ONESH_SECRET"]))
-    ctx = zmq.asyncio.Context()
-    auth = start_authenticator(ctx, keys)  # a named pipe's reader binds Curve servers
-    boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
-    ns = Namespace(ctx, keys, boot, local_runtime=os.environ.get("ONESH_RUNTIME"))
-    _running[thread] = (asyncio.get_running_loop(), asyncio.current_task())
-    try:
-        async with contextlib.aclosing(ns.read(path)) as chunks:
-            async for chunk in chunks:
-                ready.set()
-                view = memoryview(chunk)
-                while view:
-                    n = await asyncio_write(fd, view)
-                    view = view[n:]
-        ready.set()
-    except asyncio.CancelledError:
-        pass  # the agent is exiting
-    finally:
-        _running.pop(thread, None)
-        await ns.close()
-        auth.stop()
-        ctx.destroy(linger=0)
+    async with _namespace() as ns:
+        _running[thread] = (asyncio.get_running_loop(), asyncio.current_task())
+        try:
+            async with contextlib.aclosing(ns.read(path)) as chunks:
+                async for chunk in chunks:
+                    ready.set()
+                    view = memoryview(chunk)
+                    while view:
+                        n = await asyncio_write(fd, view)
+                        view = view[n:]
+            ready.set()
+        except asyncio.CancelledError:
+            pass  # the agent is exiting
+        finally:
+            _running.pop(thread, None)
 
 
 async def asyncio_write(fd: int, data: memoryview) -> int:

@@ -99,7 +99,9 @@ def _agent_call(io: IO, name: str, snap: dict[str, Any], agent: str, method: str
                 body: dict[str, Any], timeout: float = 4.0) -> dict[str, Any] | None:
     """One request to the runtime hosting kernel agent `agent`; None (and
     a message) if it is not placed or does not answer."""
-    host = next((h for slot, h in sorted(snap["assign"].items()) if slot.split("#")[0] == agent), None)
+    from onesh.kernel.agents import agent_host
+
+    host = agent_host(snap, agent)
     member = snap["members"].get(host) if host else None
     if member is None or not member.get("alive"):
         io.error(name, f"the {agent} agent is not placed on a live runtime")

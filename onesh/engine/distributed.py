@@ -140,7 +140,9 @@ async def make_plan(interp: Interpreter, sc: ShellCluster,
     plan = planner.build(interp, d, view, ns_files, ns_pipes)
     if plan is None:
         return None
-    host = next((h for slot, h in sorted(snap["assign"].items()) if slot.split("#")[0] == "scheduler"), None)
+    from onesh.kernel.agents import agent_host
+
+    host = agent_host(snap, "scheduler")
     if host is None:
         raise planner.PlanError("the scheduler kernel agent is not placed yet; try again")
     reply = await sc.call(endpoint_of(snap, host), "scheduler.place",
@@ -375,10 +377,10 @@ class Job:
     async def tell_session(self, method: str, body: dict[str, Any]) -> None:
         """Best effort: the session agent's table is for `ps` and `sessions`;
         a job never waits long for it nor fails because of it."""
+        from onesh.kernel.agents import agent_host
         from onesh.net.rpc import RpcError
 
-        host = next((h for slot, h in sorted(self.snap["assign"].items()) if slot.split("#")[0] == "session"),
-                    None)
+        host = agent_host(self.snap, "session")
         member = self.snap["members"].get(host) if host else None
         if member is None:
             return

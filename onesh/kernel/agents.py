@@ -19,6 +19,15 @@ from typing import Any
 from onesh.net.rpc import HandlerError
 
 
+def agent_host(snap: dict[str, Any], agent: str, *, alive: bool = False) -> str | None:
+    """The runtime hosting kernel agent `agent` in a cluster snapshot (its
+    first slot; with `alive`, the first one on a live member)."""
+    for slot, host in sorted(snap["assign"].items()):
+        if slot.split("#")[0] == agent and (not alive or snap["members"].get(host, {}).get("alive")):
+            return str(host)
+    return None
+
+
 def hosts(runtime: Any, agent: str) -> bool:
     """Does this runtime run (a replica of) kernel agent `agent` right now?"""
     return any(a.name == agent for a in runtime.agents.values())

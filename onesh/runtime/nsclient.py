@@ -171,13 +171,11 @@ class Namespace:
 
     async def agent_host(self, agent: str, fresh: bool = False) -> tuple[str, str] | None:
         """(runtime, endpoint) of a live runtime hosting kernel agent `agent`."""
+        from onesh.kernel.agents import agent_host
+
         snap = await self.status(fresh)
-        for slot, host in sorted(snap["assign"].items()):
-            if slot == agent or slot.startswith(agent + "#"):
-                m = snap["members"].get(host)
-                if m is not None and m.get("alive"):
-                    return str(host), str(m["endpoint"])
-        return None
+        host = agent_host(snap, agent, alive=True)
+        return None if host is None else (host, str(snap["members"][host]["endpoint"]))
 
     async def agent(self, agent: str, method: str, body: dict[str, Any], *, timeout: float = META_TIMEOUT,
                     patience: float | None = None) -> dict[str, Any]:

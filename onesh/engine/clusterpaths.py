@@ -46,6 +46,12 @@ def under_namespace_root(path: str) -> bool:
     return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not os.path.exists("/dev/" + parts[2])
 
 
+def in_namespace_dir(interp: Interpreter) -> bool:
+    """Is $PWD a directory only the namespace has (after `cd /net/r2`)?"""
+    pwd = interp.state.get("PWD") or ""
+    return pwd.startswith("/") and not os.path.isdir(pwd)
+
+
 def draft_needed(interp: Interpreter, pl: A.Pipeline) -> bool:
     """Worth planning at all?  (No expansion, no I/O.)"""
     return interp.cluster_attached() or mentions_cluster(pl, interp.source_text)
@@ -57,12 +63,10 @@ def subtree_mentions_cluster(node: object, text_of: Any) -> bool:
     mentions_cluster; a function called there is not looked into."""
     import dataclasses
 
-    if isinstance(node, A.Pipeline):
-        if mentions_cluster(node, text_of):
-            return True
+    if isinstance(node, A.Pipeline) and mentions_cluster(node, text_of):
+        return True
     if isinstance(node, list | tuple):
         return any(subtree_mentions_cluster(n, text_of) for n in node)
     if dataclasses.is_dataclass(node):
-        return any(subtree_mentions_cluster(getattr(node, f.name), text_of) for f in dataclasses.fields(node)
-                   if not isinstance(getattr(node, f.name), str | int | float | bool | type(None)))
+        return any(subtree_mentions_cluster(getattr(node, f.name), text_of) for f in dataclasses.fields(node))
     return False

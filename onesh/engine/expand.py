@@ -126,15 +126,18 @@ class Expander:
         has a cluster hook: onesh.engine.nsglob decides."""
         dotglob = "dotglob" in self.state.options
         if self.interp.cluster is not None and not self.interp.in_stage:
-            from onesh.engine import nsglob
+            from onesh.engine.clusterpaths import in_namespace_dir
 
             if pat.startswith("/"):
+                from onesh.engine import nsglob
+
                 return nsglob.pathnames(self.interp, pat, dotglob=dotglob)
-            pwd = self.state.get("PWD") or ""
-            if pwd.startswith("/") and not os.path.isdir(pwd):
+            if in_namespace_dir(self.interp):
                 # $PWD is a namespace directory (cd /net/r2): a relative
                 # pattern matches there, and the names stay relative.
-                base = pwd.rstrip("/") + "/"
+                from onesh.engine import nsglob
+
+                base = (self.state.get("PWD") or "").rstrip("/") + "/"
                 found = nsglob.pathnames(self.interp, pattern.escape(base) + pat, dotglob=dotglob)
                 return [m[len(base):] for m in found if m.startswith(base)]
         return pattern.glob(pat, dotglob=dotglob)

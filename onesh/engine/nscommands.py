@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from onesh.aio import run_sync
 from onesh.engine import planner
-from onesh.engine.clusterpaths import mentions_cluster, under_namespace_root
+from onesh.engine.clusterpaths import in_namespace_dir, mentions_cluster, under_namespace_root
 from onesh.parser import ast as A
 
 if TYPE_CHECKING:
@@ -67,12 +67,6 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
 
 def _cwd(interp: Interpreter) -> str:
     return interp.state.get("PWD") or os.getcwd()
-
-
-def in_namespace_dir(interp: Interpreter) -> bool:
-    """Is $PWD a directory only the namespace has (after `cd /net/r2`)?"""
-    pwd = interp.state.get("PWD") or ""
-    return pwd.startswith("/") and not os.path.isdir(pwd)
 
 
 def is_namespace_dir(interp: Interpreter, path: str) -> bool:

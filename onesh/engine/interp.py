@@ -252,7 +252,9 @@ class Interpreter:
 
     def run_multi(self, pl: A.Pipeline) -> int:
         """A real pipeline: each stage in its own child, OS pipes between."""
-        self.cluster_before_fork(pl.commands)  # ({ cat /dev/sensor/1; } | ...)
+        # Simple commands here were already checked (run_distributed);
+        # a compound stage may hide one: { cat /dev/sensor/1; } | ...
+        self.cluster_before_fork([c for c in pl.commands if not isinstance(c, A.SimpleCommand)])
         n = len(pl.commands)
         pids: list[int] = []
         pgid = 0

@@ -185,8 +185,8 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
         d.redirs.append(rs)
         if argv and argv[0] not in ("echo", "printf"):
             d.candidates += [absolute(p, cwd) for p in path_args(argv) if not DEVICE_RE.match(p)]
-        d.candidates += [absolute(t, cwd) for op, _, t in rs
-                         if op in ("<", ">>") or absolute(t, cwd).startswith(NAMESPACE_ROOTS)]
+        targets = [(op, absolute(t, cwd)) for op, _, t in rs]
+        d.candidates += [full for op, full in targets if op in ("<", ">>") or full.startswith(NAMESPACE_ROOTS)]
     return d
 
 
@@ -226,6 +226,7 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             else:
                 needs.pin_node = key
         for a in [] if shell_code else path_args(argv):
+            full = absolute(a, cwd)
             m = DEVICE_RE.match(a)
             if m:
                 owner = view.devices.get(a)
@@ -235,12 +236,12 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
                     raise PlanError(f"{a}: no such device in the cluster (see `ls /dev/{m.group(1)}`)", cmd.span)
                 needs.devices.append((a, owner))
                 distributed = True
-            elif absolute(a, cwd) in ns_files:
-                needs.files.append((absolute(a, cwd), ns_files[absolute(a, cwd)]))
+            elif full in ns_files:
+                needs.files.append((full, ns_files[full]))
                 distributed = True
-            elif absolute(a, cwd) in ns_pipes:
-                needs.files.append((absolute(a, cwd), []))  # opened where the stage lands
-                plan.pipes.add(absolute(a, cwd))
+            elif full in ns_pipes:
+                needs.files.append((full, []))  # opened where the stage lands
+                plan.pipes.add(full)
                 distributed = True
             elif a.startswith(NAMESPACE_ROOTS):
                 raise PlanError(f"{a}: no such file in the cluster namespace", cmd.span)

@@ -237,6 +237,13 @@ class Publisher:
         for tx in self.senders.values():
             await tx.flush()
 
+    async def pump(self, fd: int) -> None:
+        """Publish what can be read from `fd` until its end, each read
+        flushed at once (a line written is a line every reader sees)."""
+        while data := await asyncio.to_thread(os.read, fd, 1 << 20):
+            await self.write(data)
+            await self.flush()
+
     async def close(self, broken: bool = False) -> None:
         """End of stream for every reader, then leave the directory."""
         try:

@@ -91,16 +91,13 @@ def publish(path: str, append: bool = False) -> BinaryIO | None:
 
 
 async def _publish(path: str, fd: int) -> None:
-    import asyncio
 
     from onesh.runtime.namedpipes import Publisher
 
     async with _namespace() as ns:
         try:
             async with Publisher(ns, path) as pub:
-                while data := await asyncio.to_thread(os.read, fd, 1 << 20):
-                    await pub.write(data)
-                    await pub.flush()
+                await pub.pump(fd)
         except BrokenPipeError:
             pass  # every reader left
 

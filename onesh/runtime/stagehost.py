@@ -83,8 +83,7 @@ class StageHost:
         self.boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
         self.ctx = zmq.asyncio.Context()
         self.procs: list[asyncio.subprocess.Process | None] = []
-        self.pgid = 0
-        self.pgids: list[int] = []
+        self.pgids: list[int] = []  # process groups of our commands (the first one, unless its leader was gone)
         self.bytes_in = 0
         self.bytes_out = 0
         self.namespace: Any = None
@@ -243,19 +242,17 @@ class StageHost:
         return statuses
 
     async def spawn(self, argv: list[str], **kw: Any) -> asyncio.subprocess.Process:
-        """A command in the segment's process group (signals go to the
-        group).  If the group's leader already exited and was reaped
-        (`stat x | tail`), setpgid fails: the command leads a new group."""
-        try:
-            proc = await asyncio.create_subprocess_exec(*argv, process_group=self.pgid, **kw)
-        except PermissionError:
-            if not self.pgid:
-                raise
-            proc = await asyncio.create_subprocess_exec(*argv, process_group=0, **kw)
-            self.pgids.append(proc.pid)
-        if not self.pgid:
-            self.pgid = proc.pid
-            self.pgids.append(proc.pid)
+        """A command in the segment's process group (signals go to every
+        group in `pgids`).  If the group's leader already exited and was
+        reaped (`stat x | tail`), setpgid fails: the command leads a new
+        group, which the next commands join."""
+        if self.pgids:
+            try:
+                return await asyncio.create_subprocess_exec(*argv, process_group=self.pgids[-1], **kw)
+            except PermissionError:
+                pass
+        proc = await asyncio.create_subprocess_exec(*argv, process_group=0, **kw)
+        self.pgids.append(proc.pid)
         return proc
 
     async def count_in(self, coro: Any) -> None:
@@ -328,10 +325,10 @@ class StageHost:
 
         try:
             async with Publisher(self.ns(), path) as pub:
-                while data := await _read_some(fd):
-                    await pub.write(data)
-                    self.bytes_out += len(data)
-                    await pub.flush()
+                try:
+                    await pub.pump(fd)
+                finally:
+                    self.bytes_out = pub.bytes_out
         except asyncio.CancelledError:
             self.publish_interrupted = True  # see forward(): the status says so
         except BrokenPipeError:

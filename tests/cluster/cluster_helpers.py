@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from onesh.runtime.client import ClusterClient, ClusterError, ClusterInfo, _call
@@ -34,3 +35,15 @@ class Cluster:
                 pass
             time.sleep(0.05)
         raise AssertionError(f"condition not reached; last status: {last}")
+
+
+def running_cluster(directory: Path, **kw: Any) -> Iterator[Cluster]:
+    """A real cluster for a module-scoped fixture: started here, always
+    stopped (`yield from running_cluster(...)`)."""
+    from onesh.runtime.client import start_cluster, stop_cluster
+
+    info = start_cluster(str(directory), **kw)
+    try:
+        yield Cluster(info)
+    finally:
+        stop_cluster(info)

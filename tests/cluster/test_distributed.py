@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +28,7 @@ def onesh(cluster: Cluster, code: str, *, cwd: Path, stdin: bytes | None = None,
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    from onesh.runtime.client import start_cluster, stop_cluster
-
-    info = start_cluster(str(tmp_path_factory.mktemp("dist") / "c"), nodes=3, sensors=2)
-    try:
-        yield Cluster(info)
-    finally:
-        stop_cluster(info)
+    yield from running_cluster(tmp_path_factory.mktemp("dist") / "c", nodes=3, sensors=2)
 
 
 def test_plan_places_the_device_stage_on_its_runtime(cluster: Cluster, tmp_path: Path) -> None:

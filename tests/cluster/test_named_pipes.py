@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -41,13 +41,7 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 60) -> tuple[int, byt
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    from onesh.runtime.client import start_cluster, stop_cluster
-
-    info = start_cluster(str(tmp_path_factory.mktemp("fifo") / "c"), nodes=3)
-    try:
-        yield Cluster(info)
-    finally:
-        stop_cluster(info)
+    yield from running_cluster(tmp_path_factory.mktemp("fifo") / "c", nodes=3)
 
 
 def ends_of(cluster: Cluster, path: str, cwd: Path) -> tuple[int, int]:

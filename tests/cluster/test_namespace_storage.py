@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, running_cluster
 
 from onesh.runtime.client import ClusterError
 from onesh.runtime.nsclient import NamespaceSync
@@ -26,13 +26,7 @@ MiB = 1 << 20
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    from onesh.runtime.client import start_cluster, stop_cluster
-
-    info = start_cluster(str(tmp_path_factory.mktemp("ns") / "c"), nodes=3, sensors=2)
-    try:
-        yield Cluster(info)
-    finally:
-        stop_cluster(info)
+    yield from running_cluster(tmp_path_factory.mktemp("ns") / "c", nodes=3, sensors=2)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, running_cluster
 
 from onesh.runtime.nsclient import NamespaceSync
 
@@ -19,13 +19,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    from onesh.runtime.client import start_cluster, stop_cluster
-
-    info = start_cluster(str(tmp_path_factory.mktemp("glob") / "c"), nodes=3, sensors=2)
-    try:
-        yield Cluster(info)
-    finally:
-        stop_cluster(info)
+    yield from running_cluster(tmp_path_factory.mktemp("glob") / "c", nodes=3, sensors=2)
 
 
 def onesh(cluster: Cluster | None, code: str, cwd: Path,

@@ -162,15 +162,21 @@ def test_decode_keeps_the_data_part_as_a_view() -> None:
     assert data is f.data and decode([head, data], "mine")[1].data == part
 
 
+def _rogue_peer(ctx: zmq.asyncio.Context, keys: ClusterKeys, endpoint: str) -> zmq.asyncio.Socket:
+    """A socket with the cluster's keys that speaks whatever a test sends."""
+    from onesh.net.keys import secure_client
+
+    sock = ctx.socket(zmq.DEALER)
+    secure_client(sock, keys)
+    sock.connect(endpoint)
+    return sock
+
+
 def test_foreign_and_malformed_messages_are_rejected(keys: ClusterKeys) -> None:
     async def body(ctx: zmq.asyncio.Context) -> None:
-        from onesh.net.keys import secure_client
-
         rx = PipeReceiver(ctx, keys, "mine")
         ep = await rx.start()
-        evil = ctx.socket(zmq.DEALER)
-        secure_client(evil, keys)
-        evil.connect(ep)
+        evil = _rogue_peer(ctx, keys, ep)
         for name, parts in MALFORMED:
             if name != "oversize data part by far":  # (see the next test)
                 await evil.send_multipart(parts)
@@ -192,13 +198,9 @@ def test_a_part_far_over_the_limit_is_not_even_buffered(keys: ClusterKeys) -> No
     MAXMSGSIZE) before receiving it; the pipe goes on with its writer."""
 
     async def body(ctx: zmq.asyncio.Context) -> None:
-        from onesh.net.keys import secure_client
-
         rx = PipeReceiver(ctx, keys, "mine")
         ep = await rx.start()
-        evil = ctx.socket(zmq.DEALER)
-        secure_client(evil, keys)
-        evil.connect(ep)
+        evil = _rogue_peer(ctx, keys, ep)
         await evil.send_multipart(encode_hello("mine"))
         await asyncio.wait_for(evil.recv_multipart(), 5)  # the link is up
         await evil.send_multipart([_header(VERSION, "f", "mine", 1, False, ""), b"z" * (4 * FRAME_MAX)])
@@ -219,13 +221,9 @@ def test_duplicate_replayed_and_early_frames_over_the_wire(keys: ClusterKeys) ->
     reader gets each byte once, in order, and the acks say where it is."""
 
     async def body(ctx: zmq.asyncio.Context) -> None:
-        from onesh.net.keys import secure_client
-
         rx = PipeReceiver(ctx, keys, "p", window=8)
         ep = await rx.start()
-        dealer = ctx.socket(zmq.DEALER)
-        secure_client(dealer, keys)
-        dealer.connect(ep)
+        dealer = _rogue_peer(ctx, keys, ep)
 
         async def ack() -> tuple[int, int, bool]:
             kind, (a, gone) = decode(await asyncio.wait_for(dealer.recv_multipart(), 5), "p")

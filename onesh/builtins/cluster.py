@@ -26,8 +26,6 @@ def nodes(argv: list[str], io: IO) -> int:
     snap = _status(io, "nodes")
     if snap is None:
         return 1
-    from onesh.runtime.commands import _table
-
     hosted: dict[str, list[str]] = {}
     for slot, host in sorted(snap["assign"].items()):
         hosted.setdefault(host, []).append(slot)
@@ -36,8 +34,7 @@ def nodes(argv: list[str], io: IO) -> int:
         tags = ",".join(f"{k}={v}" for k, v in sorted(m.get("tags", {}).items())) or "-"
         rows.append([name, m.get("endpoint", "?"), tags, f"{m.get('load', 0):.2f}",
                      ",".join(hosted.get(name, [])) or "-", "yes" if m.get("alive") else "no"])
-    io.out(_table(rows) + "\n")
-    return 0
+    return _print_table(io, rows)
 
 
 def uptime(argv: list[str], io: IO) -> int:
@@ -95,12 +92,15 @@ def plan(argv: list[str], io: IO) -> int:
     return 0
 
 
-def _agent_call(io: IO, name: str, snap: dict[str, Any], agent: str, method: str,
-                body: dict[str, Any], timeout: float = 4.0) -> dict[str, Any] | None:
+def _agent_call(io: IO, name: str, agent: str, method: str, body: dict[str, Any],
+                timeout: float = 4.0) -> dict[str, Any] | None:
     """One request to the runtime hosting kernel agent `agent`; None (and
-    a message) if it is not placed or does not answer."""
+    a message) if the cluster or the agent does not answer."""
     from onesh.kernel.agents import agent_host
 
+    snap = _status(io, name)
+    if snap is None:
+        return None
     host = agent_host(snap, agent)
     member = snap["members"].get(host) if host else None
     if member is None or not member.get("alive"):
@@ -121,14 +121,9 @@ def ps(argv: list[str], io: IO) -> int:
     cluster_wanted = argv[1:] in ([], ["--cluster"], ["-C"])
     if not cluster_wanted or (argv[1:] == [] and not shell.cluster_attached()):
         return int(shell.run_argv(argv, skip_functions=True, skip_builtins=True))
-    snap = _status(io, "ps")
-    if snap is None:
-        return 1
-    reply = _agent_call(io, "ps", snap, "session", "session.ps", {})
+    reply = _agent_call(io, "ps", "session", "session.ps", {})
     if reply is None:
         return 1
-    from onesh.runtime.commands import _table
-
     rows = [["JOB", "SEG", "RUNTIME", "PID", "STATE", "IN", "OUT", "USER", "COMMAND"]]
     for r in sorted(reply.get("rows", []), key=lambda r: (str(r.get("job", "")), int(r.get("segment", 0)))):
         if r.get("unreachable"):
@@ -138,41 +133,38 @@ def ps(argv: list[str], io: IO) -> int:
         pids = ",".join(str(p) for p in r.get("pids", [])) or str(r.get("host_pid"))
         rows.append([r["job"], str(r["segment"]), str(r.get("runtime")), pids, state, _size(r.get("bytes_in", 0)),
                      _size(r.get("bytes_out", 0)), r.get("owner") or "-", " | ".join(r.get("stages", []))])
-    io.out(_table(rows) + "\n")
-    return 0
+    return _print_table(io, rows)
 
 
 def sessions(argv: list[str], io: IO) -> int:
     """The shells using the cluster, from the session agent."""
-    snap = _status(io, "sessions")
-    if snap is None:
-        return 1
-    reply = _agent_call(io, "sessions", snap, "session", "session.sessions", {})
+    reply = _agent_call(io, "sessions", "session", "session.sessions", {})
     if reply is None:
         return 1
-    from onesh.runtime.commands import _table
-
     rows = [["SESSION", "USER", "TTY", "SINCE", "JOBS", "RUNNING", "COMMANDS"]]
     for s in reply.get("sessions", []):
         since = time.strftime("%H:%M:%S", time.localtime(float(s.get("since", 0))))
         rows.append([str(s.get("session")), f"{s.get('user')}@{s.get('host')}", str(s.get("tty") or "-"), since,
                      str(s.get("jobs", 0)), str(s.get("running", 0)), "; ".join(s.get("commands", [])) or "-"])
-    io.out(_table(rows) + "\n")
-    return 0
+    return _print_table(io, rows)
 
 
 def kill_cluster_job(io: IO, job: str, sig: int) -> int:
     """`kill -SIG host:pid:n`: signal a distributed job's stages wherever
     they run (the job ids `ps --cluster` shows), from any shell."""
-    snap = _status(io, "kill")
-    if snap is None:
-        return 1
-    reply = _agent_call(io, "kill", snap, "session", "session.signal", {"job": job, "sig": sig})
+    reply = _agent_call(io, "kill", "session", "session.signal", {"job": job, "sig": sig})
     if reply is None:
         return 1
     if not reply.get("signalled"):
         io.error("kill", f"{job}: no such running cluster job")
         return 1
+    return 0
+
+
+def _print_table(io: IO, rows: list[list[str]]) -> int:
+    from onesh.runtime.commands import _table
+
+    io.out(_table(rows) + "\n")
     return 0
 
 

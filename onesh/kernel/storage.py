@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from onesh.kernel.agents import hosts
 from onesh.kernel.fs import chunk_table, index_read, submit_op
-from onesh.net.rpc import HandlerError, RpcClient, RpcError
+from onesh.net.rpc import HandlerError, RpcClients, RpcError
 
 if TYPE_CHECKING:
     from onesh.runtime.daemon import Runtime
@@ -172,36 +172,11 @@ class ChunkStore:
         return {"chunks": count, "bytes": size}
 
 
-class Peers:
-    """Long-lived RPC clients to other runtimes (one Curve handshake each)."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self.runtime = runtime
-        self.clients: dict[str, RpcClient] = {}
-
-    async def call(self, endpoint: str, method: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        client = self.clients.get(endpoint)
-        if client is None:
-            client = self.clients[endpoint] = RpcClient(self.runtime.ctx, endpoint, self.runtime.keys)
-        try:
-            return await client.call(method, body, timeout)
-        except RpcError:
-            if self.clients.get(endpoint) is client:
-                del self.clients[endpoint]
-                await client.close()
-            raise
-
-    async def close(self) -> None:
-        for c in self.clients.values():
-            await c.close()
-        self.clients.clear()
-
-
 class Storage:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.store = ChunkStore(os.path.join(runtime.cfg.data_dir, "chunks"))
-        self.peers = Peers(runtime)
+        self.peers = RpcClients(runtime.ctx, runtime.keys)  # long-lived: one Curve handshake per peer
         self.repaired = 0
         self.collected = 0
         self.lost: set[str] = set()

@@ -210,6 +210,34 @@ class RpcClient:
         self._sock.close(linger=0)
 
 
+class RpcClients:
+    """Long-lived clients, one per endpoint (one Curve handshake each).  A
+    client whose call fails with `drop_on` is closed and forgotten: the
+    peer may be gone, and its socket must not keep queueing for it."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, keys: ClusterKeys, *,
+                 drop_on: type[RpcError] = RpcError) -> None:
+        self.ctx, self.keys, self.drop_on = ctx, keys, drop_on
+        self.clients: dict[str, RpcClient] = {}
+
+    async def call(self, endpoint: str, method: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        client = self.clients.get(endpoint)
+        if client is None:
+            client = self.clients[endpoint] = RpcClient(self.ctx, endpoint, self.keys)
+        try:
+            return await client.call(method, body, timeout)
+        except self.drop_on:
+            if self.clients.get(endpoint) is client:
+                del self.clients[endpoint]
+                await client.close()
+            raise
+
+    async def close(self) -> None:
+        clients, self.clients = self.clients, {}
+        for c in clients.values():
+            await c.close()
+
+
 async def call_once(ctx: zmq.asyncio.Context, endpoint: str, keys: ClusterKeys, method: str,
                     body: dict[str, Any] | None = None, timeout: float = 1.0) -> dict[str, Any]:
     client = RpcClient(ctx, endpoint, keys)

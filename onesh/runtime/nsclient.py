@@ -42,7 +42,7 @@ import zmq.asyncio
 from onesh.kernel.namespace import PathError, norm
 from onesh.kernel.storage import CHUNK, rank, replicas_wanted
 from onesh.net.keys import ClusterKeys, load_secret
-from onesh.net.rpc import RpcClient, RpcError, RpcTimeout
+from onesh.net.rpc import RpcClients, RpcError, RpcTimeout
 
 T = TypeVar("T")
 
@@ -105,14 +105,12 @@ class Namespace:
         self.replicas = replicas
         self.failover = failover
         self.page = 4096  # chunk rows asked per fs.resolve (the agent's maximum)
-        self._clients: dict[str, RpcClient] = {}
+        self._clients = RpcClients(ctx, keys, drop_on=RpcTimeout)
         self._snap: dict[str, Any] | None = None
         self._snap_at = -10.0
 
     async def close(self) -> None:
-        clients, self._clients = self._clients, {}
-        for c in clients.values():
-            await c.close()
+        await self._clients.close()
 
     async def __aenter__(self) -> Namespace:
         return self
@@ -122,17 +120,8 @@ class Namespace:
 
     # ------------------------------------------------------------ plumbing
     async def call(self, endpoint: str, method: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
-        client = self._clients.get(endpoint)
-        if client is None:
-            client = self._clients[endpoint] = RpcClient(self.ctx, endpoint, self.keys)
-        try:
-            return await client.call(method, body, timeout)
-        except RpcTimeout:
-            # the peer may be gone: do not keep a socket queueing for it
-            if self._clients.get(endpoint) is client:
-                del self._clients[endpoint]
-                await client.close()
-            raise
+        # (a client that times out is dropped: the peer may be gone)
+        return await self._clients.call(endpoint, method, body, timeout)
 
     async def status(self, fresh: bool = False) -> dict[str, Any]:
         """The cluster status (members, assignment), cached for a second."""

@@ -1,0 +1,195 @@
+"""Processes of the interpreter: fork, a child's exit, waiting for a
+foreground job (and its stop, under job control), the terminal.
+
+A mixin of Interpreter (onesh.engine.interp), kept apart so the language
+runner and the process plumbing each stay readable; the attributes it
+uses are the interpreter's and are declared below for the type checker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from onesh.engine.control import (
+    BreakLoop,
+    ContinueLoop,
+    ExitShell,
+    ReturnFromFunction,
+)
+from onesh.engine.jobs import Job, JobTable, status_of
+from onesh.parser.errors import OneshError
+
+if TYPE_CHECKING:
+    from onesh.engine.state import ShellState
+    from onesh.parser import ast as A
+
+CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN,
+                         signal.SIGTTOU, signal.SIGPIPE, signal.SIGCHLD)
+
+
+class ProcessControl:
+    if TYPE_CHECKING:
+        state: ShellState
+        jobs: JobTable
+        job_control: bool
+        interactive: bool
+        in_child: bool
+        in_stage: bool
+        tty_fd: int | None
+        shell_pgid: int
+        status_pipes: dict[int, int]
+        cluster: Callable[[], Any] | None
+        cluster_attached: Callable[[], bool]
+        cluster_close: Callable[[], None] | None
+
+        def write_err(self, text: str) -> None: ...
+        def report(self, err: OneshError) -> None: ...
+        def source_text(self, node: A.Word) -> str: ...
+
+    def fork(self, pgid: int = 0, *, foreground: bool = True) -> int:
+        """fork(); the child gets default signal dispositions and, under job
+        control, joins process group pgid (0 = becomes leader)."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        pid = os.fork()
+        if pid == 0:
+            self.in_child = True
+            if self.job_control:
+                try:
+                    os.setpgid(0, pgid)
+                except OSError:
+                    pass
+                if foreground and self.tty_fd is not None:
+                    try:
+                        os.tcsetpgrp(self.tty_fd, os.getpgrp())
+                    except OSError:
+                        pass
+            for sig in CHILD_DEFAULT_SIGNALS:
+                signal.signal(sig, signal.SIG_DFL)
+            self.job_control = False
+            self.interactive = False
+            self.state.interactive = False
+            self.jobs = JobTable()
+            return 0
+        if self.job_control:
+            try:
+                os.setpgid(pid, pgid or pid)
+            except OSError:
+                pass
+        return pid
+
+    def cluster_before_fork(self, node: object) -> None:
+        """Start (or attach to) the cluster here, in the shell, before a
+        child that will need it is forked: a cluster a child started would
+        live and die with that child, and the shell would start another."""
+        if self.cluster is None or self.in_stage or self.cluster_attached():
+            return
+        from onesh.engine.clusterpaths import subtree_mentions_cluster
+
+        if subtree_mentions_cluster(node, self.source_text):
+            try:
+                self.cluster()
+            except OneshError:
+                pass  # the child reports it when it gets there
+
+    def child_run(self, fn: Callable[[], int]) -> None:
+        """Run fn in a forked child and _exit with its status (never returns)."""
+        status = 1
+        try:
+            status = fn()
+        except ExitShell as e:
+            status = e.status
+        except (ReturnFromFunction, BreakLoop, ContinueLoop) as e:
+            status = getattr(e, "status", 0)
+        except OneshError as e:
+            self.report(e)
+            status = e.status
+        except BrokenPipeError:
+            status = 141
+        except KeyboardInterrupt:
+            status = 130
+        except BaseException as e:  # noqa: BLE001 - a forked child must always _exit
+            self.internal_error(e)
+            status = 70
+        if self.cluster_close is not None:
+            try:
+                self.cluster_close()  # only a cluster this child itself started
+            except BaseException:  # noqa: BLE001 - exiting regardless
+                pass
+        os._exit(status & 0xFF)
+
+    def internal_error(self, e: BaseException) -> None:
+        if os.environ.get("ONESH_DEBUG"):
+            import traceback
+
+            self.write_err("".join(traceback.format_exception(e)))
+        else:
+            self.write_err(f"onesh: internal error: {type(e).__name__}: {e} (set ONESH_DEBUG=1 for details)\n")
+
+    def wait_foreground(self, pids: list[int], pgid: int, text: str) -> int:
+        job = Job(0, pgid, pids, text, {p: None for p in pids}, pipefail="pipefail" in self.state.options)
+        statuses: list[int] = []
+        self.jobs_wait_untraced(job)
+        if job.stopped and not job.done:
+            added = self.jobs.add(pids, pgid, text, stopped=True)
+            added.statuses = job.statuses
+            self.write_err(f"\n[{added.id}]+  Stopped                 {text}\n")
+            self.take_terminal()
+            self.state.pipestatus = [128 + signal.SIGTSTP]
+            return 128 + signal.SIGTSTP
+        self.take_terminal()
+        statuses = [job.statuses.get(p) or 0 for p in pids]
+        if len(pids) == 1 and pids[0] in self.status_pipes:
+            statuses = read_status_pipe(self.status_pipes.pop(pids[0])) or statuses
+        self.state.pipestatus = statuses
+        if self.interactive and statuses and statuses[-1] == 128 + signal.SIGINT:
+            self.write_err("\n")
+        return job.status
+
+    def jobs_wait_untraced(self, job: Job) -> None:
+        for pid in job.pids:
+            while job.statuses.get(pid) is None:
+                try:
+                    got, wstatus = os.waitpid(pid, os.WUNTRACED if self.job_control else 0)
+                except ChildProcessError:
+                    job.statuses[pid] = 127
+                    break
+                except InterruptedError:
+                    continue
+                if os.WIFSTOPPED(wstatus):
+                    job.stopped = True
+                    return
+                job.statuses[got] = status_of(wstatus)
+
+    def take_terminal(self) -> None:
+        if self.job_control and self.tty_fd is not None:
+            try:
+                os.tcsetpgrp(self.tty_fd, self.shell_pgid)
+            except OSError:
+                pass
+
+
+
+def read_status_pipe(fd: int) -> list[int] | None:
+    """The PIPESTATUS a job's process wrote (JSON) before exiting; closes fd."""
+    import json
+
+    data = b""
+    try:
+        while chunk := os.read(fd, 65536):
+            data += chunk
+        statuses = json.loads(data)
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+    if isinstance(statuses, list) and statuses and all(isinstance(x, int) for x in statuses):
+        return statuses
+    return None

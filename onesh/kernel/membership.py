@@ -202,6 +202,19 @@ class ClusterState(SyncObj):
         self.epoch += 1
 
     # -------------------------------------------------------------- reads
+    def caught_up(self) -> bool:
+        """Whether this voter knows a leader and has applied everything that
+        leader told it was committed: a follower that just started or
+        reconnected would otherwise answer reads with an old view (no
+        members at all, right after the cluster formed)."""
+        try:
+            status = self.getStatus()
+        except RuntimeError:
+            return False
+        applied, committed = status.get("last_applied"), status.get("leader_commit_idx")
+        return (status.get("leader") is not None and isinstance(applied, int)
+                and isinstance(committed, int) and applied >= committed)
+
     def snapshot(self) -> dict[str, Any]:
         try:
             status = self.getStatus()

@@ -49,6 +49,7 @@ EXTENSIONS: tuple[str, ...] = (
 
 OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]
 
+CATCH_UP_WAIT = 1.0  # seconds a lagging voter delays a status read
 HEARTBEAT_PERIOD = 0.08
 DEAD_AFTER = 0.4
 SUPERVISE_PERIOD = 0.03
@@ -200,6 +201,12 @@ class Runtime:
 
     async def snapshot(self) -> dict[str, Any]:
         if self.state is not None:
+            # A lagging follower waits (briefly) to catch up rather than
+            # answer with a stale view; clients ask every boot endpoint at
+            # once and take the first answer, so an up-to-date voter wins.
+            deadline = time.monotonic() + CATCH_UP_WAIT
+            while not self.state.caught_up() and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
             return self.state.snapshot()
         last: Exception | None = None
         for client in list(self.voter_clients.values()):

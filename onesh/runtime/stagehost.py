@@ -160,6 +160,11 @@ class StageHost:
         # (cd /home/proj): agents resolve relative namespace names there.
         env["ONESH_PWD"] = str(logical)
         env["ONESH_STAGE"] = f"{self.spec['job']}/{self.spec['segment']}"
+        # A shell builtin that needs the cluster (`plan`, `nodes`, a nested
+        # `onesh -c`) uses the one this stage runs in, never an embedded
+        # cluster of its own (ONESH_SECRET is already the runtime's).
+        if self.boot:
+            env["ONESH_CLUSTER"] = ",".join(self.boot)
         n = len(stages)
         # stdin of the first command
         kind_in = stdin_spec.get("kind")

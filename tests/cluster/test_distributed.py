@@ -82,6 +82,18 @@ def test_exit_statuses_of_remote_stages(cluster: Cluster, tmp_path: Path) -> Non
     assert r.stdout == b"137\n", r.stderr
 
 
+def test_a_remote_shell_builtin_uses_the_cluster_it_runs_in(cluster: Cluster, tmp_path: Path) -> None:
+    # `nodes` pinned to r2 runs under a shell in r2's stage host; it must
+    # ask this cluster, not start an embedded one of its own.
+    r = onesh(cluster, "nodes @r2 | cat @r3", cwd=tmp_path)
+    out, err = r.stdout.decode(), r.stderr.decode()
+    assert r.returncode == 0, err
+    assert "embedded" not in err
+    endpoints = {m["endpoint"] for m in cluster.status()["members"].values()}
+    listed = {ln.split()[1] for ln in out.splitlines()[1:]}
+    assert listed == endpoints, out
+
+
 def test_stderr_of_remote_stages_reaches_the_shell(cluster: Cluster, tmp_path: Path) -> None:
     r = onesh(cluster, "grep x /nonexistent/file @r2", cwd=tmp_path)
     assert r.returncode == 2

@@ -3,33 +3,41 @@
 
     python benchmarks/pipe_throughput.py [--size MiB] [--lines N]
 
-Prints MiB/s and the ratio to raw pyzmq for:
-- raw pyzmq PUSH/PULL, 64 KiB messages, two processes (plaintext, and Curve);
-- an onesh network pipe (PipeSender → PipeReceiver: Curve, 64 KiB frames,
-  sequence numbers, acks, credit) between two processes;
+Prints MiB/s and the ratio to raw pyzmq over TCP (plaintext) for:
+- raw pyzmq PUSH/PULL, 64 KiB messages, two processes: TCP plaintext,
+  TCP + Curve, and ipc (a Unix socket);
+- an onesh pipe (PipeSender → PipeReceiver: 64 KiB frames, sequence
+  numbers, acks, credit) between two processes, as runtimes on one host
+  wire it (a Unix socket in a private directory, no Curve) and as runtimes
+  on different hosts do (TCP + Curve);
 - local `cat file | cat > /dev/null` (OS pipes);
-- `cat file | ssh localhost 'cat > /dev/null'` when an sshd answers on
-  localhost without a password (skipped otherwise).
+- `cat file | ssh 127.0.0.1 'cat > /dev/null'` through a private sshd the
+  script starts on a loopback port (skipped when openssh-server is not
+  installed: `bash scripts/bench-deps.sh`).
 
 and the round trip of one short line, p50/p99 over N lines (each written
 and awaited before the next), to an echo process and back — two hops:
 - raw pyzmq DEALER ⇄ ROUTER with Curve;
-- onesh network pipes (PipeSender.write + flush → PipeReceiver.read, the
-  echo process writes it back through a second pipe).
+- onesh pipes, same host and between hosts (PipeSender.write + flush →
+  PipeReceiver.read, the echo process writes it back through a second
+  pipe).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import zmq
@@ -48,11 +56,11 @@ def _curve(sock: Any, keys: tuple[bytes, bytes, bytes, bytes] | None, server: bo
         sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = spub, cpub, csec
 
 
-def _pull(port: int, total: int, keys: Any, q: Any) -> None:
+def _pull(endpoint: str, total: int, keys: Any, q: Any) -> None:
     ctx = zmq.Context()
     s = ctx.socket(zmq.PULL)
     _curve(s, keys, False)
-    s.connect(f"tcp://127.0.0.1:{port}")
+    s.connect(endpoint)
     got = 0
     while got < total:
         got += len(s.recv(copy=False))
@@ -60,14 +68,18 @@ def _pull(port: int, total: int, keys: Any, q: Any) -> None:
     ctx.destroy(linger=0)
 
 
-def raw_zmq(total: int, curve: bool) -> float:
+def raw_zmq(total: int, curve: bool, ipc_dir: str | None = None) -> float:
     keys = (*zmq.curve_keypair(), *zmq.curve_keypair()) if curve else None
     ctx = zmq.Context()
     s = ctx.socket(zmq.PUSH)
     _curve(s, keys, True)
-    port = s.bind_to_random_port("tcp://127.0.0.1")
+    if ipc_dir is not None:
+        endpoint = f"ipc://{ipc_dir}/raw"
+        s.bind(endpoint)
+    else:
+        endpoint = f"tcp://127.0.0.1:{s.bind_to_random_port('tcp://127.0.0.1')}"
     q: Any = mp.Queue()
-    p = mp.Process(target=_pull, args=(port, total, keys, q))
+    p = mp.Process(target=_pull, args=(endpoint, total, keys, q))
     p.start()
     time.sleep(0.3)
     data = os.urandom(MSG)
@@ -99,20 +111,22 @@ def _pipe_sender(secret: str, endpoint: str, total: int) -> None:
     asyncio.run(main())
 
 
-def onesh_pipe(total: int, workdir: str) -> float:
+def onesh_pipe(total: int, workdir: str, same_host: bool) -> float:
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, create_secret, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver
+    from onesh.net.samehost import pipe_bind
 
     secret = os.path.join(workdir, "secret")
-    create_secret(secret)
+    if not os.path.exists(secret):
+        create_secret(secret)
     keys = ClusterKeys.from_secret(load_secret(secret))
 
     async def main() -> float:
         ctx = zmq.asyncio.Context()
         auth = start_authenticator(ctx, keys)
-        rx = PipeReceiver(ctx, keys, "bench")
+        rx = PipeReceiver(ctx, keys, "bench", bind=pipe_bind("127.0.0.1", same_host))
         endpoint = await rx.start()
         p = mp.Process(target=_pipe_sender, args=(secret, endpoint, total))
         t0 = time.perf_counter()
@@ -164,17 +178,18 @@ def raw_latency(lines: int) -> list[float]:
     return samples
 
 
-def _pipe_echo(secret: str, back: str, q: Any) -> None:
+def _pipe_echo(secret: str, back: str, same_host: bool, q: Any) -> None:
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver, PipeSender
+    from onesh.net.samehost import pipe_bind
 
     async def main() -> None:
         ctx = zmq.asyncio.Context()
         keys = ClusterKeys.from_secret(load_secret(secret))
         auth = start_authenticator(ctx, keys)
-        rx = PipeReceiver(ctx, keys, "there")
+        rx = PipeReceiver(ctx, keys, "there", bind=pipe_bind("127.0.0.1", same_host))
         q.put(await rx.start())
         tx = PipeSender(ctx, keys, "back", back)
         await tx.start()
@@ -189,11 +204,12 @@ def _pipe_echo(secret: str, back: str, q: Any) -> None:
     asyncio.run(main())
 
 
-def pipe_latency(lines: int, workdir: str) -> list[float]:
+def pipe_latency(lines: int, workdir: str, same_host: bool) -> list[float]:
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver, PipeSender
+    from onesh.net.samehost import pipe_bind
 
     secret = os.path.join(workdir, "secret")
     keys = ClusterKeys.from_secret(load_secret(secret))
@@ -201,9 +217,9 @@ def pipe_latency(lines: int, workdir: str) -> list[float]:
     async def main() -> list[float]:
         ctx = zmq.asyncio.Context()
         auth = start_authenticator(ctx, keys)
-        rx = PipeReceiver(ctx, keys, "back")
+        rx = PipeReceiver(ctx, keys, "back", bind=pipe_bind("127.0.0.1", same_host))
         q: Any = mp.Queue()
-        p = mp.Process(target=_pipe_echo, args=(secret, await rx.start(), q))
+        p = mp.Process(target=_pipe_echo, args=(secret, await rx.start(), same_host, q))
         p.start()
         tx = PipeSender(ctx, keys, "there", await asyncio.to_thread(q.get))
         await tx.start()
@@ -238,12 +254,54 @@ def shell_pipe(cmd: str, src: str, total: int) -> float:
     return total / (time.perf_counter() - t0)
 
 
-def ssh_ok() -> bool:
-    if shutil.which("ssh") is None:
-        return False
-    r = subprocess.run(["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2", "localhost", "true"],
-                       capture_output=True)
-    return r.returncode == 0
+SSHD = "/usr/sbin/sshd"
+
+
+@contextlib.contextmanager
+def private_sshd(workdir: str) -> Iterator[list[str] | None]:
+    """An sshd of our own on a loopback port (fresh host and client keys,
+    the host key pinned in a known_hosts file): yields the ssh argv prefix
+    to reach it, or None when there is no sshd binary (`bash
+    scripts/bench-deps.sh` installs openssh-server)."""
+    if not (os.access(SSHD, os.X_OK) and shutil.which("ssh") and shutil.which("ssh-keygen")):
+        yield None
+        return
+    d = os.path.join(workdir, "sshd")
+    os.makedirs(d, mode=0o700)
+    for key in ("host", "id"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", os.path.join(d, key)], check=True)
+    shutil.copy(os.path.join(d, "id.pub"), os.path.join(d, "authorized_keys"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with open(os.path.join(d, "host.pub")) as f:
+        host_pub = " ".join(f.read().split()[:2])
+    with open(os.path.join(d, "known_hosts"), "w") as f:
+        f.write(f"[127.0.0.1]:{port} {host_pub}\n")
+    with open(os.path.join(d, "sshd_config"), "w") as f:
+        f.write(f"ListenAddress 127.0.0.1:{port}\nHostKey {d}/host\nAuthorizedKeysFile {d}/authorized_keys\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                f"PermitRootLogin prohibit-password\nPidFile {d}/sshd.pid\n")
+    if os.geteuid() == 0:
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # its privilege-separation directory
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", os.path.join(d, "sshd_config")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with socket.socket() as c:
+                if c.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                yield None
+                return
+            time.sleep(0.05)
+        yield ["ssh", "-p", str(port), "-i", os.path.join(d, "id"), "-o", "IdentitiesOnly=yes",
+               "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+               "-o", f"UserKnownHostsFile={d}/known_hosts", "127.0.0.1"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 def main() -> int:
@@ -260,20 +318,24 @@ def main() -> int:
             for _ in range(args.size):
                 f.write(block)
         raw = raw_zmq(total, curve=False)
-        rows.append(("raw pyzmq PUSH/PULL 64 KiB", raw))
-        rows.append(("raw pyzmq PUSH/PULL 64 KiB + Curve", raw_zmq(total, curve=True)))
-        rows.append(("onesh network pipe (Curve, acks, credit)", onesh_pipe(total, d)))
+        rows.append(("raw pyzmq PUSH/PULL 64 KiB, tcp", raw))
+        rows.append(("raw pyzmq PUSH/PULL 64 KiB, tcp + Curve", raw_zmq(total, curve=True)))
+        rows.append(("raw pyzmq PUSH/PULL 64 KiB, ipc", raw_zmq(total, curve=False, ipc_dir=d)))
+        rows.append(("onesh pipe, same host (ipc; acks, credit)", onesh_pipe(total, d, same_host=True)))
+        rows.append(("onesh pipe, between hosts (tcp + Curve)", onesh_pipe(total, d, same_host=False)))
         rows.append(("local cat | cat (OS pipes)", shell_pipe("cat | cat > /dev/null", src, total)))
-        rows.append(("cat | ssh localhost 'cat > /dev/null'",
-                     shell_pipe("cat | ssh localhost 'cat > /dev/null'", src, total) if ssh_ok() else None))
+        with private_sshd(d) as ssh:
+            cmd = " ".join([*ssh, "'cat > /dev/null'"]) if ssh else ""
+            rows.append(("cat | ssh 127.0.0.1 'cat > /dev/null'", shell_pipe(f"cat | {cmd}", src, total) if ssh else None))
         lat = [("raw pyzmq DEALER/ROUTER + Curve", raw_latency(args.lines)),
-               ("onesh network pipes", pipe_latency(args.lines, d))]
-    print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq':>11}")
+               ("onesh pipes, same host (ipc)", pipe_latency(args.lines, d, same_host=True)),
+               ("onesh pipes, between hosts (tcp + Curve)", pipe_latency(args.lines, d, same_host=False))]
+    print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq tcp':>15}")
     for name, rate in rows:
         if rate is None:
-            print(f"{name:<46} {'skipped: no passwordless sshd on localhost':>20}")
+            print(f"{name:<46} {'skipped: no sshd (bash scripts/bench-deps.sh)':>20}")
         else:
-            print(f"{name:<46} {rate / 2**20:>8.0f} {rate / raw:>10.2f}x")
+            print(f"{name:<46} {rate / 2**20:>8.0f} {rate / raw:>14.2f}x")
     print(f"one line to an echo process and back (2 hops), {args.lines} round trips:")
     for name, samples in lat:
         print(f"  {name:<44} {_p50_p99(samples)}")

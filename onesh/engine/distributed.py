@@ -249,14 +249,20 @@ class Job:
 
     async def run(self) -> int:
         from onesh.net.pipes import PipeReceiver, PipeSender, pump_fd_to_pipe, pump_pipe_to_fd
+        from onesh.net.samehost import host_key, pipe_bind, same_host
 
         sc, plan = self.sc, self.plan
         host = _bind_host(sc.boot)
+        members = self.snap["members"]
+        here = host_key()
+        # Which runtimes share this host (and user) with the shell or with
+        # each other: their pipes are Unix sockets, not TCP + Curve.
+        keys = [members.get(rt, {}).get("host_key") if here else None for rt, _ in self.segments]
         out_rx = None
         if plan.stdout.get("kind") == "shell":
-            out_rx = PipeReceiver(sc.ctx, sc.keys, f"{self.id}/out", bind=f"tcp://{host}:0")
+            out_rx = PipeReceiver(sc.ctx, sc.keys, f"{self.id}/out", bind=pipe_bind(host, same_host(here, keys[-1])))
             out_ep = await out_rx.start()
-        err_rx = [PipeReceiver(sc.ctx, sc.keys, f"{self.id}/{i}/err", bind=f"tcp://{host}:0")
+        err_rx = [PipeReceiver(sc.ctx, sc.keys, f"{self.id}/{i}/err", bind=pipe_bind(host, same_host(here, keys[i])))
                   for i in range(len(self.segments))]
         err_eps = [await r.start() for r in err_rx]
         stdin_fd: int | None = None
@@ -281,7 +287,8 @@ class Job:
                     assert next_in is not None
                     stdout = {"kind": "pipe", "endpoint": next_in[0], "pipe_id": next_in[1]}
                 if i > 0 or stdin_fd is not None:
-                    stdin = {"kind": "pipe"}
+                    writer = keys[i - 1] if i > 0 else here
+                    stdin = {"kind": "pipe", "same_host": same_host(writer, keys[i])}
                 elif plan.stdin.get("kind") == "file":
                     stdin = dict(plan.stdin)
                 else:

@@ -1,9 +1,11 @@
 """Network pipes: the asyncio + ZeroMQ driver around `pipe_protocol`.
 
 A pipe has a *receiver* (the downstream stage; a ROUTER socket it binds)
-and a *sender* (the upstream stage; a DEALER that connects).  Both are
-CurveZMQ with the cluster keys, so the process must run the ZAP
-authenticator on its Context (`onesh.net.keys.start_authenticator`).
+and a *sender* (the upstream stage; a DEALER that connects).  Over TCP
+both are CurveZMQ with the cluster keys, so the process must run the ZAP
+authenticator on its Context (`onesh.net.keys.start_authenticator`); two
+ends on one host use a Unix socket in a private directory instead, which
+the kernel authenticates (`onesh.net.samehost`).
 
 Wire messages (version 2) are zmq messages whose first part is a msgpack
 array with a version and the pipe id (the receiver names the pipe; a sender
@@ -52,6 +54,7 @@ from onesh.net.pipe_protocol import (
     Receiver,
     Sender,
 )
+from onesh.net.samehost import is_ipc
 
 log = logging.getLogger("onesh.pipes")
 
@@ -269,7 +272,8 @@ class PipeReceiver:
         # A part bigger than any frame is never buffered: zmq drops the
         # peer as it announces it (slack: Curve's box around each part).
         sock.setsockopt(zmq.MAXMSGSIZE, FRAME_MAX + WIRE_SLACK)
-        secure_server(sock, self.keys)
+        if not is_ipc(self.bind):
+            secure_server(sock, self.keys)
         sock.bind(self.bind)
         last = sock.getsockopt(zmq.LAST_ENDPOINT)
         self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
@@ -360,6 +364,9 @@ class PipeReceiver:
                 self._send_ack()  # the ack of the end of stream, still due: the writer waits for it
             await self._owner.close()
             self._owner = None
+            if is_ipc(self.endpoint):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.endpoint[len("ipc://"):])
 
 
 class PipeSender:
@@ -390,7 +397,8 @@ class PipeSender:
         sock.setsockopt(zmq.SNDHWM, 0)  # bounded by credit, never by a drop
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, HEADER_MAX + WIRE_SLACK)  # acks only
-        secure_client(sock, self.keys)
+        if not is_ipc(self.endpoint):
+            secure_client(sock, self.keys)
         sock.connect(self.endpoint)
         self._owner = _Owner(sock, self._on_frames)
         self._owner.send(encode_hello(self.pipe_id))

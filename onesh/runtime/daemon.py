@@ -31,6 +31,7 @@ from onesh.kernel.membership import ClusterState, CommitError, submit
 from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
 from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 from onesh.net.rpc import HandlerError, RpcClient, RpcError, RpcServer
+from onesh.net.samehost import host_key, sweep_stale
 
 log = logging.getLogger("onesh.runtime")
 
@@ -101,6 +102,10 @@ class Runtime:
 
         for module in EXTENSIONS:
             importlib.import_module(module).install(self)
+        # Pipe sockets of stage hosts that died unclosed (SIGKILL).
+        removed = sweep_stale()
+        if removed:
+            log.info("removed %d stale pipe sockets", removed)
         auth = start_authenticator(self.ctx, self.keys)
         self.server = RpcServer(self.ctx, self.cfg.listen, self.keys, self.handle)
         self.endpoint = await self.server.start()
@@ -138,7 +143,7 @@ class Runtime:
     def member_info(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "raft": self.cfg.raft, "tags": self.cfg.tags,
                 "devices": self.cfg.devices, "host": socket.gethostname(), "pid": os.getpid(),
-                "started": self.started}
+                "started": self.started, "host_key": host_key()}
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up)."""

@@ -54,6 +54,15 @@ class SpecError(Exception):
     pass
 
 
+def _tcp_host(endpoint: str) -> str:
+    """The host part of a tcp://HOST:PORT endpoint (loopback if none)."""
+    if endpoint.startswith("tcp://"):
+        h = endpoint[len("tcp://"):].rsplit(":", 1)[0]
+        if h and h not in ("*", "0.0.0.0"):  # (a wildcard is no address to give a writer)
+            return h
+    return "127.0.0.1"
+
+
 def command_argv(stage: dict[str, Any], runtime: str) -> list[str] | str:
     """The argv to execute, or an error message (command not found)."""
     argv = stage.get("argv")
@@ -105,6 +114,7 @@ class StageHost:
     async def run(self) -> int:
         from onesh.net.keys import start_authenticator
         from onesh.net.pipes import PipeReceiver, PipeSender
+        from onesh.net.samehost import pipe_bind
 
         auth = start_authenticator(self.ctx, self.keys)
         try:
@@ -116,7 +126,10 @@ class StageHost:
             stderr_spec = self.spec.get("stderr") or {"kind": "null"}
             receiver = None
             if stdin_spec.get("kind") == "pipe":
-                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"))
+                # On the runtime's own address (not loopback: the writer may
+                # be on another host), or a Unix socket when it is on this one.
+                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")))
+                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=bind)
                 endpoint = await receiver.start()
             else:
                 endpoint = ""

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from cluster_helpers import Cluster, running_cluster
 
+from onesh.net import samehost
+
 pytestmark = pytest.mark.slow
 
 
@@ -341,22 +343,34 @@ def test_a_killed_stage_host_ends_the_job(cluster: Cluster, tmp_path: Path) -> N
             proc.wait()
 
 
-def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path) -> None:
-    """Drop and re-open the network link between two stages several times
-    while 256 MiB flow (the stage host's SIGUSR2 fault injection)."""
+@pytest.mark.parametrize("transport", ["ipc", "tcp"])
+def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path,
+                                                                    transport: str) -> None:
+    """Drop and re-open the link between two stages several times while
+    256 MiB flow (the stage host's SIGUSR2 fault injection): over the Unix
+    sockets runtimes on one host use, and over TCP + Curve, what runtimes
+    on different hosts use (forced here with ONESH_NO_IPC)."""
     src = tmp_path / "in.bin"
     block = os.urandom(1 << 20)
     with open(src, "wb") as f:
         for _ in range(256):
             f.write(block)
+    env = dict(os.environ)
+    env.pop("ONESH_NO_IPC", None)
+    if transport == "tcp":
+        env["ONESH_NO_IPC"] = "1"
+    ipc = samehost.ipc_dir()
+    before = len(os.listdir(ipc)) if ipc else 0
     with open(src, "rb") as fin, open(tmp_path / "out.bin", "wb") as fout:
         proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
                                  "cat @r1 | tr a a @r2"], stdin=fin, stdout=fout, stderr=subprocess.PIPE,
-                                cwd=tmp_path)
+                                cwd=tmp_path, env=env)
         hosts: set[int] = set()
         relinks = 0
+        sockets = 0
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:
+            sockets = max(sockets, (len(os.listdir(ipc)) if ipc else 0) - before)
             for row in _ps_rows(cluster, tmp_path):
                 if row[2] == "r1" and "cat @r1" in row[-1] and row[4] == "running":
                     for pid in row[3].split(","):
@@ -374,6 +388,10 @@ def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Clu
     assert proc.returncode == 0, err.decode()
     assert relinks >= 1, "the stream ended before any relink: make it longer"
     assert _sha(tmp_path / "out.bin") == _sha(src)
+    if transport == "ipc":
+        assert sockets >= 3, "the job's pipes were not Unix sockets"  # in r1, in r2, out, 2 err
+    else:
+        assert sockets == 0, f"ONESH_NO_IPC, yet {sockets} Unix sockets"
 
 
 def _ppid(pid: int) -> int | None:

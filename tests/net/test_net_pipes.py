@@ -1,4 +1,5 @@
-"""Network pipes over real Curve-secured zmq sockets on loopback."""
+"""Network pipes over real zmq sockets: Curve-secured TCP on loopback, and
+Unix sockets in a private directory (same host)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from onesh.net.pipes import (
     encode_hello,
     pump_pipe_to_fd,
 )
+from onesh.net.samehost import pipe_bind
 
 
 @pytest.fixture
@@ -44,12 +46,14 @@ async def _session(keys: ClusterKeys, body):  # type: ignore[no-untyped-def]
         ctx.destroy(linger=0)
 
 
-def test_bytes_arrive_exactly_once_across_reconnects(keys: ClusterKeys) -> None:
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])
+def test_bytes_arrive_exactly_once_across_reconnects(keys: ClusterKeys, transport: str) -> None:
     data = os.urandom(8 * 1024 * 1024 + 12345)
 
     async def body(ctx: zmq.asyncio.Context) -> None:
-        rx = PipeReceiver(ctx, keys, "job/1/in")
+        rx = PipeReceiver(ctx, keys, "job/1/in", bind=pipe_bind("127.0.0.1", transport == "ipc"))
         ep = await rx.start()
+        assert ep.startswith(f"{transport}://")
         tx = PipeSender(ctx, keys, "job/1/in", ep)
         await tx.start()
         got = bytearray()

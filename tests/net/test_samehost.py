@@ -1,0 +1,103 @@
+"""Same-host pipes: when a Unix socket replaces TCP + Curve, and how the
+private directory it lives in is checked."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+import zmq
+import zmq.asyncio
+
+from onesh.net import samehost
+from onesh.net.keys import ClusterKeys, create_secret, load_secret, start_authenticator
+from onesh.net.pipes import PipeReceiver, PipeSender
+
+
+@pytest.fixture
+def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(samehost.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.delenv("ONESH_NO_IPC", raising=False)
+    return tmp_path
+
+
+def test_the_private_directory_is_made_0700_and_checked(tmpdir_: Path) -> None:
+    d = samehost.ipc_dir()
+    assert d == str(tmpdir_ / f"onesh-{os.getuid()}")
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    os.chmod(d, 0o755)  # opened to others (by someone, somehow): not used
+    assert samehost.ipc_dir() is None
+    assert samehost.pipe_bind("127.0.0.1", True) == "tcp://127.0.0.1:0"
+    os.chmod(d, 0o700)
+    os.rmdir(d)
+    os.symlink(tmpdir_, d)  # a link planted in its place: not followed
+    assert samehost.ipc_dir() is None
+
+
+def test_ipc_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert samehost.pipe_bind("10.0.0.5", False) == "tcp://10.0.0.5:0"
+    ep = samehost.pipe_bind("10.0.0.5", True)
+    assert ep.startswith(f"ipc://{tmpdir_}/onesh-{os.getuid()}/p")
+    assert samehost.pipe_bind("10.0.0.5", True) != ep  # a fresh name each time
+    key = samehost.host_key()
+    assert key is not None and key.split(":")[-2] == str(os.getuid())
+    assert samehost.same_host(key, key) and not samehost.same_host(None, None)
+    assert not samehost.same_host(key, key.replace(f":{os.getuid()}:", ":12345:"))  # another user
+    monkeypatch.setenv("ONESH_NO_IPC", "1")
+    assert samehost.host_key() is None
+    assert samehost.pipe_bind("10.0.0.5", True) == "tcp://10.0.0.5:0"
+
+
+def test_an_ipc_pipe_carries_the_stream_and_removes_its_socket(tmpdir_: Path) -> None:
+    create_secret(str(tmpdir_ / "secret"))
+    keys = ClusterKeys.from_secret(load_secret(str(tmpdir_ / "secret")))
+    data = os.urandom(3 * 1024 * 1024 + 7)
+
+    async def body() -> None:
+        ctx = zmq.asyncio.Context()
+        auth = start_authenticator(ctx, keys)
+        try:
+            rx = PipeReceiver(ctx, keys, "j/0/in", bind=samehost.pipe_bind("127.0.0.1", True))
+            ep = await rx.start()
+            path = ep[len("ipc://"):]
+            assert stat.S_ISSOCK(os.stat(path).st_mode)
+            tx = PipeSender(ctx, keys, "j/0/in", ep)
+            await tx.start()
+            got = bytearray()
+
+            async def reader() -> None:
+                while chunk := await rx.read():
+                    got.extend(chunk)
+
+            task = asyncio.create_task(reader())
+            await tx.write(data)
+            await tx.close()
+            await task
+            await rx.close()
+            assert bytes(got) == data
+            assert not os.path.exists(path)
+        finally:
+            auth.stop()
+            ctx.destroy(linger=0)
+
+    asyncio.run(asyncio.wait_for(body(), 60))
+
+
+def test_a_runtime_sweeps_only_dead_sockets(tmpdir_: Path) -> None:
+    d = samehost.ipc_dir()
+    assert d is not None
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live.bind(os.path.join(d, "plive"))
+    live.listen(1)
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(os.path.join(d, "pdead"))  # bound, never listening, closed: what a killed process leaves
+    dead.close()
+    try:
+        assert samehost.sweep_stale() == 1
+        assert sorted(os.listdir(d)) == ["plive"]
+    finally:
+        live.close()

@@ -321,14 +321,14 @@ def main() -> int:
         rows.append(("raw pyzmq PUSH/PULL 64 KiB, tcp", raw))
         rows.append(("raw pyzmq PUSH/PULL 64 KiB, tcp + Curve", raw_zmq(total, curve=True)))
         rows.append(("raw pyzmq PUSH/PULL 64 KiB, ipc", raw_zmq(total, curve=False, ipc_dir=d)))
-        rows.append(("onesh pipe, same host (ipc; acks, credit)", onesh_pipe(total, d, same_host=True)))
+        rows.append(("onesh pipe, same host (unix socket)", onesh_pipe(total, d, same_host=True)))
         rows.append(("onesh pipe, between hosts (tcp + Curve)", onesh_pipe(total, d, same_host=False)))
         rows.append(("local cat | cat (OS pipes)", shell_pipe("cat | cat > /dev/null", src, total)))
         with private_sshd(d) as ssh:
             cmd = " ".join([*ssh, "'cat > /dev/null'"]) if ssh else ""
             rows.append(("cat | ssh 127.0.0.1 'cat > /dev/null'", shell_pipe(f"cat | {cmd}", src, total) if ssh else None))
         lat = [("raw pyzmq DEALER/ROUTER + Curve", raw_latency(args.lines)),
-               ("onesh pipes, same host (ipc)", pipe_latency(args.lines, d, same_host=True)),
+               ("onesh pipes, same host (unix socket)", pipe_latency(args.lines, d, same_host=True)),
                ("onesh pipes, between hosts (tcp + Curve)", pipe_latency(args.lines, d, same_host=False))]
     print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq tcp':>15}")
     for name, rate in rows:

@@ -4,8 +4,9 @@ A pipe has a *receiver* (the downstream stage; a ROUTER socket it binds)
 and a *sender* (the upstream stage; a DEALER that connects).  Over TCP
 both are CurveZMQ with the cluster keys, so the process must run the ZAP
 authenticator on its Context (`onesh.net.keys.start_authenticator`); two
-ends on one host use a Unix socket in a private directory instead, which
-the kernel authenticates (`onesh.net.samehost`).
+ends on one host use a Unix packet socket in a private directory instead
+(`unix://` endpoints: `onesh.net.samehost`, `onesh.net.unixsock`), with
+the same messages.
 
 Wire messages (version 2) are zmq messages whose first part is a msgpack
 array with a version and the pipe id (the receiver names the pipe; a sender
@@ -54,7 +55,7 @@ from onesh.net.pipe_protocol import (
     Receiver,
     Sender,
 )
-from onesh.net.samehost import is_ipc
+from onesh.net.unixsock import UnixDealer, UnixRouter, is_unix, path_of
 
 log = logging.getLogger("onesh.pipes")
 
@@ -261,10 +262,15 @@ class PipeReceiver:
         self.rejected = 0
         self.bytes_in = 0
         self.closed = False
-        self._owner: _Owner | None = None
+        self._owner: _Owner | UnixRouter | None = None
         self.endpoint = ""
 
     async def start(self) -> str:
+        if is_unix(self.bind):
+            self._owner = UnixRouter(path_of(self.bind), FRAME_MAX + HEADER_MAX + WIRE_SLACK,
+                                     self._on_frames, self._ack_batch)
+            self.endpoint = self.bind
+            return self.endpoint
         sock = self.ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 0)  # acks only: bounded by the frames we receive
@@ -272,8 +278,7 @@ class PipeReceiver:
         # A part bigger than any frame is never buffered: zmq drops the
         # peer as it announces it (slack: Curve's box around each part).
         sock.setsockopt(zmq.MAXMSGSIZE, FRAME_MAX + WIRE_SLACK)
-        if not is_ipc(self.bind):
-            secure_server(sock, self.keys)
+        secure_server(sock, self.keys)
         sock.bind(self.bind)
         last = sock.getsockopt(zmq.LAST_ENDPOINT)
         self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
@@ -287,7 +292,7 @@ class PipeReceiver:
             self._granted = ack.seq + ack.credit
             self._owner.send([self.peer, *encode_ack(self.pipe_id, ack, gone)])
 
-    def _on_frames(self, frames: list[zmq.Frame]) -> None:
+    def _on_frames(self, frames: list[Part]) -> None:
         try:
             if len(frames) < 2:
                 raise WireError("a message without the sender's identity")
@@ -296,7 +301,8 @@ class PipeReceiver:
             self.rejected += 1
             log.warning("pipe %s: rejected a message: %s", self.pipe_id, e)
             return
-        self.peer = frames[0].bytes  # acks go to the newest connection
+        ident = frames[0]
+        self.peer = ident.bytes if isinstance(ident, zmq.Frame) else bytes(ident)  # acks go to the newest connection
         self.peer_seen.set()
         if kind == "f":
             self.proto.on_frame(value)
@@ -364,9 +370,6 @@ class PipeReceiver:
                 self._send_ack()  # the ack of the end of stream, still due: the writer waits for it
             await self._owner.close()
             self._owner = None
-            if is_ipc(self.endpoint):
-                with contextlib.suppress(OSError):
-                    os.unlink(self.endpoint[len("ipc://"):])
 
 
 class PipeSender:
@@ -379,7 +382,7 @@ class PipeSender:
         self.gone = False
         self.bytes_out = 0
         self.resends = 0
-        self._owner: _Owner | None = None
+        self._owner: _Owner | UnixDealer | None = None
         self._timer: asyncio.Task[None] | None = None
         self._last_ack = 0.0
         self._last_heard = 0.0
@@ -392,19 +395,23 @@ class PipeSender:
         self._timer = asyncio.get_running_loop().create_task(self._resend_loop())
 
     def _open(self) -> None:
+        if is_unix(self.endpoint):
+            self._owner = UnixDealer(path_of(self.endpoint), HEADER_MAX + WIRE_SLACK, self._on_frames)
+            self._owner.send(encode_hello(self.pipe_id))
+            self._last_ack = self._last_heard = asyncio.get_running_loop().time()
+            return
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 0)  # bounded by credit, never by a drop
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, HEADER_MAX + WIRE_SLACK)  # acks only
-        if not is_ipc(self.endpoint):
-            secure_client(sock, self.keys)
+        secure_client(sock, self.keys)
         sock.connect(self.endpoint)
         self._owner = _Owner(sock, self._on_frames)
         self._owner.send(encode_hello(self.pipe_id))
         self._last_ack = self._last_heard = asyncio.get_running_loop().time()
 
-    def _on_frames(self, frames: list[zmq.Frame]) -> None:
+    def _on_frames(self, frames: list[Part]) -> None:
         try:
             kind, value = decode(frames, self.pipe_id)
         except WireError as e:
@@ -455,6 +462,8 @@ class PipeSender:
                 # drops queued messages on a peer restart).  Say hello
                 # again and replay everything unacknowledged.
                 self.resends += 1
+                if isinstance(self._owner, UnixDealer) and self._owner.broken:
+                    self._owner.reopen()  # (zmq reconnects by itself)
                 self._owner.send(encode_hello(self.pipe_id))
                 self.proto.on_reconnect()
                 self._push()

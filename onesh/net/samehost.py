@@ -1,13 +1,14 @@
 """Same-host pipes: a Unix socket in a private directory instead of TCP + Curve.
 
 Two ends of a pipe on one machine — one kernel, one user, one filesystem
-view — talk over `ipc://` in a directory only this user can enter (mode
+view — talk over a Unix packet socket (`unix://`, onesh.net.unixsock) in
+a directory only this user can enter (mode
 0700, owned by us: checked, never assumed).  The kernel is then what
 authenticates the peer (only this uid, and root, can connect to the
 socket file) and the bytes never leave it, so Curve would add nothing but
 two passes of crypto per byte: on loopback it halves a pipe's throughput.
 Whatever crosses hosts, or users, or mount namespaces stays TCP + Curve:
-a sender only skips Curve for an `ipc://` endpoint, and only a receiver
+a sender only skips Curve for a `unix://` endpoint, and only a receiver
 that checked its directory binds one.
 
 `host_key()` names the conditions; two ends with equal keys may use ipc.
@@ -67,10 +68,6 @@ def ipc_dir() -> str | None:
     return path
 
 
-def is_ipc(endpoint: str) -> bool:
-    return endpoint.startswith("ipc://")
-
-
 def pipe_bind(tcp_host: str, same_host: bool) -> str:
     """Where a pipe receiver binds: a fresh socket file in the private
     directory when its writer is on this host (and the directory is
@@ -80,7 +77,7 @@ def pipe_bind(tcp_host: str, same_host: bool) -> str:
         if d is not None:
             path = os.path.join(d, f"p{secrets.token_hex(8)}")
             if len(path) <= IPC_PATH_MAX:
-                return f"ipc://{path}"
+                return f"unix://{path}"
     return f"tcp://{tcp_host}:0"
 
 
@@ -98,7 +95,7 @@ def sweep_stale() -> int:
     gone = 0
     for name in os.listdir(d):
         path = os.path.join(d, name)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
             try:
                 s.connect(path)
             except OSError as e:

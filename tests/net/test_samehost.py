@@ -38,10 +38,10 @@ def test_the_private_directory_is_made_0700_and_checked(tmpdir_: Path) -> None:
     assert samehost.ipc_dir() is None
 
 
-def test_ipc_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_unix_socket_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert samehost.pipe_bind("10.0.0.5", False) == "tcp://10.0.0.5:0"
     ep = samehost.pipe_bind("10.0.0.5", True)
-    assert ep.startswith(f"ipc://{tmpdir_}/onesh-{os.getuid()}/p")
+    assert ep.startswith(f"unix://{tmpdir_}/onesh-{os.getuid()}/p")
     assert samehost.pipe_bind("10.0.0.5", True) != ep  # a fresh name each time
     key = samehost.host_key()
     assert key is not None and key.split(":")[-2] == str(os.getuid())
@@ -52,7 +52,7 @@ def test_ipc_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch: pytest.M
     assert samehost.pipe_bind("10.0.0.5", True) == "tcp://10.0.0.5:0"
 
 
-def test_an_ipc_pipe_carries_the_stream_and_removes_its_socket(tmpdir_: Path) -> None:
+def test_a_unix_socket_pipe_carries_the_stream_and_removes_its_socket(tmpdir_: Path) -> None:
     create_secret(str(tmpdir_ / "secret"))
     keys = ClusterKeys.from_secret(load_secret(str(tmpdir_ / "secret")))
     data = os.urandom(3 * 1024 * 1024 + 7)
@@ -63,7 +63,7 @@ def test_an_ipc_pipe_carries_the_stream_and_removes_its_socket(tmpdir_: Path) ->
         try:
             rx = PipeReceiver(ctx, keys, "j/0/in", bind=samehost.pipe_bind("127.0.0.1", True))
             ep = await rx.start()
-            path = ep[len("ipc://"):]
+            path = ep[len("unix://"):]
             assert stat.S_ISSOCK(os.stat(path).st_mode)
             tx = PipeSender(ctx, keys, "j/0/in", ep)
             await tx.start()
@@ -90,10 +90,10 @@ def test_an_ipc_pipe_carries_the_stream_and_removes_its_socket(tmpdir_: Path) ->
 def test_a_runtime_sweeps_only_dead_sockets(tmpdir_: Path) -> None:
     d = samehost.ipc_dir()
     assert d is not None
-    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     live.bind(os.path.join(d, "plive"))
     live.listen(1)
-    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     dead.bind(os.path.join(d, "pdead"))  # bound, never listening, closed: what a killed process leaves
     dead.close()
     try:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from onesh.runtime.daemon import Runtime
 
 AGENT = "pubsub"
+HOST_KEY_MAX = 128
 LEASE = 6.0  # seconds an end stays registered without a watch
 WATCH_MAX = 5.0  # longest long poll (must stay well under LEASE)
 ID_MAX = 200
@@ -42,6 +43,7 @@ class End:
     runtime: str
     lease: float
     done: bool = False  # a publisher that closed its stream (sent EOF to its links)
+    host: str | None = None  # its samehost.host_key(): a reader on the same host links by Unix socket
 
 
 @dataclass
@@ -83,12 +85,12 @@ class TopicDirectory:
             self._bump()
         return changed
 
-    def join(self, topic: str, role: str, eid: str, runtime: str, now: float) -> None:
+    def join(self, topic: str, role: str, eid: str, runtime: str, now: float, host: str | None = None) -> None:
         t = self.topics.setdefault(topic, Topic())
         ends = t.pubs if role == "pub" else t.subs
         end = ends.get(eid)
         if end is None:
-            ends[eid] = End(runtime, now + self.lease)
+            ends[eid] = End(runtime, now + self.lease, host=host)
             self._bump()
         else:
             end.lease = now + self.lease
@@ -127,6 +129,7 @@ class TopicDirectory:
         out: dict[str, Any] = {"version": self.version, "known": eid in (t.pubs if role == "pub" else t.subs)}
         if role == "sub":
             out["pubs"] = {p: end.done for p, end in t.pubs.items()}
+            out["hosts"] = {p: end.host for p, end in t.pubs.items() if end.host}
         else:
             out["links"] = {s: ep for (p, s), ep in t.links.items() if p == eid}
             out["subs"] = sorted(t.subs)
@@ -188,7 +191,9 @@ class PubSubAgent:
         if op == "watch":
             # Watching is also the lease renewal (and re-registration after
             # a failover of this agent).
-            d.join(topic, role, eid, str(body.get("runtime", "?"))[:ID_MAX], now)
+            host = body.get("host")
+            d.join(topic, role, eid, str(body.get("runtime", "?"))[:ID_MAX], now,
+                   host[:HOST_KEY_MAX] if isinstance(host, str) else None)
             seen = body.get("version")
             timeout = min(float(body.get("timeout", 0) or 0), WATCH_MAX)
             if isinstance(seen, int) and seen == d.version and timeout > 0:

@@ -10,9 +10,10 @@ gone it raises BrokenPipeError (SIGPIPE).
 
 Each (writer, reader) pair is an ordinary network pipe with its own
 sequence numbers, acks and replay, so fan-out keeps every guarantee of a
-pipeline pipe.  The process must run the ZAP authenticator on the
-context's sockets (onesh.net.keys.start_authenticator), since readers
-bind Curve servers.
+pipeline pipe; a writer on the reader's host (the directory tells each
+writer's host key) is linked by a Unix socket, any other by TCP + Curve.
+The process must run the ZAP authenticator on the context's sockets
+(onesh.net.keys.start_authenticator), since readers bind Curve servers.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from onesh.net.rpc import RpcError
+from onesh.net.samehost import host_key, pipe_bind, same_host
 
 WATCH_FOR = 4.0  # seconds per long poll (pubsub.WATCH_MAX caps it)
 STRAGGLERS = 1.0  # seconds a writer waits for the other registered readers to link
@@ -65,7 +67,8 @@ class _Watch:
 
     async def poll(self) -> dict[str, Any]:
         body = {"topic": self.topic, "role": self.role, "id": self.id, "version": self.version,
-                "timeout": 0 if self.version is None else WATCH_FOR, "runtime": self.ns.local or "shell"}
+                "timeout": 0 if self.version is None else WATCH_FOR, "runtime": self.ns.local or "shell",
+                "host": host_key()}
         view: dict[str, Any] = await self.ns.agent("pubsub", "pubsub.watch", body, timeout=WATCH_FOR + 3.0)
         if "error" in view:
             raise OSError(errno.EIO, str(view["error"]), self.topic)
@@ -113,7 +116,9 @@ async def subscribe(ns: Any, path: str) -> AsyncGenerator[bytes, None]:
         for pub, done in pubs.items():
             if pub in receivers or done:
                 continue  # a writer that already finished before we came has nothing for us
-            rx = PipeReceiver(ns.ctx, ns.keys, f"pipes:{path}:{pub}:{watch.id}", bind=f"tcp://{host}:0")
+            writer_host = watch.view.get("hosts", {}).get(pub)
+            rx = PipeReceiver(ns.ctx, ns.keys, f"pipes:{path}:{pub}:{watch.id}",
+                              bind=pipe_bind(host, same_host(host_key(), writer_host)))
             endpoint = await rx.start()
             receivers[pub] = rx
             task = asyncio.get_running_loop().create_task(drain(pub, rx))

@@ -69,3 +69,14 @@ def test_a_link_needs_both_ends_registered() -> None:
     d.join("/pipes/x", "sub", "s1", "r1", now=0.0)
     with pytest.raises(KeyError):
         d.link("/pipes/x", "p-unknown", "s1", "tcp://h:1")
+
+
+def test_a_subscriber_learns_each_publishers_host_key() -> None:
+    # (a reader on the writer's host links by Unix socket, see samehost)
+    d = TopicDirectory(lease=5.0)
+    d.join("/pipes/x", "sub", "s1", "r1", now=0.0, host="boot:0:42")
+    d.join("/pipes/x", "pub", "p1", "r1", now=0.0, host="boot:0:42")
+    d.join("/pipes/x", "pub", "p2", "r2", now=0.0)  # a host that cannot tell
+    view = d.view("/pipes/x", "sub", "s1")
+    assert view["pubs"] == {"p1": False, "p2": False}
+    assert view["hosts"] == {"p1": "boot:0:42"}

@@ -6,7 +6,8 @@
 Starts a 3-runtime cluster on loopback and prints, side by side:
 - throughput of `cat @r1 | cat @r2 | cat @r3` run by `onesh -c` (stdin a
   file, stdout /dev/null): shell → r1 → r2 → r3 → shell, four network
-  pipes, three builtin `cat` agents;
+  pipes, three builtin `cat` agents; as wired on one host (Unix sockets)
+  and as between hosts (ONESH_NO_IPC=1: TCP + Curve);
 - the same bytes through a local `cat | cat | cat` (OS pipes);
 - latency of one line through the three runtimes and back (p50/p99 of
   N round trips, each line written and awaited before the next), and the
@@ -30,17 +31,20 @@ import time
 
 from onesh.runtime.client import start_cluster, stop_cluster
 
+TCP = dict(os.environ, ONESH_NO_IPC="1")  # wire every pipe as between hosts: TCP + Curve
 
-def throughput(cmd: list[str], src: str) -> float:
+
+def throughput(cmd: list[str], src: str, env: dict[str, str] | None = None) -> float:
     with open(src, "rb") as fin, open(os.devnull, "wb") as fout:
         t0 = time.perf_counter()
-        subprocess.run(cmd, stdin=fin, stdout=fout, check=True)
+        subprocess.run(cmd, stdin=fin, stdout=fout, check=True, env=env)
         return time.perf_counter() - t0
 
 
-def line_latency(cluster_dir: str, lines: int, pipeline: str = "cat @r1 | cat @r2 | cat @r3") -> list[float]:
+def line_latency(cluster_dir: str, lines: int, pipeline: str = "cat @r1 | cat @r2 | cat @r3",
+                 env: dict[str, str] | None = None) -> list[float]:
     proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster_dir, "-c", pipeline],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
     assert proc.stdin is not None and proc.stdout is not None
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)
@@ -78,23 +82,28 @@ def main() -> int:
         info = start_cluster(os.path.join(d, "c"), nodes=3)
         try:
             mib = args.size
-            onesh_s = throughput([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c",
-                                  "cat @r1 | cat @r2 | cat @r3"], src)
+            cmd = [sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", "cat @r1 | cat @r2 | cat @r3"]
+            onesh_s = throughput(cmd, src)
+            tcp_s = throughput(cmd, src, TCP)
             local_s = throughput(["sh", "-c", "cat | cat | cat"], src)
             lat = sorted(line_latency(info.directory, args.lines))
             fewer = [sorted(line_latency(info.directory, args.lines, p)) for p in ("cat @r1", "cat @r1 | cat @r2")]
+            lat_tcp = sorted(line_latency(info.directory, args.lines, env=TCP))
         finally:
             stop_cluster(info)
-    print(f"{'path':<44} {'MiB/s':>8} {'ratio':>7}")
-    print(f"{'onesh cat@r1 | cat@r2 | cat@r3 (' + str(mib) + ' MiB)':<44} {mib / onesh_s:>8.0f} "
+    print(f"{'path':<58} {'MiB/s':>8} {'ratio':>7}")
+    print(f"{'onesh cat@r1 | cat@r2 | cat@r3 (' + str(mib) + ' MiB), one host':<58} {mib / onesh_s:>8.0f} "
           f"{local_s / onesh_s:>7.2f}")
-    print(f"{'local cat | cat | cat (OS pipes)':<44} {mib / local_s:>8.0f} {1.0:>7.2f}")
-    p50 = statistics.median(lat) * 1000
-    p99 = lat[int(len(lat) * 0.99) - 1] * 1000
-    print(f"one line shell→r1→r2→r3→shell, {len(lat)} round trips: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+    print(f"{'  same, pipes wired as between hosts (TCP + Curve)':<58} {mib / tcp_s:>8.0f} {local_s / tcp_s:>7.2f}")
+    print(f"{'local cat | cat | cat (OS pipes)':<58} {mib / local_s:>8.0f} {1.0:>7.2f}")
+
+    def p50_p99(s: list[float]) -> str:
+        return f"p50 {statistics.median(s) * 1000:.2f} ms, p99 {s[int(len(s) * 0.99) - 1] * 1000:.2f} ms"
+
+    print(f"one line shell→r1→r2→r3→shell, {len(lat)} round trips: {p50_p99(lat)}")
     for path, s in zip(("shell→r1→shell", "shell→r1→r2→shell"), fewer, strict=True):
-        print(f"  same through {path + ':':<22} p50 {statistics.median(s) * 1000:.2f} ms, "
-              f"p99 {s[int(len(s) * 0.99) - 1] * 1000:.2f} ms")
+        print(f"  same through {path + ':':<22} {p50_p99(s)}")
+    print(f"  all three, wired as between hosts:  {p50_p99(lat_tcp)}")
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,9 @@ def test_bytes_arrive_exactly_once_across_reconnects(keys: ClusterKeys, transpor
         rx = PipeReceiver(ctx, keys, "job/1/in", bind=pipe_bind("127.0.0.1", transport == "unix"))
         ep = await rx.start()
         assert ep.startswith(f"{transport}://")
+        path = ep[len("unix://"):] if transport == "unix" else None
+        if path:
+            assert stat.S_ISSOCK(os.stat(path).st_mode)
         tx = PipeSender(ctx, keys, "job/1/in", ep)
         await tx.start()
         got = bytearray()
@@ -73,6 +77,7 @@ def test_bytes_arrive_exactly_once_across_reconnects(keys: ClusterKeys, transpor
         await rx.close()
         assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
         assert rx.proto.duplicates >= 0
+        assert not (path and os.path.exists(path))  # a Unix socket's file goes with its receiver
 
     asyncio.run(_session(keys, body))
 

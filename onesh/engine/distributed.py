@@ -68,15 +68,13 @@ class ShellCluster:
         return await call_once(self.ctx, endpoint, self.keys, method, body, timeout)
 
     async def status(self) -> dict[str, Any]:
+        from onesh.kernel.statusread import freshest
         from onesh.net.rpc import RpcError
 
-        last: Exception | None = None
-        for ep in self.boot:
-            try:
-                return await self.call(ep, "cluster.status", {}, 1.5)
-            except RpcError as e:
-                last = e
-        raise planner.PlanError(f"cluster unreachable: {last}")
+        try:
+            return await freshest(self.call(ep, "cluster.status", {}, 1.5) for ep in self.boot)
+        except RpcError as e:
+            raise planner.PlanError(f"cluster unreachable: {e}") from None
 
     def ns(self) -> Any:
         if self.namespace is None:

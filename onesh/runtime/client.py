@@ -124,7 +124,24 @@ class ClusterClient:
         return run_sync(_call(self.boot, self.secret, method, body, timeout))
 
     def status(self) -> dict[str, Any]:
-        return self.call("cluster.status")
+        """The freshest view among the boot runtimes (see kernel.statusread)."""
+        async def read() -> dict[str, Any]:
+            import zmq.asyncio
+
+            from onesh.kernel.statusread import freshest
+            from onesh.net.keys import ClusterKeys, load_secret
+            from onesh.net.rpc import RpcError, call_once
+
+            keys = ClusterKeys.from_secret(load_secret(self.secret))
+            ctx = zmq.asyncio.Context()
+            try:
+                return await freshest(call_once(ctx, ep, keys, "cluster.status", {}, 1.5) for ep in self.boot)
+            except RpcError as e:
+                raise ClusterError(f"no runtime answered cluster.status: {e}") from None
+            finally:
+                ctx.destroy(linger=0)
+
+        return run_sync(read())
 
     def call_endpoint(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
                       timeout: float = 1.5) -> dict[str, Any]:

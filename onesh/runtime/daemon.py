@@ -213,13 +213,13 @@ class Runtime:
             while not self.state.caught_up() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             return self.state.snapshot()
-        last: Exception | None = None
-        for client in list(self.voter_clients.values()):
-            try:
-                return await client.call("cluster.status", {}, timeout=1.0)
-            except RpcError as e:
-                last = e
-        raise RpcError(f"no voter reachable: {last}")
+        from onesh.kernel.statusread import freshest
+
+        try:
+            return await freshest(client.call("cluster.status", {}, timeout=1.0)
+                                  for client in list(self.voter_clients.values()))
+        except RpcError as e:
+            raise RpcError(f"no voter reachable: {e}") from None
 
     # ------------------------------------------------------------- loops
     async def heartbeat_loop(self) -> None:

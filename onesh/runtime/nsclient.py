@@ -134,22 +134,14 @@ class Namespace:
                 eps.append(members[self.local]["endpoint"])
             eps += [m["endpoint"] for m in members.values() if m.get("alive") and m["endpoint"] not in eps]
         eps += [b for b in self.boot if b not in eps]
-        tasks = [asyncio.create_task(self.call(ep, "cluster.status", {}, 1.5)) for ep in eps]
-        last: BaseException | None = None
+        from onesh.kernel.statusread import freshest
+
         try:
-            for fut in asyncio.as_completed(tasks):
-                try:
-                    snap = await fut
-                except RpcError as e:
-                    last = e
-                    continue
-                self._snap, self._snap_at = snap, time.monotonic()
-                return snap
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        raise OSError(errno.EHOSTUNREACH, f"cluster unreachable: {last}")
+            snap = await freshest(self.call(ep, "cluster.status", {}, 1.5) for ep in eps)
+        except RpcError as e:
+            raise OSError(errno.EHOSTUNREACH, f"cluster unreachable: {e}") from None
+        self._snap, self._snap_at = snap, time.monotonic()
+        return snap
 
     async def members(self, fresh: bool = False) -> dict[str, dict[str, Any]]:
         members: dict[str, dict[str, Any]] = (await self.status(fresh))["members"]

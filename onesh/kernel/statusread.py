@@ -1,0 +1,64 @@
+"""Reading the cluster status from several runtimes at once.
+
+Any voter can answer `cluster.status`, but a follower only knows what the
+leader has told it so far: right after a change (a runtime joined, an
+agent moved) it may still show the state before it.  So a reader asks
+several runtimes at once and keeps the answer furthest along the Raft log
+(the highest commit index).  An answer from the leader itself is the
+furthest there is and ends the wait; otherwise the others get a short
+grace period after the first answer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from onesh.net.rpc import RpcError
+
+GRACE = 0.05  # seconds to wait for a fresher answer after the first
+
+
+def _commit(snap: dict[str, Any]) -> int:
+    raft = snap.get("raft") or {}
+    commit = raft.get("commit")
+    return commit if isinstance(commit, int) else -1
+
+
+def _from_leader(snap: dict[str, Any]) -> bool:
+    raft = snap.get("raft") or {}
+    return snap.get("leader") is not None and snap.get("leader") == raft.get("self")
+
+
+async def freshest(answers: Iterable[Awaitable[dict[str, Any]]], grace: float = GRACE) -> dict[str, Any]:
+    """The freshest of these status answers; RpcError if none came."""
+    loop = asyncio.get_running_loop()
+    pending = {asyncio.ensure_future(a) for a in answers}
+    best: dict[str, Any] | None = None
+    last: Exception | None = None
+    deadline: float | None = None
+    try:
+        while pending:
+            wait = None if deadline is None else max(0.0, deadline - loop.time())
+            done, pending = await asyncio.wait(pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                break  # the grace ran out
+            for fut in done:
+                try:
+                    snap = fut.result()
+                except RpcError as e:
+                    last = e
+                    continue
+                if best is None or _commit(snap) > _commit(best):
+                    best = snap
+                if _from_leader(snap):
+                    return snap
+                if deadline is None:
+                    deadline = loop.time() + grace
+    finally:
+        for fut in pending:
+            fut.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    if best is None:
+        raise last if last is not None else RpcError("no runtime to ask")
+    return best

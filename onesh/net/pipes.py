@@ -397,9 +397,12 @@ class PipeSender:
     def _open(self) -> None:
         if is_unix(self.endpoint):
             self._owner = UnixDealer(path_of(self.endpoint), HEADER_MAX + WIRE_SLACK, self._on_frames)
-            self._owner.send(encode_hello(self.pipe_id))
-            self._last_ack = self._last_heard = asyncio.get_running_loop().time()
-            return
+        else:
+            self._owner = self._open_zmq()
+        self._owner.send(encode_hello(self.pipe_id))
+        self._last_ack = self._last_heard = asyncio.get_running_loop().time()
+
+    def _open_zmq(self) -> _Owner:
         sock = self.ctx.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.SNDHWM, 0)  # bounded by credit, never by a drop
@@ -407,9 +410,7 @@ class PipeSender:
         sock.setsockopt(zmq.MAXMSGSIZE, HEADER_MAX + WIRE_SLACK)  # acks only
         secure_client(sock, self.keys)
         sock.connect(self.endpoint)
-        self._owner = _Owner(sock, self._on_frames)
-        self._owner.send(encode_hello(self.pipe_id))
-        self._last_ack = self._last_heard = asyncio.get_running_loop().time()
+        return _Owner(sock, self._on_frames)
 
     def _on_frames(self, frames: list[Part]) -> None:
         try:

@@ -2,8 +2,8 @@
 
 Two ends of a pipe on one machine — one kernel, one user, one filesystem
 view — talk over a Unix packet socket (`unix://`, onesh.net.unixsock) in
-a directory only this user can enter (mode
-0700, owned by us: checked, never assumed).  The kernel is then what
+a directory only this user can enter (mode 0700, owned by us: checked,
+never assumed).  The kernel is then what
 authenticates the peer (only this uid, and root, can connect to the
 socket file) and the bytes never leave it, so Curve would add nothing but
 two passes of crypto per byte: on loopback it halves a pipe's throughput.
@@ -11,7 +11,7 @@ Whatever crosses hosts, or users, or mount namespaces stays TCP + Curve:
 a sender only skips Curve for a `unix://` endpoint, and only a receiver
 that checked its directory binds one.
 
-`host_key()` names the conditions; two ends with equal keys may use ipc.
+`host_key()` names the conditions; two ends with equal keys may use one.
 """
 
 from __future__ import annotations

@@ -96,6 +96,7 @@ class _Conn:
         self.on_packet, self.on_batch, self.on_close = on_packet, on_batch, on_close
         self.backlog: deque[list[Data]] = deque()
         self.closed = False
+        self.ident = b""  # the name a UnixRouter knows it by
         self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
         self._loop.add_reader(self._fd, self._readable)
@@ -181,7 +182,6 @@ class UnixRouter:
         self.path, self.max_packet = path, max_packet
         self.on_frames, self.after_batch = on_frames, after_batch
         self.conns: dict[bytes, _Conn] = {}
-        self._idents: dict[_Conn, bytes] = {}
         self._ids = itertools.count(1)
         self._loop = asyncio.get_running_loop()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -209,17 +209,15 @@ class UnixRouter:
                 sock.close()
                 continue
             _tune(sock)
-            ident = next(self._ids).to_bytes(8, "big")
-            self.conns[ident] = _Conn(sock, self.max_packet, self._on_packet, self._batch, self._gone)
-            self._idents[self.conns[ident]] = ident
+            conn = _Conn(sock, self.max_packet, self._on_packet, self._batch, self._gone)
+            conn.ident = next(self._ids).to_bytes(8, "big")
+            self.conns[conn.ident] = conn
 
     def _on_packet(self, conn: _Conn, parts: list[memoryview]) -> None:
-        self.on_frames([self._idents[conn], *parts])
+        self.on_frames([conn.ident, *parts])
 
     def _gone(self, conn: _Conn) -> None:
-        ident = self._idents.pop(conn, None)
-        if ident is not None:
-            self.conns.pop(ident, None)
+        self.conns.pop(conn.ident, None)
 
     def _batch(self) -> None:
         if self.after_batch is not None:
@@ -273,8 +271,7 @@ class UnixDealer:
             sock.close()
             log.debug("pipe socket: connect %s: %s", self.path, e)
             return
-        self.conn = _Conn(sock, self.max_packet, lambda c, p: self.on_frames(list(p)), lambda: None,
-                          lambda c: None)
+        self.conn = _Conn(sock, self.max_packet, lambda c, p: self.on_frames(p), lambda: None, lambda c: None)
 
     def send(self, parts: list[Data]) -> None:
         if self.conn is not None and not self.closing:

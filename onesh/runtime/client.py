@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,30 +88,45 @@ class ClusterInfo:
         return out
 
 
-async def _call(boot: list[str], secret: str, method: str, body: dict[str, Any] | None = None,
-                timeout: float = 1.5) -> dict[str, Any]:
-    import zmq.asyncio
+async def _first(answers: Iterable[Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    """The first answer that comes (RpcError if none does)."""
+    from onesh.net.rpc import RpcError
 
-    from onesh.net.keys import ClusterKeys, load_secret
-    from onesh.net.rpc import RpcError, call_once
-
-    keys = ClusterKeys.from_secret(load_secret(secret))
-    ctx = zmq.asyncio.Context()
-    # Ask every boot endpoint at once and take the first answer: a dead
-    # runtime first in the list must not cost a whole timeout.
-    tasks = [asyncio.create_task(call_once(ctx, ep, keys, method, body, timeout)) for ep in boot]
+    tasks = [asyncio.ensure_future(a) for a in answers]
     try:
-        last: BaseException | None = None
+        last: RpcError = RpcError("no runtime to ask")
         for fut in asyncio.as_completed(tasks):
             try:
                 return await fut
             except RpcError as e:
                 last = e
-        raise ClusterError(f"no runtime answered {method}: {last}")
+        raise last
     finally:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _call(boot: list[str], secret: str, method: str, body: dict[str, Any] | None = None,
+                timeout: float = 1.5) -> dict[str, Any]:
+    import zmq.asyncio
+
+    from onesh.kernel.statusread import freshest
+    from onesh.net.keys import ClusterKeys, load_secret
+    from onesh.net.rpc import RpcError, call_once
+
+    keys = ClusterKeys.from_secret(load_secret(secret))
+    ctx = zmq.asyncio.Context()
+    # Ask every boot endpoint at once: a dead runtime first in the list
+    # must not cost a whole timeout.  Of the status, keep the freshest
+    # view (a follower may lag: kernel.statusread); of anything else, the
+    # first answer.
+    answers = (call_once(ctx, ep, keys, method, body, timeout) for ep in boot)
+    try:
+        return await (freshest(answers) if method == "cluster.status" else _first(answers))
+    except RpcError as e:
+        raise ClusterError(f"no runtime answered {method}: {e}") from None
+    finally:
         ctx.destroy(linger=0)
 
 
@@ -125,23 +140,7 @@ class ClusterClient:
 
     def status(self) -> dict[str, Any]:
         """The freshest view among the boot runtimes (see kernel.statusread)."""
-        async def read() -> dict[str, Any]:
-            import zmq.asyncio
-
-            from onesh.kernel.statusread import freshest
-            from onesh.net.keys import ClusterKeys, load_secret
-            from onesh.net.rpc import RpcError, call_once
-
-            keys = ClusterKeys.from_secret(load_secret(self.secret))
-            ctx = zmq.asyncio.Context()
-            try:
-                return await freshest(call_once(ctx, ep, keys, "cluster.status", {}, 1.5) for ep in self.boot)
-            except RpcError as e:
-                raise ClusterError(f"no runtime answered cluster.status: {e}") from None
-            finally:
-                ctx.destroy(linger=0)
-
-        return run_sync(read())
+        return self.call("cluster.status")
 
     def call_endpoint(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
                       timeout: float = 1.5) -> dict[str, Any]:

@@ -207,8 +207,9 @@ class Runtime:
     async def snapshot(self) -> dict[str, Any]:
         if self.state is not None:
             # A lagging follower waits (briefly) to catch up rather than
-            # answer with a stale view; clients ask every boot endpoint at
-            # once and take the first answer, so an up-to-date voter wins.
+            # answer with a stale view: a reader asking this runtime alone
+            # gets what it has been told (readers asking several keep the
+            # freshest answer, kernel.statusread).
             deadline = time.monotonic() + CATCH_UP_WAIT
             while not self.state.caught_up() and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)

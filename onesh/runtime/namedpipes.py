@@ -38,12 +38,9 @@ def _new_id() -> str:
     return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 
-def _bind_host(endpoint: str | None) -> str:
-    forced = os.environ.get("ONESH_PIPE_HOST")
-    if forced:
-        return forced
-    host = (endpoint or "").split("://", 1)[-1].rsplit(":", 1)[0]
-    return host if host and host not in ("*", "0.0.0.0") else "127.0.0.1"
+def _bind_host() -> str:
+    """Where a reader's TCP receivers listen (ONESH_PIPE_HOST overrides)."""
+    return os.environ.get("ONESH_PIPE_HOST") or "127.0.0.1"
 
 
 async def check_pipe(ns: Any, path: str) -> None:
@@ -97,7 +94,7 @@ async def subscribe(ns: Any, path: str) -> AsyncGenerator[bytes, None]:
     await check_pipe(ns, path)
     watch = _Watch(ns, path, "sub")
     await watch.poll()
-    host = _bind_host(None)
+    host = _bind_host()
     blocks: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_BLOCKS)
     receivers: dict[str, PipeReceiver] = {}
     finished: set[str] = set()

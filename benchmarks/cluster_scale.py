@@ -20,7 +20,8 @@ import sys
 import tempfile
 import time
 
-from onesh.runtime.client import ClusterClient, ClusterError, _call, start_cluster, stop_cluster
+from onesh.runtime.client import ClusterClient, _call
+from onesh.runtime.localcluster import ClusterError, start_cluster, stop_cluster
 
 
 def rss_mb(pid: int) -> float:

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from onesh.runtime.client import start_cluster, stop_cluster
+from onesh.runtime.localcluster import start_cluster, stop_cluster
 
 TCP = dict(os.environ, ONESH_NO_IPC="1")  # wire every pipe as between hosts: TCP + Curve
 

@@ -27,6 +27,7 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 
 from onesh.kernel import namespace
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
+from onesh.kernel.raftfiles import check_raft_files
 
 
 def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
@@ -72,7 +73,15 @@ class ClusterState(SyncObj):
             password=password,
             journalFile=os.path.join(data_dir, "raft.journal"),
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
-            dynamicMembershipChange=True,
+            # Only where told: a loopback cluster is not reachable from the
+            # network (pysyncobj binds 0.0.0.0 otherwise).
+            bindAddress=self_addr,
+            # The voter set is what the runtimes are started with, every time.
+            # With dynamic changes on, pysyncobj stores the voter addresses
+            # in its full dump and, on restart, prefers them to the ones it
+            # is given: a cluster restarted on other ports after a log
+            # compaction then never formed again.
+            dynamicMembershipChange=False,
             # Loopback/LAN timings: a dead leader is replaced well under 1 s.
             raftMinTimeout=0.15 if fast else 0.4,
             raftMaxTimeout=0.35 if fast else 1.4,
@@ -84,7 +93,12 @@ class ClusterState(SyncObj):
             autoTick=False,
             useFork=False,  # forking a process that holds zmq threads is unsafe
             commandsWaitLeader=True,
+            # When the log is folded into a full dump (pysyncobj's defaults
+            # unless set: tests shorten them to get a compaction quickly).
+            logCompactionMinEntries=_env_int("ONESH_RAFT_COMPACT_ENTRIES", 5000),
+            logCompactionMinTime=_env_int("ONESH_RAFT_COMPACT_SECONDS", 300),
         )
+        check_raft_files(data_dir)
         # Created before SyncObj.__init__ so pysyncobj does not try to
         # serialise it with the replicated state.
         self.lock = threading.Lock()
@@ -211,6 +225,8 @@ class ClusterState(SyncObj):
             status = self.getStatus()
         except RuntimeError:
             return False
+        if not status.get("has_quorum"):
+            return True  # cut off from a majority: nothing more is coming; say so now
         applied, committed = status.get("last_applied"), status.get("leader_commit_idx")
         return (status.get("leader") is not None and isinstance(applied, int)
                 and isinstance(committed, int) and applied >= committed)
@@ -220,13 +236,16 @@ class ClusterState(SyncObj):
             status = self.getStatus()
         except RuntimeError:  # raced with the raft thread; the next call will do
             status = {}
-        leader = self._getLeader()
+        # A follower keeps naming the leader it last heard of, however long
+        # ago; cut off from a majority it has none (and could elect none).
+        leader = self._getLeader() if status.get("has_quorum") else None
         with self.lock:
             members = {k: dict(v) for k, v in self.members.items()}
             assign = dict(self.assign)
             epoch = self.epoch
             agent_state = dict(self.agent_state)
             ns_version = self.ns_version
+        prefix = "partner_node_status_server_"
         return {
             "members": members,
             "assign": assign,
@@ -235,11 +254,20 @@ class ClusterState(SyncObj):
             "ns_version": ns_version,
             "leader": None if leader is None else str(leader),
             "raft": {"term": status.get("raft_term"), "commit": status.get("commit_idx"),
-                     "self": str(self.selfNode), "has_quorum": status.get("has_quorum")},
+                     "self": str(self.selfNode), "has_quorum": status.get("has_quorum"),
+                     # the other voters this one is connected to right now
+                     "partners": {k[len(prefix):]: v == 2 for k, v in status.items() if k.startswith(prefix)}},
         }
 
     def manifest(self) -> Manifest:
         return parse_manifest(self.manifest_text)
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(2, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
 
 
 async def submit(loop: asyncio.AbstractEventLoop, method: Any, *args: Any, timeout: float = 2.0) -> Any:

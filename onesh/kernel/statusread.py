@@ -62,3 +62,33 @@ async def freshest(answers: Iterable[Awaitable[dict[str, Any]]], grace: float = 
     if best is None:
         raise last if last is not None else RpcError("no runtime to ask")
     return best
+
+
+def leader_problem(snap: dict[str, Any]) -> str | None:
+    """Why this view has no Raft leader, in words ("cluster has no leader:
+    2 of 3 voters unreachable (r2, r3)"); None when it has one.  Without
+    a leader nothing can change and a view may be out of date."""
+    if snap.get("leader") is not None:
+        return None
+    raft = snap.get("raft") or {}
+    partners = raft.get("partners") or {}
+    names = {str(m.get("raft")): n for n, m in (snap.get("members") or {}).items() if m.get("raft")}
+    voters = len(partners) + 1
+    down = sorted(names.get(addr, addr) for addr, up in partners.items() if not up)
+    if not down:
+        return "cluster has no leader yet (an election is under way)"
+    return f"cluster has no leader: {len(down)} of {voters} voters unreachable ({', '.join(down)})"
+
+
+def quorum_lost(snap: dict[str, Any]) -> bool:
+    """Does this view come from a voter cut off from a majority?  Then no
+    reachable runtime has a leader (a reader keeps the freshest view it
+    can get), and waiting for one will not help soon."""
+    return (snap.get("raft") or {}).get("has_quorum") is False
+
+
+def voter_unreachable(snap: dict[str, Any], runtime: str) -> bool:
+    """Does the voter that gave this view see voter `runtime` disconnected?
+    (False when it cannot tell: `runtime` is not a voter, or is itself.)"""
+    addr = (snap.get("members") or {}).get(runtime, {}).get("raft")
+    return (snap.get("raft") or {}).get("partners", {}).get(addr) is False

@@ -1,91 +1,25 @@
 """Client side of a cluster: find it, start a local one, ask it things.
 
-A local cluster lives in a directory (default: the user data dir's
-`clusters/default`) holding `secret` (mode 0600), `cluster.json` (boot
-endpoints, runtime pids) and one data directory per runtime.
+A local cluster (onesh.runtime.localcluster) lives in a directory, by
+default the user data dir's `clusters/default`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Awaitable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from onesh.aio import run_sync
-from onesh.parser.errors import OneshError
-
-
-class ClusterError(OneshError):
-    status = 1
+from onesh.runtime.localcluster import ClusterError, ClusterInfo, start_cluster, stop_cluster
 
 
 def default_cluster_dir() -> str:
     import platformdirs
 
     return os.path.join(platformdirs.user_data_dir("onesh"), "clusters", "default")
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free loopback TCP ports (bound briefly to reserve them)."""
-    socks, ports = [], []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
-@dataclass
-class ClusterInfo:
-    directory: str
-    boot: list[str]
-    secret: str
-    pids: dict[str, int]
-
-    @classmethod
-    def load(cls, directory: str) -> ClusterInfo:
-        path = os.path.join(directory, "cluster.json")
-        try:
-            with open(path) as f:
-                data = json.load(f)
-        except FileNotFoundError:
-            raise ClusterError(f"no cluster in {directory} (start one with `onesh cluster up`)") from None
-        except (OSError, ValueError) as e:
-            raise ClusterError(f"{path}: {e}") from None
-        return cls(directory, list(data["boot"]), data["secret"], {k: int(v) for k, v in data["pids"].items()})
-
-    def save(self) -> None:
-        path = os.path.join(self.directory, "cluster.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"boot": self.boot, "secret": self.secret, "pids": self.pids}, f, indent=2)
-        os.replace(tmp, path)
-
-    def alive_pids(self) -> dict[str, int]:
-        out = {}
-        for name, pid in self.pids.items():
-            try:
-                os.kill(pid, 0)
-                out[name] = pid
-            except ProcessLookupError:
-                pass
-            except PermissionError:
-                out[name] = pid
-        return out
 
 
 async def _first(answers: Iterable[Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -169,107 +103,6 @@ class ClusterClient:
                                {"pid": started["pid"], "timeout": timeout}, timeout + 1.0)
             return {**started, **done}
         return run_sync(run())
-
-
-def start_cluster(directory: str, *, nodes: int = 3, voters: int = 3, sensors: int = 0,
-                  wait: float = 60.0) -> ClusterInfo:
-    """Start `nodes` runtime processes on loopback; return once every
-    runtime is a live member and every kernel agent is placed."""
-    from onesh.net.keys import create_secret
-
-    if nodes < 1:
-        raise ClusterError("--nodes must be at least 1")
-    voters = max(1, min(voters, 5, nodes))
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    try:
-        existing = ClusterInfo.load(directory)
-        if existing.alive_pids():
-            raise ClusterError(f"a cluster is already running from {directory} "
-                               "(`onesh cluster status`, `onesh cluster down`)")
-    except ClusterError as e:
-        if "already running" in e.message:
-            raise
-    secret = os.path.join(directory, "secret")
-    if not os.path.exists(secret):
-        create_secret(secret)
-    ports = free_ports(nodes + voters)
-    rpc_ports, raft_ports = ports[:nodes], ports[nodes:]
-    raft_addrs = [f"127.0.0.1:{p}" for p in raft_ports]
-    boot = [f"tcp://127.0.0.1:{rpc_ports[k]}" for k in range(voters)]
-    info = ClusterInfo(directory, boot, secret, {})
-    for k in range(nodes):
-        name = f"r{k + 1}"
-        rdir = os.path.join(directory, name)
-        os.makedirs(rdir, mode=0o700, exist_ok=True)
-        argv = [sys.executable, "-m", "onesh", "runtime", "--name", name,
-                "--listen", f"tcp://127.0.0.1:{rpc_ports[k]}", "--data-dir", rdir, "--secret", secret]
-        if k < voters:
-            argv += ["--raft", raft_addrs[k], "--voters", ",".join(raft_addrs)]
-        else:
-            argv += ["--join", ",".join(boot)]
-        for s in range(sensors):
-            if s % nodes == k:
-                argv += ["--device", f"sensor:{s + 1}=sim:sine"]
-        with open(os.path.join(rdir, "runtime.log"), "ab") as logf:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                    start_new_session=True, close_fds=True)
-        info.pids[name] = proc.pid
-    info.save()
-    client = ClusterClient(boot, secret)
-    deadline = time.monotonic() + wait
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            snap = client.status()
-            alive = [n for n, m in snap["members"].items() if m.get("alive")]
-            if len(alive) >= nodes and len(snap["assign"]) >= 5:
-                return info
-            last = f"{len(alive)}/{nodes} members, {len(snap['assign'])} agents placed"
-        except ClusterError as e:
-            last = e.message
-        dead = [n for n, pid in info.pids.items() if n not in info.alive_pids()]
-        if dead:
-            stop_cluster(info)
-            log = os.path.join(directory, dead[0], "runtime.log")
-            raise ClusterError(f"runtime {dead[0]} exited during start-up; see {log}")
-        time.sleep(0.1)
-    stop_cluster(info)
-    raise ClusterError(f"cluster did not form within {wait:g}s ({last})")
-
-
-def stop_cluster(info: ClusterInfo, grace: float = 5.0) -> list[str]:
-    """SIGTERM (graceful leave) → wait → SIGKILL.  Returns the names stopped."""
-    alive = info.alive_pids()
-    for pid in alive.values():
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and info.alive_pids():
-        _reap()
-        time.sleep(0.05)
-    for pid in info.alive_pids().values():
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    _reap()
-    info.pids = {}
-    info.save()
-    return sorted(alive)
-
-
-def _reap() -> None:
-    # Runtimes started by this process are our children: collect them so
-    # they do not linger as zombies (which still answer kill(pid, 0)).
-    while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
 
 
 class ClusterHandle:

@@ -94,6 +94,11 @@ def format_status(snap: dict[str, Any]) -> str:
     out += f"\n\nleader: {leader or 'none'}   epoch: {snap.get('epoch')}   answered by: {snap.get('answered_by', '?')}"
     if unplaced:
         out += f"\nunplaced: {', '.join(unplaced)}"
+    from onesh.kernel.statusread import leader_problem
+
+    problem = leader_problem(snap)
+    if problem:
+        out += f"\n{problem}: this view may be out of date"
     return out
 
 
@@ -107,18 +112,14 @@ def _slots(snap: dict[str, Any]) -> list[str]:
 
 
 def cluster_main(argv: list[str]) -> int:
-    from onesh.runtime.client import (
-        ClusterClient,
-        ClusterInfo,
-        default_cluster_dir,
-        start_cluster,
-        stop_cluster,
-    )
+    from onesh.runtime.client import ClusterClient, default_cluster_dir
+    from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
 
     p = _Parser(prog="onesh cluster", description="Manage a local onesh cluster on this machine.")
     sub = p.add_subparsers(dest="action", required=True, parser_class=_Parser)
     up = sub.add_parser("up", help="start a local cluster and return")
-    up.add_argument("--nodes", type=int, default=3)
+    up.add_argument("--nodes", type=int, default=None,
+                    help="runtimes (3 for a new cluster; more adds members to an existing one)")
     up.add_argument("--voters", type=int, default=3, help="Raft voters (3 by default, up to 5)")
     up.add_argument("--sensors", type=int, default=2, help="simulated sensors /dev/sensor/N")
     up.add_argument("--data-dir", default=None)
@@ -132,11 +133,16 @@ def cluster_main(argv: list[str]) -> int:
     if a.action == "up":
         t0 = time.monotonic()
         info = start_cluster(directory, nodes=a.nodes, voters=a.voters, sensors=a.sensors)
-        print(f"cluster up: {a.nodes} runtimes in {time.monotonic() - t0:.1f}s")
+        kept = sorted(set(info.runtimes) - set(info.started))
+        running = len(info.runtimes) - len(info.failed)
+        print(f"cluster up: {running} runtimes in {time.monotonic() - t0:.1f}s"
+              + (f" (started {', '.join(info.started)}; {', '.join(kept)} kept running)" if kept else ""))
+        for name, why in sorted(info.failed.items()):
+            sys.stderr.write(f"onesh cluster: runtime {name} exited during start-up: {why}\n")
         print(f"boot record: {', '.join(info.boot)}")
         print(f"secret: {info.secret}")
         print(f"data: {directory}")
-        return 0
+        return 1 if info.failed else 0
     info = ClusterInfo.load(directory)
     if a.action == "status":
         snap = ClusterClient(info.boot, info.secret).status()

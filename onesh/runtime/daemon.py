@@ -29,9 +29,11 @@ from onesh.kernel.bootrecord import build_boot_record
 from onesh.kernel.manifest import DEFAULT_MANIFEST, parse_manifest
 from onesh.kernel.membership import ClusterState, CommitError, submit
 from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
+from onesh.kernel.raftfiles import RaftFilesUnusable
 from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 from onesh.net.rpc import HandlerError, RpcClient, RpcError, RpcServer
 from onesh.net.samehost import host_key, sweep_stale
+from onesh.parser.errors import OneshError
 
 log = logging.getLogger("onesh.runtime")
 
@@ -50,6 +52,7 @@ EXTENSIONS: tuple[str, ...] = (
 
 OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]
 
+JOIN_PATIENCE = 30.0  # seconds a starting runtime tries to join membership
 CATCH_UP_WAIT = 1.0  # seconds a lagging voter delays a status read
 HEARTBEAT_PERIOD = 0.08
 DEAD_AFTER = 0.4
@@ -135,8 +138,12 @@ class Runtime:
         partners = [v for v in self.cfg.voters if v != self.cfg.raft]
         os.makedirs(self.cfg.data_dir, mode=0o700, exist_ok=True)
         parse_manifest(self.cfg.manifest_text)
-        self.state = ClusterState(self.cfg.raft, partners, password=self.keys.raft_password,
-                                  data_dir=self.cfg.data_dir, manifest_text=self.cfg.manifest_text)
+        _check_bindable(self.cfg.raft)
+        try:
+            self.state = ClusterState(self.cfg.raft, partners, password=self.keys.raft_password,
+                                      data_dir=self.cfg.data_dir, manifest_text=self.cfg.manifest_text)
+        except RaftFilesUnusable as e:
+            raise OneshError(str(e), status=1) from None
         self.state.start()
         await self.register(self.member_info())
 
@@ -147,15 +154,25 @@ class Runtime:
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up)."""
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + JOIN_PATIENCE
         while not self.stop.is_set():
             try:
                 await self.submit("join", self.cfg.name, info)
                 return
             except (CommitError, TimeoutError, RpcError) as e:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"could not join membership: {e}") from None
+                    raise OneshError(f"could not join membership within {JOIN_PATIENCE:g}s: "
+                                     f"{self.join_problem(e)}", status=1) from None
                 await asyncio.sleep(0.1)
+
+    def join_problem(self, e: Exception) -> str:
+        """Why a join is not committed, in words (a bare timeout says nothing)."""
+        if self.state is None:
+            return str(e) or f"no voter answered ({', '.join(self.voter_clients) or 'none known'})"
+        from onesh.kernel.statusread import leader_problem
+
+        snap = self.state.snapshot()
+        return leader_problem(snap) or f"{str(e) or type(e).__name__} (leader {snap.get('leader')})"
 
     async def join_as_member(self) -> None:
         if not self.cfg.join:
@@ -330,7 +347,7 @@ class Runtime:
         if method == "runtime.info":
             return {"name": self.cfg.name, "endpoint": self.endpoint, "voter": self.state is not None,
                     "agents": sorted(self.agents), "services": sorted(self.services),
-                    "uptime": time.time() - self.started, "pid": os.getpid()}
+                    "uptime": time.time() - self.started, "pid": os.getpid(), "started": self.started}
         if method == "agent.spawn":
             return await self.spawn(body)
         if method == "agent.wait":
@@ -402,11 +419,9 @@ class Runtime:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
         if self.state is not None:
-            if self.cfg.raft and len(self.cfg.voters) > 1:
-                # Leave the Raft configuration too, so the rest keep a quorum.
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(
-                        submit(asyncio.get_running_loop(), self.state.removeNodeFromCluster, self.cfg.raft), 1.0)
+            # A voter stays in the Raft configuration: it is coming back
+            # (`cluster down` then `up`), and the voter set is fixed by the
+            # runtimes' arguments, not by the log.
             self.state.stop()
         for client in self.voter_clients.values():
             await client.close()
@@ -416,3 +431,16 @@ class Runtime:
 
 class _Stopping(Exception):
     pass
+
+
+def _check_bindable(address: str) -> None:
+    """Fail now, in words, when our Raft address is taken: pysyncobj would
+    retry the bind forever and the runtime would only ever say that it
+    could not join."""
+    host, _, port = address.rpartition(":")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as pysyncobj binds
+        try:
+            s.bind((host.strip("[]"), int(port)))
+        except OSError as e:
+            raise OneshError(f"cannot listen for Raft on {address}: {e.strerror or e}", status=1) from None

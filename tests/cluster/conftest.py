@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cluster_helpers import Cluster
 
-from onesh.runtime.client import ClusterInfo, start_cluster, stop_cluster
+from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from cluster_helpers import Cluster
 
 from onesh.kernel.manifest import KERNEL_AGENTS
-from onesh.runtime.client import ClusterError, ClusterInfo, stop_cluster
+from onesh.runtime.localcluster import ClusterError, ClusterInfo, stop_cluster
 
 
 def agents_placed(snap: dict) -> bool:  # type: ignore[type-arg]
@@ -60,14 +60,15 @@ def _kill(info: ClusterInfo, name: str) -> None:
 
 
 @pytest.mark.slow
-def test_scheduler_host_killed_agent_moves_under_a_second(make_cluster: Callable[..., Cluster]) -> None:
+def test_scheduler_host_killed_the_agent_answers_from_another_runtime(make_cluster: Callable[..., Cluster]) -> None:
     c = make_cluster(3)
     snap = c.wait_for(agents_placed)
     host = snap["assign"]["scheduler"]
     t0 = time.monotonic()
     _kill(c.info, host)
     answered = None
-    while time.monotonic() - t0 < 10:
+    # (how fast is benchmarks/cluster_scale.py's business; this checks that it happens)
+    while time.monotonic() - t0 < 30:
         try:
             s = c.status()
         except ClusterError:

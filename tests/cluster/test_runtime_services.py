@@ -15,7 +15,7 @@ from onesh.kernel.bootrecord import BootRecordError, check_boot_record
 from onesh.kernel.manifest import KERNEL_AGENTS
 from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
 from onesh.net.keys import ClusterKeys, load_secret
-from onesh.runtime.client import ClusterError, free_ports, start_cluster, stop_cluster
+from onesh.runtime.localcluster import ClusterError, free_ports, start_cluster, stop_cluster
 
 
 @pytest.fixture(scope="module")

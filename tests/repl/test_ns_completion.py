@@ -23,7 +23,8 @@ from onesh.engine.interp import Interpreter
 from onesh.engine.state import ShellState
 from onesh.repl.app import run_repl
 from onesh.repl.completer import OneshCompleter
-from onesh.runtime.client import ClusterHandle, ClusterInfo
+from onesh.runtime.client import ClusterHandle
+from onesh.runtime.localcluster import ClusterInfo
 from onesh.runtime.nsclient import NamespaceSync
 
 pytestmark = pytest.mark.slow
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
-    from onesh.runtime.client import start_cluster, stop_cluster
+    from onesh.runtime.localcluster import start_cluster, stop_cluster
 
     info = start_cluster(str(tmp_path_factory.mktemp("complete") / "c"), nodes=3, sensors=2)
     try:

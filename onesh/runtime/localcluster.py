@@ -1,0 +1,343 @@
+"""A cluster of runtime processes on this machine: start, restart, stop.
+
+A local cluster lives in a directory holding `secret` (mode 0600),
+`cluster.json` and one data directory per runtime (its Raft journal,
+chunks and `runtime.log`).  `cluster.json` records the layout: each
+runtime's name, RPC endpoint, Raft address (voters) and devices, plus the
+pids of the running processes.  Starting again from that directory reuses
+the layout, so the voters come back on the Raft addresses their journals
+know; a port some other program took meanwhile is replaced (every voter is
+then given the new voter list).  Starting while some runtimes are still
+running restarts only the missing ones, as a device coming back would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from onesh.parser.errors import OneshError
+
+
+class ClusterError(OneshError):
+    status = 1
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """n distinct free TCP ports (bound briefly to reserve them)."""
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind((host, 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def port_free(host: str, port: int) -> bool:
+    """Can a listener bind host:port now (as a runtime does, SO_REUSEADDR)?"""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class RuntimeSpec:
+    """How one runtime of a local cluster is started."""
+
+    name: str
+    listen: str  # tcp://HOST:PORT
+    raft: str | None = None  # HOST:PORT for a voter
+    devices: list[str] = field(default_factory=list)  # KIND:N=DRIVER
+
+    def to_json(self) -> dict[str, Any]:
+        return {"listen": self.listen, "raft": self.raft, "devices": self.devices}
+
+    @classmethod
+    def from_json(cls, name: str, data: Any) -> RuntimeSpec:
+        if not isinstance(data, dict) or not isinstance(data.get("listen"), str):
+            raise ValueError(f"runtime {name}: listen endpoint missing")
+        raft = data.get("raft")
+        devices = data.get("devices") or []
+        if (raft is not None and not isinstance(raft, str)) or not isinstance(devices, list):
+            raise ValueError(f"runtime {name}: bad raft address or devices")
+        return cls(name, data["listen"], raft, [str(d) for d in devices])
+
+
+@dataclass
+class ClusterInfo:
+    directory: str
+    boot: list[str]
+    secret: str
+    pids: dict[str, int]
+    runtimes: dict[str, RuntimeSpec] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)  # what the last start_cluster started (not saved)
+    failed: dict[str, str] = field(default_factory=dict)  # of those, which exited, and why (not saved)
+
+    @classmethod
+    def load(cls, directory: str) -> ClusterInfo:
+        path = os.path.join(directory, "cluster.json")
+        try:
+            with open(path) as f:
+                data = json.load(f)
+            runtimes = {n: RuntimeSpec.from_json(n, d) for n, d in (data.get("runtimes") or {}).items()}
+            return cls(directory, list(data["boot"]), data["secret"],
+                       {k: int(v) for k, v in data["pids"].items()}, runtimes)
+        except FileNotFoundError:
+            raise ClusterError(f"no cluster in {directory} (start one with `onesh cluster up`)") from None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ClusterError(f"{path}: unreadable ({e})") from None
+
+    def save(self) -> None:
+        path = os.path.join(self.directory, "cluster.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"boot": self.boot, "secret": self.secret, "pids": self.pids,
+                       "runtimes": {n: r.to_json() for n, r in self.runtimes.items()}}, f, indent=2)
+        os.replace(tmp, path)
+
+    def alive_pids(self) -> dict[str, int]:
+        """The recorded runtimes whose process still runs (a recycled pid
+        running something else does not count)."""
+        out = {}
+        for name, pid in self.pids.items():
+            if _is_runtime(pid, name):
+                out[name] = pid
+        return out
+
+    def voters(self) -> list[str]:
+        return [r.raft for r in self.runtimes.values() if r.raft]
+
+    def argv(self, name: str) -> list[str]:
+        r = self.runtimes[name]
+        rdir = os.path.join(self.directory, name)
+        argv = [sys.executable, "-m", "onesh", "runtime", "--name", name, "--listen", r.listen,
+                "--data-dir", rdir, "--secret", self.secret]
+        if r.raft:
+            argv += ["--raft", r.raft, "--voters", ",".join(self.voters())]
+        else:
+            argv += ["--join", ",".join(self.boot)]
+        for d in r.devices:
+            argv += ["--device", d]
+        return argv
+
+
+def _is_runtime(pid: int, name: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            args = f.read().split(b"\0")
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            zombie = f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except OSError:
+        return True  # no /proc here: trust the pid
+    if zombie:
+        return False
+    return b"runtime" in args and name.encode() in args
+
+
+def _layout(directory: str, secret: str, nodes: int, voters: int, sensors: int,
+            host: str) -> ClusterInfo:
+    ports = free_ports(nodes + voters, host)
+    rpc_ports, raft_ports = ports[:nodes], ports[nodes:]
+    info = ClusterInfo(directory, [], secret, {})
+    for k in range(nodes):
+        name = f"r{k + 1}"
+        devices = [f"sensor:{s + 1}=sim:sine" for s in range(sensors) if s % nodes == k]
+        info.runtimes[name] = RuntimeSpec(name, f"tcp://{host}:{rpc_ports[k]}",
+                                          f"{host}:{raft_ports[k]}" if k < voters else None, devices)
+    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+    return info
+
+
+def _grow(info: ClusterInfo, nodes: int) -> None:
+    """Members added to a recorded layout (`cluster up --nodes 5` on 3)."""
+    host = _split(next(iter(info.runtimes.values())).listen)[0]
+    k = len(info.runtimes)
+    while len(info.runtimes) < nodes:
+        k += 1
+        name = f"r{k}"
+        if name not in info.runtimes:
+            info.runtimes[name] = RuntimeSpec(name, f"tcp://{host}:{free_ports(1, host)[0]}")
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    return host, int(port)
+
+
+def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) -> None:
+    """Ports of the runtimes about to start that another program holds
+    now get new ones.  A voter's Raft address can only change when every
+    voter restarts (they are all given the voter list)."""
+    for r in (info.runtimes[n] for n in starting):
+        host, port = _split(r.listen)
+        if not port_free(host, port):
+            r.listen = f"tcp://{host}:{free_ports(1, host)[0]}"
+        if r.raft:
+            host, port = _split(r.raft)
+            if not port_free(host, port):
+                if not restarting_all:
+                    raise ClusterError(f"runtime {r.name}'s Raft address {r.raft} is in use by another "
+                                       "program; free it, or `onesh cluster down` and `up` to move it")
+                r.raft = f"{host}:{free_ports(1, host)[0]}"
+    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+
+
+def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, sensors: int = 0,
+                  wait: float = 60.0) -> ClusterInfo:
+    """Start the cluster recorded in `directory` (or a new one of `nodes`
+    runtimes on loopback, 3 by default); return once every runtime is a
+    live member and every kernel agent is placed.  Runtimes already
+    running are kept; `nodes` beyond the recorded ones join as members."""
+    from onesh.net.keys import create_secret
+
+    if nodes is not None and nodes < 1:
+        raise ClusterError("--nodes must be at least 1")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    secret = os.path.join(directory, "secret")
+    if not os.path.exists(secret):
+        create_secret(secret)
+    try:
+        info = ClusterInfo.load(directory)
+    except ClusterError:
+        info = None
+    if info is None or not info.runtimes:
+        # New, or recorded before layouts were: nothing running to keep.
+        if info is not None and info.alive_pids():
+            raise ClusterError(f"a cluster is already running from {directory} "
+                               "(`onesh cluster status`, `onesh cluster down`)")
+        n = 3 if nodes is None else nodes
+        info = _layout(directory, secret, n, max(1, min(voters, 5, n)), sensors, "127.0.0.1")
+    _grow(info, nodes or 0)
+    running = info.alive_pids()
+    if len(running) == len(info.runtimes):
+        raise ClusterError(f"a cluster is already running from {directory} "
+                           "(`onesh cluster status`, `onesh cluster down`)")
+    starting = [n for n in info.runtimes if n not in running]
+    _repair_ports(info, starting, restarting_all=not running)
+    info.secret = secret
+    info.pids = dict(running)
+    for name in starting:
+        info.pids[name] = _spawn(info, name)
+    info.started = starting
+    info.save()
+    _wait_formed(info, wait)
+    return info
+
+
+def _spawn(info: ClusterInfo, name: str) -> int:
+    rdir = os.path.join(info.directory, name)
+    os.makedirs(rdir, mode=0o700, exist_ok=True)
+    with open(os.path.join(rdir, "runtime.log"), "ab") as logf:
+        proc = subprocess.Popen(info.argv(name), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                start_new_session=True, close_fds=True)
+    return proc.pid
+
+
+def _wait_formed(info: ClusterInfo, wait: float) -> None:
+    """Until every runtime still running is a live member and the kernel
+    agents are placed.  A runtime that exits meanwhile is recorded in
+    `info.failed` with its reason; the others form without it (a voter
+    with an unusable journal must not keep the rest from a quorum)."""
+    from onesh.runtime.client import ClusterClient
+
+    client = ClusterClient(info.boot, info.secret)
+    deadline = time.monotonic() + wait
+    last = ""
+    while time.monotonic() < deadline:
+        for name in [n for n in info.pids if n not in info.alive_pids()]:
+            info.failed[name] = last_words(os.path.join(info.directory, name, "runtime.log"))
+            del info.pids[name]
+        if not info.pids:
+            break
+        try:
+            snap = client.status()
+            # Alive as the process we know: the replicated state remembers
+            # the runtimes of the last start as they were when it stopped.
+            alive = [n for n, m in snap["members"].items()
+                     if m.get("alive") and n in info.pids and m.get("pid") == info.pids[n]]
+            if len(alive) >= len(info.pids) and len(snap["assign"]) >= 5:
+                info.save()
+                return
+            last = f"{len(alive)}/{len(info.pids)} members, {len(snap['assign'])} agents placed"
+        except ClusterError as e:
+            last = e.message
+        time.sleep(0.1)
+    stop_cluster(info)
+    why = "".join(f"; {n} exited: {w}" for n, w in sorted(info.failed.items()))
+    raise ClusterError(f"cluster did not form within {wait:g}s ({last or 'no runtime running'}){why}")
+
+
+def last_words(log: str) -> str:
+    """The reason a runtime gave for exiting: the last line it logged."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(max(0, os.path.getsize(log) - 4096))
+            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        lines = []
+    return f"{lines[-1].strip()} (log: {log})" if lines else f"see {log}"
+
+
+def stop_cluster(info: ClusterInfo, grace: float = 5.0) -> list[str]:
+    """SIGTERM (graceful leave) → wait → SIGKILL.  Returns the names stopped."""
+    alive = info.alive_pids()
+    for pid in alive.values():
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and info.alive_pids():
+        _reap(alive.values())
+        time.sleep(0.05)
+    for pid in info.alive_pids().values():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    _reap(alive.values(), wait=2.0)
+    info.pids = {}
+    info.save()
+    return sorted(alive)
+
+
+def _reap(pids: Iterable[int], wait: float = 0.0) -> None:
+    """Collect the runtimes this process started (they would linger as
+    zombies), waiting up to `wait` seconds for those still exiting; only
+    those: the shell's own jobs are not ours to reap."""
+    todo = set(pids)
+    deadline = time.monotonic() + wait
+    while todo:
+        for pid in list(todo):
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0] == 0:
+                    continue  # still running (or not yet a zombie)
+            except ChildProcessError:
+                pass  # not our child, or already collected
+            todo.discard(pid)
+        if not todo or time.monotonic() > deadline:
+            return
+        time.sleep(0.01)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from onesh.aio import run_sync
 from onesh.engine import planner
+from onesh.engine.jobwatch import CONFIRM_TIMEOUT, RuntimeWatch
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
 
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 
 _job_numbers = itertools.count(1)
 START_TIMEOUT = 25.0
+PLACE_TIMEOUT = 3.0
+SHELL_PATIENCE = 5.0  # seconds a shell command rides out a failover before it reports the cause
+WAIT_POLL = 1.0  # seconds a stage.wait waits on the runtime (its silence beyond that is a sign)
+STOP_GRACE = 2.0  # seconds stages get to end after SIGTERM (then SIGKILL) when a job is given up
+LOST_STATUS = 128 + 9  # a stage lost with its runtime: as if killed by SIGKILL
 ABANDON_AFTER = 3.0  # seconds a finished job's silent, unended output pipe is still awaited
 _NOT_SHIPPED = ("PATH", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "ONESH_CLUSTER", "ONESH_SECRET")
 
@@ -80,7 +86,9 @@ class ShellCluster:
         if self.namespace is None:
             from onesh.runtime.nsclient import Namespace
 
-            self.namespace = Namespace(self.ctx, self.keys, self.boot)
+            # A shell waits out a failover, not an outage: after this long
+            # the user gets the reason instead of a prompt that never returns.
+            self.namespace = Namespace(self.ctx, self.keys, self.boot, failover=SHELL_PATIENCE)
         return self.namespace
 
     async def lookup(self, paths: list[str]) -> tuple[dict[str, list[str]], frozenset[str]]:
@@ -88,11 +96,17 @@ class ShellCluster:
         and which are named pipes."""
         found: dict[str, list[str]] = {}
         pipes: set[str] = set()
+        from onesh.engine.clusterpaths import under_namespace_root
+
         for p in dict.fromkeys(paths):
             try:
                 entry = await self.ns().stat(p)
-            except Exception:  # noqa: BLE001 - treated as "not in the namespace"
+            except FileNotFoundError:
                 entry = None
+            except OSError as e:
+                if under_namespace_root(p):  # only the namespace can have it
+                    raise planner.PlanError(f"{p}: {e.strerror or e}") from None
+                entry = None  # the cluster cannot say: the local file, if any, it is
             if entry and entry.get("kind") == "file":
                 found[p] = replicas_of(entry)
             elif entry and entry.get("kind") == "pipe":
@@ -138,19 +152,41 @@ async def make_plan(interp: Interpreter, sc: ShellCluster,
     plan = planner.build(interp, d, view, ns_files, ns_pipes)
     if plan is None:
         return None
-    from onesh.kernel.agents import agent_host
-
-    host = agent_host(snap, "scheduler")
-    if host is None:
-        raise planner.PlanError("the scheduler kernel agent is not placed yet; try again")
-    reply = await sc.call(endpoint_of(snap, host), "scheduler.place",
-                          {"stages": [s.needs.to_wire() for s in plan.stages], "home": home}, 3.0)
+    reply = await _place(sc, snap, {"stages": [s.needs.to_wire() for s in plan.stages], "home": home})
     if "error" in reply:
         msg = str(reply["error"])
         raise planner.PlanError(msg, status=127 if "command not found" in msg else 1)
     for st, (rt, why) in zip(plan.stages, reply["placement"], strict=True):
         st.runtime, st.why = rt, why
     return plan, snap
+
+
+async def _place(sc: ShellCluster, snap: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """Ask the scheduler agent to place the stages, following it through a
+    failover for up to SHELL_PATIENCE seconds; then say what is wrong."""
+    from onesh.kernel.agents import agent_host
+    from onesh.kernel.statusread import leader_problem, quorum_lost, voter_unreachable
+    from onesh.net.rpc import RpcError, RpcTimeout
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHELL_PATIENCE
+    while True:
+        host = agent_host(snap, "scheduler", alive=True)
+        if host is None:
+            why = "the scheduler kernel agent is not placed on a live runtime"
+        elif quorum_lost(snap) and voter_unreachable(snap, host):
+            raise planner.PlanError(leader_problem(snap) or f"the scheduler agent on {host} is unreachable")
+        else:
+            try:
+                return await sc.call(endpoint_of(snap, host), "scheduler.place", body, PLACE_TIMEOUT)
+            except RpcTimeout:
+                why = f"the scheduler agent on {host} did not answer within {PLACE_TIMEOUT:g}s"
+            except RpcError as e:
+                why = f"the scheduler agent on {host}: {e}"
+        if loop.time() > deadline or quorum_lost(snap):
+            raise planner.PlanError(leader_problem(snap) or why)
+        await asyncio.sleep(0.2)
+        snap = await sc.status()
 
 
 def distributed_pipeline(interp: Interpreter, pl: A.Pipeline) -> int | None:
@@ -241,6 +277,8 @@ class Job:
         self.started: list[tuple[int, str]] = []  # (segment, endpoint)
         self.interrupted = 0
         self._signal_tasks: set[asyncio.Task[None]] = set()
+        self.watch = RuntimeWatch(sc, snap["members"], {rt for rt, _ in self.segments})
+        self.killed: set[int] = set()  # segments whose stage host got SIGKILL
 
     def env(self) -> dict[str, str]:
         return {k: v for k, v in self.interp.state.environ().items() if k not in _NOT_SHIPPED}
@@ -303,7 +341,7 @@ class Job:
                         "stdin": stdin, "stdout": stdout,
                         "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
                 ep = endpoint_of(self.snap, rt)
-                reply = await sc.call(ep, "stage.start", spec, START_TIMEOUT)
+                reply = await self.start_segment(rt, ep, spec)
                 self.started.append((i, ep))
                 next_in = (str(reply.get("stdin_endpoint", "")), f"{self.id}/{i}/in")
         except BaseException:
@@ -337,10 +375,18 @@ class Job:
                     # runtime; otherwise each line says where it came from.
                     pump = pump_labelled(r, 2, rt) if several else pump_pipe_to_fd(r, 2, close_fd=False)
                     pumps.append((r, tg.create_task(pump)))
-                waits = [tg.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started]
-                await asyncio.gather(*waits)
+                await self.supervise(statuses)
                 if feed is not None and not feed.done():
                     feed.cancel()
+                # The pipes of a lost runtime's stages will never end, nor
+                # those of a stage host killed when the job was given up.
+                gone = {i for i, (rt, _) in enumerate(self.segments) if rt in self.watch.lost} | self.killed
+                dead = {id(err_rx[i]) for i in gone}
+                if out_rx is not None and len(self.segments) - 1 in gone:
+                    dead.add(id(out_rx))
+                for rx, task in pumps:
+                    if id(rx) in dead:
+                        task.cancel()
                 await _drain_or_abandon(pumps)
         finally:
             await asyncio.gather(registered, return_exceptions=True)  # (it gives up after 1 s)
@@ -351,7 +397,8 @@ class Job:
                 await r.close()
             if out_rx is not None:
                 await out_rx.close()
-        flat = [s for i in range(len(self.segments)) for s in statuses.get(i, [1] * len(self.segments[i][1]))]
+        flat = [s for i in range(len(self.segments))
+                for s in statuses.get(i, [LOST_STATUS] * len(self.segments[i][1]))]
         await self.tell_session("session.job_end", {"job": self.id, "statuses": flat})
         self.interp.state.pipestatus = flat
         if self.interp.interactive and self.interrupted and flat and flat[-1] == 128 + signal.SIGINT:
@@ -392,24 +439,98 @@ class Job:
         with contextlib.suppress(RpcError):
             await self.sc.call(str(member["endpoint"]), method, body, 1.0)
 
+    async def start_segment(self, rt: str, endpoint: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """stage.start, which may take a while on a loaded runtime (a new
+        interpreter starts) but not forever on a dead one: while it waits,
+        the runtime must keep answering runtime.info."""
+        from onesh.net.rpc import RpcError
+
+        task = asyncio.ensure_future(self.sc.call(endpoint, "stage.start", spec, START_TIMEOUT))
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=1.0)
+                if done:
+                    return task.result()
+                if await self.watch.confirm(rt, "it stopped answering"):
+                    raise planner.PlanError(f"runtime {rt} is gone ({self.watch.lost[rt]}); "
+                                            f"the job was not started")
+        except RpcError as e:
+            raise planner.PlanError(f"could not start part of the job on {rt}: {e}") from None
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    async def supervise(self, statuses: dict[int, list[int]]) -> None:
+        """Wait until every segment reported its statuses, or give the job
+        up when a runtime running part of it is gone."""
+        loop = asyncio.get_running_loop()
+        waits = {i: loop.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started}
+        watching = loop.create_task(self.watch.membership_loop())
+        changed: asyncio.Task[Any] = loop.create_task(self.watch.changed.wait())
+        try:
+            pending: set[asyncio.Task[Any]] = set(waits.values())
+            while pending and not self.watch.lost:
+                _, pending = await asyncio.wait(pending | {changed}, return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(changed)
+            if self.watch.lost:
+                await self.give_up(waits, statuses)
+        finally:
+            for task in (watching, changed, *waits.values()):
+                task.cancel()
+            await asyncio.gather(watching, changed, *waits.values(), return_exceptions=True)
+
+    async def give_up(self, waits: dict[int, asyncio.Task[None]], statuses: dict[int, list[int]]) -> None:
+        """A runtime is gone: its stages are lost.  Say which, stop every
+        other stage of the job (SIGTERM, then SIGKILL), and end it."""
+        lost = self.watch.lost
+        for rt, why in lost.items():
+            labels = [self.plan.stages[k].label.strip() for r, idx in self.segments if r == rt for k in idx]
+            self.interp.write_err(f"onesh: runtime {rt} is gone ({why}); its stages are lost: "
+                                  f"{' | '.join(labels)}\n")
+        for i, (rt, idx) in enumerate(self.segments):
+            if rt in lost and i not in statuses:
+                waits[i].cancel()
+                statuses[i] = [LOST_STATUS] * len(idx)
+        # A stage writing into a lost one can never flush its output: it is
+        # killed outright.  The others end as on Ctrl-C (SIGTERM: a stage
+        # writing a file commits what it has), then SIGKILL after a grace.
+        feeding_lost = [i for i, ep in self.started
+                        if i + 1 < len(self.segments) and self.segments[i + 1][0] in lost]
+        await asyncio.gather(*(self.signal_segment(i, signal.SIGKILL) for i in feeding_lost))
+        self.killed.update(feeding_lost)
+        survivors = {i: t for i, t in waits.items() if not t.done()}
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if not survivors:
+                break
+            if sig == signal.SIGKILL:
+                self.killed.update(survivors)
+            await self.signal_all(sig)
+            await asyncio.wait(survivors.values(), timeout=STOP_GRACE)
+            survivors = {i: t for i, t in survivors.items() if not t.done()}
+        # (a segment that never reported gets LOST_STATUS, in run())
+
+    async def signal_segment(self, i: int, sig: int) -> None:
+        from onesh.net.rpc import RpcError
+
+        ep = dict(self.started)[i]
+        with contextlib.suppress(RpcError):
+            await self.sc.call(ep, "stage.signal", {"job": self.id, "sig": int(sig), "segment": i}, 2.0)
+
     async def wait_segment(self, i: int, endpoint: str, statuses: dict[int, list[int]]) -> None:
         from onesh.net.rpc import RpcError
 
-        failures = 0
         rt = self.segments[i][0]
-        while True:
+        while rt not in self.watch.lost:
             try:
-                reply = await self.sc.call(endpoint, "stage.wait", {"job": self.id, "segment": i, "timeout": 2.0},
-                                           4.0)
-                failures = 0
+                reply = await self.sc.call(endpoint, "stage.wait",
+                                           {"job": self.id, "segment": i, "timeout": WAIT_POLL},
+                                           WAIT_POLL + CONFIRM_TIMEOUT)
             except RpcError as e:
-                failures += 1
-                if failures >= 3:
-                    self.interp.write_err(f"onesh: runtime {rt} stopped answering ({e}); "
-                                          f"its stages are lost\n")
-                    statuses[i] = [128 + signal.SIGKILL] * len(self.segments[i][1])
-                    return
-                await asyncio.sleep(0.2)
+                if "no segment" in str(e):
+                    self.watch.declare(rt, "it restarted, without the job's stages")
+                elif not await self.watch.confirm(rt, "it stopped answering"):
+                    await asyncio.sleep(0.1)
                 continue
             if reply.get("done"):
                 statuses[i] = [int(s) for s in reply.get("statuses", [])]
@@ -432,13 +553,15 @@ class Job:
         os.kill(os.getpid(), signal.SIGSTOP)
 
     async def signal_all(self, sig: int) -> None:
+        """Signal every segment of the job (those on a lost runtime cannot be)."""
         from onesh.net.rpc import RpcError
 
         async def one(ep: str) -> None:
             with contextlib.suppress(RpcError):
                 await self.sc.call(ep, "stage.signal", {"job": self.id, "sig": int(sig)}, 2.0)
 
-        await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started)))
+        lost = {self.watch.endpoints.get(rt) for rt in self.watch.lost}
+        await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started) if ep not in lost))
 
 
 async def pump_labelled(receiver: Any, fd: int, runtime: str) -> int:

@@ -38,6 +38,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from onesh.builtins.api import write_all
@@ -146,7 +147,8 @@ class StageHost:
                                               err_sender, endpoint)
             if receiver is not None:
                 await receiver.close()
-            _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out})
+            _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+                   "relinks": out_sender.reconnects if out_sender is not None else 0})
             _emit({"statuses": statuses})
             return 0
         except SpecError as e:
@@ -219,7 +221,9 @@ class StageHost:
                 os.close(w)
             prev_r = r if r is not None else -1
         os.close(err_w)
-        _emit({"stdin_endpoint": endpoint, "pids": [p.pid for p in self.procs if p is not None]})
+        _emit({"stdin_endpoint": endpoint, "pids": [p.pid for p in self.procs if p is not None],
+               "pgids": self.pgids})
+        watch_lifeline(loop, self.lifeline_lost)
         for sig in FORWARDED:
             loop.add_signal_handler(sig, self.forward, sig)
         # Job control: our commands' group is orphaned (a new session), so
@@ -288,6 +292,15 @@ class StageHost:
             rc = await p.wait()
             out.append(128 - rc if rc < 0 else rc)
         return out
+
+    def lifeline_lost(self) -> None:
+        """Our runtime died (its end of our stdin closed).  Nobody will ask
+        for our statuses and the job is being given up: stop the commands
+        at once and go, rather than keep a job's data flowing, orphaned."""
+        sys.stderr.write(f"onesh: stage host of {self.spec.get('job')}#{self.spec.get('segment')}: "
+                         f"runtime {self.runtime} is gone; stopping its commands\n")
+        self.killpg(signal.SIGKILL)
+        os._exit(128 + signal.SIGKILL)
 
     def relink(self, sender: Any) -> None:
         task = asyncio.get_running_loop().create_task(sender.reconnect())
@@ -372,6 +385,26 @@ class StageHost:
                     await w.flush_commit()
                     last_commit = loop.time()
         os.close(fd)
+
+
+def watch_lifeline(loop: asyncio.AbstractEventLoop, lost: Callable[[], None]) -> None:
+    """Call `lost` when our stdin, held open by the runtime that started
+    us, reaches end-of-file: that runtime is gone."""
+    def readable() -> None:
+        try:
+            data = os.read(0, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            lost()
+
+    try:
+        loop.add_reader(0, readable)
+    except (OSError, ValueError, PermissionError):
+        pass  # stdin is not something to watch (a file, /dev/null): started by hand
 
 
 def _dump_tasks() -> None:

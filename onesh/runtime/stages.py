@@ -7,7 +7,7 @@ data path never delays this runtime's heartbeats or control requests.
 
     stage.start   spec → {stdin_endpoint, pid}: start a segment
     stage.wait    {job, segment, timeout} → {done, statuses}: long poll
-    stage.signal  {job, sig}: signal every segment of a job here
+    stage.signal  {job, sig, segment?}: signal every segment of a job here (or one)
     stage.list    → rows for `ps`: job, segment, stage text, pids, state, bytes
     stage.which   {names} → {found, stages}: which external commands exist here
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -30,7 +31,15 @@ from onesh.net.rpc import HandlerError
 if TYPE_CHECKING:
     from onesh.runtime.daemon import Runtime
 
+log = logging.getLogger("onesh.stages")
+
 FINISHED_KEEP = 120.0  # seconds a finished segment's statuses stay for stage.wait
+# A running segment whose shell has not asked about it (stage.wait, which
+# it does at least every second) for this long was given up: its shell
+# was killed, or declared this runtime lost while it was unreachable
+# (SIGSTOP, a partition).  Nobody will read its output: stop it.
+LEASE = 5.0
+LEASE_CHECK = 1.0
 
 
 @dataclass
@@ -41,9 +50,13 @@ class Segment:
     proc: asyncio.subprocess.Process
     started: float = field(default_factory=time.time)
     pids: list[int] = field(default_factory=list)
+    pgids: list[int] = field(default_factory=list)  # process groups of its commands
     statuses: list[int] | None = None
+    polled: float = field(default_factory=time.monotonic)  # the shell last asked about it
+    stopped: bool = False  # by job control: no lease runs out while stopped
     bytes_in: int = 0
     bytes_out: int = 0
+    relinks: int = 0  # times its output pipe was re-opened (fault injection: SIGUSR2)
     finished_at: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -96,7 +109,9 @@ class StageService:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(spec).encode() + b"\n")
         await proc.stdin.drain()
-        proc.stdin.close()
+        # stdin stays open: it is the stage host's lifeline.  When this
+        # runtime dies, the stage host reads end-of-file and stops its
+        # commands rather than run on, orphaned (stagehost.watch_lifeline).
         try:
             first = await asyncio.wait_for(proc.stdout.readline(), 20.0)
             hello: dict[str, Any] = json.loads(first) if first else {"error": "stage host exited during start-up"}
@@ -132,12 +147,17 @@ class StageService:
                 continue
             if "pids" in msg:
                 seg.pids = [int(p) for p in msg["pids"]]
+            if "pgids" in msg:
+                seg.pgids = [int(p) for p in msg["pgids"]]
             if "bytes_in" in msg:
                 seg.bytes_in = int(msg["bytes_in"])
                 seg.bytes_out = int(msg.get("bytes_out", 0))
+                seg.relinks = int(msg.get("relinks", 0))
             if "statuses" in msg:
                 seg.statuses = [int(s) for s in msg["statuses"]]
         rc = await seg.proc.wait()
+        if seg.proc.stdin is not None:
+            seg.proc.stdin.close()
         if seg.statuses is None:
             # The stage host died without reporting (killed): every stage of
             # the segment shares its fate.
@@ -160,19 +180,31 @@ class StageService:
             raise HandlerError(f"stage.wait: no segment {body.get('job')}#{body.get('segment')} "
                                f"on {self.runtime.cfg.name}")
         timeout = min(float(body.get("timeout", 1.0)), 5.0)
+        seg.polled = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(seg.done.wait(), timeout)
+        seg.polled = time.monotonic()
         return {"done": seg.statuses is not None, "statuses": seg.statuses or [],
                 "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}
 
     def signal(self, body: dict[str, Any]) -> dict[str, Any]:
         job = str(body.get("job"))
         sig = int(body.get("sig", signal.SIGTERM))
+        only = body.get("segment")  # one segment of the job, or all of them here
         if sig not in {s.value for s in signal.Signals}:
             raise HandlerError(f"stage.signal: bad signal {sig}")
         sent = 0
-        for (j, _), seg in self.segments.items():
-            if j == job and seg.statuses is None:
+        for (j, index), seg in self.segments.items():
+            if j == job and seg.statuses is None and (only is None or only == index):
+                seg.polled = time.monotonic()
+                if sig in (signal.SIGTSTP, signal.SIGSTOP):
+                    seg.stopped = True
+                elif sig == signal.SIGCONT:
+                    seg.stopped = False
+                if sig == signal.SIGKILL:
+                    kill_segment(seg)  # the stage host cannot forward this one
+                    sent += 1
+                    continue
                 # The stage host forwards it to its commands' process group
                 # and keeps pumping what they still write.
                 with contextlib.suppress(ProcessLookupError):
@@ -180,13 +212,26 @@ class StageService:
                     sent += 1
         return {"signalled": sent}
 
+    async def lease_loop(self) -> None:
+        """Stop the segments that no shell asks about any more (LEASE)."""
+        while True:
+            await asyncio.sleep(LEASE_CHECK)
+            now = time.monotonic()
+            for seg in self.segments.values():
+                if seg.statuses is None and not seg.stopped and now - seg.polled > LEASE:
+                    log.warning("job %s segment %d: no word from its shell for %.0fs; stopping it",
+                                seg.job, seg.index, now - seg.polled)
+                    seg.polled = now  # once: follow() records how it ends
+                    kill_segment(seg)
+
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for (job, index), seg in sorted(self.segments.items()):
             state = "running" if seg.statuses is None else "done"
             out.append({"job": job, "segment": index, "stages": seg.labels, "pids": seg.pids,
                         "host_pid": seg.proc.pid, "state": state, "statuses": seg.statuses,
-                        "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out, "started": seg.started})
+                        "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out, "relinks": seg.relinks,
+                        "started": seg.started})
         return out
 
     async def stop_all(self) -> None:
@@ -196,7 +241,18 @@ class StageService:
                     os.kill(seg.proc.pid, signal.SIGTERM)
 
 
+def kill_segment(seg: Segment) -> None:
+    """SIGKILL a segment's commands (their process groups) and its stage
+    host: killing the stage host alone would orphan its commands."""
+    for pgid in seg.pgids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(seg.proc.pid, signal.SIGKILL)
+
+
 def install(runtime: Runtime) -> None:
     service = StageService(runtime)
     runtime.handlers["stage"] = service.handle
+    runtime.loops.append(service.lease_loop)
     runtime.on_shutdown.append(service.stop_all)

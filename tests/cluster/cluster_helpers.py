@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +43,87 @@ class Cluster:
 def running_cluster(directory: Path, **kw: Any) -> Iterator[Cluster]:
     """A real cluster for a module-scoped fixture: started here, always
     stopped (`yield from running_cluster(...)`)."""
-    from onesh.runtime.client import start_cluster, stop_cluster
+    from onesh.runtime.localcluster import start_cluster, stop_cluster
 
     info = start_cluster(str(directory), **kw)
     try:
         yield Cluster(info)
     finally:
         stop_cluster(info)
+
+
+def descendants(pid: int) -> list[int]:
+    """`pid` and every process below it, by parent links in /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def kill_device(pid: int) -> list[int]:
+    """A device dies: its runtime daemon and every process it started (stage
+    hosts in their own sessions, their commands) stop at the same instant.
+    Frozen first (SIGSTOP), so none of them reacts to another's death."""
+    tree = descendants(pid)
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for p in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, sig)
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, 0)
+    return tree
+
+
+def alive(pids: Iterable[int]) -> list[int]:
+    """Those of `pids` still running (zombies count as gone)."""
+    out = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                if f.read().rsplit(b")", 1)[1].split()[0] != b"Z":
+                    out.append(p)
+        except OSError:
+            pass
+    return out
+
+
+def listening_sockets(pids: Iterable[int]) -> list[tuple[str, int, int]]:
+    """(address, port, pid) of every TCP socket these processes listen on."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes[target[8:-1]] = pid
+    out = []
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with contextlib.suppress(OSError), open(table) as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                local, state, inode = fields[1], fields[3], fields[9]
+                if state != "0A" or inode not in inodes:  # 0A: LISTEN
+                    continue
+                hexaddr, hexport = local.split(":")
+                raw = bytes.fromhex(hexaddr)
+                # /proc prints each 32-bit word in host (little-endian) order
+                words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                import ipaddress
+
+                addr = str(ipaddress.ip_address(words if width == 32 else words[:4]))
+                out.append((addr, int(hexport, 16), inodes[inode]))
+    return out

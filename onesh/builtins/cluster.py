@@ -34,7 +34,19 @@ def nodes(argv: list[str], io: IO) -> int:
         tags = ",".join(f"{k}={v}" for k, v in sorted(m.get("tags", {}).items())) or "-"
         rows.append([name, m.get("endpoint", "?"), tags, f"{m.get('load', 0):.2f}",
                      ",".join(hosted.get(name, [])) or "-", "yes" if m.get("alive") else "no"])
-    return _print_table(io, rows)
+    _print_table(io, rows)
+    return _stale(io, "nodes", snap)
+
+
+def _stale(io: IO, name: str, snap: dict[str, Any]) -> int:
+    """Say so when the view came from a cluster without a leader (1), else 0."""
+    from onesh.kernel.statusread import leader_problem
+
+    problem = leader_problem(snap)
+    if problem is None:
+        return 0
+    io.error(name, f"{problem}; this view may be out of date")
+    return 1
 
 
 def uptime(argv: list[str], io: IO) -> int:
@@ -52,7 +64,7 @@ def uptime(argv: list[str], io: IO) -> int:
     io.out(f"up {h}:{mins:02d}:{secs:02d}, {len(alive)}/{len(members)} runtimes alive, "
            f"{len(snap['assign'])} kernel agents placed, leader {snap.get('leader') or 'none'}, "
            f"load average {avg:.2f}\n")
-    return 0
+    return _stale(io, "uptime", snap)
 
 
 def plan(argv: list[str], io: IO) -> int:

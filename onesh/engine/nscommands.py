@@ -106,14 +106,27 @@ class NamespaceCommand:
         self.status = 1
 
     async def in_ns(self, path: str) -> dict[str, Any] | None:
+        """The namespace entry at `path`; None when the namespace has none.
+        When the cluster cannot answer, OSError for a path only the
+        namespace can have, None (the local one, if any) for others."""
         try:
             entry: dict[str, Any] | None = await self.sc.ns().stat(path)
-        except Exception:  # noqa: BLE001 - not in the namespace
+        except FileNotFoundError:
+            return None
+        except OSError:
+            if under_namespace_root(path) or in_namespace_dir(self.interp):
+                raise
             return None
         return entry
 
     async def run(self) -> int | None:
-        entries = {p: await self.in_ns(p) for p in self.paths}
+        entries: dict[str, dict[str, Any] | None] = {}
+        for p in self.paths:
+            try:
+                entries[p] = await self.in_ns(p)
+            except OSError as e:
+                self.err(f"{p}: {_why(e)}")
+                return self.status
         ns_paths = {p for p, e in entries.items() if e is not None or under_namespace_root(p)}
         if not ns_paths:
             return None

@@ -205,8 +205,11 @@ class RpcClient:
         self._owner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._owner
+        # A call still waiting (another task shares this client) fails as
+        # a call, not with a CancelledError its task never asked for.
         for fut in self._waiters.values():
-            fut.cancel()
+            if not fut.done():
+                fut.set_exception(RpcError(f"connection to {self.endpoint} closed"))
         self._sock.close(linger=0)
 
 

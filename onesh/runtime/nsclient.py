@@ -168,16 +168,24 @@ class Namespace:
             try:
                 found = await self.agent_host(agent, fresh)
                 if found is not None:
-                    return await self._watched(*found, method, body, timeout)
-                why = f"the {agent} agent is not placed"
+                    try:
+                        return await self._watched(*found, method, body, timeout)
+                    except RpcTimeout:
+                        why = f"the {agent} agent on {found[0]} did not answer within {timeout:g}s"
+                else:
+                    why = f"the {agent} agent is not placed on a live runtime"
             except RpcError as e:
                 why = str(e)
                 if not any(s in why for s in _RETRY):
                     raise OSError(errno.EIO, f"{method}: {why}") from None
             except OSError as e:  # status unreachable
-                why = str(e)
-            if time.monotonic() > deadline:
-                raise OSError(errno.EHOSTUNREACH, f"{method}: {why}")
+                why = e.strerror or str(e)
+            from onesh.kernel.statusread import leader_problem, quorum_lost
+
+            if time.monotonic() > deadline or (self._snap is not None and quorum_lost(self._snap)):
+                # Without a leader the view is stale and nothing moves: that
+                # is the cause to name, not the symptom.
+                raise OSError(errno.EHOSTUNREACH, (leader_problem(self._snap) if self._snap else None) or why)
             fresh = True
             await asyncio.sleep(0.1)
 
@@ -185,6 +193,8 @@ class Namespace:
                        timeout: float) -> dict[str, Any]:
         """A call that is abandoned as soon as membership declares `host`
         dead (a kill -9 is noticed well before a long timeout)."""
+        from onesh.kernel.statusread import quorum_lost, voter_unreachable
+
         task = asyncio.create_task(self.call(endpoint, method, body, timeout))
         try:
             while True:
@@ -192,11 +202,15 @@ class Namespace:
                 if done:
                     return task.result()
                 try:
-                    m = (await self.members(fresh=True)).get(host)
+                    snap = await self.status(fresh=True)
                 except OSError:
                     continue
+                m = snap["members"].get(host)
                 if m is None or not m.get("alive"):
                     raise RpcError(f"{method}: no answer: {host} is down")
+                if quorum_lost(snap) and voter_unreachable(snap, host):
+                    # No leader will declare it dead: the voters see it gone.
+                    raise RpcError(f"{method}: no answer: {host} is unreachable")
         finally:
             if not task.done():
                 task.cancel()

@@ -260,6 +260,7 @@ class PipeReceiver:
         self._granted = 0  # the highest seq our last ack let the writer send
         self.ready = asyncio.Event()
         self.rejected = 0
+        self.links = 0  # connections writers made to us (one per relink)
         self.bytes_in = 0
         self.closed = False
         self._owner: _Owner | UnixRouter | None = None
@@ -302,7 +303,10 @@ class PipeReceiver:
             log.warning("pipe %s: rejected a message: %s", self.pipe_id, e)
             return
         ident = frames[0]
-        self.peer = ident.bytes if isinstance(ident, zmq.Frame) else bytes(ident)  # acks go to the newest connection
+        peer = ident.bytes if isinstance(ident, zmq.Frame) else bytes(ident)
+        if peer != self.peer:
+            self.links += 1  # a writer's first connection, or a new one after a relink
+            self.peer = peer  # acks go to the newest connection
         self.peer_seen.set()
         if kind == "f":
             self.proto.on_frame(value)
@@ -382,6 +386,7 @@ class PipeSender:
         self.gone = False
         self.bytes_out = 0
         self.resends = 0
+        self.reconnects = 0
         self._owner: _Owner | UnixDealer | None = None
         self._timer: asyncio.Task[None] | None = None
         self._last_ack = 0.0
@@ -525,6 +530,7 @@ class PipeSender:
         if self._owner is not None:
             await self._owner.close()
         self._open()
+        self.reconnects += 1
         self.proto.on_reconnect()
         self._push()
 

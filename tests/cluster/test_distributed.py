@@ -388,6 +388,11 @@ def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Clu
     assert proc.returncode == 0, err.decode()
     assert relinks >= 1, "the stream ended before any relink: make it longer"
     assert _sha(tmp_path / "out.bin") == _sha(src)
+    # The stage host really re-opened its output pipe (a signal that landed
+    # after its stream ended would have counted above, not here).
+    rows = cluster.call(cluster.info.runtimes["r1"].listen, "stage.list")["rows"]
+    done = max((r for r in rows if [s.strip() for s in r["stages"]] == ["cat @r1"]), key=lambda r: r["started"])
+    assert done["relinks"] >= 1, done
     if transport == "unix":
         assert sockets >= 3, "the job's pipes were not Unix sockets"  # in r1, in r2, out, 2 err
     else:

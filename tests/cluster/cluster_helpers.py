@@ -49,7 +49,8 @@ def running_cluster(directory: Path, **kw: Any) -> Iterator[Cluster]:
     try:
         yield Cluster(info)
     finally:
-        stop_cluster(info)
+        # (from the directory: a test may have restarted some of them)
+        stop_cluster(ClusterInfo.load(str(directory)))
 
 
 def descendants(pid: int) -> list[int]:

@@ -24,4 +24,5 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
 
     yield make
     for info in started:
-        stop_cluster(info)
+        # (from the directory: a test may have restarted some of them)
+        stop_cluster(ClusterInfo.load(info.directory))

@@ -1,0 +1,43 @@
+"""Suite-wide guard: nothing a test started is left running.
+
+Every cluster a test starts lives under pytest's temporary directory; at
+the end of the session no process may still name that directory on its
+command line (a runtime, a stage host, a device).  Any that does is
+killed and the session fails, naming it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+
+def _leftovers(root: str) -> dict[int, str]:
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if root in cmdline:
+            found[int(entry)] = cmdline.strip()
+    return found
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    root = str(tmp_path_factory.getbasetemp())
+    yield
+    left = _leftovers(root)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if left:
+        pytest.fail("processes left running by the tests (now killed):\n  "
+                    + "\n  ".join(f"{pid}: {cmd[:200]}" for pid, cmd in sorted(left.items())), pytrace=False)

@@ -29,13 +29,20 @@ def nodes(argv: list[str], io: IO) -> int:
     hosted: dict[str, list[str]] = {}
     for slot, host in sorted(snap["assign"].items()):
         hosted.setdefault(host, []).append(slot)
-    rows = [["NAME", "ADDRESS", "TAGS", "LOAD", "AGENTS", "ALIVE"]]
+    rows = [["NAME", "ADDRESS", "TAGS", "LOAD", "AGENTS", "ALIVE", "LEASE"]]
     for name, m in sorted(snap["members"].items()):
         tags = ",".join(f"{k}={v}" for k, v in sorted(m.get("tags", {}).items())) or "-"
         rows.append([name, m.get("endpoint", "?"), tags, f"{m.get('load', 0):.2f}",
-                     ",".join(hosted.get(name, [])) or "-", "yes" if m.get("alive") else "no"])
+                     ",".join(hosted.get(name, [])) or "-", "yes" if m.get("alive") else "no", lease_age(m)])
     _print_table(io, rows)
     return _stale(io, "nodes", snap)
+
+
+def lease_age(member: dict[str, Any]) -> str:
+    """Seconds since the leader last heard from a runtime ("-" when the
+    view is not the leader's: only it keeps leases)."""
+    age = member.get("lease_age")
+    return f"{age:.1f}s" if isinstance(age, int | float) else "-"
 
 
 def _stale(io: IO, name: str, snap: dict[str, Any]) -> int:

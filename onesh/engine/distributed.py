@@ -452,8 +452,11 @@ class Job:
                 if done:
                     return task.result()
                 if await self.watch.confirm(rt, "it stopped answering"):
-                    raise planner.PlanError(f"runtime {rt} is gone ({self.watch.lost[rt]}); "
-                                            f"the job was not started")
+                    from onesh.kernel.statusread import leader_problem
+
+                    # (planned on a view without a leader: that is the cause)
+                    raise planner.PlanError(leader_problem(self.snap) or
+                                            f"runtime {rt} is gone ({self.watch.lost[rt]}); the job was not started")
         except RpcError as e:
             raise planner.PlanError(f"could not start part of the job on {rt}: {e}") from None
         finally:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 from onesh.net.rpc import HandlerError
@@ -63,12 +64,15 @@ class KernelAgent:
 class Service:
     """A manifest service: a child process kept running while assigned here."""
 
-    def __init__(self, slot: str, command: tuple[str, ...], data_dir: str) -> None:
+    def __init__(self, slot: str, command: tuple[str, ...], data_dir: str,
+                 on_exit: Callable[[], None] | None = None) -> None:
         self.slot = slot
         self.command = command
         self.log_path = os.path.join(data_dir, f"service-{slot.replace('#', '-')}.log")
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0
+        self.on_exit = on_exit  # told when the process ends (the runtime then restarts it)
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
@@ -80,6 +84,13 @@ class Service:
             self.proc = None
         finally:
             log.close()
+        if self.proc is not None and self.on_exit is not None:
+            self._watch = asyncio.get_running_loop().create_task(self._tell_exit(self.proc, self.on_exit))
+
+    @staticmethod
+    async def _tell_exit(proc: asyncio.subprocess.Process, on_exit: Callable[[], None]) -> None:
+        await proc.wait()
+        on_exit()
 
     async def restart_if_exited(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -90,6 +101,10 @@ class Service:
         await self.start()
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
         proc = self.proc
         if proc is None or proc.returncode is not None:
             return

@@ -1,7 +1,7 @@
 """Membership and kernel-agent placement, replicated with Raft (pysyncobj).
 
 The replicated state is plain data (dicts of str/int/float/bool): members
-with their endpoint, tags, devices, heartbeat counter and liveness, and the
+with their endpoint, tags, devices and liveness, and the
 assignment slot → runtime.  Every decision is taken *inside* a replicated
 method, so every replica computes the same result from the same log: the
 leader only proposes (`reconcile(dead, revived)`), consensus decides.
@@ -20,7 +20,8 @@ import asyncio
 import copy
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
@@ -28,6 +29,17 @@ from pysyncobj import SyncObj, SyncObjConf, replicated
 from onesh.kernel import namespace
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
 from onesh.kernel.raftfiles import check_raft_files
+
+# Raft timings.  At idle the only traffic is the leader's empty appends,
+# so their period sets the idle cost (each message is pickled, encrypted
+# and authenticated: ~0.25 ms of CPU).  A new command does not wait for the
+# period: it is sent at once (appendEntriesUseBatch off).  A dead leader is
+# noticed through its closed connection, not the long election timeout
+# (see _tick_loop); the timeout only covers a leader that is frozen.
+TICK = 0.2  # seconds pysyncobj's thread waits for socket events per tick
+APPEND_PERIOD = 0.4  # the leader's empty appends (heartbeats) to each follower
+RAFT_TIMEOUT = (1.25, 1.8)  # a follower's election timeout range
+LEADER_GONE_AFTER = 0.05  # a follower disconnected from its leader this long calls an election
 
 
 def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
@@ -46,9 +58,14 @@ def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
         tags = members[name].get("tags", {})
         return all(tags.get(k) == v for k, v in unit.tags.items())
 
+    def preferred(unit: Unit, name: str) -> bool:
+        # (a kernel agent on a member moves to a voter once one qualifies)
+        return unit.kind != "agent" or bool(members[name].get("raft")) or not any(
+            members[n].get("raft") and eligible(unit, n) for n in alive)
+
     for slot in sorted(slots):
         host = current.get(slot)
-        if host in load and eligible(slots[slot], host) and load[host] < share:
+        if host in load and eligible(slots[slot], host) and preferred(slots[slot], host) and load[host] < share:
             result[slot] = host
             load[host] += 1
     for slot in sorted(slots):
@@ -57,6 +74,11 @@ def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
         unit = slots[slot]
         siblings = {result[s] for s in unit.slots if s in result}
         candidates = [n for n in alive if eligible(unit, n)]
+        if unit.kind == "agent":
+            # Kernel agents go to voters when one qualifies: Raft's own
+            # connections tell in milliseconds that a voter died, where a
+            # member's lease takes LEASE_FOR to run out (failover time).
+            candidates = [n for n in candidates if members[n].get("raft")] or candidates
         if not candidates:
             continue  # stays unassigned until an eligible runtime appears
         fresh = [n for n in candidates if n not in siblings] or candidates
@@ -69,6 +91,9 @@ def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
 class ClusterState(SyncObj):
     def __init__(self, self_addr: str, partners: list[str], *, password: str, data_dir: str,
                  manifest_text: str, fast: bool = True) -> None:
+        # Told (from pysyncobj's thread) when a command is applied or this
+        # node's Raft role changes; created before SyncObj.__init__ (below).
+        self.on_change: list[Callable[[], None]] = []
         conf = SyncObjConf(
             password=password,
             journalFile=os.path.join(data_dir, "raft.journal"),
@@ -82,12 +107,19 @@ class ClusterState(SyncObj):
             # is given: a cluster restarted on other ports after a log
             # compaction then never formed again.
             dynamicMembershipChange=False,
-            # Loopback/LAN timings: a dead leader is replaced well under 1 s.
-            raftMinTimeout=0.15 if fast else 0.4,
-            raftMaxTimeout=0.35 if fast else 1.4,
-            appendEntriesPeriod=0.03 if fast else 0.1,
+            # Loopback/LAN timings: a dead leader is replaced in well under a
+            # second, with few enough messages to cost little at idle (each
+            # is pickled, encrypted and authenticated).
+            raftMinTimeout=RAFT_TIMEOUT[0] if fast else 0.4,
+            raftMaxTimeout=RAFT_TIMEOUT[1] if fast else 1.4,
+            appendEntriesPeriod=APPEND_PERIOD if fast else 0.1,
+            appendEntriesUseBatch=False,
             connectionRetryTime=0.2,
-            connectionTimeout=1.0,
+            # A frozen voter (SIGSTOP, a hung machine) is dropped after this
+            # long without a word (pysyncobj wants at least the election
+            # timeout); a killed one at once: its sockets close.
+            connectionTimeout=RAFT_TIMEOUT[1] if fast else 1.4,
+            onStateChanged=lambda old, new: self._changed(),
             # We tick from our own thread (start()), so the replicated
             # attributes below exist before the first log entry is applied.
             autoTick=False,
@@ -123,8 +155,29 @@ class ClusterState(SyncObj):
         self._ticker.start()
 
     def _tick_loop(self) -> None:
+        # Each tick waits for socket events up to TICK: the timer resolution
+        # of elections and of the leader's appends, and the idle wake-ups.
+        lost_since: float | None = None
         while not self._stop_ticking.is_set():
-            self.doTick(0.01)
+            self.doTick(TICK)
+            leader = self._getLeader()
+            if leader is None or leader == self.selfNode or self.isNodeConnected(leader):
+                lost_since = None
+                continue
+            now = time.monotonic()
+            lost_since = lost_since or now
+            if now - lost_since >= LEADER_GONE_AFTER:
+                # Our leader's connection closed (its process died): call an
+                # election now rather than wait out the election timeout,
+                # which exists for a leader that is alive but silent.
+                # pysyncobj has no call for this; its deadline is private.
+                # (Were it renamed, this is a no-op and the timeout decides.)
+                self._SyncObj__raftElectionDeadline = 0.0
+                lost_since = None
+
+    def _changed(self) -> None:
+        for callback in self.on_change:
+            callback()
 
     def stop(self) -> None:
         stop = self._stop_ticking if self._ticker.is_alive() else None
@@ -147,7 +200,7 @@ class ClusterState(SyncObj):
 
     def _join(self, name: str, info: dict[str, Any]) -> int:
         member = dict(info)
-        member.update(alive=True, hb=0)
+        member.update(alive=True)
         self.members[name] = member
         self._replace()
         return self.epoch
@@ -161,14 +214,13 @@ class ClusterState(SyncObj):
 
     @replicated
     def heartbeat(self, name: str, counter: int, load: float) -> bool:
+        """No longer submitted (liveness is off the log: kernel.liveness).
+        Kept because pysyncobj numbers replicated methods by name: removing
+        one would make journals written before replay the wrong methods."""
         with self.lock:
             m = self.members.get(name)
             if m is None or not m.get("alive"):
-                # Removed or declared dead: the runtime must re-join.  A
-                # heartbeat sent just before a kill -9 and committed after
-                # the death was decided must not bring the member back.
                 return False
-            m["hb"] = counter
             m["load"] = load
             return True
 
@@ -203,6 +255,18 @@ class ClusterState(SyncObj):
             self.ns_version += 1
             return namespace.apply_once(self.namespace, self.ns_recent, op)
 
+    def members_copy(self) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return {k: dict(v) for k, v in self.members.items()}
+
+    def member(self, name: str) -> tuple[dict[str, Any] | None, int, list[str]]:
+        """One member (a copy), how many there are, and the slots it hosts:
+        what a lease renewal needs, without copying a thousand members."""
+        with self.lock:
+            m = self.members.get(name)
+            return (None if m is None else dict(m), len(self.members),
+                    sorted(slot for slot, host in self.assign.items() if host == name))
+
     def ns_read(self, fn: Any, *args: Any) -> Any:
         """A consistent read of the namespace (a deep-enough copy)."""
         with self.lock:
@@ -214,6 +278,7 @@ class ClusterState(SyncObj):
         if new != self.assign:
             self.assign = new
         self.epoch += 1
+        self._changed()  # (membership or placement: the runtimes re-read)
 
     # -------------------------------------------------------------- reads
     def caught_up(self) -> bool:
@@ -231,32 +296,47 @@ class ClusterState(SyncObj):
         return (status.get("leader") is not None and isinstance(applied, int)
                 and isinstance(committed, int) and applied >= committed)
 
-    def snapshot(self) -> dict[str, Any]:
+    def _status(self) -> dict[str, Any]:
         try:
-            status = self.getStatus()
+            status: dict[str, Any] = self.getStatus()
         except RuntimeError:  # raced with the raft thread; the next call will do
             status = {}
+        return status
+
+    def leader(self, status: dict[str, Any] | None = None) -> str | None:
+        """The Raft address of the leader, as far as this voter knows."""
+        status = self._status() if status is None else status
         # A follower keeps naming the leader it last heard of, however long
         # ago; cut off from a majority it has none (and could elect none).
         leader = self._getLeader() if status.get("has_quorum") else None
+        return None if leader is None else str(leader)
+
+    def partners(self, status: dict[str, Any] | None = None) -> dict[str, bool]:
+        """The other voters (Raft addresses): connected to this one or not."""
+        status = self._status() if status is None else status
+        prefix = "partner_node_status_server_"
+        return {k[len(prefix):]: v == 2 for k, v in status.items() if k.startswith(prefix)}
+
+    def snapshot(self) -> dict[str, Any]:
+        status = self._status()
+        leader = self.leader(status)
         with self.lock:
             members = {k: dict(v) for k, v in self.members.items()}
             assign = dict(self.assign)
             epoch = self.epoch
             agent_state = dict(self.agent_state)
             ns_version = self.ns_version
-        prefix = "partner_node_status_server_"
         return {
             "members": members,
             "assign": assign,
             "epoch": epoch,
             "agent_state": agent_state,
             "ns_version": ns_version,
-            "leader": None if leader is None else str(leader),
+            "leader": leader,
             "raft": {"term": status.get("raft_term"), "commit": status.get("commit_idx"),
                      "self": str(self.selfNode), "has_quorum": status.get("has_quorum"),
                      # the other voters this one is connected to right now
-                     "partners": {k[len(prefix):]: v == 2 for k, v in status.items() if k.startswith(prefix)}},
+                     "partners": self.partners(status)},
         }
 
     def manifest(self) -> Manifest:

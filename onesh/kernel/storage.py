@@ -47,7 +47,8 @@ AGENT = "storage"
 # The largest chunk that fits one control message (onesh.net.messages
 # MAX_MESSAGE is 1 MiB) together with its envelope.
 CHUNK = 960 * 1024
-REPAIR_PERIOD = 0.5
+REPAIR_PERIOD = 0.5  # while some runtime is dead
+REPAIR_IDLE = 10.0  # otherwise, besides every change of the replicated state
 REPAIR_BUDGET = 32  # chunks copied per tick at most
 REPAIR_PARALLEL = 4
 REPAIR_GRACE = 2.0  # a runtime must stay dead this long before its chunks are copied
@@ -257,8 +258,13 @@ class Storage:
 
     # -------------------------------------------------------------- repair
     async def repair_loop(self) -> None:
+        """A repair round when the cluster changes (a death, a join, a new
+        file), and now and then while a dead runtime's grace runs out."""
+        changed = self.runtime.watch_changes()
         while True:
-            await asyncio.sleep(REPAIR_PERIOD)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), REPAIR_PERIOD if self._dead_since else REPAIR_IDLE)
+            changed.clear()
             if not hosts(self.runtime, AGENT):
                 continue
             try:

@@ -65,6 +65,7 @@ class ClusterKeys:
     client_secret: bytes
     raft_password: str
     cluster_id: str
+    lease_key: bytes = b""  # AES-256-GCM key of the lease datagrams (net.leasewire)
 
     @classmethod
     def from_secret(cls, secret: bytes) -> ClusterKeys:
@@ -80,6 +81,7 @@ class ClusterKeys:
             client_secret=cs,
             raft_password=_derive(secret, b"onesh-raft").hex(),
             cluster_id=_derive(secret, b"onesh-cluster-id").hex()[:16],
+            lease_key=_derive(secret, b"onesh-lease"),
         )
 
 

@@ -79,7 +79,9 @@ def format_status(snap: dict[str, Any]) -> str:
     hosted: dict[str, list[str]] = {}
     for slot, host in sorted(snap["assign"].items()):
         hosted.setdefault(host, []).append(slot)
-    rows = [["NAME", "ENDPOINT", "ROLE", "ALIVE", "LOAD", "TAGS", "DEVICES", "KERNEL AGENTS"]]
+    from onesh.builtins.cluster import lease_age
+
+    rows = [["NAME", "ENDPOINT", "ROLE", "ALIVE", "LEASE", "LOAD", "TAGS", "DEVICES", "KERNEL AGENTS"]]
     leader = snap.get("leader") or ""
     for name, m in sorted(snap["members"].items()):
         role = "voter" if m.get("raft") else "member"
@@ -87,7 +89,7 @@ def format_status(snap: dict[str, Any]) -> str:
             role = "leader"
         tags = ",".join(f"{k}={v}" for k, v in sorted(m.get("tags", {}).items())) or "-"
         devices = ",".join(sorted(m.get("devices", {}))) or "-"
-        rows.append([name, m.get("endpoint", "?"), role, "yes" if m.get("alive") else "NO",
+        rows.append([name, m.get("endpoint", "?"), role, "yes" if m.get("alive") else "NO", lease_age(m),
                      f"{m.get('load', 0):.2f}", tags, devices, ",".join(hosted.get(name, [])) or "-"])
     unplaced = sorted(set(_slots(snap)) - set(snap["assign"]))
     out = _table(rows)

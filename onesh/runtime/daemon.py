@@ -26,12 +26,14 @@ import zmq.asyncio
 
 from onesh.kernel.agents import KernelAgent, Service
 from onesh.kernel.bootrecord import build_boot_record
+from onesh.kernel.liveness import RENEW_EVERY, Leases, renew_period
 from onesh.kernel.manifest import DEFAULT_MANIFEST, parse_manifest
 from onesh.kernel.membership import ClusterState, CommitError, submit
 from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
 from onesh.kernel.raftfiles import RaftFilesUnusable
 from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
-from onesh.net.rpc import HandlerError, RpcClient, RpcError, RpcServer
+from onesh.net.leasechannel import LeaseClient, LeaseServer
+from onesh.net.rpc import HandlerError, RpcClient, RpcClients, RpcError, RpcServer, RpcTimeout
 from onesh.net.samehost import host_key, sweep_stale
 from onesh.parser.errors import OneshError
 
@@ -54,9 +56,11 @@ OpHandler = Callable[[str, dict[str, Any], bytes], Awaitable[dict[str, Any]]]
 
 JOIN_PATIENCE = 30.0  # seconds a starting runtime tries to join membership
 CATCH_UP_WAIT = 1.0  # seconds a lagging voter delays a status read
-HEARTBEAT_PERIOD = 0.08
-DEAD_AFTER = 0.4
-SUPERVISE_PERIOD = 0.03
+LIVENESS_CHECK = 0.2  # the Raft leader's look at leases and voter connections
+VOTER_RENEW_EVERY = 2.0  # (a voter's lease is only its load report)
+FOLLOWER_NAP = 2.0  # a follower's liveness loop wakes on a role change, or after this
+RESYNC_EVERY = 10.0  # an idle runtime re-reads its assignment this often anyway
+LEASE_ACK_WAIT = 0.3  # seconds a renewal datagram waits for its ack
 
 
 @dataclass
@@ -71,26 +75,43 @@ class RuntimeConfig:
     tags: dict[str, str] = field(default_factory=dict)
     devices: dict[str, str] = field(default_factory=dict)
     manifest_text: str = DEFAULT_MANIFEST
+    # A light runtime (onesh.runtime.swarm: many in one process) speaks the
+    # membership protocol and nothing else: no data plane, no signals.
+    light: bool = False
 
 
 class Runtime:
-    def __init__(self, cfg: RuntimeConfig) -> None:
+    def __init__(self, cfg: RuntimeConfig, ctx: zmq.asyncio.Context | None = None) -> None:
         self.cfg = cfg
         self.keys = ClusterKeys.from_secret(load_secret(cfg.secret_path))
-        self.ctx: zmq.asyncio.Context = zmq.asyncio.Context()
+        # (a shared context comes with its authenticator, started by its owner)
+        self.own_ctx = ctx is None
+        self.ctx: zmq.asyncio.Context = zmq.asyncio.Context() if ctx is None else ctx
         self.state: ClusterState | None = None
         self.server: RpcServer | None = None
         self.voter_clients: dict[str, RpcClient] = {}
+        self.rpc = RpcClients(self.ctx, self.keys, drop_on=RpcTimeout)  # to the leader's runtime
         self.agents: dict[str, KernelAgent] = {}
         self.services: dict[str, Service] = {}
         self.children: dict[int, asyncio.subprocess.Process] = {}
         self.stop = asyncio.Event()
-        self.hb = 0
         self.started = time.time()
         self.boot_record: dict[str, Any] = {}
-        self._seen: dict[str, tuple[int, float]] = {}
-        self._was_leader = False
+        self.leases = Leases()  # kept while this runtime's voter leads
+        self._leading = False
+        self._leader_endpoint = ""  # the leader's RPC endpoint (renewals when datagrams fail)
+        self._leader_lease = ""  # the leader's lease channel: where our renewals go
+        self.lease_server: LeaseServer | None = None  # (voters)
+        self.lease_client: LeaseClient | None = None
+        self.lease_address: str | None = None
+        self._hosts_seen: Any = None  # the slots the leader last said we host
+        # The replicated state may have changed (an applied command, a new
+        # Raft role; a renewal reply with a new epoch): loops re-read it.
+        self.changed = asyncio.Event()
+        self.role_changed = asyncio.Event()
+        self._watchers: list[asyncio.Event] = [self.changed, self.role_changed]
         self.endpoint = ""
+        self.crashed = False
         self._good_voter = ""
         self.handlers: dict[str, OpHandler] = {}
         self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
@@ -98,30 +119,35 @@ class Runtime:
 
     # ---------------------------------------------------------------- run
     async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop.set)
-        import importlib
+        if not self.cfg.light:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop.set)
+            import importlib
 
-        for module in EXTENSIONS:
-            importlib.import_module(module).install(self)
-        # Pipe sockets of stage hosts that died unclosed (SIGKILL).
-        removed = sweep_stale()
-        if removed:
-            log.info("removed %d stale pipe sockets", removed)
-        auth = start_authenticator(self.ctx, self.keys)
+            for module in EXTENSIONS:
+                importlib.import_module(module).install(self)
+            # Pipe sockets of stage hosts that died unclosed (SIGKILL).
+            removed = sweep_stale()
+            if removed:
+                log.info("removed %d stale pipe sockets", removed)
+        auth = start_authenticator(self.ctx, self.keys) if self.own_ctx else None
         self.server = RpcServer(self.ctx, self.cfg.listen, self.keys, self.handle)
         self.endpoint = await self.server.start()
+        host = _endpoint_host(self.endpoint)
+        self.lease_client = LeaseClient(self.keys.lease_key)
+        await self.lease_client.start(host)
         try:
             if self.cfg.raft:
                 await self.start_voter()
             else:
                 await self.join_as_member()
+            self._state_changed()  # (the loops' first look)
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.heartbeat_loop())
+                tg.create_task(self.renew_loop())
                 tg.create_task(self.supervise_loop())
                 if self.state is not None:
-                    tg.create_task(self.leader_loop())
+                    tg.create_task(self.liveness_loop())
                 for loop_fn in self.loops:
                     tg.create_task(loop_fn())
                 await self.stop.wait()
@@ -129,8 +155,13 @@ class Runtime:
         except* _Stopping:
             pass
         finally:
+            task = asyncio.current_task()
+            # Cancelled, not stopped: a light runtime killed in its swarm
+            # goes as a killed process does, without a word to anyone.
+            self.crashed = task is not None and task.cancelling() > 0
             await self.shutdown()
-            auth.stop()
+            if auth is not None:
+                auth.stop()
         return 0
 
     async def start_voter(self) -> None:
@@ -139,18 +170,29 @@ class Runtime:
         os.makedirs(self.cfg.data_dir, mode=0o700, exist_ok=True)
         parse_manifest(self.cfg.manifest_text)
         _check_bindable(self.cfg.raft)
+        # The lease channel: the UDP port of the same number as our RPC one
+        # (a free one if that is taken); every voter has one, the leader's works.
+        self.lease_server = LeaseServer(self.keys.lease_key, self.renew_here)
+        self.lease_address = await self.lease_server.start(_endpoint_host(self.endpoint),
+                                                           int(self.endpoint.rsplit(":", 1)[1]))
         try:
             self.state = ClusterState(self.cfg.raft, partners, password=self.keys.raft_password,
                                       data_dir=self.cfg.data_dir, manifest_text=self.cfg.manifest_text)
         except RaftFilesUnusable as e:
             raise OneshError(str(e), status=1) from None
+        loop = asyncio.get_running_loop()
+
+        def changed() -> None:  # (on pysyncobj's thread)
+            loop.call_soon_threadsafe(self._state_changed)
+
+        self.state.on_change.append(changed)
         self.state.start()
         await self.register(self.member_info())
 
     def member_info(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "raft": self.cfg.raft, "tags": self.cfg.tags,
                 "devices": self.cfg.devices, "host": socket.gethostname(), "pid": os.getpid(),
-                "started": self.started, "host_key": host_key()}
+                "started": self.started, "host_key": host_key(), "lease": self.lease_address}
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up)."""
@@ -205,8 +247,7 @@ class Runtime:
             return await submit(asyncio.get_running_loop(), getattr(self.state, method), *args)
         last: Exception | None = None
         # The voter that answered last goes first: with a dead voter first
-        # in a fixed order every heartbeat would wait out its timeout, longer
-        # than DEAD_AFTER, and this member would flap dead/alive.
+        # in a fixed order every command would wait out its timeout.
         clients = sorted(self.voter_clients.items(), key=lambda kv: kv[0] != self._good_voter)
         for endpoint, client in clients:
             try:
@@ -240,55 +281,149 @@ class Runtime:
             raise RpcError(f"no voter reachable: {e}") from None
 
     # ------------------------------------------------------------- loops
-    async def heartbeat_loop(self) -> None:
-        while True:
-            self.hb += 1
-            try:
-                load = os.getloadavg()[0]
-                ok = await self.submit("heartbeat", self.cfg.name, self.hb, load)
-                if ok is False:
-                    await self.register(self.member_info())
-            except (CommitError, TimeoutError, RpcError) as e:
-                log.debug("heartbeat not committed: %s", e)
-            await asyncio.sleep(HEARTBEAT_PERIOD)
+    def _state_changed(self) -> None:
+        for event in self._watchers:
+            event.set()
 
-    async def leader_loop(self) -> None:
-        """On the Raft leader: turn missed heartbeats into a proposal."""
+    def watch_changes(self) -> asyncio.Event:
+        """An event set whenever the replicated state may have changed (the
+        caller clears it): loops wait on it instead of polling."""
+        event = asyncio.Event()
+        self._watchers.append(event)
+        return event
+
+    async def renew_loop(self) -> None:
+        """Renew our lease with the Raft leader (kernel.liveness): nothing
+        is committed while all is well.  Told to rejoin (we were declared
+        dead, or the cluster forgot us), we join again.  A voter's liveness
+        is Raft's business: it renews only to report its load."""
+        period = RENEW_EVERY if self.state is None else VOTER_RENEW_EVERY
+        while True:
+            await asyncio.sleep(period)
+            try:
+                reply = await self.renew()
+            except (RpcError, OSError) as e:
+                log.debug("lease not renewed: %s", e)
+                self._leader_endpoint = ""
+                continue
+            if self.state is None and isinstance(reply.get("renew_every"), int | float):
+                period = float(reply["renew_every"])  # (the leader paces a large cluster)
+            if reply.get("rejoin"):
+                log.warning("the cluster has us as gone: joining again")
+                with contextlib.suppress(OneshError):
+                    await self.register(self.member_info())
+            elif reply.get("hosts") != self._hosts_seen:
+                # What we should run changed: a member's only news of it (a
+                # voter hears of every change from its own replica).
+                self._hosts_seen = reply.get("hosts")
+                self._state_changed()
+
+    async def renew(self) -> dict[str, Any]:
+        """One renewal: a datagram to the leader's lease channel when we know
+        where it is (net.leasechannel), else an RPC, which also says where."""
+        body = {"name": self.cfg.name, "pid": os.getpid(), "started": self.started, "load": os.getloadavg()[0]}
+        if self.state is not None and self.state._isLeader():
+            return self.renew_here(body)
+        if self._leader_lease and self.lease_client is not None:
+            reply = await self.lease_client.renew(self._leader_lease, body, LEASE_ACK_WAIT)
+            if reply is not None and reply.get("leader") is None:
+                return reply
+            # Not the leader (it named the leader) or silent: the RPC path finds it.
+            self._leader_lease = str(reply.get("leader_lease") or "") if reply is not None else ""
+        for _ in range(2):  # (a voter that is not the leader says who is)
+            endpoint = self._leader_endpoint or self.leader_guess()
+            if not endpoint:
+                raise RpcError("no leader known")
+            reply = await self.rpc.call(endpoint, "member.renew", body, RENEW_EVERY)
+            if "leader" not in reply:
+                self._leader_endpoint = endpoint
+                self._leader_lease = str(reply.get("lease") or "")
+                return reply
+            self._leader_endpoint = str(reply["leader"] or "")
+        raise RpcError("the leader moved")
+
+    def leader_guess(self) -> str:
+        """The leader's endpoint as far as we know, else any voter's."""
+        if self.state is not None:
+            return self.leader_endpoint() or ""
+        return self._good_voter or next(iter(self.voter_clients), "")
+
+    def leader_endpoint(self) -> str | None:
+        """On a voter: the endpoint of the runtime whose voter leads."""
+        leader = self.leader_member()
+        return None if leader is None else str(leader.get("endpoint"))
+
+    def leader_member(self) -> dict[str, Any] | None:
+        """On a voter: the member record of the runtime whose voter leads."""
+        assert self.state is not None
+        leader = self.state.leader()
+        for m in self.state.members_copy().values():
+            if leader is not None and m.get("raft") == leader:
+                return m
+        return None
+
+    def renew_here(self, body: dict[str, Any]) -> dict[str, Any]:
+        """member.renew on the leader (a non-leader voter names the leader)."""
+        assert self.state is not None
+        if not self.state._isLeader():
+            leader = self.leader_member()
+            return {"leader": leader.get("endpoint") if leader else "",
+                    "leader_lease": leader.get("lease") if leader else ""}
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise HandlerError("member.renew: name must be a string")
+        member, count, hosted = self.state.member(name)
+        ok = self.leases.renew(name, member, (body.get("pid"), body.get("started")), body.get("load"),
+                               time.monotonic())
+        return {"rejoin": not ok, "hosts": hosted, "renew_every": renew_period(count),
+                "lease": self.lease_address}
+
+    async def liveness_loop(self) -> None:
+        """On the Raft leader: declare dead the runtimes whose lease ran
+        out and the voters Raft lost (kernel.liveness); commit only that."""
         assert self.state is not None
         while True:
-            await asyncio.sleep(HEARTBEAT_PERIOD / 2)
             if not self.state._isLeader():
-                self._was_leader = False
+                self._leading = False
+                self.role_changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.role_changed.wait(), FOLLOWER_NAP)
                 continue
             now = time.monotonic()
-            snap = self.state.snapshot()
-            if not self._was_leader:
-                # New leader: everyone gets a full grace period from now.
-                self._was_leader = True
-                self._seen = {n: (m.get("hb", 0), now) for n, m in snap["members"].items()}
-            dead, revived = [], []
-            for n, m in snap["members"].items():
-                hb = m.get("hb", 0)
-                prev = self._seen.get(n)
-                if prev is None or prev[0] != hb:
-                    self._seen[n] = (hb, now)
-                    if not m.get("alive"):
-                        revived.append(n)
-                elif m.get("alive") and now - prev[1] > DEAD_AFTER:
-                    dead.append(n)
-            if dead or revived:
-                log.info("proposing liveness change: dead=%s revived=%s", dead, revived)
+            members = self.state.members_copy()
+            if not self._leading:
+                self._leading = True
+                self.leases.take_over(members, now)
+            by_raft = {str(m.get("raft")): n for n, m in members.items() if m.get("raft")}
+            partners = self.state.partners()
+            self.leases.voters_seen({by_raft[a]: up for a, up in partners.items() if a in by_raft}, now)
+            dead = self.leases.verdict(members, self.cfg.name, now)
+            if dead:
+                log.info("declaring dead: %s", ", ".join(dead))
                 with contextlib.suppress(CommitError, TimeoutError):
-                    await submit(asyncio.get_running_loop(), self.state.reconcile, dead, revived)
+                    await submit(asyncio.get_running_loop(), self.state.reconcile, dead, [])
+            await asyncio.sleep(LIVENESS_CHECK)
 
     async def supervise_loop(self) -> None:
-        """Run exactly the kernel agents and services assigned to us."""
+        """Run exactly the kernel agents and services assigned to us: when
+        the replicated state changes (and now and then regardless)."""
         while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.changed.wait(), RESYNC_EVERY)
+            self.changed.clear()
             try:
                 snap = await self.snapshot()
             except RpcError:
-                await asyncio.sleep(SUPERVISE_PERIOD)
+                await asyncio.sleep(0.1)
+                self.changed.set()  # try again soon
                 continue
+            me = snap["members"].get(self.cfg.name)
+            if self.state is not None and snap.get("leader") and (me is None or not me.get("alive")):
+                # A voter declared dead (it was frozen, or cut off) hears it
+                # here; a member hears it from its lease renewal.
+                log.warning("the cluster has us as gone: joining again")
+                with contextlib.suppress(OneshError):
+                    await self.register(self.member_info())
             mine = {slot for slot, host in snap["assign"].items() if host == self.cfg.name}
             manifest = parse_manifest(self.manifest_text(snap))
             slots = manifest.slots()
@@ -300,7 +435,7 @@ class Runtime:
                     self.agents[slot] = KernelAgent(unit.name, slot, self.cfg.name)
                     log.info("started kernel agent %s", slot)
                 elif unit.kind == "service" and slot not in self.services:
-                    svc = Service(slot, unit.command, self.cfg.data_dir)
+                    svc = Service(slot, unit.command, self.cfg.data_dir, on_exit=self.changed.set)
                     await svc.start()
                     self.services[slot] = svc
             for slot in [s for s in self.agents if s not in mine]:
@@ -310,7 +445,6 @@ class Runtime:
                 await self.services.pop(slot).stop()
             for svc in self.services.values():
                 await svc.restart_if_exited()
-            await asyncio.sleep(SUPERVISE_PERIOD)
 
     def manifest_text(self, snap: dict[str, Any]) -> str:
         if self.state is not None:
@@ -326,13 +460,19 @@ class Runtime:
             snap = await self.snapshot()
             if self.state is not None:
                 snap["manifest"] = self.state.manifest_text
+                if self._leading and self.state._isLeader():
+                    self.leases.overlay(snap["members"], time.monotonic())
             snap["answered_by"] = self.cfg.name
             return snap
+        if method == "member.renew":
+            if self.state is None:
+                raise HandlerError("not a voter")
+            return self.renew_here(body)
         if method == "raft.submit":
             if self.state is None:
                 raise HandlerError("not a voter")
             name = body.get("method")
-            if name not in ("join", "leave", "heartbeat", "put_agent_state", "set_manifest", "ns_apply"):
+            if name not in ("join", "leave", "put_agent_state", "set_manifest", "ns_apply"):
                 raise HandlerError(f"raft.submit: method {name!r} not allowed")
             args = body.get("args", [])
             if not isinstance(args, list):
@@ -407,8 +547,9 @@ class Runtime:
     # ---------------------------------------------------------- shutdown
     async def shutdown(self) -> None:
         """Graceful leave: out of membership first, so others re-place our agents."""
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.submit("leave", self.cfg.name), 2.0)
+        if not self.crashed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.submit("leave", self.cfg.name), 2.0)
         for hook in self.on_shutdown:
             with contextlib.suppress(Exception):
                 await hook()
@@ -425,6 +566,10 @@ class Runtime:
             self.state.stop()
         for client in self.voter_clients.values():
             await client.close()
+        await self.rpc.close()
+        for channel in (self.lease_server, self.lease_client):
+            if channel is not None:
+                channel.close()
         if self.server is not None:
             await self.server.close()
 
@@ -444,3 +589,8 @@ def _check_bindable(address: str) -> None:
             s.bind((host.strip("[]"), int(port)))
         except OSError as e:
             raise OneshError(f"cannot listen for Raft on {address}: {e.strerror or e}", status=1) from None
+
+
+def _endpoint_host(endpoint: str) -> str:
+    """HOST of tcp://HOST:PORT (brackets of an IPv6 address removed)."""
+    return endpoint.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")

@@ -239,24 +239,23 @@ def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, 
     _repair_ports(info, starting, restarting_all=not running)
     info.secret = secret
     info.pids = dict(running)
-    for name in starting:
-        info.pids[name] = _spawn(info, name)
+    procs = {name: _spawn(info, name) for name in starting}
+    info.pids.update((name, p.pid) for name, p in procs.items())
     info.started = starting
     info.save()
-    _wait_formed(info, wait)
+    _wait_formed(info, procs, wait)
     return info
 
 
-def _spawn(info: ClusterInfo, name: str) -> int:
+def _spawn(info: ClusterInfo, name: str) -> subprocess.Popen[bytes]:
     rdir = os.path.join(info.directory, name)
     os.makedirs(rdir, mode=0o700, exist_ok=True)
     with open(os.path.join(rdir, "runtime.log"), "ab") as logf:
-        proc = subprocess.Popen(info.argv(name), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+        return subprocess.Popen(info.argv(name), stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                 start_new_session=True, close_fds=True)
-    return proc.pid
 
 
-def _wait_formed(info: ClusterInfo, wait: float) -> None:
+def _wait_formed(info: ClusterInfo, procs: dict[str, subprocess.Popen[bytes]], wait: float) -> None:
     """Until every runtime still running is a live member and the kernel
     agents are placed.  A runtime that exits meanwhile is recorded in
     `info.failed` with its reason; the others form without it (a voter
@@ -267,7 +266,9 @@ def _wait_formed(info: ClusterInfo, wait: float) -> None:
     deadline = time.monotonic() + wait
     last = ""
     while time.monotonic() < deadline:
-        for name in [n for n in info.pids if n not in info.alive_pids()]:
+        # (our own children: poll() is exact, where a pid just forked may not
+        # show its command line yet)
+        for name in [n for n, p in procs.items() if p.poll() is not None and n in info.pids]:
             info.failed[name] = last_words(os.path.join(info.directory, name, "runtime.log"))
             del info.pids[name]
         if not info.pids:

@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
-"""Cluster scale on this machine: 8, 16 and 32 runtimes (3 Raft voters).
+"""Membership at device scale, on this machine (loopback only).
 
-    python benchmarks/cluster_scale.py [--sizes 8,16,32]
+    python benchmarks/cluster_scale.py [--sizes 3,8,32] [--light 1000] [--failovers 20] [--idle 20]
 
-For each size prints: time until every runtime is a live member and every
-kernel agent is placed, RSS per runtime (target < 40 MB), and failover time
-from `kill -9` of the scheduler's host until the scheduler answers from
-another runtime (target < 1 s).  Only loopback is used.
+Prints, for clusters of real runtime processes (3 Raft voters):
+- idle CPU per runtime (the leader, the other voters, the members) and of
+  the whole cluster, over --idle seconds with nothing running;
+- Raft commits per second over the same window (only changes are
+  committed: at idle, none);
+- the time until every runtime is a live member with the kernel agents
+  placed, and the RSS per runtime;
+then --light light runtimes (onesh.runtime.swarm: real Runtime objects,
+many to a process) joining a 3-voter cluster: time to full membership,
+RSS per light runtime, and how long `nodes` takes over all of them (the
+status read alone, and `onesh -c nodes` as a user runs it);
+and failover over --failovers runs: from `kill -9` of the scheduler
+agent's host to the scheduler answering from another runtime.
 """
 
 from __future__ import annotations
@@ -16,12 +25,20 @@ import asyncio
 import os
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from onesh.runtime.client import ClusterClient, _call
-from onesh.runtime.localcluster import ClusterError, start_cluster, stop_cluster
+from onesh.runtime.localcluster import ClusterError, ClusterInfo, start_cluster, stop_cluster
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -32,45 +49,164 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def failover(info, client: ClusterClient) -> float:  # type: ignore[no-untyped-def]
-    snap = client.status()
-    host = snap["assign"]["scheduler"]
-    t0 = time.monotonic()
-    os.kill(info.pids[host], signal.SIGKILL)
-    os.waitpid(info.pids[host], 0)
-    del info.pids[host]
-    while time.monotonic() - t0 < 30:
+def leader_of(snap: dict[str, Any]) -> str:
+    return next((n for n, m in snap["members"].items() if m.get("raft") == snap["leader"]), "?")
+
+
+def idle(n: int, window: float) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.monotonic()
+        info = start_cluster(d, nodes=n, voters=3, wait=300)
+        formed = time.monotonic() - t0
         try:
-            s = client.status()
-            new = s["assign"].get("scheduler")
-            if new and new != host:
-                asyncio.run(_call([s["members"][new]["endpoint"]], info.secret, "scheduler.ping", {}, 0.5))
-                return time.monotonic() - t0
-        except ClusterError:
-            pass
-        time.sleep(0.01)
-    return float("nan")
+            client = ClusterClient(info.boot, info.secret)
+            time.sleep(3)  # the joins settle
+            snap0 = client.status()
+            c0 = {k: cpu_seconds(p) for k, p in info.pids.items()}
+            w0 = time.monotonic()
+            time.sleep(window)
+            c1 = {k: cpu_seconds(p) for k, p in info.pids.items()}
+            w1 = time.monotonic()
+            snap1 = client.status()
+            rss = [rss_mb(p) for p in info.pids.values()]
+        finally:
+            stop_cluster(info)
+    pct = {k: (c1[k] - c0[k]) / (w1 - w0) * 100 for k in c0}
+    leader = leader_of(snap1)
+    voters = [k for k in pct if info.runtimes[k].raft and k != leader]
+    members = [k for k in pct if not info.runtimes[k].raft]
+    commits = (snap1["raft"]["commit"] - snap0["raft"]["commit"]) / (w1 - w0)
+
+    def show(names: list[str]) -> str:
+        if not names:
+            return "-"
+        vals = sorted(pct[k] for k in names)
+        return f"{statistics.median(vals):.2f}%" + (f" (max {vals[-1]:.2f}%)" if len(vals) > 1 else "")
+
+    print(f"{n:>5} {formed:>7.2f}s {pct.get(leader, 0):>8.2f}% {show(voters):>18} {show(members):>18} "
+          f"{sum(pct.values()):>8.2f}% {sum(pct.values()) / n:>8.2f}% {commits:>9.2f} "
+          f"{statistics.median(rss):>6.1f} {max(rss):>6.1f}")
+    sys.stdout.flush()
+
+
+def light(count: int, per_process: int) -> None:
+    with tempfile.TemporaryDirectory() as d:
+        info = start_cluster(d, nodes=3, voters=3)
+        client = ClusterClient(info.boot, info.secret)
+        swarms: list[subprocess.Popen[str]] = []
+        try:
+            base_rss = rss_mb_of_fresh_python()
+            t0 = time.monotonic()
+            for k in range(0, count, per_process):
+                n = min(per_process, count - k)
+                swarms.append(subprocess.Popen(
+                    [sys.executable, "-m", "onesh.runtime.swarm", "--join", ",".join(info.boot), "--secret",
+                     info.secret, "--count", str(n), "--prefix", f"l{k // per_process}-"],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+            deadline = time.monotonic() + 120
+            alive = 0
+            while time.monotonic() < deadline:
+                try:
+                    snap = client.status()
+                    alive = sum(1 for m in snap["members"].values() if m.get("alive"))
+                except ClusterError:
+                    pass
+                if alive >= count + 3:
+                    break
+                time.sleep(0.1)
+            joined = time.monotonic() - t0
+            time.sleep(2)
+            per = [(rss_mb(s.pid) - base_rss) / per_process for s in swarms]
+            reads = []
+            for _ in range(10):
+                t = time.monotonic()
+                client.status()
+                reads.append(time.monotonic() - t)
+            env = dict(os.environ, ONESH_CLUSTER=d)
+            shells = []
+            for _ in range(5):
+                t = time.monotonic()
+                p = subprocess.run([sys.executable, "-m", "onesh", "-c", "nodes"], capture_output=True, text=True,
+                                   env=env, timeout=60)
+                shells.append(time.monotonic() - t)
+                assert p.returncode == 0 and p.stdout.count("\n") >= count, p.stderr
+        finally:
+            for s in swarms:
+                if s.stdin is not None:
+                    s.stdin.close()
+            for s in swarms:
+                try:
+                    s.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    s.kill()
+                    s.wait()
+            stop_cluster(ClusterInfo.load(d))
+    status = "all joined" if alive >= count + 3 else f"only {alive - 3} joined"
+    print(f"{count} light runtimes in {len(swarms)} processes: {status} in {joined:.2f}s; "
+          f"RSS {statistics.median(per):.2f} MB each; status read over them p50 "
+          f"{statistics.median(reads) * 1000:.0f} ms; `onesh -c nodes` p50 {statistics.median(shells) * 1000:.0f} ms")
+
+
+def rss_mb_of_fresh_python() -> float:
+    """What a Python with onesh's runtime imported costs before any runtime
+    exists (subtracted from a swarm's RSS to get a light runtime's share)."""
+    p = subprocess.run([sys.executable, "-c", "import onesh.runtime.swarm, os; "
+                        "print(open(f'/proc/{os.getpid()}/status').read())"], capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def failover(runs: int) -> None:
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        info = start_cluster(d, nodes=3, voters=3)
+        try:
+            for _ in range(runs):
+                client = ClusterClient(info.boot, info.secret)
+                snap = client.status()
+                host = snap["assign"]["scheduler"]
+                t0 = time.monotonic()
+                os.kill(info.pids[host], signal.SIGKILL)
+                answered = float("nan")
+                while time.monotonic() - t0 < 30:
+                    try:
+                        s = client.status()
+                        new = s["assign"].get("scheduler")
+                        if new and new != host:
+                            asyncio.run(_call([s["members"][new]["endpoint"]], info.secret, "scheduler.ping", {}, 0.5))
+                            answered = time.monotonic() - t0
+                            break
+                    except ClusterError:
+                        pass
+                    time.sleep(0.005)
+                times.append(answered)
+                info = start_cluster(d)  # the device comes back
+                time.sleep(0.5)
+        finally:
+            stop_cluster(ClusterInfo.load(d))
+    ms = sorted(t * 1000 for t in times)
+    print(f"failover over {runs} runs (kill -9 of the scheduler's host → it answers elsewhere): "
+          f"p50 {statistics.median(ms):.0f} ms, p90 {ms[int(len(ms) * 0.9) - 1]:.0f} ms, max {ms[-1]:.0f} ms")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="8,16,32")
+    ap.add_argument("--sizes", default="3,8,32")
+    ap.add_argument("--idle", type=float, default=20.0, help="seconds of idle measured")
+    ap.add_argument("--light", type=int, default=1000)
+    ap.add_argument("--per-process", type=int, default=250)
+    ap.add_argument("--failovers", type=int, default=20)
     args = ap.parse_args()
-    print(f"{'runtimes':>8} {'membership s':>13} {'RSS MB median':>14} {'RSS MB max':>11} {'failover ms':>12}")
-    for n in (int(x) for x in args.sizes.split(",")):
-        with tempfile.TemporaryDirectory() as d:
-            t0 = time.monotonic()
-            info = start_cluster(d, nodes=n, voters=3, sensors=2, wait=180)
-            formed = time.monotonic() - t0
-            try:
-                time.sleep(1.0)
-                rss = [rss_mb(p) for p in info.pids.values()]
-                client = ClusterClient(info.boot, info.secret)
-                fo = failover(info, client)
-            finally:
-                stop_cluster(info)
-            print(f"{n:>8} {formed:>13.2f} {statistics.median(rss):>14.1f} {max(rss):>11.1f} {fo * 1000:>12.0f}")
-            sys.stdout.flush()
+    print(f"{'size':>5} {'formed':>8} {'leader':>9} {'other voters':>18} {'members':>18} {'cluster':>9} "
+          f"{'per rt':>9} {'commit/s':>9} {'RSS MB':>6} {'max':>6}")
+    for n in (int(x) for x in args.sizes.split(",") if x):
+        idle(n, args.idle)
+    if args.light:
+        light(args.light, args.per_process)
+    if args.failovers:
+        failover(args.failovers)
     return 0
 
 

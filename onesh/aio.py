@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import threading
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,3 +37,12 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         events._set_running_loop(outer)
         if main:
             signal.set_wakeup_fd(wakeup)
+
+
+async def within(aw: Awaitable[T], timeout: float | None) -> T:
+    """`asyncio.wait_for` without its Python 3.11 flaw: a cancellation that
+    arrives just as the awaitable finishes is never swallowed (wait_for
+    could lose it, and a loop around it then never stopped: a task
+    group waiting for it hung forever)."""
+    async with asyncio.timeout(timeout):
+        return await aw

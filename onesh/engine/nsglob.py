@@ -167,13 +167,13 @@ class Listings:
 
     async def get(self, boot: list[str], secret: str, path: str) -> list[Entry] | None:
         """The directory's rows; None when the cluster did not answer in time."""
-        import asyncio
+        from onesh.aio import within
 
         known, rows = self.cached(boot, path)
         if known:
             return rows
         try:
-            rows = await asyncio.wait_for(
+            rows = await within(
                 _in_session(boot, secret, self.timeout, lambda ns: list_dir(ns, path)), self.timeout)
         except Exception:  # noqa: BLE001 - completion stays silent about the cluster
             self._down[tuple(boot)] = time.monotonic()

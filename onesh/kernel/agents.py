@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from onesh.aio import within
 from onesh.net.rpc import HandlerError
 
 
@@ -111,7 +112,7 @@ class Service:
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
         try:
-            await asyncio.wait_for(proc.wait(), 3.0)
+            await within(proc.wait(), 3.0)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()

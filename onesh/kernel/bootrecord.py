@@ -22,7 +22,7 @@ class BootRecordError(Exception):
 def build_boot_record(snapshot: Mapping[str, Any], manifest_text: str, cluster_id: str,
                       server_public_key: str) -> dict[str, Any]:
     members = snapshot.get("members", {})
-    voters = [{"name": n, "raft": m.get("raft"), "endpoint": m.get("endpoint")}
+    voters = [{"name": n, "raft": m.get("raft"), "endpoint": m.get("endpoint"), "lease": m.get("lease")}
               for n, m in sorted(members.items()) if m.get("raft")]
     version = parse_manifest(manifest_text).version if manifest_text else 0
     return {"cluster_id": cluster_id, "voters": voters, "manifest_version": version,
@@ -38,7 +38,8 @@ def check_boot_record(record: Mapping[str, Any]) -> dict[str, Any]:
         raise BootRecordError("boot record: voters must be a list")
     for v in voters:
         if not (isinstance(v, dict) and isinstance(v.get("name"), str)
-                and isinstance(v.get("raft"), str) and isinstance(v.get("endpoint"), str)):
+                and isinstance(v.get("raft"), str) and isinstance(v.get("endpoint"), str)
+                and isinstance(v.get("lease"), str | None)):
             raise BootRecordError(f"boot record: malformed voter entry {v!r}")
     manifest = record.get("manifest", "")
     if not isinstance(manifest, str):

@@ -77,6 +77,10 @@ class Leases:
     def verdict(self, members: Mapping[str, Mapping[str, Any]], leader: str, now: float) -> list[str]:
         """The live members to declare dead now."""
         lease_for = LEASE_RENEWALS * renew_period(len(members))
+        # A runtime that left or was declared dead has no lease: when it
+        # joins again, it starts with a whole one (not the old, run-out one).
+        for name in [n for n in self.leases if not members.get(n, {}).get("alive")]:
+            del self.leases[name]
         dead = []
         for name, m in members.items():
             if not m.get("alive") or name == leader:

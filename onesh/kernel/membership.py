@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 
+from onesh.aio import within
 from onesh.kernel import namespace
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
 from onesh.kernel.raftfiles import check_raft_files
@@ -152,6 +154,10 @@ class ClusterState(SyncObj):
         self.ns_version = 0
 
     def start(self) -> None:
+        # The first election need not wait out the full timeout (which has
+        # room for lost heartbeats): a leader that exists speaks within one
+        # append period; with none, a cluster starting up elects one now.
+        self._SyncObj__raftElectionDeadline = time.monotonic() + random.uniform(1.2, 1.8) * APPEND_PERIOD
         self._ticker.start()
 
     def _tick_loop(self) -> None:
@@ -307,8 +313,11 @@ class ClusterState(SyncObj):
         """The Raft address of the leader, as far as this voter knows."""
         status = self._status() if status is None else status
         # A follower keeps naming the leader it last heard of, however long
-        # ago; cut off from a majority it has none (and could elect none).
+        # ago: cut off from a majority it has none (and could elect none),
+        # and one whose connection closed is gone (an election is coming).
         leader = self._getLeader() if status.get("has_quorum") else None
+        if leader is not None and leader != self.selfNode and not self.isNodeConnected(leader):
+            return None
         return None if leader is None else str(leader)
 
     def partners(self, status: dict[str, Any] | None = None) -> dict[str, bool]:
@@ -367,7 +376,7 @@ async def submit(loop: asyncio.AbstractEventLoop, method: Any, *args: Any, timeo
         loop.call_soon_threadsafe(settle)
 
     method(*args, callback=done)
-    return await asyncio.wait_for(fut, timeout)
+    return await within(fut, timeout)
 
 
 class CommitError(Exception):

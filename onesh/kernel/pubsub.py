@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.aio import within
 from onesh.kernel.agents import hosts, text_field
 from onesh.net.rpc import HandlerError
 
@@ -199,7 +200,7 @@ class PubSubAgent:
             if isinstance(seen, int) and seen == d.version and timeout > 0:
                 async with self.changed:
                     try:
-                        await asyncio.wait_for(self.changed.wait_for(lambda: d.version != seen), timeout)
+                        await within(self.changed.wait_for(lambda: d.version != seen), timeout)
                     except TimeoutError:
                         pass
             return d.view(topic, role, eid)

@@ -34,6 +34,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from onesh.aio import within
 from onesh.kernel.agents import hosts
 from onesh.kernel.fs import chunk_table, index_read, submit_op
 from onesh.net.rpc import HandlerError, RpcClients, RpcError
@@ -263,7 +264,7 @@ class Storage:
         changed = self.runtime.watch_changes()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), REPAIR_PERIOD if self._dead_since else REPAIR_IDLE)
+                await within(changed.wait(), REPAIR_PERIOD if self._dead_since else REPAIR_IDLE)
             changed.clear()
             if not hosts(self.runtime, AGENT):
                 continue

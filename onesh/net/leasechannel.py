@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from onesh.aio import within
 from onesh.net.leasewire import ReplayGuard, WireError, check_renew, seal, unseal
 
 log = logging.getLogger("onesh.lease")
@@ -108,7 +109,7 @@ class LeaseClient(asyncio.DatagramProtocol):
         try:
             self.transport.sendto(seal(self.key, {"t": "renew", "seq": seq, "at": time.time(), **body}),
                                   split_address(address))
-            return await asyncio.wait_for(fut, timeout)
+            return await within(fut, timeout)
         except (TimeoutError, OSError):
             return None
         finally:

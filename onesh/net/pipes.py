@@ -44,6 +44,7 @@ import msgpack
 import zmq
 import zmq.asyncio
 
+from onesh.aio import within
 from onesh.net.keys import ClusterKeys, secure_client, secure_server
 from onesh.net.pipe_protocol import (
     DEFAULT_WINDOW,
@@ -368,7 +369,7 @@ class PipeReceiver:
                     # exited at once): give it a moment, so it learns the
                     # reader is gone instead of waiting to be heard.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.peer_seen.wait(), CLOSE_LINGER)
+                        await within(self.peer_seen.wait(), CLOSE_LINGER)
                 self._send_ack(gone=True)
             elif self._ack_due:
                 self._send_ack()  # the ack of the end of stream, still due: the writer waits for it

@@ -17,6 +17,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from onesh.aio import within
 from onesh.net.keys import ClusterKeys, secure_client, secure_server
 from onesh.net.messages import Correlator, Message, ProtocolError, decode, encode
 
@@ -189,7 +190,7 @@ class RpcClient:
         self._waiters[msg.id] = fut
         try:
             await self._outbox.put([encode(msg)])
-            reply = await asyncio.wait_for(fut, timeout)
+            reply = await within(fut, timeout)
         except ProtocolError as e:  # our own request is unsendable (too large)
             raise RpcError(f"{method}: {e.reason}") from None
         except TimeoutError:

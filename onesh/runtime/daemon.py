@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import time
@@ -24,6 +25,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
+from onesh.aio import within
 from onesh.kernel.agents import KernelAgent, Service
 from onesh.kernel.bootrecord import build_boot_record
 from onesh.kernel.liveness import RENEW_EVERY, Leases, renew_period
@@ -60,7 +62,8 @@ LIVENESS_CHECK = 0.2  # the Raft leader's look at leases and voter connections
 VOTER_RENEW_EVERY = 2.0  # (a voter's lease is only its load report)
 FOLLOWER_NAP = 2.0  # a follower's liveness loop wakes on a role change, or after this
 RESYNC_EVERY = 10.0  # an idle runtime re-reads its assignment this often anyway
-LEASE_ACK_WAIT = 0.3  # seconds a renewal datagram waits for its ack
+LEASE_ACK_WAIT = 0.2  # seconds a renewal datagram waits for its ack
+RENEW_RETRY = 0.2  # seconds (at most) before a failed renewal is tried again
 
 
 @dataclass
@@ -99,7 +102,6 @@ class Runtime:
         self.boot_record: dict[str, Any] = {}
         self.leases = Leases()  # kept while this runtime's voter leads
         self._leading = False
-        self._leader_endpoint = ""  # the leader's RPC endpoint (renewals when datagrams fail)
         self._leader_lease = ""  # the leader's lease channel: where our renewals go
         self.lease_server: LeaseServer | None = None  # (voters)
         self.lease_client: LeaseClient | None = None
@@ -298,18 +300,23 @@ class Runtime:
         dead, or the cluster forgot us), we join again.  A voter's liveness
         is Raft's business: it renews only to report its load."""
         period = RENEW_EVERY if self.state is None else VOTER_RENEW_EVERY
+        wait = period
         while True:
-            await asyncio.sleep(period)
+            await asyncio.sleep(wait)
             try:
                 reply = await self.renew()
             except (RpcError, OSError) as e:
                 log.debug("lease not renewed: %s", e)
-                self._leader_endpoint = ""
+                self._leader_lease = ""
+                # Soon again (the leader moved: a new one is being elected),
+                # not all of us at the same instant.
+                wait = random.uniform(0.5, 1.0) * RENEW_RETRY
                 continue
+            wait = period
             if self.state is None and isinstance(reply.get("renew_every"), int | float):
-                period = float(reply["renew_every"])  # (the leader paces a large cluster)
+                period = wait = float(reply["renew_every"])  # (the leader paces a large cluster)
             if reply.get("rejoin"):
-                log.warning("the cluster has us as gone: joining again")
+                log.warning("%s: the cluster has us as gone: joining again", self.cfg.name)
                 with contextlib.suppress(OneshError):
                     await self.register(self.member_info())
             elif reply.get("hosts") != self._hosts_seen:
@@ -330,23 +337,56 @@ class Runtime:
                 return reply
             # Not the leader (it named the leader) or silent: the RPC path finds it.
             self._leader_lease = str(reply.get("leader_lease") or "") if reply is not None else ""
-        for _ in range(2):  # (a voter that is not the leader says who is)
-            endpoint = self._leader_endpoint or self.leader_guess()
-            if not endpoint:
-                raise RpcError("no leader known")
-            reply = await self.rpc.call(endpoint, "member.renew", body, RENEW_EVERY)
-            if "leader" not in reply:
-                self._leader_endpoint = endpoint
-                self._leader_lease = str(reply.get("lease") or "")
-                return reply
-            self._leader_endpoint = str(reply["leader"] or "")
-        raise RpcError("the leader moved")
+        return await self.find_leader(body)
 
-    def leader_guess(self) -> str:
-        """The leader's endpoint as far as we know, else any voter's."""
-        if self.state is not None:
-            return self.leader_endpoint() or ""
-        return self._good_voter or next(iter(self.voter_clients), "")
+    async def find_leader(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Renew with every voter we know at once (the leader moved, or we
+        just started): a voter that is not the leader names it, the leader
+        renews.  At once, not one by one: a new leader gives us one lease
+        from its start, and a dead voter first in line would eat it.  By
+        datagram first (cheap: a whole cluster looks for a new leader at
+        the same moment), then by RPC (datagrams may not pass)."""
+        if self.lease_client is not None:
+            addresses = [a for a in self.voter_leases() if a]
+            for _ in range(2):
+                replies = await asyncio.gather(*(self.lease_client.renew(a, body, LEASE_ACK_WAIT) for a in addresses))
+                for address, reply in zip(addresses, replies, strict=True):
+                    if reply is not None and reply.get("leader") is None:
+                        self._leader_lease = address
+                        return reply
+                redirects = {str(r["leader_lease"]) for r in replies if r is not None and r.get("leader_lease")}
+                addresses = sorted(redirects - set(addresses))
+                if not addresses:
+                    break
+        endpoints = [self.leader_endpoint() or ""] if self.state is not None else list(self.voter_clients)
+        endpoints = [e for e in endpoints if e] or self.voter_endpoints()
+        named: set[str] = set()
+        for _ in range(2):
+            replies = await asyncio.gather(*(self.rpc.call(ep, "member.renew", body, RENEW_EVERY) for ep in endpoints),
+                                           return_exceptions=True)
+            for ep, reply in zip(endpoints, replies, strict=True):
+                if isinstance(reply, dict) and "leader" not in reply:
+                    self._good_voter = ep
+                    self._leader_lease = str(reply.get("lease") or "")
+                    return reply
+                if isinstance(reply, dict) and reply.get("leader"):
+                    named.add(str(reply["leader"]))
+            endpoints = sorted(named - set(endpoints))
+            if not endpoints:
+                break
+        raise RpcError("no leader answered a lease renewal")
+
+    def voter_leases(self) -> list[str]:
+        """The voters' lease channels: from our replica (voters) or the boot record."""
+        if self.state is None:
+            return [str(v.get("lease") or "") for v in self.boot_record.get("voters", [])]
+        return [str(m.get("lease") or "") for m in self.state.members_copy().values() if m.get("raft")]
+
+    def voter_endpoints(self) -> list[str]:
+        """The RPC endpoints of the voters, from our replica (voters)."""
+        if self.state is None:
+            return list(self.voter_clients)
+        return [str(m["endpoint"]) for m in self.state.members_copy().values() if m.get("raft") and m.get("endpoint")]
 
     def leader_endpoint(self) -> str | None:
         """On a voter: the endpoint of the runtime whose voter leads."""
@@ -375,6 +415,10 @@ class Runtime:
         member, count, hosted = self.state.member(name)
         ok = self.leases.renew(name, member, (body.get("pid"), body.get("started")), body.get("load"),
                                time.monotonic())
+        if not ok:
+            log.info("lease of %s not renewed (%s): it must join again", name,
+                     "unknown" if member is None else "declared dead" if not member.get("alive")
+                     else "another run of it is the member")
         return {"rejoin": not ok, "hosts": hosted, "renew_every": renew_period(count),
                 "lease": self.lease_address}
 
@@ -387,7 +431,7 @@ class Runtime:
                 self._leading = False
                 self.role_changed.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.role_changed.wait(), FOLLOWER_NAP)
+                    await within(self.role_changed.wait(), FOLLOWER_NAP)
                 continue
             now = time.monotonic()
             members = self.state.members_copy()
@@ -409,7 +453,7 @@ class Runtime:
         the replicated state changes (and now and then regardless)."""
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.changed.wait(), RESYNC_EVERY)
+                await within(self.changed.wait(), RESYNC_EVERY)
             self.changed.clear()
             try:
                 snap = await self.snapshot()
@@ -421,7 +465,7 @@ class Runtime:
             if self.state is not None and snap.get("leader") and (me is None or not me.get("alive")):
                 # A voter declared dead (it was frozen, or cut off) hears it
                 # here; a member hears it from its lease renewal.
-                log.warning("the cluster has us as gone: joining again")
+                log.warning("%s: the cluster has us as gone: joining again", self.cfg.name)
                 with contextlib.suppress(OneshError):
                     await self.register(self.member_info())
             mine = {slot for slot, host in snap["assign"].items() if host == self.cfg.name}
@@ -535,7 +579,7 @@ class Runtime:
             raise HandlerError(f"agent.wait: no child {pid}")
         timeout = body.get("timeout", 5.0)
         try:
-            out, err = await asyncio.wait_for(proc.communicate(), float(timeout))
+            out, err = await within(proc.communicate(), float(timeout))
         except TimeoutError:
             raise HandlerError("agent.wait: still running") from None
         self.children.pop(proc.pid, None)
@@ -549,7 +593,7 @@ class Runtime:
         """Graceful leave: out of membership first, so others re-place our agents."""
         if not self.crashed:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.submit("leave", self.cfg.name), 2.0)
+                await within(self.submit("leave", self.cfg.name), 2.0)
         for hook in self.on_shutdown:
             with contextlib.suppress(Exception):
                 await hook()

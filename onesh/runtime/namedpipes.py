@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from onesh.aio import within
 from onesh.net.rpc import RpcError
 from onesh.net.samehost import host_key, pipe_bind, same_host
 
@@ -209,7 +210,7 @@ class Publisher:
                     return
             self.watch.changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.watch.changed.wait(),
+                await within(self.watch.changed.wait(),
                                        None if deadline is None else max(0.0, deadline - loop.time()))
             await self._connect()
 

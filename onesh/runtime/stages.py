@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.aio import within
 from onesh.net.rpc import HandlerError
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class StageService:
         # runtime dies, the stage host reads end-of-file and stops its
         # commands rather than run on, orphaned (stagehost.watch_lifeline).
         try:
-            first = await asyncio.wait_for(proc.stdout.readline(), 20.0)
+            first = await within(proc.stdout.readline(), 20.0)
             hello: dict[str, Any] = json.loads(first) if first else {"error": "stage host exited during start-up"}
         except (TimeoutError, ValueError) as e:
             with contextlib.suppress(ProcessLookupError):
@@ -182,7 +183,7 @@ class StageService:
         timeout = min(float(body.get("timeout", 1.0)), 5.0)
         seg.polled = time.monotonic()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(seg.done.wait(), timeout)
+            await within(seg.done.wait(), timeout)
         seg.polled = time.monotonic()
         return {"done": seg.statuses is not None, "statuses": seg.statuses or [],
                 "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}

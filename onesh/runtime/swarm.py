@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -71,6 +72,9 @@ async def serve(args: argparse.Namespace) -> int:
     for k in range(args.count):
         swarm.start(f"{args.prefix}{k + 1}")
     loop = asyncio.get_running_loop()
+    from onesh.runtime.stagehost import _dump_tasks
+
+    loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)  # where is everyone waiting
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print(f"started {args.count}", flush=True)

@@ -79,3 +79,18 @@ def test_large_clusters_renew_less_often() -> None:
     assert renew_period(3) == RENEW_EVERY
     assert renew_period(200) == RENEW_EVERY
     assert renew_period(1000) > RENEW_EVERY
+
+
+def test_a_runtime_back_after_its_death_gets_a_whole_lease() -> None:
+    """(It used to be declared dead again at once, by its old lease: a
+    restarted runtime rejoined forever.)"""
+    ms = members(v1=True, m1=True)
+    leases = Leases()
+    leases.take_over(ms, 0.0)
+    assert leases.verdict(ms, "v1", LEASE + 1) == ["m1"]
+    ms["m1"]["alive"] = False  # committed
+    assert leases.verdict(ms, "v1", LEASE + 2) == []
+    ms["m1"] = {"alive": True, "pid": 5, "started": 9.0, "raft": None}  # it joins again, a new run
+    assert leases.verdict(ms, "v1", LEASE + 3) == []
+    assert leases.renew("m1", ms["m1"], (5, 9.0), 0.0, LEASE + 3.1)
+    assert leases.verdict(ms, "v1", LEASE + 3.2) == []

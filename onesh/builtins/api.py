@@ -10,12 +10,17 @@ pays only for the modules it uses.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
     from onesh.engine.state import ShellState
+else:
+    Protocol = object
 
 
 class Shell(Protocol):
@@ -32,8 +37,7 @@ class Shell(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class IO:
+class IO(Record):
     stdin: int
     stdout: int
     stderr: int
@@ -63,4 +67,5 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-BuiltinFn = Callable[[list[str], IO], int]
+if TYPE_CHECKING:
+    BuiltinFn = Callable[[list[str], IO], int]

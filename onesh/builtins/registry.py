@@ -4,13 +4,15 @@ cheap; `help` reads the usage lines from here without importing anything."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 
-from onesh.builtins.api import BuiltinFn
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from onesh.builtins.api import BuiltinFn
 
 
-@dataclass(frozen=True, slots=True)
-class BuiltinSpec:
+class BuiltinSpec(Record, frozen=True):
     name: str
     module: str  # under onesh.builtins
     func: str

@@ -7,9 +7,11 @@ recursively, like bash.  Integers are 64-bit and wrap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from onesh.parser.errors import ExpansionError
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _MASK = (1 << 64) - 1
 

@@ -9,17 +9,17 @@ and only unquoted characters are live glob characters.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from onesh.engine import arith, pattern
 from onesh.engine.braces import brace_expand
 from onesh.parser import ast as A
 from onesh.parser.errors import ExpansionError
+from onesh.record import Record, field
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from onesh.engine.interp import Interpreter
 
 
@@ -27,14 +27,12 @@ class UnboundError(ExpansionError):
     pass
 
 
-@dataclass(slots=True)
-class Seg:
+class Seg(Record):
     text: str
     quoted: bool
 
 
-@dataclass(slots=True)
-class _Builder:
+class _Builder(Record):
     """Accumulates fields while a word is being expanded."""
 
     fields: list[list[Seg]] = field(default_factory=list)
@@ -74,6 +72,8 @@ def ifs_split(value: str, ifs: str) -> tuple[list[str], bool, bool]:
     if not core:
         return [], True, True
     if nws:
+        import re  # off the start-up path: default IFS never needs it
+
         w = f"[{re.escape(ws)}]*" if ws else ""
         rx = f"{w}[{re.escape(nws)}]{w}" + (f"|[{re.escape(ws)}]+" if ws else "")
         pieces = re.split(rx, core)
@@ -81,7 +81,9 @@ def ifs_split(value: str, ifs: str) -> tuple[list[str], bool, bool]:
             pieces.pop()
             trail = True
     else:
-        pieces = re.split(f"[{re.escape(ws)}]+", core)
+        for c in ws[1:]:
+            core = core.replace(c, ws[0])
+        pieces = [p for p in core.split(ws[0]) if p]
     return pieces, lead, trail
 
 
@@ -157,6 +159,8 @@ class Expander:
 
     def regex(self, w: A.Word) -> str:
         """[[ =~ ]] right side: quoted parts match literally."""
+        import re
+
         b = _Builder()
         self._parts(w.parts, b, quoted=False, split=False)
         return "".join(re.escape(s.text) if s.quoted else s.text for segs in b.finish() for s in segs)

@@ -14,16 +14,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from onesh.builtins import registry
 from onesh.builtins.api import IO
 from onesh.engine import redirs, spawn
+from onesh.engine.compiled import Compiler
 from onesh.engine.control import (
-    BreakLoop,
-    ContinueLoop,
     ExitShell,
     ReturnFromFunction,
 )
@@ -35,7 +31,15 @@ from onesh.parser import ast as A
 from onesh.parser import iter_commands
 from onesh.parser.errors import ExpansionError, OneshError, ParseError, Source, format_error
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from onesh.builtins.api import BuiltinFn
+
 MAX_FUNC_DEPTH = 1000
+_CODE_CACHE_SIZE = 4096
 
 
 class CommandNotFound(OneshError):
@@ -52,10 +56,17 @@ class Interpreter(ProcessControl):
         self.state.interactive = interactive
         self.interactive = interactive
         self.expander = Expander(self)
+        self.compiler = Compiler(self)
+        # node id -> (node, closure): each list, loop or function body is
+        # compiled once (onesh.engine.compiled); the node is kept so its id
+        # cannot be reused while the entry lives.
+        self._code: dict[int, tuple[A.CommandList | A.Command, Callable[[], int]]] = {}
         self.jobs = JobTable()
+        self.builtin_fns: dict[str, BuiltinFn] = {}  # imported on first use
         self.path_cache: dict[str, str] = {}
         self.errexit_ignore = 0
         self.func_depth = 0
+        self.cmdsub_count = 0  # command substitutions run so far (their status counts)
         self.lineno = 0
         self.start_time = time.monotonic()
         self.in_child = False
@@ -144,38 +155,22 @@ class Interpreter(ProcessControl):
         return self.run_text(text, path)
 
     # -------------------------------------------------------------- lists
+    def code(self, node: A.CommandList | A.Command) -> Callable[[], int]:
+        """The compiled closure for a command list or command (cached)."""
+        hit = self._code.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        fn = self.compiler.list_(node) if isinstance(node, A.CommandList) else self.compiler.command(node)
+        if len(self._code) >= _CODE_CACHE_SIZE:
+            self._code.clear()  # a long session parses without end; recompiling is cheap
+        self._code[id(node)] = (node, fn)
+        return fn
+
     def run_list(self, cl: A.CommandList) -> int:
-        status = 0
-        for item in cl.items:
-            if item.background:
-                status = self.run_background(item)
-            else:
-                status = self.run_andor(item.command)
-            self.state.last_status = status
-        return status
+        return self.code(cl)()
 
     def run_andor(self, ao: A.AndOr) -> int:
-        if ao.rest:
-            self.errexit_ignore += 1
-            try:
-                status = self.run_pipeline(ao.first)
-                self.state.last_status = status
-                last = len(ao.rest) - 1
-                for k, (op, pl) in enumerate(ao.rest):
-                    if (op == "&&") == (status == 0):
-                        if k == last:
-                            self.errexit_ignore -= 1
-                            try:
-                                status = self.run_pipeline(pl)
-                            finally:
-                                self.errexit_ignore += 1
-                        else:
-                            status = self.run_pipeline(pl)
-                        self.state.last_status = status
-                return status
-            finally:
-                self.errexit_ignore -= 1
-        return self.run_pipeline(ao.first)
+        return self.compiler.andor(ao)()
 
     def check_errexit(self, status: int) -> None:
         if status != 0 and self.errexit_ignore == 0 and "errexit" in self.state.options:
@@ -216,7 +211,7 @@ class Interpreter(ProcessControl):
         """The pipeline's status if it ran on the cluster; None: run it here."""
         from onesh.engine.clusterpaths import draft_needed
 
-        if self.in_stage or (not draft_needed(self, pl) and not self._ns_command_word(pl)):
+        if self.in_stage or (not draft_needed(self, pl) and not self.ns_command_word(pl)):
             return None
         from onesh.engine import nscommands
 
@@ -241,7 +236,7 @@ class Interpreter(ProcessControl):
             return e.status
         return None
 
-    def _ns_command_word(self, pl: A.Pipeline) -> bool:
+    def ns_command_word(self, pl: A.Pipeline) -> bool:
         """`ls /dev/sensor` and friends: a file command naming a namespace root."""
         from onesh.engine.clusterpaths import under_namespace_root
 
@@ -368,24 +363,19 @@ class Interpreter(ProcessControl):
                 wstatus = 0
                 break
         self.state.last_status = status_of(wstatus)
+        self.cmdsub_count += 1
         out = b"".join(chunks).decode("utf-8", "surrogateescape")
         return out.rstrip("\n")
 
     # ----------------------------------------------------------- commands
     def run_command(self, cmd: A.Command, *, exec_last: bool = False) -> int:
-        if isinstance(cmd, A.SimpleCommand):
-            return self.run_simple(cmd, exec_last=exec_last)
-        if isinstance(cmd, A.FunctionDef):
-            self.state.functions[cmd.name] = cmd
-            return 0
-        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else None
-        if saved is None and cmd.redirs:
-            return 1
-        try:
-            return self.run_compound(cmd)
-        finally:
-            if saved is not None:
-                redirs.restore(saved)
+        if exec_last and isinstance(cmd, A.SimpleCommand):
+            return self.run_simple(cmd, exec_last=True)
+        return self.code(cmd)()
+
+    def define_function(self, fd: A.FunctionDef) -> int:
+        self.state.functions[fd.name] = fd
+        return 0
 
     def apply_redirs(self, rs: tuple[A.Redir, ...]) -> list[redirs.Saved] | None:
         try:
@@ -412,35 +402,15 @@ class Interpreter(ProcessControl):
         return self.expander.single(hd.body)
 
     def run_compound(self, cmd: A.Command) -> int:
-        if isinstance(cmd, A.BraceGroup):
-            return self.run_list(cmd.body)
+        """The compound commands not compiled to closures (rare in loops)."""
         if isinstance(cmd, A.Subshell):
             self.cluster_before_fork(cmd)
             pid = self.fork(0)
             if pid == 0:
                 self.child_run(lambda: self.run_list(cmd.body))
             return self.wait_foreground([pid], pid, self.text_of(cmd))
-        if isinstance(cmd, A.If):
-            for clause in cmd.clauses:
-                if self.run_condition(clause.cond) == 0:
-                    return self.run_list(clause.body)
-            if cmd.else_body is not None:
-                return self.run_list(cmd.else_body)
-            return 0
-        if isinstance(cmd, A.While):
-            return self.run_while(cmd)
-        if isinstance(cmd, A.For):
-            return self.run_for(cmd)
-        if isinstance(cmd, A.ArithFor):
-            return self.run_arith_for(cmd)
         if isinstance(cmd, A.Case):
             return self.run_case(cmd)
-        if isinstance(cmd, A.ArithCommand):
-            try:
-                return 0 if self.expander.arith(cmd.expr) else 1
-            except OneshError as e:
-                self.report(e)
-                return 1
         if isinstance(cmd, A.CondCommand):
             from onesh.engine.conditional import evaluate_cond
 
@@ -450,86 +420,6 @@ class Interpreter(ProcessControl):
                 self.report(e)
                 return 2
         raise OneshError(f"cannot run {type(cmd).__name__}")
-
-    def run_condition(self, cl: A.CommandList) -> int:
-        self.errexit_ignore += 1
-        try:
-            return self.run_list(cl)
-        finally:
-            self.errexit_ignore -= 1
-
-    @contextmanager
-    def loop(self) -> Iterator[None]:
-        self.state.loop_depth += 1
-        try:
-            yield
-        finally:
-            self.state.loop_depth -= 1
-
-    def run_while(self, cmd: A.While) -> int:
-        status = 0
-        with self.loop():
-            while True:
-                c = self.run_condition(cmd.cond)
-                if (c == 0) == cmd.until:
-                    break
-                try:
-                    status = self.run_list(cmd.body)
-                except BreakLoop as e:
-                    if e.levels > 1:
-                        raise BreakLoop(e.levels - 1) from None
-                    status = 0
-                    break
-                except ContinueLoop as e:
-                    if e.levels > 1:
-                        raise ContinueLoop(e.levels - 1) from None
-                    continue
-        return status
-
-    def run_for(self, cmd: A.For) -> int:
-        try:
-            items = self.expander.words(cmd.words) if cmd.words is not None else list(self.state.positional)
-        except OneshError as e:
-            self.report(e)
-            return 1
-        status = 0
-        with self.loop():
-            for item in items:
-                self.state.set(cmd.var, item)
-                try:
-                    status = self.run_list(cmd.body)
-                except BreakLoop as e:
-                    if e.levels > 1:
-                        raise BreakLoop(e.levels - 1) from None
-                    break
-                except ContinueLoop as e:
-                    if e.levels > 1:
-                        raise ContinueLoop(e.levels - 1) from None
-                    continue
-        return status
-
-    def run_arith_for(self, cmd: A.ArithFor) -> int:
-        status = 0
-        try:
-            if cmd.init is not None:
-                self.expander.arith(cmd.init)
-            with self.loop():
-                while cmd.cond is None or self.expander.arith(cmd.cond):
-                    try:
-                        status = self.run_list(cmd.body)
-                    except BreakLoop as e:
-                        if e.levels > 1:
-                            raise BreakLoop(e.levels - 1) from None
-                        break
-                    except ContinueLoop as e:
-                        if e.levels > 1:
-                            raise ContinueLoop(e.levels - 1) from None
-                    if cmd.step is not None:
-                        self.expander.arith(cmd.step)
-        except OneshError as e:
-            self.report(e)
-            return 1
-        return status
 
     def run_case(self, cmd: A.Case) -> int:
         from onesh.engine import pattern
@@ -553,27 +443,48 @@ class Interpreter(ProcessControl):
         return status
 
     # ----------------------------------------------------- simple command
-    def run_simple(self, cmd: A.SimpleCommand, *, exec_last: bool = False) -> int:
-        try:
-            argv = self.expander.words(cmd.words) if cmd.words else []
-        except OneshError as e:
-            self.report(e)
-            if not self.interactive:
-                # bash aborts a non-interactive shell on expansion errors.
-                raise ExitShell(127 if _is_fatal_expansion(e) and not self.in_child else 1) from None
-            return 1
+    def run_simple(self, cmd: A.SimpleCommand, *, exec_last: bool = False,
+                   argv: list[str] | None = None) -> int:
+        """Expand and run a simple command; `argv` when the words were
+        already expanded (see onesh.engine.compiled)."""
+        if argv is None:
+            subs = self.cmdsub_count
+            try:
+                argv = self.expander.words(cmd.words) if cmd.words else []
+            except OneshError as e:
+                return self.expansion_failed(e)
+            if not argv and subs != self.cmdsub_count:
+                # words that expanded to nothing: the status of the last
+                # command substitution (`$(exit 3)` alone is status 3)
+                return self.run_assignments_only(cmd, self.state.last_status)
         if not argv:
             return self.run_assignments_only(cmd)
+        return self.dispatch(cmd, argv, exec_last=exec_last)
+
+    def expansion_failed(self, e: OneshError) -> int:
+        """A simple command's words failed to expand: report; bash aborts a
+        non-interactive shell."""
+        self.report(e)
+        if not self.interactive:
+            raise ExitShell(127 if _is_fatal_expansion(e) and not self.in_child else 1) from None
+        return 1
+
+    def dispatch(self, cmd: A.SimpleCommand, argv: list[str], *, exec_last: bool = False) -> int:
+        """Run expanded words as a function, a builtin or a program."""
         if "xtrace" in self.state.options:
             self.xtrace(cmd, argv)
         name = argv[0]
         func = self.state.functions.get(name)
         if func is not None:
+            if not cmd.assigns and not cmd.redirs:
+                return self.call_function(func, argv)
             return self.with_prefix(cmd, lambda: self.call_function(func, argv), temporary=True, export=True)
         spec = registry.BUILTINS.get(name)
         if spec is not None:
             if name == "exec":
                 return self.run_exec(cmd, argv)
+            if not cmd.assigns and not cmd.redirs:
+                return self.run_builtin(name, argv)
             return self.with_prefix(cmd, lambda: self.run_builtin(name, argv), temporary=not spec.special)
         return self.run_external(cmd, argv, exec_last=exec_last)
 
@@ -584,8 +495,8 @@ class Interpreter(ProcessControl):
         parts += [_quote_for_trace(a) for a in argv]
         self.write_err(prefix + " ".join(parts) + "\n")
 
-    def run_assignments_only(self, cmd: A.SimpleCommand) -> int:
-        self.state.last_status = 0
+    def run_assignments_only(self, cmd: A.SimpleCommand, status: int = 0) -> int:
+        self.state.last_status = status
         try:
             for a in cmd.assigns:
                 self.assign(a)
@@ -686,8 +597,11 @@ class Interpreter(ProcessControl):
                 pass
 
     def run_builtin(self, name: str, argv: list[str]) -> int:
-        fn = registry.lookup(name)
-        assert fn is not None
+        fn = self.builtin_fns.get(name)
+        if fn is None:
+            fn = registry.lookup(name)
+            assert fn is not None
+            self.builtin_fns[name] = fn
         io = IO(0, 1, 2, self)
         try:
             return fn(argv, io)
@@ -709,7 +623,7 @@ class Interpreter(ProcessControl):
         self.state.push_frame(func.name, argv[1:])
         self.func_depth += 1
         try:
-            return self.run_command(func.body)
+            return self.code(func.body)()
         except ReturnFromFunction as r:
             return r.status
         finally:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass, field
+
+from onesh.record import Record, field
 
 
 def status_of(wstatus: int) -> int:
@@ -17,8 +18,7 @@ def status_of(wstatus: int) -> int:
     return os.WEXITSTATUS(wstatus)
 
 
-@dataclass
-class Job:
+class Job(Record):
     id: int
     pgid: int
     pids: list[int]

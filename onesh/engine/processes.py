@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from onesh.engine.control import (
     BreakLoop,
@@ -23,7 +21,11 @@ from onesh.engine.control import (
 from onesh.engine.jobs import Job, JobTable, status_of
 from onesh.parser.errors import OneshError
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
     from onesh.engine.state import ShellState
     from onesh.parser import ast as A
 

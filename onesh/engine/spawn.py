@@ -14,12 +14,13 @@ import errno
 import os
 import signal
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from onesh.parser import ast as A
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from onesh.engine.interp import Interpreter
 
 DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,

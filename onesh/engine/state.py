@@ -7,19 +7,21 @@ their `IO`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 from onesh.parser.ast import FunctionDef
 from onesh.parser.errors import OneshError
+from onesh.record import Record, field
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class ReadonlyError(OneshError):
     status = 1
 
 
-@dataclass(slots=True)
-class Var:
+class Var(Record):
     """One variable.  `value` is a str for scalars, a dict int->str for
     indexed arrays (sparse, like bash)."""
 
@@ -57,8 +59,7 @@ OPTION_LETTERS: dict[str, str] = {
 LONG_ONLY_OPTIONS = ("pipefail", "ignoreeof", "emacs", "vi", "posix", "nullglob", "failglob", "dotglob", "extglob")
 
 
-@dataclass(slots=True)
-class Options:
+class Options(Record):
     on: set[str] = field(default_factory=lambda: {"hashall", "braceexpand"})
 
     def __contains__(self, name: str) -> bool:
@@ -77,8 +78,7 @@ class Options:
         return "".join(letter for letter, name in OPTION_LETTERS.items() if name in self.on)
 
 
-@dataclass(slots=True)
-class Frame:
+class Frame(Record):
     """A function call frame: its `local` variables and positional parameters."""
 
     locals: dict[str, Var] = field(default_factory=dict)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from typing import Any
+
     from onesh.parser.errors import OneshError as OneshError
     from onesh.parser.errors import ParseError as ParseError
     from onesh.parser.errors import Source as Source

@@ -6,12 +6,14 @@ and completion; never raises).  The grammar itself is `onesh.parser.parse`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-
 from onesh.parser import ast as A
 from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.parse import Parser
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
 
 
 def parse(text: str, name: str = "<stdin>", *, aliases: Mapping[str, str] | None = None) -> A.Program:
@@ -44,8 +46,7 @@ def iter_commands(text: str, name: str = "<stdin>", *,
         yield cl
 
 
-@dataclass(frozen=True, slots=True)
-class Completeness:
+class Completeness(Record, frozen=True):
     state: str  # "complete" | "incomplete" | "error"
     error: ParseError | None = None
 

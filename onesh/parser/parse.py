@@ -15,10 +15,6 @@ simple command is a plain unquoted literal starting with `@` (`@node` or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
-
 from onesh.parser import ast as A
 from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.wordparse import MAX_DEPTH, WordParser, _find_bracket_end
@@ -32,10 +28,15 @@ from onesh.parser.words import (
     is_name_char,
     is_name_start,
 )
+from onesh.record import Record, replace
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Literal
 
 
-@dataclass
-class _PendingHereDoc:
+class _PendingHereDoc(Record):
     heredoc: A.HereDoc
     span: Span
 
@@ -926,9 +927,7 @@ def _strip_tabs(raw: str) -> str:
 
 
 def _replace_redirs(cmd: A.Command, redirs: tuple[A.Redir, ...], span: Span) -> A.Command:
-    import dataclasses
-
     if isinstance(cmd, A.SimpleCommand | A.FunctionDef):
         return cmd
     merged = (*cmd.redirs, *redirs)
-    return dataclasses.replace(cmd, redirs=merged, span=span)
+    return replace(cmd, redirs=merged, span=span)

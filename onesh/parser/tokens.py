@@ -6,16 +6,14 @@ exactly one token, so concatenating token texts gives back the input.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from onesh.parser.errors import Span
 from onesh.parser.words import METACHARS, OPERATORS, RESERVED
+from onesh.record import Record
 
 # kinds: "space", "newline", "comment", "op", "word", "keyword", "string", "var"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(Record, frozen=True):
     kind: str
     text: str
     span: Span

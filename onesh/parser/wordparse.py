@@ -7,9 +7,6 @@ this and supplies the grammar-level methods declared at the bottom.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
-
 from onesh.parser import ast as A
 from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.words import (
@@ -23,7 +20,9 @@ from onesh.parser.words import (
 
 MAX_DEPTH = 200  # nesting limit: a clear error instead of a RecursionError
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     pass
 
 

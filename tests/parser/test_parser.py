@@ -3,8 +3,6 @@ and hypothesis properties over random token soup."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +10,7 @@ from hypothesis import strategies as st
 from onesh.parser import ast as A
 from onesh.parser import check, iter_commands, parse, parse_tolerant, tokens
 from onesh.parser.errors import ParseError, Span, format_error
+from onesh.record import Record, values
 
 
 def first_cmd(src: str) -> A.Command:
@@ -216,14 +215,14 @@ def _spans(node: object, parent: Span | None, out: list[tuple[Span, Span | None]
         for x in node:
             _spans(x, parent, out)
         return
-    if not dataclasses.is_dataclass(node) or isinstance(node, type):
+    if not isinstance(node, Record):
         return
     span = getattr(node, "span", None)
     if isinstance(span, Span):
         out.append((span, parent))
         parent = span
-    for f in dataclasses.fields(node):
-        _spans(getattr(node, f.name), parent, out)
+    for v in values(node):
+        _spans(v, parent, out)
 
 
 @settings(max_examples=300, deadline=None)

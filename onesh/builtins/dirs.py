@@ -9,19 +9,24 @@ from typing import Any
 from onesh.builtins.api import IO
 
 
-def _logical_join(base: str, target: str) -> str:
+def _logical_join(base: str, target: str, *, check: bool = False) -> str:
+    """`cd`'s logical path: `..` removes the previous component.  With
+    `check`, like bash, what `..` removes must be a directory (`cd BAD/..`
+    fails with ENOENT instead of landing in the parent)."""
     path = target if target.startswith("/") else base.rstrip("/") + "/" + target
+    # POSIX lets exactly two leading slashes mean something else; bash keeps them
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/"
     parts: list[str] = []
     for p in path.split("/"):
         if p in ("", "."):
             continue
         if p == "..":
             if parts:
+                if check and not os.path.isdir(root + "/".join(parts)):
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
                 parts.pop()
             continue
         parts.append(p)
-    # POSIX lets exactly two leading slashes mean something else; bash keeps them
-    root = "//" if path.startswith("//") and not path.startswith("///") else "/"
     return root + "/".join(parts)
 
 
@@ -71,8 +76,8 @@ def cd(argv: list[str], io: IO) -> int:
             candidates = [os.path.join(d or ".", target) for d in cdpath.split(":")] + [target]
     err: OSError | None = None
     for cand in candidates:
-        new = os.path.realpath(cand) if physical else _logical_join(cur, cand)
         try:
+            new = os.path.realpath(cand) if physical else _logical_join(cur, cand, check=True)
             os.chdir(new)
         except OSError as e:
             if err is None:

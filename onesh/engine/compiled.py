@@ -22,6 +22,7 @@ from onesh.engine import redirs
 from onesh.engine.control import BreakLoop, ContinueLoop
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
+from onesh.parser.words import is_name
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
@@ -55,6 +56,27 @@ def static_word(w: A.Word) -> str | None:
         else:
             return None
     return "".join(out)
+
+
+def _lone_param(w: A.Word) -> tuple[A.Param | None, bool]:
+    """(param, quoted) when the word is just `$name`, `${name}` or
+    `"$name"` of an ordinary variable (not special, positional or dynamic)."""
+    parts = w.parts
+    quoted = False
+    if len(parts) == 1 and isinstance(parts[0], A.DQuoted):
+        parts = parts[0].parts
+        quoted = True
+    if len(parts) != 1:
+        return None, False
+    p = parts[0]
+    if (not isinstance(p, A.Param) or p.op is not None or p.length or p.index is not None
+            or not is_name(p.name) or p.name in _DYNAMIC):
+        return None, False
+    return p, quoted
+
+
+# Variables whose value the expander computes on each reference.
+_DYNAMIC = frozenset({"RANDOM", "LINENO", "SECONDS", "PIPESTATUS"})
 
 
 def static_words(words: tuple[A.Word, ...]) -> list[str] | None:
@@ -212,11 +234,39 @@ class Compiler:
 
     def simple(self, cmd: A.SimpleCommand) -> Code:
         interp = self.interp
-        argv = static_words(cmd.words) if cmd.words else None
-        if argv is None or cmd.assigns or cmd.redirs or cmd.pin is not None:
+        if cmd.pin is not None:
             return lambda: interp.run_simple(cmd)
-        # Plain words only: no expansion, and the command kind is looked up
-        # at run time (a function may be defined later, or unset).
+        if not cmd.words:
+            return lambda: interp.run_assignments_only(cmd)
+        fields = [self.word(w) for w in cmd.words]
+        if all(isinstance(f, str) for f in fields):
+            plain = [f for f in fields if isinstance(f, str)]
+            if cmd.assigns or cmd.redirs:
+                return lambda: interp.dispatch(cmd, list(plain))
+            return self._plain_command(cmd, plain)
+        expand: list[Callable[[], list[str]]] = [
+            (lambda f=f: [f]) if isinstance(f, str) else f for f in fields]  # type: ignore[misc]
+
+        def run_expanded() -> int:
+            subs = interp.cmdsub_count
+            argv: list[str] = []
+            try:
+                for f in expand:
+                    argv += f()
+            except OneshError as e:
+                return interp.expansion_failed(e)
+            if not argv:
+                return interp.run_assignments_only(
+                    cmd, interp.state.last_status if subs != interp.cmdsub_count else 0)
+            return interp.dispatch(cmd, argv)
+
+        return run_expanded
+
+    def _plain_command(self, cmd: A.SimpleCommand, argv: list[str]) -> Code:
+        """Words that are all plain text, no prefix assignment or
+        redirection: the kind of command is still looked up at run time (a
+        function may be defined later, or unset)."""
+        interp = self.interp
         name = argv[0]
         functions = interp.state.functions
         options = interp.state.options
@@ -230,9 +280,50 @@ class Compiler:
                 return interp.call_function(func, list(argv))
             if name in builtins and name != "exec":
                 return interp.run_builtin(name, list(argv))
-            return interp.run_simple(cmd, argv=list(argv))
+            return interp.run_external(cmd, list(argv))
 
         return run_plain
+
+    def word(self, w: A.Word) -> str | Callable[[], list[str]]:
+        """A word as its one field (plain text), or a closure expanding it.
+        `$name` and `"$name"` of an ordinary variable get their own closure;
+        the rest goes through the full expander."""
+        text = static_word(w)
+        if text is not None:
+            return text
+        interp, state = self.interp, self.interp.state
+        expander = interp.expander
+        words = (w,)
+
+        def general() -> list[str]:
+            return expander.words(words)
+
+        param, quoted = _lone_param(w)
+        if param is None:
+            return general
+        name = param.name
+        options = state.options
+        get = state.get
+        if quoted:
+            def quoted_var() -> list[str]:
+                value = get(name)
+                if value is None:
+                    return general() if "nounset" in options else [""]
+                return [value]
+
+            return quoted_var
+
+        def unquoted_var() -> list[str]:
+            value = get(name)
+            if not value or "*" in value or "?" in value or "[" in value:
+                return general()
+            ifs = get("IFS")
+            for c in " \t\n" if ifs is None else ifs:
+                if c in value:
+                    return general()
+            return [value]
+
+        return unquoted_var
 
     # -------------------------------------------------------------- loops
     def if_(self, cmd: A.If) -> Code:
@@ -266,6 +357,14 @@ class Compiler:
                         interp.errexit_ignore += 1
                         try:
                             c = cond()
+                        except ContinueLoop as e:
+                            # bash: `continue` in the condition succeeds, so
+                            # `until continue` ends and `while continue` loops
+                            if e.levels > 1:
+                                raise ContinueLoop(e.levels - 1) from None
+                            c = 0
+                            if not until:
+                                continue
                         finally:
                             interp.errexit_ignore -= 1
                         if (c == 0) == until:

@@ -170,11 +170,28 @@ class Expander:
         return arith.evaluate(text, self._arith_get, self._arith_set)
 
     def _arith_get(self, name: str) -> str | None:
+        """A variable's value for arithmetic; `name[index]` is an element
+        (the index already evaluated by the arithmetic)."""
+        if name.endswith("]"):
+            base, _, index = name[:-1].partition("[")
+            arr = self.state.get_array(base)
+            if arr is None:
+                if "nounset" in self.state.options:
+                    raise UnboundError(f"{base}[{index}]: unbound variable")
+                return None
+            i = int(index)
+            if i < 0:
+                i += (max(arr) + 1) if arr else 0
+            return arr.get(i)
         if name not in ("_",) and self.state.var(name) is None and "nounset" in self.state.options:
             raise UnboundError(f"{name}: unbound variable")
         return self.state.get(name)
 
     def _arith_set(self, name: str, value: int) -> None:
+        if name.endswith("]"):
+            base, _, index = name[:-1].partition("[")
+            self.state.set_index(base, int(index), str(value))
+            return
         self.state.set(name, str(value))
 
     # ----------------------------------------------------------- internals
@@ -200,6 +217,9 @@ class Expander:
             elif isinstance(p, A.CmdSub):
                 out = self.interp.command_substitution(p.body)
                 self._add_expansion(out, b, quoted, split)
+            elif isinstance(p, A.ArrayWords):
+                values = self.words(p.elements)
+                b.add(A.COMPOUND_MARK + "(" + " ".join(_shell_quote(v) for v in values) + ")", True)
             elif isinstance(p, A.ArithSub):
                 try:
                     val = str(self.arith(p.expr))
@@ -353,7 +373,10 @@ class Expander:
                 if p.name in ("@", "*", "#", "?", "-", "$", "!") or p.name.isdigit():
                     raise ExpansionError(f"${p.name}: cannot assign in this way", p.span)
                 newv = self.single(p.arg) if p.arg else ""
-                self.state.set(p.name, newv)
+                if p.index is not None:
+                    self.state.set_index(p.name, self.arith(p.index), newv)
+                else:
+                    self.state.set(p.name, newv)
                 self._add_expansion(newv, b, quoted, split)
                 return
             # ? / :?
@@ -472,6 +495,10 @@ class Expander:
             if k:
                 b.end_field()
             self._add_expansion(v, b, False, True)
+
+
+def _shell_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
 
 
 def _index_is(w: A.Word, text: str) -> bool:

@@ -342,6 +342,7 @@ class Interpreter(ProcessControl):
             os.close(r)
             os.dup2(w, 1)
             os.close(w)
+            self.state.loop_depth = 0  # bash: `break` in $( ) is not the caller's
             self.child_run(lambda: self.run_list(body.body))
         os.close(w)
         chunks: list[bytes] = []
@@ -407,6 +408,7 @@ class Interpreter(ProcessControl):
             self.cluster_before_fork(cmd)
             pid = self.fork(0)
             if pid == 0:
+                self.state.loop_depth = 0  # bash: `(break)` is not the caller's loop
                 self.child_run(lambda: self.run_list(cmd.body))
             return self.wait_foreground([pid], pid, self.text_of(cmd))
         if isinstance(cmd, A.Case):
@@ -620,15 +622,20 @@ class Interpreter(ProcessControl):
             if not self.interactive:
                 raise ExitShell(1)
             return 1
-        self.state.push_frame(func.name, argv[1:])
+        state = self.state
+        state.push_frame(func.name, argv[1:])
         self.func_depth += 1
+        # bash: a function body is not inside the caller's loops, so
+        # `break` there is an error, not a break of the caller's loop.
+        loops, state.loop_depth = state.loop_depth, 0
         try:
             return self.code(func.body)()
         except ReturnFromFunction as r:
             return r.status
         finally:
+            state.loop_depth = loops
             self.func_depth -= 1
-            self.state.pop_frame()
+            state.pop_frame()
 
     def run_exec(self, cmd: A.SimpleCommand, argv: list[str]) -> int:
         if len(argv) == 1:

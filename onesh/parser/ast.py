@@ -107,7 +107,22 @@ class ArithSub(Record, frozen=True):
     span: Span
 
 
-WordPart = Lit | Escaped | SQuoted | AnsiCQuoted | DQuoted | Tilde | Param | CmdSub | ArithSub
+class ArrayWords(Record, frozen=True):
+    """`NAME=(a b c)` as an argument of declare, local, export, readonly or
+    typeset: the elements are expanded like an array assignment's (split,
+    globbed) and reach the builtin as one argument, `COMPOUND_MARK` then
+    the shell-quoted list in parentheses."""
+
+    elements: tuple[Word, ...]
+    span: Span
+
+
+# First character of an argument made from ArrayWords: tells a declaration
+# builtin `a=(x y)` (an array) from `a='(x y)'` (a string), as bash does.
+COMPOUND_MARK = "\x00"
+
+
+WordPart = Lit | Escaped | SQuoted | AnsiCQuoted | DQuoted | Tilde | Param | CmdSub | ArithSub | ArrayWords
 
 
 class Word(Record, frozen=True):

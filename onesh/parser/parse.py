@@ -828,8 +828,12 @@ class Parser(WordParser):
         target = self.read_word()
         if target is None:
             raise self.error(f"expected a delimiter after `{op}'", start, self.i) if self.at_eof() else self.unexpected()
-        quoted = any(not isinstance(p, A.Lit) for p in target.parts)
-        delim = "".join(_literal_text(p) for p in target.parts)
+        # The delimiter is the word as written, quotes removed, never
+        # expanded (`<<$x` ends at a line `$x`); any quoting makes the body
+        # literal.
+        raw = self.text[dstart:self.i]
+        quoted = any(c in raw for c in "'\"\\")
+        delim = _quote_removed(raw)
         hd = A.HereDoc(A.Word((), self.span(dstart, dstart)), delim, quoted, op == "<<-")
         self.pending.append(_PendingHereDoc(hd, self.span(start)))
         return A.Redir(op, target, self.span(start), fd, hd)  # type: ignore[arg-type]
@@ -888,8 +892,8 @@ def _is_decl(w: A.Word) -> bool:
 
 
 def _assign_as_word(a: A.Assign) -> A.Word:
-    """`declare x=(a b)` arrives at the builtin as the text `x=(a b)`; the
-    elements are expanded here and re-split by the builtin."""
+    """`declare x=(a b)` arrives at the builtin as one argument; see
+    A.ArrayWords for how the elements travel."""
     head = a.name + ("+=" if a.append else "=")
     if a.array is None:
         parts: list[A.WordPart] = [A.Lit(head, a.span)]
@@ -897,13 +901,7 @@ def _assign_as_word(a: A.Assign) -> A.Word:
             # like bash, assignment arguments are not split or globbed
             parts.append(A.DQuoted(a.value.parts, a.value.span))
         return A.Word(tuple(parts), a.span)
-    parts = [A.Lit(head + "(", a.span)]
-    for k, el in enumerate(a.array):
-        if k:
-            parts.append(A.SQuoted(" ", a.span))
-        parts.append(A.DQuoted(el.parts, el.span) if all(isinstance(p, A.Lit) for p in el.parts) else el.parts[0] if len(el.parts) == 1 else A.DQuoted(el.parts, el.span))
-    parts.append(A.Lit(")", a.span))
-    return A.Word(tuple(parts), a.span)
+    return A.Word((A.Lit(head, a.span), A.ArrayWords(a.array, a.span)), a.span)
 
 
 def _valid_func_name(w: str) -> bool:
@@ -920,6 +918,35 @@ def _literal_text(p: A.WordPart) -> str:
     if isinstance(p, A.Param):
         return "$" + p.name
     return ""
+
+
+def _quote_removed(raw: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\" and i + 1 < n:
+            out.append(raw[i + 1])
+            i += 2
+        elif c == "'":
+            q = raw.find("'", i + 1)
+            q = n if q < 0 else q
+            out.append(raw[i + 1:q])
+            i = q + 1
+        elif c == '"':
+            i += 1
+            while i < n and raw[i] != '"':
+                if raw[i] == "\\" and i + 1 < n and raw[i + 1] in '$`"\\':
+                    i += 1
+                out.append(raw[i])
+                i += 1
+            i += 1
+        elif c == "$" and raw[i + 1:i + 2] in ("'", '"'):
+            i += 1  # $'..' and $".." delimiters: the quotes are removed
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 def _strip_tabs(raw: str) -> str:

@@ -34,6 +34,9 @@ class WordParser:
     source: Source
     aliases: Mapping[str, str]
     depth: int
+    # Reading an assignment's value: `~` after `:` expands there, also
+    # inside ${x-...} (bash's tilde rule for assignment words).
+    in_assignment: bool = False
 
     # Where text[0] sits in the source (sub-parsers), and the alias splices
     # made so far as (offset, old length, new length) in current-text offsets.
@@ -87,6 +90,13 @@ class WordParser:
     def read_word(self, *, assignment: bool = False, case_pattern: bool = False,
                   cond: bool = False) -> A.Word | None:
         """Read one shell word in command mode.  None if no word starts here."""
+        outer_assignment, self.in_assignment = self.in_assignment, assignment
+        try:
+            return self._read_word(assignment, case_pattern, cond)
+        finally:
+            self.in_assignment = outer_assignment
+
+    def _read_word(self, assignment: bool, case_pattern: bool, cond: bool) -> A.Word | None:
         t = self.text
         start = self.i
         parts: list[A.WordPart] = []
@@ -347,7 +357,7 @@ class WordParser:
             prog = A.Program(body, self.span(body_start, self.i - 1), self.source.name)
             return A.CmdSub(prog, self.span(start))
         if nxt == "{":
-            return self.read_braced_param()
+            return self.read_braced_param(in_dquote)
         if nxt and is_name_start(nxt):
             k = self.i + 1
             while k < self.n and is_name_char(t[k]):
@@ -359,7 +369,7 @@ class WordParser:
             return A.Param(nxt, self.span(start))
         return None
 
-    def read_braced_param(self) -> A.Param:
+    def read_braced_param(self, in_dquote: bool = False) -> A.Param:
         t = self.text
         start = self.i
         self.i += 2
@@ -415,17 +425,17 @@ class WordParser:
         arg: A.Word | None
         arg2: A.Word | None = None
         if op in ("/", "//", "/#", "/%"):
-            arg = self.read_param_word(stop="/}")
+            arg = self.read_param_word(stop="/}", in_dquote=in_dquote)
             if self.peek() == "/":
                 self.i += 1
-                arg2 = self.read_param_word(stop="}")
+                arg2 = self.read_param_word(stop="}", in_dquote=in_dquote)
         elif op == ":":
             arg = self.read_param_word(stop=":}", arith_like=True)
             if self.peek() == ":":
                 self.i += 1
                 arg2 = self.read_param_word(stop="}", arith_like=True)
         else:
-            arg = self.read_param_word(stop="}")
+            arg = self.read_param_word(stop="}", in_dquote=in_dquote)
         if self.peek() != "}":
             raise self.eof_error("expected `}' to close `${'", start, start + 2)
         self.i += 1
@@ -445,7 +455,7 @@ class WordParser:
         k = self.text.find("}", start)
         return self.n if k < 0 else k + 1
 
-    def read_param_word(self, stop: str, arith_like: bool = False) -> A.Word:
+    def read_param_word(self, stop: str, arith_like: bool = False, in_dquote: bool = False) -> A.Word:
         """The argument of a ${x op arg}: quotes and expansions are live, the
         word ends at an unnested character in `stop`."""
         t = self.text
@@ -508,11 +518,14 @@ class WordParser:
                     parts.append(part)
                     lit_start = self.i
                     continue
-            if ch == "~" and self.i == start and not arith_like:
+            # `~` starts the word, or (in an assignment) follows a `:`;
+            # never inside double quotes ("${x:-~}" is ~)
+            if ch == "~" and not arith_like and not in_dquote and (
+                    self.i == start or (self.in_assignment and t[self.i - 1] == ":")):
                 k = self.i + 1
                 while k < self.n and (is_name_char(t[k])):
                     k += 1
-                if k >= self.n or t[k] in "/" + stop:
+                if k >= self.n or t[k] in "/:" + stop:
                     flush()
                     parts.append(A.Tilde(t[self.i + 1:k], self.span(self.i, k)))
                     self.i = k

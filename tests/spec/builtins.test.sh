@@ -340,3 +340,26 @@ TERM
 kill 999999; echo $?
 ## stdout:
 1
+
+#### cd into a missing directory and back out fails
+cd /nonexistent/..; echo $?; pwd | grep -c onesh-spec
+## stdout:
+1
+1
+
+#### cd through an existing directory and back
+mkdir -p d/e; cd d/e/../..; echo $?; cd /tmp/../usr; pwd
+## stdout:
+0
+/usr
+
+#### printf -v with an invalid name is status 2
+printf -v 1x %s a; echo $?
+## stdout:
+2
+
+#### printf time format with an epoch argument
+TZ=UTC printf '%(%Y-%m-%d %H:%M)T\n' 3600; TZ=UTC printf '[%(%H)T]\n' 0
+## stdout:
+1970-01-01 01:00
+[00]

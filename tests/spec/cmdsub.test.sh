@@ -88,3 +88,19 @@ got from-f
 x=$(echo out; echo err >&2); echo "[$x]"
 ## stdout:
 [out]
+
+#### a command of only a command substitution has its status
+$(exit 42); echo $?
+## stdout:
+42
+
+#### words that expand to nothing take the last substitution's status
+x=$(exit 3) $(exit 4); echo $?; $(exit 5) $(true); echo $?
+## stdout:
+3
+0
+
+#### empty expansion with no substitution is status zero
+false; $empty; echo $?
+## stdout:
+0

@@ -212,3 +212,50 @@ for i in 1 2; do for j in 1 2; do echo $((i*j)); done; done
 while false; do echo x; done; echo $?
 ## stdout:
 0
+
+#### break in a loop condition ends the loop
+for i in 1 2; do while break; do echo x; done; echo $i; done
+## stdout:
+1
+2
+
+#### continue in an until condition ends the until loop
+for i in 1 2; do until continue; do echo x; done; echo $i; done
+## stdout:
+1
+2
+
+#### break and continue in a condition list
+i=0; while [ $i -lt 5 ] && { i=$((i+1)); [ $i = 3 ] && break; true; }; do echo $i; done; echo end $i
+## stdout:
+1
+2
+end 3
+
+#### break in a function called from a loop does not leave the loop
+f() { break; }; for i in 1 2 3; do echo $i; f; done; echo end
+## stdout:
+1
+2
+3
+end
+
+#### continue in a function called from a loop is an error
+f() { continue; }; for i in 1 2; do f; echo $i; done
+## stdout:
+1
+2
+
+#### break in a subshell inside a loop
+for i in 1 2; do (break); echo $i; done; for i in 1 2; do echo $(break)x; done
+## stdout:
+1
+2
+x
+x
+
+#### break with a count from nested loops
+for i in 1 2; do for j in a b; do echo $i$j; break 2; done; done; echo after
+## stdout:
+1a
+after

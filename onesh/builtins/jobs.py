@@ -125,6 +125,7 @@ def wait(argv: list[str], io: IO) -> int:
         for job in sorted(table.jobs.values(), key=lambda j: j.id):
             table.wait(job)
             table.remove(job)
+        interp.reap_procsubs(block=True)
         return 0
     status = 0
     for a in args:

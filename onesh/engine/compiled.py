@@ -23,6 +23,7 @@ from onesh.engine.control import BreakLoop, ContinueLoop
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
 from onesh.parser.words import is_name
+from onesh.record import Record, values
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
@@ -73,6 +74,21 @@ def _lone_param(w: A.Word) -> tuple[A.Param | None, bool]:
             or not is_name(p.name) or p.name in _DYNAMIC):
         return None, False
     return p, quoted
+
+
+def _may_procsub(pl: A.Pipeline) -> bool:
+    """Could the pipeline's text hold a `<(` or `>(`?  (A cheap
+    over-approximation: it only decides whether to clean up after it.)"""
+    def walk(node: object) -> bool:
+        if isinstance(node, A.ProcSub):
+            return True
+        if isinstance(node, tuple):
+            return any(walk(x) for x in node)
+        if isinstance(node, Record):
+            return any(walk(v) for v in values(node))
+        return False
+
+    return walk(pl)
 
 
 # Variables whose value the expander computes on each reference.
@@ -163,7 +179,17 @@ class Compiler:
         body = self.command(cmd)
         sets_status = isinstance(cmd, (A.SimpleCommand, A.Subshell))
 
+        procsubs = interp.procsubs
+
         def run_pipeline() -> int:
+            keep = len(procsubs)
+            try:
+                return run_one()
+            finally:
+                if len(procsubs) > keep:
+                    interp.close_procsubs(keep)
+
+        def run_one() -> int:
             remote = None
             if interp.cluster is not None and not interp.in_stage and (
                     may_need_cluster or interp.cluster_attached()):
@@ -182,7 +208,7 @@ class Compiler:
                     interp.check_errexit(status)
             return status
 
-        return run_pipeline
+        return run_pipeline if _may_procsub(pl) else run_one
 
     # ----------------------------------------------------------- commands
     def command(self, cmd: A.Command) -> Code:

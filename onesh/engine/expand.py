@@ -217,6 +217,8 @@ class Expander:
             elif isinstance(p, A.CmdSub):
                 out = self.interp.command_substitution(p.body)
                 self._add_expansion(out, b, quoted, split)
+            elif isinstance(p, A.ProcSub):
+                b.add(self.interp.process_substitution(p.body, out=p.out), True)
             elif isinstance(p, A.ArrayWords):
                 values = self.words(p.elements)
                 b.add(A.COMPOUND_MARK + "(" + " ".join(_shell_quote(v) for v in values) + ")", True)

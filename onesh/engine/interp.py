@@ -67,6 +67,8 @@ class Interpreter(ProcessControl):
         self.errexit_ignore = 0
         self.func_depth = 0
         self.cmdsub_count = 0  # command substitutions run so far (their status counts)
+        self.procsubs: list[tuple[int, int]] = []  # open <( ) >( ): (our fd, pid)
+        self.procsub_pids: list[int] = []  # finished with, not yet reaped
         self.lineno = 0
         self.start_time = time.monotonic()
         self.in_child = False
@@ -106,6 +108,12 @@ class Interpreter(ProcessControl):
     def write_err(self, text: str) -> None:
         try:
             os.write(2, text.encode("utf-8", "surrogateescape"))
+        except OSError:
+            pass
+
+    def write_out(self, text: str) -> None:
+        try:
+            os.write(1, text.encode("utf-8", "surrogateescape"))
         except OSError:
             pass
 
@@ -177,6 +185,14 @@ class Interpreter(ProcessControl):
             raise ExitShell(status)
 
     def run_pipeline(self, pl: A.Pipeline) -> int:
+        keep = len(self.procsubs)
+        try:
+            return self._run_pipeline(pl)
+        finally:
+            if len(self.procsubs) > keep:
+                self.close_procsubs(keep)
+
+    def _run_pipeline(self, pl: A.Pipeline) -> int:
         start = time.monotonic() if pl.timed else 0.0
         if pl.negated:
             self.errexit_ignore += 1
@@ -368,6 +384,49 @@ class Interpreter(ProcessControl):
         out = b"".join(chunks).decode("utf-8", "surrogateescape")
         return out.rstrip("\n")
 
+    def process_substitution(self, body: A.Program, *, out: bool) -> str:
+        """<(body) / >(body): run body asynchronously on a pipe; the caller
+        gets the /dev/fd path of our end, open until its command is done
+        (close_procsubs)."""
+        self.cluster_before_fork(body)
+        r, w = os.pipe()
+        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
+        if pid == 0:
+            os.dup2(r if out else w, 0 if out else 1)
+            os.close(r)
+            os.close(w)
+            self.state.loop_depth = 0
+            self.child_run(lambda: self.run_list(body.body))
+        mine, theirs = (w, r) if out else (r, w)
+        os.close(theirs)
+        os.set_inheritable(mine, True)  # the command may be a program
+        self.procsubs.append((mine, pid))
+        self.state.last_bg_pid = pid
+        return f"/dev/fd/{mine}"
+
+    def close_procsubs(self, keep: int) -> None:
+        """The command that used process substitutions is done: close our
+        ends beyond the first `keep` (the readers see EOF, the writers
+        SIGPIPE) and reap the children that have finished; `wait` waits
+        for the others."""
+        while len(self.procsubs) > keep:
+            fd, pid = self.procsubs.pop()
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            self.procsub_pids.append(pid)
+        self.reap_procsubs(block=False)
+
+    def reap_procsubs(self, *, block: bool) -> None:
+        for pid in list(self.procsub_pids):
+            try:
+                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.procsub_pids.remove(pid)
+
     # ----------------------------------------------------------- commands
     def run_command(self, cmd: A.Command, *, exec_last: bool = False) -> int:
         if exec_last and isinstance(cmd, A.SimpleCommand):
@@ -413,6 +472,10 @@ class Interpreter(ProcessControl):
             return self.wait_foreground([pid], pid, self.text_of(cmd))
         if isinstance(cmd, A.Case):
             return self.run_case(cmd)
+        if isinstance(cmd, A.Select):
+            from onesh.engine.select import run_select
+
+            return run_select(self, cmd, cmd.body)
         if isinstance(cmd, A.CondCommand):
             from onesh.engine.conditional import evaluate_cond
 

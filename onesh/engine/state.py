@@ -102,6 +102,8 @@ class ShellState:
         self.shell_pid = os.getpid()
         self.interactive = False
         self.loop_depth = 0
+        # getopts: (OPTIND it last set, next letter in that argument)
+        self.getopts_position = (1, 1)
         for name, value in (os.environ if environ is None else environ).items():
             self.globals[name] = Var(value, exported=True)
         self.pipestatus = [0]
@@ -141,6 +143,8 @@ class ShellState:
         if v.readonly:
             raise ReadonlyError(f"{name}: readonly variable")
         v.value = value
+        if name == "OPTIND":
+            self.getopts_position = (0, 1)  # any assignment restarts getopts
         if export is not None:
             v.exported = export
         elif "allexport" in self.options:

@@ -107,6 +107,15 @@ class ArithSub(Record, frozen=True):
     span: Span
 
 
+class ProcSub(Record, frozen=True):
+    """<(...) or >(...): the body runs asynchronously with its stdout (or
+    stdin for `>(`) on a pipe; the word becomes the pipe's /dev/fd path."""
+
+    body: Program
+    span: Span
+    out: bool = False  # >(...)
+
+
 class ArrayWords(Record, frozen=True):
     """`NAME=(a b c)` as an argument of declare, local, export, readonly or
     typeset: the elements are expanded like an array assignment's (split,
@@ -122,7 +131,8 @@ class ArrayWords(Record, frozen=True):
 COMPOUND_MARK = "\x00"
 
 
-WordPart = Lit | Escaped | SQuoted | AnsiCQuoted | DQuoted | Tilde | Param | CmdSub | ArithSub | ArrayWords
+WordPart = (Lit | Escaped | SQuoted | AnsiCQuoted | DQuoted | Tilde | Param | CmdSub | ArithSub | ProcSub
+            | ArrayWords)
 
 
 class Word(Record, frozen=True):
@@ -228,6 +238,17 @@ class For(Record, frozen=True):
     redirs: tuple[Redir, ...] = ()
 
 
+class Select(Record, frozen=True):
+    """select NAME [in WORDS]; do BODY; done — a numbered menu on stderr,
+    a line read from stdin per round; words None means "$@"."""
+
+    var: str
+    words: tuple[Word, ...] | None
+    body: CommandList
+    span: Span
+    redirs: tuple[Redir, ...] = ()
+
+
 class ArithFor(Record, frozen=True):
     """for ((init; cond; step)); do BODY; done — each part may be empty (None)."""
 
@@ -286,6 +307,7 @@ Command = (
     | If
     | While
     | For
+    | Select
     | ArithFor
     | Case
     | ArithCommand

@@ -141,6 +141,9 @@ class Parser(WordParser):
     def linebreak_or_sep(self) -> None:
         self.linebreak()
 
+    def at_procsub(self) -> bool:
+        return self.text.startswith(("<(", ">("), self.i)
+
     def unexpected(self) -> ParseError:
         self.skip_blanks()
         if self.at_eof():
@@ -300,10 +303,7 @@ class Parser(WordParser):
             return self.with_redirs(cmd)
         op = self.peek_op()
         if op == "(":
-            if self.startswith("(("):
-                cmd = self.parse_arith_command()
-            else:
-                cmd = self.parse_subshell()
+            cmd = self.parse_dparen() if self.startswith("((") else self.parse_subshell()
             return self.with_redirs(cmd)
         if op is not None and op not in REDIR_OPS:
             raise self.unexpected()
@@ -355,6 +355,8 @@ class Parser(WordParser):
             return A.While(cond, body, self.span(start), until=(rw == "until"))
         if rw == "for":
             return self.parse_for(start)
+        if rw == "select":
+            return self.parse_for(start, "select")
         if rw == "case":
             return self.parse_case(start)
         if rw == "function":
@@ -384,10 +386,10 @@ class Parser(WordParser):
             raise self.eof_error(f"expected a body for function `{name}'", start)
         rw = self.peek_reserved()
         body: A.Command
-        if rw in ("{", "if", "while", "until", "for", "case", "[["):
+        if rw in ("{", "if", "while", "until", "for", "select", "case", "[["):
             body = self.with_redirs(self.parse_compound(rw or ""))
         elif self.startswith("(("):
-            body = self.with_redirs(self.parse_arith_command())
+            body = self.with_redirs(self.parse_dparen())
         elif self.startswith("("):
             body = self.with_redirs(self.parse_subshell())
         else:
@@ -433,16 +435,17 @@ class Parser(WordParser):
             self.expect_reserved("fi", "if", start)
             return A.If(tuple(clauses), else_body, self.span(start))
 
-    def parse_for(self, start: int) -> A.Command:
-        self.i += 3
+    def parse_for(self, start: int, kw: str = "for") -> A.Command:
+        """for NAME [in WORDS]; do ...; done (and `select`, the same shape)."""
+        self.i += len(kw)
         self.skip_blanks()
-        if self.startswith("(("):
+        if kw == "for" and self.startswith("(("):
             return self.parse_arith_for(start)
         w = self.peek_word_text()
         if w is None or not is_name(w):
             if self.at_eof():
-                raise self.eof_error("expected a variable name after `for'", start, start + 3)
-            raise self.error("expected a variable name after `for'", self.i, self.i + max(1, len(w or "")))
+                raise self.eof_error(f"expected a variable name after `{kw}'", start, start + len(kw))
+            raise self.error(f"expected a variable name after `{kw}'", self.i, self.i + max(1, len(w or "")))
         self.i += len(w)
         words: tuple[A.Word, ...] | None = None
         self.skip_blanks()
@@ -454,7 +457,7 @@ class Parser(WordParser):
             while True:
                 self.skip_blanks()
                 if self.at_eof():
-                    raise self.eof_error("expected `do' to close `for'", start, start + 3)
+                    raise self.eof_error(f"expected `do' to close `{kw}'", start, start + len(kw))
                 op = self.peek_op()
                 if op == ";" or self.peek() == "\n":
                     self.i += 1
@@ -473,9 +476,11 @@ class Parser(WordParser):
             self.skip_blanks()
             if self.peek_op() == ";":
                 self.i += 1
-        self.expect_reserved("do", "for", start)
+        self.expect_reserved("do", kw, start)
         body = self.parse_list(frozenset({"done"}))
-        self.expect_reserved("done", "for", start)
+        self.expect_reserved("done", kw, start)
+        if kw == "select":
+            return A.Select(w, words, body, self.span(start))
         return A.For(w, words, body, self.span(start))
 
     def parse_arith_for(self, start: int) -> A.ArithFor:
@@ -647,6 +652,17 @@ class Parser(WordParser):
         return Parser(text, self.source.name, base=base, source=self.source, aliases=self.aliases,
                       outer=self.child_outer()).parse_program()
 
+    def parse_dparen(self) -> A.Command:
+        """`((`: an arithmetic command when it closes with `))`, else two
+        nested subshells, as bash decides (`((gzip x; echo $?) | cat)`)."""
+        try:
+            self.find_arith_end(self.i)
+        except ParseError as e:
+            if e.incomplete:
+                raise
+            return self.parse_subshell()
+        return self.parse_arith_command()
+
     def parse_arith_command(self) -> A.ArithCommand:
         start = self.i
         end = self.find_arith_end(start)
@@ -668,7 +684,7 @@ class Parser(WordParser):
                 redirs.append(r)
                 continue
             op = self.peek_op()
-            if op is not None:
+            if op is not None and not self.at_procsub():
                 break
             if not words:
                 a = self.try_assignment()
@@ -808,11 +824,13 @@ class Parser(WordParser):
             return None
         if op.startswith("&") and fd is not None:
             return None
+        if op in ("<", ">") and t.startswith("(", j + 1):
+            return None  # <(...) / >(...): a word (`2>(x)` too, as in bash), not a redirection
         self.i = j + len(op)
         self.skip_blanks()
         if op in ("<<", "<<-"):
             return self.read_heredoc_op(op, fd, start)
-        if self.at_eof() or self.peek() == "\n" or self.peek_op() is not None:
+        if self.at_eof() or self.peek() == "\n" or (self.peek_op() is not None and not self.at_procsub()):
             if self.at_eof():
                 # Not "incomplete": bash rejects `echo >` at the end of a line
                 # rather than reading the file name from the next one.

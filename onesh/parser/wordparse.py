@@ -114,6 +114,11 @@ class WordParser:
         while self.i < self.n:
             t = self.text  # an alias inside $( ) may have re-spliced the text
             ch = t[self.i]
+            if ch in "<>" and t.startswith("(", self.i + 1) and not (cond or case_pattern):
+                flush()
+                parts.append(self.read_procsub())
+                lit_start = self.i
+                continue
             if ch in METACHARS:
                 if ch == "(" and case_pattern is False and lit and lit[-1] in "?*+@!" and not assignment:
                     # extglob @(a|b): keep the group literally in the word
@@ -322,6 +327,26 @@ class WordParser:
             e.incomplete = False
             raise
         return A.CmdSub(prog, self.span(start), backtick=True)
+
+    def read_procsub(self) -> A.ProcSub:
+        """At `<(` or `>(`: the process substitution up to its `)`."""
+        start = self.i
+        out = self.text[self.i] == ">"
+        self.i += 2
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("nesting too deep", start)
+        body_start = self.i
+        body = self.parse_list(frozenset(), (")",))
+        self.depth -= 1
+        self.skip_blanks()
+        if self.peek() != ")":
+            if self.at_eof():
+                raise self.eof_error(f"expected `)' to close `{'>' if out else '<'}('", start, start + 2)
+            raise self.unexpected()
+        self.i += 1
+        prog = A.Program(body, self.span(body_start, self.i - 1), self.source.name)
+        return A.ProcSub(prog, self.span(start), out)
 
     def read_dollar(self, in_dquote: bool = False) -> A.WordPart | None:
         """At a `$`: parse an expansion, or return None for a literal `$`."""

@@ -17,7 +17,7 @@ REDIR_OPS = frozenset({"<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>", "<<"
 
 RESERVED = frozenset({
     "if", "then", "elif", "else", "fi", "do", "done", "case", "esac", "while", "until",
-    "for", "in", "function", "{", "}", "!", "[[", "]]", "time",
+    "for", "select", "in", "function", "{", "}", "!", "[[", "]]", "time",
 })
 # Words that end a list (the caller decides which one it wanted).
 LIST_TERMINATORS = frozenset({"then", "elif", "else", "fi", "do", "done", "esac", "}"})

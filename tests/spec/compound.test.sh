@@ -259,3 +259,41 @@ for i in 1 2; do for j in a b; do echo $i$j; break 2; done; done; echo after
 ## stdout:
 1a
 after
+
+#### (( that does not close as arithmetic is two subshells
+((echo a; echo b) | cat)
+## stdout:
+a
+b
+
+#### (( arithmetic and nested subshells side by side
+((x = 1 + 2)); echo $x; ( (echo c) ); f() ((echo in f) ); f
+## stdout:
+3
+c
+in f
+
+#### select picks a word by number
+select x in a b c; do echo "got $x $REPLY"; break; done <<< "2"
+## stdout:
+got b 2
+
+#### select with an answer out of range
+select x in a b c; do echo "got [$x] $REPLY"; break; done <<< "9"
+## stdout:
+got [] 9
+
+#### select ends at end of input with status 1
+PS3="pick: "; select x in a b; do echo "[$x]"; done <<< $'1\n\n5\n'; echo $?
+## stdout:
+[a]
+[]
+
+1
+
+#### select over the positional parameters
+set -- p q; select x; do echo $x; continue; done <<< "1"; echo $?
+## stdout:
+p
+
+1

@@ -12,6 +12,7 @@ from onesh.parser.words import RESERVED
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
+    from onesh.engine.state import ShellState
 
 
 def _interp(io: IO) -> Interpreter:
@@ -117,18 +118,26 @@ def command(argv: list[str], io: IO) -> int:
             if mode == "v":
                 io.out((f"alias {name}='{detail}'" if kind == "alias" else detail if kind == "file" else name) + "\n")
             else:
-                io.out(_type_text(name, kind, detail) + "\n")
+                io.out(_type_text(name, kind, detail, interp.state) + "\n")
         return status
     return interp.run_argv(args, skip_functions=True)
 
 
-def _type_text(name: str, kind: str, detail: str) -> str:
+def function_listing(state: ShellState, name: str) -> str:
+    """A function as bash prints it (declare -f, type), without the final newline."""
+    from onesh.parser.unparse import function_text
+
+    source = state.function_sources.get(name)
+    return function_text(state.functions[name], source.text if source is not None else "")
+
+
+def _type_text(name: str, kind: str, detail: str, state: ShellState) -> str:
     if kind == "alias":
         return f"{name} is aliased to `{detail}'"
     if kind == "keyword":
         return f"{name} is a shell keyword"
     if kind == "function":
-        return f"{name} is a function"
+        return f"{name} is a function\n{function_listing(state, name)}"
     if kind == "builtin":
         return f"{name} is a shell builtin"
     return f"{name} is {detail}"
@@ -163,7 +172,7 @@ def type_(argv: list[str], io: IO) -> int:
                     kinds.append(("file", p))
             for kind, detail in kinds:
                 found = True
-                io.out((kind if "t" in flags else detail if "p" in flags else _type_text(name, kind, detail)) + "\n")
+                io.out((kind if "t" in flags else detail if "p" in flags else _type_text(name, kind, detail, interp.state)) + "\n")
             if not found:
                 status = 1
                 if "t" not in flags and "p" not in flags:
@@ -182,5 +191,5 @@ def type_(argv: list[str], io: IO) -> int:
             if kind == "file":
                 io.out(detail + "\n")
         else:
-            io.out(_type_text(name, kind, detail) + "\n")
+            io.out(_type_text(name, kind, detail, interp.state) + "\n")
     return status

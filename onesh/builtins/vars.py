@@ -295,7 +295,12 @@ def declare(argv: list[str], io: IO, local: bool = False) -> int:
             if n not in st.functions:
                 status = 1
                 continue
-            io.out((f"declare -f {n}\n" if not args else f"{n}\n") if "F" in opts else f"{n} ()\n{{ ... }}\n")
+            if "F" in opts:
+                io.out(f"declare -f {n}\n" if not args else f"{n}\n")
+            else:
+                from onesh.builtins.evaluation import function_listing
+
+                io.out(function_listing(st, n) + "\n")
         return status
     if not args and opts and not opts & {"p", "f", "F"}:
         # `declare -x` alone lists the variables with those attributes

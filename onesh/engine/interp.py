@@ -435,6 +435,9 @@ class Interpreter(ProcessControl):
 
     def define_function(self, fd: A.FunctionDef) -> int:
         self.state.functions[fd.name] = fd
+        if self.source is not None:
+            # what its spans index: for `declare -f`, errors, job texts
+            self.state.function_sources[fd.name] = self.source
         return 0
 
     def apply_redirs(self, rs: tuple[A.Redir, ...]) -> list[redirs.Saved] | None:
@@ -688,6 +691,7 @@ class Interpreter(ProcessControl):
         state = self.state
         state.push_frame(func.name, argv[1:])
         self.func_depth += 1
+        source, self.source = self.source, state.function_sources.get(func.name, self.source)
         # bash: a function body is not inside the caller's loops, so
         # `break` there is an error, not a break of the caller's loop.
         loops, state.loop_depth = state.loop_depth, 0
@@ -697,6 +701,7 @@ class Interpreter(ProcessControl):
             return r.status
         finally:
             state.loop_depth = loops
+            self.source = source
             self.func_depth -= 1
             state.pop_frame()
 

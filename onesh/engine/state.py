@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from onesh.parser.ast import FunctionDef
-from onesh.parser.errors import OneshError
+from onesh.parser.errors import OneshError, Source
 from onesh.record import Record, field
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
@@ -96,6 +96,8 @@ class ShellState:
         self.argv0 = argv0
         self.options = Options()
         self.functions: dict[str, FunctionDef] = {}
+        # The text each function was parsed from (its spans index it).
+        self.function_sources: dict[str, Source] = {}
         self.aliases: dict[str, str] = {}
         self.last_status = 0
         self.last_bg_pid: int | None = None

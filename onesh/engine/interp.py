@@ -564,7 +564,9 @@ class Interpreter(ProcessControl):
         self.write_err(prefix + " ".join(parts) + "\n")
 
     def run_assignments_only(self, cmd: A.SimpleCommand, status: int = 0) -> int:
-        self.state.last_status = status
+        """`x=1 y=$(cmd)`: status 0, or the last command substitution's
+        (`$?` in the values is still the previous command's)."""
+        subs = self.cmdsub_count
         try:
             for a in cmd.assigns:
                 self.assign(a)
@@ -573,7 +575,9 @@ class Interpreter(ProcessControl):
             if not self.interactive:
                 raise ExitShell(127 if _is_fatal_expansion(e) else 1) from None
             return 1
-        status = self.state.last_status  # a command substitution's status
+        if self.cmdsub_count != subs:
+            status = self.state.last_status  # set by the command substitution
+        self.state.last_status = status
         if "xtrace" in self.state.options and cmd.assigns:
             self.write_err("+ " + " ".join(f"{a.name}={self.state.get(a.name) or ''}" for a in cmd.assigns) + "\n")
         if cmd.redirs:

@@ -104,3 +104,11 @@ x=$(exit 3) $(exit 4); echo $?; $(exit 5) $(true); echo $?
 false; $empty; echo $?
 ## stdout:
 0
+
+#### $? in an assignment is the previous command's status
+g=$(false); r=$?; echo $r; for i in 1; do g=$(exit 4); r=$?; echo $r; done; false; x=$?; echo $x; x=$(exit 3) y=$?; echo $? $y
+## stdout:
+1
+4
+1
+3 3

@@ -18,6 +18,10 @@ import sys
 
 from onesh import __version__
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from onesh.engine.collaborators import History
+
 RESERVED_SUBCOMMANDS = ("cluster", "runtime", "bootstrap")
 
 USAGE = """\
@@ -64,6 +68,7 @@ def _subcommand(name: str, rest: list[str]) -> int:
 
 
 def _shell_main(args: list[str]) -> int:
+    from onesh.engine.collaborators import LazyClusterLink
     from onesh.engine.control import ExitShell
     from onesh.engine.interp import Interpreter
     from onesh.engine.state import OPTION_LETTERS, ShellState
@@ -165,12 +170,10 @@ def _shell_main(args: list[str]) -> int:
             sys.stderr.write(f"onesh: {e.message}\n")
             return 2
     _init_variables(state)
-    interp = Interpreter(state, interactive=(mode == "repl"))
+    history = _repl_history() if mode == "repl" else None
+    cluster = LazyClusterLink(cluster_dir, notify=_notify)
+    interp = Interpreter(state, interactive=(mode == "repl"), cluster=cluster, history=history)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
-    handle = _ClusterHandle(cluster_dir, interp)
-    interp.cluster = handle.client
-    interp.cluster_attached = handle.attached
-    interp.cluster_close = handle.close
     try:
         if mode == "command":
             assert command is not None
@@ -193,37 +196,26 @@ def _shell_main(args: list[str]) -> int:
         interp.internal_error(e)
         status = 70
     finally:
-        handle.close()
+        cluster.close()
     return status & 0xFF
 
 
-class _ClusterHandle:
-    """Lazy: the cluster client (zmq, ...) is imported only when a command
-    needs the cluster, so `onesh -c 'echo hi'` never pays for it."""
+def _notify(text: str) -> None:
+    """The cluster's progress messages (starting the embedded cluster)."""
+    print(text, file=sys.stderr, flush=True)
 
-    def __init__(self, directory: str | None, interp: object) -> None:
-        self.directory = directory
-        self.interp = interp
-        self.handle: object | None = None
 
-    def client(self) -> object:
-        from onesh.runtime.client import ClusterHandle
+def _repl_history() -> History | None:
+    """The REPL's history (prompt_toolkit's), None when the REPL package is
+    not available (the plain line loop has none)."""
+    try:
+        import importlib
 
-        if self.handle is None:
-            self.handle = ClusterHandle(self.directory, notify=getattr(self.interp, "notify", None))
-        assert isinstance(self.handle, ClusterHandle)
-        return self.handle.client()
-
-    def attached(self) -> bool:
-        """Has this shell a cluster already (without starting one)?"""
-        return self.directory is not None or getattr(self.handle, "_client", None) is not None
-
-    def close(self) -> None:
-        if self.handle is not None:
-            from onesh.runtime.client import ClusterHandle
-
-            assert isinstance(self.handle, ClusterHandle)
-            self.handle.close()
+        module = importlib.import_module("onesh.repl.history")
+    except ImportError:
+        return None
+    history: History = module.ReplHistory.default()
+    return history
 
 
 def _init_variables(state: object) -> None:

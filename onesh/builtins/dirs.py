@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from onesh.builtins.api import IO
 
@@ -92,7 +91,7 @@ def cd(argv: list[str], io: IO) -> int:
         return 0
     assert err is not None
     new = _logical_join(cur, target)
-    if err.errno == errno.ENOENT and not physical and _namespace_dir(io, new):
+    if err.errno == errno.ENOENT and not physical and io.shell.namespace_dir(new):
         # A directory only the cluster namespace has (/net/r2, /home/...
         # written by pipelines): $PWD goes there, so relative names, ls,
         # globbing and pipelines resolve against it; programs run here
@@ -104,19 +103,6 @@ def cd(argv: list[str], io: IO) -> int:
         return 0
     io.error("cd", f"{target}: {err.strerror}")
     return 1
-
-
-def _namespace_dir(io: IO, path: str) -> bool:
-    shell: Any = io.shell
-    if getattr(shell, "cluster", None) is None or getattr(shell, "in_stage", False):
-        return False
-    from onesh.engine.clusterpaths import under_namespace_root
-
-    if not (under_namespace_root(path) or shell.cluster_attached()):
-        return False  # a mistyped local directory never starts a cluster
-    from onesh.engine import nscommands
-
-    return nscommands.is_namespace_dir(shell, path)
 
 
 def pwd(argv: list[str], io: IO) -> int:

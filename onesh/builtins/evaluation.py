@@ -3,27 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, cast
 
-from onesh.builtins.api import IO
+from onesh.builtins.api import IO, Shell
 from onesh.builtins.registry import BUILTINS
 from onesh.engine.control import ReturnFromFunction
 from onesh.parser.words import RESERVED
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from onesh.engine.interp import Interpreter
     from onesh.engine.state import ShellState
-
-
-def _interp(io: IO) -> Interpreter:
-    return cast("Interpreter", io.shell)
 
 
 def eval_(argv: list[str], io: IO) -> int:
     text = " ".join(argv[1:])
     if not text.strip():
         return 0
-    return _interp(io).run_text(text, "eval")
+    return io.shell.run_text(text, "eval")
 
 
 def source(argv: list[str], io: IO) -> int:
@@ -32,7 +27,7 @@ def source(argv: list[str], io: IO) -> int:
         io.err(f"{argv[0]}: usage: {argv[0]} filename [arguments]\n")
         return 2
     path = argv[1]
-    interp = _interp(io)
+    interp = io.shell
     if "/" not in path:
         found = None
         for d in (interp.state.get("PATH") or "").split(":"):
@@ -66,13 +61,13 @@ def source(argv: list[str], io: IO) -> int:
 def exec_(argv: list[str], io: IO) -> int:
     # Reached only through `command exec ...`; plain `exec` is run by the
     # interpreter itself because its redirections must persist.
-    interp = _interp(io)
+    interp = io.shell
     if len(argv) < 2:
         return 0
     return interp.exec_external(argv[1:], interp.state.environ())
 
 
-def describe(interp: Interpreter, name: str, *, functions: bool = True) -> tuple[str, str] | None:
+def describe(interp: Shell, name: str, *, functions: bool = True) -> tuple[str, str] | None:
     """(kind, detail) of a command name: alias, keyword, function, builtin, file."""
     st = interp.state
     if name in st.aliases:
@@ -104,7 +99,7 @@ def command(argv: list[str], io: IO) -> int:
                 return 2
     if not args:
         return 0
-    interp = _interp(io)
+    interp = io.shell
     if mode:
         status = 0
         for name in args:
@@ -151,7 +146,7 @@ def type_(argv: list[str], io: IO) -> int:
         if a == "--":
             break
         flags += a[1:]
-    interp = _interp(io)
+    interp = io.shell
     status = 0
     for name in args:
         if "a" in flags:

@@ -18,6 +18,7 @@ import time
 from onesh.builtins import registry
 from onesh.builtins.api import IO
 from onesh.engine import redirs, spawn
+from onesh.engine.collaborators import NoHistory
 from onesh.engine.compiled import Compiler
 from onesh.engine.control import (
     ExitShell,
@@ -34,9 +35,10 @@ from onesh.parser.errors import ExpansionError, OneshError, ParseError, Source, 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any
 
     from onesh.builtins.api import BuiltinFn
+    from onesh.engine.collaborators import ClusterLink, History
+    from onesh.runtime.client import ClusterClient
 
 MAX_FUNC_DEPTH = 1000
 _CODE_CACHE_SIZE = 4096
@@ -51,8 +53,13 @@ class Interpreter(ProcessControl):
     builtins receive through `IO`.  Forking, waiting and the terminal are
     in ProcessControl (onesh.engine.processes)."""
 
-    def __init__(self, state: ShellState, *, interactive: bool = False) -> None:
+    def __init__(self, state: ShellState, *, interactive: bool = False, cluster: ClusterLink | None = None,
+                 history: History | None = None) -> None:
+        """`cluster`: the way to the cluster (None: this shell has none);
+        `history`: the REPL's lines for the `history` builtin."""
         self.state = state
+        self.cluster_link = cluster
+        self.history_book: History = history if history is not None else NoHistory()
         self.state.interactive = interactive
         self.interactive = interactive
         self.expander = Expander(self)
@@ -73,16 +80,8 @@ class Interpreter(ProcessControl):
         self.start_time = time.monotonic()
         self.in_child = False
         self.source: Source | None = None
-        self.history_provider: Callable[[], list[str]] = list
-        self.history_clear: Callable[[], None] | None = None
-        self.notify: Callable[[str], None] = self._default_notify
         self.job_control = False
         self.sourcing = 0
-        # Set by the composition root: returns a ClusterClient, starting the
-        # embedded cluster on first use.
-        self.cluster: Callable[[], Any] | None = None
-        self.cluster_attached: Callable[[], bool] = lambda: False
-        self.cluster_close: Callable[[], None] | None = None
         # A shell running as a placed pipeline stage on a runtime
         # (ONESH_STAGE is set by the stage host): its commands run there.
         self.in_stage = bool(os.environ.get("ONESH_STAGE"))
@@ -94,16 +93,56 @@ class Interpreter(ProcessControl):
         self.fg_pipestatus: list[int] | None = None
         self.session_pid = os.getpid()  # the shell's, also in the children that run its jobs
 
+    # ------------------------------------------------------------ cluster
+    @property
+    def cluster(self) -> Callable[[], ClusterClient] | None:
+        """The cluster client getter (attaching or starting the cluster on
+        first use), None when this shell has no cluster at all."""
+        return None if self.cluster_link is None else self.cluster_link.client
+
+    def cluster_attached(self) -> bool:
+        """Has this shell a cluster already (never starts one)?"""
+        return self.cluster_link is not None and self.cluster_link.attached()
+
+    def namespace_dir(self, path: str) -> bool:
+        if self.cluster_link is None or self.in_stage:
+            return False
+        from onesh.engine.clusterpaths import under_namespace_root
+
+        if not (under_namespace_root(path) or self.cluster_attached()):
+            return False  # a mistyped local directory never starts a cluster
+        from onesh.engine import nscommands
+
+        return nscommands.is_namespace_dir(self, path)
+
+    def plan(self, text: str) -> str:
+        """The `plan` builtin's table for a one-pipeline command line;
+        OneshError when it does not parse or cannot be planned."""
+        from onesh.engine.distributed import plan_text
+        from onesh.parser import parse
+
+        prog = parse(text, "plan")
+        items = prog.body.items
+        if len(items) != 1 or items[0].command.rest or items[0].background:
+            raise OneshError("expected exactly one pipeline", status=2)
+        saved, self.source = self.source, Source(text, "plan")
+        try:
+            return plan_text(self, items[0].command.first)
+        finally:
+            self.source = saved
+
     # ----------------------------------------------------- Shell protocol
     def history(self) -> list[str]:
-        return self.history_provider()
+        return self.history_book.lines()
 
     def clear_history(self) -> None:
-        if self.history_clear is not None:
-            self.history_clear()
+        self.history_book.clear()
 
-    def _default_notify(self, text: str) -> None:
-        self.write_err(text + "\n")
+    def notify(self, text: str) -> None:
+        """An asynchronous message (a job finished, the cluster starts).
+        Through sys.stderr: at the REPL's prompt that prints above the
+        input line."""
+        print(text, file=sys.stderr, flush=True)
 
     def write_err(self, text: str) -> None:
         try:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from onesh.engine.collaborators import ClusterLink
     from onesh.engine.state import ShellState
     from onesh.parser import ast as A
 
@@ -44,9 +45,12 @@ class ProcessControl:
         tty_fd: int | None
         shell_pgid: int
         status_pipes: dict[int, int]
-        cluster: Callable[[], Any] | None
-        cluster_attached: Callable[[], bool]
-        cluster_close: Callable[[], None] | None
+        fg_pipestatus: list[int] | None
+        cluster_link: ClusterLink | None
+
+        @property
+        def cluster(self) -> Callable[[], Any] | None: ...
+        def cluster_attached(self) -> bool: ...
 
         def write_err(self, text: str) -> None: ...
         def report(self, err: OneshError) -> None: ...
@@ -120,9 +124,9 @@ class ProcessControl:
         except BaseException as e:  # noqa: BLE001 - a forked child must always _exit
             self.internal_error(e)
             status = 70
-        if self.cluster_close is not None:
+        if self.cluster_link is not None:
             try:
-                self.cluster_close()  # only a cluster this child itself started
+                self.cluster_link.close()  # only a cluster this child itself started
             except BaseException:  # noqa: BLE001 - exiting regardless
                 pass
         os._exit(status & 0xFF)
@@ -134,6 +138,32 @@ class ProcessControl:
             self.write_err("".join(traceback.format_exception(e)))
         else:
             self.write_err(f"onesh: internal error: {type(e).__name__}: {e} (set ONESH_DEBUG=1 for details)\n")
+
+    def continue_job(self, job: Job) -> None:
+        try:
+            if self.job_control:
+                os.killpg(job.pgid, signal.SIGCONT)
+            else:
+                for pid in job.pids:
+                    os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        job.stopped = False
+
+    def foreground_job(self, job: Job) -> int:
+        if self.job_control and self.tty_fd is not None:
+            try:
+                os.tcsetpgrp(self.tty_fd, job.pgid)
+            except OSError:
+                pass
+        self.continue_job(job)
+        self.jobs.remove(job)
+        pending = [p for p in job.pids if job.statuses.get(p) is None]
+        if not pending:
+            return job.status
+        status = self.wait_foreground(pending, job.pgid, job.command)
+        self.fg_pipestatus = list(self.state.pipestatus)
+        return status
 
     def wait_foreground(self, pids: list[int], pgid: int, text: str) -> int:
         job = Job(0, pgid, pids, text, {p: None for p in pids}, pipefail="pipefail" in self.state.options)

@@ -15,9 +15,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.filters import is_searching
 from prompt_toolkit.formatted_text import ANSI, FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style
@@ -25,6 +25,7 @@ from prompt_toolkit.styles import Style
 from onesh.engine.control import ExitShell
 from onesh.parser import check
 from onesh.repl.completer import CommandLexer, OneshCompleter
+from onesh.repl.history import ReplHistory
 from onesh.repl.prompt import expand, render
 
 if TYPE_CHECKING:
@@ -38,24 +39,6 @@ NOTICE_PERIOD = 0.5
 # Added after the pygments colours, so a command word's known/unknown
 # colour wins over its token colour.
 STYLE = Style.from_dict({"command.known": "bold", "command.unknown": "#ff5f5f underline"})
-
-
-def data_dir() -> str:
-    import platformdirs
-
-    path = platformdirs.user_data_dir("onesh")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
-
-
-def open_history(path: str | None) -> History:
-    if path is None:
-        return InMemoryHistory()
-    # The history file can hold secrets typed on the command line: 0600.
-    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-    return FileHistory(path)
 
 
 def key_bindings() -> KeyBindings:
@@ -122,13 +105,17 @@ class TtyModes:
 
 
 class Repl:
-    def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None,
-                 history_path: str | None = None) -> None:
+    def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None) -> None:
         self.interp = interp
         self.tty = TtyModes(0 if input is None else None)
         completer = OneshCompleter(interp)
+        book = interp.history_book
+        # The interpreter was built with the REPL's history (cli.py); a bare
+        # interpreter gets a prompt history of its own.
+        store = book.store if isinstance(book, ReplHistory) else ReplHistory(None).store
         self.session: PromptSession[str] = PromptSession(
-            history=open_history(history_path),
+            history=store,
+            auto_suggest=AutoSuggestFromHistory(),
             lexer=CommandLexer(completer),
             style=STYLE,
             completer=completer,
@@ -140,20 +127,6 @@ class Repl:
             input=input,
             output=output,
         )
-        interp.history_provider = self.history_lines
-        interp.history_clear = self.clear_history
-        # The engine's hook for asynchronous messages: while a prompt is up,
-        # sys.stderr is patch_stdout's proxy, which prints above the input.
-        interp.notify = self.notify
-        self.cleared = 0
-
-    def history_lines(self) -> list[str]:
-        lines = list(reversed(self.session.history.get_strings()))
-        lines.reverse()
-        return lines[self.cleared:]
-
-    def clear_history(self) -> None:
-        self.cleared = len(self.session.history.get_strings())
 
     def continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
         ps2 = self.interp.state.get("PS2")
@@ -169,10 +142,6 @@ class Repl:
     def rprompt(self) -> FormattedText:
         status = self.interp.state.last_status
         return FormattedText([("fg:ansired", f"[{status}]")]) if status else FormattedText([])
-
-    @staticmethod
-    def notify(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
 
     def print_notices(self) -> None:
         self.interp.jobs.reap()
@@ -251,16 +220,11 @@ def source_rc(interp: Interpreter) -> None:
             pass
 
 
-def run_repl(interp: Interpreter, *, input: Any = None, output: Any = None,
-             history_path: str | None = "default") -> int:
-    """Entry point used by `onesh` with no arguments on a terminal."""
-    if history_path == "default":
-        try:
-            history_path = os.path.join(data_dir(), "history")
-        except OSError:
-            history_path = None
+def run_repl(interp: Interpreter, *, input: Any = None, output: Any = None) -> int:
+    """Entry point used by `onesh` with no arguments on a terminal; the
+    interpreter was built with a ReplHistory (see cli.py)."""
     if input is None:
         _setup_job_control(interp)
     source_rc(interp)
-    repl = Repl(interp, input=input, output=output, history_path=history_path)
+    repl = Repl(interp, input=input, output=output)
     return asyncio.run(repl.run())

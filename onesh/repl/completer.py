@@ -41,7 +41,10 @@ if TYPE_CHECKING:
 NsLookup = Callable[[str], "list[Entry]"]
 # What the word under the cursor is: "command-path" is a command word with a
 # slash (local paths only), "dir" the argument of cd & co.
-What = Literal["var", "command", "set-o", "option", "command-path", "dir", "path"]
+What = Literal["var", "command", "set-o", "option", "command-path", "dir", "path", "pin", "job"]
+
+# How long runtime names and cluster job ids are remembered between Tabs.
+CLUSTER_WORDS_TTL = 3.0
 
 _OPT_RE = re.compile(r"(\[?)-([A-Za-z]+)")
 _VAR_RE = re.compile(r"\$\{?([A-Za-z_]\w*)?$")  # $VAR and ${VAR being typed
@@ -70,6 +73,8 @@ class OneshCompleter(Completer):
         self._path_cache: tuple[str, list[str]] | None = None
         self._path_set: tuple[str, frozenset[str]] | None = None
         self._listings: Listings | None = None
+        # "pin" / "job" → (when fetched, words); failures remembered too
+        self._cluster_words: dict[str, tuple[float, list[str]]] = {}
 
     # ------------------------------------------------------------ sources
     def executables(self) -> list[str]:
@@ -127,6 +132,26 @@ class OneshCompleter(Completer):
             return None
         return client
 
+    def cluster_words(self, what: str) -> list[str]:
+        """Runtime names and tags (`@` pins) or cluster job ids (`kill`),
+        from an attached cluster only; remembered briefly, [] on any error."""
+        import time
+
+        hit = self._cluster_words.get(what)
+        if hit is not None and time.monotonic() - hit[0] < CLUSTER_WORDS_TTL:
+            return hit[1]
+        client = self._cluster()
+        words: list[str] = []
+        if client is not None:
+            from onesh.builtins.cluster import cluster_job_ids, pin_targets
+
+            try:
+                words = pin_targets(client) if what == "pin" else cluster_job_ids(client)
+            except Exception:  # noqa: BLE001 - completion stays silent about the cluster
+                words = []
+        self._cluster_words[what] = (time.monotonic(), words)
+        return words
+
     def listings(self) -> Listings:
         if self._listings is None:
             from onesh.engine.nsglob import Listings
@@ -160,6 +185,10 @@ class OneshCompleter(Completer):
         if client is not None:
             path = self._ns_dir(word)
             rows[path] = await self.listings().get(client.boot, client.secret, path) or []
+        if what in ("pin", "job"):
+            import asyncio
+
+            await asyncio.to_thread(self.cluster_words, what)  # fills the cache off the loop
         for c in self._completions(document, lambda p: rows.get(p, [])):
             yield c
 
@@ -181,6 +210,10 @@ class OneshCompleter(Completer):
         what: What
         if _VAR_RE.search(word) is not None:
             what = "var"
+        elif word.startswith("@") and not cmd_pos and before:
+            what = "pin"
+        elif cmd == "kill" and not cmd_pos and not word.startswith("-") and "/" not in word:
+            what = "job"
         elif cmd_pos and "/" not in word and not word.startswith("~"):
             what = "command"
         elif cmd == "set" and before[-1:] in (["-o"], ["+o"]):
@@ -224,6 +257,17 @@ class OneshCompleter(Completer):
                 if name.startswith(word) and name not in seen:
                     seen.add(name)
                     yield Completion(name, start_position=-len(word))
+            return
+        if what == "pin":
+            for target in self.cluster_words("pin"):
+                if ("@" + target).startswith(word):
+                    yield Completion("@" + target, start_position=-len(word))
+            return
+        if what == "job":
+            jobs = [f"%{j}" for j in sorted(self.interp.jobs.jobs)] + self.cluster_words("job")
+            for job in jobs:
+                if job.startswith(word):
+                    yield Completion(job, start_position=-len(word))
             return
         if what == "set-o":
             for opt in sorted(set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS)):

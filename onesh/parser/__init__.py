@@ -1,9 +1,9 @@
 """Lexer and recursive-descent parser producing `onesh.parser.ast`.
 
-Three modes over one parser: `parse` (strict, raises ParseError),
-`parse_tolerant` (never raises: highlighting, completion) and `check`
+Two modes over one parser: `parse` (strict, raises ParseError) and `check`
 (complete / incomplete / error: the REPL's Enter key).  `iter_commands`
 yields a program one top-level command at a time, like bash reads it.
+`tokens` is the tolerant lexer (never fails: highlighting, completion).
 
 Names are resolved lazily so that importing `onesh.parser.errors` (the
 error type every module uses, runtimes included) does not load the parser.
@@ -26,19 +26,18 @@ if TYPE_CHECKING:
     from onesh.parser.modes import check as check
     from onesh.parser.modes import iter_commands as iter_commands
     from onesh.parser.modes import parse as parse
-    from onesh.parser.modes import parse_tolerant as parse_tolerant
     from onesh.parser.tokens import Token as Token
     from onesh.parser.tokens import tokens as tokens
 
 _HOMES = {
     "OneshError": "errors", "ParseError": "errors", "Source": "errors", "Span": "errors",
     "Completeness": "modes", "check": "modes", "iter_commands": "modes", "parse": "modes",
-    "parse_tolerant": "modes", "Token": "tokens", "tokens": "tokens",
+    "Token": "tokens", "tokens": "tokens",
 }
 
 __all__ = [
     "Completeness", "OneshError", "ParseError", "Source", "Span", "Token",
-    "check", "iter_commands", "parse", "parse_tolerant", "tokens",
+    "check", "iter_commands", "parse", "tokens",
 ]
 
 

@@ -1,7 +1,8 @@
-"""The parser's three modes, as callers drive it (DESIGN.md "The shell
-language"): strict (`parse`, `iter_commands`: run it), check (`check`: is
-the REPL's input complete?) and tolerant (`parse_tolerant`: highlighting
-and completion; never raises).  The grammar itself is `onesh.parser.parse`.
+"""The parser's modes, as callers drive it: strict (`parse`,
+`iter_commands`: run it) and check (`check`: is the REPL's input complete?).
+What must never fail on partial input (highlighting, completion) reads the
+lossless token stream of onesh.parser.tokens instead.  The grammar itself
+is `onesh.parser.parse`.
 """
 
 from __future__ import annotations
@@ -65,18 +66,3 @@ def check(text: str) -> Completeness:
     if (len(body) - len(body.rstrip("\\"))) % 2 == 1:
         return Completeness("incomplete")
     return Completeness("complete")
-
-
-def parse_tolerant(text: str, name: str = "<stdin>") -> tuple[A.Program, list[ParseError]]:
-    """Best effort: the commands that parse, plus the errors.  Never raises."""
-    items: list[A.ListItem] = []
-    errors: list[ParseError] = []
-    try:
-        for cl in iter_commands(text, name):
-            items.extend(cl.items)
-    except ParseError as e:
-        errors.append(e)
-    except Exception as e:  # noqa: BLE001 - tolerant mode never raises
-        errors.append(ParseError(f"internal parser error: {e}", Span(0, 0), Source(text, name)))
-    span = Span(0, len(text))
-    return A.Program(A.CommandList(tuple(items), span), span, name), errors

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Literal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.lexers import Lexer, PygmentsLexer
+from prompt_toolkit.lexers import Lexer
 
 from onesh.builtins.registry import BUILTINS
 from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS
 from onesh.parser import tokens
-from onesh.parser.words import RESERVED
+from onesh.parser.words import KEYWORDS_BEFORE_COMMAND, RESERVED
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
@@ -201,7 +201,7 @@ class OneshCompleter(Completer):
         if at_space:
             prev = toks[-1] if toks else None
             cmd_pos = prev is None or prev.kind in ("op", "newline") or (
-                prev.kind == "keyword" and prev.text in ("then", "do", "else", "elif", "if", "while", "until", "!", "{"))
+                prev.kind == "keyword" and prev.text in KEYWORDS_BEFORE_COMMAND)
             before = self._words_of_current_command(toks)
         else:
             cmd_pos = toks[-1].command_position or toks[-1].kind == "keyword"
@@ -319,14 +319,12 @@ _ASSIGN_RE = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=")
 
 
 class CommandLexer(Lexer):
-    """Syntax colours from the pygments lexer, plus the command word of each
-    simple command marked as known (builtin, function, alias, executable) or
-    unknown — the typo shows before Enter is pressed."""
+    """Syntax colours from the tolerant lexer (onesh.repl.highlight), plus
+    the command word of each simple command marked as known (builtin,
+    function, alias, executable) or unknown — the typo shows before Enter
+    is pressed."""
 
     def __init__(self, completer: OneshCompleter) -> None:
-        from onesh.repl.highlight import OneshLexer
-
-        self.base = PygmentsLexer(OneshLexer)
         self.completer = completer
 
     def known(self, name: str) -> bool:
@@ -338,7 +336,8 @@ class CommandLexer(Lexer):
                 or name in self.completer.executable_set())
 
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
-        base = self.base.lex_document(document)
+        from onesh.repl.highlight import highlight
+
         text = document.text
         marks: dict[int, str] = {}
         for t in tokens(text):
@@ -346,27 +345,17 @@ class CommandLexer(Lexer):
             if (t.kind != "word" or not t.command_position or _ASSIGN_RE.match(t.text)
                     or any(c in t.text for c in "$`'\"\\*?[")):
                 continue
-            style = " class:command.known" if self.known(t.text) else " class:command.unknown"
-            for i in range(t.span.start, t.span.end):
-                marks[i] = style
-        if not marks:
-            return base
-        starts = [0]
-        for i, c in enumerate(text):
-            if c == "\n":
-                starts.append(i + 1)
+            marks[t.span.start] = " class:command.known" if self.known(t.text) else " class:command.unknown"
+        lines: list[StyleAndTextTuples] = [[]]
+        for at, path, piece in highlight(text):
+            style = "class:pygments." + path.lower() + marks.get(at, "")
+            for k, part in enumerate(piece.split("\n")):
+                if k:
+                    lines.append([])
+                if part:
+                    lines[-1].append((style, part))
 
         def get_line(lineno: int) -> StyleAndTextTuples:
-            frags = base(lineno)
-            if lineno >= len(starts):
-                return frags
-            pos = starts[lineno]
-            out: StyleAndTextTuples = []
-            for frag in frags:
-                style, s = frag[0], frag[1]
-                for c in s:
-                    out.append((style + marks.get(pos, ""), c))
-                    pos += 1
-            return out
+            return lines[lineno] if lineno < len(lines) else []
 
         return get_line

@@ -238,18 +238,23 @@ def test_command_word_marked_known_or_unknown(interp: Interpreter) -> None:
     get_line = lexer.lex_document(Document("echo a | nosuchcmd-zz b && myfn\nls x=1 y"))
 
     def style_of(lineno: int, word: str) -> str:
+        """The style of the fragment holding the first character of `word`."""
         frags = get_line(lineno)
-        line = "".join(f[1] for f in frags)
-        i = line.index(word)
-        return "".join(f[0] for f in frags[i:i + 1])
+        i = "".join(f[1] for f in frags).index(word)
+        for style, text, *_ in frags:
+            if i < len(text):
+                return style
+            i -= len(text)
+        raise AssertionError(word)
 
     assert "command.known" in style_of(0, "echo")
     assert "command.unknown" in style_of(0, "nosuchcmd")
     assert "command.known" in style_of(0, "myfn")
     assert "command.known" in style_of(1, "ls")
     assert "command" not in style_of(0, " b")
-    # Pygments colours are kept underneath.
-    assert "pygments" in style_of(0, "echo")
+    # Syntax colours (named like pygments' tokens) are kept underneath.
+    assert "pygments.name.builtin" in style_of(0, "echo")
+    assert "pygments.operator" in style_of(0, "&&")
 
 
 def test_complete_tilde_path_uses_shell_home(interp: Interpreter, tmp_path: Path) -> None:

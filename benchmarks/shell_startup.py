@@ -52,19 +52,24 @@ def paired(a: Callable[[], float], b: Callable[[], float], runs: int) -> tuple[f
     return statistics.median(sa), statistics.median(sb)
 
 
-def first_prompt(cmd: list[str], env: dict[str, str], marker: bytes = b"READY>") -> float:
-    """Seconds from spawning an interactive shell on a pty to its prompt."""
+def first_prompt(cmd: list[str], env: dict[str, str], marker: bytes = b"READY>") -> tuple[float, float]:
+    """Seconds from spawning an interactive shell on a pty to its prompt,
+    and to the prompt drawn a second time (onesh writes the first one before
+    its line editor is loaded, which then redraws it: from then on keys are
+    edited; bash's prompt is drawn once, so both are the same for it)."""
     t0 = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:  # child: become the shell
         os.execvpe(cmd[0], cmd, env)
     seen = b""
-    elapsed = float("nan")
+    times: list[float] = []
     try:
         deadline = t0 + 10
-        while time.perf_counter() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.5)
+        while time.perf_counter() < deadline and len(times) < 2:
+            r, _, _ = select.select([fd], [], [], 0.05 if times else 0.5)
             if not r:
+                if times and time.perf_counter() - t0 > times[0] + 1.0:
+                    break  # drawn once only (bash)
                 continue
             try:
                 chunk = os.read(fd, 4096)
@@ -73,9 +78,8 @@ def first_prompt(cmd: list[str], env: dict[str, str], marker: bytes = b"READY>")
             if not chunk:
                 break
             seen += chunk
-            if marker in seen:
-                elapsed = time.perf_counter() - t0
-                break
+            while seen.count(marker) > len(times):
+                times.append(time.perf_counter() - t0)
         os.write(fd, b"exit\r")
         end = time.time() + 5
         while time.time() < end:
@@ -97,7 +101,9 @@ def first_prompt(cmd: list[str], env: dict[str, str], marker: bytes = b"READY>")
             os.waitpid(pid, 0)
         except ChildProcessError:
             pass
-    return elapsed
+    if not times:
+        return float("nan"), float("nan")
+    return times[0], times[-1]
 
 
 def ms(x: float) -> str:
@@ -140,11 +146,23 @@ def main() -> int:
             line("", "onesh -c true", onesh_true, "bash -c true", bash_true, onesh_true / bash_true, "")
 
     if "repl" in want:
-        onesh_repl, bash_repl = paired(lambda: first_prompt([*onesh, "-i"], env),
-                                       lambda: first_prompt(["bash", "--norc", "--noprofile", "-i"], env),
-                                       max(5, runs // 2))
+        onesh_times: list[tuple[float, float]] = []
+        bash_times: list[tuple[float, float]] = []
+
+        def onesh_prompt() -> float:
+            onesh_times.append(first_prompt([*onesh, "-i"], env))
+            return onesh_times[-1][0]
+
+        def bash_prompt() -> float:
+            bash_times.append(first_prompt(["bash", "--norc", "--noprofile", "-i"], env))
+            return bash_times[-1][0]
+
+        onesh_repl, bash_repl = paired(onesh_prompt, bash_prompt, max(5, runs // 2))
         line("repl", "onesh first prompt", onesh_repl, "bash first prompt", bash_repl,
              onesh_repl / bash_repl, f"goal: onesh <= 150 ms ({'met' if onesh_repl <= 0.150 else 'not met'})")
+        editor = statistics.median(t[1] for t in onesh_times[1:])
+        line("", "onesh line editor ready", editor, "bash first prompt", bash_repl, editor / bash_repl,
+             "prompt_toolkit loaded and the prompt redrawn")
 
     def body_cost(code: str, n: int) -> None:
         o, b = paired(sh(onesh, code), sh(["bash"], code), slow_runs)

@@ -248,13 +248,23 @@ def _repl(interp: object) -> int:
     from onesh.engine.interp import Interpreter
 
     assert isinstance(interp, Interpreter)
-    try:
-        import importlib
+    import importlib
 
-        app = importlib.import_module("onesh.repl.app")
+    try:
+        terminal = importlib.import_module("onesh.repl.terminal")
     except ImportError:
         return _plain_repl(interp)
-    return int(app.run_repl(interp))
+    # The prompt goes up before the line editor is imported (~0.1 s).
+    terminal.prepare(interp)
+    first = terminal.show_first_prompt(interp)
+    try:
+        app = importlib.import_module("onesh.repl.app")
+    except ImportError:
+        if first is not None:
+            first.hand_over()
+            sys.stdout.write("\n")
+        return _plain_repl(interp)
+    return int(app.run_repl(interp, prepared=True, first_prompt=first))
 
 
 def _plain_repl(interp: object) -> int:

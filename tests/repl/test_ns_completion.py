@@ -35,6 +35,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
 
     info = start_cluster(str(tmp_path_factory.mktemp("complete") / "c"), nodes=3, sensors=2)
     try:
+        # Ready when the namespace answers: a Tab waits half a second at
+        # most, which a cluster still placing its agents may not meet.
+        deadline = time.monotonic() + 30
+        with NamespaceSync(info.boot, info.secret) as ns:
+            while time.monotonic() < deadline:
+                try:
+                    if len(ns.listdir("/dev/sensor")) == 2:
+                        break
+                except Exception:  # noqa: BLE001 - not ready yet
+                    pass
+                time.sleep(0.2)
         yield info
     finally:
         stop_cluster(info)

@@ -25,8 +25,8 @@ from onesh.engine.control import (
     ReturnFromFunction,
 )
 from onesh.engine.expand import Expander
-from onesh.engine.jobs import JobTable, status_of
-from onesh.engine.processes import CHILD_DEFAULT_SIGNALS, ProcessControl
+from onesh.engine.jobs import JobTable
+from onesh.engine.programs import ProgramRunner
 from onesh.engine.state import ShellState
 from onesh.parser import ast as A
 from onesh.parser import iter_commands
@@ -48,7 +48,7 @@ class CommandNotFound(OneshError):
     status = 127
 
 
-class Interpreter(ProcessControl):
+class Interpreter(ProgramRunner):
     """Composition: state + expander + job table.  Also the `Shell` that
     builtins receive through `IO`.  Forking, waiting and the terminal are
     in ProcessControl (onesh.engine.processes)."""
@@ -389,83 +389,6 @@ class Interpreter(ProcessControl):
             return ""
         return self.source.text[node.span.start:node.span.end].strip()
 
-    def command_substitution(self, body: A.Program) -> str:
-        self.cluster_before_fork(body)
-        r, w = os.pipe()
-        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
-        if pid == 0:
-            os.close(r)
-            os.dup2(w, 1)
-            os.close(w)
-            self.state.loop_depth = 0  # bash: `break` in $( ) is not the caller's
-            self.child_run(lambda: self.run_list(body.body))
-        os.close(w)
-        chunks: list[bytes] = []
-        try:
-            while True:
-                data = os.read(r, 65536)
-                if not data:
-                    break
-                chunks.append(data)
-        finally:
-            os.close(r)
-        while True:
-            try:
-                _, wstatus = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                wstatus = 0
-                break
-        self.state.last_status = status_of(wstatus)
-        self.cmdsub_count += 1
-        out = b"".join(chunks).decode("utf-8", "surrogateescape")
-        return out.rstrip("\n")
-
-    def process_substitution(self, body: A.Program, *, out: bool) -> str:
-        """<(body) / >(body): run body asynchronously on a pipe; the caller
-        gets the /dev/fd path of our end, open until its command is done
-        (close_procsubs)."""
-        self.cluster_before_fork(body)
-        r, w = os.pipe()
-        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
-        if pid == 0:
-            os.dup2(r if out else w, 0 if out else 1)
-            os.close(r)
-            os.close(w)
-            self.state.loop_depth = 0
-            self.child_run(lambda: self.run_list(body.body))
-        mine, theirs = (w, r) if out else (r, w)
-        os.close(theirs)
-        os.set_inheritable(mine, True)  # the command may be a program
-        self.procsubs.append((mine, pid))
-        self.state.last_bg_pid = pid
-        return f"/dev/fd/{mine}"
-
-    def close_procsubs(self, keep: int) -> None:
-        """The command that used process substitutions is done: close our
-        ends beyond the first `keep` (the readers see EOF, the writers
-        SIGPIPE) and reap the children that have finished; `wait` waits
-        for the others."""
-        while len(self.procsubs) > keep:
-            fd, pid = self.procsubs.pop()
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-            self.procsub_pids.append(pid)
-        self.reap_procsubs(block=False)
-
-    def reap_procsubs(self, *, block: bool) -> None:
-        for pid in list(self.procsub_pids):
-            try:
-                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self.procsub_pids.remove(pid)
-
     # ----------------------------------------------------------- commands
     def run_command(self, cmd: A.Command, *, exec_last: bool = False) -> int:
         if exec_last and isinstance(cmd, A.SimpleCommand):
@@ -747,146 +670,6 @@ class Interpreter(ProcessControl):
             self.source = source
             self.func_depth -= 1
             state.pop_frame()
-
-    def run_exec(self, cmd: A.SimpleCommand, argv: list[str]) -> int:
-        if len(argv) == 1:
-            for a in cmd.assigns:
-                self.assign(a)
-            saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-            if saved is None:
-                if not self.interactive:
-                    raise ExitShell(1)
-                return 1
-            redirs.discard(saved)
-            return 0
-        args = argv[1:]
-        while args and args[0].startswith("-") and args[0] != "-":
-            if args[0] == "--":
-                args = args[1:]
-                break
-            args = args[1:]  # -c/-l/-a are accepted and ignored
-        if not args:
-            return 0
-        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-        if saved is None:
-            return 1
-        env = self.state.environ()
-        for a in cmd.assigns:
-            env[a.name] = self.expander.single(a.value) if a.value else ""
-        status = self.exec_external(args, env)
-        redirs.restore(saved)
-        if not self.interactive:
-            raise ExitShell(status)
-        return status
-
-    def run_argv(self, argv: list[str], *, skip_functions: bool = False, skip_builtins: bool = False) -> int:
-        """Run an already expanded command (`command NAME ...`)."""
-        name = argv[0]
-        if not skip_functions and name in self.state.functions:
-            return self.call_function(self.state.functions[name], argv)
-        if not skip_builtins and name in registry.BUILTINS and name != "exec":
-            return self.run_builtin(name, argv)
-        if self.find_command(name) is None:
-            self.write_err(f"onesh: {name}: command not found\n")
-            return 127
-        env = self.state.environ()
-        pid = self.fork(0)
-        if pid == 0:
-            self.child_run(lambda: self.exec_external(argv, env))
-        return self.wait_foreground([pid], pid, " ".join(argv))
-
-    def find_command(self, name: str) -> str | None:
-        if "/" in name:
-            return name if os.path.exists(name) else None
-        path = self.state.get("PATH")
-        path = os.defpath if path is None else path
-        key = f"{path}\0{name}"
-        hit = self.path_cache.get(key)
-        if hit is not None and os.path.isfile(hit):
-            return hit
-        for d in path.split(":"):
-            full = os.path.join(d or ".", name)
-            if os.path.isfile(full) and os.access(full, os.X_OK):
-                self.path_cache[key] = full
-                return full
-        return None
-
-    def exec_external(self, argv: list[str], env: dict[str, str]) -> int:
-        """Replace this process (a forked child) with argv[0]; return the
-        status on failure."""
-        name = argv[0]
-        path = self.find_command(name)
-        if path is None:
-            self.write_err(f"onesh: {name}: command not found\n")
-            return 127
-        if os.path.isdir(path):
-            self.write_err(f"onesh: {name}: Is a directory\n")
-            return 126
-        for sig in CHILD_DEFAULT_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        try:
-            os.execve(path, argv, env)
-        except OSError as e:
-            import errno
-
-            if e.errno == errno.ENOEXEC:
-                # A script without #!: run it with onesh, like bash runs it with bash.
-                try:
-                    os.execve(sys.executable, [sys.executable, "-m", "onesh", path, *argv[1:]], env)
-                except OSError:
-                    pass
-            if e.errno == errno.ENOENT:
-                self.write_err(f"onesh: {name}: No such file or directory\n")
-                return 127
-            self.write_err(f"onesh: {name}: {e.strerror}\n")
-            return 126
-        return 126  # pragma: no cover - execve does not return
-
-    def run_external(self, cmd: A.SimpleCommand, argv: list[str], *, exec_last: bool = False) -> int:
-        try:
-            env_extra = {a.name: (self.expander.single(a.value) if a.value else "") for a in cmd.assigns}
-        except OneshError as e:
-            self.report(e)
-            return 1
-        if self.find_command(argv[0]) is None:
-            if cmd.redirs:
-                saved = self.apply_redirs(cmd.redirs)
-                if saved is None:
-                    return 1
-                redirs.restore(saved)
-            self.write_err(f"onesh: {argv[0]}: command not found\n")
-            return 127
-        env = self.state.environ()
-        env.update(env_extra)
-        if exec_last:
-            # Already in a forked pipeline stage: no need to fork again.
-            saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-            if saved is None:
-                return 1
-            return self.exec_external(argv, env)
-        if not self.job_control:
-            path = self.find_command(argv[0])
-            if path is not None and not os.path.isdir(path):
-                saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-                if saved is None:
-                    return 1
-                try:
-                    pid = spawn.spawn(path, argv, env)
-                except spawn.SpawnError as e:
-                    self.write_err(f"onesh: {e.message}\n")
-                    return e.status
-                finally:
-                    redirs.restore(saved)
-                return self.wait_foreground([pid], pid, self.text_of(cmd))
-        pid = self.fork(0)
-        if pid == 0:
-            def child() -> int:
-                if cmd.redirs and self.apply_redirs(cmd.redirs) is None:
-                    return 1
-                return self.exec_external(argv, env)
-
-            self.child_run(child)
-        return self.wait_foreground([pid], pid, self.text_of(cmd))
 
 
 def _is_fatal_expansion(e: OneshError) -> bool:

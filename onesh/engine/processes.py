@@ -1,5 +1,6 @@
-"""Processes of the interpreter: fork, a child's exit, waiting for a
-foreground job (and its stop, under job control), the terminal.
+"""Processes of the interpreter: fork, a child's exit, command and process
+substitution, waiting for a foreground job (and its stop, under job
+control), the terminal.
 
 A mixin of Interpreter (onesh.engine.interp), kept apart so the language
 runner and the process plumbing each stay readable; the attributes it
@@ -46,6 +47,9 @@ class ProcessControl:
         shell_pgid: int
         status_pipes: dict[int, int]
         fg_pipestatus: list[int] | None
+        cmdsub_count: int
+        procsubs: list[tuple[int, int]]
+        procsub_pids: list[int]
         cluster_link: ClusterLink | None
 
         @property
@@ -55,6 +59,7 @@ class ProcessControl:
         def write_err(self, text: str) -> None: ...
         def report(self, err: OneshError) -> None: ...
         def source_text(self, node: A.Word) -> str: ...
+        def run_list(self, cl: A.CommandList) -> int: ...
 
     def fork(self, pgid: int = 0, *, foreground: bool = True) -> int:
         """fork(); the child gets default signal dispositions and, under job
@@ -130,6 +135,83 @@ class ProcessControl:
             except BaseException:  # noqa: BLE001 - exiting regardless
                 pass
         os._exit(status & 0xFF)
+
+    def command_substitution(self, body: A.Program) -> str:
+        self.cluster_before_fork(body)
+        r, w = os.pipe()
+        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
+        if pid == 0:
+            os.close(r)
+            os.dup2(w, 1)
+            os.close(w)
+            self.state.loop_depth = 0  # bash: `break` in $( ) is not the caller's
+            self.child_run(lambda: self.run_list(body.body))
+        os.close(w)
+        chunks: list[bytes] = []
+        try:
+            while True:
+                data = os.read(r, 65536)
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            os.close(r)
+        while True:
+            try:
+                _, wstatus = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                wstatus = 0
+                break
+        self.state.last_status = status_of(wstatus)
+        self.cmdsub_count += 1
+        out = b"".join(chunks).decode("utf-8", "surrogateescape")
+        return out.rstrip("\n")
+
+    def process_substitution(self, body: A.Program, *, out: bool) -> str:
+        """<(body) / >(body): run body asynchronously on a pipe; the caller
+        gets the /dev/fd path of our end, open until its command is done
+        (close_procsubs)."""
+        self.cluster_before_fork(body)
+        r, w = os.pipe()
+        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
+        if pid == 0:
+            os.dup2(r if out else w, 0 if out else 1)
+            os.close(r)
+            os.close(w)
+            self.state.loop_depth = 0
+            self.child_run(lambda: self.run_list(body.body))
+        mine, theirs = (w, r) if out else (r, w)
+        os.close(theirs)
+        os.set_inheritable(mine, True)  # the command may be a program
+        self.procsubs.append((mine, pid))
+        self.state.last_bg_pid = pid
+        return f"/dev/fd/{mine}"
+
+    def close_procsubs(self, keep: int) -> None:
+        """The command that used process substitutions is done: close our
+        ends beyond the first `keep` (the readers see EOF, the writers
+        SIGPIPE) and reap the children that have finished; `wait` waits
+        for the others."""
+        while len(self.procsubs) > keep:
+            fd, pid = self.procsubs.pop()
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            self.procsub_pids.append(pid)
+        self.reap_procsubs(block=False)
+
+    def reap_procsubs(self, *, block: bool) -> None:
+        for pid in list(self.procsub_pids):
+            try:
+                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.procsub_pids.remove(pid)
 
     def internal_error(self, e: BaseException) -> None:
         if os.environ.get("ONESH_DEBUG"):

@@ -68,7 +68,7 @@ def _subcommand(name: str, rest: list[str]) -> int:
 
 
 def _shell_main(args: list[str]) -> int:
-    from onesh.engine.collaborators import LazyClusterLink
+    from onesh.engine.collaborators import LazyClusterLink, print_notice
     from onesh.engine.control import ExitShell
     from onesh.engine.interp import Interpreter
     from onesh.engine.state import OPTION_LETTERS, ShellState
@@ -171,7 +171,7 @@ def _shell_main(args: list[str]) -> int:
             return 2
     _init_variables(state)
     history = _repl_history() if mode == "repl" else None
-    cluster = LazyClusterLink(cluster_dir, notify=_notify)
+    cluster = LazyClusterLink(cluster_dir, notify=print_notice)
     interp = Interpreter(state, interactive=(mode == "repl"), cluster=cluster, history=history)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     try:
@@ -198,11 +198,6 @@ def _shell_main(args: list[str]) -> int:
     finally:
         cluster.close()
     return status & 0xFF
-
-
-def _notify(text: str) -> None:
-    """The cluster's progress messages (starting the embedded cluster)."""
-    print(text, file=sys.stderr, flush=True)
 
 
 def _repl_history() -> History | None:

@@ -9,6 +9,8 @@ needs it, and no history; the REPL passes its prompt history.
 
 from __future__ import annotations
 
+import sys
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -80,3 +82,9 @@ class LazyClusterLink:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
+
+
+def print_notice(text: str) -> None:
+    """An asynchronous message (a job finished, the cluster starts), through
+    sys.stderr: at the REPL's prompt that prints above the input line."""
+    print(text, file=sys.stderr, flush=True)

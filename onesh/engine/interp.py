@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import time
 
 from onesh.builtins import registry
@@ -137,12 +136,6 @@ class Interpreter(ProgramRunner):
 
     def clear_history(self) -> None:
         self.history_book.clear()
-
-    def notify(self, text: str) -> None:
-        """An asynchronous message (a job finished, the cluster starts).
-        Through sys.stderr: at the REPL's prompt that prints above the
-        input line."""
-        print(text, file=sys.stderr, flush=True)
 
     def write_err(self, text: str) -> None:
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 from onesh.builtins import registry
 from onesh.engine import redirs
 from onesh.engine.control import BreakLoop, ContinueLoop
+from onesh.engine.pattern import has_glob
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
 from onesh.parser.words import is_name
@@ -41,8 +42,16 @@ _LIVE = frozenset("*?[]{}()!@+")
 def static_word(w: A.Word) -> str | None:
     """The one field a word expands to when it has no expansion at all
     (no $, no glob, no brace, no tilde), else None."""
+    parts = w.parts
+    if len(parts) == 1 and isinstance(parts[0], A.Lit):
+        # One unquoted literal (`[`, `]`, `-lt`, `x=1`): plain unless it
+        # really is a glob, a brace expansion or an extglob group.
+        text = parts[0].text
+        if "{" in text or "(" in text or has_glob(text):
+            return None
+        return text
     out: list[str] = []
-    for p in w.parts:
+    for p in parts:
         if isinstance(p, A.Lit):
             if not _LIVE.isdisjoint(p.text):
                 return None

@@ -166,7 +166,9 @@ class Expander:
         return "".join(re.escape(s.text) if s.quoted else s.text for segs in b.finish() for s in segs)
 
     def arith(self, w: A.Word) -> int:
-        text = self.single(w)
+        parts = w.parts
+        # `$((i + 1))`: one literal, nothing to expand before evaluating
+        text = parts[0].text if len(parts) == 1 and isinstance(parts[0], A.Lit) else self.single(w)
         return arith.evaluate(text, self._arith_get, self._arith_set)
 
     def _arith_get(self, name: str) -> str | None:

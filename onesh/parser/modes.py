@@ -1,15 +1,15 @@
 """The parser's modes, as callers drive it: strict (`parse`,
 `iter_commands`: run it) and check (`check`: is the REPL's input complete?).
 What must never fail on partial input (highlighting, completion) reads the
-lossless token stream of onesh.parser.tokens instead.  The grammar itself
-is `onesh.parser.parse`.
+lossless token stream of onesh.parser.lexer instead.  The grammar itself
+is `onesh.parser.grammar`.
 """
 
 from __future__ import annotations
 
 from onesh.parser import ast as A
 from onesh.parser.errors import ParseError, Source, Span
-from onesh.parser.parse import Parser
+from onesh.parser.grammar import Parser
 from onesh.record import Record
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path

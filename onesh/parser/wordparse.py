@@ -1,7 +1,7 @@
 """Word-level scanning for the parser: quotes, escapes, `$` expansions,
 backticks, here-document bodies and `${...}` operators.
 
-Split from parse.py (the grammar) to keep both readable; `Parser` inherits
+Split from grammar.py to keep both readable; `Parser` inherits
 this and supplies the grammar-level methods declared at the bottom.
 """
 

@@ -1,4 +1,4 @@
-"""Syntax colours from the tolerant lexer (onesh.parser.tokens), the one
+"""Syntax colours from the tolerant lexer (onesh.parser.lexer), the one
 the completer and the parser's tables share: as token paths for the REPL's
 prompt_toolkit lexer, and as the `onesh` pygments plugin for anything else
 that highlights with pygments.
@@ -10,7 +10,7 @@ uses prompt_toolkit's default pygments colours without importing pygments.
 from __future__ import annotations
 
 from onesh.builtins.registry import BUILTINS
-from onesh.parser.tokens import double_segments, segments, tokens
+from onesh.parser.lexer import double_segments, segments, tokens
 from onesh.parser.words import is_name
 
 TYPE_CHECKING = False

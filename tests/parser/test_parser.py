@@ -264,7 +264,7 @@ def test_tokens_mark_in_after_for_select_and_case_as_keywords() -> None:
 
 
 def test_segments_split_a_word_losslessly() -> None:
-    from onesh.parser.tokens import double_segments, segments
+    from onesh.parser.lexer import double_segments, segments
 
     word = "a$x\"q $y\"'s'\\z${v:-1}$(ls)`d`"
     segs = segments(word)

@@ -1,5 +1,5 @@
 """The tolerant lexer: a lossless token stream for highlighting and
-completion (the parser itself scans characters in context; see parse.py).
+completion (the parser itself scans characters in context; see grammar.py).
 
 Unlike the parser this never fails: every character of the input lands in
 exactly one token, so concatenating token texts gives back the input.

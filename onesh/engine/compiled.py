@@ -114,6 +114,25 @@ def static_words(words: tuple[A.Word, ...]) -> list[str] | None:
     return out
 
 
+# What run_body returns for a `break` / `continue` of the loop itself.
+BREAK, CONTINUE = -1, -2
+
+
+def run_body(body: Callable[[], int]) -> int:
+    """One iteration of a loop: the body's status, or BREAK / CONTINUE;
+    a `break 2` / `continue 2` goes on to the enclosing loop."""
+    try:
+        return body()
+    except BreakLoop as e:
+        if e.levels > 1:
+            raise BreakLoop(e.levels - 1) from None
+        return BREAK
+    except ContinueLoop as e:
+        if e.levels > 1:
+            raise ContinueLoop(e.levels - 1) from None
+        return CONTINUE
+
+
 class Compiler:
     """Builds closures over one interpreter."""
 
@@ -404,16 +423,17 @@ class Compiler:
                             interp.errexit_ignore -= 1
                         if (c == 0) == until:
                             break
-                        status = body()
-                    except BreakLoop as e:
+                    except BreakLoop as e:  # in the condition
                         if e.levels > 1:
                             raise BreakLoop(e.levels - 1) from None
                         status = 0
                         break
-                    except ContinueLoop as e:
-                        if e.levels > 1:
-                            raise ContinueLoop(e.levels - 1) from None
-                        continue
+                    r = run_body(body)
+                    if r == BREAK:
+                        status = 0
+                        break
+                    if r != CONTINUE:
+                        status = r
             finally:
                 state.loop_depth -= 1
             return status
@@ -442,16 +462,11 @@ class Compiler:
             try:
                 for item in items:
                     state.set(var, item)
-                    try:
-                        status = body()
-                    except BreakLoop as e:
-                        if e.levels > 1:
-                            raise BreakLoop(e.levels - 1) from None
+                    r = run_body(body)
+                    if r == BREAK:
                         break
-                    except ContinueLoop as e:
-                        if e.levels > 1:
-                            raise ContinueLoop(e.levels - 1) from None
-                        continue
+                    if r != CONTINUE:
+                        status = r
             finally:
                 state.loop_depth -= 1
             return status
@@ -472,15 +487,11 @@ class Compiler:
                 state.loop_depth += 1
                 try:
                     while cond is None or arith(cond):
-                        try:
-                            status = body()
-                        except BreakLoop as e:
-                            if e.levels > 1:
-                                raise BreakLoop(e.levels - 1) from None
+                        r = run_body(body)
+                        if r == BREAK:
                             break
-                        except ContinueLoop as e:
-                            if e.levels > 1:
-                                raise ContinueLoop(e.levels - 1) from None
+                        if r != CONTINUE:
+                            status = r
                         if step is not None:
                             arith(step)
                 finally:

@@ -8,7 +8,7 @@ line shows the menu again; end of input ends the loop with status 1.
 
 from __future__ import annotations
 
-from onesh.engine.control import BreakLoop, ContinueLoop
+from onesh.engine.compiled import BREAK, CONTINUE, run_body
 from onesh.parser import ast as A
 from onesh.parser.errors import OneshError
 
@@ -71,6 +71,7 @@ def run_select(interp: Interpreter, cmd: A.Select, body: A.CommandList) -> int:
         return 1
     status = 0
     show_menu = True
+    code = interp.code(body)
     state.loop_depth += 1
     try:
         while True:
@@ -79,15 +80,11 @@ def run_select(interp: Interpreter, cmd: A.Select, body: A.CommandList) -> int:
                 return 1
             show_menu = False
             state.set(cmd.var, choice)
-            try:
-                status = interp.run_list(body)
-            except BreakLoop as e:
-                if e.levels > 1:
-                    raise BreakLoop(e.levels - 1) from None
+            r = run_body(code)
+            if r == BREAK:
                 return 0
-            except ContinueLoop as e:
-                if e.levels > 1:
-                    raise ContinueLoop(e.levels - 1) from None
+            if r != CONTINUE:
+                status = r
     finally:
         state.loop_depth -= 1
     return status

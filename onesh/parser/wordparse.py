@@ -332,7 +332,13 @@ class WordParser:
         """At `<(` or `>(`: the process substitution up to its `)`."""
         start = self.i
         out = self.text[self.i] == ">"
-        self.i += 2
+        prog = self.parenthesized_program(start, 2)
+        return A.ProcSub(prog, self.span(start), out)
+
+    def parenthesized_program(self, start: int, opener: int) -> A.Program:
+        """The commands of `$(...)`, `<(...)` or `>(...)` whose opener (`opener`
+        characters) is at `start`, up to and past the closing `)`."""
+        self.i = start + opener
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.error("nesting too deep", start)
@@ -342,11 +348,11 @@ class WordParser:
         self.skip_blanks()
         if self.peek() != ")":
             if self.at_eof():
-                raise self.eof_error(f"expected `)' to close `{'>' if out else '<'}('", start, start + 2)
+                raise self.eof_error(f"expected `)' to close `{self.text[start:start + opener]}'", start,
+                                     start + opener)
             raise self.unexpected()
         self.i += 1
-        prog = A.Program(body, self.span(body_start, self.i - 1), self.source.name)
-        return A.ProcSub(prog, self.span(start), out)
+        return A.Program(body, self.span(body_start, self.i - 1), self.source.name)
 
     def read_dollar(self, in_dquote: bool = False) -> A.WordPart | None:
         """At a `$`: parse an expansion, or return None for a literal `$`."""
@@ -366,21 +372,7 @@ class WordParser:
                     expr = self.parse_arith_text(start + 3, end)
                     self.i = end + 2
                     return A.ArithSub(expr, self.span(start))
-            self.i += 2
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise self.error("nesting too deep", start)
-            body_start = self.i
-            body = self.parse_list(frozenset(), (")",))
-            self.depth -= 1
-            self.skip_blanks()
-            if self.peek() != ")":
-                if self.at_eof():
-                    raise self.eof_error("expected `)' to close `$('", start, start + 2)
-                raise self.unexpected()
-            self.i += 1
-            prog = A.Program(body, self.span(body_start, self.i - 1), self.source.name)
-            return A.CmdSub(prog, self.span(start))
+            return A.CmdSub(self.parenthesized_program(start, 2), self.span(start))
         if nxt == "{":
             return self.read_braced_param(in_dquote)
         if nxt and is_name_start(nxt):

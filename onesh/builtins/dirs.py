@@ -11,7 +11,8 @@ from onesh.builtins.api import IO
 def _logical_join(base: str, target: str, *, check: bool = False) -> str:
     """`cd`'s logical path: `..` removes the previous component.  With
     `check`, like bash, what `..` removes must be a directory (`cd BAD/..`
-    fails with ENOENT instead of landing in the parent)."""
+    fails with ENOENT instead of landing in the parent); $PWD and its
+    parents are known to be (a namespace directory may not be a local one)."""
     path = target if target.startswith("/") else base.rstrip("/") + "/" + target
     # POSIX lets exactly two leading slashes mean something else; bash keeps them
     root = "//" if path.startswith("//") and not path.startswith("///") else "/"
@@ -21,7 +22,8 @@ def _logical_join(base: str, target: str, *, check: bool = False) -> str:
             continue
         if p == "..":
             if parts:
-                if check and not os.path.isdir(root + "/".join(parts)):
+                prefix = root + "/".join(parts)
+                if check and not (base.rstrip("/") + "/").startswith(prefix + "/") and not os.path.isdir(prefix):
                     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
                 parts.pop()
             continue

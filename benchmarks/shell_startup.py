@@ -144,6 +144,10 @@ def main() -> int:
         _, bash_true = paired(sh(onesh, "true"), sh(["bash"], "true"), runs)
         if "startup" in want:
             line("", "onesh -c true", onesh_true, "bash -c true", bash_true, onesh_true / bash_true, "")
+            # A venv with an editable install makes every `python3 -c pass`
+            # load its finder (pathlib, re ...): the bare interpreter too.
+            o, bare = paired(sh(onesh, "true"), lambda: run_once([*py, "-S", "-c", "pass"], env), runs)
+            line("", "onesh -c true", o, "python3 -S -c pass", bare, o / bare, "(no site: a lower bound)")
 
     if "repl" in want:
         onesh_times: list[tuple[float, float]] = []

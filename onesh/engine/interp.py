@@ -11,7 +11,6 @@ fds a builtin sees are always 0/1/2.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from onesh.builtins import registry
@@ -368,6 +367,8 @@ class Interpreter(ProgramRunner):
                     os.close(fd)
                 except OSError:
                     pass
+                import signal
+
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGQUIT, signal.SIG_IGN)
             self.child_run(lambda: self.run_andor(item.command))

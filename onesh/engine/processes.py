@@ -10,7 +10,6 @@ uses are the interpreter's and are declared below for the type checker.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 from onesh.engine.control import (
@@ -20,6 +19,7 @@ from onesh.engine.control import (
     ReturnFromFunction,
 )
 from onesh.engine.jobs import Job, JobTable, status_of
+from onesh.engine.spawn import child_default_signals
 from onesh.parser.errors import OneshError
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from onesh.engine.state import ShellState
     from onesh.parser import ast as A
 
-CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN,
-                         signal.SIGTTOU, signal.SIGPIPE, signal.SIGCHLD)
 
 
 class ProcessControl:
@@ -82,7 +80,9 @@ class ProcessControl:
                         os.tcsetpgrp(self.tty_fd, os.getpgrp())
                     except OSError:
                         pass
-            for sig in CHILD_DEFAULT_SIGNALS:
+            import signal
+
+            for sig in child_default_signals():
                 signal.signal(sig, signal.SIG_DFL)
             self.job_control = False
             self.interactive = False
@@ -222,6 +222,8 @@ class ProcessControl:
             self.write_err(f"onesh: internal error: {type(e).__name__}: {e} (set ONESH_DEBUG=1 for details)\n")
 
     def continue_job(self, job: Job) -> None:
+        import signal
+
         try:
             if self.job_control:
                 os.killpg(job.pgid, signal.SIGCONT)
@@ -248,6 +250,8 @@ class ProcessControl:
         return status
 
     def wait_foreground(self, pids: list[int], pgid: int, text: str) -> int:
+        import signal
+
         job = Job(0, pgid, pids, text, {p: None for p in pids}, pipefail="pipefail" in self.state.options)
         statuses: list[int] = []
         self.jobs_wait_untraced(job)

@@ -9,13 +9,12 @@ for the type checker.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 from onesh.builtins import registry
 from onesh.engine import redirs, spawn
 from onesh.engine.control import ExitShell
-from onesh.engine.processes import CHILD_DEFAULT_SIGNALS, ProcessControl
+from onesh.engine.processes import ProcessControl
 from onesh.parser.errors import OneshError
 
 TYPE_CHECKING = False
@@ -109,7 +108,9 @@ class ProgramRunner(ProcessControl):
         if os.path.isdir(path):
             self.write_err(f"onesh: {name}: Is a directory\n")
             return 126
-        for sig in CHILD_DEFAULT_SIGNALS:
+        import signal
+
+        for sig in spawn.child_default_signals():
             signal.signal(sig, signal.SIG_DFL)
         try:
             os.execve(path, argv, env)

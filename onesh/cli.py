@@ -72,7 +72,7 @@ def _shell_main(args: list[str]) -> int:
     from onesh.engine.control import ExitShell
     from onesh.engine.interp import Interpreter
     from onesh.engine.state import OPTION_LETTERS, ShellState
-    from onesh.parser.errors import OneshError
+    from onesh.errors import OneshError
 
     command: str | None = None
     cluster_dir: str | None = os.environ.get("ONESH_CLUSTER") or None

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from onesh.builtins.api import IO
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 from onesh.tables import format_table
 
 TYPE_CHECKING = False

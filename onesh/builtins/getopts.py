@@ -9,7 +9,7 @@ errors silent: NAME is then `?` or `:` and OPTARG the offending letter.
 from __future__ import annotations
 
 from onesh.builtins.api import IO
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 from onesh.parser.words import is_name
 
 TYPE_CHECKING = False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from onesh.builtins.api import IO
 from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS, ReadonlyError, Var
+from onesh.errors import OneshError
 from onesh.parser.ast import COMPOUND_MARK
-from onesh.parser.errors import OneshError
 from onesh.parser.words import is_name
 
 TYPE_CHECKING = False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from onesh.parser.errors import ExpansionError
+from onesh.errors import ExpansionError
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from onesh.builtins import registry
 from onesh.engine import redirs
 from onesh.engine.control import BreakLoop, ContinueLoop
 from onesh.engine.pattern import has_glob
+from onesh.errors import OneshError
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
 from onesh.parser.words import is_name
 from onesh.record import Record, values
 

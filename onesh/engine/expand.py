@@ -12,8 +12,8 @@ import os
 
 from onesh.engine import arith, pattern
 from onesh.engine.braces import brace_expand
+from onesh.errors import ExpansionError
 from onesh.parser import ast as A
-from onesh.parser.errors import ExpansionError
 from onesh.record import Record, field
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path

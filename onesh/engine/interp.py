@@ -26,9 +26,9 @@ from onesh.engine.expand import Expander
 from onesh.engine.jobs import JobTable
 from onesh.engine.programs import ProgramRunner
 from onesh.engine.state import ShellState
+from onesh.errors import ExpansionError, OneshError, ParseError, Source, format_error
 from onesh.parser import ast as A
 from onesh.parser import iter_commands
-from onesh.parser.errors import ExpansionError, OneshError, ParseError, Source, format_error
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from onesh.engine.control import (
 )
 from onesh.engine.jobs import Job, JobTable, status_of
 from onesh.engine.spawn import child_default_signals
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:

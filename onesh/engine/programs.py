@@ -15,7 +15,7 @@ from onesh.builtins import registry
 from onesh.engine import redirs, spawn
 from onesh.engine.control import ExitShell
 from onesh.engine.processes import ProcessControl
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

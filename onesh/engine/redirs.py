@@ -11,8 +11,8 @@ import fcntl
 import os
 import stat
 
+from onesh.errors import OneshError
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
 from onesh.record import Record
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path

@@ -9,8 +9,8 @@ line shows the menu again; end of input ends the loop with status 1.
 from __future__ import annotations
 
 from onesh.engine.compiled import BREAK, CONTINUE, run_body
+from onesh.errors import OneshError
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

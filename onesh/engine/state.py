@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
+from onesh.errors import OneshError, Source
 from onesh.parser.ast import FunctionDef
-from onesh.parser.errors import OneshError, Source
 from onesh.record import Record, field
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path

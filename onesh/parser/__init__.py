@@ -16,10 +16,6 @@ TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up p
 if TYPE_CHECKING:
     from typing import Any
 
-    from onesh.parser.errors import OneshError as OneshError
-    from onesh.parser.errors import ParseError as ParseError
-    from onesh.parser.errors import Source as Source
-    from onesh.parser.errors import Span as Span
     from onesh.parser.lexer import Token as Token
     from onesh.parser.lexer import tokens as tokens
     from onesh.parser.modes import Completeness as Completeness
@@ -28,13 +24,12 @@ if TYPE_CHECKING:
     from onesh.parser.modes import parse as parse
 
 _HOMES = {
-    "OneshError": "errors", "ParseError": "errors", "Source": "errors", "Span": "errors",
     "Completeness": "modes", "check": "modes", "iter_commands": "modes", "parse": "modes",
     "Token": "lexer", "tokens": "lexer",
 }
 
 __all__ = [
-    "Completeness", "OneshError", "ParseError", "Source", "Span", "Token",
+    "Completeness", "Token",
     "check", "iter_commands", "parse", "tokens",
 ]
 

@@ -12,7 +12,7 @@ expansion.  Quote removal is therefore implicit in the tree.
 
 from __future__ import annotations
 
-from onesh.parser.errors import Span
+from onesh.errors import Span
 from onesh.record import Record, field
 
 # ---------------------------------------------------------------- word parts

@@ -15,8 +15,8 @@ simple command is a plain unquoted literal starting with `@` (`@node` or
 
 from __future__ import annotations
 
+from onesh.errors import ParseError, Source, Span
 from onesh.parser import ast as A
-from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.wordparse import MAX_DEPTH, WordParser, _find_bracket_end
 from onesh.parser.words import (
     LIST_TERMINATORS,

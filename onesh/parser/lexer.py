@@ -10,7 +10,7 @@ tables the parser uses.
 
 from __future__ import annotations
 
-from onesh.parser.errors import Span
+from onesh.errors import Span
 from onesh.parser.words import KEYWORDS_BEFORE_COMMAND, METACHARS, OPERATORS, RESERVED
 from onesh.record import Record
 

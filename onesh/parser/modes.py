@@ -7,8 +7,8 @@ is `onesh.parser.grammar`.
 
 from __future__ import annotations
 
+from onesh.errors import ParseError, Source, Span
 from onesh.parser import ast as A
-from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.grammar import Parser
 from onesh.record import Record
 

@@ -7,8 +7,8 @@ this and supplies the grammar-level methods declared at the bottom.
 
 from __future__ import annotations
 
+from onesh.errors import ParseError, Source, Span
 from onesh.parser import ast as A
-from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.words import (
     METACHARS,
     PARAM_OPS,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onesh.aio import run_sync
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 
 class ClusterError(OneshError):

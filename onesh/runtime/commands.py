@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 from onesh.tables import format_table
 
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onesh.errors import ParseError, Span, format_error
 from onesh.parser import ast as A
 from onesh.parser import check, iter_commands, parse, tokens
-from onesh.parser.errors import ParseError, Span, format_error
 from onesh.record import Record, values
 
 

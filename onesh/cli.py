@@ -18,6 +18,10 @@ import sys
 
 from onesh import __version__
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from onesh.engine.collaborators import History
+
 RESERVED_SUBCOMMANDS = ("cluster", "runtime", "bootstrap")
 
 USAGE = """\
@@ -64,10 +68,11 @@ def _subcommand(name: str, rest: list[str]) -> int:
 
 
 def _shell_main(args: list[str]) -> int:
+    from onesh.engine.collaborators import LazyClusterLink, print_notice
     from onesh.engine.control import ExitShell
     from onesh.engine.interp import Interpreter
     from onesh.engine.state import OPTION_LETTERS, ShellState
-    from onesh.parser.errors import OneshError
+    from onesh.errors import OneshError
 
     command: str | None = None
     cluster_dir: str | None = os.environ.get("ONESH_CLUSTER") or None
@@ -165,12 +170,10 @@ def _shell_main(args: list[str]) -> int:
             sys.stderr.write(f"onesh: {e.message}\n")
             return 2
     _init_variables(state)
-    interp = Interpreter(state, interactive=(mode == "repl"))
+    history = _repl_history() if mode == "repl" else None
+    cluster = LazyClusterLink(cluster_dir, notify=print_notice)
+    interp = Interpreter(state, interactive=(mode == "repl"), cluster=cluster, history=history)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
-    handle = _ClusterHandle(cluster_dir, interp)
-    interp.cluster = handle.client
-    interp.cluster_attached = handle.attached
-    interp.cluster_close = handle.close
     try:
         if mode == "command":
             assert command is not None
@@ -193,37 +196,21 @@ def _shell_main(args: list[str]) -> int:
         interp.internal_error(e)
         status = 70
     finally:
-        handle.close()
+        cluster.close()
     return status & 0xFF
 
 
-class _ClusterHandle:
-    """Lazy: the cluster client (zmq, ...) is imported only when a command
-    needs the cluster, so `onesh -c 'echo hi'` never pays for it."""
+def _repl_history() -> History | None:
+    """The REPL's history (prompt_toolkit's), None when the REPL package is
+    not available (the plain line loop has none)."""
+    try:
+        import importlib
 
-    def __init__(self, directory: str | None, interp: object) -> None:
-        self.directory = directory
-        self.interp = interp
-        self.handle: object | None = None
-
-    def client(self) -> object:
-        from onesh.runtime.client import ClusterHandle
-
-        if self.handle is None:
-            self.handle = ClusterHandle(self.directory, notify=getattr(self.interp, "notify", None))
-        assert isinstance(self.handle, ClusterHandle)
-        return self.handle.client()
-
-    def attached(self) -> bool:
-        """Has this shell a cluster already (without starting one)?"""
-        return self.directory is not None or getattr(self.handle, "_client", None) is not None
-
-    def close(self) -> None:
-        if self.handle is not None:
-            from onesh.runtime.client import ClusterHandle
-
-            assert isinstance(self.handle, ClusterHandle)
-            self.handle.close()
+        module = importlib.import_module("onesh.repl.history")
+    except ImportError:
+        return None
+    history: History = module.ReplHistory.default()
+    return history
 
 
 def _init_variables(state: object) -> None:
@@ -256,13 +243,23 @@ def _repl(interp: object) -> int:
     from onesh.engine.interp import Interpreter
 
     assert isinstance(interp, Interpreter)
-    try:
-        import importlib
+    import importlib
 
-        app = importlib.import_module("onesh.repl.app")
+    try:
+        terminal = importlib.import_module("onesh.repl.terminal")
     except ImportError:
         return _plain_repl(interp)
-    return int(app.run_repl(interp))
+    # The prompt goes up before the line editor is imported (~0.1 s).
+    terminal.prepare(interp)
+    first = terminal.show_first_prompt(interp)
+    try:
+        app = importlib.import_module("onesh.repl.app")
+    except ImportError:
+        if first is not None:
+            first.hand_over()
+            sys.stdout.write("\n")
+        return _plain_repl(interp)
+    return int(app.run_repl(interp, prepared=True, first_prompt=first))
 
 
 def _plain_repl(interp: object) -> int:

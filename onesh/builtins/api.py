@@ -10,30 +10,85 @@ pays only for the modules it uses.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
 
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    from onesh.engine.jobs import Job, JobTable
     from onesh.engine.state import ShellState
+    from onesh.runtime.client import ClusterClient
+else:
+    Protocol = object
 
 
 class Shell(Protocol):
-    """Services of the interpreter that builtins may call."""
+    """Everything a builtin may use of the interpreter
+    (onesh.engine.interp.Interpreter implements it); builtins never reach
+    past it."""
 
     state: ShellState
+    jobs: JobTable
+    job_control: bool
+    sourcing: int  # `source`/`.` files being run: `return` is valid there too
 
     def run_text(self, text: str, name: str) -> int:
         """Parse and run shell text in the current shell (eval, source)."""
+        ...
+
+    def run_argv(self, argv: list[str], *, skip_functions: bool = False, skip_builtins: bool = False) -> int:
+        """Run an expanded command (`command NAME`, `ps` falling back to the system's)."""
+        ...
+
+    def exec_external(self, argv: list[str], env: dict[str, str]) -> int:
+        """Replace the shell with a program (`exec`); the status if that fails."""
+        ...
+
+    def find_command(self, name: str) -> str | None:
+        """The path $PATH gives a program name (hashed)."""
         ...
 
     def history(self) -> list[str]:
         """Lines entered so far (the REPL supplies them; empty for scripts)."""
         ...
 
+    def clear_history(self) -> None: ...
 
-@dataclass(slots=True)
-class IO:
+    def continue_job(self, job: Job) -> None:
+        """SIGCONT to a stopped job, which then runs in the background."""
+        ...
+
+    def foreground_job(self, job: Job) -> int:
+        """Give a job the terminal, continue it and wait for it (`fg`)."""
+        ...
+
+    def reap_procsubs(self, *, block: bool) -> None:
+        """Collect the <( ) >( ) children (`wait` waits for them)."""
+        ...
+
+    @property
+    def cluster(self) -> Callable[[], ClusterClient] | None:
+        """The cluster client getter (starts the embedded cluster on first
+        use), None when the shell has no cluster."""
+        ...
+
+    def cluster_attached(self) -> bool:
+        """Has the shell a cluster already?  Never starts one."""
+        ...
+
+    def namespace_dir(self, path: str) -> bool:
+        """Is `path` a directory only the cluster namespace has (`cd /net/r2`)?"""
+        ...
+
+    def plan(self, text: str) -> str:
+        """Where each stage of a one-pipeline command line would run (`plan`)."""
+        ...
+
+
+class IO(Record):
     stdin: int
     stdout: int
     stderr: int
@@ -63,4 +118,5 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-BuiltinFn = Callable[[list[str], IO], int]
+if TYPE_CHECKING:
+    BuiltinFn = Callable[[list[str], IO], int]

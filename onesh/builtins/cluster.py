@@ -7,16 +7,32 @@ import time
 from typing import Any
 
 from onesh.builtins.api import IO
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
+from onesh.tables import format_table
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from onesh.runtime.client import ClusterClient
 
 
-def _status(io: IO, name: str) -> dict[str, Any] | None:
-    get = getattr(io.shell, "cluster", None)
+def _client(io: IO, name: str) -> ClusterClient | None:
+    get = io.shell.cluster
     if get is None:
         io.error(name, "no cluster available in this shell")
         return None
     try:
-        return dict(get().status())
+        return get()
+    except OneshError as e:
+        io.error(name, e.message)
+        return None
+
+
+def _status(io: IO, name: str) -> dict[str, Any] | None:
+    client = _client(io, name)
+    if client is None:
+        return None
+    try:
+        return dict(client.status())
     except OneshError as e:
         io.error(name, e.message)
         return None
@@ -78,68 +94,70 @@ def plan(argv: list[str], io: IO) -> int:
     if len(argv) < 2:
         io.error("plan", "usage: plan COMMAND-LINE")
         return 2
-    from onesh.engine.distributed import plan_text
-    from onesh.parser import ast as A
-    from onesh.parser import parse
-
-    text = " ".join(argv[1:])
-    try:
-        prog = parse(text, "plan")
-    except OneshError as e:
-        io.error("plan", e.message)
-        return 2
-    items = prog.body.items
-    pipelines = [items[0].command.first] if len(items) == 1 and not items[0].command.rest else []
-    if len(pipelines) != 1 or not isinstance(pipelines[0], A.Pipeline):
-        io.error("plan", "expected exactly one pipeline")
-        return 2
-    shell: Any = io.shell
-    if getattr(shell, "cluster", None) is None:
+    if io.shell.cluster is None:
         io.error("plan", "no cluster available in this shell")
         return 1
-    saved_source = shell.source
-    from onesh.parser.errors import Source
-
-    shell.source = Source(text, "plan")
     try:
-        io.out(plan_text(shell, pipelines[0]))
+        io.out(io.shell.plan(" ".join(argv[1:])))
     except OneshError as e:
         io.error("plan", e.message)
         return e.status or 1
-    finally:
-        shell.source = saved_source
     return 0
+
+
+def agent_call(client: ClusterClient, agent: str, method: str, body: dict[str, Any],
+               timeout: float = 4.0) -> dict[str, Any]:
+    """One request to the runtime hosting kernel agent `agent`; OneshError
+    when the cluster or the agent does not answer."""
+    from onesh.kernel.agents import agent_host
+
+    snap = client.status()
+    host = agent_host(snap, agent)
+    member = snap["members"].get(host) if host else None
+    if member is None or not member.get("alive"):
+        raise OneshError(f"the {agent} agent is not placed on a live runtime")
+    try:
+        return dict(client.call_endpoint(member["endpoint"], method, body, timeout))
+    except OneshError as e:
+        raise OneshError(f"{agent} agent on {host}: {e.message}") from None
+
+
+def cluster_job_ids(client: ClusterClient, timeout: float = 1.0) -> list[str]:
+    """The ids of the jobs running on the cluster (`ps --cluster`'s JOB)."""
+    rows = agent_call(client, "session", "session.ps", {}, timeout).get("rows", [])
+    return sorted({str(r["job"]) for r in rows if r.get("job") and not r.get("unreachable")})
+
+
+def pin_targets(client: ClusterClient) -> list[str]:
+    """What may follow `@` on a command line: runtime names and their
+    `tag=value` pairs."""
+    members = client.status().get("members", {})
+    names = set(members)
+    for m in members.values():
+        names.update(f"{k}={v}" for k, v in m.get("tags", {}).items())
+    return sorted(names)
 
 
 def _agent_call(io: IO, name: str, agent: str, method: str, body: dict[str, Any],
                 timeout: float = 4.0) -> dict[str, Any] | None:
-    """One request to the runtime hosting kernel agent `agent`; None (and
-    a message) if the cluster or the agent does not answer."""
-    from onesh.kernel.agents import agent_host
-
-    snap = _status(io, name)
-    if snap is None:
+    """agent_call for a builtin: None (and a message) on failure."""
+    client = _client(io, name)
+    if client is None:
         return None
-    host = agent_host(snap, agent)
-    member = snap["members"].get(host) if host else None
-    if member is None or not member.get("alive"):
-        io.error(name, f"the {agent} agent is not placed on a live runtime")
-        return None
-    shell: Any = io.shell
     try:
-        return dict(shell.cluster().call_endpoint(member["endpoint"], method, body, timeout))
+        return agent_call(client, agent, method, body, timeout)
     except OneshError as e:
-        io.error(name, f"{agent} agent on {host}: {e.message}")
+        io.error(name, e.message)
         return None
 
 
 def ps(argv: list[str], io: IO) -> int:
     """`ps --cluster`: every stage of every job on every runtime, with the
     session (user@host) that owns it, from the session agent."""
-    shell: Any = io.shell
+    shell = io.shell
     cluster_wanted = argv[1:] in ([], ["--cluster"], ["-C"])
     if not cluster_wanted or (argv[1:] == [] and not shell.cluster_attached()):
-        return int(shell.run_argv(argv, skip_functions=True, skip_builtins=True))
+        return shell.run_argv(argv, skip_functions=True, skip_builtins=True)
     reply = _agent_call(io, "ps", "session", "session.ps", {})
     if reply is None:
         return 1
@@ -181,9 +199,7 @@ def kill_cluster_job(io: IO, job: str, sig: int) -> int:
 
 
 def _print_table(io: IO, rows: list[list[str]]) -> int:
-    from onesh.runtime.commands import _table
-
-    io.out(_table(rows) + "\n")
+    io.out(format_table(rows) + "\n")
     return 0
 
 

@@ -51,7 +51,7 @@ def return_(argv: list[str], io: IO) -> int:
         return 1
     if st == -2:
         st = 2
-    if not io.state.in_function and not getattr(io.shell, "sourcing", 0):
+    if not io.state.in_function and not io.shell.sourcing:
         io.error("return", "can only `return' from a function or sourced script")
         return 2
     raise ReturnFromFunction(st)

@@ -4,24 +4,30 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import Any
 
 from onesh.builtins.api import IO
 
 
-def _logical_join(base: str, target: str) -> str:
+def _logical_join(base: str, target: str, *, check: bool = False) -> str:
+    """`cd`'s logical path: `..` removes the previous component.  With
+    `check`, like bash, what `..` removes must be a directory (`cd BAD/..`
+    fails with ENOENT instead of landing in the parent); $PWD and its
+    parents are known to be (a namespace directory may not be a local one)."""
     path = target if target.startswith("/") else base.rstrip("/") + "/" + target
+    # POSIX lets exactly two leading slashes mean something else; bash keeps them
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/"
     parts: list[str] = []
     for p in path.split("/"):
         if p in ("", "."):
             continue
         if p == "..":
             if parts:
+                prefix = root + "/".join(parts)
+                if check and not (base.rstrip("/") + "/").startswith(prefix + "/") and not os.path.isdir(prefix):
+                    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
                 parts.pop()
             continue
         parts.append(p)
-    # POSIX lets exactly two leading slashes mean something else; bash keeps them
-    root = "//" if path.startswith("//") and not path.startswith("///") else "/"
     return root + "/".join(parts)
 
 
@@ -71,8 +77,8 @@ def cd(argv: list[str], io: IO) -> int:
             candidates = [os.path.join(d or ".", target) for d in cdpath.split(":")] + [target]
     err: OSError | None = None
     for cand in candidates:
-        new = os.path.realpath(cand) if physical else _logical_join(cur, cand)
         try:
+            new = os.path.realpath(cand) if physical else _logical_join(cur, cand, check=True)
             os.chdir(new)
         except OSError as e:
             if err is None:
@@ -87,7 +93,7 @@ def cd(argv: list[str], io: IO) -> int:
         return 0
     assert err is not None
     new = _logical_join(cur, target)
-    if err.errno == errno.ENOENT and not physical and _namespace_dir(io, new):
+    if err.errno == errno.ENOENT and not physical and io.shell.namespace_dir(new):
         # A directory only the cluster namespace has (/net/r2, /home/...
         # written by pipelines): $PWD goes there, so relative names, ls,
         # globbing and pipelines resolve against it; programs run here
@@ -99,19 +105,6 @@ def cd(argv: list[str], io: IO) -> int:
         return 0
     io.error("cd", f"{target}: {err.strerror}")
     return 1
-
-
-def _namespace_dir(io: IO, path: str) -> bool:
-    shell: Any = io.shell
-    if getattr(shell, "cluster", None) is None or getattr(shell, "in_stage", False):
-        return False
-    from onesh.engine.clusterpaths import under_namespace_root
-
-    if not (under_namespace_root(path) or shell.cluster_attached()):
-        return False  # a mistyped local directory never starts a cluster
-    from onesh.engine import nscommands
-
-    return nscommands.is_namespace_dir(shell, path)
 
 
 def pwd(argv: list[str], io: IO) -> int:

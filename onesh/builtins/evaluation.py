@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, cast
 
-from onesh.builtins.api import IO
+from onesh.builtins.api import IO, Shell
 from onesh.builtins.registry import BUILTINS
 from onesh.engine.control import ReturnFromFunction
 from onesh.parser.words import RESERVED
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from onesh.engine.interp import Interpreter
-
-
-def _interp(io: IO) -> Interpreter:
-    return cast("Interpreter", io.shell)
+    from onesh.engine.state import ShellState
 
 
 def eval_(argv: list[str], io: IO) -> int:
     text = " ".join(argv[1:])
     if not text.strip():
         return 0
-    return _interp(io).run_text(text, "eval")
+    return io.shell.run_text(text, "eval")
 
 
 def source(argv: list[str], io: IO) -> int:
@@ -31,7 +27,7 @@ def source(argv: list[str], io: IO) -> int:
         io.err(f"{argv[0]}: usage: {argv[0]} filename [arguments]\n")
         return 2
     path = argv[1]
-    interp = _interp(io)
+    interp = io.shell
     if "/" not in path:
         found = None
         for d in (interp.state.get("PATH") or "").split(":"):
@@ -65,13 +61,13 @@ def source(argv: list[str], io: IO) -> int:
 def exec_(argv: list[str], io: IO) -> int:
     # Reached only through `command exec ...`; plain `exec` is run by the
     # interpreter itself because its redirections must persist.
-    interp = _interp(io)
+    interp = io.shell
     if len(argv) < 2:
         return 0
     return interp.exec_external(argv[1:], interp.state.environ())
 
 
-def describe(interp: Interpreter, name: str, *, functions: bool = True) -> tuple[str, str] | None:
+def describe(interp: Shell, name: str, *, functions: bool = True) -> tuple[str, str] | None:
     """(kind, detail) of a command name: alias, keyword, function, builtin, file."""
     st = interp.state
     if name in st.aliases:
@@ -103,7 +99,7 @@ def command(argv: list[str], io: IO) -> int:
                 return 2
     if not args:
         return 0
-    interp = _interp(io)
+    interp = io.shell
     if mode:
         status = 0
         for name in args:
@@ -117,18 +113,26 @@ def command(argv: list[str], io: IO) -> int:
             if mode == "v":
                 io.out((f"alias {name}='{detail}'" if kind == "alias" else detail if kind == "file" else name) + "\n")
             else:
-                io.out(_type_text(name, kind, detail) + "\n")
+                io.out(_type_text(name, kind, detail, interp.state) + "\n")
         return status
     return interp.run_argv(args, skip_functions=True)
 
 
-def _type_text(name: str, kind: str, detail: str) -> str:
+def function_listing(state: ShellState, name: str) -> str:
+    """A function as bash prints it (declare -f, type), without the final newline."""
+    from onesh.parser.unparse import function_text
+
+    source = state.function_sources.get(name)
+    return function_text(state.functions[name], source.text if source is not None else "")
+
+
+def _type_text(name: str, kind: str, detail: str, state: ShellState) -> str:
     if kind == "alias":
         return f"{name} is aliased to `{detail}'"
     if kind == "keyword":
         return f"{name} is a shell keyword"
     if kind == "function":
-        return f"{name} is a function"
+        return f"{name} is a function\n{function_listing(state, name)}"
     if kind == "builtin":
         return f"{name} is a shell builtin"
     return f"{name} is {detail}"
@@ -142,7 +146,7 @@ def type_(argv: list[str], io: IO) -> int:
         if a == "--":
             break
         flags += a[1:]
-    interp = _interp(io)
+    interp = io.shell
     status = 0
     for name in args:
         if "a" in flags:
@@ -163,7 +167,7 @@ def type_(argv: list[str], io: IO) -> int:
                     kinds.append(("file", p))
             for kind, detail in kinds:
                 found = True
-                io.out((kind if "t" in flags else detail if "p" in flags else _type_text(name, kind, detail)) + "\n")
+                io.out((kind if "t" in flags else detail if "p" in flags else _type_text(name, kind, detail, interp.state)) + "\n")
             if not found:
                 status = 1
                 if "t" not in flags and "p" not in flags:
@@ -182,5 +186,5 @@ def type_(argv: list[str], io: IO) -> int:
             if kind == "file":
                 io.out(detail + "\n")
         else:
-            io.out(_type_text(name, kind, detail) + "\n")
+            io.out(_type_text(name, kind, detail, interp.state) + "\n")
     return status

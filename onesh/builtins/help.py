@@ -50,9 +50,7 @@ def help(argv: list[str], io: IO) -> int:
 def history(argv: list[str], io: IO) -> int:
     args = argv[1:]
     if args[:1] == ["-c"]:
-        clear = getattr(io.shell, "clear_history", None)
-        if clear is not None:
-            clear()
+        io.shell.clear_history()
         return 0
     lines = io.shell.history()
     start = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-from typing import TYPE_CHECKING, cast
 
 from onesh.builtins.api import IO
 from onesh.engine.jobs import Job
@@ -13,16 +12,9 @@ from onesh.engine.jobs import Job
 # A distributed job's id as `ps --cluster` shows it: host:pid:n
 CLUSTER_JOB = re.compile(r"^[A-Za-z0-9_.-]+:\d+:\d+$")
 
-if TYPE_CHECKING:
-    from onesh.engine.interp import Interpreter
-
-
-def _interp(io: IO) -> Interpreter:
-    return cast("Interpreter", io.shell)
-
 
 def _job(io: IO, name: str, spec: str | None) -> Job | None:
-    interp = _interp(io)
+    interp = io.shell
     interp.jobs.reap()
     job = interp.jobs.find(spec or "%%")
     if job is None:
@@ -31,7 +23,7 @@ def _job(io: IO, name: str, spec: str | None) -> Job | None:
 
 
 def jobs(argv: list[str], io: IO) -> int:
-    interp = _interp(io)
+    interp = io.shell
     interp.jobs.reap()
     args = argv[1:]
     long = "-l" in args
@@ -53,37 +45,12 @@ def jobs(argv: list[str], io: IO) -> int:
     return status
 
 
-def _continue(interp: Interpreter, job: Job) -> None:
-    try:
-        if interp.job_control:
-            os.killpg(job.pgid, signal.SIGCONT)
-        else:
-            for pid in job.pids:
-                os.kill(pid, signal.SIGCONT)
-    except ProcessLookupError:
-        pass
-    job.stopped = False
-
-
 def fg(argv: list[str], io: IO) -> int:
     job = _job(io, "fg", argv[1] if len(argv) > 1 else None)
     if job is None:
         return 1
-    interp = _interp(io)
     io.err(job.command + "\n")
-    if interp.job_control and interp.tty_fd is not None:
-        try:
-            os.tcsetpgrp(interp.tty_fd, job.pgid)
-        except OSError:
-            pass
-    _continue(interp, job)
-    interp.jobs.remove(job)
-    pending = [p for p in job.pids if job.statuses.get(p) is None]
-    if not pending:
-        return job.status
-    status = interp.wait_foreground(pending, job.pgid, job.command)
-    interp.fg_pipestatus = list(interp.state.pipestatus)
-    return status
+    return io.shell.foreground_job(job)
 
 
 def bg(argv: list[str], io: IO) -> int:
@@ -94,13 +61,13 @@ def bg(argv: list[str], io: IO) -> int:
         if job is None:
             status = 1
             continue
-        _continue(_interp(io), job)
+        io.shell.continue_job(job)
         io.out(f"[{job.id}]+ {job.command} &\n")
     return status
 
 
 def wait(argv: list[str], io: IO) -> int:
-    interp = _interp(io)
+    interp = io.shell
     args = argv[1:]
     any_one = False
     if args and args[0] == "-n":
@@ -125,6 +92,7 @@ def wait(argv: list[str], io: IO) -> int:
         for job in sorted(table.jobs.values(), key=lambda j: j.id):
             table.wait(job)
             table.remove(job)
+        interp.reap_procsubs(block=True)
         return 0
     status = 0
     for a in args:
@@ -208,7 +176,7 @@ def kill(argv: list[str], io: IO) -> int:
         args = args[1:]
     if args and args[0] == "--":
         args = args[1:]
-    interp = _interp(io)
+    interp = io.shell
     status = 0
     for a in args:
         try:
@@ -225,8 +193,8 @@ def kill(argv: list[str], io: IO) -> int:
                         if job.statuses.get(pid) is None:
                             os.kill(pid, sig)
                 if sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGHUP) and job.stopped:
-                    _continue(interp, job)
-            elif CLUSTER_JOB.match(a) and getattr(interp, "cluster", None) is not None:
+                    interp.continue_job(job)
+            elif CLUSTER_JOB.match(a) and interp.cluster is not None:
                 from onesh.builtins.cluster import kill_cluster_job
 
                 status |= kill_cluster_job(io, a, sig)

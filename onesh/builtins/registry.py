@@ -4,13 +4,15 @@ cheap; `help` reads the usage lines from here without importing anything."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 
-from onesh.builtins.api import BuiltinFn
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from onesh.builtins.api import BuiltinFn
 
 
-@dataclass(frozen=True, slots=True)
-class BuiltinSpec:
+class BuiltinSpec(Record, frozen=True):
     name: str
     module: str  # under onesh.builtins
     func: str
@@ -49,6 +51,8 @@ BUILTINS: dict[str, BuiltinSpec] = {
         _b("declare", "vars", "declare", "declare [-aixrp] [name[=value] ...]", "Set variable values and attributes."),
         _b("typeset", "vars", "declare", "typeset [-aixrp] [name[=value] ...]", "Synonym for declare."),
         _b("shopt", "vars", "shopt", "shopt [-pqsu] [-o] [optname ...]", "Set and unset shell options (the glob options)."),
+        _b("getopts", "getopts", "getopts", "getopts optstring name [arg ...]",
+           "Parse option letters from the positional parameters (or the arguments)."),
         _b("read", "read", "read", "read [-ers] [-a array] [-d delim] [-i text] [-n nchars] [-N nchars] [-p prompt] [-t timeout] [-u fd] [name ...]", "Read a line from standard input and split it into fields."),
         # directories and environment
         _b("cd", "dirs", "cd", "cd [-L|-P] [dir]", "Change the working directory."),

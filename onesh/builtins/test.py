@@ -7,7 +7,7 @@ import stat
 from typing import TYPE_CHECKING
 
 from onesh.builtins.api import IO
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 if TYPE_CHECKING:
     from onesh.engine.state import ShellState

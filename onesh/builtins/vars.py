@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from onesh.builtins.api import IO
 from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS, ReadonlyError, Var
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
+from onesh.parser.ast import COMPOUND_MARK
 from onesh.parser.words import is_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def quote_value(v: str) -> str:
@@ -54,21 +59,41 @@ def _split_assign(arg: str) -> tuple[str, str | None, bool]:
     return arg, None, False
 
 
-def _array_literal(value: str) -> dict[int, str] | None:
-    if value.startswith("(") and value.endswith(")"):
-        import shlex
+def _array_literal(value: str, arith: Callable[[str], int]) -> dict[int, str] | None:
+    """`(a 'b c' [5]=d)` as an indexed array, None if it is not one."""
+    if not (value.startswith("(") and value.endswith(")")):
+        return None
+    import shlex
 
-        try:
-            return dict(enumerate(shlex.split(value[1:-1])))
-        except ValueError:
-            return None
-    return None
+    try:
+        elements = shlex.split(value[1:-1])
+    except ValueError:
+        return None
+    out: dict[int, str] = {}
+    k = 0
+    for e in elements:
+        close = e.find("]=")
+        if e.startswith("[") and close > 1:
+            k = arith(e[1:close])
+            e = e[close + 2:]
+        out[k] = e
+        k += 1
+    return out
 
 
 def _assign_attr(io: IO, argv0: str, args: list[str], *, export: bool = False, readonly: bool = False,
                  local: bool = False, integer: bool = False, array: bool = False, unexport: bool = False) -> int:
     st = io.state
     status = 0
+
+    def _arith(text: str) -> int:
+        from onesh.engine import arith
+
+        def _set(n: str, v: int) -> None:
+            st.set(n, str(v))
+
+        return arith.evaluate(text, st.get, _set)
+
     for arg in args:
         name, value, append = _split_assign(arg)
         if not is_name(name):
@@ -83,20 +108,21 @@ def _assign_attr(io: IO, argv0: str, args: list[str], *, export: bool = False, r
             if value is not None:
                 if var.readonly:
                     raise ReadonlyError(f"{name}: readonly variable")
-                lit = _array_literal(value) if array or value.startswith("(") else None
-                if integer or var.integer:
+                compound = value.startswith(COMPOUND_MARK)
+                if compound:
+                    value = value[len(COMPOUND_MARK):]
+                lit = _array_literal(value, _arith) if array or compound or value.startswith("(") else None
+                if (integer or var.integer) and lit is not None:
                     var.integer = True
-                    from onesh.engine import arith
-
-                    def _get(n: str) -> str | None:
-                        return st.get(n)
-
-                    def _set(n: str, v: int) -> None:
-                        st.set(n, str(v))
-
-                    value = str(arith.evaluate(value, _get, _set) + (int(st.get(name) or 0) if append else 0))
+                    lit = {k: str(_arith(v)) for k, v in lit.items()}
+                elif integer or var.integer:
+                    var.integer = True
+                    value = str(_arith(value) + (int(st.get(name) or 0) if append else 0))
                     append = False
-                if lit is not None and (array or isinstance(var.value, dict)):
+                if lit is not None and append and isinstance(var.value, dict):
+                    base = max(var.value) + 1 if var.value else 0
+                    var.value.update({base + k: v for k, v in lit.items()})
+                elif lit is not None and (array or compound or isinstance(var.value, dict)):
                     var.value = lit
                 elif append:
                     var.value = (var.scalar() or "") + value
@@ -269,7 +295,12 @@ def declare(argv: list[str], io: IO, local: bool = False) -> int:
             if n not in st.functions:
                 status = 1
                 continue
-            io.out((f"declare -f {n}\n" if not args else f"{n}\n") if "F" in opts else f"{n} ()\n{{ ... }}\n")
+            if "F" in opts:
+                io.out(f"declare -f {n}\n" if not args else f"{n}\n")
+            else:
+                from onesh.builtins.evaluation import function_listing
+
+                io.out(function_listing(st, n) + "\n")
         return status
     if not args and opts and not opts & {"p", "f", "F"}:
         # `declare -x` alone lists the variables with those attributes

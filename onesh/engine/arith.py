@@ -7,9 +7,13 @@ recursively, like bash.  Integers are 64-bit and wrap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
 
-from onesh.parser.errors import ExpansionError
+from onesh.errors import ExpansionError
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _MASK = (1 << 64) - 1
 
@@ -37,7 +41,10 @@ _BINARY: dict[str, int] = {
 _ASSIGN_OPS = frozenset({"=", "+=", "-=", "*=", "/=", "%=", "<<=", ">>=", "&=", "|=", "^=", "**="})
 
 
-def _tokenize(text: str) -> list[str]:
+@functools.lru_cache(maxsize=1024)
+def _tokenize(text: str) -> tuple[str, ...]:
+    """Tokens of an expression; cached, since a loop evaluates the same
+    texts again and again."""
     toks: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -70,7 +77,7 @@ def _tokenize(text: str) -> list[str]:
                 i += 1
             else:
                 raise ArithError(f"{text}: syntax error: invalid arithmetic operator (error token is \"{text[i:]}\")")
-    return toks
+    return tuple(toks)
 
 
 def parse_int(tok: str, expr: str) -> int:
@@ -171,17 +178,46 @@ class Evaluator:
     def assign(self) -> int:
         t = self.peek()
         nxt = self.toks[self.pos + 1] if self.pos + 1 < len(self.toks) else None
-        if t is not None and (t[0].isalpha() or t[0] == "_") and nxt in _ASSIGN_OPS:
-            self.pos += 2
-            rhs = self.assign()
-            if nxt == "=":
-                val = rhs
-            else:
-                val = self.binop(nxt[:-1], self.var_value(t), rhs)
-            if not self.skip:
-                self.set(t, val)
-            return val
-        return self.ternary()
+        target: str | None = None
+        if t is not None and (t[0].isalpha() or t[0] == "_"):
+            if nxt == "[":
+                close = self._bracket_end(self.pos + 1)
+                if close + 1 < len(self.toks) and self.toks[close + 1] in _ASSIGN_OPS:
+                    self.pos += 1
+                    target = self.element(t)
+                    nxt = self.take()
+            elif nxt in _ASSIGN_OPS:
+                self.pos += 2
+                target = t
+        if target is None or nxt is None:
+            return self.ternary()
+        rhs = self.assign()
+        val = rhs if nxt == "=" else self.binop(nxt[:-1], self.var_value(target), rhs)
+        if not self.skip:
+            self.set(target, val)
+        return val
+
+    def _bracket_end(self, at: int) -> int:
+        """Index of the `]` closing the `[` at token `at` (or len(toks))."""
+        depth = 0
+        for k in range(at, len(self.toks)):
+            if self.toks[k] == "[":
+                depth += 1
+            elif self.toks[k] == "]":
+                depth -= 1
+                if depth == 0:
+                    return k
+        return len(self.toks)
+
+    def element(self, name: str) -> str:
+        """At `[` after an array name: evaluate the subscript, return the
+        element as `name[index]` for the get/set callbacks."""
+        self.pos += 1  # the [
+        index = self.comma()
+        if self.peek() != "]":
+            raise ArithError(f"{self.expr.strip()}: syntax error: missing `]' (error token is \"{self.peek() or ''}\")")
+        self.pos += 1
+        return f"{name}[{index}]"
 
     def ternary(self) -> int:
         cond = self.binary(1)
@@ -268,6 +304,8 @@ class Evaluator:
             name = self.take()
             if not (name[0].isalpha() or name[0] == "_"):
                 raise ArithError(f"{self.expr.strip()}: syntax error: operand expected (error token is \"{name}\")")
+            if self.peek() == "[":
+                name = self.element(name)
             v = _wrap(self.var_value(name) + (1 if t == "++" else -1))
             if not self.skip:
                 self.set(name, v)
@@ -285,6 +323,9 @@ class Evaluator:
             return parse_int(t, self.expr.strip())
         if t[0].isalpha() or t[0] == "_":
             nxt = self.peek()
+            if nxt == "[":
+                t = self.element(t)
+                nxt = self.peek()
             if nxt in ("++", "--"):
                 self.pos += 1
                 v = self.var_value(t)

@@ -7,16 +7,16 @@ more than this (start-up time is a feature).
 from __future__ import annotations
 
 import os
-import re
-from typing import TYPE_CHECKING, Any
 
 from onesh.parser import ast as A
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from typing import Any
+
     from onesh.engine.interp import Interpreter
 
 NAMESPACE_ROOTS = ("/net/", "/pipes/")
-_DEV_TEXT_RE = re.compile(r"/dev/([A-Za-z][\w-]*)/")
 
 
 def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
@@ -31,10 +31,27 @@ def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
             text = text_of(w)
             if text.startswith(NAMESPACE_ROOTS):
                 return True
-            for m in _DEV_TEXT_RE.finditer(text):
-                if not os.path.isdir(f"/dev/{m.group(1)}"):
+            for kind in _dev_kinds(text):
+                if not os.path.isdir(f"/dev/{kind}"):
                     return True
     return False
+
+
+def _dev_kinds(text: str) -> list[str]:
+    """The KIND of every `/dev/KIND/` in the text (KIND: a letter, then
+    letters, digits, `_` or `-`); a scan, so `re` stays off start-up."""
+    kinds: list[str] = []
+    at = text.find("/dev/")
+    while at >= 0:
+        k = at + 5
+        if k < len(text) and text[k].isascii() and text[k].isalpha():
+            j = k + 1
+            while j < len(text) and (text[j].isalnum() or text[j] in "_-"):
+                j += 1
+            if j < len(text) and text[j] == "/":
+                kinds.append(text[k:j])
+        at = text.find("/dev/", at + 1)
+    return kinds
 
 
 def under_namespace_root(path: str) -> bool:
@@ -61,12 +78,12 @@ def subtree_mentions_cluster(node: object, text_of: Any) -> bool:
     """Could any pipeline inside this node (a background job, a subshell,
     a command substitution) need the cluster?  Syntactic, like
     mentions_cluster; a function called there is not looked into."""
-    import dataclasses
+    from onesh.record import Record, values
 
     if isinstance(node, A.Pipeline) and mentions_cluster(node, text_of):
         return True
     if isinstance(node, list | tuple):
         return any(subtree_mentions_cluster(n, text_of) for n in node)
-    if dataclasses.is_dataclass(node):
-        return any(subtree_mentions_cluster(getattr(node, f.name), text_of) for f in dataclasses.fields(node))
+    if isinstance(node, Record):
+        return any(subtree_mentions_cluster(v, text_of) for v in values(node))
     return False

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from onesh.builtins.test import BINARY_OPS, UNARY_OPS, binary_test, unary_test
 from onesh.engine import pattern
+from onesh.errors import OneshError
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.jobwatch import CONFIRM_TIMEOUT, RuntimeWatch
+from onesh.errors import OneshError
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter

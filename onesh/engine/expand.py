@@ -9,17 +9,17 @@ and only unquoted characters are live glob characters.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from onesh.engine import arith, pattern
 from onesh.engine.braces import brace_expand
+from onesh.errors import ExpansionError
 from onesh.parser import ast as A
-from onesh.parser.errors import ExpansionError
+from onesh.record import Record, field
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from onesh.engine.interp import Interpreter
 
 
@@ -27,14 +27,12 @@ class UnboundError(ExpansionError):
     pass
 
 
-@dataclass(slots=True)
-class Seg:
+class Seg(Record):
     text: str
     quoted: bool
 
 
-@dataclass(slots=True)
-class _Builder:
+class _Builder(Record):
     """Accumulates fields while a word is being expanded."""
 
     fields: list[list[Seg]] = field(default_factory=list)
@@ -74,6 +72,8 @@ def ifs_split(value: str, ifs: str) -> tuple[list[str], bool, bool]:
     if not core:
         return [], True, True
     if nws:
+        import re  # off the start-up path: default IFS never needs it
+
         w = f"[{re.escape(ws)}]*" if ws else ""
         rx = f"{w}[{re.escape(nws)}]{w}" + (f"|[{re.escape(ws)}]+" if ws else "")
         pieces = re.split(rx, core)
@@ -81,7 +81,9 @@ def ifs_split(value: str, ifs: str) -> tuple[list[str], bool, bool]:
             pieces.pop()
             trail = True
     else:
-        pieces = re.split(f"[{re.escape(ws)}]+", core)
+        for c in ws[1:]:
+            core = core.replace(c, ws[0])
+        pieces = [p for p in core.split(ws[0]) if p]
     return pieces, lead, trail
 
 
@@ -157,20 +159,41 @@ class Expander:
 
     def regex(self, w: A.Word) -> str:
         """[[ =~ ]] right side: quoted parts match literally."""
+        import re
+
         b = _Builder()
         self._parts(w.parts, b, quoted=False, split=False)
         return "".join(re.escape(s.text) if s.quoted else s.text for segs in b.finish() for s in segs)
 
     def arith(self, w: A.Word) -> int:
-        text = self.single(w)
+        parts = w.parts
+        # `$((i + 1))`: one literal, nothing to expand before evaluating
+        text = parts[0].text if len(parts) == 1 and isinstance(parts[0], A.Lit) else self.single(w)
         return arith.evaluate(text, self._arith_get, self._arith_set)
 
     def _arith_get(self, name: str) -> str | None:
+        """A variable's value for arithmetic; `name[index]` is an element
+        (the index already evaluated by the arithmetic)."""
+        if name.endswith("]"):
+            base, _, index = name[:-1].partition("[")
+            arr = self.state.get_array(base)
+            if arr is None:
+                if "nounset" in self.state.options:
+                    raise UnboundError(f"{base}[{index}]: unbound variable")
+                return None
+            i = int(index)
+            if i < 0:
+                i += (max(arr) + 1) if arr else 0
+            return arr.get(i)
         if name not in ("_",) and self.state.var(name) is None and "nounset" in self.state.options:
             raise UnboundError(f"{name}: unbound variable")
         return self.state.get(name)
 
     def _arith_set(self, name: str, value: int) -> None:
+        if name.endswith("]"):
+            base, _, index = name[:-1].partition("[")
+            self.state.set_index(base, int(index), str(value))
+            return
         self.state.set(name, str(value))
 
     # ----------------------------------------------------------- internals
@@ -196,6 +219,11 @@ class Expander:
             elif isinstance(p, A.CmdSub):
                 out = self.interp.command_substitution(p.body)
                 self._add_expansion(out, b, quoted, split)
+            elif isinstance(p, A.ProcSub):
+                b.add(self.interp.process_substitution(p.body, out=p.out), True)
+            elif isinstance(p, A.ArrayWords):
+                values = self.words(p.elements)
+                b.add(A.COMPOUND_MARK + "(" + " ".join(_shell_quote(v) for v in values) + ")", True)
             elif isinstance(p, A.ArithSub):
                 try:
                     val = str(self.arith(p.expr))
@@ -349,7 +377,10 @@ class Expander:
                 if p.name in ("@", "*", "#", "?", "-", "$", "!") or p.name.isdigit():
                     raise ExpansionError(f"${p.name}: cannot assign in this way", p.span)
                 newv = self.single(p.arg) if p.arg else ""
-                self.state.set(p.name, newv)
+                if p.index is not None:
+                    self.state.set_index(p.name, self.arith(p.index), newv)
+                else:
+                    self.state.set(p.name, newv)
                 self._add_expansion(newv, b, quoted, split)
                 return
             # ? / :?
@@ -468,6 +499,10 @@ class Expander:
             if k:
                 b.end_field()
             self._add_expansion(v, b, False, True)
+
+
+def _shell_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\\''") + "'"
 
 
 def _index_is(w: A.Word, text: str) -> bool:

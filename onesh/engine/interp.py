@@ -11,65 +11,75 @@ fds a builtin sees are always 0/1/2.
 from __future__ import annotations
 
 import os
-import signal
-import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from onesh.builtins import registry
 from onesh.builtins.api import IO
 from onesh.engine import redirs, spawn
+from onesh.engine.collaborators import NoHistory
+from onesh.engine.compiled import Compiler
 from onesh.engine.control import (
-    BreakLoop,
-    ContinueLoop,
     ExitShell,
     ReturnFromFunction,
 )
 from onesh.engine.expand import Expander
-from onesh.engine.jobs import JobTable, status_of
-from onesh.engine.processes import CHILD_DEFAULT_SIGNALS, ProcessControl
+from onesh.engine.jobs import JobTable
+from onesh.engine.programs import ProgramRunner
 from onesh.engine.state import ShellState
+from onesh.errors import ExpansionError, OneshError, ParseError, Source, format_error
 from onesh.parser import ast as A
 from onesh.parser import iter_commands
-from onesh.parser.errors import ExpansionError, OneshError, ParseError, Source, format_error
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from onesh.builtins.api import BuiltinFn
+    from onesh.engine.collaborators import ClusterLink, History
+    from onesh.runtime.client import ClusterClient
 
 MAX_FUNC_DEPTH = 1000
+_CODE_CACHE_SIZE = 4096
 
 
 class CommandNotFound(OneshError):
     status = 127
 
 
-class Interpreter(ProcessControl):
+class Interpreter(ProgramRunner):
     """Composition: state + expander + job table.  Also the `Shell` that
     builtins receive through `IO`.  Forking, waiting and the terminal are
     in ProcessControl (onesh.engine.processes)."""
 
-    def __init__(self, state: ShellState, *, interactive: bool = False) -> None:
+    def __init__(self, state: ShellState, *, interactive: bool = False, cluster: ClusterLink | None = None,
+                 history: History | None = None) -> None:
+        """`cluster`: the way to the cluster (None: this shell has none);
+        `history`: the REPL's lines for the `history` builtin."""
         self.state = state
+        self.cluster_link = cluster
+        self.history_book: History = history if history is not None else NoHistory()
         self.state.interactive = interactive
         self.interactive = interactive
         self.expander = Expander(self)
+        self.compiler = Compiler(self)
+        # node id -> (node, closure): each list, loop or function body is
+        # compiled once (onesh.engine.compiled); the node is kept so its id
+        # cannot be reused while the entry lives.
+        self._code: dict[int, tuple[A.CommandList | A.Command, Callable[[], int]]] = {}
         self.jobs = JobTable()
+        self.builtin_fns: dict[str, BuiltinFn] = {}  # imported on first use
         self.path_cache: dict[str, str] = {}
         self.errexit_ignore = 0
         self.func_depth = 0
+        self.cmdsub_count = 0  # command substitutions run so far (their status counts)
+        self.procsubs: list[tuple[int, int]] = []  # open <( ) >( ): (our fd, pid)
+        self.procsub_pids: list[int] = []  # finished with, not yet reaped
         self.lineno = 0
         self.start_time = time.monotonic()
         self.in_child = False
         self.source: Source | None = None
-        self.history_provider: Callable[[], list[str]] = list
-        self.history_clear: Callable[[], None] | None = None
-        self.notify: Callable[[str], None] = self._default_notify
         self.job_control = False
         self.sourcing = 0
-        # Set by the composition root: returns a ClusterClient, starting the
-        # embedded cluster on first use.
-        self.cluster: Callable[[], Any] | None = None
-        self.cluster_attached: Callable[[], bool] = lambda: False
-        self.cluster_close: Callable[[], None] | None = None
         # A shell running as a placed pipeline stage on a runtime
         # (ONESH_STAGE is set by the stage host): its commands run there.
         self.in_stage = bool(os.environ.get("ONESH_STAGE"))
@@ -81,20 +91,60 @@ class Interpreter(ProcessControl):
         self.fg_pipestatus: list[int] | None = None
         self.session_pid = os.getpid()  # the shell's, also in the children that run its jobs
 
+    # ------------------------------------------------------------ cluster
+    @property
+    def cluster(self) -> Callable[[], ClusterClient] | None:
+        """The cluster client getter (attaching or starting the cluster on
+        first use), None when this shell has no cluster at all."""
+        return None if self.cluster_link is None else self.cluster_link.client
+
+    def cluster_attached(self) -> bool:
+        """Has this shell a cluster already (never starts one)?"""
+        return self.cluster_link is not None and self.cluster_link.attached()
+
+    def namespace_dir(self, path: str) -> bool:
+        if self.cluster_link is None or self.in_stage:
+            return False
+        from onesh.engine.clusterpaths import under_namespace_root
+
+        if not (under_namespace_root(path) or self.cluster_attached()):
+            return False  # a mistyped local directory never starts a cluster
+        from onesh.engine import nscommands
+
+        return nscommands.is_namespace_dir(self, path)
+
+    def plan(self, text: str) -> str:
+        """The `plan` builtin's table for a one-pipeline command line;
+        OneshError when it does not parse or cannot be planned."""
+        from onesh.engine.distributed import plan_text
+        from onesh.parser import parse
+
+        prog = parse(text, "plan")
+        items = prog.body.items
+        if len(items) != 1 or items[0].command.rest or items[0].background:
+            raise OneshError("expected exactly one pipeline", status=2)
+        saved, self.source = self.source, Source(text, "plan")
+        try:
+            return plan_text(self, items[0].command.first)
+        finally:
+            self.source = saved
+
     # ----------------------------------------------------- Shell protocol
     def history(self) -> list[str]:
-        return self.history_provider()
+        return self.history_book.lines()
 
     def clear_history(self) -> None:
-        if self.history_clear is not None:
-            self.history_clear()
-
-    def _default_notify(self, text: str) -> None:
-        self.write_err(text + "\n")
+        self.history_book.clear()
 
     def write_err(self, text: str) -> None:
         try:
             os.write(2, text.encode("utf-8", "surrogateescape"))
+        except OSError:
+            pass
+
+    def write_out(self, text: str) -> None:
+        try:
+            os.write(1, text.encode("utf-8", "surrogateescape"))
         except OSError:
             pass
 
@@ -144,44 +194,36 @@ class Interpreter(ProcessControl):
         return self.run_text(text, path)
 
     # -------------------------------------------------------------- lists
+    def code(self, node: A.CommandList | A.Command) -> Callable[[], int]:
+        """The compiled closure for a command list or command (cached)."""
+        hit = self._code.get(id(node))
+        if hit is not None and hit[0] is node:
+            return hit[1]
+        fn = self.compiler.list_(node) if isinstance(node, A.CommandList) else self.compiler.command(node)
+        if len(self._code) >= _CODE_CACHE_SIZE:
+            self._code.clear()  # a long session parses without end; recompiling is cheap
+        self._code[id(node)] = (node, fn)
+        return fn
+
     def run_list(self, cl: A.CommandList) -> int:
-        status = 0
-        for item in cl.items:
-            if item.background:
-                status = self.run_background(item)
-            else:
-                status = self.run_andor(item.command)
-            self.state.last_status = status
-        return status
+        return self.code(cl)()
 
     def run_andor(self, ao: A.AndOr) -> int:
-        if ao.rest:
-            self.errexit_ignore += 1
-            try:
-                status = self.run_pipeline(ao.first)
-                self.state.last_status = status
-                last = len(ao.rest) - 1
-                for k, (op, pl) in enumerate(ao.rest):
-                    if (op == "&&") == (status == 0):
-                        if k == last:
-                            self.errexit_ignore -= 1
-                            try:
-                                status = self.run_pipeline(pl)
-                            finally:
-                                self.errexit_ignore += 1
-                        else:
-                            status = self.run_pipeline(pl)
-                        self.state.last_status = status
-                return status
-            finally:
-                self.errexit_ignore -= 1
-        return self.run_pipeline(ao.first)
+        return self.compiler.andor(ao)()
 
     def check_errexit(self, status: int) -> None:
         if status != 0 and self.errexit_ignore == 0 and "errexit" in self.state.options:
             raise ExitShell(status)
 
     def run_pipeline(self, pl: A.Pipeline) -> int:
+        keep = len(self.procsubs)
+        try:
+            return self._run_pipeline(pl)
+        finally:
+            if len(self.procsubs) > keep:
+                self.close_procsubs(keep)
+
+    def _run_pipeline(self, pl: A.Pipeline) -> int:
         start = time.monotonic() if pl.timed else 0.0
         if pl.negated:
             self.errexit_ignore += 1
@@ -216,7 +258,7 @@ class Interpreter(ProcessControl):
         """The pipeline's status if it ran on the cluster; None: run it here."""
         from onesh.engine.clusterpaths import draft_needed
 
-        if self.in_stage or (not draft_needed(self, pl) and not self._ns_command_word(pl)):
+        if self.in_stage or (not draft_needed(self, pl) and not self.ns_command_word(pl)):
             return None
         from onesh.engine import nscommands
 
@@ -241,7 +283,7 @@ class Interpreter(ProcessControl):
             return e.status
         return None
 
-    def _ns_command_word(self, pl: A.Pipeline) -> bool:
+    def ns_command_word(self, pl: A.Pipeline) -> bool:
         """`ls /dev/sensor` and friends: a file command naming a namespace root."""
         from onesh.engine.clusterpaths import under_namespace_root
 
@@ -325,6 +367,8 @@ class Interpreter(ProcessControl):
                     os.close(fd)
                 except OSError:
                     pass
+                import signal
+
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGQUIT, signal.SIG_IGN)
             self.child_run(lambda: self.run_andor(item.command))
@@ -339,53 +383,18 @@ class Interpreter(ProcessControl):
             return ""
         return self.source.text[node.span.start:node.span.end].strip()
 
-    def command_substitution(self, body: A.Program) -> str:
-        self.cluster_before_fork(body)
-        r, w = os.pipe()
-        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
-        if pid == 0:
-            os.close(r)
-            os.dup2(w, 1)
-            os.close(w)
-            self.child_run(lambda: self.run_list(body.body))
-        os.close(w)
-        chunks: list[bytes] = []
-        try:
-            while True:
-                data = os.read(r, 65536)
-                if not data:
-                    break
-                chunks.append(data)
-        finally:
-            os.close(r)
-        while True:
-            try:
-                _, wstatus = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
-            except ChildProcessError:
-                wstatus = 0
-                break
-        self.state.last_status = status_of(wstatus)
-        out = b"".join(chunks).decode("utf-8", "surrogateescape")
-        return out.rstrip("\n")
-
     # ----------------------------------------------------------- commands
     def run_command(self, cmd: A.Command, *, exec_last: bool = False) -> int:
-        if isinstance(cmd, A.SimpleCommand):
-            return self.run_simple(cmd, exec_last=exec_last)
-        if isinstance(cmd, A.FunctionDef):
-            self.state.functions[cmd.name] = cmd
-            return 0
-        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else None
-        if saved is None and cmd.redirs:
-            return 1
-        try:
-            return self.run_compound(cmd)
-        finally:
-            if saved is not None:
-                redirs.restore(saved)
+        if exec_last and isinstance(cmd, A.SimpleCommand):
+            return self.run_simple(cmd, exec_last=True)
+        return self.code(cmd)()
+
+    def define_function(self, fd: A.FunctionDef) -> int:
+        self.state.functions[fd.name] = fd
+        if self.source is not None:
+            # what its spans index: for `declare -f`, errors, job texts
+            self.state.function_sources[fd.name] = self.source
+        return 0
 
     def apply_redirs(self, rs: tuple[A.Redir, ...]) -> list[redirs.Saved] | None:
         try:
@@ -412,35 +421,20 @@ class Interpreter(ProcessControl):
         return self.expander.single(hd.body)
 
     def run_compound(self, cmd: A.Command) -> int:
-        if isinstance(cmd, A.BraceGroup):
-            return self.run_list(cmd.body)
+        """The compound commands not compiled to closures (rare in loops)."""
         if isinstance(cmd, A.Subshell):
             self.cluster_before_fork(cmd)
             pid = self.fork(0)
             if pid == 0:
+                self.state.loop_depth = 0  # bash: `(break)` is not the caller's loop
                 self.child_run(lambda: self.run_list(cmd.body))
             return self.wait_foreground([pid], pid, self.text_of(cmd))
-        if isinstance(cmd, A.If):
-            for clause in cmd.clauses:
-                if self.run_condition(clause.cond) == 0:
-                    return self.run_list(clause.body)
-            if cmd.else_body is not None:
-                return self.run_list(cmd.else_body)
-            return 0
-        if isinstance(cmd, A.While):
-            return self.run_while(cmd)
-        if isinstance(cmd, A.For):
-            return self.run_for(cmd)
-        if isinstance(cmd, A.ArithFor):
-            return self.run_arith_for(cmd)
         if isinstance(cmd, A.Case):
             return self.run_case(cmd)
-        if isinstance(cmd, A.ArithCommand):
-            try:
-                return 0 if self.expander.arith(cmd.expr) else 1
-            except OneshError as e:
-                self.report(e)
-                return 1
+        if isinstance(cmd, A.Select):
+            from onesh.engine.select import run_select
+
+            return run_select(self, cmd, cmd.body)
         if isinstance(cmd, A.CondCommand):
             from onesh.engine.conditional import evaluate_cond
 
@@ -450,86 +444,6 @@ class Interpreter(ProcessControl):
                 self.report(e)
                 return 2
         raise OneshError(f"cannot run {type(cmd).__name__}")
-
-    def run_condition(self, cl: A.CommandList) -> int:
-        self.errexit_ignore += 1
-        try:
-            return self.run_list(cl)
-        finally:
-            self.errexit_ignore -= 1
-
-    @contextmanager
-    def loop(self) -> Iterator[None]:
-        self.state.loop_depth += 1
-        try:
-            yield
-        finally:
-            self.state.loop_depth -= 1
-
-    def run_while(self, cmd: A.While) -> int:
-        status = 0
-        with self.loop():
-            while True:
-                c = self.run_condition(cmd.cond)
-                if (c == 0) == cmd.until:
-                    break
-                try:
-                    status = self.run_list(cmd.body)
-                except BreakLoop as e:
-                    if e.levels > 1:
-                        raise BreakLoop(e.levels - 1) from None
-                    status = 0
-                    break
-                except ContinueLoop as e:
-                    if e.levels > 1:
-                        raise ContinueLoop(e.levels - 1) from None
-                    continue
-        return status
-
-    def run_for(self, cmd: A.For) -> int:
-        try:
-            items = self.expander.words(cmd.words) if cmd.words is not None else list(self.state.positional)
-        except OneshError as e:
-            self.report(e)
-            return 1
-        status = 0
-        with self.loop():
-            for item in items:
-                self.state.set(cmd.var, item)
-                try:
-                    status = self.run_list(cmd.body)
-                except BreakLoop as e:
-                    if e.levels > 1:
-                        raise BreakLoop(e.levels - 1) from None
-                    break
-                except ContinueLoop as e:
-                    if e.levels > 1:
-                        raise ContinueLoop(e.levels - 1) from None
-                    continue
-        return status
-
-    def run_arith_for(self, cmd: A.ArithFor) -> int:
-        status = 0
-        try:
-            if cmd.init is not None:
-                self.expander.arith(cmd.init)
-            with self.loop():
-                while cmd.cond is None or self.expander.arith(cmd.cond):
-                    try:
-                        status = self.run_list(cmd.body)
-                    except BreakLoop as e:
-                        if e.levels > 1:
-                            raise BreakLoop(e.levels - 1) from None
-                        break
-                    except ContinueLoop as e:
-                        if e.levels > 1:
-                            raise ContinueLoop(e.levels - 1) from None
-                    if cmd.step is not None:
-                        self.expander.arith(cmd.step)
-        except OneshError as e:
-            self.report(e)
-            return 1
-        return status
 
     def run_case(self, cmd: A.Case) -> int:
         from onesh.engine import pattern
@@ -553,27 +467,48 @@ class Interpreter(ProcessControl):
         return status
 
     # ----------------------------------------------------- simple command
-    def run_simple(self, cmd: A.SimpleCommand, *, exec_last: bool = False) -> int:
-        try:
-            argv = self.expander.words(cmd.words) if cmd.words else []
-        except OneshError as e:
-            self.report(e)
-            if not self.interactive:
-                # bash aborts a non-interactive shell on expansion errors.
-                raise ExitShell(127 if _is_fatal_expansion(e) and not self.in_child else 1) from None
-            return 1
+    def run_simple(self, cmd: A.SimpleCommand, *, exec_last: bool = False,
+                   argv: list[str] | None = None) -> int:
+        """Expand and run a simple command; `argv` when the words were
+        already expanded (see onesh.engine.compiled)."""
+        if argv is None:
+            subs = self.cmdsub_count
+            try:
+                argv = self.expander.words(cmd.words) if cmd.words else []
+            except OneshError as e:
+                return self.expansion_failed(e)
+            if not argv and subs != self.cmdsub_count:
+                # words that expanded to nothing: the status of the last
+                # command substitution (`$(exit 3)` alone is status 3)
+                return self.run_assignments_only(cmd, self.state.last_status)
         if not argv:
             return self.run_assignments_only(cmd)
+        return self.dispatch(cmd, argv, exec_last=exec_last)
+
+    def expansion_failed(self, e: OneshError) -> int:
+        """A simple command's words failed to expand: report; bash aborts a
+        non-interactive shell."""
+        self.report(e)
+        if not self.interactive:
+            raise ExitShell(127 if _is_fatal_expansion(e) and not self.in_child else 1) from None
+        return 1
+
+    def dispatch(self, cmd: A.SimpleCommand, argv: list[str], *, exec_last: bool = False) -> int:
+        """Run expanded words as a function, a builtin or a program."""
         if "xtrace" in self.state.options:
             self.xtrace(cmd, argv)
         name = argv[0]
         func = self.state.functions.get(name)
         if func is not None:
+            if not cmd.assigns and not cmd.redirs:
+                return self.call_function(func, argv)
             return self.with_prefix(cmd, lambda: self.call_function(func, argv), temporary=True, export=True)
         spec = registry.BUILTINS.get(name)
         if spec is not None:
             if name == "exec":
                 return self.run_exec(cmd, argv)
+            if not cmd.assigns and not cmd.redirs:
+                return self.run_builtin(name, argv)
             return self.with_prefix(cmd, lambda: self.run_builtin(name, argv), temporary=not spec.special)
         return self.run_external(cmd, argv, exec_last=exec_last)
 
@@ -584,8 +519,10 @@ class Interpreter(ProcessControl):
         parts += [_quote_for_trace(a) for a in argv]
         self.write_err(prefix + " ".join(parts) + "\n")
 
-    def run_assignments_only(self, cmd: A.SimpleCommand) -> int:
-        self.state.last_status = 0
+    def run_assignments_only(self, cmd: A.SimpleCommand, status: int = 0) -> int:
+        """`x=1 y=$(cmd)`: status 0, or the last command substitution's
+        (`$?` in the values is still the previous command's)."""
+        subs = self.cmdsub_count
         try:
             for a in cmd.assigns:
                 self.assign(a)
@@ -594,7 +531,9 @@ class Interpreter(ProcessControl):
             if not self.interactive:
                 raise ExitShell(127 if _is_fatal_expansion(e) else 1) from None
             return 1
-        status = self.state.last_status  # a command substitution's status
+        if self.cmdsub_count != subs:
+            status = self.state.last_status  # set by the command substitution
+        self.state.last_status = status
         if "xtrace" in self.state.options and cmd.assigns:
             self.write_err("+ " + " ".join(f"{a.name}={self.state.get(a.name) or ''}" for a in cmd.assigns) + "\n")
         if cmd.redirs:
@@ -686,8 +625,11 @@ class Interpreter(ProcessControl):
                 pass
 
     def run_builtin(self, name: str, argv: list[str]) -> int:
-        fn = registry.lookup(name)
-        assert fn is not None
+        fn = self.builtin_fns.get(name)
+        if fn is None:
+            fn = registry.lookup(name)
+            assert fn is not None
+            self.builtin_fns[name] = fn
         io = IO(0, 1, 2, self)
         try:
             return fn(argv, io)
@@ -706,155 +648,22 @@ class Interpreter(ProcessControl):
             if not self.interactive:
                 raise ExitShell(1)
             return 1
-        self.state.push_frame(func.name, argv[1:])
+        state = self.state
+        state.push_frame(func.name, argv[1:])
         self.func_depth += 1
+        source, self.source = self.source, state.function_sources.get(func.name, self.source)
+        # bash: a function body is not inside the caller's loops, so
+        # `break` there is an error, not a break of the caller's loop.
+        loops, state.loop_depth = state.loop_depth, 0
         try:
-            return self.run_command(func.body)
+            return self.code(func.body)()
         except ReturnFromFunction as r:
             return r.status
         finally:
+            state.loop_depth = loops
+            self.source = source
             self.func_depth -= 1
-            self.state.pop_frame()
-
-    def run_exec(self, cmd: A.SimpleCommand, argv: list[str]) -> int:
-        if len(argv) == 1:
-            for a in cmd.assigns:
-                self.assign(a)
-            saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-            if saved is None:
-                if not self.interactive:
-                    raise ExitShell(1)
-                return 1
-            redirs.discard(saved)
-            return 0
-        args = argv[1:]
-        while args and args[0].startswith("-") and args[0] != "-":
-            if args[0] == "--":
-                args = args[1:]
-                break
-            args = args[1:]  # -c/-l/-a are accepted and ignored
-        if not args:
-            return 0
-        saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-        if saved is None:
-            return 1
-        env = self.state.environ()
-        for a in cmd.assigns:
-            env[a.name] = self.expander.single(a.value) if a.value else ""
-        status = self.exec_external(args, env)
-        redirs.restore(saved)
-        if not self.interactive:
-            raise ExitShell(status)
-        return status
-
-    def run_argv(self, argv: list[str], *, skip_functions: bool = False, skip_builtins: bool = False) -> int:
-        """Run an already expanded command (`command NAME ...`)."""
-        name = argv[0]
-        if not skip_functions and name in self.state.functions:
-            return self.call_function(self.state.functions[name], argv)
-        if not skip_builtins and name in registry.BUILTINS and name != "exec":
-            return self.run_builtin(name, argv)
-        if self.find_command(name) is None:
-            self.write_err(f"onesh: {name}: command not found\n")
-            return 127
-        env = self.state.environ()
-        pid = self.fork(0)
-        if pid == 0:
-            self.child_run(lambda: self.exec_external(argv, env))
-        return self.wait_foreground([pid], pid, " ".join(argv))
-
-    def find_command(self, name: str) -> str | None:
-        if "/" in name:
-            return name if os.path.exists(name) else None
-        path = self.state.get("PATH")
-        path = os.defpath if path is None else path
-        key = f"{path}\0{name}"
-        hit = self.path_cache.get(key)
-        if hit is not None and os.path.isfile(hit):
-            return hit
-        for d in path.split(":"):
-            full = os.path.join(d or ".", name)
-            if os.path.isfile(full) and os.access(full, os.X_OK):
-                self.path_cache[key] = full
-                return full
-        return None
-
-    def exec_external(self, argv: list[str], env: dict[str, str]) -> int:
-        """Replace this process (a forked child) with argv[0]; return the
-        status on failure."""
-        name = argv[0]
-        path = self.find_command(name)
-        if path is None:
-            self.write_err(f"onesh: {name}: command not found\n")
-            return 127
-        if os.path.isdir(path):
-            self.write_err(f"onesh: {name}: Is a directory\n")
-            return 126
-        for sig in CHILD_DEFAULT_SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        try:
-            os.execve(path, argv, env)
-        except OSError as e:
-            import errno
-
-            if e.errno == errno.ENOEXEC:
-                # A script without #!: run it with onesh, like bash runs it with bash.
-                try:
-                    os.execve(sys.executable, [sys.executable, "-m", "onesh", path, *argv[1:]], env)
-                except OSError:
-                    pass
-            if e.errno == errno.ENOENT:
-                self.write_err(f"onesh: {name}: No such file or directory\n")
-                return 127
-            self.write_err(f"onesh: {name}: {e.strerror}\n")
-            return 126
-        return 126  # pragma: no cover - execve does not return
-
-    def run_external(self, cmd: A.SimpleCommand, argv: list[str], *, exec_last: bool = False) -> int:
-        try:
-            env_extra = {a.name: (self.expander.single(a.value) if a.value else "") for a in cmd.assigns}
-        except OneshError as e:
-            self.report(e)
-            return 1
-        if self.find_command(argv[0]) is None:
-            if cmd.redirs:
-                saved = self.apply_redirs(cmd.redirs)
-                if saved is None:
-                    return 1
-                redirs.restore(saved)
-            self.write_err(f"onesh: {argv[0]}: command not found\n")
-            return 127
-        env = self.state.environ()
-        env.update(env_extra)
-        if exec_last:
-            # Already in a forked pipeline stage: no need to fork again.
-            saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-            if saved is None:
-                return 1
-            return self.exec_external(argv, env)
-        if not self.job_control:
-            path = self.find_command(argv[0])
-            if path is not None and not os.path.isdir(path):
-                saved = self.apply_redirs(cmd.redirs) if cmd.redirs else []
-                if saved is None:
-                    return 1
-                try:
-                    pid = spawn.spawn(path, argv, env)
-                except spawn.SpawnError as e:
-                    self.write_err(f"onesh: {e.message}\n")
-                    return e.status
-                finally:
-                    redirs.restore(saved)
-                return self.wait_foreground([pid], pid, self.text_of(cmd))
-        pid = self.fork(0)
-        if pid == 0:
-            def child() -> int:
-                if cmd.redirs and self.apply_redirs(cmd.redirs) is None:
-                    return 1
-                return self.exec_external(argv, env)
-
-            self.child_run(child)
-        return self.wait_foreground([pid], pid, self.text_of(cmd))
+            state.pop_frame()
 
 
 def _is_fatal_expansion(e: OneshError) -> bool:

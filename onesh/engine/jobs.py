@@ -4,8 +4,8 @@ statuses, and the `%n` job specs that `fg`, `bg`, `wait` and `kill` accept."""
 from __future__ import annotations
 
 import os
-import signal
-from dataclasses import dataclass, field
+
+from onesh.record import Record, field
 
 
 def status_of(wstatus: int) -> int:
@@ -17,8 +17,7 @@ def status_of(wstatus: int) -> int:
     return os.WEXITSTATUS(wstatus)
 
 
-@dataclass
-class Job:
+class Job(Record):
     id: int
     pgid: int
     pids: list[int]
@@ -51,16 +50,22 @@ class Job:
         st = self.status
         if st == 0:
             return "Done"
-        if st > 128 and st - 128 in _SIGNAMES:
-            return _SIGNAMES[st - 128]
+        name = _signal_name(st - 128) if st > 128 else None
+        if name is not None:
+            return name
         return f"Exit {st}"
 
 
-_SIGNAMES: dict[int, str] = {
-    signal.SIGTERM: "Terminated", signal.SIGKILL: "Killed", signal.SIGINT: "Interrupt",
-    signal.SIGHUP: "Hangup", signal.SIGQUIT: "Quit", signal.SIGABRT: "Aborted",
-    signal.SIGSEGV: "Segmentation fault", signal.SIGPIPE: "Broken pipe",
-}
+def _signal_name(sig: int) -> str | None:
+    """bash's word for a job killed by `sig` (`signal` imported on use)."""
+    import signal
+
+    names: dict[int, str] = {
+        signal.SIGTERM: "Terminated", signal.SIGKILL: "Killed", signal.SIGINT: "Interrupt",
+        signal.SIGHUP: "Hangup", signal.SIGQUIT: "Quit", signal.SIGABRT: "Aborted",
+        signal.SIGSEGV: "Segmentation fault", signal.SIGPIPE: "Broken pipe",
+    }
+    return names.get(sig)
 
 
 class JobTable:

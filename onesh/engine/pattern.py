@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import functools
 import os
-import re
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    import re
 
 GLOB_CHARS = frozenset("*?[")
 
 _CLASSES = {
     "alpha": "a-zA-Z", "digit": "0-9", "alnum": "a-zA-Z0-9", "upper": "A-Z", "lower": "a-z",
-    "space": r" \t\n\r\f\v", "blank": r" \t", "punct": re.escape("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"),
+    "space": r" \t\n\r\f\v", "blank": r" \t", "punct": r"""!"\#\$%\&'\(\)\*\+,\-\./:;<=>\?@\[\\\]\^_`\{\|\}\~""",
     "xdigit": "0-9a-fA-F", "word": r"\w", "cntrl": r"\x00-\x1f\x7f", "print": r"\x20-\x7e",
     "graph": r"\x21-\x7e",
 }
@@ -79,6 +82,8 @@ def _bracket_end(p: str, i: int) -> int:
 
 
 def _translate(p: str) -> str:
+    import re  # not at module level: `re` stays off the start-up path
+
     out: list[str] = []
     i, n = 0, len(p)
     while i < n:
@@ -143,6 +148,8 @@ def _translate(p: str) -> str:
 @functools.lru_cache(maxsize=512)
 def compile_pattern(pattern: str, anchored: str = "full") -> re.Pattern[str]:
     """anchored: 'full' (whole string), 'prefix' (^...), 'suffix' (...$)."""
+    import re
+
     body = _translate(pattern)
     if anchored == "full":
         return re.compile(r"(?s)\A(?:" + body + r")\Z")

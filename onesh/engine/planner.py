@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from onesh.engine.clusterpaths import NAMESPACE_ROOTS, mentions_cluster
+from onesh.errors import OneshError
 from onesh.kernel.scheduler import StageNeeds
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter

@@ -1,5 +1,6 @@
-"""Processes of the interpreter: fork, a child's exit, waiting for a
-foreground job (and its stop, under job control), the terminal.
+"""Processes of the interpreter: fork, a child's exit, command and process
+substitution, waiting for a foreground job (and its stop, under job
+control), the terminal.
 
 A mixin of Interpreter (onesh.engine.interp), kept apart so the language
 runner and the process plumbing each stay readable; the attributes it
@@ -9,10 +10,7 @@ uses are the interpreter's and are declared below for the type checker.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from onesh.engine.control import (
     BreakLoop,
@@ -21,14 +19,18 @@ from onesh.engine.control import (
     ReturnFromFunction,
 )
 from onesh.engine.jobs import Job, JobTable, status_of
-from onesh.parser.errors import OneshError
+from onesh.engine.spawn import child_default_signals
+from onesh.errors import OneshError
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from onesh.engine.collaborators import ClusterLink
     from onesh.engine.state import ShellState
     from onesh.parser import ast as A
 
-CHILD_DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN,
-                         signal.SIGTTOU, signal.SIGPIPE, signal.SIGCHLD)
 
 
 class ProcessControl:
@@ -42,13 +44,20 @@ class ProcessControl:
         tty_fd: int | None
         shell_pgid: int
         status_pipes: dict[int, int]
-        cluster: Callable[[], Any] | None
-        cluster_attached: Callable[[], bool]
-        cluster_close: Callable[[], None] | None
+        fg_pipestatus: list[int] | None
+        cmdsub_count: int
+        procsubs: list[tuple[int, int]]
+        procsub_pids: list[int]
+        cluster_link: ClusterLink | None
+
+        @property
+        def cluster(self) -> Callable[[], Any] | None: ...
+        def cluster_attached(self) -> bool: ...
 
         def write_err(self, text: str) -> None: ...
         def report(self, err: OneshError) -> None: ...
         def source_text(self, node: A.Word) -> str: ...
+        def run_list(self, cl: A.CommandList) -> int: ...
 
     def fork(self, pgid: int = 0, *, foreground: bool = True) -> int:
         """fork(); the child gets default signal dispositions and, under job
@@ -71,7 +80,9 @@ class ProcessControl:
                         os.tcsetpgrp(self.tty_fd, os.getpgrp())
                     except OSError:
                         pass
-            for sig in CHILD_DEFAULT_SIGNALS:
+            import signal
+
+            for sig in child_default_signals():
                 signal.signal(sig, signal.SIG_DFL)
             self.job_control = False
             self.interactive = False
@@ -118,12 +129,89 @@ class ProcessControl:
         except BaseException as e:  # noqa: BLE001 - a forked child must always _exit
             self.internal_error(e)
             status = 70
-        if self.cluster_close is not None:
+        if self.cluster_link is not None:
             try:
-                self.cluster_close()  # only a cluster this child itself started
+                self.cluster_link.close()  # only a cluster this child itself started
             except BaseException:  # noqa: BLE001 - exiting regardless
                 pass
         os._exit(status & 0xFF)
+
+    def command_substitution(self, body: A.Program) -> str:
+        self.cluster_before_fork(body)
+        r, w = os.pipe()
+        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
+        if pid == 0:
+            os.close(r)
+            os.dup2(w, 1)
+            os.close(w)
+            self.state.loop_depth = 0  # bash: `break` in $( ) is not the caller's
+            self.child_run(lambda: self.run_list(body.body))
+        os.close(w)
+        chunks: list[bytes] = []
+        try:
+            while True:
+                data = os.read(r, 65536)
+                if not data:
+                    break
+                chunks.append(data)
+        finally:
+            os.close(r)
+        while True:
+            try:
+                _, wstatus = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                wstatus = 0
+                break
+        self.state.last_status = status_of(wstatus)
+        self.cmdsub_count += 1
+        out = b"".join(chunks).decode("utf-8", "surrogateescape")
+        return out.rstrip("\n")
+
+    def process_substitution(self, body: A.Program, *, out: bool) -> str:
+        """<(body) / >(body): run body asynchronously on a pipe; the caller
+        gets the /dev/fd path of our end, open until its command is done
+        (close_procsubs)."""
+        self.cluster_before_fork(body)
+        r, w = os.pipe()
+        pid = self.fork(self.shell_pgid if self.job_control else 0, foreground=False)
+        if pid == 0:
+            os.dup2(r if out else w, 0 if out else 1)
+            os.close(r)
+            os.close(w)
+            self.state.loop_depth = 0
+            self.child_run(lambda: self.run_list(body.body))
+        mine, theirs = (w, r) if out else (r, w)
+        os.close(theirs)
+        os.set_inheritable(mine, True)  # the command may be a program
+        self.procsubs.append((mine, pid))
+        self.state.last_bg_pid = pid
+        return f"/dev/fd/{mine}"
+
+    def close_procsubs(self, keep: int) -> None:
+        """The command that used process substitutions is done: close our
+        ends beyond the first `keep` (the readers see EOF, the writers
+        SIGPIPE) and reap the children that have finished; `wait` waits
+        for the others."""
+        while len(self.procsubs) > keep:
+            fd, pid = self.procsubs.pop()
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+            self.procsub_pids.append(pid)
+        self.reap_procsubs(block=False)
+
+    def reap_procsubs(self, *, block: bool) -> None:
+        for pid in list(self.procsub_pids):
+            try:
+                done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.procsub_pids.remove(pid)
 
     def internal_error(self, e: BaseException) -> None:
         if os.environ.get("ONESH_DEBUG"):
@@ -133,7 +221,37 @@ class ProcessControl:
         else:
             self.write_err(f"onesh: internal error: {type(e).__name__}: {e} (set ONESH_DEBUG=1 for details)\n")
 
+    def continue_job(self, job: Job) -> None:
+        import signal
+
+        try:
+            if self.job_control:
+                os.killpg(job.pgid, signal.SIGCONT)
+            else:
+                for pid in job.pids:
+                    os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        job.stopped = False
+
+    def foreground_job(self, job: Job) -> int:
+        if self.job_control and self.tty_fd is not None:
+            try:
+                os.tcsetpgrp(self.tty_fd, job.pgid)
+            except OSError:
+                pass
+        self.continue_job(job)
+        self.jobs.remove(job)
+        pending = [p for p in job.pids if job.statuses.get(p) is None]
+        if not pending:
+            return job.status
+        status = self.wait_foreground(pending, job.pgid, job.command)
+        self.fg_pipestatus = list(self.state.pipestatus)
+        return status
+
     def wait_foreground(self, pids: list[int], pgid: int, text: str) -> int:
+        import signal
+
         job = Job(0, pgid, pids, text, {p: None for p in pids}, pipefail="pipefail" in self.state.options)
         statuses: list[int] = []
         self.jobs_wait_untraced(job)

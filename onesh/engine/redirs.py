@@ -10,12 +10,14 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
-import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from onesh.errors import OneshError
 from onesh.parser import ast as A
-from onesh.parser.errors import OneshError
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 SAVE_MIN_FD = 10
 _HEREDOC_PIPE_LIMIT = 60000  # below the pipe buffer, so writing never blocks
@@ -25,8 +27,7 @@ class RedirError(OneshError):
     status = 1
 
 
-@dataclass(slots=True)
-class Saved:
+class Saved(Record):
     fd: int
     copy: int | None  # None: fd was closed before
 
@@ -70,6 +71,8 @@ def _heredoc_fd(text: str) -> int:
         finally:
             os.close(w)
         return r
+    import tempfile  # only for bodies larger than a pipe: keep it off start-up
+
     fd, path = tempfile.mkstemp(prefix="onesh-heredoc-")
     os.unlink(path)
     view = memoryview(data)

@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from onesh.parser import ast as A
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from onesh.engine.interp import Interpreter
 
-DEFAULT_SIGNALS = (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
-                   signal.SIGPIPE, signal.SIGCHLD)
+def child_default_signals() -> tuple[int, ...]:
+    """The signals a child gets back at their default disposition (the
+    shell ignores or handles them).  `signal` is imported here, not at
+    start-up: its enums cost `onesh -c true` a few milliseconds."""
+    import signal
+
+    return (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU,
+            signal.SIGPIPE, signal.SIGCHLD)
 
 
 class SpawnError(Exception):
@@ -38,12 +44,12 @@ def spawn(path: str, argv: list[str], env: dict[str, str], *,
     """Start argv with fds dup'ed (src, dst) first; returns the pid."""
     actions = [(os.POSIX_SPAWN_DUP2, src, dst) for src, dst in dup2]
     try:
-        return os.posix_spawn(path, argv, env, file_actions=actions, setsigdef=DEFAULT_SIGNALS)
+        return os.posix_spawn(path, argv, env, file_actions=actions, setsigdef=child_default_signals())
     except OSError as e:
         if e.errno == errno.ENOEXEC:
             # A script without #!: run it with onesh, like bash runs it with bash.
             return os.posix_spawn(sys.executable, [sys.executable, "-m", "onesh", path, *argv[1:]], env,
-                                  file_actions=actions, setsigdef=DEFAULT_SIGNALS)
+                                  file_actions=actions, setsigdef=child_default_signals())
         if e.errno == errno.ENOENT:
             raise SpawnError(127, f"{argv[0]}: No such file or directory") from None
         raise SpawnError(126, f"{argv[0]}: {e.strerror}") from None

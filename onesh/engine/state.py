@@ -7,19 +7,21 @@ their `IO`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 
+from onesh.errors import OneshError, Source
 from onesh.parser.ast import FunctionDef
-from onesh.parser.errors import OneshError
+from onesh.record import Record, field
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class ReadonlyError(OneshError):
     status = 1
 
 
-@dataclass(slots=True)
-class Var:
+class Var(Record):
     """One variable.  `value` is a str for scalars, a dict int->str for
     indexed arrays (sparse, like bash)."""
 
@@ -57,8 +59,7 @@ OPTION_LETTERS: dict[str, str] = {
 LONG_ONLY_OPTIONS = ("pipefail", "ignoreeof", "emacs", "vi", "posix", "nullglob", "failglob", "dotglob", "extglob")
 
 
-@dataclass(slots=True)
-class Options:
+class Options(Record):
     on: set[str] = field(default_factory=lambda: {"hashall", "braceexpand"})
 
     def __contains__(self, name: str) -> bool:
@@ -77,8 +78,7 @@ class Options:
         return "".join(letter for letter, name in OPTION_LETTERS.items() if name in self.on)
 
 
-@dataclass(slots=True)
-class Frame:
+class Frame(Record):
     """A function call frame: its `local` variables and positional parameters."""
 
     locals: dict[str, Var] = field(default_factory=dict)
@@ -96,12 +96,16 @@ class ShellState:
         self.argv0 = argv0
         self.options = Options()
         self.functions: dict[str, FunctionDef] = {}
+        # The text each function was parsed from (its spans index it).
+        self.function_sources: dict[str, Source] = {}
         self.aliases: dict[str, str] = {}
         self.last_status = 0
         self.last_bg_pid: int | None = None
         self.shell_pid = os.getpid()
         self.interactive = False
         self.loop_depth = 0
+        # getopts: (OPTIND it last set, next letter in that argument)
+        self.getopts_position = (1, 1)
         for name, value in (os.environ if environ is None else environ).items():
             self.globals[name] = Var(value, exported=True)
         self.pipestatus = [0]
@@ -141,6 +145,8 @@ class ShellState:
         if v.readonly:
             raise ReadonlyError(f"{name}: readonly variable")
         v.value = value
+        if name == "OPTIND":
+            self.getopts_position = (0, 1)  # any assignment restarts getopts
         if export is not None:
             v.exported = export
         elif "allexport" in self.options:

@@ -16,7 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 KERNEL_AGENTS = ("pubsub", "scheduler", "session", "fs", "storage")
 

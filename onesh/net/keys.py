@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass
 from typing import Any
 
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 
 class SecretError(OneshError):

@@ -1,4 +1,4 @@
-"""The typed syntax tree: frozen dataclasses, every node with its source span.
+"""The typed syntax tree: frozen records, every node with its source span.
 
 This module is the contract between the parser (which builds it), the engine
 (which runs it), the REPL (which highlights and completes from it) and the
@@ -12,48 +12,41 @@ expansion.  Quote removal is therefore implicit in the tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal as TLiteral
-
-from onesh.parser.errors import Span
+from onesh.errors import Span
+from onesh.record import Record, field
 
 # ---------------------------------------------------------------- word parts
 
 
-@dataclass(frozen=True, slots=True)
-class Lit:
+class Lit(Record, frozen=True):
     """Unquoted literal text.  Glob characters in it are live."""
 
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Escaped:
+class Escaped(Record, frozen=True):
     """A backslash-escaped character outside quotes (`\\*`): literal, one char."""
 
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class SQuoted:
+class SQuoted(Record, frozen=True):
     """'single quoted' — text is the content without quotes."""
 
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class AnsiCQuoted:
+class AnsiCQuoted(Record, frozen=True):
     """$'ansi c' — text is the decoded content (escapes already applied)."""
 
     text: str
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class DQuoted:
+class DQuoted(Record, frozen=True):
     """"double quoted" — parts are Lit (literal, never split/globbed), Param,
     CmdSub and ArithSub.  Backslash escapes inside are already resolved into Lit."""
 
@@ -61,8 +54,7 @@ class DQuoted:
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Tilde:
+class Tilde(Record, frozen=True):
     """`~` or `~user` at the start of a word (or after `:`/`=` in assignments)."""
 
     user: str
@@ -79,8 +71,7 @@ class Tilde:
 ParamOp = str
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(Record, frozen=True):
     """A parameter expansion.
 
     name: a variable name, a positional number ("1", "10") or a special
@@ -100,8 +91,7 @@ class Param:
     braced: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CmdSub:
+class CmdSub(Record, frozen=True):
     """$(...) or `...` — body is a parsed program."""
 
     body: Program
@@ -109,8 +99,7 @@ class CmdSub:
     backtick: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ArithSub:
+class ArithSub(Record, frozen=True):
     """$((...)) — expr is the text as a word (its $-expansions are expanded first,
     then the result is evaluated as an arithmetic expression, like bash)."""
 
@@ -118,11 +107,35 @@ class ArithSub:
     span: Span
 
 
-WordPart = Lit | Escaped | SQuoted | AnsiCQuoted | DQuoted | Tilde | Param | CmdSub | ArithSub
+class ProcSub(Record, frozen=True):
+    """<(...) or >(...): the body runs asynchronously with its stdout (or
+    stdin for `>(`) on a pipe; the word becomes the pipe's /dev/fd path."""
+
+    body: Program
+    span: Span
+    out: bool = False  # >(...)
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class ArrayWords(Record, frozen=True):
+    """`NAME=(a b c)` as an argument of declare, local, export, readonly or
+    typeset: the elements are expanded like an array assignment's (split,
+    globbed) and reach the builtin as one argument, `COMPOUND_MARK` then
+    the shell-quoted list in parentheses."""
+
+    elements: tuple[Word, ...]
+    span: Span
+
+
+# First character of an argument made from ArrayWords: tells a declaration
+# builtin `a=(x y)` (an array) from `a='(x y)'` (a string), as bash does.
+COMPOUND_MARK = "\x00"
+
+
+WordPart = (Lit | Escaped | SQuoted | AnsiCQuoted | DQuoted | Tilde | Param | CmdSub | ArithSub | ProcSub
+            | ArrayWords)
+
+
+class Word(Record, frozen=True):
     parts: tuple[WordPart, ...]
     span: Span
 
@@ -130,8 +143,7 @@ class Word:
 # ---------------------------------------------------------------- commands
 
 
-@dataclass(frozen=True, slots=True)
-class Assign:
+class Assign(Record, frozen=True):
     """NAME=value, NAME+=value, NAME[i]=value, NAME=(a b c)."""
 
     name: str
@@ -142,8 +154,7 @@ class Assign:
     array: tuple[Word, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class HereDoc:
+class HereDoc(Record, frozen=True):
     """Body of a here-document.  When the delimiter was quoted, body is one Lit
     and is not expanded; otherwise it holds Lit/Param/CmdSub/ArithSub parts."""
 
@@ -153,11 +164,18 @@ class HereDoc:
     strip_tabs: bool
 
 
-RedirOp = TLiteral["<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>", "<<", "<<-", "<<<"]
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from typing import Literal
+
+    RedirOp = Literal["<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>", "<<", "<<-", "<<<"]
+    CaseTerminator = Literal[";;", ";&", ";;&"]
+    AndOrOp = Literal["&&", "||"]
+else:
+    RedirOp = CaseTerminator = AndOrOp = str
 
 
-@dataclass(frozen=True, slots=True)
-class Redir:
+class Redir(Record, frozen=True):
     """fd op target.  fd None means the op's default (0 for input, 1 for output).
     For `<<`/`<<-`, `heredoc` holds the body and `target` is the delimiter word.
     For `>&`/`<&` the target is a word expanding to an fd number or `-`."""
@@ -169,8 +187,7 @@ class Redir:
     heredoc: HereDoc | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class SimpleCommand:
+class SimpleCommand(Record, frozen=True):
     assigns: tuple[Assign, ...]
     words: tuple[Word, ...]
     redirs: tuple[Redir, ...]
@@ -179,36 +196,31 @@ class SimpleCommand:
     pin: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class BraceGroup:
+class BraceGroup(Record, frozen=True):
     body: CommandList
     span: Span
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Subshell:
+class Subshell(Record, frozen=True):
     body: CommandList
     span: Span
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class IfClause:
+class IfClause(Record, frozen=True):
     cond: CommandList
     body: CommandList
 
 
-@dataclass(frozen=True, slots=True)
-class If:
+class If(Record, frozen=True):
     clauses: tuple[IfClause, ...]  # if + elifs
     else_body: CommandList | None
     span: Span
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class While:
+class While(Record, frozen=True):
     cond: CommandList
     body: CommandList
     span: Span
@@ -216,8 +228,7 @@ class While:
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class For:
+class For(Record, frozen=True):
     """for NAME [in WORDS]; do BODY; done — words None means "$@"."""
 
     var: str
@@ -227,8 +238,18 @@ class For:
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ArithFor:
+class Select(Record, frozen=True):
+    """select NAME [in WORDS]; do BODY; done — a numbered menu on stderr,
+    a line read from stdin per round; words None means "$@"."""
+
+    var: str
+    words: tuple[Word, ...] | None
+    body: CommandList
+    span: Span
+    redirs: tuple[Redir, ...] = ()
+
+
+class ArithFor(Record, frozen=True):
     """for ((init; cond; step)); do BODY; done — each part may be empty (None)."""
 
     init: Word | None
@@ -239,27 +260,23 @@ class ArithFor:
     redirs: tuple[Redir, ...] = ()
 
 
-CaseTerminator = TLiteral[";;", ";&", ";;&"]
 
 
-@dataclass(frozen=True, slots=True)
-class CaseArm:
+class CaseArm(Record, frozen=True):
     patterns: tuple[Word, ...]
     body: CommandList
     span: Span
     terminator: CaseTerminator = ";;"
 
 
-@dataclass(frozen=True, slots=True)
-class Case:
+class Case(Record, frozen=True):
     word: Word
     arms: tuple[CaseArm, ...]
     span: Span
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class ArithCommand:
+class ArithCommand(Record, frozen=True):
     """((expr)) — status 0 if the value is non-zero."""
 
     expr: Word
@@ -267,8 +284,7 @@ class ArithCommand:
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CondCommand:
+class CondCommand(Record, frozen=True):
     """[[ ... ]] — words as written; operators (`&&`, `||`, `!`, `(`, `)`, `==`,
     `=~`, `<`, `-f`, ...) arrive as unquoted Lit words.  The right side of
     `==`/`!=` keeps its quoting so quoted parts match literally."""
@@ -278,8 +294,7 @@ class CondCommand:
     redirs: tuple[Redir, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class FunctionDef:
+class FunctionDef(Record, frozen=True):
     name: str
     body: Command
     span: Span
@@ -292,6 +307,7 @@ Command = (
     | If
     | While
     | For
+    | Select
     | ArithFor
     | Case
     | ArithCommand
@@ -300,8 +316,7 @@ Command = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Pipeline:
+class Pipeline(Record, frozen=True):
     """cmd | cmd |& cmd — `stderr_too[i]` is True when the pipe after
     commands[i] was `|&`.  `negated` for a leading `!`; `timed` for `time`."""
 
@@ -312,30 +327,26 @@ class Pipeline:
     timed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class AndOr:
+class AndOr(Record, frozen=True):
     """first (&& | ||) p2 (&& | ||) p3 ..., evaluated left to right."""
 
     first: Pipeline
-    rest: tuple[tuple[TLiteral["&&", "||"], Pipeline], ...]
+    rest: tuple[tuple[AndOrOp, Pipeline], ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class ListItem:
+class ListItem(Record, frozen=True):
     command: AndOr
     span: Span
     background: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class CommandList:
+class CommandList(Record, frozen=True):
     items: tuple[ListItem, ...]
     span: Span
 
 
-@dataclass(frozen=True, slots=True)
-class Program:
+class Program(Record, frozen=True):
     body: CommandList
     span: Span
     # Text the program was parsed from (for error carets and `declare -f`).

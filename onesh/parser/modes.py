@@ -1,17 +1,20 @@
-"""The parser's three modes, as callers drive it (DESIGN.md "The shell
-language"): strict (`parse`, `iter_commands`: run it), check (`check`: is
-the REPL's input complete?) and tolerant (`parse_tolerant`: highlighting
-and completion; never raises).  The grammar itself is `onesh.parser.parse`.
+"""The parser's modes, as callers drive it: strict (`parse`,
+`iter_commands`: run it) and check (`check`: is the REPL's input complete?).
+What must never fail on partial input (highlighting, completion) reads the
+lossless token stream of onesh.parser.lexer instead.  The grammar itself
+is `onesh.parser.grammar`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-
+from onesh.errors import ParseError, Source, Span
 from onesh.parser import ast as A
-from onesh.parser.errors import ParseError, Source, Span
-from onesh.parser.parse import Parser
+from onesh.parser.grammar import Parser
+from onesh.record import Record
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
 
 
 def parse(text: str, name: str = "<stdin>", *, aliases: Mapping[str, str] | None = None) -> A.Program:
@@ -44,8 +47,7 @@ def iter_commands(text: str, name: str = "<stdin>", *,
         yield cl
 
 
-@dataclass(frozen=True, slots=True)
-class Completeness:
+class Completeness(Record, frozen=True):
     state: str  # "complete" | "incomplete" | "error"
     error: ParseError | None = None
 
@@ -64,18 +66,3 @@ def check(text: str) -> Completeness:
     if (len(body) - len(body.rstrip("\\"))) % 2 == 1:
         return Completeness("incomplete")
     return Completeness("complete")
-
-
-def parse_tolerant(text: str, name: str = "<stdin>") -> tuple[A.Program, list[ParseError]]:
-    """Best effort: the commands that parse, plus the errors.  Never raises."""
-    items: list[A.ListItem] = []
-    errors: list[ParseError] = []
-    try:
-        for cl in iter_commands(text, name):
-            items.extend(cl.items)
-    except ParseError as e:
-        errors.append(e)
-    except Exception as e:  # noqa: BLE001 - tolerant mode never raises
-        errors.append(ParseError(f"internal parser error: {e}", Span(0, 0), Source(text, name)))
-    span = Span(0, len(text))
-    return A.Program(A.CommandList(tuple(items), span), span, name), errors

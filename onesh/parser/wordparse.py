@@ -1,17 +1,14 @@
 """Word-level scanning for the parser: quotes, escapes, `$` expansions,
 backticks, here-document bodies and `${...}` operators.
 
-Split from parse.py (the grammar) to keep both readable; `Parser` inherits
+Split from grammar.py to keep both readable; `Parser` inherits
 this and supplies the grammar-level methods declared at the bottom.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
-
+from onesh.errors import ParseError, Source, Span
 from onesh.parser import ast as A
-from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.words import (
     METACHARS,
     PARAM_OPS,
@@ -23,7 +20,9 @@ from onesh.parser.words import (
 
 MAX_DEPTH = 200  # nesting limit: a clear error instead of a RecursionError
 
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
     pass
 
 
@@ -35,6 +34,9 @@ class WordParser:
     source: Source
     aliases: Mapping[str, str]
     depth: int
+    # Reading an assignment's value: `~` after `:` expands there, also
+    # inside ${x-...} (bash's tilde rule for assignment words).
+    in_assignment: bool = False
 
     # Where text[0] sits in the source (sub-parsers), and the alias splices
     # made so far as (offset, old length, new length) in current-text offsets.
@@ -88,6 +90,13 @@ class WordParser:
     def read_word(self, *, assignment: bool = False, case_pattern: bool = False,
                   cond: bool = False) -> A.Word | None:
         """Read one shell word in command mode.  None if no word starts here."""
+        outer_assignment, self.in_assignment = self.in_assignment, assignment
+        try:
+            return self._read_word(assignment, case_pattern, cond)
+        finally:
+            self.in_assignment = outer_assignment
+
+    def _read_word(self, assignment: bool, case_pattern: bool, cond: bool) -> A.Word | None:
         t = self.text
         start = self.i
         parts: list[A.WordPart] = []
@@ -105,6 +114,11 @@ class WordParser:
         while self.i < self.n:
             t = self.text  # an alias inside $( ) may have re-spliced the text
             ch = t[self.i]
+            if ch in "<>" and t.startswith("(", self.i + 1) and not (cond or case_pattern):
+                flush()
+                parts.append(self.read_procsub())
+                lit_start = self.i
+                continue
             if ch in METACHARS:
                 if ch == "(" and case_pattern is False and lit and lit[-1] in "?*+@!" and not assignment:
                     # extglob @(a|b): keep the group literally in the word
@@ -314,6 +328,32 @@ class WordParser:
             raise
         return A.CmdSub(prog, self.span(start), backtick=True)
 
+    def read_procsub(self) -> A.ProcSub:
+        """At `<(` or `>(`: the process substitution up to its `)`."""
+        start = self.i
+        out = self.text[self.i] == ">"
+        prog = self.parenthesized_program(start, 2)
+        return A.ProcSub(prog, self.span(start), out)
+
+    def parenthesized_program(self, start: int, opener: int) -> A.Program:
+        """The commands of `$(...)`, `<(...)` or `>(...)` whose opener (`opener`
+        characters) is at `start`, up to and past the closing `)`."""
+        self.i = start + opener
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("nesting too deep", start)
+        body_start = self.i
+        body = self.parse_list(frozenset(), (")",))
+        self.depth -= 1
+        self.skip_blanks()
+        if self.peek() != ")":
+            if self.at_eof():
+                raise self.eof_error(f"expected `)' to close `{self.text[start:start + opener]}'", start,
+                                     start + opener)
+            raise self.unexpected()
+        self.i += 1
+        return A.Program(body, self.span(body_start, self.i - 1), self.source.name)
+
     def read_dollar(self, in_dquote: bool = False) -> A.WordPart | None:
         """At a `$`: parse an expansion, or return None for a literal `$`."""
         t = self.text
@@ -332,23 +372,9 @@ class WordParser:
                     expr = self.parse_arith_text(start + 3, end)
                     self.i = end + 2
                     return A.ArithSub(expr, self.span(start))
-            self.i += 2
-            self.depth += 1
-            if self.depth > MAX_DEPTH:
-                raise self.error("nesting too deep", start)
-            body_start = self.i
-            body = self.parse_list(frozenset(), (")",))
-            self.depth -= 1
-            self.skip_blanks()
-            if self.peek() != ")":
-                if self.at_eof():
-                    raise self.eof_error("expected `)' to close `$('", start, start + 2)
-                raise self.unexpected()
-            self.i += 1
-            prog = A.Program(body, self.span(body_start, self.i - 1), self.source.name)
-            return A.CmdSub(prog, self.span(start))
+            return A.CmdSub(self.parenthesized_program(start, 2), self.span(start))
         if nxt == "{":
-            return self.read_braced_param()
+            return self.read_braced_param(in_dquote)
         if nxt and is_name_start(nxt):
             k = self.i + 1
             while k < self.n and is_name_char(t[k]):
@@ -360,7 +386,7 @@ class WordParser:
             return A.Param(nxt, self.span(start))
         return None
 
-    def read_braced_param(self) -> A.Param:
+    def read_braced_param(self, in_dquote: bool = False) -> A.Param:
         t = self.text
         start = self.i
         self.i += 2
@@ -416,17 +442,17 @@ class WordParser:
         arg: A.Word | None
         arg2: A.Word | None = None
         if op in ("/", "//", "/#", "/%"):
-            arg = self.read_param_word(stop="/}")
+            arg = self.read_param_word(stop="/}", in_dquote=in_dquote)
             if self.peek() == "/":
                 self.i += 1
-                arg2 = self.read_param_word(stop="}")
+                arg2 = self.read_param_word(stop="}", in_dquote=in_dquote)
         elif op == ":":
             arg = self.read_param_word(stop=":}", arith_like=True)
             if self.peek() == ":":
                 self.i += 1
                 arg2 = self.read_param_word(stop="}", arith_like=True)
         else:
-            arg = self.read_param_word(stop="}")
+            arg = self.read_param_word(stop="}", in_dquote=in_dquote)
         if self.peek() != "}":
             raise self.eof_error("expected `}' to close `${'", start, start + 2)
         self.i += 1
@@ -446,7 +472,7 @@ class WordParser:
         k = self.text.find("}", start)
         return self.n if k < 0 else k + 1
 
-    def read_param_word(self, stop: str, arith_like: bool = False) -> A.Word:
+    def read_param_word(self, stop: str, arith_like: bool = False, in_dquote: bool = False) -> A.Word:
         """The argument of a ${x op arg}: quotes and expansions are live, the
         word ends at an unnested character in `stop`."""
         t = self.text
@@ -509,11 +535,14 @@ class WordParser:
                     parts.append(part)
                     lit_start = self.i
                     continue
-            if ch == "~" and self.i == start and not arith_like:
+            # `~` starts the word, or (in an assignment) follows a `:`;
+            # never inside double quotes ("${x:-~}" is ~)
+            if ch == "~" and not arith_like and not in_dquote and (
+                    self.i == start or (self.in_assignment and t[self.i - 1] == ":")):
                 k = self.i + 1
                 while k < self.n and (is_name_char(t[k])):
                     k += 1
-                if k >= self.n or t[k] in "/" + stop:
+                if k >= self.n or t[k] in "/:" + stop:
                     flush()
                     parts.append(A.Tilde(t[self.i + 1:k], self.span(self.i, k)))
                     self.i = k

@@ -17,8 +17,10 @@ REDIR_OPS = frozenset({"<", ">", ">>", ">|", "<>", "<&", ">&", "&>", "&>>", "<<"
 
 RESERVED = frozenset({
     "if", "then", "elif", "else", "fi", "do", "done", "case", "esac", "while", "until",
-    "for", "in", "function", "{", "}", "!", "[[", "]]", "time",
+    "for", "select", "in", "function", "{", "}", "!", "[[", "]]", "time",
 })
+# Reserved words after which the next word is a command again.
+KEYWORDS_BEFORE_COMMAND = frozenset({"then", "do", "else", "elif", "if", "while", "until", "!", "{", "time"})
 # Words that end a list (the caller decides which one it wanted).
 LIST_TERMINATORS = frozenset({"then", "elif", "else", "fi", "do", "done", "esac", "}"})
 

@@ -9,15 +9,13 @@ and prints their notices above the input line via patch_stdout.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.filters import is_searching
 from prompt_toolkit.formatted_text import ANSI, FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style
@@ -25,7 +23,9 @@ from prompt_toolkit.styles import Style
 from onesh.engine.control import ExitShell
 from onesh.parser import check
 from onesh.repl.completer import CommandLexer, OneshCompleter
-from onesh.repl.prompt import expand, render
+from onesh.repl.history import ReplHistory
+from onesh.repl.prompt import ps1_text
+from onesh.repl.terminal import FirstPrompt, TtyModes, setup_job_control, source_rc
 
 if TYPE_CHECKING:
     from prompt_toolkit.input import Input
@@ -33,29 +33,10 @@ if TYPE_CHECKING:
 
     from onesh.engine.interp import Interpreter
 
-DEFAULT_PS1 = r"\[\e[1;32m\]\u@\h\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ "
 NOTICE_PERIOD = 0.5
 # Added after the pygments colours, so a command word's known/unknown
 # colour wins over its token colour.
 STYLE = Style.from_dict({"command.known": "bold", "command.unknown": "#ff5f5f underline"})
-
-
-def data_dir() -> str:
-    import platformdirs
-
-    path = platformdirs.user_data_dir("onesh")
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    return path
-
-
-def open_history(path: str | None) -> History:
-    if path is None:
-        return InMemoryHistory()
-    # The history file can hold secrets typed on the command line: 0600.
-    fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-    return FileHistory(path)
 
 
 def key_bindings() -> KeyBindings:
@@ -80,55 +61,19 @@ def key_bindings() -> KeyBindings:
     return kb
 
 
-class TtyModes:
-    """The terminal modes commands run with, kept like bash does: a command
-    that exits normally may change them for good (`stty -echo`), one killed
-    by a signal or stopped (status > 128) gets them restored, since it had
-    no chance to undo its raw mode.  Commands always start in these cooked
-    modes, whatever the line editor did to the terminal."""
-
-    def __init__(self, fd: int | None) -> None:
-        self.fd = fd if fd is not None and os.isatty(fd) else None
-        self.modes = self._get()
-
-    def _get(self) -> list[Any] | None:
-        if self.fd is None:
-            return None
-        import termios
-
-        try:
-            return termios.tcgetattr(self.fd)
-        except termios.error:
-            return None
-
-    def _set(self) -> None:
-        if self.fd is None or self.modes is None:
-            return
-        import termios
-
-        try:
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.modes)
-        except termios.error:
-            pass
-
-    def before_command(self) -> None:
-        self._set()
-
-    def after_command(self, status: int) -> None:
-        if status > 128:
-            self._set()
-        else:
-            self.modes = self._get() or self.modes
-
-
 class Repl:
-    def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None,
-                 history_path: str | None = None) -> None:
+    def __init__(self, interp: Interpreter, *, input: Input | None = None, output: Output | None = None) -> None:
         self.interp = interp
+        self.first_prompt: str | None = None
         self.tty = TtyModes(0 if input is None else None)
         completer = OneshCompleter(interp)
+        book = interp.history_book
+        # The interpreter was built with the REPL's history (cli.py); a bare
+        # interpreter gets a prompt history of its own.
+        store = book.store if isinstance(book, ReplHistory) else ReplHistory(None).store
         self.session: PromptSession[str] = PromptSession(
-            history=open_history(history_path),
+            history=store,
+            auto_suggest=AutoSuggestFromHistory(),
             lexer=CommandLexer(completer),
             style=STYLE,
             completer=completer,
@@ -140,39 +85,22 @@ class Repl:
             input=input,
             output=output,
         )
-        interp.history_provider = self.history_lines
-        interp.history_clear = self.clear_history
-        # The engine's hook for asynchronous messages: while a prompt is up,
-        # sys.stderr is patch_stdout's proxy, which prints above the input.
-        interp.notify = self.notify
-        self.cleared = 0
-
-    def history_lines(self) -> list[str]:
-        lines = list(reversed(self.session.history.get_strings()))
-        lines.reverse()
-        return lines[self.cleared:]
-
-    def clear_history(self) -> None:
-        self.cleared = len(self.session.history.get_strings())
 
     def continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
         ps2 = self.interp.state.get("PS2")
         return FormattedText([("class:continuation", "> " if ps2 is None else ps2)])
 
     def prompt_text(self) -> ANSI:
-        st = self.interp.state
-        ps1 = st.get("PS1")
-        text = render(DEFAULT_PS1 if ps1 is None else ps1, cwd=st.get("PWD") or os.getcwd(),
-                      home=st.get("HOME"), jobs=len(self.interp.jobs.jobs), quote=True)
-        return ANSI(expand(self.interp, text))
+        text, self.first_prompt = self.first_prompt, None
+        if text is not None:
+            # already on the screen: the cursor goes back to its line's start
+            sys.stdout.write("\r")
+            return ANSI(text)
+        return ANSI(ps1_text(self.interp))
 
     def rprompt(self) -> FormattedText:
         status = self.interp.state.last_status
         return FormattedText([("fg:ansired", f"[{status}]")]) if status else FormattedText([])
-
-    @staticmethod
-    def notify(text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
 
     def print_notices(self) -> None:
         self.interp.jobs.reap()
@@ -223,44 +151,18 @@ class Repl:
             self.tty.after_command(self.interp.state.last_status)
 
 
-def _setup_job_control(interp: Interpreter) -> None:
-    """Own the terminal: our own process group in the foreground, and the
-    job-control signals ignored by the shell itself (children restore them)."""
-    if not os.isatty(0):
-        return
-    for sig in (signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_IGN)
-    try:
-        if os.getpgrp() != os.getpid():
-            os.setpgid(0, 0)
-        os.tcsetpgrp(0, os.getpgrp())
-    except OSError:
-        return
-    interp.job_control = True
-    interp.tty_fd = 0
-    interp.shell_pgid = os.getpgrp()
-
-
-def source_rc(interp: Interpreter) -> None:
-    home = interp.state.get("HOME") or os.path.expanduser("~")
-    rc = os.path.join(home, ".oneshrc")
-    if os.path.isfile(rc):
-        try:
-            interp.run_file(rc)
-        except ExitShell:
-            pass
-
-
 def run_repl(interp: Interpreter, *, input: Any = None, output: Any = None,
-             history_path: str | None = "default") -> int:
-    """Entry point used by `onesh` with no arguments on a terminal."""
-    if history_path == "default":
-        try:
-            history_path = os.path.join(data_dir(), "history")
-        except OSError:
-            history_path = None
-    if input is None:
-        _setup_job_control(interp)
-    source_rc(interp)
-    repl = Repl(interp, input=input, output=output, history_path=history_path)
+             prepared: bool = False, first_prompt: FirstPrompt | None = None) -> int:
+    """Entry point used by `onesh` with no arguments on a terminal; the
+    interpreter was built with a ReplHistory (see cli.py).  `prepared`:
+    terminal.prepare already ran; `first_prompt`: the prompt already shown
+    by terminal.show_first_prompt (drawn again over it, not re-expanded)."""
+    if not prepared:
+        if input is None:
+            setup_job_control(interp)
+        source_rc(interp)
+    if first_prompt is not None:
+        first_prompt.hand_over()
+    repl = Repl(interp, input=input, output=output)
+    repl.first_prompt = first_prompt.text if first_prompt is not None else None
     return asyncio.run(repl.run())

@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Literal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.formatted_text import StyleAndTextTuples
-from prompt_toolkit.lexers import Lexer, PygmentsLexer
+from prompt_toolkit.lexers import Lexer
 
 from onesh.builtins.registry import BUILTINS
 from onesh.engine.state import LONG_ONLY_OPTIONS, OPTION_LETTERS
 from onesh.parser import tokens
-from onesh.parser.words import RESERVED
+from onesh.parser.words import KEYWORDS_BEFORE_COMMAND, RESERVED
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
@@ -41,7 +41,10 @@ if TYPE_CHECKING:
 NsLookup = Callable[[str], "list[Entry]"]
 # What the word under the cursor is: "command-path" is a command word with a
 # slash (local paths only), "dir" the argument of cd & co.
-What = Literal["var", "command", "set-o", "option", "command-path", "dir", "path"]
+What = Literal["var", "command", "set-o", "option", "command-path", "dir", "path", "pin", "job"]
+
+# How long runtime names and cluster job ids are remembered between Tabs.
+CLUSTER_WORDS_TTL = 3.0
 
 _OPT_RE = re.compile(r"(\[?)-([A-Za-z]+)")
 _VAR_RE = re.compile(r"\$\{?([A-Za-z_]\w*)?$")  # $VAR and ${VAR being typed
@@ -70,6 +73,8 @@ class OneshCompleter(Completer):
         self._path_cache: tuple[str, list[str]] | None = None
         self._path_set: tuple[str, frozenset[str]] | None = None
         self._listings: Listings | None = None
+        # "pin" / "job" → (when fetched, words); failures remembered too
+        self._cluster_words: dict[str, tuple[float, list[str]]] = {}
 
     # ------------------------------------------------------------ sources
     def executables(self) -> list[str]:
@@ -127,6 +132,26 @@ class OneshCompleter(Completer):
             return None
         return client
 
+    def cluster_words(self, what: str) -> list[str]:
+        """Runtime names and tags (`@` pins) or cluster job ids (`kill`),
+        from an attached cluster only; remembered briefly, [] on any error."""
+        import time
+
+        hit = self._cluster_words.get(what)
+        if hit is not None and time.monotonic() - hit[0] < CLUSTER_WORDS_TTL:
+            return hit[1]
+        client = self._cluster()
+        words: list[str] = []
+        if client is not None:
+            from onesh.builtins.cluster import cluster_job_ids, pin_targets
+
+            try:
+                words = pin_targets(client) if what == "pin" else cluster_job_ids(client)
+            except Exception:  # noqa: BLE001 - completion stays silent about the cluster
+                words = []
+        self._cluster_words[what] = (time.monotonic(), words)
+        return words
+
     def listings(self) -> Listings:
         if self._listings is None:
             from onesh.engine.nsglob import Listings
@@ -160,6 +185,10 @@ class OneshCompleter(Completer):
         if client is not None:
             path = self._ns_dir(word)
             rows[path] = await self.listings().get(client.boot, client.secret, path) or []
+        if what in ("pin", "job"):
+            import asyncio
+
+            await asyncio.to_thread(self.cluster_words, what)  # fills the cache off the loop
         for c in self._completions(document, lambda p: rows.get(p, [])):
             yield c
 
@@ -172,7 +201,7 @@ class OneshCompleter(Completer):
         if at_space:
             prev = toks[-1] if toks else None
             cmd_pos = prev is None or prev.kind in ("op", "newline") or (
-                prev.kind == "keyword" and prev.text in ("then", "do", "else", "elif", "if", "while", "until", "!", "{"))
+                prev.kind == "keyword" and prev.text in KEYWORDS_BEFORE_COMMAND)
             before = self._words_of_current_command(toks)
         else:
             cmd_pos = toks[-1].command_position or toks[-1].kind == "keyword"
@@ -181,6 +210,10 @@ class OneshCompleter(Completer):
         what: What
         if _VAR_RE.search(word) is not None:
             what = "var"
+        elif word.startswith("@") and not cmd_pos and before:
+            what = "pin"
+        elif cmd == "kill" and not cmd_pos and not word.startswith("-") and "/" not in word:
+            what = "job"
         elif cmd_pos and "/" not in word and not word.startswith("~"):
             what = "command"
         elif cmd == "set" and before[-1:] in (["-o"], ["+o"]):
@@ -224,6 +257,17 @@ class OneshCompleter(Completer):
                 if name.startswith(word) and name not in seen:
                     seen.add(name)
                     yield Completion(name, start_position=-len(word))
+            return
+        if what == "pin":
+            for target in self.cluster_words("pin"):
+                if ("@" + target).startswith(word):
+                    yield Completion("@" + target, start_position=-len(word))
+            return
+        if what == "job":
+            jobs = [f"%{j}" for j in sorted(self.interp.jobs.jobs)] + self.cluster_words("job")
+            for job in jobs:
+                if job.startswith(word):
+                    yield Completion(job, start_position=-len(word))
             return
         if what == "set-o":
             for opt in sorted(set(OPTION_LETTERS.values()) | set(LONG_ONLY_OPTIONS)):
@@ -275,14 +319,12 @@ _ASSIGN_RE = re.compile(r"[A-Za-z_]\w*(\[[^]]*\])?\+?=")
 
 
 class CommandLexer(Lexer):
-    """Syntax colours from the pygments lexer, plus the command word of each
-    simple command marked as known (builtin, function, alias, executable) or
-    unknown — the typo shows before Enter is pressed."""
+    """Syntax colours from the tolerant lexer (onesh.repl.highlight), plus
+    the command word of each simple command marked as known (builtin,
+    function, alias, executable) or unknown — the typo shows before Enter
+    is pressed."""
 
     def __init__(self, completer: OneshCompleter) -> None:
-        from onesh.repl.highlight import OneshLexer
-
-        self.base = PygmentsLexer(OneshLexer)
         self.completer = completer
 
     def known(self, name: str) -> bool:
@@ -294,7 +336,8 @@ class CommandLexer(Lexer):
                 or name in self.completer.executable_set())
 
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
-        base = self.base.lex_document(document)
+        from onesh.repl.highlight import highlight
+
         text = document.text
         marks: dict[int, str] = {}
         for t in tokens(text):
@@ -302,27 +345,17 @@ class CommandLexer(Lexer):
             if (t.kind != "word" or not t.command_position or _ASSIGN_RE.match(t.text)
                     or any(c in t.text for c in "$`'\"\\*?[")):
                 continue
-            style = " class:command.known" if self.known(t.text) else " class:command.unknown"
-            for i in range(t.span.start, t.span.end):
-                marks[i] = style
-        if not marks:
-            return base
-        starts = [0]
-        for i, c in enumerate(text):
-            if c == "\n":
-                starts.append(i + 1)
+            marks[t.span.start] = " class:command.known" if self.known(t.text) else " class:command.unknown"
+        lines: list[StyleAndTextTuples] = [[]]
+        for at, path, piece in highlight(text):
+            style = "class:pygments." + path.lower() + marks.get(at, "")
+            for k, part in enumerate(piece.split("\n")):
+                if k:
+                    lines.append([])
+                if part:
+                    lines[-1].append((style, part))
 
         def get_line(lineno: int) -> StyleAndTextTuples:
-            frags = base(lineno)
-            if lineno >= len(starts):
-                return frags
-            pos = starts[lineno]
-            out: StyleAndTextTuples = []
-            for frag in frags:
-                style, s = frag[0], frag[1]
-                for c in s:
-                    out.append((style + marks.get(pos, ""), c))
-                    pos += 1
-            return out
+            return lines[lineno] if lineno < len(lines) else []
 
         return get_line

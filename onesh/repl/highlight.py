@@ -1,109 +1,79 @@
-"""Pygments lexer for onesh, registered as the `onesh` pygments plugin.
+"""Syntax colours from the tolerant lexer (onesh.parser.lexer), the one
+the completer and the parser's tables share: as token paths for the REPL's
+prompt_toolkit lexer, and as the `onesh` pygments plugin for anything else
+that highlights with pygments.
 
-Regex-based like pygments' own BashLexer (it must never fail on partial
-input while the user types), with onesh's builtins and the `@node` pin.
+Colours are named by pygments token paths ("Name.Builtin"), so the REPL
+uses prompt_toolkit's default pygments colours without importing pygments.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-from pygments.lexer import RegexLexer, bygroups, include
-from pygments.token import (
-    Comment,
-    Keyword,
-    Name,
-    Number,
-    Operator,
-    Punctuation,
-    String,
-    Text,
-    Whitespace,
-)
-
 from onesh.builtins.registry import BUILTINS
+from onesh.parser.lexer import double_segments, segments, tokens
+from onesh.parser.words import is_name
 
-_KEYWORDS = ("if", "then", "elif", "else", "fi", "for", "in", "do", "done", "while", "until",
-             "case", "esac", "function", "select", "time")
-_BUILTIN_RE = "|".join(sorted((b.replace("[", r"\[").replace(".", r"\.") for b in BUILTINS if b not in (":",)),
-                              key=len, reverse=True))
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+_KIND_PATH = {
+    "comment": "Comment.Single", "keyword": "Keyword", "op": "Operator", "space": "Text.Whitespace",
+    "newline": "Text.Whitespace", "text": "Text", "single": "Literal.String.Single",
+    "double": "Literal.String.Double", "var": "Name.Variable", "sub": "Literal.String.Interpol",
+    "escape": "Literal.String.Escape",
+}
 
 
-class OneshLexer(RegexLexer):
-    name = "onesh"
-    aliases: ClassVar[list[str]] = ["onesh"]
-    filenames: ClassVar[list[str]] = ["*.onesh"]
-    mimetypes: ClassVar[list[str]] = ["text/x-onesh"]
+def highlight(text: str) -> Iterator[tuple[int, str, str]]:
+    """(offset, token path, text) for every piece of `text`, in order."""
+    for t in tokens(text):
+        at = t.span.start
+        if t.kind not in ("word", "string", "var"):
+            yield at, _KIND_PATH[t.kind], t.text
+            continue
+        word = t.text
+        if t.command_position and word in BUILTINS:
+            yield at, "Name.Builtin", word
+            continue
+        if not t.command_position and word.startswith("@") and len(word) > 1:
+            yield at, "Name.Tag", word  # a placement pin
+            continue
+        name, eq, _ = word.partition("=")
+        if t.command_position and eq and is_name(name.removesuffix("+")):
+            yield at, "Name.Variable", name
+            yield at + len(name), "Operator", "="
+            at += len(name) + 1
+            word = word[len(name) + 1:]
+        for kind, piece in segments(word):
+            for sub_kind, sub in double_segments(piece) if kind == "double" else [(kind, piece)]:
+                yield at, _KIND_PATH[sub_kind], sub
+                at += len(sub)
 
-    tokens: ClassVar[dict[str, list]] = {  # type: ignore[type-arg]
-        "root": [
-            include("basic"),
-            (r"`", String.Backtick, "backticks"),
-            include("data"),
-            include("interp"),
-        ],
-        "interp": [
-            (r"\$\(\(", Keyword, "math"),
-            (r"\$\(", Keyword, "paren"),
-            (r"\$\{#?", String.Interpol, "curly"),
-            (r"\$[a-zA-Z_]\w*", Name.Variable),
-            (r"\$(?:\d+|[#$?!_*@-])", Name.Variable),
-            (r"\$", Text),
-        ],
-        "basic": [
-            (r"(?:(?<=\s)|^)#.*$", Comment.Single),
-            (r"\b(" + "|".join(_KEYWORDS) + r")(?=[\s)`;&|]|$)", Keyword),
-            (r"(?<![\w.-])(" + _BUILTIN_RE + r")(?=[\s)`;&|]|$)", Name.Builtin),
-            (r"\\[\w\W]", String.Escape),
-            (r"(\b\w+)(\s*)(\+?=)", bygroups(Name.Variable, Whitespace, Operator)),
-            (r"[\[\]{}()=]", Operator),
-            (r"<<<|<<-?\s*['\"]?\\?\w+['\"]?", String),
-            (r"&&|\|\||\|&|\|", Operator),
-            (r"\d*(?:>>|>&|<&|>\||<>|&>>|&>|>|<)", Operator),
-            (r"(?<=\s)@[\w.=-]+(?=\s*(?:$|[;&|)]))", Name.Tag),
-        ],
-        "data": [
-            (r"(?s)\$?\"(\\\\|\\[0-7]+|\\.|[^\"\\$])*\"", String.Double),
-            (r'"', String.Double, "string"),
-            (r"(?s)\$'(\\\\|\\[0-7]+|\\.|[^'\\])*'", String.Single),
-            (r"(?s)'.*?'", String.Single),
-            (r"'[^']*$", String.Single),
-            (r";", Punctuation),
-            (r"&", Punctuation),
-            (r"\s+", Whitespace),
-            (r"\d+\b", Number),
-            (r"[^=\s\[\]{}()$\"'`\\<>&|;]+", Text),
-            (r"[<#]", Text),
-        ],
-        "string": [
-            (r'"', String.Double, "#pop"),
-            (r'(?s)(\\\\|\\[0-7]+|\\.|[^"\\$])+', String.Double),
-            include("interp"),
-        ],
-        "curly": [
-            (r"\}", String.Interpol, "#pop"),
-            (r":-", Keyword),
-            (r"\w+", Name.Variable),
-            (r"[^}:\"'`$\\]+", Punctuation),
-            (r":", Punctuation),
-            include("root"),
-        ],
-        "paren": [
-            (r"\)", Keyword, "#pop"),
-            include("root"),
-        ],
-        "math": [
-            (r"\)\)", Keyword, "#pop"),
-            (r"\*\*|\|\||<<|>>|[-+*/%^|&<>!=~?:]", Operator),
-            (r"\d+#[\da-zA-Z]+", Number),
-            (r"\d+#(?! )", Number),
-            (r"0[xX][\da-fA-F]+", Number),
-            (r"\d+", Number),
-            (r"[a-zA-Z_]\w*", Name.Variable),
-            include("root"),
-        ],
-        "backticks": [
-            (r"`", String.Backtick, "#pop"),
-            include("root"),
-        ],
-    }
+
+def _pygments_lexer() -> type:
+    from pygments.lexer import Lexer
+    from pygments.token import string_to_tokentype
+
+    class OneshLexer(Lexer):
+        """The `onesh` pygments lexer (entry point in pyproject.toml)."""
+
+        name = "onesh"
+        aliases = ["onesh"]
+        filenames = ["*.onesh"]
+        mimetypes = ["text/x-onesh"]
+
+        def get_tokens_unprocessed(self, text: str) -> Iterator[tuple[int, object, str]]:
+            for at, path, piece in highlight(text):
+                yield at, string_to_tokentype(path), piece
+
+    return OneshLexer
+
+
+def __getattr__(name: str) -> type:
+    # pygments is imported only when someone asks for the plugin class.
+    if name == "OneshLexer":
+        cls = _pygments_lexer()
+        globals()["OneshLexer"] = cls
+        return cls
+    raise AttributeError(name)

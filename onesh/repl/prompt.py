@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import getpass
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -13,6 +11,17 @@ from onesh import __version__
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
+
+DEFAULT_PS1 = r"\[\e[1;32m\]\u@\h\[\e[0m\]:\[\e[1;34m\]\w\[\e[0m\]\$ "
+
+
+def ps1_text(interp: Interpreter) -> str:
+    """The prompt: PS1 (or the default) decoded and expanded, ANSI escapes kept."""
+    st = interp.state
+    ps1 = st.get("PS1")
+    text = render(DEFAULT_PS1 if ps1 is None else ps1, cwd=st.get("PWD") or os.getcwd(),
+                  home=st.get("HOME"), jobs=len(interp.jobs.jobs), quote=True)
+    return expand(interp, text)
 
 
 def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
@@ -33,11 +42,11 @@ def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
         mark = len(out)
         if e == "u":
             try:
-                out.append(getpass.getuser())
+                out.append(_user())
             except (KeyError, OSError):
                 out.append("?")
         elif e in "hH":
-            host = socket.gethostname()
+            host = os.uname().nodename
             out.append(host.split(".")[0] if e == "h" else host)
         elif e in "wW":
             path = cwd
@@ -78,6 +87,16 @@ def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
         if quote:
             out[mark:] = [_protect(x) for x in out[mark:]]
     return "".join(out)
+
+
+def _user() -> str:
+    """getpass.getuser's answer, without importing getpass at start-up."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def _protect(text: str) -> str:

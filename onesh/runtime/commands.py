@@ -10,7 +10,8 @@ import sys
 import time
 from typing import Any
 
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
+from onesh.tables import format_table
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,11 +71,6 @@ def runtime_main(argv: list[str]) -> int:
     return asyncio.run(Runtime(cfg).run())
 
 
-def _table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-
-
 def format_status(snap: dict[str, Any]) -> str:
     hosted: dict[str, list[str]] = {}
     for slot, host in sorted(snap["assign"].items()):
@@ -92,7 +88,7 @@ def format_status(snap: dict[str, Any]) -> str:
         rows.append([name, m.get("endpoint", "?"), role, "yes" if m.get("alive") else "NO", lease_age(m),
                      f"{m.get('load', 0):.2f}", tags, devices, ",".join(hosted.get(name, [])) or "-"])
     unplaced = sorted(set(_slots(snap)) - set(snap["assign"]))
-    out = _table(rows)
+    out = format_table(rows)
     out += f"\n\nleader: {leader or 'none'}   epoch: {snap.get('epoch')}   answered by: {snap.get('answered_by', '?')}"
     if unplaced:
         out += f"\nunplaced: {', '.join(unplaced)}"

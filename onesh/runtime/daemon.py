@@ -26,6 +26,7 @@ import zmq
 import zmq.asyncio
 
 from onesh.aio import within
+from onesh.errors import OneshError
 from onesh.kernel.agents import KernelAgent, Service
 from onesh.kernel.bootrecord import build_boot_record
 from onesh.kernel.liveness import RENEW_EVERY, Leases, renew_period
@@ -37,7 +38,6 @@ from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 from onesh.net.leasechannel import LeaseClient, LeaseServer
 from onesh.net.rpc import HandlerError, RpcClient, RpcClients, RpcError, RpcServer, RpcTimeout
 from onesh.net.samehost import host_key, sweep_stale
-from onesh.parser.errors import OneshError
 
 log = logging.getLogger("onesh.runtime")
 

@@ -44,7 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 WAVES = ("sine", "square", "sawtooth", "random")
 SIM_OPTIONS = ("rate", "seed", "period")

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from onesh.parser.errors import OneshError
+from onesh.errors import OneshError
 
 
 class ClusterError(OneshError):

@@ -17,6 +17,7 @@ from onesh.engine.state import ShellState
 class MiniShell:
     state: ShellState = field(default_factory=lambda: ShellState(environ={}))
     lines: list[str] = field(default_factory=list)
+    sourcing: int = 0
 
     def run_text(self, text: str, name: str) -> int:
         raise NotImplementedError("builtin unit tests do not run shell text")
@@ -26,6 +27,15 @@ class MiniShell:
 
     def clear_history(self) -> None:
         self.lines.clear()
+
+    # No cluster here: the Shell protocol's cluster side says so.
+    cluster = None
+
+    def cluster_attached(self) -> bool:
+        return False
+
+    def namespace_dir(self, path: str) -> bool:
+        return False
 
 
 @dataclass

@@ -21,12 +21,18 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="bash not i
 class _Shell:
     def __init__(self) -> None:
         self.state = ShellState(environ={})
+        self.sourcing = 0
 
     def run_text(self, text: str, name: str) -> int:
         raise NotImplementedError
 
     def history(self) -> list[str]:
         return []
+
+    cluster = None
+
+    def namespace_dir(self, path: str) -> bool:
+        return False
 
 
 def call(fn, argv: list[str]) -> tuple[bytes, int]:  # type: ignore[no-untyped-def]

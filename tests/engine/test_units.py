@@ -8,9 +8,9 @@ import pytest
 from onesh.engine import arith, pattern
 from onesh.engine.braces import brace_expand
 from onesh.engine.expand import ifs_split
+from onesh.errors import ExpansionError
 from onesh.parser import ast as A
 from onesh.parser import parse
-from onesh.parser.errors import ExpansionError
 
 
 def ev(expr: str, env: dict[str, str] | None = None) -> int:

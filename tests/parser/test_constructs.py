@@ -4,15 +4,14 @@ pipeline flags, aliases through iter_commands, here-doc bodies)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onesh.errors import ParseError, Span, format_error
 from onesh.parser import ast as A
 from onesh.parser import check, iter_commands, parse
-from onesh.parser.errors import ParseError, Span, format_error
+from onesh.record import Record, values
 
 
 def cmd(src: str, aliases: dict[str, str] | None = None) -> A.Command:
@@ -366,12 +365,12 @@ def test_alias_soup_keeps_spans_inside_the_source(src: str) -> None:
         if isinstance(node, tuple):
             stack.extend(node)
             continue
-        if not dataclasses.is_dataclass(node) or isinstance(node, type):
+        if not isinstance(node, Record):
             continue
         span = getattr(node, "span", None)
         if isinstance(span, Span):
             assert 0 <= span.start <= span.end <= len(src), (node, src)
-        stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+        stack.extend(values(node))
 
 
 @pytest.mark.parametrize("src", ["echo >", "cat <<", "echo 2>&"])

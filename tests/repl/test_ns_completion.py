@@ -23,8 +23,8 @@ from onesh.engine.interp import Interpreter
 from onesh.engine.state import ShellState
 from onesh.repl.app import run_repl
 from onesh.repl.completer import OneshCompleter
-from onesh.runtime.client import ClusterHandle
-from onesh.runtime.localcluster import ClusterInfo
+from onesh.runtime.client import ClusterClient, ClusterHandle
+from onesh.runtime.localcluster import ClusterError, ClusterInfo
 from onesh.runtime.nsclient import NamespaceSync
 
 pytestmark = pytest.mark.slow
@@ -36,19 +36,60 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterInfo]:
 
     info = start_cluster(str(tmp_path_factory.mktemp("complete") / "c"), nodes=3, sensors=2)
     try:
+        # Ready when the namespace answers: a Tab waits half a second at
+        # most, which a cluster still placing its agents may not meet.
+        deadline = time.monotonic() + 30
+        with NamespaceSync(info.boot, info.secret) as ns:
+            while time.monotonic() < deadline:
+                try:
+                    if len(ns.listdir("/dev/sensor")) == 2:
+                        break
+                except Exception:  # noqa: BLE001 - not ready yet
+                    pass
+                time.sleep(0.2)
         yield info
     finally:
         stop_cluster(info)
 
 
+class Attached:
+    """A ClusterLink to an explicit cluster, as cli.py gives the
+    interpreter one for `--cluster DIR`."""
+
+    def __init__(self, directory: str) -> None:
+        self.handle = ClusterHandle(directory)
+
+    def client(self) -> ClusterClient:
+        return self.handle.client()
+
+    def attached(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class NeverStarted:
+    """A ClusterLink with no cluster yet: records every call that would
+    attach (or start) one."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def client(self) -> ClusterClient:
+        self.started.append("client")
+        raise ClusterError("no cluster in this test")
+
+    def attached(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+
 def shell(tmp_path: Path, cluster: str | None) -> Interpreter:
     st = ShellState(environ={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PWD": str(tmp_path)})
-    interp = Interpreter(st, interactive=True)
-    if cluster is not None:
-        handle = ClusterHandle(cluster)
-        interp.cluster = handle.client
-        interp.cluster_attached = lambda: True
-    return interp
+    return Interpreter(st, interactive=True, cluster=Attached(cluster) if cluster is not None else None)
 
 
 @pytest.fixture
@@ -101,15 +142,15 @@ def test_only_arguments_get_namespace_paths(attached: Interpreter) -> None:
 
 
 def test_never_starts_a_cluster(tmp_path: Path) -> None:
-    interp = shell(tmp_path, None)
-
-    def start() -> object:
-        raise AssertionError("completion started the cluster")
-
-    interp.cluster = start
-    c = OneshCompleter(interp)
+    link = NeverStarted()
+    st = ShellState(environ={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PWD": str(tmp_path)})
+    c = OneshCompleter(Interpreter(st, interactive=True, cluster=link))
     assert complete(c, "cat /dev/sensor/") == []
     assert complete(c, "cat /dev/nul") == ["/dev/null"]
+    assert complete(c, "cat x @r") == []
+    assert complete(c, "kill ") == []
+    # A Tab never attaches (the completer swallows errors, so count the calls).
+    assert link.started == []
 
 
 def test_listings_are_cached_briefly(attached: Interpreter, cluster: ClusterInfo) -> None:
@@ -178,9 +219,47 @@ def test_tab_in_the_repl(attached: Interpreter, tmp_path: Path, capfd: pytest.Ca
         typist = threading.Thread(target=later)
         typist.start()
         try:
-            run_repl(attached, input=inp, output=DummyOutput(), history_path=str(tmp_path / "h"))
+            run_repl(attached, input=inp, output=DummyOutput())
         finally:
             typist.join()
     out = capfd.readouterr().out
     assert "/dev/sensor/\n" in out
     assert "/net/r1 /net/r2 /net/r3\n" in out
+
+
+def test_pin_completes_runtime_names_and_tags(attached: Interpreter) -> None:
+    c = OneshCompleter(attached)
+    assert complete(c, "cat x @r") == ["@r1", "@r2", "@r3"]
+    assert complete(c, "cat x @r2") == ["@r2"]
+    assert complete(c, "@r") == []  # a command word is not a pin
+    assert complete(c, "cat x @zz") == []
+
+
+def test_kill_completes_cluster_job_ids(attached: Interpreter, cluster: ClusterInfo, tmp_path: Path) -> None:
+    """A job running on the cluster (started by another shell) is offered
+    by its `ps --cluster` id after `kill`."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.directory, "-c",
+                             "cat /dev/sensor/2 | grep x @r3"],
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        c = OneshCompleter(attached)
+        want = f":{proc.pid}:1"
+        ids: list[str] = []
+        deadline = time.monotonic() + 30
+        while not any(i.endswith(want) for i in ids) and time.monotonic() < deadline:
+            c._cluster_words.clear()  # no remembered answer: ask the session agent again
+            ids = complete(c, "kill ")
+            time.sleep(0.2)
+        assert any(i.endswith(want) for i in ids), ids
+        job = next(i for i in ids if i.endswith(want))
+        assert complete(c, f"kill -INT {job[:3]}") == [i for i in ids if i.startswith(job[:3])]
+        assert attached.run_text(f"kill -INT {job}\n", "<test>") == 0  # its stages stop everywhere
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -195,3 +195,19 @@ def test_terminal_modes_kept_or_restored_like_bash(shell: PtyShell) -> None:
     shell.send("stty echo\r")
     shell.send("exit\r")
     shell.wait()
+
+
+def test_keys_typed_before_the_editor_is_loaded_reach_it(shell: PtyShell) -> None:
+    """The first prompt is written before prompt_toolkit is imported; keys
+    typed at once (Ctrl-C included) wait for the editor instead of being
+    echoed, signalled or lost, and commands still get a cooked terminal."""
+    shell.read_until(b"PROMPT$")
+    shell.send("echo lost\x03echo typed-ahead\r")
+    out = shell.read_until(b"typed-ahead\r\n")  # the command's output
+    assert b"lost\r\n" not in out
+    shell.send("stty -a\r")
+    modes = shell.read_until(b"echoctl")  # stty's local-modes line
+    assert b"icanon" in modes and b"-icanon" not in modes and b"-isig" not in modes, modes
+    assert b" echo " in modes, modes
+    shell.send("exit\r")
+    assert shell.wait() == 0

@@ -21,6 +21,7 @@ from onesh.engine.interp import Interpreter
 from onesh.engine.state import ShellState
 from onesh.repl.app import run_repl
 from onesh.repl.completer import OneshCompleter
+from onesh.repl.history import ReplHistory
 from onesh.repl.prompt import render
 
 
@@ -33,7 +34,11 @@ def interp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Interpre
 
 def drive(interp: Interpreter, keys: str, history: Path | None = None, later: str | list[str] = "") -> int:
     """Type `keys`; each chunk of `later` is typed 0.5 s after the previous
-    one (after asynchronous work such as completion has had a chance to run)."""
+    one (after asynchronous work such as completion has had a chance to run).
+    With `history`, the session's history is that file (an interpreter on
+    the same state, built with it, as cli.py builds the REPL's)."""
+    if history is not None:
+        interp = Interpreter(interp.state, interactive=True, history=ReplHistory(str(history)))
     chunks = [later] if isinstance(later, str) else later
     with create_pipe_input() as inp, create_app_session(input=inp, output=DummyOutput()):
         inp.send_text(keys)
@@ -47,7 +52,7 @@ def drive(interp: Interpreter, keys: str, history: Path | None = None, later: st
         if typist:
             typist.start()
         try:
-            return run_repl(interp, input=inp, output=DummyOutput(), history_path=str(history) if history else None)
+            return run_repl(interp, input=inp, output=DummyOutput())
         finally:
             if typist:
                 typist.join()
@@ -233,18 +238,23 @@ def test_command_word_marked_known_or_unknown(interp: Interpreter) -> None:
     get_line = lexer.lex_document(Document("echo a | nosuchcmd-zz b && myfn\nls x=1 y"))
 
     def style_of(lineno: int, word: str) -> str:
+        """The style of the fragment holding the first character of `word`."""
         frags = get_line(lineno)
-        line = "".join(f[1] for f in frags)
-        i = line.index(word)
-        return "".join(f[0] for f in frags[i:i + 1])
+        i = "".join(f[1] for f in frags).index(word)
+        for style, text, *_ in frags:
+            if i < len(text):
+                return style
+            i -= len(text)
+        raise AssertionError(word)
 
     assert "command.known" in style_of(0, "echo")
     assert "command.unknown" in style_of(0, "nosuchcmd")
     assert "command.known" in style_of(0, "myfn")
     assert "command.known" in style_of(1, "ls")
     assert "command" not in style_of(0, " b")
-    # Pygments colours are kept underneath.
-    assert "pygments" in style_of(0, "echo")
+    # Syntax colours (named like pygments' tokens) are kept underneath.
+    assert "pygments.name.builtin" in style_of(0, "echo")
+    assert "pygments.operator" in style_of(0, "&&")
 
 
 def test_complete_tilde_path_uses_shell_home(interp: Interpreter, tmp_path: Path) -> None:
@@ -292,3 +302,25 @@ def test_lexer_and_completer_never_raise_on_partial_input(interp: Interpreter) -
         assert "\n".join(lines) == text
 
     check()
+
+
+def test_autosuggestion_from_history_accepted_with_right_arrow(interp: Interpreter, tmp_path: Path,
+                                                               capfd: pytest.CaptureFixture[str]) -> None:
+    hist = tmp_path / "h"
+    drive(interp, "echo suggested-line\rexit\r", history=hist)
+    capfd.readouterr()
+    # A new session: typing the start shows the rest of the history line
+    # as a suggestion (computed in the background, once the history file is
+    # loaded: hence the pause); Right arrow (ESC [ C) takes it, Enter runs it.
+    drive(interp, "echo sugg", history=hist, later="\x1b[C\rexit\r")
+    assert "suggested-line" in capfd.readouterr().out
+
+
+def test_no_suggestion_without_right_arrow(interp: Interpreter, tmp_path: Path,
+                                           capfd: pytest.CaptureFixture[str]) -> None:
+    hist = tmp_path / "h"
+    drive(interp, "echo suggested-line\rexit\r", history=hist)
+    capfd.readouterr()
+    drive(interp, "echo sugg", history=hist, later="\rexit\r")
+    out = capfd.readouterr().out
+    assert "sugg\n" in out and "suggested-line" not in out

@@ -158,3 +158,23 @@ echo $(( "3" + '4' ))
 a=7; b=7; ((a == b)) && echo equal
 ## stdout:
 equal
+
+#### array elements in arithmetic
+a=(1 2 3); i=1; echo $(( a[i] + 1 )) $(( a[-1] )) $(( a[i+1] * 2 ))
+## stdout:
+3 3 6
+
+#### assignment to an element named by an expansion
+i=3; (( x$i[5] = 42 )); echo ${x3[5]}
+## stdout:
+42
+
+#### element increment and compound assignment
+a=(5); (( a[0]++ )); (( a[2] += 7 )); (( ++a[1] )); echo ${a[@]}
+## stdout:
+6 1 7
+
+#### unset element in arithmetic is zero
+echo $(( b[3] + 1 ))
+## stdout:
+1

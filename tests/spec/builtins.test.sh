@@ -340,3 +340,73 @@ TERM
 kill 999999; echo $?
 ## stdout:
 1
+
+#### cd into a missing directory and back out fails
+cd /nonexistent/..; echo $?; pwd | grep -c onesh-spec
+## stdout:
+1
+1
+
+#### cd through an existing directory and back
+mkdir -p d/e; cd d/e/../..; echo $?; cd /tmp/../usr; pwd
+## stdout:
+0
+/usr
+
+#### printf -v with an invalid name is status 2
+printf -v 1x %s a; echo $?
+## stdout:
+2
+
+#### printf time format with an epoch argument
+TZ=UTC printf '%(%Y-%m-%d %H:%M)T\n' 3600; TZ=UTC printf '[%(%H)T]\n' 0
+## stdout:
+1970-01-01 01:00
+[00]
+
+#### getopts over the positional parameters
+set -- -a -b val -cfoo -de x y; while getopts ab:c:de opt; do echo "$opt ${OPTARG-unset} $OPTIND"; done; echo "end $opt $OPTIND"; shift $((OPTIND-1)); echo "$@"
+## stdout:
+a unset 2
+b val 4
+c foo 5
+d unset 5
+e unset 6
+end ? 6
+x y
+
+#### getopts silent mode reports the letter
+while getopts :ab: o -x -b; do echo "$o ${OPTARG-u} $OPTIND"; done; echo $?
+## stdout:
+? x 2
+: b 3
+0
+
+#### getopts noisy mode
+while getopts ab: o -x -b; do echo "$o ${OPTARG-u} $OPTIND"; done 2>/dev/null; echo $?
+## stdout:
+? u 2
+? u 3
+0
+
+#### getopts in a function with a local OPTIND, and --
+f() { local OPTIND=1 o; while getopts v o "$@"; do echo f$o; done; }; f -v -v; f -v; getopts a o -- -a; echo $? $OPTIND $o
+## stdout:
+fv
+fv
+fv
+1 2 ?
+
+#### assigning OPTIND restarts getopts
+OPTIND=1; getopts abc o -abc; echo $o $OPTIND; OPTIND=1; getopts abc o -xa 2>/dev/null; echo $o $OPTIND; getopts abc o -xa; echo $o $OPTIND; getopts abc o -xa; echo $? $o $OPTIND
+## stdout:
+a 1
+? 1
+a 2
+1 ? 2
+
+#### getopts usage errors
+getopts; echo $?; getopts a 1x; echo $?
+## stdout:
+2
+1

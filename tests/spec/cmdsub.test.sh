@@ -88,3 +88,27 @@ got from-f
 x=$(echo out; echo err >&2); echo "[$x]"
 ## stdout:
 [out]
+
+#### a command of only a command substitution has its status
+$(exit 42); echo $?
+## stdout:
+42
+
+#### words that expand to nothing take the last substitution's status
+x=$(exit 3) $(exit 4); echo $?; $(exit 5) $(true); echo $?
+## stdout:
+3
+0
+
+#### empty expansion with no substitution is status zero
+false; $empty; echo $?
+## stdout:
+0
+
+#### $? in an assignment is the previous command's status
+g=$(false); r=$?; echo $r; for i in 1; do g=$(exit 4); r=$?; echo $r; done; false; x=$?; echo $x; x=$(exit 3) y=$?; echo $? $y
+## stdout:
+1
+4
+1
+3 3

@@ -212,3 +212,88 @@ for i in 1 2; do for j in 1 2; do echo $((i*j)); done; done
 while false; do echo x; done; echo $?
 ## stdout:
 0
+
+#### break in a loop condition ends the loop
+for i in 1 2; do while break; do echo x; done; echo $i; done
+## stdout:
+1
+2
+
+#### continue in an until condition ends the until loop
+for i in 1 2; do until continue; do echo x; done; echo $i; done
+## stdout:
+1
+2
+
+#### break and continue in a condition list
+i=0; while [ $i -lt 5 ] && { i=$((i+1)); [ $i = 3 ] && break; true; }; do echo $i; done; echo end $i
+## stdout:
+1
+2
+end 3
+
+#### break in a function called from a loop does not leave the loop
+f() { break; }; for i in 1 2 3; do echo $i; f; done; echo end
+## stdout:
+1
+2
+3
+end
+
+#### continue in a function called from a loop is an error
+f() { continue; }; for i in 1 2; do f; echo $i; done
+## stdout:
+1
+2
+
+#### break in a subshell inside a loop
+for i in 1 2; do (break); echo $i; done; for i in 1 2; do echo $(break)x; done
+## stdout:
+1
+2
+x
+x
+
+#### break with a count from nested loops
+for i in 1 2; do for j in a b; do echo $i$j; break 2; done; done; echo after
+## stdout:
+1a
+after
+
+#### (( that does not close as arithmetic is two subshells
+((echo a; echo b) | cat)
+## stdout:
+a
+b
+
+#### (( arithmetic and nested subshells side by side
+((x = 1 + 2)); echo $x; ( (echo c) ); f() ((echo in f) ); f
+## stdout:
+3
+c
+in f
+
+#### select picks a word by number
+select x in a b c; do echo "got $x $REPLY"; break; done <<< "2"
+## stdout:
+got b 2
+
+#### select with an answer out of range
+select x in a b c; do echo "got [$x] $REPLY"; break; done <<< "9"
+## stdout:
+got [] 9
+
+#### select ends at end of input with status 1
+PS3="pick: "; select x in a b; do echo "[$x]"; done <<< $'1\n\n5\n'; echo $?
+## stdout:
+[a]
+[]
+
+1
+
+#### select over the positional parameters
+set -- p q; select x; do echo $x; continue; done <<< "1"; echo $?
+## stdout:
+p
+
+1

@@ -128,3 +128,182 @@ f() { echo $V; }; V=temp f; echo "[${V-unset}]"
 ## stdout:
 temp
 [unset]
+
+#### declare -f prints the body as bash does
+f() { echo hi; if true; then echo x; elif false; then :; else echo y; fi; }
+declare -f f
+## stdout:
+f () 
+{ 
+    echo hi;
+    if true; then
+        echo x;
+    else
+        if false; then
+            :;
+        else
+            echo y;
+        fi;
+    fi
+}
+
+#### declare -f of simple commands, lists and pipelines
+g() { a=1 b=2 cmd "x y" 'z' >out 2>&1 </dev/null; echo a && echo b || echo c; ! true | cat; x | y |& z; }
+declare -f g
+## stdout:
+g () 
+{ 
+    a=1 b=2 cmd "x y" 'z' > out 2>&1 < /dev/null;
+    echo a && echo b || echo c;
+    ! true | cat;
+    x | y 2>&1 | z
+}
+
+#### declare -f of loops
+h() { for i in 1 2; do echo $i; done; for j; do :; done; while true; do break; done; until false; do break; done; }
+declare -f h
+## stdout:
+h () 
+{ 
+    for i in 1 2;
+    do
+        echo $i;
+    done;
+    for j in "$@";
+    do
+        :;
+    done;
+    while true; do
+        break;
+    done;
+    until false; do
+        break;
+    done
+}
+
+#### declare -f of case, subshell, group, arithmetic and conditional
+k() { case $1 in a|b) echo ab;; *) echo other;& c) :;;& esac; (cd /; ls); { echo g; }; (( x = 1 + 2 )); [[ -n $x && $x == 3 ]]; }
+declare -f k
+## stdout:
+k () 
+{ 
+    case $1 in 
+        a | b)
+            echo ab
+        ;;
+        *)
+            echo other
+        ;&
+        c)
+            :
+        ;;&
+    esac;
+    ( cd /;
+    ls );
+    { 
+        echo g
+    };
+    (( x = 1 + 2 ));
+    [[ -n $x && $x == 3 ]]
+}
+
+#### declare -f with a here-document, background and arithmetic for
+m() { cat <<EOT
+hello $x
+EOT
+echo done; sleep 1 & echo bg; for ((i=0;i<3;i++)); do echo $i; done; }
+declare -f m
+## stdout:
+m () 
+{ 
+    cat <<EOT
+hello $x
+EOT
+
+    echo done
+    sleep 1 & echo bg;
+    for ((i=0; i<3; i++))
+    do
+        echo $i;
+    done
+}
+
+#### declare -f of a subshell body, substitutions and a nested function
+n() ( echo subshell body )
+p() { local x=$(echo "a b") y=`date`; echo "${x:-def}" $((1+2)) ~/x; time sleep 0; f() { :; }; }
+declare -f n p
+## stdout:
+n () 
+{ 
+    ( echo subshell body )
+}
+p () 
+{ 
+    local x=$(echo "a b") y=`date`;
+    echo "${x:-def}" $((1+2)) ~/x;
+    time sleep 0;
+    function f () 
+    { 
+        :
+    }
+}
+
+#### declare -f with comments, tab-stripped here-document and redirected body
+function a { echo in a # comment
+  for x in "$@"; do
+    if [ -n "$x" ]; then echo "$x"; fi
+  done
+  cat <<-'END' >/dev/null
+	tabbed $x
+	END
+  echo after
+}
+b() { echo b; } >/dev/null 2>&1
+c() { local v=( 1 2 ); declare -a w=( 3 ); echo ${v[@]} & }
+declare -f a b c
+## stdout:
+a () 
+{ 
+    echo in a;
+    for x in "$@";
+    do
+        if [ -n "$x" ]; then
+            echo "$x";
+        fi;
+    done;
+    cat <<-'END' > /dev/null
+tabbed $x
+END
+
+    echo after
+}
+b () 
+{ 
+    echo b
+} > /dev/null 2>&1
+c () 
+{ 
+    local v=(1 2);
+    declare -a w=(3);
+    echo ${v[@]} &
+}
+
+#### type and command -V print a function
+f() { echo 1; }; type f; command -V f; type -t f
+## stdout:
+f is a function
+f () 
+{ 
+    echo 1
+}
+f is a function
+f () 
+{ 
+    echo 1
+}
+function
+
+#### declare -f output can be evaluated again
+f() { echo "[$1]"; }; eval "$(declare -f f | sed s/f/g/)"; g works
+## stdout:
+[works]

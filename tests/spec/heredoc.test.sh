@@ -120,3 +120,45 @@ from three
 EOF
 ## stdout:
 from three
+
+#### delimiter with a space in quotes
+cat <<"E O"
+a $x
+E O
+## stdout:
+a $x
+
+#### delimiter with an escaped letter
+x=1; cat <<E\OF
+b $x
+EOF
+## stdout:
+b $x
+
+#### delimiter that looks like an expansion is literal, body expanded
+x=1; cat <<$x
+c $x
+$x
+## stdout:
+c 1
+
+#### quoted delimiter that looks like an expansion
+x=1; cat <<"$x"
+d $x
+$x
+## stdout:
+d $x
+
+#### delimiter quoted in the middle
+x=1; cat <<E"F"G
+e $x
+EFG
+## stdout:
+e $x
+
+#### braced expansion as a delimiter
+x=1; cat <<${x}y
+f $x
+${x}y
+## stdout:
+f 1

@@ -277,3 +277,71 @@ set -u; echo ${undefined_var}; echo after
 set -u; echo ${undefined_var:-ok}
 ## stdout:
 ok
+
+#### assign default to an array element
+unset arr; echo ${arr[0]=x} ${arr[1]:=y}; echo ${arr[@]} ${#arr[@]}
+## stdout:
+x y
+x y 2
+
+#### tilde in a default value
+HOME=/h; unset u; echo ${u-~:~} ${u:-~/a:~/b} "${u:-~}"
+## stdout:
+/h:~ /h/a:~/b ~
+
+#### tilde after colons in an assignment's default value
+HOME=/h; unset u; x=${u-~:~}; echo $x; x=${u-a:~}; echo $x; x=a${u-~}; echo $x; x="${u-~}"; echo $x
+## stdout:
+/h:/h
+a:/h
+a/h
+~
+
+#### tilde in a default value given to export
+HOME=/h; unset u; export y=${u-~:~}; echo $y
+## stdout:
+/h:/h
+
+#### star with empty IFS and operators
+set -- a b c; IFS=; echo "$*" "${*:-x}" "${*+y}" "${v:-$*}" "${v-"$*"}" "${1+$*}"; x="$*"; echo $x
+## stdout:
+abc abc y abc abc abc
+abc
+
+#### star with IFS colon and operators
+set -- a b c; IFS=:; echo "${v:-$*}" "${v-$*}" ${v-$*} "${1+$*}"
+## stdout:
+a:b:c a:b:c a b c a:b:c
+
+#### declare -a keeps element quoting
+declare -a a=(x "y z" "q\"r" \$d 'a\b'); declare -p a
+## stdout:
+declare -a a=([0]="x" [1]="y z" [2]="q\"r" [3]="\$d" [4]="a\\b")
+
+#### declare -a with subscripts
+declare -a c=([2]=x [5]="y y" z); declare -p c
+## stdout:
+declare -a c=([2]="x" [5]="y y" [6]="z")
+
+#### declare of an array splits and globs like an assignment
+x="1 2"; declare d=($x "*"); declare -p d
+## stdout:
+declare -a d=([0]="1" [1]="2" [2]="*")
+
+#### local and export of arrays
+f() { local d=(5 "6 7"); declare -p d; }; f; export e=(1); declare -p e
+## stdout:
+declare -a d=([0]="5" [1]="6 7")
+declare -ax e=([0]="1")
+
+#### declare of a quoted parenthesis string is a string
+declare g="(1 2)"; declare -p g; declare -a f="(8 9)"; declare -p f
+## stdout:
+declare -- g="(1 2)"
+declare -a f=([0]="8" [1]="9")
+
+#### declare appends to an array and evaluates integer arrays
+declare -a h=(1); declare h+=(2 "3 4"); declare -p h; declare -ai k=(1+1 3*3); declare -p k
+## stdout:
+declare -a h=([0]="1" [1]="2" [2]="3 4")
+declare -ai k=([0]="2" [1]="9")

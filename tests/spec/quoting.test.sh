@@ -152,3 +152,8 @@ ab
 echo { } {} '{a,b}'
 ## stdout:
 { } {} {a,b}
+
+#### backslash before an ordinary character in double quotes is kept
+echo "\z" "\a\b" "\$" "\\" "\`" "a\ b"
+## stdout:
+\z \a\b $ \ ` a\ b

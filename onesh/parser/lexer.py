@@ -1,21 +1,23 @@
-"""Lossless token stream for highlighting and completion.
+"""The tolerant lexer: a lossless token stream for highlighting and
+completion (the parser itself scans characters in context; see grammar.py).
 
 Unlike the parser this never fails: every character of the input lands in
 exactly one token, so concatenating token texts gives back the input.
+`segments` splits a word token further (quotes, expansions, escapes) for
+colouring.  Keywords and operators come from onesh.parser.words, the
+tables the parser uses.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from onesh.parser.errors import Span
-from onesh.parser.words import METACHARS, OPERATORS, RESERVED
+from onesh.errors import Span
+from onesh.parser.words import KEYWORDS_BEFORE_COMMAND, METACHARS, OPERATORS, RESERVED
+from onesh.record import Record
 
 # kinds: "space", "newline", "comment", "op", "word", "keyword", "string", "var"
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(Record, frozen=True):
     kind: str
     text: str
     span: Span
@@ -23,13 +25,13 @@ class Token:
 
 
 _CMD_START_OPS = frozenset({"|", "|&", "&&", "||", ";", "&", "(", ";;", ";&", ";;&"})
-_KEYWORDS_BEFORE_CMD = frozenset({"then", "do", "else", "elif", "if", "while", "until", "!", "{", "time"})
 
 
 def tokens(text: str) -> list[Token]:
     out: list[Token] = []
     i, n = 0, len(text)
     cmd_pos = True
+    before_in = 0  # 2: the next word is a for/select/case's; 1: then `in` may follow
     while i < n:
         ch = text[i]
         start = i
@@ -57,10 +59,13 @@ def tokens(text: str) -> list[Token]:
         # a word: scan with quote awareness, never failing at EOF
         i = _scan_word(text, i, METACHARS)
         word = text[start:i]
-        if cmd_pos and word in RESERVED:
+        if (cmd_pos and word in RESERVED) or (before_in == 1 and word == "in"):
             kind = "keyword"
-            cmd_pos = word in _KEYWORDS_BEFORE_CMD
+            cmd_pos = word in KEYWORDS_BEFORE_COMMAND
+            # `for NAME in`, `select NAME in`, `case WORD in`: `in` is reserved there
+            before_in = 2 if word in ("for", "select", "case") else 0
         else:
+            before_in = 1 if before_in == 2 else 0
             kind = "string" if word[:1] in "'\"" else ("var" if word.startswith("$") else "word")
             was_assignment = "=" in word and word.split("=", 1)[0].isidentifier()
             out.append(Token(kind, word, Span(start, i), cmd_pos))
@@ -125,3 +130,84 @@ def _scan_word(text: str, i: int, stop: frozenset[str] | str) -> int:
         else:
             i += 1
     return i
+
+
+# segment kinds: "text", "single" ('..' and $'..'), "double" (".."), "var"
+# ($x ${..}), "sub" ($(..) `..` $((..))), "escape" (\\x)
+
+
+def segments(word: str) -> list[tuple[str, str]]:
+    """A word token's parts for colouring; lossless like `tokens`."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(word)
+    text_start = 0
+
+    def flush(end: int) -> None:
+        if end > text_start:
+            out.append(("text", word[text_start:end]))
+
+    while i < n:
+        c = word[i]
+        kind = ""
+        if c == "\\":
+            kind = "escape"
+        elif c == "'" or (c == "$" and word.startswith("$'", i)):
+            kind = "single"
+        elif c == '"':
+            kind = "double"
+        elif c == "`" or (c == "$" and word.startswith("$(", i)):
+            kind = "sub"
+        elif c == "$" and word.startswith("${", i):
+            kind = "var"
+        elif c == "$" and i + 1 < n and (word[i + 1].isalnum() or word[i + 1] in "_@*#?$!-"):
+            j = i + 2
+            if word[i + 1].isalpha() or word[i + 1] == "_":
+                while j < n and (word[j].isalnum() or word[j] == "_"):
+                    j += 1
+            flush(i)
+            out.append(("var", word[i:j]))
+            i = text_start = j
+            continue
+        if not kind:
+            i += 1
+            continue
+        flush(i)
+        end = _skip_quoted(word, i)
+        out.append((kind, word[i:end]))
+        i = text_start = end
+    flush(n)
+    return out
+
+
+def double_segments(seg: str) -> list[tuple[str, str]]:
+    """A "double" segment's parts: "double" for the quoted text, "var" and
+    "sub" for the expansions live inside it."""
+    out: list[tuple[str, str]] = []
+    i, n = 0, len(seg)
+    start = 0
+    while i < n:
+        c = seg[i]
+        if c == "\\":
+            i += 2
+            continue
+        kind = ""
+        end = i
+        if c == "`" or seg.startswith(("$(", "${"), i):
+            kind = "var" if seg.startswith("${", i) else "sub"
+            end = _skip_quoted(seg, i)
+        elif c == "$" and i + 1 < n and (seg[i + 1].isalnum() or seg[i + 1] in "_@*#?$!-"):
+            kind = "var"
+            end = i + 2
+            if seg[i + 1].isalpha() or seg[i + 1] == "_":
+                while end < n and (seg[end].isalnum() or seg[end] == "_"):
+                    end += 1
+        if not kind:
+            i += 1
+            continue
+        if i > start:
+            out.append(("double", seg[start:i]))
+        out.append((kind, seg[i:end]))
+        i = start = end
+    if n > start:
+        out.append(("double", seg[start:n]))
+    return out

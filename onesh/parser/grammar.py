@@ -15,12 +15,8 @@ simple command is a plain unquoted literal starting with `@` (`@node` or
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Literal
-
+from onesh.errors import ParseError, Source, Span
 from onesh.parser import ast as A
-from onesh.parser.errors import ParseError, Source, Span
 from onesh.parser.wordparse import MAX_DEPTH, WordParser, _find_bracket_end
 from onesh.parser.words import (
     LIST_TERMINATORS,
@@ -32,10 +28,15 @@ from onesh.parser.words import (
     is_name_char,
     is_name_start,
 )
+from onesh.record import Record, replace
+
+TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from typing import Literal
 
 
-@dataclass
-class _PendingHereDoc:
+class _PendingHereDoc(Record):
     heredoc: A.HereDoc
     span: Span
 
@@ -139,6 +140,9 @@ class Parser(WordParser):
 
     def linebreak_or_sep(self) -> None:
         self.linebreak()
+
+    def at_procsub(self) -> bool:
+        return self.text.startswith(("<(", ">("), self.i)
 
     def unexpected(self) -> ParseError:
         self.skip_blanks()
@@ -299,10 +303,7 @@ class Parser(WordParser):
             return self.with_redirs(cmd)
         op = self.peek_op()
         if op == "(":
-            if self.startswith("(("):
-                cmd = self.parse_arith_command()
-            else:
-                cmd = self.parse_subshell()
+            cmd = self.parse_dparen() if self.startswith("((") else self.parse_subshell()
             return self.with_redirs(cmd)
         if op is not None and op not in REDIR_OPS:
             raise self.unexpected()
@@ -354,6 +355,8 @@ class Parser(WordParser):
             return A.While(cond, body, self.span(start), until=(rw == "until"))
         if rw == "for":
             return self.parse_for(start)
+        if rw == "select":
+            return self.parse_for(start, "select")
         if rw == "case":
             return self.parse_case(start)
         if rw == "function":
@@ -383,10 +386,10 @@ class Parser(WordParser):
             raise self.eof_error(f"expected a body for function `{name}'", start)
         rw = self.peek_reserved()
         body: A.Command
-        if rw in ("{", "if", "while", "until", "for", "case", "[["):
+        if rw in ("{", "if", "while", "until", "for", "select", "case", "[["):
             body = self.with_redirs(self.parse_compound(rw or ""))
         elif self.startswith("(("):
-            body = self.with_redirs(self.parse_arith_command())
+            body = self.with_redirs(self.parse_dparen())
         elif self.startswith("("):
             body = self.with_redirs(self.parse_subshell())
         else:
@@ -432,16 +435,17 @@ class Parser(WordParser):
             self.expect_reserved("fi", "if", start)
             return A.If(tuple(clauses), else_body, self.span(start))
 
-    def parse_for(self, start: int) -> A.Command:
-        self.i += 3
+    def parse_for(self, start: int, kw: str = "for") -> A.Command:
+        """for NAME [in WORDS]; do ...; done (and `select`, the same shape)."""
+        self.i += len(kw)
         self.skip_blanks()
-        if self.startswith("(("):
+        if kw == "for" and self.startswith("(("):
             return self.parse_arith_for(start)
         w = self.peek_word_text()
         if w is None or not is_name(w):
             if self.at_eof():
-                raise self.eof_error("expected a variable name after `for'", start, start + 3)
-            raise self.error("expected a variable name after `for'", self.i, self.i + max(1, len(w or "")))
+                raise self.eof_error(f"expected a variable name after `{kw}'", start, start + len(kw))
+            raise self.error(f"expected a variable name after `{kw}'", self.i, self.i + max(1, len(w or "")))
         self.i += len(w)
         words: tuple[A.Word, ...] | None = None
         self.skip_blanks()
@@ -453,7 +457,7 @@ class Parser(WordParser):
             while True:
                 self.skip_blanks()
                 if self.at_eof():
-                    raise self.eof_error("expected `do' to close `for'", start, start + 3)
+                    raise self.eof_error(f"expected `do' to close `{kw}'", start, start + len(kw))
                 op = self.peek_op()
                 if op == ";" or self.peek() == "\n":
                     self.i += 1
@@ -472,9 +476,11 @@ class Parser(WordParser):
             self.skip_blanks()
             if self.peek_op() == ";":
                 self.i += 1
-        self.expect_reserved("do", "for", start)
+        self.expect_reserved("do", kw, start)
         body = self.parse_list(frozenset({"done"}))
-        self.expect_reserved("done", "for", start)
+        self.expect_reserved("done", kw, start)
+        if kw == "select":
+            return A.Select(w, words, body, self.span(start))
         return A.For(w, words, body, self.span(start))
 
     def parse_arith_for(self, start: int) -> A.ArithFor:
@@ -646,6 +652,17 @@ class Parser(WordParser):
         return Parser(text, self.source.name, base=base, source=self.source, aliases=self.aliases,
                       outer=self.child_outer()).parse_program()
 
+    def parse_dparen(self) -> A.Command:
+        """`((`: an arithmetic command when it closes with `))`, else two
+        nested subshells, as bash decides (`((gzip x; echo $?) | cat)`)."""
+        try:
+            self.find_arith_end(self.i)
+        except ParseError as e:
+            if e.incomplete:
+                raise
+            return self.parse_subshell()
+        return self.parse_arith_command()
+
     def parse_arith_command(self) -> A.ArithCommand:
         start = self.i
         end = self.find_arith_end(start)
@@ -667,7 +684,7 @@ class Parser(WordParser):
                 redirs.append(r)
                 continue
             op = self.peek_op()
-            if op is not None:
+            if op is not None and not self.at_procsub():
                 break
             if not words:
                 a = self.try_assignment()
@@ -807,11 +824,13 @@ class Parser(WordParser):
             return None
         if op.startswith("&") and fd is not None:
             return None
+        if op in ("<", ">") and t.startswith("(", j + 1):
+            return None  # <(...) / >(...): a word (`2>(x)` too, as in bash), not a redirection
         self.i = j + len(op)
         self.skip_blanks()
         if op in ("<<", "<<-"):
             return self.read_heredoc_op(op, fd, start)
-        if self.at_eof() or self.peek() == "\n" or self.peek_op() is not None:
+        if self.at_eof() or self.peek() == "\n" or (self.peek_op() is not None and not self.at_procsub()):
             if self.at_eof():
                 # Not "incomplete": bash rejects `echo >` at the end of a line
                 # rather than reading the file name from the next one.
@@ -827,8 +846,12 @@ class Parser(WordParser):
         target = self.read_word()
         if target is None:
             raise self.error(f"expected a delimiter after `{op}'", start, self.i) if self.at_eof() else self.unexpected()
-        quoted = any(not isinstance(p, A.Lit) for p in target.parts)
-        delim = "".join(_literal_text(p) for p in target.parts)
+        # The delimiter is the word as written, quotes removed, never
+        # expanded (`<<$x` ends at a line `$x`); any quoting makes the body
+        # literal.
+        raw = self.text[dstart:self.i]
+        quoted = any(c in raw for c in "'\"\\")
+        delim = _quote_removed(raw)
         hd = A.HereDoc(A.Word((), self.span(dstart, dstart)), delim, quoted, op == "<<-")
         self.pending.append(_PendingHereDoc(hd, self.span(start)))
         return A.Redir(op, target, self.span(start), fd, hd)  # type: ignore[arg-type]
@@ -887,8 +910,8 @@ def _is_decl(w: A.Word) -> bool:
 
 
 def _assign_as_word(a: A.Assign) -> A.Word:
-    """`declare x=(a b)` arrives at the builtin as the text `x=(a b)`; the
-    elements are expanded here and re-split by the builtin."""
+    """`declare x=(a b)` arrives at the builtin as one argument; see
+    A.ArrayWords for how the elements travel."""
     head = a.name + ("+=" if a.append else "=")
     if a.array is None:
         parts: list[A.WordPart] = [A.Lit(head, a.span)]
@@ -896,13 +919,7 @@ def _assign_as_word(a: A.Assign) -> A.Word:
             # like bash, assignment arguments are not split or globbed
             parts.append(A.DQuoted(a.value.parts, a.value.span))
         return A.Word(tuple(parts), a.span)
-    parts = [A.Lit(head + "(", a.span)]
-    for k, el in enumerate(a.array):
-        if k:
-            parts.append(A.SQuoted(" ", a.span))
-        parts.append(A.DQuoted(el.parts, el.span) if all(isinstance(p, A.Lit) for p in el.parts) else el.parts[0] if len(el.parts) == 1 else A.DQuoted(el.parts, el.span))
-    parts.append(A.Lit(")", a.span))
-    return A.Word(tuple(parts), a.span)
+    return A.Word((A.Lit(head, a.span), A.ArrayWords(a.array, a.span)), a.span)
 
 
 def _valid_func_name(w: str) -> bool:
@@ -921,14 +938,41 @@ def _literal_text(p: A.WordPart) -> str:
     return ""
 
 
+def _quote_removed(raw: str) -> str:
+    out: list[str] = []
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if c == "\\" and i + 1 < n:
+            out.append(raw[i + 1])
+            i += 2
+        elif c == "'":
+            q = raw.find("'", i + 1)
+            q = n if q < 0 else q
+            out.append(raw[i + 1:q])
+            i = q + 1
+        elif c == '"':
+            i += 1
+            while i < n and raw[i] != '"':
+                if raw[i] == "\\" and i + 1 < n and raw[i + 1] in '$`"\\':
+                    i += 1
+                out.append(raw[i])
+                i += 1
+            i += 1
+        elif c == "$" and raw[i + 1:i + 2] in ("'", '"'):
+            i += 1  # $'..' and $".." delimiters: the quotes are removed
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
 def _strip_tabs(raw: str) -> str:
     return "".join(line.lstrip("\t") for line in raw.splitlines(keepends=True))
 
 
 def _replace_redirs(cmd: A.Command, redirs: tuple[A.Redir, ...], span: Span) -> A.Command:
-    import dataclasses
-
     if isinstance(cmd, A.SimpleCommand | A.FunctionDef):
         return cmd
     merged = (*cmd.redirs, *redirs)
-    return dataclasses.replace(cmd, redirs=merged, span=span)
+    return replace(cmd, redirs=merged, span=span)

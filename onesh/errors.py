@@ -8,11 +8,10 @@ redirection failure with the line and a caret under the culprit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from onesh.record import Record
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(Record, frozen=True):
     """Half-open character range [start, end) into a `Source`'s text."""
 
     start: int
@@ -27,8 +26,7 @@ class Span:
         return Span(min(self.start, other.start), max(self.end, other.end))
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
+class Source(Record, frozen=True):
     """A piece of shell text and where it came from (`-c`, a file, the REPL)."""
 
     text: str

@@ -11,11 +11,12 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from onesh.parser import ast as A
+from onesh.runtime.union import NAMESPACE_ROOTS, under_namespace_root
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter
 
-NAMESPACE_ROOTS = ("/net/", "/pipes/")
+__all__ = ["NAMESPACE_ROOTS", "draft_needed", "in_namespace_dir", "mentions_cluster", "under_namespace_root"]
 _DEV_TEXT_RE = re.compile(r"/dev/([A-Za-z][\w-]*)/")
 
 
@@ -35,15 +36,6 @@ def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
                 if not os.path.isdir(f"/dev/{m.group(1)}"):
                     return True
     return False
-
-
-def under_namespace_root(path: str) -> bool:
-    """Is this path (literally) under a namespace root: `/net`, `/pipes`, or
-    `/dev/<kind>` for a kind this host has no directory for?"""
-    if path in ("/net", "/pipes") or path.startswith(NAMESPACE_ROOTS):
-        return True
-    parts = path.split("/")
-    return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not os.path.exists("/dev/" + parts[2])
 
 
 def in_namespace_dir(interp: Interpreter) -> bool:

@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.engine import programs
 from onesh.engine.clusterpaths import NAMESPACE_ROOTS, mentions_cluster
 from onesh.kernel.scheduler import StageNeeds
 from onesh.parser import ast as A
@@ -41,15 +42,32 @@ class PlanError(OneshError):
 class PlannedStage:
     label: str
     argv: list[str]
-    mode: str  # "agent" | "exec" | "shell"
+    mode: str  # "agent" | "exec" | "shell" | "python" | "node"
     needs: StageNeeds
     stderr_to_stdout: bool = False
     runtime: str = ""
     why: str = ""
+    program: programs.Program | None = None  # for "python" and "node"
 
-    def wire(self) -> dict[str, Any]:
-        return {"argv": self.argv, "mode": self.mode, "label": self.label,
-                "stderr_to_stdout": self.stderr_to_stdout}
+    def wire(self, *, ship: bool = False) -> dict[str, Any]:
+        """The stage for its stage host.  `ship`: the runtime is on another
+        host, so a program file of this host goes with it."""
+        out: dict[str, Any] = {"argv": self.argv, "mode": self.mode, "label": self.label,
+                               "stderr_to_stdout": self.stderr_to_stdout}
+        if self.program is not None:
+            out["program"] = self.program.wire()
+            if ship and self.program.source == "local":
+                from onesh.runtime import bundles
+
+                out["program"]["bundle"] = bundles.read_local(self.program.script_path, self.program.kind)
+        return out
+
+    @property
+    def context(self) -> str:
+        """What the stage runs in, as `plan` shows it."""
+        if self.program is not None:
+            return self.program.context
+        return {"agent": "builtin agent", "exec": "external", "shell": "onesh shell"}.get(self.mode, self.mode)
 
 
 @dataclass
@@ -74,8 +92,9 @@ class Plan:
     def describe(self) -> str:
         lines = []
         for k, st in enumerate(self.stages):
-            lines.append(f"stage {k + 1}: {st.label}\n    on {st.runtime or '?'}: {st.why}"
-                         + ("" if st.mode != "agent" else " [builtin agent]"))
+            lines.append(f"stage {k + 1}: {st.label}\n    on {st.runtime or '?'}: {st.why} [{st.context}]")
+            if st.program is not None and st.program.source == "namespace":
+                lines.append(f"    program {st.program.script_path}: from the namespace, with the modules beside it")
         segs = self.segments()
         for k in range(len(segs) - 1):
             a, b = segs[k], segs[k + 1]
@@ -218,6 +237,9 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             raise PlanError(f"{label}: an assignment cannot be a stage of a distributed pipeline", cmd.span)
         needs = StageNeeds(label)
         shell_code = argv[0] in BUILTINS or argv[0] in interp.state.functions
+        prog = None
+        if not shell_code and argv[0] not in AGENT_TOOLS:
+            prog = programs.recognize(argv, lambda p: programs.read_local_head(p, cwd))
         if cmd.pin:
             distributed = True
             key, eq, val = cmd.pin.partition("=")
@@ -225,7 +247,8 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
                 needs.pin_tag = (key, val)
             else:
                 needs.pin_node = key
-        for a in [] if shell_code else path_args(argv):
+        # (a program's own file is not data: its arguments are)
+        for a in [] if shell_code else path_args(argv if prog is None else [argv[0], *prog.args]):
             full = absolute(a, cwd)
             m = DEVICE_RE.match(a)
             if m:
@@ -254,10 +277,20 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             if name in interp.state.functions:
                 raise PlanError(f"{name}: shell functions cannot run on another runtime yet", cmd.span)
             mode, run_argv = "shell", [shlex.join(argv)]
+        elif prog is not None:
+            mode, run_argv = prog.kind, argv
+            needs.interpreter = prog.interpreter
+            if prog.script is not None:
+                prog.script_path = absolute(prog.script, cwd)
+                if prog.script_path in ns_files:
+                    prog.source = "namespace"  # fetched by the runtime that runs it
+                    distributed = True
+                elif os.path.isfile(prog.script_path):
+                    prog.source = "local"  # shipped when the runtime is on another host
         else:
             mode, run_argv = "exec", argv
             needs.command = name
-        st = PlannedStage(label, run_argv, mode, needs, stderr_too)
+        st = PlannedStage(label, run_argv, mode, needs, stderr_too, program=prog)
         for op, fd, target in d.redirs[k]:
             path = absolute(target, cwd)
             if op == ">&" and fd == 2 and target == "1":

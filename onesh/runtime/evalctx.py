@@ -151,6 +151,10 @@ class Context:
         self.open_files: weakref.WeakSet[NsRaw] = weakref.WeakSet()  # committed at exit if still open
         self._pns: ProgramNamespace | None = None
         self._lock = threading.Lock()
+        # Threads of the context itself (the namespace client's loop): the
+        # libraries running there (zmq, reading the cluster secret) see the
+        # host's files only, never the context again.
+        self._own_threads: set[int] = set()
         self._exit_hooked = False
 
     def _same_dir(self, a: str, b: str) -> bool:
@@ -172,7 +176,9 @@ class Context:
                 if pns is None or pns.thread_pid != os.getpid():
                     from onesh.runtime.syncns import ProgramNamespace
 
-                    pns = self._pns = ProgramNamespace(self.env)
+                    self._own_threads.clear()  # (a forked child: those threads are gone)
+                    pns = ProgramNamespace(self.env, on_thread=self._own_threads.add)
+                    self._pns = pns
                     self.close_at_exit()
         return pns
 
@@ -210,7 +216,7 @@ class Context:
         return _norm(posixpath.join(self.cwd, p))
 
     def _candidate(self, path: Any, dir_fd: int | None) -> str | None:
-        if dir_fd is not None or not self.attached:
+        if dir_fd is not None or not self.attached or threading.get_ident() in self._own_threads:
             return None
         full = self.absolute(path)
         if full is None or union.host_only(full, self.prefixes):
@@ -250,10 +256,11 @@ class Context:
             return Found(full, entry)
         return None
 
-    def host_path(self, path: Any) -> Any:
+    def host_path(self, path: Any, dir_fd: int | None = None) -> Any:
         """What to hand the host's function: the argument itself, unless it
-        is relative and our working directory is not the process's."""
-        if self.cwd_is_real or isinstance(path, int):
+        is relative (to no dir_fd) and our working directory is not the
+        process's."""
+        if self.cwd_is_real or isinstance(path, int) or dir_fd is not None:
             return path
         p = os.fspath(path)
         if isinstance(p, bytes):

@@ -125,13 +125,13 @@ class Patched:
         found = self.ctx.lookup(path, dir_fd=dir_fd)
         if found is not None:
             return self.ctx.stat(found)
-        return self.h.stat(self.ctx.host_path(path), dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+        return self.h.stat(self.ctx.host_path(path, dir_fd), dir_fd=dir_fd, follow_symlinks=follow_symlinks)
 
     def lstat(self, path: Any, *, dir_fd: int | None = None) -> os.stat_result:
         found = self.ctx.lookup(path, dir_fd=dir_fd)
         if found is not None:
             return self.ctx.stat(found)
-        return self.h.lstat(self.ctx.host_path(path), dir_fd=dir_fd)
+        return self.h.lstat(self.ctx.host_path(path, dir_fd), dir_fd=dir_fd)
 
     def exists(self, path: Any) -> bool:
         found = self._found(path)
@@ -172,7 +172,7 @@ class Patched:
                follow_symlinks: bool = True) -> bool:
         found = self.ctx.lookup(path, dir_fd=dir_fd)
         if found is None:
-            return self.h.access(self.ctx.host_path(path), mode, dir_fd=dir_fd, effective_ids=effective_ids,
+            return self.h.access(self.ctx.host_path(path, dir_fd), mode, dir_fd=dir_fd, effective_ids=effective_ids,
                                  follow_symlinks=follow_symlinks)
         if found.entry is None:
             return False
@@ -181,7 +181,7 @@ class Patched:
     def chmod(self, path: Any, mode: int, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
         found = self.ctx.lookup(path, dir_fd=dir_fd) if not isinstance(path, int) else None
         if found is None:
-            self.h.chmod(self.ctx.host_path(path), mode, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
+            self.h.chmod(self.ctx.host_path(path, dir_fd), mode, dir_fd=dir_fd, follow_symlinks=follow_symlinks)
         elif found.entry is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), found.path)
         # (a namespace entry's mode is not settable: shutil.copy's copymode is then a no-op)
@@ -189,7 +189,7 @@ class Patched:
     def utime(self, path: Any, *args: Any, **kw: Any) -> None:
         found = self.ctx.lookup(path, dir_fd=kw.get("dir_fd")) if not isinstance(path, int) else None
         if found is None:
-            self.h.utime(self.ctx.host_path(path), *args, **kw)
+            self.h.utime(self.ctx.host_path(path, kw.get("dir_fd")), *args, **kw)
         elif found.entry is None:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), found.path)
         # (times of namespace entries are the cluster's: not settable)
@@ -228,7 +228,7 @@ class Patched:
     def mkdir(self, path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
         found = self.ctx.lookup_new(path, dir_fd=dir_fd)
         if found is None:
-            self.h.mkdir(self.ctx.host_path(path), mode, dir_fd=dir_fd)
+            self.h.mkdir(self.ctx.host_path(path, dir_fd), mode, dir_fd=dir_fd)
         else:
             self.ctx.mkdir(found)
 
@@ -242,14 +242,14 @@ class Patched:
     def rmdir(self, path: Any, *, dir_fd: int | None = None) -> None:
         found = self.ctx.lookup(path, dir_fd=dir_fd)
         if found is None:
-            self.h.rmdir(self.ctx.host_path(path), dir_fd=dir_fd)
+            self.h.rmdir(self.ctx.host_path(path, dir_fd), dir_fd=dir_fd)
         else:
             self.ctx.rmdir(found)
 
     def remove(self, path: Any, *, dir_fd: int | None = None) -> None:
         found = self.ctx.lookup(path, dir_fd=dir_fd)
         if found is None:
-            self.h.remove(self.ctx.host_path(path), dir_fd=dir_fd)
+            self.h.remove(self.ctx.host_path(path, dir_fd), dir_fd=dir_fd)
         else:
             self.ctx.remove(found)
 
@@ -263,7 +263,8 @@ class Patched:
         s = self.ctx.lookup(src, dir_fd=src_dir_fd)
         d = self.ctx.lookup_new(dst, dir_fd=dst_dir_fd)
         if s is None and d is None:
-            host_fn(self.ctx.host_path(src), self.ctx.host_path(dst), src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+            host_fn(self.ctx.host_path(src, src_dir_fd), self.ctx.host_path(dst, dst_dir_fd), src_dir_fd=src_dir_fd,
+                    dst_dir_fd=dst_dir_fd)
         elif s is not None and d is not None:
             self.ctx.rename(s, d)
         else:
@@ -313,7 +314,7 @@ class Patched:
         ctx = self.ctx
         found = ctx.lookup_new(path, dir_fd=dir_fd) if flags & os.O_CREAT else ctx.lookup(path, dir_fd=dir_fd)
         if found is None:
-            return self.h.os_open(ctx.host_path(path), flags, mode, dir_fd=dir_fd)
+            return self.h.os_open(ctx.host_path(path, dir_fd), flags, mode, dir_fd=dir_fd)
         if found.entry is not None and flags & os.O_CREAT and flags & os.O_EXCL:
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), found.path)
         access = flags & os.O_ACCMODE
@@ -387,7 +388,7 @@ class Patched:
     def rmtree(self, path: Any, *args: Any, **kw: Any) -> None:
         found = self.ctx.lookup(path)
         if found is None:
-            self.h.rmtree(self.ctx.host_path(path), *args, **kw)
+            self.h.rmtree(self.ctx.host_path(path, kw.get("dir_fd")), *args, **kw)
             return
         try:
             self.ctx.rmtree(found)

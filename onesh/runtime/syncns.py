@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import os
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -35,6 +35,10 @@ class LoopThread:
     def _main(self) -> None:
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
+
+    @property
+    def ident(self) -> int | None:
+        return self._thread.ident
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -63,11 +67,13 @@ class ProgramNamespace:
     """The namespace client of one program process (the cluster is named
     by the stage's environment: ONESH_BOOT, ONESH_SECRET, ONESH_RUNTIME)."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], on_thread: Callable[[int], None] | None = None) -> None:
         self.boot = [b for b in env.get("ONESH_BOOT", "").split(",") if b]
         self.secret = env["ONESH_SECRET"]
         self.runtime = env.get("ONESH_RUNTIME") or None
         self.thread = LoopThread()
+        if on_thread is not None and self.thread.ident is not None:
+            on_thread(self.thread.ident)  # (before anything runs on it)
         self.thread_pid = os.getpid()  # the process whose thread this is
         try:
             self.ns, self._ctx, self._auth = self.thread.run(self._open())

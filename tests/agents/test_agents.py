@@ -195,3 +195,30 @@ def test_a_local_program_is_shipped_to_another_host(cluster: ClusterInfo, tmp_pa
     # on the same host it runs in place
     r = onesh(cluster, f"python3 -u {demo}/main.py @r2", tmp_path)
     assert r.stdout.splitlines()[1] == "from pydemo", r.stderr
+
+
+@pytest.mark.parametrize("name", ["fileops.py", pytest.param("fileops.cjs", marks=needs_node)])
+def test_file_calls_on_the_namespace_behave_as_on_a_local_disk(cluster: ClusterInfo, ns: NamespaceSync,
+                                                               tmp_path: Path, name: str) -> None:
+    """The same program, run plainly on a local directory and by the
+    launcher on a namespace directory, prints the same transcript."""
+    python = name.endswith(".py")
+    local = tmp_path / "local"
+    local.mkdir()
+    plain = subprocess.run([sys.executable if python else "node", program(name), str(local)],
+                           capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    top = f"/ops-{name.replace('.', '-')}"
+    ns.mkdir(top)
+    launcher = "onesh.runtime.agent" if python else "onesh.runtime.nodeagent"
+    env = {**os.environ, "ONESH_BOOT": ",".join(cluster.boot), "ONESH_SECRET": cluster.secret,
+           "ONESH_RUNTIME": "r3", "ONESH_PWD": str(tmp_path)}
+    agent = subprocess.run([sys.executable, "-m", launcher, program(name), top], capture_output=True, text=True,
+                           timeout=60, env=env, cwd=tmp_path)
+    assert agent.returncode == 0, agent.stderr
+    assert agent.stdout == plain.stdout
+    assert not os.path.exists(top)
+    names = sorted(e["name"] for e in ns.listdir(top))
+    assert names == sorted(os.listdir(local))
+    for n in names:
+        assert ns.read_bytes(f"{top}/{n}") == (local / n).read_bytes(), n

@@ -519,8 +519,11 @@ function install() {
           this.push(data.length ? data : null);
         } catch (e) { this.destroy(e); }
       },
-      destroy(err, cb) { try { closeFd(fd); } catch (e) { err = err || e; } cb(err); },
+      destroy(err, cb) { done(); cb(err); },
     });
+    // (closed once: its fd number may be someone else's right after)
+    let open = true;
+    const done = () => { if (open) { open = false; try { closeFd(fd); } catch (e) { /* already gone */ } } };
     if (o.encoding) s.setEncoding(o.encoding);
     s.path = p; s.fd = fd; s.bytesRead = 0; s.pending = false;
     s.on('data', (d) => { s.bytesRead += d.length; });
@@ -539,9 +542,10 @@ function install() {
       write(chunk, _enc, cb) {
         try { writeFd(fd, chunk, null); s.bytesWritten += chunk.length; cb(); } catch (e) { cb(e); }
       },
-      final(cb) { try { closeFd(fd); cb(); } catch (e) { cb(e); } },
-      destroy(err, cb) { if (fds.has(fd)) { try { closeFd(fd); } catch (e) { err = err || e; } } cb(err); },
+      final(cb) { open = false; try { closeFd(fd); cb(); } catch (e) { cb(e); } },
+      destroy(err, cb) { if (open) { open = false; try { closeFd(fd); } catch (e) { err = err || e; } } cb(err); },
     });
+    let open = true;  // (closed once: its fd number may be someone else's right after)
     s.path = p; s.fd = fd; s.bytesWritten = 0; s.pending = false;
     s.close = (cb) => { s.end(); if (cb) s.once('close', cb); };
     process.nextTick(() => { s.emit('open', fd); s.emit('ready'); });

@@ -5,7 +5,7 @@ import pathlib
 import sys
 
 top = sys.argv[1]
-config = json.load(open(os.path.join(top, "config.json")))  # noqa: SIM115 - as scripts do
+config = json.load(open(os.path.join(top, "config.json")))
 notes = pathlib.Path(top, "notes.txt").read_text()
 names = sorted(os.listdir(top))
 with open(os.path.join(top, "log.txt"), "a") as log:

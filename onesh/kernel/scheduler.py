@@ -150,7 +150,9 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
     sweep(range(len(stages)))
     sweep(range(len(stages) - 1, -1, -1))
     sweep(range(len(stages)))
-    for k, st in enumerate(stages):
+    # (the stages that can run only somewhere go first: the others follow them)
+    for k in sorted(range(len(stages)), key=lambda k: not stages[k].needed):
+        st = stages[k]
         if result[k] is None:
             cands = [n for n in live if can_run(st, n)]
             if not cands:

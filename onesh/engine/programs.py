@@ -52,7 +52,7 @@ class Program:
 
     def wire(self) -> dict[str, Any]:
         return {"kind": self.kind, "flags": self.flags, "script": self.script, "module": self.module,
-                "args": self.args}
+                "args": self.args, "source": self.source}
 
 
 def _python(words: list[str]) -> Program | None:

@@ -1,7 +1,11 @@
 """The Python launcher: run an unmodified Python program in the onesh context.
 
-    python [-u -B -O -W ... -X ...] -m onesh.runtime.agent [--cleanup DIR] SCRIPT [ARGS...]
+    python [-u -B -O -W ... -X ...] -m onesh.runtime.agent [--on-host] [--cleanup DIR] SCRIPT [ARGS...]
     python ... -m onesh.runtime.agent [--cleanup DIR] -m MODULE [ARGS...]
+
+(`--on-host`: SCRIPT is a file of this host, not to be looked up in the
+namespace; `--cleanup DIR`: remove DIR, a per-job copy of the program,
+when it ends.)
 
 A runtime's stage host starts a Python stage this way.  Before the
 program's first line the launcher
@@ -37,7 +41,7 @@ from typing import Any
 
 FRAME = 64 * 1024
 FRAME_WAIT = 0.05  # seconds buffered output may wait before it is written anyway
-USAGE = "usage: python -m onesh.runtime.agent [--cleanup DIR] SCRIPT [ARGS...] | -m MODULE [ARGS...]"
+USAGE = "usage: python -m onesh.runtime.agent [--on-host] [--cleanup DIR] SCRIPT [ARGS...] | -m MODULE [ARGS...]"
 
 
 def frame_stdio() -> threading.Event | None:
@@ -94,35 +98,45 @@ def _program_only_excepthook(program_file: str) -> None:
     sys.excepthook = hook
 
 
-def parse(argv: list[str]) -> tuple[str | None, str | None, list[str], str | None]:
-    """(script, module, program args, cleanup dir)."""
-    cleanup = None
+def parse(argv: list[str]) -> tuple[str | None, str | None, list[str], str | None, bool]:
+    """(script, module, program args, cleanup dir, script on this host)."""
+    cleanup, on_host = None, False
     i = 0
-    while i < len(argv) and argv[i] == "--cleanup" and i + 1 < len(argv):
-        cleanup = argv[i + 1]
-        i += 2
+    while i < len(argv) and argv[i] in ("--cleanup", "--on-host"):
+        if argv[i] == "--on-host":
+            on_host = True
+            i += 1
+        elif i + 1 < len(argv):
+            cleanup = argv[i + 1]
+            i += 2
+        else:
+            break
     rest = argv[i:]
     if rest[:1] == ["-m"] and len(rest) >= 2:
-        return None, rest[1], rest[2:], cleanup
+        return None, rest[1], rest[2:], cleanup, on_host
     if not rest or rest[0].startswith("-"):
         raise SystemExit(USAGE)
-    return rest[0], None, rest[1:], cleanup
+    return rest[0], None, rest[1:], cleanup, on_host
 
 
 def main(argv: list[str] | None = None) -> None:
-    script, module, args, cleanup = parse(sys.argv[1:] if argv is None else argv)
-    from onesh.runtime import audit, bundles, ospatch
+    script, module, args, cleanup, on_host = parse(sys.argv[1:] if argv is None else argv)
+    from onesh.runtime import audit, ospatch
     from onesh.runtime.evalctx import Context
 
     ctx = Context(os.environ, extra_host_only=(cleanup,) if cleanup else ())
     if cleanup:
+        from onesh.runtime import bundles
+
         bundles.remove_at_exit(cleanup)
     ctx.close_at_exit()
     if script is not None:
-        found = ctx.lookup(script) if ctx.attached else None
+        found = ctx.lookup(script) if ctx.attached and not on_host else None
         if found is not None:
             # A program stored in the namespace runs from a per-job copy
             # (with the modules beside it) on this runtime's disk.
+            from onesh.runtime import bundles
+
             cache = bundles.job_cache(os.environ.get("ONESH_STAGE", ""))
             bundles.remove_at_exit(cache)
             ctx.prefixes += (cache,)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import errno
-import hashlib
 import io
 import os
 import posixpath
@@ -114,6 +113,8 @@ def host_only_prefixes(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 def stat_of(entry: dict[str, Any], path: str, size: int | None = None) -> os.stat_result:
     """An os.stat_result for a namespace entry (inode from the path, device NS_DEV)."""
+    import hashlib
+
     kind = str(entry.get("kind", "file"))
     perm = int(entry.get("mode") or (0o755 if kind == "dir" else 0o644)) & 0o7777
     ino = int.from_bytes(hashlib.blake2b(path.encode("utf-8", "surrogateescape"), digest_size=7).digest(), "big")

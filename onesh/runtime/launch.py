@@ -30,7 +30,10 @@ def program_argv(stage: dict[str, Any], runtime: str) -> list[str] | str:
     script, module = prog.get("script"), prog.get("module")
     if kind == "node" and shutil.which("node") is None:
         return f"onesh: node: command not found (on {runtime})\n"
-    head: list[str] = []
+    # Where the planner found the script: unless it is the namespace's, the
+    # launcher need not ask (a filter that opens no file then never
+    # starts a namespace client).
+    head = [] if prog.get("source") == "namespace" else ["--on-host"]
     bundle = prog.get("bundle")
     if isinstance(bundle, dict) and bundle:
         from onesh.runtime import bundles
@@ -42,7 +45,7 @@ def program_argv(stage: dict[str, Any], runtime: str) -> list[str] | str:
             shutil.rmtree(cache, ignore_errors=True)
             return f"onesh: {script}: cannot unpack the shipped program: {e} (on {runtime})\n"
         script = os.path.join(cache, os.path.basename(str(script)))
-        head = ["--cleanup", cache]  # the launcher removes it when the program ends
+        head = ["--on-host", "--cleanup", cache]  # the launcher removes it when the program ends
     if kind == "python":
         if module:
             return [sys.executable, *flags, "-m", "onesh.runtime.agent", *head, "-m", str(module), *args]

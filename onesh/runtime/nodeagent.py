@@ -1,6 +1,6 @@
 """The Node.js launcher: run an unmodified Node program in the onesh context.
 
-    python -m onesh.runtime.nodeagent [--cleanup DIR] [--node-option OPT]... SCRIPT [ARGS...]
+    python -m onesh.runtime.nodeagent [--on-host] [--cleanup DIR] [--node-option OPT]... SCRIPT [ARGS...]
 
 runs `node --require <onesh preload.cjs> [OPTS] SCRIPT ARGS` with the
 program's stdin, stdout and stderr the stage's own pipes (inherited: no
@@ -30,7 +30,7 @@ from importlib import resources
 
 from onesh.runtime.evalctx import Context
 
-USAGE = "usage: python -m onesh.runtime.nodeagent [--cleanup DIR] [--node-option OPT]... SCRIPT [ARGS...]"
+USAGE = "usage: python -m onesh.runtime.nodeagent [--on-host] [--cleanup DIR] [--node-option OPT]... SCRIPT [ARGS...]"
 PASSED_ON = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -43,11 +43,17 @@ def node_prefix(node: str) -> str:
     return os.path.dirname(os.path.dirname(os.path.realpath(node)))
 
 
-def parse(argv: list[str]) -> tuple[str | None, list[str], str, list[str]]:
-    """(cleanup dir, node options, script, program args)."""
-    cleanup, options = None, []
+def parse(argv: list[str]) -> tuple[str | None, list[str], str, list[str], bool]:
+    """(cleanup dir, node options, script, program args, script on this host)."""
+    cleanup, options, on_host = None, [], False
     i = 0
-    while i + 1 < len(argv) and argv[i] in ("--cleanup", "--node-option"):
+    while i < len(argv) and argv[i] in ("--cleanup", "--node-option", "--on-host"):
+        if argv[i] == "--on-host":
+            on_host = True
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            break
         if argv[i] == "--cleanup":
             cleanup = argv[i + 1]
         else:
@@ -55,11 +61,11 @@ def parse(argv: list[str]) -> tuple[str | None, list[str], str, list[str]]:
         i += 2
     if i >= len(argv):
         raise SystemExit(USAGE)
-    return cleanup, options, argv[i], argv[i + 1:]
+    return cleanup, options, argv[i], argv[i + 1:], on_host
 
 
 def main(argv: list[str] | None = None) -> int:
-    cleanup, options, script, args = parse(sys.argv[1:] if argv is None else argv)
+    cleanup, options, script, args, on_host = parse(sys.argv[1:] if argv is None else argv)
     node = shutil.which("node")
     if node is None:
         sys.stderr.write(f"onesh: node: command not found (on {os.environ.get('ONESH_RUNTIME', 'this host')})\n")
@@ -71,13 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     cache = None
     try:
         if ctx.attached:
-            found = ctx.lookup(script)
+            found = None if on_host else ctx.lookup(script)
             if found is not None:
                 cache = bundles.job_cache(os.environ.get("ONESH_STAGE", ""))
                 ctx.prefixes += (cache,)
                 script = bundles.fetch(ctx, found, "node", cache)
             else:
                 script = ctx.host_path(script)
+                # (node's loader reads it with fs.readFileSync: no need to ask)
+                ctx.prefixes += (os.path.abspath(os.path.join(ctx.cwd, script)),)
         rc = run_node(ctx, node, options, script, args)
     finally:
         ctx.close()

@@ -25,7 +25,6 @@ something else.
 from __future__ import annotations
 
 import bisect
-import concurrent.futures
 import errno
 import io
 import os
@@ -33,6 +32,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from _typeshed import ReadableBuffer, WriteableBuffer
 
     from onesh.runtime.syncns import ProgramNamespace

@@ -230,6 +230,8 @@ def test_a_program_wire_carries_what_the_stage_host_needs() -> None:
 
     prog = Program("python", ["-u"], script="x.py", args=["a"])
     argv = program_argv({"argv": ["python3", "-u", "x.py", "a"], "program": prog.wire()}, "r1")
-    assert argv == [sys.executable, "-u", "-m", "onesh.runtime.agent", "x.py", "a"]
+    assert argv == [sys.executable, "-u", "-m", "onesh.runtime.agent", "--on-host", "x.py", "a"]
+    stored = Program("python", [], script="/apps/x.py", source="namespace")
+    assert program_argv({"program": stored.wire()}, "r1")[-2:] == ["onesh.runtime.agent", "/apps/x.py"]
     mod = Program("python", [], module="json.tool")
     assert program_argv({"program": mod.wire()}, "r1")[-2:] == ["-m", "json.tool"]

@@ -204,6 +204,8 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
         d.redirs.append(rs)
         if argv and argv[0] not in ("echo", "printf"):
             d.candidates += [absolute(p, cwd) for p in path_args(argv) if not DEVICE_RE.match(p)]
+        if argv and os.path.splitext(argv[0])[1] in programs.SUFFIXES:
+            d.candidates.append(absolute(argv[0], cwd))  # `./tool.py`: maybe a program the namespace holds
         targets = [(op, absolute(t, cwd)) for op, _, t in rs]
         d.candidates += [full for op, full in targets if op in ("<", ">>") or full.startswith(NAMESPACE_ROOTS)]
     return d

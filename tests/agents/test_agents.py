@@ -222,3 +222,13 @@ def test_file_calls_on_the_namespace_behave_as_on_a_local_disk(cluster: ClusterI
     assert names == sorted(os.listdir(local))
     for n in names:
         assert ns.read_bytes(f"{top}/{n}") == (local / n).read_bytes(), n
+
+
+def test_a_module_runs_with_python3_dash_m(cluster: ClusterInfo, ns: NamespaceSync, tmp_path: Path) -> None:
+    ns.write_bytes("/data/conf.json", b'{"b": 2, "a": [1, 2]}')
+    rt = elsewhere(ns, "/data/conf.json")
+    r = onesh(cluster, f"python3 -m json.tool --sort-keys /data/conf.json @{rt}; "
+                       "plan 'cat /data/conf.json | tac @r2'", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith('{\n    "a": [\n        1,\n        2\n    ],\n    "b": 2\n}\n')
+    assert "stage 2: tac @r2\n    on r2: pinned with @r2 [external]" in r.stdout

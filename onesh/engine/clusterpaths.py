@@ -10,8 +10,8 @@ import os
 import re
 from typing import TYPE_CHECKING, Any
 
+from onesh.kernel.union import NAMESPACE_ROOTS, under_namespace_root
 from onesh.parser import ast as A
-from onesh.runtime.union import NAMESPACE_ROOTS, under_namespace_root
 
 if TYPE_CHECKING:
     from onesh.engine.interp import Interpreter

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.clusterpaths import in_namespace_dir, mentions_cluster, under_namespace_root
+from onesh.kernel.union import new_name_in_namespace
 from onesh.parser import ast as A
-from onesh.runtime.union import new_name_in_namespace
 
 if TYPE_CHECKING:
     from onesh.engine.distributed import ShellCluster

@@ -2,7 +2,7 @@
 a file operation does there.
 
 A `Context` answers, for a path a program names, whether it is the
-cluster namespace's (onesh.runtime.union's rule: a name the namespace
+cluster namespace's (onesh.kernel.union's rule: a name the namespace
 has, a new name only the namespace has a directory for, anything under
 `/net`, `/pipes`, `/dev/KIND`) or this host's, and carries out the
 operations on namespace paths: stat, listing (a directory both sides have
@@ -33,7 +33,7 @@ import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from onesh.runtime import union
+from onesh.kernel import union
 
 if TYPE_CHECKING:
     from onesh.runtime.nsfiles import NsRaw
@@ -388,18 +388,17 @@ class Context:
         pns.run(pns.ns.mkdir(found.path, parents=parents))
 
     def remove(self, found: Found) -> None:
-        if found.entry is None:
-            raise _err(errno.ENOENT, found.path)
-        if found.kind == "dir":
-            raise _err(errno.EISDIR, found.path)
-        pns = self.pns
-        pns.run(pns.ns.rm(found.path))
+        self._rm(found, a_dir=False)
 
     def rmdir(self, found: Found) -> None:
+        self._rm(found, a_dir=True)
+
+    def _rm(self, found: Found, a_dir: bool) -> None:
+        """unlink(2) or rmdir(2): each removes only its own kind."""
         if found.entry is None:
             raise _err(errno.ENOENT, found.path)
-        if found.kind != "dir":
-            raise _err(errno.ENOTDIR, found.path)
+        if (found.kind == "dir") != a_dir:
+            raise _err(errno.ENOTDIR if a_dir else errno.EISDIR, found.path)
         pns = self.pns
         pns.run(pns.ns.rm(found.path))
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from onesh.engine.programs import Program, recognize, shebang
+from onesh.kernel import union
 from onesh.kernel.scheduler import PlacementError, RuntimeFacts, StageNeeds, place_stages
-from onesh.runtime import bundles, union
+from onesh.runtime import bundles
 
 PROGRAMS = Path(__file__).parent / "programs"
 NODE = shutil.which("node") is not None

@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             script = ctx.host_path(script)
     ospatch.install(ctx)
-    audit.install(ctx)
+    if ctx.attached:  # (with no cluster, nothing can escape it)
+        audit.install(ctx)
     os.environ["PWD"] = ctx.cwd
     stop = frame_stdio()
     try:

@@ -39,11 +39,11 @@ function frameStdout() {
   let scheduled = false;
   function flush() {
     scheduled = false;
-    if (!parts.length) return;
+    if (!parts.length) return true;
     const data = parts.length === 1 ? parts[0] : Buffer.concat(parts, size);
     const cbs = callbacks;
     parts = []; size = 0; callbacks = [];
-    write(data, (err) => { for (const cb of cbs) cb(err); });
+    return write(data, (err) => { for (const cb of cbs) cb(err); });
   }
   out.write = function (chunk, encoding, cb) {
     if (typeof encoding === 'function') { cb = encoding; encoding = undefined; }
@@ -52,8 +52,8 @@ function frameStdout() {
     parts.push(buf);
     size += buf.length;
     if (typeof cb === 'function') callbacks.push(cb);
-    if (size >= FRAME) flush();
-    else if (!scheduled) { scheduled = true; setImmediate(flush); }
+    if (size >= FRAME) return flush();  // (its answer is the stream's: backpressure holds)
+    if (!scheduled) { scheduled = true; setImmediate(flush); }
     return true;
   };
   process.on('exit', flush);

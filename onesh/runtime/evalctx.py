@@ -106,8 +106,7 @@ def host_only_prefixes(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
     import onesh
 
     dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-            os.path.dirname(os.path.dirname(os.path.abspath(onesh.__file__))) + "/onesh",
-            "/proc", "/sys", *extra}
+            os.path.dirname(os.path.abspath(onesh.__file__)), "/proc", "/sys", *extra}
     return tuple(sorted(d.rstrip("/") for d in dirs if d and d != "/"))
 
 
@@ -149,7 +148,11 @@ class Context:
         self.cwd = _norm(self.env.get("ONESH_PWD") or real)
         self.cwd_is_real = self._same_dir(self.cwd, real)
         self.fds: dict[int, NsRaw] = {}  # os.open'ed namespace files, by their placeholder fd
-        self.open_files: weakref.WeakSet[NsRaw] = weakref.WeakSet()  # committed at exit if still open
+        # Namespace files still open at exit are closed (committed) then, as
+        # a host file's buffers are flushed: first what open() returned (its
+        # buffers flush into the raw file), then the raw files.
+        self.open_files: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.open_raws: weakref.WeakSet[NsRaw] = weakref.WeakSet()
         self._pns: ProgramNamespace | None = None
         self._lock = threading.Lock()
         # Threads of the context itself (the namespace client's loop): the
@@ -194,11 +197,11 @@ class Context:
     def close(self) -> None:
         """At exit: commit the namespace files the program left open (as a
         host file's buffers are flushed), then stop the client."""
-        for f in list(self.open_files):
+        for f in [*self.open_files, *self.open_raws]:
             try:
                 f.close()
             except Exception as e:  # noqa: BLE001 - the program is exiting: say what was lost
-                sys.stderr.write(f"onesh: {f.name}: not saved: {e}\n")
+                sys.stderr.write(f"onesh: {getattr(f, 'name', '?')}: not saved: {e}\n")
         self.fds.clear()
         if self._pns is not None and self._pns.thread_pid == os.getpid():
             self._pns.close()
@@ -341,7 +344,7 @@ class Context:
                     raw = nsfiles.MemFile(pns, path, content, mode, created=not keep, append=kind == "a")
                 else:
                     raw = nsfiles.Writer(pns, path, append=kind == "a")
-            self.open_files.add(raw)
+            self.open_raws.add(raw)
         return raw
 
     def _reader(self, found: Found) -> NsRaw:

@@ -100,7 +100,10 @@ class Patched:
         if isinstance(file, int):
             raw = ctx.fds.get(file)
             if raw is not None:
-                return layer(raw, mode, buffering, encoding, errors, newline)
+                f = layer(raw, mode, buffering, encoding, errors, newline)
+                if raw.writable():
+                    ctx.open_files.add(f)
+                return f
         elif ctx.attached and opener is None and isinstance(mode, str):
             try:
                 kind, plus, _binary = parse_mode(mode)
@@ -111,10 +114,13 @@ class Patched:
                 if found is not None:
                     raw = ctx.open_raw(found, kind, plus, mode)
                     try:
-                        return layer(raw, mode, buffering, encoding, errors, newline)
+                        f = layer(raw, mode, buffering, encoding, errors, newline)
                     except BaseException:
                         raw.close()
                         raise
+                    if raw.writable():
+                        ctx.open_files.add(f)
+                    return f
             file = ctx.host_path(file)
         return self.h.open(file, mode, buffering, encoding, errors, newline, closefd, opener)
 

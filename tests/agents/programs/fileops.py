@@ -66,3 +66,5 @@ with open("log.txt", "a") as f:
     f.write("again\n")
 print("log:", open("log.txt").read().splitlines())
 print("final:", sorted(os.listdir(".")))
+left_open = open("left-open.txt", "w")  # never closed: saved at exit all the same
+left_open.write("not closed\n")

@@ -130,8 +130,13 @@ def main(argv: list[str] | None = None) -> None:
 
         bundles.remove_at_exit(cleanup)
     ctx.close_at_exit()
+    program = None
     if script is not None:
         found = ctx.lookup(script) if ctx.attached and not on_host else None
+        if found is not None and found.kind != "file":
+            sys.stderr.write(f"{sys.executable}: can't open file {script!r}: "
+                             f"{'not a file' if found.entry else 'No such file or directory'}\n")
+            raise SystemExit(2)
         if found is not None:
             # A program stored in the namespace runs from a per-job copy
             # (with the modules beside it) on this runtime's disk.
@@ -143,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             script = bundles.fetch(ctx, found, "python", cache)
         else:
             script = ctx.host_path(script)
+        program = load_script(script)  # (with the host's own functions: no namespace lookups)
     ospatch.install(ctx)
     if ctx.attached:  # (with no cluster, nothing can escape it)
         audit.install(ctx)
@@ -155,14 +161,15 @@ def main(argv: list[str] | None = None) -> None:
             sys.argv = [module, *args]
             runpy.run_module(module, run_name="__main__", alter_sys=True)
         else:
-            assert script is not None
-            run_script(script, args)
+            assert program is not None and script is not None
+            run_script(program, script, args)
     finally:
         if stop is not None:
             stop.set()
 
 
-def run_script(script: str, args: list[str]) -> None:
+def load_script(script: str) -> tuple[str, str, bytes]:
+    """(absolute path, sys.path[0], source) of the program file."""
     try:
         with io.open_code(script) as f:
             source = f.read()
@@ -171,6 +178,11 @@ def run_script(script: str, args: list[str]) -> None:
         sys.stderr.write(f"{sys.executable}: can't open file {script!r}: [Errno {e.errno}] {e.strerror}\n")
         raise SystemExit(2) from None
     full = os.path.abspath(script)
+    return full, os.path.dirname(os.path.realpath(full)), source
+
+
+def run_script(program: tuple[str, str, bytes], script: str, args: list[str]) -> None:
+    full, path0, source = program
     code = compile(source, full, "exec")
     main_module = types.ModuleType("__main__")
     g: dict[str, Any] = main_module.__dict__
@@ -180,7 +192,7 @@ def run_script(script: str, args: list[str]) -> None:
     g["__loader__"] = SourceFileLoader("__main__", full)
     sys.modules["__main__"] = main_module
     sys.argv = [script, *args]
-    sys.path[0] = os.path.dirname(os.path.realpath(full))
+    sys.path[0] = path0
     _program_only_excepthook(full)
     exec(code, g)
 

@@ -236,3 +236,16 @@ def test_a_program_wire_carries_what_the_stage_host_needs() -> None:
     assert program_argv({"program": stored.wire()}, "r1")[-2:] == ["onesh.runtime.agent", "/apps/x.py"]
     mod = Program("python", [], module="json.tool")
     assert program_argv({"program": mod.wire()}, "r1")[-2:] == ["-m", "json.tool"]
+
+
+def test_a_filter_that_opens_no_file_never_asks_the_cluster(tmp_path: Path) -> None:
+    """Placed on a runtime, a script the planner found on the host
+    (--on-host) that opens no file runs without a namespace client: the
+    cluster named here does not even exist."""
+    env = {**unattached_env(), "ONESH_BOOT": "tcp://127.0.0.1:9", "ONESH_SECRET": str(tmp_path / "no-secret"),
+           "ONESH_RUNTIME": "r9", "ONESH_PWD": str(tmp_path)}
+    data = "".join(f"line {i}\n" for i in range(100))
+    r = subprocess.run([sys.executable, "-m", "onesh.runtime.agent", "--on-host", str(PROGRAMS / "linefilter.py"),
+                        "7"], input=data, capture_output=True, text=True, timeout=20, env=env, cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "19 matching\n")
+    assert r.stdout.splitlines()[0] == "1: LINE 7"

@@ -160,6 +160,8 @@ class Context:
         # host's files only, never the context again.
         self._own_threads: set[int] = set()
         self._exit_hooked = False
+        self._code: frozenset[str] = frozenset()
+        self._code_seen = -1
 
     def _same_dir(self, a: str, b: str) -> bool:
         if a == b:
@@ -223,9 +225,18 @@ class Context:
         if dir_fd is not None or not self.attached or threading.get_ident() in self._own_threads:
             return None
         full = self.absolute(path)
-        if full is None or union.host_only(full, self.prefixes):
+        if full is None or union.host_only(full, self.prefixes) or self._is_code(full):
             return None
         return full
+
+    def _is_code(self, full: str) -> bool:
+        """A file the program was loaded from (its script, an imported
+        module): this host's, as imports are.  (Tracebacks read them back.)"""
+        if len(sys.modules) != self._code_seen:
+            self._code_seen = len(sys.modules)
+            self._code = frozenset(os.path.abspath(f) for m in list(sys.modules.values())
+                                   if isinstance(f := getattr(m, "__file__", None), str))
+        return full in self._code
 
     def entry(self, full: str) -> dict[str, Any] | None:
         pns = self.pns

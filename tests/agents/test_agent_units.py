@@ -193,11 +193,17 @@ def test_a_traceback_shows_only_the_programs_frames(tmp_path: Path) -> None:
     assert "onesh" not in r.stderr and "runpy" not in r.stderr
 
 
-def test_output_flows_in_frames_without_waiting_for_exit() -> None:
+@pytest.mark.parametrize("attached", [False, True])
+def test_output_flows_in_frames_without_waiting_for_exit(tmp_path: Path, attached: bool) -> None:
     """A slow producer's lines arrive while it runs (a frame waits at most
-    50 ms), and Ctrl-C ends it as it ends plain python: killed by SIGINT."""
-    proc = subprocess.Popen([sys.executable, "-m", "onesh.runtime.agent", str(PROGRAMS / "counter.py")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=unattached_env())
+    50 ms), and Ctrl-C ends it as it ends plain python: killed by SIGINT,
+    with its traceback (whose source lines are read from the host, even
+    with a cluster, here one that does not exist, to ask)."""
+    env = unattached_env()
+    if attached:
+        env.update(ONESH_BOOT="tcp://127.0.0.1:9", ONESH_SECRET=str(tmp_path / "no-secret"), ONESH_RUNTIME="r9")
+    proc = subprocess.Popen([sys.executable, "-m", "onesh.runtime.agent", "--on-host", str(PROGRAMS / "counter.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stdout is not None
         t0 = time.monotonic()
@@ -205,12 +211,14 @@ def test_output_flows_in_frames_without_waiting_for_exit() -> None:
         assert proc.stdout.readline() == "1\n"
         assert time.monotonic() - t0 < 10
         proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == -signal.SIGINT
+    assert proc.returncode == -signal.SIGINT, err
+    assert err.splitlines()[-1] == "KeyboardInterrupt"
+    assert err.splitlines()[-2].strip() in ("time.sleep(1)", "print(n, flush=False)", "n += 1")
 
 
 @pytest.mark.skipif(not NODE, reason="node is not installed")

@@ -335,10 +335,9 @@ class BridgeServer:
         try:
             self.sock.close()
         finally:
-            for path in (self.path,):
-                try:
-                    os.unlink(path)
-                except OSError:
-                    pass
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
             if self._own_dir is not None:
                 os.rmdir(self._own_dir)

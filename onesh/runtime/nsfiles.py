@@ -61,6 +61,17 @@ class NsRaw(io.RawIOBase):
     def size(self) -> int:
         return 0
 
+    def _finish(self) -> None:
+        """What closing does first (store, let go of the stream)."""
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._finish()
+        finally:
+            super().close()
+
     def __repr__(self) -> str:
         return f"<onesh namespace file {self.name!r} mode={self.mode!r}>"
 
@@ -150,12 +161,11 @@ class ChunkReader(NsRaw):
             self._pos = self._starts[i] + len(data)
         return b"".join(parts)
 
-    def close(self) -> None:
+    def _finish(self) -> None:
         for fut in self._ahead.values():
             fut.cancel()
         self._ahead.clear()
         self._current = (-1, b"")
-        super().close()
 
 
 class StreamReader(NsRaw):
@@ -185,12 +195,8 @@ class StreamReader(NsRaw):
         self._left = self._left[n:]
         return n
 
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._pns.run(self._blocks.aclose())
-            finally:
-                super().close()
+    def _finish(self) -> None:
+        self._pns.run(self._blocks.aclose())
 
 
 class Writer(NsRaw):
@@ -231,14 +237,9 @@ class Writer(NsRaw):
         self._pns.run(self._w.flush_commit())
         self._last_commit = time.monotonic()
 
-    def close(self) -> None:
-        if self.closed:
-            return
-        try:
-            self._hand_over()
-            self._pns.run(self._w.close())
-        finally:
-            super().close()
+    def _finish(self) -> None:
+        self._hand_over()
+        self._pns.run(self._w.close())
 
 
 class PipeWriter(NsRaw):
@@ -261,12 +262,8 @@ class PipeWriter(NsRaw):
         self._pns.run(self._pub.write(block))
         return len(block)
 
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self._pns.run(self._pub.__aexit__(None, None, None))
-            finally:
-                super().close()
+    def _finish(self) -> None:
+        self._pns.run(self._pub.__aexit__(None, None, None))
 
 
 class MemFile(NsRaw):
@@ -337,12 +334,8 @@ class MemFile(NsRaw):
             self._pns.run(self._pns.ns.write_bytes(self.name, bytes(self._data)))
             self._dirty = False
 
-    def close(self) -> None:
-        if not self.closed:
-            try:
-                self.commit()
-            finally:
-                super().close()
+    def _finish(self) -> None:
+        self.commit()
 
 
 class DeviceRaw(NsRaw):
@@ -362,10 +355,8 @@ class DeviceRaw(NsRaw):
         view[:len(data)] = data
         return len(data)
 
-    def close(self) -> None:
-        if not self.closed:
-            self._dev.close()
-            super().close()
+    def _finish(self) -> None:
+        self._dev.close()
 
 
 def parse_mode(mode: str) -> tuple[str, bool, bool]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from onesh.parser import ast as A
+from onesh.union import NAMESPACE_ROOTS, under_namespace_root
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from onesh.engine.interp import Interpreter
 
-NAMESPACE_ROOTS = ("/net/", "/pipes/")
+__all__ = ["NAMESPACE_ROOTS", "draft_needed", "in_namespace_dir", "mentions_cluster", "under_namespace_root"]
 
 
 def mentions_cluster(pl: A.Pipeline, text_of: Any) -> bool:
@@ -52,15 +53,6 @@ def _dev_kinds(text: str) -> list[str]:
                 kinds.append(text[k:j])
         at = text.find("/dev/", at + 1)
     return kinds
-
-
-def under_namespace_root(path: str) -> bool:
-    """Is this path (literally) under a namespace root: `/net`, `/pipes`, or
-    `/dev/<kind>` for a kind this host has no directory for?"""
-    if path in ("/net", "/pipes") or path.startswith(NAMESPACE_ROOTS):
-        return True
-    parts = path.split("/")
-    return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not os.path.exists("/dev/" + parts[2])
 
 
 def in_namespace_dir(interp: Interpreter) -> bool:

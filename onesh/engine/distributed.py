@@ -337,7 +337,7 @@ class Job:
                     if pipes:
                         env["ONESH_NS_PIPES"] = json.dumps(pipes)  # writable by name (tee /pipes/x)
                 spec = {"job": self.id, "segment": i, "cwd": self.interp.state.get("PWD") or os.getcwd(),
-                        "env": env, "stages": [plan.stages[k].wire() for k in idx],
+                        "env": env, "stages": [plan.stages[k].wire(ship=not same_host(here, keys[i])) for k in idx],
                         "stdin": stdin, "stdout": stdout,
                         "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
                 ep = endpoint_of(self.snap, rt)

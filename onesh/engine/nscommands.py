@@ -18,6 +18,7 @@ from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.clusterpaths import in_namespace_dir, mentions_cluster, under_namespace_root
 from onesh.parser import ast as A
+from onesh.union import new_name_in_namespace
 
 if TYPE_CHECKING:
     from onesh.engine.distributed import ShellCluster
@@ -210,7 +211,8 @@ class NamespaceCommand:
             return 1
         *srcs, dst = self.paths
         dst_entry = entries.get(dst)
-        dst_ns = dst_entry is not None or under_namespace_root(dst) or not os.path.isdir(os.path.dirname(dst))
+        dst_ns = under_namespace_root(dst) or new_name_in_namespace(dst_entry is not None,
+                                                                    os.path.isdir(os.path.dirname(dst)))
         for src in srcs:
             target = dst
             src_entry = entries.get(src)

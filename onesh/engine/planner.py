@@ -20,6 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from onesh.engine import programstages
 from onesh.engine.clusterpaths import NAMESPACE_ROOTS, mentions_cluster
 from onesh.errors import OneshError
 from onesh.kernel.scheduler import StageNeeds
@@ -41,15 +42,32 @@ class PlanError(OneshError):
 class PlannedStage:
     label: str
     argv: list[str]
-    mode: str  # "agent" | "exec" | "shell"
+    mode: str  # "agent" | "exec" | "shell" | "python" | "node"
     needs: StageNeeds
     stderr_to_stdout: bool = False
     runtime: str = ""
     why: str = ""
+    program: programstages.Program | None = None  # for "python" and "node"
 
-    def wire(self) -> dict[str, Any]:
-        return {"argv": self.argv, "mode": self.mode, "label": self.label,
-                "stderr_to_stdout": self.stderr_to_stdout}
+    def wire(self, *, ship: bool = False) -> dict[str, Any]:
+        """The stage for its stage host.  `ship`: the runtime is on another
+        host, so a program file of this host goes with it."""
+        out: dict[str, Any] = {"argv": self.argv, "mode": self.mode, "label": self.label,
+                               "stderr_to_stdout": self.stderr_to_stdout}
+        if self.program is not None:
+            out["program"] = self.program.wire()
+            if ship and self.program.source == "local":
+                from onesh.runtime import bundles
+
+                out["program"]["bundle"] = bundles.read_local(self.program.script_path, self.program.kind)
+        return out
+
+    @property
+    def context(self) -> str:
+        """What the stage runs in, as `plan` shows it."""
+        if self.program is not None:
+            return self.program.context
+        return {"agent": "builtin agent", "exec": "external", "shell": "onesh shell"}.get(self.mode, self.mode)
 
 
 @dataclass
@@ -74,8 +92,9 @@ class Plan:
     def describe(self) -> str:
         lines = []
         for k, st in enumerate(self.stages):
-            lines.append(f"stage {k + 1}: {st.label}\n    on {st.runtime or '?'}: {st.why}"
-                         + ("" if st.mode != "agent" else " [builtin agent]"))
+            lines.append(f"stage {k + 1}: {st.label}\n    on {st.runtime or '?'}: {st.why} [{st.context}]")
+            if st.program is not None and st.program.source == "namespace":
+                lines.append(f"    program {st.program.script_path}: from the namespace, with the modules beside it")
         segs = self.segments()
         for k in range(len(segs) - 1):
             a, b = segs[k], segs[k + 1]
@@ -185,6 +204,8 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
         d.redirs.append(rs)
         if argv and argv[0] not in ("echo", "printf"):
             d.candidates += [absolute(p, cwd) for p in path_args(argv) if not DEVICE_RE.match(p)]
+        if argv and os.path.splitext(argv[0])[1] in programstages.SUFFIXES:
+            d.candidates.append(absolute(argv[0], cwd))  # `./tool.py`: maybe a program the namespace holds
         targets = [(op, absolute(t, cwd)) for op, _, t in rs]
         d.candidates += [full for op, full in targets if op in ("<", ">>") or full.startswith(NAMESPACE_ROOTS)]
     return d
@@ -218,6 +239,9 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             raise PlanError(f"{label}: an assignment cannot be a stage of a distributed pipeline", cmd.span)
         needs = StageNeeds(label)
         shell_code = argv[0] in BUILTINS or argv[0] in interp.state.functions
+        prog = None
+        if not shell_code and argv[0] not in AGENT_TOOLS:
+            prog = programstages.recognize(argv, lambda p: programstages.read_local_head(p, cwd))
         if cmd.pin:
             distributed = True
             key, eq, val = cmd.pin.partition("=")
@@ -225,7 +249,8 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
                 needs.pin_tag = (key, val)
             else:
                 needs.pin_node = key
-        for a in [] if shell_code else path_args(argv):
+        # (a program's own file is not data: its arguments are)
+        for a in [] if shell_code else path_args(argv if prog is None else [argv[0], *prog.args]):
             full = absolute(a, cwd)
             m = DEVICE_RE.match(a)
             if m:
@@ -254,10 +279,20 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             if name in interp.state.functions:
                 raise PlanError(f"{name}: shell functions cannot run on another runtime yet", cmd.span)
             mode, run_argv = "shell", [shlex.join(argv)]
+        elif prog is not None:
+            mode, run_argv = prog.kind, argv
+            needs.interpreter = prog.interpreter
+            if prog.script is not None:
+                prog.script_path = absolute(prog.script, cwd)
+                if prog.script_path in ns_files:
+                    prog.source = "namespace"  # fetched by the runtime that runs it
+                    distributed = True
+                elif os.path.isfile(prog.script_path):
+                    prog.source = "local"  # shipped when the runtime is on another host
         else:
             mode, run_argv = "exec", argv
             needs.command = name
-        st = PlannedStage(label, run_argv, mode, needs, stderr_too)
+        st = PlannedStage(label, run_argv, mode, needs, stderr_too, program=prog)
         for op, fd, target in d.redirs[k]:
             path = absolute(target, cwd)
             if op == ">&" and fd == 2 and target == "1":

@@ -12,7 +12,8 @@ Order of preference for a stage (DESIGN.md "Kernel agents"):
 3. load: an unconstrained stage stays next to its neighbour (so the pipe
    between them is a plain OS pipe), else goes to the least busy runtime.
 External commands only go where they exist; builtin agents (cat, grep, ...)
-exist everywhere.
+exist everywhere; a Python or Node.js program goes only to a runtime whose
+membership record lists that interpreter (`interpreters`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class StageNeeds:
     files: list[tuple[str, list[str]]] = field(default_factory=list)  # (path, replica runtimes)
     pin_node: str = ""
     pin_tag: tuple[str, str] | None = None
+    interpreter: str = ""  # "python3" | "node": a program run as an agent ("" = none needed)
 
     @classmethod
     def from_wire(cls, d: dict[str, Any]) -> StageNeeds:
@@ -47,12 +49,18 @@ class StageNeeds:
                    devices=[(str(p), str(o)) for p, o in d.get("devices", [])],
                    files=[(str(p), [str(r) for r in reps]) for p, reps in d.get("files", [])],
                    pin_node=str(d.get("pin_node", "")),
-                   pin_tag=(str(tag[0]), str(tag[1])) if tag else None)
+                   pin_tag=(str(tag[0]), str(tag[1])) if tag else None,
+                   interpreter=str(d.get("interpreter", "")))
 
     def to_wire(self) -> dict[str, Any]:
         return {"label": self.label, "command": self.command, "devices": [list(d) for d in self.devices],
                 "files": [[p, list(r)] for p, r in self.files], "pin_node": self.pin_node,
-                "pin_tag": list(self.pin_tag) if self.pin_tag else None}
+                "pin_tag": list(self.pin_tag) if self.pin_tag else None, "interpreter": self.interpreter}
+
+    @property
+    def needed(self) -> str:
+        """What a runtime must have for this stage ("" = nothing)."""
+        return self.command or self.interpreter
 
 
 @dataclass
@@ -63,6 +71,7 @@ class RuntimeFacts:
     load: float = 0.0
     stages: int = 0
     commands: frozenset[str] | None = None  # None: unknown (assume only builtin agents)
+    interpreters: dict[str, str] | None = None  # name → version; None: unknown (assume python3 only)
 
 
 def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
@@ -74,6 +83,9 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
         raise PlacementError("no live runtime in the cluster")
 
     def can_run(stage: StageNeeds, rt: str) -> bool:
+        if stage.interpreter:
+            have = live[rt].interpreters
+            return stage.interpreter in have if have is not None else stage.interpreter == "python3"
         if not stage.command:
             return True
         cmds = live[rt].commands
@@ -99,11 +111,12 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
             result[k] = (owner, f"reads {path}, a device on {owner}")
         elif st.files and st.files[0][1]:  # (a named pipe has no replicas: it is read anywhere)
             path, replicas = st.files[0]
-            usable = [r for r in replicas if r in live and can_run(st, r)]
-            if not usable:
+            holders = [r for r in replicas if r in live]
+            usable = [r for r in holders if can_run(st, r)]
+            if not holders or (not usable and not st.interpreter):
                 raise PlacementError(f"{path}: no live runtime holds a replica")
-            if st.pin_node:
-                pass  # the pin wins below: the file is then read over the network
+            if st.pin_node or not usable:
+                pass  # the pin (or the interpreter) wins below: the file is then read over the network
             else:
                 best = home if home in usable else min(usable, key=lambda r: (live[r].stages, live[r].load, r))
                 result[k] = (best, f"reads {path}, stored on {best}")
@@ -117,7 +130,7 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
             tagged = [n for n, f in live.items() if f.tags.get(key) == val and can_run(st, n)]
             if not tagged:
                 raise PlacementError(f"@{key}={val}: no live runtime with that tag"
-                                     + (f" has {st.command}" if st.command else ""))
+                                     + (f" has {st.needed}" if st.needed else ""))
             best = min(tagged, key=lambda r: (live[r].stages, live[r].load, r != home, r))
             result[k] = (best, f"pinned with @{key}={val}")
 
@@ -137,14 +150,19 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
     sweep(range(len(stages)))
     sweep(range(len(stages) - 1, -1, -1))
     sweep(range(len(stages)))
-    for k, st in enumerate(stages):
+    # (the stages that can run only somewhere go first: the others follow them)
+    for k in sorted(range(len(stages)), key=lambda k: not stages[k].needed):
+        st = stages[k]
         if result[k] is None:
             cands = [n for n in live if can_run(st, n)]
             if not cands:
+                if st.interpreter:
+                    raise PlacementError(f"{st.label}: no live runtime has {st.interpreter} "
+                                         f"(a {st.interpreter} program runs only where it is installed)")
                 raise PlacementError(f"{st.command}: command not found on any live runtime")
             best = min(cands, key=lambda r: (r != home, live[r].stages, live[r].load, r))
             why = "the shell's runtime" if best == home else "least busy runtime"
-            result[k] = (best, f"{why} ({best})" + (f", has {st.command}" if st.command else ""))
+            result[k] = (best, f"{why} ({best})" + (f", has {st.needed}" if st.needed else ""))
             sweep(range(len(stages)))
     return [r for r in result if r is not None]
 
@@ -178,7 +196,9 @@ class SchedulerAgent:
         snap = await self.runtime.snapshot()
         out: dict[str, RuntimeFacts] = {}
         for name, m in snap["members"].items():
-            out[name] = RuntimeFacts(name, bool(m.get("alive")), dict(m.get("tags", {})), float(m.get("load", 0.0)))
+            have = m.get("interpreters")
+            out[name] = RuntimeFacts(name, bool(m.get("alive")), dict(m.get("tags", {})), float(m.get("load", 0.0)),
+                                     interpreters=dict(have) if isinstance(have, dict) else None)
         live = [n for n, f in out.items() if f.alive]
 
         async def ask(name: str) -> None:

@@ -192,9 +192,12 @@ class Runtime:
         await self.register(self.member_info())
 
     def member_info(self) -> dict[str, Any]:
+        from onesh.runtime.interpreters import interpreters
+
         return {"endpoint": self.endpoint, "raft": self.cfg.raft, "tags": self.cfg.tags,
                 "devices": self.cfg.devices, "host": socket.gethostname(), "pid": os.getpid(),
-                "started": self.started, "host_key": host_key(), "lease": self.lease_address}
+                "started": self.started, "host_key": host_key(), "lease": self.lease_address,
+                "interpreters": interpreters()}
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up)."""

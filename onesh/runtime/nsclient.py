@@ -222,12 +222,13 @@ class Namespace:
         return _raise(await self.agent("fs", f"fs.{op}", fields))
 
     # ------------------------------------------------------------ metadata
-    async def stat(self, path: str) -> dict[str, Any] | None:
+    async def stat(self, path: str, *, chunks: bool = True) -> dict[str, Any] | None:
+        """The entry, or None; `chunks=False` leaves out a file's chunk list."""
         path = _path(path)
         net = _net(path)
         if net is not None:
             return await self._net_stat(*net)
-        res = _raise(await self.agent("fs", "fs.stat", {"path": path}))
+        res = _raise(await self.agent("fs", "fs.stat", {"path": path} if chunks else {"path": path, "limit": 0}))
         entry = res.get("entry")
         return dict(entry) if isinstance(entry, dict) else None
 

@@ -18,8 +18,8 @@ with the segment spec as one JSON line on stdin.  It
 
 Segment spec:
     {"job": str, "segment": int, "cwd": str, "env": {..},
-     "stages": [{"argv": [..], "mode": "agent"|"exec"|"shell", "label": str,
-                 "stderr_to_stdout": bool}],
+     "stages": [{"argv": [..], "mode": "agent"|"exec"|"shell"|"python"|"node", "label": str,
+                 "stderr_to_stdout": bool, "program": {..} (python, node: onesh.runtime.launch)}],
      "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P},
      "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
                | {"kind": "file", "path": P, "append": bool}
@@ -72,6 +72,14 @@ def command_argv(stage: dict[str, Any], runtime: str) -> list[str] | str:
     mode = stage.get("mode", "exec")
     if mode == "agent":
         return [sys.executable, "-m", "onesh.coreutils", *argv]
+    if mode in ("python", "node"):
+        # a program in the onesh context (the evaluation-context replacement)
+        from onesh.runtime.launch import BadProgram, program_argv
+
+        try:
+            return program_argv(stage, runtime)
+        except BadProgram as e:
+            raise SpecError(str(e)) from None
     if mode == "shell":
         return [sys.executable, "-m", "onesh", "-c", argv[0], *argv[1:]]
     if mode != "exec":

@@ -1,0 +1,1 @@
+exports.greeting = (who) => `hello, ${who}, from a sibling module`;

@@ -1,0 +1,2 @@
+def greeting(who: str) -> str:
+    return f"hello, {who}, from a sibling module"

@@ -172,9 +172,11 @@ class ClusterClient:
 
 
 def start_cluster(directory: str, *, nodes: int = 3, voters: int = 3, sensors: int = 0,
-                  wait: float = 60.0) -> ClusterInfo:
-    """Start `nodes` runtime processes on loopback; return once every
-    runtime is a live member and every kernel agent is placed."""
+                  wait: float = 60.0, listen: str = "127.0.0.1") -> ClusterInfo:
+    """Start `nodes` runtime processes on loopback (or with their RPC
+    endpoints on `listen`, an address devices can reach; Raft stays on
+    loopback: all voters are here); return once every runtime is a live
+    member and every kernel agent is placed."""
     from onesh.net.keys import create_secret
 
     if nodes < 1:
@@ -195,14 +197,15 @@ def start_cluster(directory: str, *, nodes: int = 3, voters: int = 3, sensors: i
     ports = free_ports(nodes + voters)
     rpc_ports, raft_ports = ports[:nodes], ports[nodes:]
     raft_addrs = [f"127.0.0.1:{p}" for p in raft_ports]
-    boot = [f"tcp://127.0.0.1:{rpc_ports[k]}" for k in range(voters)]
+    host = f"[{listen}]" if ":" in listen else listen
+    boot = [f"tcp://{host}:{rpc_ports[k]}" for k in range(voters)]
     info = ClusterInfo(directory, boot, secret, {})
     for k in range(nodes):
         name = f"r{k + 1}"
         rdir = os.path.join(directory, name)
         os.makedirs(rdir, mode=0o700, exist_ok=True)
         argv = [sys.executable, "-m", "onesh", "runtime", "--name", name,
-                "--listen", f"tcp://127.0.0.1:{rpc_ports[k]}", "--data-dir", rdir, "--secret", secret]
+                "--listen", f"tcp://{host}:{rpc_ports[k]}", "--data-dir", rdir, "--secret", secret]
         if k < voters:
             argv += ["--raft", raft_addrs[k], "--voters", ",".join(raft_addrs)]
         else:

@@ -74,7 +74,8 @@ def resolve(target: Target, identity: str | None = None) -> Resolved:
         kw["client_keys"] = [os.path.expanduser(identity)]
         kw["agent_path"] = None
     try:
-        options = asyncssh.SSHClientConnectionOptions(host=target.alias, **kw)
+        # config=(): read ~/.ssh/config as `asyncssh.connect` does by default.
+        options = asyncssh.SSHClientConnectionOptions(host=target.alias, config=(), **kw)
     except (OSError, ValueError, asyncssh.KeyImportError) as e:
         raise TargetError(f"{target.alias}: ssh configuration: {e}") from None
     files = options.known_hosts if isinstance(options.known_hosts, list) else None

@@ -104,7 +104,7 @@ def run(argv: list[str], ui: Frontend) -> int:
             name = run_sync(steps.remove(dev, opts, cluster, progress, ui.confirm, notify))
         finally:
             progress.close()
-        ui.out.write(f"removed {name} from {dev.alias}\n")
+        ui.out.write(f"removed runtime {name} from {dev.alias} (~/.onesh deleted)\n")
         return 0
     ref = ui.cluster(a.cluster)
     cache = os.path.join(platformdirs.user_cache_dir("onesh"), "wheels")

@@ -268,8 +268,11 @@ async def _ship(s: Session, device: wheels.PythonInfo, cache_dir: str) -> list[w
         raise s.fail(f"cannot write {folder} on {s.dev.alias}: {e.reason}") from None
     rate = total / max(time.monotonic() - t0, 1e-6)
     skipped = len(shipped) - len(todo)
-    s.progress.done(f"{size(total)} in {len(todo)} wheels at {size(rate)}/s"
-                    + (f", {skipped} already there" if skipped else "") + " (no package index used)")
+    if not todo:
+        s.progress.done(f"nothing to send: the {skipped} wheels are already there")
+    else:
+        s.progress.done(f"{size(total)} in {len(todo)} wheels at {size(rate)}/s"
+                        + (f", {skipped} already there" if skipped else ""))
     return shipped
 
 

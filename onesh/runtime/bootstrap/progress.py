@@ -8,6 +8,7 @@ finished step, which is what a script wants to read.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any, Protocol, TextIO
@@ -56,12 +57,18 @@ class TerminalProgress:
     """A prompt_toolkit ProgressBar: one counter per step, bytes for the copy."""
 
     def __init__(self, stream: TextIO, name: str) -> None:
+        from prompt_toolkit.input import create_pipe_input
         from prompt_toolkit.output import create_output
         from prompt_toolkit.shortcuts import ProgressBar
 
-        self.bar = ProgressBar(title=f"onesh bootstrap {name}", formatters=_formatters(),
-                               output=create_output(stdout=stream))
-        self.bar.__enter__()
+        self.stack = contextlib.ExitStack()
+        # The display reads no keys (Ctrl-C reaches us as SIGINT from the
+        # terminal), and must not end when stdin is /dev/null: an input
+        # that stays open until we close it.
+        keys = self.stack.enter_context(create_pipe_input())
+        self.bar = self.stack.enter_context(ProgressBar(
+            title=f"onesh bootstrap {name}", formatters=_formatters(), output=create_output(stdout=stream),
+            input=keys))
         self.counter: Any = None
         self.label = ""
 
@@ -86,7 +93,7 @@ class TerminalProgress:
     def close(self) -> None:
         if self.counter is not None and not self.counter.done:
             self.counter.stopped = True  # a failed step stays visible, without a spinner
-        self.bar.__exit__(None, None, None)
+        self.stack.close()
 
 
 def _formatters() -> list[Any]:

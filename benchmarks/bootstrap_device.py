@@ -37,10 +37,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "bootstrap"))
 
-import asyncssh  # noqa: E402
-from netdevice import NetDevice, net_device, write_key  # noqa: E402
+import asyncssh
+from netdevice import NetDevice, net_device, write_key
 
-from onesh.runtime.client import start_cluster, stop_cluster  # noqa: E402
+from onesh.runtime.client import start_cluster, stop_cluster
 
 SSHD = "/usr/sbin/sshd"
 

@@ -125,6 +125,7 @@ def test_dependency_wheels_are_repacked_from_the_installation(tmp_path: Path) ->
     assert {"pyzmq", "pysyncobj", "asyncssh", "cryptography"} <= deps
     import importlib.metadata as md
 
+    assert wheels.is_pure(md.distribution("pysyncobj")) and not wheels.is_pure(md.distribution("msgpack"))
     path = wheels.repack(md.distribution("msgpack"), tmp_path)
     assert path.name.startswith("msgpack-") and "-cp3" in path.name
     with zipfile.ZipFile(path) as z:

@@ -75,7 +75,7 @@ def run(argv: list[str], ui: Frontend) -> int:
 
     from onesh.aio import run_sync
     from onesh.runtime.bootstrap import steps
-    from onesh.runtime.bootstrap.progress import make_progress
+    from onesh.runtime.bootstrap.progress import Progress, make_progress
     from onesh.runtime.bootstrap.target import parse_target, resolve
 
     if any(x in ("-h", "--help") for x in argv):
@@ -93,26 +93,21 @@ def run(argv: list[str], ui: Frontend) -> int:
         ui.err.write(f"{dev.alias}: {text}\n")
         ui.err.flush()
 
+    def display() -> Progress:  # made once the host key is settled (the prompt comes first)
+        return make_progress(ui.err, dev.alias)
+
     if a.remove:
         try:
             cluster: ClusterRef | None = ui.cluster(a.cluster)
         except OneshError as e:
             notify(f"no cluster to leave ({e.message}); removing from the device only")
             cluster = None
-        progress = make_progress(ui.err, dev.alias)
-        try:
-            name = run_sync(steps.remove(dev, opts, cluster, progress, ui.confirm, notify))
-        finally:
-            progress.close()
+        name = run_sync(steps.remove(dev, opts, cluster, display, ui.confirm, notify))
         ui.out.write(f"removed runtime {name} from {dev.alias} (~/.onesh deleted)\n")
         return 0
     ref = ui.cluster(a.cluster)
     cache = os.path.join(platformdirs.user_cache_dir("onesh"), "wheels")
-    progress = make_progress(ui.err, dev.alias)
-    try:
-        result = run_sync(steps.bootstrap(dev, opts, ref, progress, ui.confirm, notify, cache))
-    finally:
-        progress.close()
+    result = run_sync(steps.bootstrap(dev, opts, ref, display, ui.confirm, notify, cache))
     ui.out.write(f"{result.name}: runtime on {dev.alias} joined the cluster at {result.endpoint} "
                  f"({result.seconds:.1f}s)\n")
     return 0

@@ -132,38 +132,50 @@ def _tail(text: Any, lines: int = 3) -> str:
     return " / ".join(kept) or "no output"
 
 
-async def bootstrap(dev: Resolved, opts: Options, cluster: ClusterRef, progress: Progress,
+async def bootstrap(dev: Resolved, opts: Options, cluster: ClusterRef, display: Callable[[], Progress],
                     confirm: Confirm, notify: Callable[[str], None], cache_dir: str) -> Result:
+    """Connect (asking about an unknown host key first), then show the
+    progress `display()` makes while the six steps run."""
     t0 = time.monotonic()
     name = opts.name or default_name(dev.alias)
     conn = await connect(dev, accept_new=opts.accept_new, confirm=confirm, notify=notify)
-    async with conn:
-        s = Session(dev, conn, progress, STEPS)
-        s.begin(1)
-        device = await _check_python(s, opts)
-        s.home = device.home
-        addr = opts.listen or str(conn.get_extra_info("peername")[0])
-        await _check_cluster(s, device, cluster, name, addr)
-        progress.done(f"{device.describe} ({device.executable})")
+    progress = display()
+    try:
+        async with conn:
+            result = await _steps(dev, conn, opts, cluster, progress, name, cache_dir, t0)
+    finally:
+        progress.close()
+    return result
 
-        s.begin(2)
-        shipped = await _ship(s, device, cache_dir)
 
-        s.begin(3)
-        await _stop_runtime(s)
-        await _install(s, device, shipped)
+async def _steps(dev: Resolved, conn: asyncssh.SSHClientConnection, opts: Options, cluster: ClusterRef,
+                 progress: Progress, name: str, cache_dir: str, t0: float) -> Result:
+    s = Session(dev, conn, progress, STEPS)
+    s.begin(1)
+    device = await _check_python(s, opts)
+    s.home = device.home
+    addr = opts.listen or str(conn.get_extra_info("peername")[0])
+    await _check_cluster(s, device, cluster, name, addr)
+    progress.done(f"{device.describe} ({device.executable})")
 
-        s.begin(4)
-        await _write_secret(s, cluster)
-        progress.done(f"{posixpath.join('~', '.onesh', 'secret')} (mode 0600)")
+    s.begin(2)
+    shipped = await _ship(s, device, cache_dir)
 
-        s.begin(5)
-        pid = await _start(s, name, addr, cluster, opts)
-        progress.done(f"pid {pid}, log ~/.onesh/runtime.log")
+    s.begin(3)
+    await _stop_runtime(s)
+    await _install(s, device, shipped)
 
-        s.begin(6)
-        endpoint = await _wait_member(s, cluster, name, pid, opts.wait)
-        progress.done(f"{name} is a member at {endpoint}")
+    s.begin(4)
+    await _write_secret(s, cluster)
+    progress.done(f"{posixpath.join('~', '.onesh', 'secret')} (mode 0600)")
+
+    s.begin(5)
+    pid = await _start(s, name, addr, cluster, opts)
+    progress.done(f"pid {pid}, log ~/.onesh/runtime.log")
+
+    s.begin(6)
+    endpoint = await _wait_member(s, cluster, name, pid, opts.wait)
+    progress.done(f"{name} is a member at {endpoint}")
     return Result(name, endpoint, time.monotonic() - t0)
 
 
@@ -407,34 +419,44 @@ async def _log_tail(s: Session) -> str:
 
 
 # ------------------------------------------------------------- --remove
-async def remove(dev: Resolved, opts: Options, cluster: ClusterRef | None, progress: Progress,
+async def remove(dev: Resolved, opts: Options, cluster: ClusterRef | None, display: Callable[[], Progress],
                  confirm: Confirm, notify: Callable[[str], None]) -> str:
     """Stop the device's runtime (it leaves gracefully), make sure the
     cluster no longer lists it, delete ~/.onesh.  Returns its name."""
     conn = await connect(dev, accept_new=opts.accept_new, confirm=confirm, notify=notify)
-    async with conn:
-        s = Session(dev, conn, progress, REMOVE_STEPS)
-        s.begin(1)
-        r = await s.sh('printf "%s\\n" "$HOME"; cat "$HOME/.onesh/device.json" 2>/dev/null', "reading ~/.onesh")
-        home, _, record = str(r.stdout).partition("\n")
-        s.home = home.strip()
-        if not record.strip():
-            exists = await s.sh(f"test -d {shlex.quote(s.base)}", "looking for ~/.onesh", check=False)
-            if exists.exit_status != 0:
-                raise s.fail(f"onesh is not installed on {dev.alias} (no ~/.onesh)")
-        try:
-            name = str(json.loads(record)["name"]) if record.strip() else (opts.name or default_name(dev.alias))
-        except (ValueError, KeyError, TypeError):
-            name = opts.name or default_name(dev.alias)
-        stopped = await _stop_runtime(s)
-        progress.done(stopped or "was not running")
+    progress = display()
+    try:
+        async with conn:
+            name = await _remove_steps(dev, conn, opts, cluster, progress)
+    finally:
+        progress.close()
+    return name
 
-        s.begin(2)
-        progress.done(await _leave(s, cluster, name) if cluster is not None else "no cluster configured here")
 
-        s.begin(3)
-        await s.sh(f"rm -rf {shlex.quote(s.base)}", "deleting ~/.onesh")
-        progress.done(f"{s.base} deleted")
+async def _remove_steps(dev: Resolved, conn: asyncssh.SSHClientConnection, opts: Options,
+                        cluster: ClusterRef | None, progress: Progress) -> str:
+    s = Session(dev, conn, progress, REMOVE_STEPS)
+    s.begin(1)
+    r = await s.sh('printf "%s\\n" "$HOME"; cat "$HOME/.onesh/device.json" 2>/dev/null', "reading ~/.onesh")
+    home, _, record = str(r.stdout).partition("\n")
+    s.home = home.strip()
+    if not record.strip():
+        exists = await s.sh(f"test -d {shlex.quote(s.base)}", "looking for ~/.onesh", check=False)
+        if exists.exit_status != 0:
+            raise s.fail(f"onesh is not installed on {dev.alias} (no ~/.onesh)")
+    try:
+        name = str(json.loads(record)["name"]) if record.strip() else (opts.name or default_name(dev.alias))
+    except (ValueError, KeyError, TypeError):
+        name = opts.name or default_name(dev.alias)
+    stopped = await _stop_runtime(s)
+    progress.done(stopped or "was not running")
+
+    s.begin(2)
+    progress.done(await _leave(s, cluster, name) if cluster is not None else "no cluster configured here")
+
+    s.begin(3)
+    await s.sh(f"rm -rf {shlex.quote(s.base)}", "deleting ~/.onesh")
+    progress.done(f"{s.base} deleted")
     return name
 
 

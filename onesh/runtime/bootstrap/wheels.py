@@ -120,11 +120,20 @@ def collect(device: PythonInfo, cache_root: str) -> list[Wheel]:
     folder = Path(cache_root) / device.cache_key
     folder.mkdir(parents=True, exist_ok=True)
     deps = dependency_closure("onesh")
-    if device.can_use_wheels_of(local_python()):
-        paths = [repack(dist, folder) for dist in deps]
-    else:
-        paths = download([f"{_norm(d.metadata['Name'])}=={d.version}" for d in deps], device, folder)
+    # Pure-Python wheels run anywhere (some, like pysyncobj, exist on the
+    # index only as source); binary ones only where their tags say.
+    same = device.can_use_wheels_of(local_python())
+    paths = [repack(d, folder) for d in deps if same or is_pure(d)]
+    binary = [f"{_norm(d.metadata['Name'])}=={d.version}" for d in deps if not (same or is_pure(d))]
+    if binary:
+        paths += download(binary, device, folder)
     return [onesh, *(Wheel(p, _sha256(p)) for p in paths)]
+
+
+def is_pure(dist: md.Distribution) -> bool:
+    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
+            if line.startswith("Tag:")]
+    return bool(tags) and all(t.endswith("-none-any") and t.startswith(("py3", "py2.py3")) for t in tags)
 
 
 def dependency_closure(root: str) -> list[md.Distribution]:
@@ -280,11 +289,12 @@ def platform_tags(device: PythonInfo) -> list[str]:
 
 
 def download(requirements: list[str], device: PythonInfo, folder: Path) -> list[Path]:
-    """`pip download` the wheels for another platform (here, where there is
-    a package index; the device never needs one)."""
+    """`pip download` binary wheels for another platform (here, where there
+    is a package index; the device never needs one).  The requirements
+    are the closure resolved here, pinned: no resolving again."""
     impl = {"cpython": "cp", "pypy": "pp"}.get(device.implementation, device.implementation)
     nodot = f"{device.version[0]}{device.version[1]}"
-    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:",
+    argv = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--only-binary=:all:", "--no-deps",
             "-d", str(folder), "--python-version", device.short_version, "--implementation", impl,
             "--abi", f"{impl}{nodot}", "--abi", "abi3", "--abi", "none"]
     for tag in platform_tags(device):

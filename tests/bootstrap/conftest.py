@@ -6,15 +6,13 @@ Wheels are built once per session (a shared XDG_CACHE_HOME)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
 import pytest
+from controller import Controller
 from netdevice import NetDevice, NoNamespaces, net_device, write_key
 
 from onesh.runtime.client import ClusterInfo, start_cluster, stop_cluster
@@ -50,22 +48,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, device: NetDevice) -> Iter
         yield info
     finally:
         stop_cluster(info)
-
-
-@dataclass
-class Controller:
-    """The machine typing `onesh bootstrap`: its HOME (~/.ssh) and env."""
-
-    home: Path
-    env: dict[str, str]
-
-    @property
-    def known_hosts(self) -> Path:
-        return self.home / ".ssh" / "known_hosts"
-
-    def onesh(self, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "onesh", *args], env=self.env, capture_output=True,
-                              text=True, stdin=subprocess.DEVNULL, timeout=timeout, cwd=self.home)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import asyncssh
 import pytest
-from conftest import Controller
+from controller import Controller
 from netdevice import NetDevice, write_key
 
 from onesh.net.keys import create_secret
@@ -177,4 +177,52 @@ def test_a_loopback_cluster_is_refused(controller: Controller, clean_device: Net
     r = controller.onesh("bootstrap", "edge1", "--accept-new", "--cluster", str(loopback), *EDGE)
     assert r.returncode == 1
     assert "listens on loopback only" in r.stderr and "onesh cluster up --listen ADDR" in r.stderr
+    assert nothing_installed(clean_device)
+
+
+def on_terminal(controller: Controller, argv: list[str], answer: bytes) -> tuple[int, str]:
+    """Run `onesh` on a pseudo-terminal; answer the host-key question."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(controller.home)
+        os.execvpe(sys.executable, [sys.executable, "-m", "onesh", *argv], controller.env)
+    out = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            if not select.select([fd], [], [], 0.5)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+            if not answered and b"(yes/no)? " in out:
+                os.write(fd, answer + b"\r")
+                answered = True
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_unknown_host_key_prompt_on_a_terminal(controller: Controller, clean_device: NetDevice) -> None:
+    fingerprint = clean_device.host_key.get_fingerprint("sha256")
+    argv = ["bootstrap", "edge1", "--python", "python3.99", *EDGE]
+    status, out = on_terminal(controller, argv, b"no")
+    assert status == 1 and fingerprint in out and "not accepted" in out, out
+    assert not controller.known_hosts.exists()
+    # "yes" records the key; the run goes on (with the progress display)
+    # to the first step, which fails for want of that Python.
+    status, out = on_terminal(controller, argv, b"yes")
+    assert status == 1, out
+    assert "onesh bootstrap edge1" in out and "[1/6] check python" in out  # the display's title and step
+    assert "python3.99 not found on edge1" in out
+    assert f"[{clean_device.addr}]:{clean_device.port} ssh-ed25519" in controller.known_hosts.read_text()
     assert nothing_installed(clean_device)

@@ -226,3 +226,15 @@ def test_unknown_host_key_prompt_on_a_terminal(controller: Controller, clean_dev
     assert "python3.99 not found on edge1" in out
     assert f"[{clean_device.addr}]:{clean_device.port} ssh-ed25519" in controller.known_hosts.read_text()
     assert nothing_installed(clean_device)
+
+
+def test_remove_takes_a_dead_runtime_out_of_membership(controller: Controller, clean_device: NetDevice) -> None:
+    r = controller.onesh("bootstrap", "edge1", "--accept-new", *EDGE)
+    assert r.returncode == 0, r.stderr
+    pid = int(clean_device.path(f"{clean_device.home}/.onesh/runtime.pid").read_text())
+    os.kill(pid, signal.SIGKILL)  # the device's runtime dies: it cannot leave by itself
+    r = controller.onesh("bootstrap", "--remove", "edge1")
+    assert r.returncode == 0, r.stderr
+    assert "edge1: [2/3] leave cluster: edge1 taken out of membership" in r.stderr
+    assert "edge1" not in controller.onesh("-c", "nodes").stdout
+    assert nothing_installed(clean_device)

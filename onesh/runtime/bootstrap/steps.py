@@ -255,6 +255,7 @@ async def _ship(s: Session, device: wheels.PythonInfo, cache_dir: str) -> list[w
             for d in (s.base, folder):
                 if not await sftp.isdir(d):
                     await sftp.mkdir(d, asyncssh.SFTPAttrs(permissions=0o700))
+                await sftp.chmod(d, 0o700)  # the secret lives here (and umask is the device's)
             sums = await _read_sums(sftp, posixpath.join(folder, "SHA256SUMS"))
             present = {str(e.filename): e.attrs.size for e in await sftp.readdir(folder)}
             todo = [w for w in shipped if sums.get(w.name) != w.sha256 or present.get(w.name) != w.path.stat().st_size]

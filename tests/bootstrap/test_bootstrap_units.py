@@ -182,3 +182,15 @@ def test_terminal_progress_draws_steps_and_bytes() -> None:
     assert "onesh bootstrap edge1" in text
     assert "[1/6] check python: cpython 3.11" in text
     assert "3.0 MiB/6.0 MiB" in text
+
+
+@pytest.mark.parametrize(("addr", "message"), [
+    ("0.0.0.0", "is a wildcard"),
+    ("198.51.100.77", "cannot listen on 198.51.100.77"),  # TEST-NET-2: not an address of ours
+    ("edge1", "is not an IP address"),
+])
+def test_cluster_up_listen_needs_an_address_of_this_machine(addr: str, message: str, tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "onesh", "cluster", "up", "--listen", addr, "--data-dir",
+                        str(tmp_path / "c")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert not (tmp_path / "c").exists()

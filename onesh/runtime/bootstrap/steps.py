@@ -116,9 +116,14 @@ class Session:
     def fail(self, message: str) -> StepError:
         return StepError(self.dev.alias, self.index, self.steps, message)
 
-    async def sh(self, script: str, what: str, *, check: bool = True) -> asyncssh.SSHCompletedProcess:
+    async def sh(self, script: str, what: str, *, check: bool = True,
+                 timeout: float = 600.0) -> asyncssh.SSHCompletedProcess:
+        """Run a POSIX sh script on the device (through `sh -c`: the login
+        shell may be fish or csh)."""
         try:
-            r = await self.conn.run(script, check=False)
+            r = await self.conn.run(f"sh -c {shlex.quote(script)}", check=False, timeout=timeout)
+        except TimeoutError:
+            raise self.fail(f"{what}: no answer from {self.dev.alias} within {timeout:g}s") from None
         except (OSError, asyncssh.Error) as e:
             raise self.fail(f"{what}: connection lost: {e}") from None
         if check and r.exit_status != 0:

@@ -8,8 +8,8 @@ namespace with its own /tmp and HOME, joined by a veth pair, running an
 asyncssh SSH server; tests/bootstrap/netdevice.py), starts a 3-runtime
 cluster listening on this side of the veth pair, and prints:
 - the time `onesh bootstrap` takes to add the device: cold (no wheel
-  cache), warm (wheels cached here, a fresh device) and a re-run (upgrade
-  in place);
+  cache), then R rounds of warm (wheels cached here, a fresh device) and
+  a re-run (upgrade in place);
 - throughput through the device and back, `onesh -c 'cat @edge1'` (stdin
   a file: shell → edge1 → shell over TCP + Curve, a builtin `cat` on the
   device) vs `ssh edge1 cat` to the same namespace through the same
@@ -148,9 +148,12 @@ def main() -> int:
             try:
                 edge = ["bootstrap", "edge1", "--accept-new", "--device", "sensor:9=sim:sine"]
                 cold = onesh(env, *edge)
-                onesh(env, "bootstrap", "--remove", "edge1")
-                warm = onesh(env, *edge)
-                again = onesh(env, *edge)
+                warm: list[float] = []
+                again: list[float] = []
+                for _ in range(args.rounds):
+                    onesh(env, "bootstrap", "--remove", "edge1")
+                    warm.append(onesh(env, *edge))
+                    again.append(onesh(env, *edge))
                 pub = key.convert_to_public().export_public_key().decode()
                 with openssh_in(device, work, pub) as openssh:
                     if openssh is not None:
@@ -169,8 +172,10 @@ def main() -> int:
                 onesh(env, "bootstrap", "--remove", "edge1")
             finally:
                 stop_cluster(info)
-    print(f"bootstrap of a device in a network namespace: cold (no wheel cache) {cold:.1f} s, "
-          f"warm {warm:.1f} s, re-run (upgrade in place) {again:.1f} s")
+    print(f"bootstrap of a device in a network namespace: cold (no wheel cache) {cold:.1f} s; "
+          f"warm (a fresh device, wheels cached here) median {statistics.median(warm):.1f} s "
+          f"(min {min(warm):.1f}); re-run (upgrade in place) median {statistics.median(again):.1f} s "
+          f"(min {min(again):.1f}), {args.rounds} rounds")
     if openssh is None:
         print("(no OpenSSH row: `bash scripts/bench-deps.sh` installs openssh-server)")
     base = "ssh edge1 cat (OpenSSH sshd)" if openssh is not None else "ssh edge1 cat (asyncssh server)"

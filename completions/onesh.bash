@@ -19,10 +19,10 @@ _onesh() {
             done
             case "$prev" in
                 --data-dir) COMPREPLY=($(compgen -d -- "$cur")); return 0 ;;
-                --nodes|--sensors) return 0 ;;
+                --nodes|--sensors|--listen) return 0 ;;
             esac
             case "$action" in
-                up) COMPREPLY=($(compgen -W "--nodes --sensors --data-dir --help" -- "$cur")) ;;
+                up) COMPREPLY=($(compgen -W "--nodes --sensors --listen --data-dir --help" -- "$cur")) ;;
                 status) COMPREPLY=($(compgen -W "--json --data-dir --help" -- "$cur")) ;;
                 down) COMPREPLY=($(compgen -W "--data-dir --help" -- "$cur")) ;;
                 *) COMPREPLY=($(compgen -W "up status down --help" -- "$cur")) ;;
@@ -39,10 +39,11 @@ _onesh() {
         bootstrap)
             case "$prev" in
                 --identity) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
-                --port) return 0 ;;
+                --cluster) COMPREPLY=($(compgen -d -- "$cur")); return 0 ;;
+                --name|--tags|--device|--python|--listen|--wait) return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W "--identity --port --help" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name --tags --device --python --identity --accept-new --listen --wait --remove --cluster --help" -- "$cur"))
             else
                 COMPREPLY=($(compgen -A hostname -- "$cur"))
             fi

@@ -17,6 +17,7 @@ complete -c onesh -n "not __fish_seen_subcommand_from $subcmds" -l plan -d "Prin
 complete -c onesh -f -n "__fish_seen_subcommand_from cluster; and not __fish_seen_subcommand_from up status down" -a "up status down"
 complete -c onesh -f -n "__fish_seen_subcommand_from up" -l nodes -x -d "Number of runtimes"
 complete -c onesh -f -n "__fish_seen_subcommand_from up" -l sensors -x -d "Simulated sensors"
+complete -c onesh -f -n "__fish_seen_subcommand_from up" -l listen -x -d "Address devices reach"
 complete -c onesh -n "__fish_seen_subcommand_from cluster" -l data-dir -r -a "(__fish_complete_directories)" -d "Cluster data directory"
 complete -c onesh -f -n "__fish_seen_subcommand_from status" -l json -d "Machine-readable output"
 
@@ -30,4 +31,12 @@ complete -c onesh -n "__fish_seen_subcommand_from runtime" -l secret -r -d "Clus
 
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -a "(__fish_complete_user_at_hosts)"
 complete -c onesh -n "__fish_seen_subcommand_from bootstrap" -l identity -r -d "SSH key"
-complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l port -x -d "SSH port"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l name -x -d "Runtime name"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l tags -x -d "k=v,..."
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l device -x -d "Device spec"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l python -x -d "The device's Python"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l accept-new -d "Record an unknown host key"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l listen -x -d "Device listen address"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l wait -x -d "Seconds to wait for the join"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l remove -d "Uninstall from the device"
+complete -c onesh -n "__fish_seen_subcommand_from bootstrap" -l cluster -r -a "(__fish_complete_directories)" -d "Cluster to join"

@@ -86,6 +86,10 @@ BUILTINS: dict[str, BuiltinSpec] = {
            "List the shells using the cluster: user, tty, jobs, what runs (from the session agent)."),
         _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec | host:pid:n ... or kill -l [sigspec]",
            "Send a signal to jobs or processes; host:pid:n (a cluster job in `ps --cluster`) signals its stages on every runtime."),
+        _b("bootstrap", "bootstrap", "bootstrap",
+           "bootstrap [user@]host[:port] [--name N] [--tags k=v,...] [--device SPEC]... [--python PATH] "
+           "[--identity KEY] [--accept-new] | bootstrap --remove host",
+           "Install onesh on a device over SSH and start a runtime there that joins this shell's cluster."),
     )
 }
 

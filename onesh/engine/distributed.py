@@ -621,13 +621,18 @@ async def _drain_or_abandon(pumps: list[tuple[Any, asyncio.Task[int]]]) -> None:
 
 
 def _bind_host(boot: list[str]) -> str:
-    """Where our pipe receivers listen: loopback for a local cluster, all
-    interfaces otherwise (ONESH_PIPE_HOST overrides)."""
+    """Where our pipe receivers listen: loopback for a local cluster, else
+    the address we reach the cluster from, which its runtimes (devices
+    included) can dial back (ONESH_PIPE_HOST overrides)."""
     forced = os.environ.get("ONESH_PIPE_HOST")
     if forced:
         return forced
-    hosts = {b.split("://", 1)[-1].rsplit(":", 1)[0] for b in boot}
-    return "127.0.0.1" if hosts <= {"127.0.0.1", "localhost"} else socket.gethostbyname(socket.gethostname())
+    hosts = sorted({b.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]") for b in boot})
+    if set(hosts) <= {"127.0.0.1", "localhost"}:
+        return "127.0.0.1"
+    from onesh.net.route import source_address
+
+    return source_address(hosts[0])
 
 
 def _readable(fd: int) -> bool:

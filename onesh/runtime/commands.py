@@ -109,6 +109,26 @@ def _slots(snap: dict[str, Any]) -> list[str]:
     return list(parse_manifest(text).slots())
 
 
+def _check_listen(addr: str) -> None:
+    """An address this machine has, that others can dial: a runtime
+    advertises the address it listens on, so a wildcard will not do."""
+    import ipaddress
+    import socket
+
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        raise OneshError(f"--listen: {addr!r} is not an IP address", status=2) from None
+    if ip.is_unspecified:
+        raise OneshError(f"--listen: {addr} is a wildcard; give the address devices will reach "
+                         "(one of this machine's, e.g. 192.168.1.10)", status=2)
+    with socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET) as s:
+        try:
+            s.bind((addr, 0))
+        except OSError as e:
+            raise OneshError(f"--listen: cannot listen on {addr}: {e.strerror}", status=2) from None
+
+
 def cluster_main(argv: list[str]) -> int:
     from onesh.runtime.client import ClusterClient, default_cluster_dir
     from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
@@ -121,6 +141,9 @@ def cluster_main(argv: list[str]) -> int:
     up.add_argument("--voters", type=int, default=3, help="Raft voters (3 by default, up to 5)")
     up.add_argument("--sensors", type=int, default=2, help="simulated sensors /dev/sensor/N")
     up.add_argument("--data-dir", default=None)
+    up.add_argument("--listen", default=None, metavar="ADDR",
+                    help="address the runtimes listen on, one that devices can reach "
+                         "(default: loopback, or what the cluster used before)")
     st = sub.add_parser("status", help="members, leader, kernel-agent placement, liveness")
     st.add_argument("--json", action="store_true")
     st.add_argument("--data-dir", default=None)
@@ -129,8 +152,10 @@ def cluster_main(argv: list[str]) -> int:
     a = p.parse_args(argv)
     directory = a.data_dir or default_cluster_dir()
     if a.action == "up":
+        if a.listen is not None:
+            _check_listen(a.listen)
         t0 = time.monotonic()
-        info = start_cluster(directory, nodes=a.nodes, voters=a.voters, sensors=a.sensors)
+        info = start_cluster(directory, nodes=a.nodes, voters=a.voters, sensors=a.sensors, listen=a.listen)
         kept = sorted(set(info.runtimes) - set(info.started))
         running = len(info.runtimes) - len(info.failed)
         print(f"cluster up: {running} runtimes in {time.monotonic() - t0:.1f}s"
@@ -160,8 +185,9 @@ def main(argv: list[str], subcommand: str) -> int:
             return runtime_main(argv)
         if subcommand == "cluster":
             return cluster_main(argv)
-        sys.stderr.write("onesh bootstrap: not implemented yet (see README: Roadmap)\n")
-        return 2
+        from onesh.runtime.bootstrap.command import main as bootstrap_main
+
+        return bootstrap_main(argv)
     except OneshError as e:
         sys.stderr.write(f"onesh {subcommand}: {e.message}\n")
         return e.status

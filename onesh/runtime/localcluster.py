@@ -36,7 +36,7 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     socks, ports = [], []
     try:
         for _ in range(n):
-            s = socket.socket()
+            s = socket.socket(_family(host))
             s.bind((host, 0))
             socks.append(s)
             ports.append(s.getsockname()[1])
@@ -46,9 +46,13 @@ def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
     return ports
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def port_free(host: str, port: int) -> bool:
     """Can a listener bind host:port now (as a runtime does, SO_REUSEADDR)?"""
-    with socket.socket() as s:
+    with socket.socket(_family(host)) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
@@ -159,16 +163,37 @@ def _is_runtime(pid: int, name: str) -> bool:
 
 def _layout(directory: str, secret: str, nodes: int, voters: int, sensors: int,
             host: str) -> ClusterInfo:
-    ports = free_ports(nodes + voters, host)
-    rpc_ports, raft_ports = ports[:nodes], ports[nodes:]
+    if host == "127.0.0.1":  # (one call: ports held at once are distinct)
+        ports = free_ports(nodes + voters)
+        rpc_ports, raft_ports = ports[:nodes], ports[nodes:]
+    else:
+        rpc_ports, raft_ports = free_ports(nodes, host), free_ports(voters)
     info = ClusterInfo(directory, [], secret, {})
     for k in range(nodes):
         name = f"r{k + 1}"
         devices = [f"sensor:{s + 1}=sim:sine" for s in range(sensors) if s % nodes == k]
-        info.runtimes[name] = RuntimeSpec(name, f"tcp://{host}:{rpc_ports[k]}",
-                                          f"{host}:{raft_ports[k]}" if k < voters else None, devices)
+        info.runtimes[name] = RuntimeSpec(name, f"tcp://{_bracket(host)}:{rpc_ports[k]}",
+                                          f"127.0.0.1:{raft_ports[k]}" if k < voters else None, devices)
     info.boot = [r.listen for r in info.runtimes.values() if r.raft]
     return info
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _move(info: ClusterInfo, host: str) -> None:
+    """`cluster up --listen ADDR` on a recorded cluster: its runtimes'
+    endpoints move to ADDR (ports kept where free).  Only a stopped cluster
+    moves: a running runtime keeps the address it has."""
+    if all(_split(r.listen)[0] == host for r in info.runtimes.values()):
+        return
+    if info.alive_pids():
+        raise ClusterError(f"the cluster in {info.directory} is running on another address; "
+                           "`onesh cluster down` first to move it")
+    for r in info.runtimes.values():
+        r.listen = f"tcp://{_bracket(host)}:{_split(r.listen)[1]}"
+    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
 
 
 def _grow(info: ClusterInfo, nodes: int) -> None:
@@ -179,12 +204,12 @@ def _grow(info: ClusterInfo, nodes: int) -> None:
         k += 1
         name = f"r{k}"
         if name not in info.runtimes:
-            info.runtimes[name] = RuntimeSpec(name, f"tcp://{host}:{free_ports(1, host)[0]}")
+            info.runtimes[name] = RuntimeSpec(name, f"tcp://{_bracket(host)}:{free_ports(1, host)[0]}")
 
 
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.split("://", 1)[-1].rpartition(":")
-    return host, int(port)
+    return host.strip("[]"), int(port)
 
 
 def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) -> None:
@@ -194,7 +219,7 @@ def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) 
     for r in (info.runtimes[n] for n in starting):
         host, port = _split(r.listen)
         if not port_free(host, port):
-            r.listen = f"tcp://{host}:{free_ports(1, host)[0]}"
+            r.listen = f"tcp://{_bracket(host)}:{free_ports(1, host)[0]}"
         if r.raft:
             host, port = _split(r.raft)
             if not port_free(host, port):
@@ -206,11 +231,14 @@ def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) 
 
 
 def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, sensors: int = 0,
-                  wait: float = 60.0) -> ClusterInfo:
+                  wait: float = 60.0, listen: str | None = None) -> ClusterInfo:
     """Start the cluster recorded in `directory` (or a new one of `nodes`
-    runtimes on loopback, 3 by default); return once every runtime is a
-    live member and every kernel agent is placed.  Runtimes already
-    running are kept; `nodes` beyond the recorded ones join as members."""
+    runtimes, 3 by default); return once every runtime is a live member
+    and every kernel agent is placed.  Runtimes already running are kept;
+    `nodes` beyond the recorded ones join as members.  `listen` is the
+    address their RPC endpoints bind, one that devices can reach (default:
+    loopback, or the recorded one); Raft stays on loopback: every voter of
+    a local cluster is on this machine."""
     from onesh.net.keys import create_secret
 
     if nodes is not None and nodes < 1:
@@ -229,7 +257,9 @@ def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, 
             raise ClusterError(f"a cluster is already running from {directory} "
                                "(`onesh cluster status`, `onesh cluster down`)")
         n = 3 if nodes is None else nodes
-        info = _layout(directory, secret, n, max(1, min(voters, 5, n)), sensors, "127.0.0.1")
+        info = _layout(directory, secret, n, max(1, min(voters, 5, n)), sensors, listen or "127.0.0.1")
+    elif listen is not None:
+        _move(info, listen)
     _grow(info, nodes or 0)
     running = info.alive_pids()
     if len(running) == len(info.runtimes):

@@ -42,6 +42,8 @@ def test_bash_completion(tmp_path: Path) -> None:
     assert "cluster" in bash_complete("onesh cl", tmp_path)
     assert set(bash_complete("onesh cluster ", tmp_path)) >= {"up", "status", "down"}
     assert "--nodes" in bash_complete("onesh cluster up --n", tmp_path)
+    assert "--listen" in bash_complete("onesh cluster up --l", tmp_path)
+    assert "--accept-new" in bash_complete("onesh bootstrap --acc", tmp_path)
     assert "pipefail" in bash_complete("onesh -o pi", tmp_path)
     assert "job.onesh" in bash_complete("onesh jo", tmp_path)
 
@@ -57,6 +59,7 @@ def test_fish_completion(tmp_path: Path) -> None:
     assert "cluster" in complete("onesh cl")
     assert set(complete("onesh cluster ")) >= {"up", "status", "down"}
     assert "--nodes" in complete("onesh cluster up --")
+    assert "--accept-new" in complete("onesh bootstrap edge1 --")
 
 
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]|\x07")

@@ -1,4 +1,5 @@
-"""Suite-wide guard: nothing a test started is left running.
+"""Suite-wide: the tests' own user directories, and a guard that nothing a
+test started is left running.
 
 Every cluster a test starts lives under pytest's temporary directory; at
 the end of the session no process may still name that directory on its
@@ -33,7 +34,18 @@ def _leftovers(root: str) -> dict[int, str]:
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     root = str(tmp_path_factory.getbasetemp())
+    # The tests' own user dirs: a `cluster up` in a test must not become the
+    # current cluster of the user running them (nor of the other tests),
+    # and an embedded cluster a test starts lives under this root.
+    saved = {k: os.environ.get(k) for k in ("XDG_CONFIG_HOME", "XDG_DATA_HOME")}
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("data"))
     yield
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
     left = _leftovers(root)
     for pid in left:
         with contextlib.suppress(ProcessLookupError):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from onesh.runtime.client import ClusterClient
 
 
-def _client(io: IO, name: str) -> ClusterClient | None:
+def cluster_client(io: IO, name: str) -> ClusterClient | None:
     get = io.shell.cluster
     if get is None:
         io.error(name, "no cluster available in this shell")
@@ -28,7 +28,7 @@ def _client(io: IO, name: str) -> ClusterClient | None:
 
 
 def _status(io: IO, name: str) -> dict[str, Any] | None:
-    client = _client(io, name)
+    client = cluster_client(io, name)
     if client is None:
         return None
     try:
@@ -141,7 +141,7 @@ def pin_targets(client: ClusterClient) -> list[str]:
 def _agent_call(io: IO, name: str, agent: str, method: str, body: dict[str, Any],
                 timeout: float = 4.0) -> dict[str, Any] | None:
     """agent_call for a builtin: None (and a message) on failure."""
-    client = _client(io, name)
+    client = cluster_client(io, name)
     if client is None:
         return None
     try:
@@ -155,8 +155,7 @@ def ps(argv: list[str], io: IO) -> int:
     """`ps --cluster`: every stage of every job on every runtime, with the
     session (user@host) that owns it, from the session agent."""
     shell = io.shell
-    cluster_wanted = argv[1:] in ([], ["--cluster"], ["-C"])
-    if not cluster_wanted or (argv[1:] == [] and not shell.cluster_attached()):
+    if argv[1:] not in (["--cluster"], ["-C"]):  # (plain ps is the system's)
         return shell.run_argv(argv, skip_functions=True, skip_builtins=True)
     reply = _agent_call(io, "ps", "session", "session.ps", {})
     if reply is None:

@@ -79,9 +79,13 @@ BUILTINS: dict[str, BuiltinSpec] = {
         _b("uptime", "cluster", "uptime", "uptime", "Summarise the cluster: uptime, live runtimes, leader, load."),
         _b("plan", "cluster", "plan", "plan COMMAND-LINE",
            "Show where each stage of a pipeline would run on the cluster, and why."),
-        _b("ps", "cluster", "ps", "ps [--cluster] | ps ARGS...",
-           "Without arguments (cluster attached) or with --cluster: every stage of every job on the "
-           "cluster; otherwise the system ps."),
+        _b("ps", "cluster", "ps", "ps --cluster | ps ARGS...",
+           "With --cluster: every stage of every job on the cluster (state, bytes in and out, live); "
+           "otherwise the system ps."),
+        _b("top", "top", "top", "top --cluster [-b] [-n N] [-d SECS] | top ARGS...",
+           "With --cluster: a live view of the cluster (runtimes' CPU, memory and load; each running "
+           "stage's bytes/s and lines/s in and out, and whether it waits on a slower stage; kernel agents "
+           "and the Raft leader); q quits; -b prints plain snapshots. Otherwise the system top."),
         _b("sessions", "cluster", "sessions", "sessions",
            "List the shells using the cluster: user, tty, jobs, what runs (from the session agent)."),
         _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec | host:pid:n ... or kill -l [sigspec]",

@@ -60,12 +60,16 @@ class NoHistory:
 class LazyClusterLink:
     """A ClusterLink over onesh.runtime.client.ClusterHandle, imported (with
     zmq and the rest) only when a command first needs the cluster.
-    `directory` is --cluster / $ONESH_CLUSTER (None: the embedded cluster)."""
+    `directory` is --cluster / $ONESH_CLUSTER (None: the current cluster,
+    else the embedded one: onesh.contexts)."""
+
+    RECHECK = 1.0  # seconds an answer of attached() holds (the user may `cluster use` meanwhile)
 
     def __init__(self, directory: str | None, *, notify: Callable[[str], None] | None = None) -> None:
         self.directory = directory
         self.notify = notify
         self.handle: ClusterHandle | None = None
+        self._attached = (False, -1e9)  # (answer, when)
 
     def client(self) -> ClusterClient:
         if self.handle is None:
@@ -75,9 +79,23 @@ class LazyClusterLink:
         return self.handle.client()
 
     def attached(self) -> bool:
+        """Chosen explicitly, a current cluster recorded, or the embedded
+        service running: then a name not on this host may be the cluster's.
+        (Small files and kill(pid, 0): no import, no round trip.)"""
         if self.directory is not None:
             return True
-        return self.handle is not None and getattr(self.handle, "_client", None) is not None
+        if self.handle is not None and getattr(self.handle, "_client", None) is not None:
+            return True
+        import time
+
+        answer, when = self._attached
+        now = time.monotonic()
+        if now - when > self.RECHECK:
+            from onesh import contexts
+
+            answer = contexts.current() is not None or contexts.running(contexts.embedded_dir())
+            self._attached = (answer, now)
+        return answer
 
     def close(self) -> None:
         if self.handle is not None:

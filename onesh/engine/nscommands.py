@@ -52,8 +52,11 @@ def candidate(interp: Interpreter, pl: A.Pipeline) -> list[str] | None:
 def run(interp: Interpreter, argv: list[str]) -> int | None:
     """Status, or None when no argument is a namespace path (run it locally)."""
     assert interp.cluster is not None
+    paths = [planner.absolute(a, _cwd(interp)) for a in planner.path_args(argv)]
+    if on_host(interp, argv[0], paths):
+        return None
     client = interp.cluster() if (interp.cluster_attached() or in_namespace_dir(interp) or any(
-        under_namespace_root(planner.absolute(a, _cwd(interp))) for a in planner.path_args(argv))) else None
+        under_namespace_root(p) for p in paths)) else None
     if client is None:
         return None
 
@@ -64,6 +67,20 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
             return await NamespaceCommand(interp, sc, argv).run()
 
     return run_sync(go())
+
+
+def on_host(interp: Interpreter, name: str, paths: list[str]) -> bool:
+    """Is this certainly the host's business (no round trip)?  Every path
+    named exists on this host (the namespace never hides a host file), and
+    it is not `ls` of a directory or `stat`, which also show the
+    namespace's side of a name both have (the union view)."""
+    if in_namespace_dir(interp) or any(under_namespace_root(p) for p in paths):
+        return False
+    if name == "ls":
+        return all(os.path.lexists(p) and not os.path.isdir(p) for p in paths) and bool(paths)
+    if name == "stat":
+        return False
+    return bool(paths) and all(os.path.lexists(p) for p in paths)
 
 
 def _cwd(interp: Interpreter) -> str:
@@ -95,8 +112,8 @@ class NamespaceCommand:
         self.name = argv[0]
         self.opts = {c for a in argv[1:] if a.startswith("-") and a != "-" for c in a[1:]}
         self.paths = [planner.absolute(a, _cwd(interp)) for a in planner.path_args(argv)]
-        if not self.paths and self.name == "ls" and in_namespace_dir(interp):
-            self.paths = [_cwd(interp)]  # `ls` after `cd /net/r2`
+        if not self.paths and self.name == "ls":
+            self.paths = [_cwd(interp)]  # (after `cd /net/r2`, or a directory both have)
         self.status = 0
 
     def out(self, text: str) -> None:
@@ -129,8 +146,16 @@ class NamespaceCommand:
                 self.err(f"{p}: {_why(e)}")
                 return self.status
         ns_paths = {p for p, e in entries.items() if e is not None or under_namespace_root(p)}
+        # A name being made (cp's or mv's target, mkdir, mkfifo) that neither
+        # side has goes where its directory is: the host's if the host has
+        # it, else the namespace's (onesh.union).
+        made = self.paths[-1:] if self.name in ("cp", "mv") else self.paths if self.name in ("mkdir", "mkfifo") else []
+        ns_paths |= {p for p in made if entries.get(p) is None and not os.path.lexists(p)
+                     and not os.path.isdir(os.path.dirname(p.rstrip("/")) or "/")}
         if not ns_paths:
             return None
+        if self.name == "ls" and any(_host_dir(p) for p in ns_paths):
+            return await self.union_ls(entries)
         if self.name == "cp":
             return await self.cp(entries)
         if len(ns_paths) != len(self.paths) and self.name in ("mv", "ls", "stat", "rm"):
@@ -158,10 +183,48 @@ class NamespaceCommand:
             else:
                 self.out(name + "\n")
 
+    async def union_ls(self, entries: dict[str, dict[str, Any] | None]) -> int:
+        """`ls` of a directory both this host and the namespace have: both
+        listings as one, a name in both shown once (`ls -l` says where
+        each is: `host`, a runtime, or `both`)."""
+        for n, path in enumerate(self.paths):
+            entry = entries.get(path)
+            rows: dict[str, dict[str, Any]] = {}
+            if entry is not None and entry.get("kind") == "dir":
+                for r in await self.sc.ns().listdir(path):
+                    name = os.path.basename(str(r.get("name") or r.get("path") or "")) or str(r.get("name"))
+                    rows[name] = dict(r, where=str(r.get("owner") or r.get("runtime") or "-"))
+            if _host_dir(path):
+                try:
+                    names = os.listdir(path)
+                except OSError as e:
+                    self.err(f"cannot open directory '{path}': {_why(e)}")
+                    continue
+                for name in names:
+                    host = _host_row(os.path.join(path, name))
+                    rows[name] = dict(host, where="both") if name in rows else host
+            elif entry is None:
+                self.err(f"cannot access '{path}': No such file or directory")
+                continue
+            if len(self.paths) > 1:
+                self.out(("\n" if n else "") + f"{path}:\n")
+            for name in sorted(rows):
+                if "a" not in self.opts and name.startswith("."):
+                    continue
+                self.out(_long(dict(rows[name], owner=rows[name]["where"]), name) if "l" in self.opts
+                         else name + "\n")
+        return self.status
+
     async def do_stat(self, path: str, entry: dict[str, Any] | None) -> None:
         if entry is None:
             raise FileNotFoundError("No such file or directory")
         self.out(f"  File: {path}\n  Kind: {entry.get('kind')}  Size: {entry.get('size', 0)}\n")
+        if os.path.lexists(path):
+            host = _host_row(path)
+            self.out(f" Where: the cluster namespace, and this host too (a {host['kind']} of "
+                     f"{host['size']} bytes here: `/net/<runtime>{path}` names one side alone)\n")
+        else:
+            self.out(" Where: the cluster namespace\n")
         from onesh.engine.distributed import replicas_of
 
         owner = entry.get("owner") or entry.get("runtime") or "-"
@@ -232,15 +295,39 @@ class NamespaceCommand:
         return self.status
 
     async def download(self, src: str, dst: str) -> None:
-        with open(dst, "wb") as f:
+        from onesh.progress import progress
+
+        entry = await self.in_ns(src)
+        size = int(entry.get("size") or 0) if entry else None
+        with open(dst, "wb") as f, progress(f"cp {src} → {dst}", size) as advance:
             async for chunk in self.sc.ns().read(src):
                 f.write(chunk)
+                advance(len(chunk))
 
     async def upload(self, src: str, dst: str) -> None:
-        with open(src, "rb") as f:
+        from onesh.progress import progress
+
+        with open(src, "rb") as f, progress(f"cp {src} → {dst}", os.fstat(f.fileno()).st_size) as advance:
             async with self.sc.ns().writer(dst) as w:
                 while chunk := f.read(1 << 20):
                     await w.write(chunk)
+                    advance(len(chunk))
+
+
+def _host_dir(path: str) -> bool:
+    return not under_namespace_root(path) and os.path.isdir(path)
+
+
+def _host_row(path: str) -> dict[str, Any]:
+    """A host file as a namespace listing row (for a union listing)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return {"kind": "file", "size": 0, "mode": 0, "where": "host"}
+    kind = ("dir" if statmod.S_ISDIR(st.st_mode) else "device" if statmod.S_ISCHR(st.st_mode)
+            else "pipe" if statmod.S_ISFIFO(st.st_mode) else "socket" if statmod.S_ISSOCK(st.st_mode) else "file")
+    return {"kind": kind, "size": st.st_size, "mode": statmod.S_IMODE(st.st_mode), "mtime": st.st_mtime,
+            "where": "host"}
 
 
 def _long(r: dict[str, Any], name: str) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from onesh.engine import programstages
-from onesh.engine.clusterpaths import NAMESPACE_ROOTS, mentions_cluster
+from onesh.engine.clusterpaths import NAMESPACE_ROOTS, mentions_cluster, under_namespace_root
 from onesh.errors import OneshError
 from onesh.kernel.scheduler import StageNeeds
 from onesh.parser import ast as A
@@ -208,6 +208,12 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
             d.candidates.append(absolute(argv[0], cwd))  # `./tool.py`: maybe a program the namespace holds
         targets = [(op, absolute(t, cwd)) for op, _, t in rs]
         d.candidates += [full for op, full in targets if op in ("<", ">>") or full.startswith(NAMESPACE_ROOTS)]
+    # The union rule: a name this host has is the host's (the namespace
+    # never hides a host file), so only the others are looked up; with
+    # none left, the pipeline is the host's and costs no round trip.
+    d.candidates = [p for p in d.candidates if under_namespace_root(p) or not os.path.lexists(p)]
+    if not certain and not pinned and not d.candidates:
+        return None
     return d
 
 

@@ -13,13 +13,13 @@ from collections.abc import Awaitable, Iterable, Iterator
 from typing import Any
 
 from onesh.aio import run_sync
-from onesh.runtime.localcluster import ClusterError, ClusterInfo, start_cluster, stop_cluster
+from onesh.runtime.localcluster import ClusterError, ClusterInfo, start_cluster
 
 
 def default_cluster_dir() -> str:
-    import platformdirs
+    from onesh.contexts import default_dir
 
-    return os.path.join(platformdirs.user_data_dir("onesh"), "clusters", "default")
+    return default_dir()
 
 
 async def _first(answers: Iterable[Awaitable[dict[str, Any]]]) -> dict[str, Any]:
@@ -106,76 +106,101 @@ class ClusterClient:
 
 
 class ClusterHandle:
-    """The shell's way to its cluster, created in the composition root.
+    """The shell's way to its cluster, created (lazily) by the composition
+    root.  Which cluster (onesh.contexts):
 
-    With `--cluster DIR` (or $ONESH_CLUSTER) it attaches to that cluster.
-    Otherwise, on first use, it attaches to the embedded cluster in the user
-    data dir, starting it (3 runtimes, simulated sensors) if needed; a
-    cluster this shell started is stopped when the shell exits, its data
-    stays for next time.  Purely local work never gets here."""
+    1. `directory`, from --cluster or $ONESH_CLUSTER: a cluster directory,
+       a recorded cluster's name, or tcp://HOST:PORT,... of a running one
+       (its secret in $ONESH_SECRET);
+    2. else the user's current cluster (`onesh cluster up` / `use`);
+    3. else the embedded cluster: a background service of this user's,
+       started here on first need, left running when the shell exits (it
+       stops by itself when idle: onesh.runtime.idle).
+
+    Purely local work never gets here."""
 
     def __init__(self, directory: str | None = None, *, notify: Any = None) -> None:
-        self.explicit = directory is not None
-        self.directory = directory or os.path.join(os.path.dirname(default_cluster_dir()), "embedded")
-        self.started: ClusterInfo | None = None
-        self.started_by = 0
+        self.explicit = directory
         self.notify = notify
         self._client: ClusterClient | None = None
+        self.attached_to: str | None = None
+
+    def target(self) -> tuple[str, bool]:
+        """(the cluster's directory or tcp:// endpoints, is it the embedded one)."""
+        from onesh import contexts
+
+        if self.explicit:
+            if self.explicit.startswith("tcp://"):
+                return self.explicit, False
+            found = contexts.lookup(self.explicit)
+            return (found or self.explicit), found is not None and found == contexts.embedded_dir()
+        current = contexts.current()
+        if current is not None:
+            return current, False
+        return contexts.embedded_dir(), True
 
     def client(self) -> ClusterClient:
         if self._client is not None:
             return self._client
-        if self.explicit and self.directory.startswith("tcp://"):
-            # --cluster tcp://HOST:PORT[,...]: a name server of a running
-            # cluster; the secret comes from $ONESH_SECRET.
+        from onesh import contexts
+
+        where, embedded = self.target()
+        if where.startswith("tcp://"):
             secret = os.environ.get("ONESH_SECRET")
             if not secret:
                 raise ClusterError("--cluster tcp://...: set ONESH_SECRET to the cluster's secret file")
-            self._client = ClusterClient(self.directory.split(","), secret)
+            self._client = ClusterClient(where.split(","), secret)
             return self._client
-        with self._start_lock():
-            try:
-                info = ClusterInfo.load(self.directory)
-                if not info.alive_pids():
-                    raise ClusterError("not running")
-            except ClusterError:
-                if self.explicit:
-                    raise
-                if self.notify is not None:
-                    self.notify("onesh: starting the embedded cluster (3 runtimes)...")
-                info = start_cluster(self.directory, nodes=3, sensors=2)
-                self.started, self.started_by = info, os.getpid()
+        if embedded:
+            info = self._embedded(where)
+        else:
+            info = ClusterInfo.load(where)
+            if not info.alive_pids():
+                raise ClusterError(f"cluster {contexts.name_of(where)} ({where}) is not running: start it with "
+                                   f"`onesh cluster up --data-dir {where}`, or use another "
+                                   "(`onesh cluster list`, `onesh cluster use NAME`)")
+        contexts.attach(where)
+        self.attached_to = where
         self._client = ClusterClient(info.boot, info.secret)
         return self._client
 
-    @contextlib.contextmanager
-    def _start_lock(self) -> Iterator[None]:
-        """Two shells (or a shell and its background job) needing the
-        embedded cluster at once: one starts it, the other attaches."""
-        if self.explicit:
-            yield
-            return
-        import fcntl
+    def _embedded(self, directory: str) -> ClusterInfo:
+        """The embedded service: attach to it, or start it (once: two shells
+        at the same time take turns on a lock file)."""
+        from onesh.runtime import service
 
-        os.makedirs(os.path.dirname(self.directory) or ".", mode=0o700, exist_ok=True)
-        fd = os.open(self.directory + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        with _lock(directory + ".lock"):
+            try:
+                info = ClusterInfo.load(directory)
+                if len(info.alive_pids()) == len(info.runtimes):
+                    return info
+            except ClusterError:
+                pass
+            settings = service.settings()
+            if self.notify is not None:
+                self.notify(f"onesh: starting the embedded cluster ({settings.runtimes} runtimes)...")
+            return start_cluster(directory, nodes=settings.runtimes, sensors=settings.sensors,
+                                 idle_stop=settings.idle_stop)
 
     def close(self) -> None:
-        """Stop the cluster if this very process started it (a forked child
-        that started it stops it when it ends; see Interpreter.child_run)."""
-        if self.started is not None and self.started_by == os.getpid():
-            stop_cluster(self.started)
-        self.started = None
+        """The shell (or a child that attached) ends: it no longer holds the
+        cluster up.  Nothing is stopped: the embedded service stops itself."""
+        if self.attached_to is not None:
+            from onesh import contexts
+
+            contexts.detach(self.attached_to)
+        self.attached_to = None
         self._client = None
 
 
-def ensure_embedded_cluster(notify: Any = None) -> ClusterClient:
-    """A client for the configured cluster, starting the local embedded one
-    (3 runtimes, simulated sensors) when none is running.  The caller owns
-    the started cluster: use ClusterHandle when it must stop with the shell."""
-    return ClusterHandle(os.environ.get("ONESH_CLUSTER") or None, notify=notify).client()
+@contextlib.contextmanager
+def _lock(path: str) -> Iterator[None]:
+    import fcntl
+
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -46,6 +46,7 @@ log = logging.getLogger("onesh.runtime")
 # (`runtime.handlers[prefix]`, answering "<prefix>.<op>") and background
 # loops (`runtime.loops`, run in the runtime's TaskGroup until it stops).
 EXTENSIONS: tuple[str, ...] = (
+    "onesh.runtime.service",
     "onesh.kernel.fs",
     "onesh.kernel.storage",
     "onesh.runtime.stages",
@@ -81,6 +82,7 @@ class RuntimeConfig:
     # A light runtime (onesh.runtime.swarm: many in one process) speaks the
     # membership protocol and nothing else: no data plane, no signals.
     light: bool = False
+    idle_stop: float = 0.0  # stop the cluster after this long idle (the embedded service)
 
 
 class Runtime:
@@ -534,7 +536,9 @@ class Runtime:
         if method == "runtime.info":
             return {"name": self.cfg.name, "endpoint": self.endpoint, "voter": self.state is not None,
                     "agents": sorted(self.agents), "services": sorted(self.services),
-                    "uptime": time.time() - self.started, "pid": os.getpid(), "started": self.started}
+                    "uptime": time.time() - self.started, "pid": os.getpid(), "started": self.started,
+                    # (for top --cluster: its CPU over time, its memory, its host's load)
+                    "cpu": time.process_time(), "rss": _rss(), "load": os.getloadavg()[0]}
         if method == "agent.spawn":
             return await self.spawn(body)
         if method == "agent.wait":
@@ -641,3 +645,12 @@ def _check_bindable(address: str) -> None:
 def _endpoint_host(endpoint: str) -> str:
     """HOST of tcp://HOST:PORT (brackets of an IPv6 address removed)."""
     return endpoint.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+
+
+def _rss() -> int:
+    """This process's resident memory in bytes (0 where /proc has none)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

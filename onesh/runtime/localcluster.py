@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,7 @@ class ClusterInfo:
     secret: str
     pids: dict[str, int]
     runtimes: dict[str, RuntimeSpec] = field(default_factory=dict)
+    idle_stop: float = 0.0  # the embedded service stops itself after this long idle
     started: list[str] = field(default_factory=list)  # what the last start_cluster started (not saved)
     failed: dict[str, str] = field(default_factory=dict)  # of those, which exited, and why (not saved)
 
@@ -102,7 +103,7 @@ class ClusterInfo:
                 data = json.load(f)
             runtimes = {n: RuntimeSpec.from_json(n, d) for n, d in (data.get("runtimes") or {}).items()}
             return cls(directory, list(data["boot"]), data["secret"],
-                       {k: int(v) for k, v in data["pids"].items()}, runtimes)
+                       {k: int(v) for k, v in data["pids"].items()}, runtimes, float(data.get("idle_stop", 0)))
         except FileNotFoundError:
             raise ClusterError(f"no cluster in {directory} (start one with `onesh cluster up`)") from None
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
@@ -112,9 +113,12 @@ class ClusterInfo:
         path = os.path.join(self.directory, "cluster.json")
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"boot": self.boot, "secret": self.secret, "pids": self.pids,
+            json.dump({"boot": self.boot, "secret": self.secret, "pids": self.pids, "idle_stop": self.idle_stop,
                        "runtimes": {n: r.to_json() for n, r in self.runtimes.items()}}, f, indent=2)
         os.replace(tmp, path)
+        from onesh.contexts import write_pids
+
+        write_pids(self.directory, self.pids)  # (what a shell reads to tell "running", cheaply)
 
     def alive_pids(self) -> dict[str, int]:
         """The recorded runtimes whose process still runs (a recycled pid
@@ -139,6 +143,8 @@ class ClusterInfo:
             argv += ["--join", ",".join(self.boot)]
         for d in r.devices:
             argv += ["--device", d]
+        if self.idle_stop:
+            argv += ["--idle-stop", f"{self.idle_stop:g}"]
         return argv
 
 
@@ -231,14 +237,17 @@ def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) 
 
 
 def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, sensors: int = 0,
-                  wait: float = 60.0, listen: str | None = None) -> ClusterInfo:
+                  wait: float = 60.0, listen: str | None = None, idle_stop: float | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> ClusterInfo:
     """Start the cluster recorded in `directory` (or a new one of `nodes`
     runtimes, 3 by default); return once every runtime is a live member
     and every kernel agent is placed.  Runtimes already running are kept;
     `nodes` beyond the recorded ones join as members.  `listen` is the
     address their RPC endpoints bind, one that devices can reach (default:
     loopback, or the recorded one); Raft stays on loopback: every voter of
-    a local cluster is on this machine."""
+    a local cluster is on this machine.  `idle_stop`: the cluster stops
+    itself after this many seconds idle (the embedded service; None: as
+    recorded).  `progress(alive, total)` hears how far it got."""
     from onesh.net.keys import create_secret
 
     if nodes is not None and nodes < 1:
@@ -261,6 +270,8 @@ def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, 
     elif listen is not None:
         _move(info, listen)
     _grow(info, nodes or 0)
+    if idle_stop is not None:
+        info.idle_stop = idle_stop
     running = info.alive_pids()
     if len(running) == len(info.runtimes):
         raise ClusterError(f"a cluster is already running from {directory} "
@@ -273,7 +284,7 @@ def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, 
     info.pids.update((name, p.pid) for name, p in procs.items())
     info.started = starting
     info.save()
-    _wait_formed(info, procs, wait)
+    _wait_formed(info, procs, wait, progress)
     return info
 
 
@@ -285,7 +296,8 @@ def _spawn(info: ClusterInfo, name: str) -> subprocess.Popen[bytes]:
                                 start_new_session=True, close_fds=True)
 
 
-def _wait_formed(info: ClusterInfo, procs: dict[str, subprocess.Popen[bytes]], wait: float) -> None:
+def _wait_formed(info: ClusterInfo, procs: dict[str, subprocess.Popen[bytes]], wait: float,
+                 progress: Callable[[int, int], None] | None = None) -> None:
     """Until every runtime still running is a live member and the kernel
     agents are placed.  A runtime that exits meanwhile is recorded in
     `info.failed` with its reason; the others form without it (a voter
@@ -309,6 +321,8 @@ def _wait_formed(info: ClusterInfo, procs: dict[str, subprocess.Popen[bytes]], w
             # the runtimes of the last start as they were when it stopped.
             alive = [n for n, m in snap["members"].items()
                      if m.get("alive") and n in info.pids and m.get("pid") == info.pids[n]]
+            if progress is not None:
+                progress(len(alive), len(info.pids))
             if len(alive) >= len(info.pids) and len(snap["assign"]) >= 5:
                 info.save()
                 return

@@ -44,6 +44,7 @@ from typing import Any
 from onesh.builtins.api import write_all
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+REPORT_EVERY = 1.0  # seconds between the stage host's reports of its data flow
 
 
 def _emit(msg: dict[str, Any]) -> None:
@@ -260,7 +261,9 @@ class StageHost:
                     tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
                                                    bool(stdout_spec.get("append"))))
             tg.create_task(self.pump_stderr(err_r, err_sender, errors))
+            reporting = tg.create_task(self.report_loop(receiver, out_sender))
             statuses = await self.wait_all()
+            reporting.cancel()
             if feed is not None and not feed.done():
                 # Every command exited without reading all its input (head):
                 # stop feeding; the upstream writer sees the pipe end.
@@ -300,6 +303,23 @@ class StageHost:
             rc = await p.wait()
             out.append(128 - rc if rc < 0 else rc)
         return out
+
+    def io(self, receiver: Any, sender: Any) -> dict[str, Any]:
+        """Bytes (and about how many lines) in and out so far, and whether
+        the output waits for credit (a slower stage downstream)."""
+        bytes_in = receiver.bytes_in if receiver is not None else self.bytes_in
+        bytes_out = sender.bytes_out if sender is not None else self.bytes_out
+        return {"bytes_in": bytes_in, "bytes_out": bytes_out,
+                "lines_in": receiver.lines.lines(bytes_in) if receiver is not None else None,
+                "lines_out": sender.lines.lines(bytes_out) if sender is not None else None,
+                "blocked": bool(sender is not None and sender.blocked)}
+
+    async def report_loop(self, receiver: Any, sender: Any) -> None:
+        """Tell the runtime how the data moves, every REPORT_EVERY seconds
+        (ps --cluster and top --cluster show it live)."""
+        while True:
+            await asyncio.sleep(REPORT_EVERY)
+            _emit({"io": self.io(receiver, sender)})
 
     def lifeline_lost(self) -> None:
         """Our runtime died (its end of our stdin closed).  Nobody will ask

@@ -58,6 +58,7 @@ class Segment:
     bytes_in: int = 0
     bytes_out: int = 0
     relinks: int = 0  # times its output pipe was re-opened (fault injection: SIGUSR2)
+    io: dict[str, Any] = field(default_factory=dict)  # the stage host's last report (lines, blocked)
     finished_at: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -150,6 +151,10 @@ class StageService:
                 seg.pids = [int(p) for p in msg["pids"]]
             if "pgids" in msg:
                 seg.pgids = [int(p) for p in msg["pgids"]]
+            if isinstance(msg.get("io"), dict):
+                seg.io = msg["io"]
+                seg.bytes_in = int(seg.io.get("bytes_in") or 0)
+                seg.bytes_out = int(seg.io.get("bytes_out") or 0)
             if "bytes_in" in msg:
                 seg.bytes_in = int(msg["bytes_in"])
                 seg.bytes_out = int(msg.get("bytes_out", 0))
@@ -228,10 +233,12 @@ class StageService:
     def rows(self) -> list[dict[str, Any]]:
         out = []
         for (job, index), seg in sorted(self.segments.items()):
-            state = "running" if seg.statuses is None else "done"
+            state = "done" if seg.statuses is not None else "stopped" if seg.stopped else "running"
             out.append({"job": job, "segment": index, "stages": seg.labels, "pids": seg.pids,
                         "host_pid": seg.proc.pid, "state": state, "statuses": seg.statuses,
                         "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out, "relinks": seg.relinks,
+                        "lines_in": seg.io.get("lines_in"), "lines_out": seg.io.get("lines_out"),
+                        "blocked": bool(seg.io.get("blocked")) and seg.statuses is None,
                         "started": seg.started})
         return out
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, alive
 
 from onesh.kernel.manifest import KERNEL_AGENTS
 from onesh.runtime.localcluster import ClusterError, ClusterInfo, stop_cluster
@@ -233,43 +234,117 @@ def test_cluster_down_stops_everything(make_cluster: Callable[..., Cluster]) -> 
             os.kill(pid, 0)
 
 
-def test_nodes_builtin_and_embedded_cluster_lifecycle(tmp_path: Path) -> None:
-    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path), HOME=str(tmp_path))
+def _user(tmp_path: Path, idle_stop: float = 600) -> dict[str, str]:
+    """The environment of a user of its own (data, config), with an
+    embedded cluster that stops after `idle_stop` seconds idle."""
+    (tmp_path / "config" / "onesh").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "config" / "onesh" / "config.toml").write_text(f"[embedded]\nidle_stop = {idle_stop}\n")
+    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CONFIG_HOME=str(tmp_path / "config"),
+               HOME=str(tmp_path))
     env.pop("ONESH_CLUSTER", None)
-    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "nodes; uptime"], capture_output=True, text=True,
-                       env=env, timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert "starting the embedded cluster" in p.stderr
-    assert p.stdout.count("yes") >= 3 and "3/3 runtimes alive" in p.stdout
-    info = ClusterInfo.load(str(tmp_path / "onesh" / "clusters" / "embedded"))
-    assert info.alive_pids() == {}  # the shell that started it stopped it
-    # a purely local command starts nothing
-    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "echo local"], capture_output=True, text=True,
-                       env=env, timeout=30)
-    assert p.stdout == "local\n" and "embedded" not in p.stderr
+    return env
+
+
+def _embedded(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "onesh" / "clusters" / "embedded"
+
+
+def _down(env: dict[str, str], directory: Path) -> None:
+    subprocess.run([sys.executable, "-m", "onesh", "cluster", "down", "--data-dir", str(directory)], env=env,
+                   capture_output=True, timeout=60)
+
+
+def test_the_embedded_cluster_is_a_background_service(tmp_path: Path) -> None:
+    """Started by the first shell that needs it, it outlives that shell;
+    the next shell attaches (no start) and finds the files the first one
+    wrote; idle with no shell attached, it stops by itself."""
+    env = _user(tmp_path, idle_stop=3)
+    work = tmp_path / "work"
+    work.mkdir()
+    try:
+        p = subprocess.run([sys.executable, "-m", "onesh", "-c", "nodes; uptime; head -n 3 /dev/sensor/1 > s.log"],
+                           capture_output=True, text=True, env=env, cwd=work, timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert "starting the embedded cluster" in p.stderr
+        assert p.stdout.count(" yes ") >= 3 and "3/3 runtimes alive" in p.stdout
+        assert not (work / "s.log").exists()  # (the pipeline ran on the cluster: a namespace file)
+        running = ClusterInfo.load(str(_embedded(tmp_path))).alive_pids()
+        assert len(running) == 3  # the shell is gone, the service is not
+        p = subprocess.run([sys.executable, "-m", "onesh", "-c", "cat s.log | wc -l; nodes"], capture_output=True,
+                           text=True, env=env, cwd=work, timeout=60)
+        assert p.returncode == 0 and "starting" not in p.stderr, p.stderr
+        assert p.stdout.startswith("3\n")
+        assert ClusterInfo.load(str(_embedded(tmp_path))).alive_pids() == running  # the same runtimes
+        # a purely local command starts nothing, and does not keep the service up
+        p = subprocess.run([sys.executable, "-m", "onesh", "-c", "echo local"], capture_output=True, text=True,
+                           env=env, timeout=30)
+        assert p.stdout == "local\n" and "embedded" not in p.stderr
+        deadline = time.monotonic() + 30
+        while ClusterInfo.load(str(_embedded(tmp_path))).alive_pids():
+            assert time.monotonic() < deadline, "the idle embedded cluster did not stop"
+            time.sleep(0.2)
+        assert alive(running.values()) == []  # (orphans may linger as zombies where init does not reap)
+    finally:
+        _down(env, _embedded(tmp_path))
 
 
 def test_children_share_the_shells_embedded_cluster(tmp_path: Path) -> None:
     """A background job, a command substitution and a subshell that need
     the cluster use the one the shell starts (started before the fork,
-    once); a child that had to start one itself stops it when it ends."""
-    env = dict(os.environ, XDG_DATA_HOME=str(tmp_path), HOME=str(tmp_path))
-    env.pop("ONESH_CLUSTER", None)
+    once)."""
+    env = _user(tmp_path)
     code = ('head -n 1 /dev/sensor/1 & x=$(head -n 1 /dev/sensor/2); echo "sub $x"; (head -n 1 /dev/sensor/1); '
             'wait; echo done')
-    p = subprocess.run([sys.executable, "-m", "onesh", "-c", code], capture_output=True, text=True, env=env,
-                       timeout=120)
-    assert p.returncode == 0, p.stderr
-    assert p.stderr.count("starting the embedded cluster") == 1, p.stderr
-    assert p.stdout.count("seq=0 ") == 3 and p.stdout.endswith("done\n")
-    info = ClusterInfo.load(str(tmp_path / "onesh" / "clusters" / "embedded"))
-    assert info.alive_pids() == {}
-    # A function hides the device from the syntactic check: its child
-    # starts a cluster of its own, and stops it when the job ends.
-    p = subprocess.run([sys.executable, "-m", "onesh", "-c", "f() { head -n 1 /dev/sensor/1; }; f & wait; echo ok"],
-                       capture_output=True, text=True, env=env, timeout=120)
-    assert p.stdout.endswith("ok\n"), p.stderr
-    assert ClusterInfo.load(str(tmp_path / "onesh" / "clusters" / "embedded")).alive_pids() == {}
+    try:
+        p = subprocess.run([sys.executable, "-m", "onesh", "-c", code], capture_output=True, text=True, env=env,
+                           timeout=120)
+        assert p.returncode == 0, p.stderr
+        assert p.stderr.count("starting the embedded cluster") == 1, p.stderr
+        assert p.stdout.count("seq=0 ") == 3 and p.stdout.endswith("done\n")
+        running = ClusterInfo.load(str(_embedded(tmp_path))).alive_pids()
+        # A function hides the device from the syntactic check: its child
+        # finds the service running, and uses it.
+        p = subprocess.run([sys.executable, "-m", "onesh", "-c", "f() { head -n 1 /dev/sensor/1; }; f & wait; echo ok"],
+                           capture_output=True, text=True, env=env, timeout=120)
+        assert p.stdout.endswith("ok\n") and "starting" not in p.stderr, p.stderr
+        assert ClusterInfo.load(str(_embedded(tmp_path))).alive_pids() == running
+    finally:
+        _down(env, _embedded(tmp_path))
+
+
+def test_cluster_up_makes_the_current_cluster(tmp_path: Path) -> None:
+    """`cluster up` records the cluster it starts; a fresh `onesh -c nodes`
+    uses it (the same endpoints, nothing else started); `cluster use`,
+    `cluster list` and `cluster down` manage the record."""
+    env = _user(tmp_path)
+    mine = tmp_path / "mine"
+
+    def onesh(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "onesh", *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+
+    try:
+        up = onesh("cluster", "up", "--data-dir", str(mine), "--nodes", "2", "--voters", "1", "--name", "lab")
+        assert up.returncode == 0, up.stderr
+        assert "current cluster: lab" in up.stdout
+        info = ClusterInfo.load(str(mine))
+        p = onesh("-c", "nodes")
+        assert p.returncode == 0 and "starting" not in p.stderr, p.stderr
+        assert all(ep in p.stdout for ep in (r.listen for r in info.runtimes.values()))
+        assert not _embedded(tmp_path).exists()  # nothing else was started
+        listing = onesh("cluster", "list").stdout
+        assert re.search(r"^\*\s+lab\s+2\s+running 2/2", listing, re.M), listing
+        assert re.search(r"^\s+embedded\s+-\s+not started", listing, re.M), listing
+        status = onesh("cluster", "status").stdout  # (of the current one: no --data-dir)
+        assert all(r.listen in status for r in info.runtimes.values()), status
+        assert onesh("cluster", "use", "embedded").stdout.startswith("current cluster: embedded")
+        assert onesh("cluster", "use", "lab").returncode == 0
+        assert onesh("cluster", "use", "nosuch").returncode == 1
+        down = onesh("cluster", "down")  # the current one
+        assert "lab was the current cluster" in down.stdout, down.stdout
+        assert re.search(r"^\*\s+embedded", onesh("cluster", "list").stdout, re.M)
+    finally:
+        _down(env, mine)
 
 
 def test_nodes_attaches_to_a_running_cluster(make_cluster: Callable[..., Cluster]) -> None:

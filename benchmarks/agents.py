@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 
-from onesh.runtime.client import start_cluster, stop_cluster
+from onesh.runtime.localcluster import start_cluster, stop_cluster
 from onesh.runtime.nsclient import NamespaceSync
 
 FILTER_PY = """\
@@ -165,7 +165,7 @@ def main() -> int:
 
 
 def small_files(info: object, d: str, n: int, rounds: int, node: str | None) -> dict[str, float]:
-    from onesh.runtime.client import ClusterInfo
+    from onesh.runtime.localcluster import ClusterInfo
 
     assert isinstance(info, ClusterInfo)
     env = {**os.environ, "ONESH_BOOT": ",".join(info.boot), "ONESH_SECRET": info.secret, "ONESH_RUNTIME": "r2",

@@ -4,18 +4,20 @@ The namespace is a union view over the local file system, never a mask.
 One rule decides, for the shell's file commands and for programs running
 in the onesh context (onesh.runtime.evalctx) alike:
 
-| the path                                             | goes to         |
-| ---------------------------------------------------- | --------------- |
-| under `/net`, `/pipes`, or `/dev/KIND` this host lacks | the namespace |
-| a name the namespace has (read, write, stat, rm, mv)  | the namespace  |
-| a new name whose directory this host has              | the host       |
-| any other new name                                    | the namespace  |
-| any other existing name                               | the host       |
+| the path                                               | goes to        |
+| ------------------------------------------------------ | -------------- |
+| under `/net`, `/pipes`, or `/dev/KIND` this host lacks | the namespace  |
+| a file (not a directory) this host has                 | the host       |
+| a directory both have (`ls`, listdir)                  | both, merged   |
+| a name only the namespace has                          | the namespace  |
+| a new name whose directory this host has               | the host       |
+| any other new name                                     | the namespace  |
 
-So a directory that exists on both sides lists both, a file the namespace
-holds is read from it wherever the reader runs, and a program writing
-beside its host files keeps writing there.  This module is pure: the
-callers supply what each side has.
+So the namespace never hides a host file (and a name the host has costs
+no round trip to the cluster), a directory that exists on both sides
+lists both, a file only the cluster holds is read from it wherever the
+reader runs, and a program writing beside its host files keeps writing
+there.  This module is pure: the callers supply what each side has.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ def under_namespace_root(path: str, exists: Callable[[str], bool] = os.path.exis
         return True
     parts = path.split("/")
     return len(parts) >= 3 and parts[1] == "dev" and parts[2] != "" and not exists("/dev/" + parts[2])
+
+
+def host_has(path: str, exists: Callable[[str], bool] = os.path.lexists,
+             isdir: Callable[[str], bool] = os.path.isdir) -> bool:
+    """Is this an existing host name that is the host's alone to answer
+    (anything but a directory, which the namespace may also have)?"""
+    return exists(path) and not isdir(path)
 
 
 def host_only(path: str, prefixes: tuple[str, ...]) -> bool:

@@ -250,6 +250,8 @@ class Context:
         if full is None:
             return None
         rooted = union.under_namespace_root(full, self.host.exists)
+        if not rooted and union.host_has(full, self.host.exists, self.host.isdir):
+            return None  # the host's (no round trip): the namespace never hides a host file
         members = None
         if reading and not full.startswith("/net/"):
             pns = self.pns
@@ -265,8 +267,11 @@ class Context:
         full = self._candidate(path, dir_fd)
         if full is None:
             return None
+        rooted = union.under_namespace_root(full, self.host.exists)
+        if not rooted and union.host_has(full, self.host.exists, self.host.isdir):
+            return None
         entry = self.entry(full)
-        if union.under_namespace_root(full, self.host.exists) or union.new_name_in_namespace(
+        if rooted or union.new_name_in_namespace(
                 entry is not None, self.host.isdir(posixpath.dirname(full))):
             return Found(full, entry)
         return None

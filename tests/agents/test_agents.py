@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from onesh.runtime.client import ClusterInfo, start_cluster, stop_cluster
+from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
 from onesh.runtime.nsclient import NamespaceSync
 
 pytestmark = pytest.mark.slow

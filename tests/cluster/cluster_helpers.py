@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from onesh.runtime.client import ClusterClient, ClusterError, ClusterInfo, _call
+from onesh.runtime.client import ClusterClient, _call
+from onesh.runtime.localcluster import ClusterError, ClusterInfo
 
 
 class Cluster:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cluster_helpers import Cluster, running_cluster
 
-from onesh.runtime.client import ClusterError
+from onesh.runtime.localcluster import ClusterError
 from onesh.runtime.nsclient import NamespaceSync
 
 pytestmark = pytest.mark.slow
@@ -101,7 +101,7 @@ def test_devices_are_registered_with_their_owner(ns: NamespaceSync) -> None:
 
 READER = """
 import hashlib, sys
-from onesh.runtime.client import ClusterError
+from onesh.runtime.localcluster import ClusterError
 from onesh.runtime.nsclient import NamespaceSync
 boot, secret, rt, path = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
 with NamespaceSync(boot, secret, local_runtime=rt) as ns:

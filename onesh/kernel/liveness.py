@@ -66,6 +66,14 @@ class Leases:
         self.leases[name] = Lease(now, float(load) if isinstance(load, int | float) else None)
         return True
 
+    def paused(self, seconds: float) -> None:
+        """The leader itself did not run for `seconds` (a loaded or frozen
+        machine): renewals may sit unread in its socket, so nobody's lease
+        ran out meanwhile.  Every lease and cut-off moves on by that much."""
+        for lease in self.leases.values():
+            lease.renewed += seconds
+        self.cut_off = {n: t + seconds for n, t in self.cut_off.items()}
+
     def voters_seen(self, connected: Mapping[str, bool], now: float) -> None:
         """Raft's view of the other voters (by member name): connected or not."""
         for name, up in connected.items():

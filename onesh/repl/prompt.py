@@ -25,10 +25,12 @@ def ps1_text(interp: Interpreter) -> str:
 
 
 def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
-           now: Callable[[], time.struct_time] = time.localtime, quote: bool = False) -> str:
-    """Decode bash's prompt escapes.  With `quote` (promptvars), text that an
-    escape produced is protected from the later $-expansion, as bash does, so
-    a directory named `$x` is shown literally."""
+           now: Callable[[], time.struct_time] = time.localtime, quote: bool = False,
+           cluster: Callable[[], str] = lambda: current_cluster()) -> str:
+    """Decode bash's prompt escapes, and onesh's `\\C`: the name of the
+    cluster the shell uses (onesh.contexts).  With `quote` (promptvars),
+    text that an escape produced is protected from the later $-expansion,
+    as bash does, so a directory named `$x` is shown literally."""
     out: list[str] = []
     i, n = 0, len(ps)
     while i < n:
@@ -75,6 +77,8 @@ def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
             out.append("onesh")
         elif e in "vV":
             out.append(__version__)
+        elif e == "C":
+            out.append(cluster())
         elif e == "\\":
             out.append("\\")
         elif e in "[]":
@@ -87,6 +91,18 @@ def render(ps: str, *, cwd: str, home: str | None, jobs: int = 0,
         if quote:
             out[mark:] = [_protect(x) for x in out[mark:]]
     return "".join(out)
+
+
+def current_cluster() -> str:
+    """The cluster a shell here uses: $ONESH_CLUSTER's, the current one, or
+    the embedded one (onesh.contexts)."""
+    from onesh import contexts
+
+    chosen = os.environ.get("ONESH_CLUSTER")
+    if chosen:
+        return chosen if chosen.startswith("tcp://") else contexts.name_of(chosen)
+    current = contexts.current()
+    return contexts.EMBEDDED if current is None else contexts.name_of(current)
 
 
 def _user() -> str:

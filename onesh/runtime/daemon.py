@@ -431,6 +431,7 @@ class Runtime:
         """On the Raft leader: declare dead the runtimes whose lease ran
         out and the voters Raft lost (kernel.liveness); commit only that."""
         assert self.state is not None
+        last = time.monotonic()
         while True:
             if not self.state._isLeader():
                 self._leading = False
@@ -443,6 +444,14 @@ class Runtime:
             if not self._leading:
                 self._leading = True
                 self.leases.take_over(members, now)
+            elif now - last > 2 * LIVENESS_CHECK:
+                # We were not scheduled for a while: the renewals of that
+                # time may still wait in our socket.  Read them first.
+                self.leases.paused(now - last - LIVENESS_CHECK)
+                await asyncio.sleep(LIVENESS_CHECK)
+                last = time.monotonic()
+                continue
+            last = now
             by_raft = {str(m.get("raft")): n for n, m in members.items() if m.get("raft")}
             partners = self.state.partners()
             self.leases.voters_seen({by_raft[a]: up for a, up in partners.items() if a in by_raft}, now)

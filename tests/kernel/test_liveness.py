@@ -75,6 +75,16 @@ def test_the_leader_shows_lease_age_and_load() -> None:
     assert view["m1"]["lease_age"] == 0.5 and view["m1"]["load"] == 0.25
 
 
+def test_a_leader_that_was_not_running_declares_nobody_dead_for_it() -> None:
+    ms = members(v1=True, v2=True, m1=True)
+    leases = Leases()
+    leases.take_over(ms, 0.0)
+    leases.voters_seen({"v2": False}, 0.0)
+    leases.paused(5.0)  # a 5 s stall of the leader's loop
+    assert leases.verdict(ms, "v1", 5.0) == []
+    assert leases.verdict(ms, "v1", 5.0 + LEASE + 1e-9) == ["m1", "v2"]
+
+
 def test_large_clusters_renew_less_often() -> None:
     assert renew_period(3) == RENEW_EVERY
     assert renew_period(200) == RENEW_EVERY

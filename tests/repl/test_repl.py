@@ -324,3 +324,17 @@ def test_no_suggestion_without_right_arrow(interp: Interpreter, tmp_path: Path,
     drive(interp, "echo sugg", history=hist, later="\rexit\r")
     out = capfd.readouterr().out
     assert "sugg\n" in out and "suggested-line" not in out
+
+
+def test_the_prompt_can_show_the_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onesh import contexts
+
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("ONESH_CLUSTER", raising=False)
+    assert render(r"[\C]\$ ", cwd="/", home="/") in ("[embedded]$ ", "[embedded]# ")
+    contexts.record("lab", str(tmp_path / "lab"))
+    contexts.set_current(str(tmp_path / "lab"))
+    assert render(r"\C", cwd="/", home="/") == "lab"
+    monkeypatch.setenv("ONESH_CLUSTER", "tcp://10.0.0.1:4000")
+    assert render(r"\C", cwd="/", home="/") == "tcp://10.0.0.1:4000"

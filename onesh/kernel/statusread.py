@@ -34,6 +34,7 @@ async def freshest(answers: Iterable[Awaitable[dict[str, Any]]], grace: float = 
     """The freshest of these status answers; RpcError if none came."""
     loop = asyncio.get_running_loop()
     pending = {asyncio.ensure_future(a) for a in answers}
+    everyone = set(pending)
     best: dict[str, Any] | None = None
     last: Exception | None = None
     deadline: float | None = None
@@ -59,6 +60,9 @@ async def freshest(answers: Iterable[Awaitable[dict[str, Any]]], grace: float = 
         for fut in pending:
             fut.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
+        for fut in everyone:  # (answers that came with the one returned: their errors are read too)
+            if fut.done() and not fut.cancelled():
+                fut.exception()
     if best is None:
         raise last if last is not None else RpcError("no runtime to ask")
     return best

@@ -31,6 +31,11 @@ def _kv(text: str, what: str) -> dict[str, str]:
 
 
 def runtime_main(argv: list[str]) -> int:
+    # A runtime speaks CurveZMQ, and AES-GCM on its lease channel: never TLS.
+    # asyncio imports ssl for the TLS it could offer, which maps OpenSSL
+    # (about 5 MB) into every runtime on every device: keep it out.  (Its
+    # children, stage hosts and the programs they run, are not affected.)
+    sys.modules.setdefault("ssl", None)  # type: ignore[arg-type]
     p = SubcommandParser(prog="onesh runtime", description="Run a onesh runtime daemon (one per device).")
     p.add_argument("--name", required=True, help="runtime name, unique in the cluster")
     p.add_argument("--listen", default="tcp://127.0.0.1:0", help="RPC endpoint to bind (tcp://HOST:PORT)")

@@ -108,7 +108,9 @@ class Runtime:
         self.lease_server: LeaseServer | None = None  # (voters)
         self.lease_client: LeaseClient | None = None
         self.lease_address: str | None = None
-        self._hosts_seen: Any = None  # the slots the leader last said we host
+        # The slots the leader last said we host: a member (with none) looks
+        # at the whole cluster state only when that changes.
+        self._hosts_seen: Any = []
         # The replicated state may have changed (an applied command, a new
         # Raft role; a renewal reply with a new epoch): loops re-read it.
         self.changed = asyncio.Event()
@@ -146,7 +148,8 @@ class Runtime:
                 await self.start_voter()
             else:
                 await self.join_as_member()
-            self._state_changed()  # (the loops' first look)
+            if self.state is not None:
+                self._state_changed()  # (the loops' first look; a member's comes with its lease)
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.renew_loop())
                 tg.create_task(self.supervise_loop())
@@ -202,8 +205,10 @@ class Runtime:
                 "interpreters": interpreters()}
 
     async def register(self, info: dict[str, Any]) -> None:
-        """Join membership, retrying until a leader exists (cluster start-up)."""
+        """Join membership, retrying until a leader exists (cluster start-up),
+        backing off (with jitter: a thousand runtimes may be joining)."""
         deadline = time.monotonic() + JOIN_PATIENCE
+        pause = 0.1
         while not self.stop.is_set():
             try:
                 await self.submit("join", self.cfg.name, info)
@@ -212,7 +217,8 @@ class Runtime:
                 if time.monotonic() > deadline:
                     raise OneshError(f"could not join membership within {JOIN_PATIENCE:g}s: "
                                      f"{self.join_problem(e)}", status=1) from None
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(random.uniform(0.5, 1.0) * pause)
+                pause = min(pause * 2, 2.0)
 
     def join_problem(self, e: Exception) -> str:
         """Why a join is not committed, in words (a bare timeout says nothing)."""
@@ -258,7 +264,9 @@ class Runtime:
         clients = sorted(self.voter_clients.items(), key=lambda kv: kv[0] != self._good_voter)
         for endpoint, client in clients:
             try:
-                reply = await client.call("raft.submit", {"method": method, "args": list(args)}, timeout=1.0)
+                # (longer than the voter's own commit timeout: its answer, even "not
+                # committed", beats a second voter doing the same work)
+                reply = await client.call("raft.submit", {"method": method, "args": list(args)}, timeout=3.0)
                 self._good_voter = endpoint
                 return reply.get("result")
             except RpcError as e:
@@ -466,11 +474,15 @@ class Runtime:
         """Run exactly the kernel agents and services assigned to us: when
         the replicated state changes (and now and then regardless)."""
         while True:
+            # A voter looks again now and then (a cheap local read); a member
+            # reads the cluster's state only when its lease renewals say
+            # that what it hosts changed: a thousand of them re-reading it
+            # every few seconds would be the whole load of a big cluster.
             with contextlib.suppress(TimeoutError):
-                await within(self.changed.wait(), RESYNC_EVERY)
+                await within(self.changed.wait(), RESYNC_EVERY if self.state is not None else None)
             self.changed.clear()
             try:
-                snap = await self.snapshot()
+                snap = await self.placement()
             except RpcError:
                 await asyncio.sleep(0.1)
                 self.changed.set()  # try again soon
@@ -503,6 +515,18 @@ class Runtime:
                 await self.services.pop(slot).stop()
             for svc in self.services.values():
                 await svc.restart_if_exited()
+
+    async def placement(self) -> dict[str, Any]:
+        """What supervision needs: the assignment, our own member record,
+        the leader and the manifest.  On a voter, without copying every
+        member (a thousand joining would have each join copy them all)."""
+        if self.state is None:
+            return await self.snapshot()
+        member, _, _ = self.state.member(self.cfg.name)
+        with self.state.lock:
+            assign = dict(self.state.assign)
+        return {"members": {} if member is None else {self.cfg.name: member}, "assign": assign,
+                "leader": self.state.leader(), "manifest": self.state.manifest_text}
 
     def manifest_text(self, snap: dict[str, Any]) -> str:
         if self.state is not None:
@@ -571,7 +595,13 @@ class Runtime:
         raise HandlerError(f"unknown method {method!r} (or agent not hosted on {self.cfg.name})")
 
     async def make_boot_record(self) -> dict[str, Any]:
-        snap = await self.snapshot()
+        if self.state is not None:
+            # (the voters only: a thousand members joining each ask for it)
+            with self.state.lock:
+                voters = {n: dict(m) for n, m in self.state.members.items() if m.get("raft")}
+            snap: dict[str, Any] = {"members": voters}
+        else:
+            snap = await self.snapshot()
         text = self.state.manifest_text if self.state is not None else self.boot_record.get("manifest", "")
         return build_boot_record(snap, text, self.keys.cluster_id, self.keys.server_public.decode())
 

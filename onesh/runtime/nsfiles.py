@@ -114,12 +114,7 @@ class ChunkReader(NsRaw):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}.get(whence)
-        if base is None:
-            raise ValueError(f"invalid whence ({whence})")
-        if base + offset < 0:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), self.name)
-        self._pos = base + offset
+        self._pos = _seek(self._pos, self._size, offset, whence, self.name)
         return self._pos
 
     def _chunk(self, i: int) -> bytes:
@@ -295,12 +290,7 @@ class MemFile(NsRaw):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._data)}.get(whence)
-        if base is None:
-            raise ValueError(f"invalid whence ({whence})")
-        if base + offset < 0:
-            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), self.name)
-        self._pos = base + offset
+        self._pos = _seek(self._pos, len(self._data), offset, whence, self.name)
         return self._pos
 
     def readinto(self, buffer: WriteableBuffer) -> int:
@@ -393,3 +383,13 @@ def layer(raw: io.RawIOBase, mode: str, buffering: int, encoding: str | None, er
     text = io.TextIOWrapper(buffered, encoding, errors, newline, line_buffering)
     text.mode = mode  # type: ignore[misc]
     return text
+
+
+def _seek(pos: int, size: int, offset: int, whence: int, name: str) -> int:
+    """The new position of a seek (io's rules: whence SET, CUR or END)."""
+    base = {io.SEEK_SET: 0, io.SEEK_CUR: pos, io.SEEK_END: size}.get(whence)
+    if base is None:
+        raise ValueError(f"invalid whence ({whence})")
+    if base + offset < 0:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL), name)
+    return base + offset

@@ -31,6 +31,8 @@ from typing import Any
 
 from onesh.runtime.daemon import Runtime, RuntimeConfig
 
+log = logging.getLogger("onesh.swarm")
+
 
 class Swarm:
     def __init__(self, join: list[str], secret: str, host: str) -> None:
@@ -50,7 +52,13 @@ class Swarm:
                             join=self.join, light=True)
         rt = Runtime(cfg, ctx=self.ctx)
         task = asyncio.get_running_loop().create_task(rt.run(), name=name)
+        task.add_done_callback(self._ended)
         self.running[name] = (rt, task)
+
+    def _ended(self, task: asyncio.Task[int]) -> None:
+        """A light runtime that stops by itself says why (as a process would, in its log)."""
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s stopped: %s", task.get_name(), task.exception())
 
     async def kill(self, name: str) -> None:
         item = self.running.pop(name, None)

@@ -102,6 +102,10 @@ def test_200_runtimes_join_die_together_and_rejoin(big: tuple[Cluster, Swarm]) -
     took = time.monotonic() - t0
     print(f"\n20 of {LIGHT + 3} runtimes killed at once: all marked dead and agents moved in {took:.2f}s")
     wrongly = everyone - gone - alive(after)
+    if wrongly:
+        for log in sorted(Path(c.info.directory).glob("r*/runtime.log")):
+            print(f"--- {log}:\n" + "\n".join(line for line in log.read_text().splitlines()
+                                             if "dead" in line or "leader" in line or "lease" in line)[-3000:])
     assert not wrongly, f"{len(wrongly)} live runtimes taken for dead (leader killed: {snap['leader'] == snap['members'][voter]['raft']})"
 
     # They come back: the light ones as new runs under their old names,

@@ -36,12 +36,21 @@ log = logging.getLogger("onesh.swarm")
 
 class Swarm:
     def __init__(self, join: list[str], secret: str, host: str) -> None:
+        import zmq
         import zmq.asyncio
 
         from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 
         self.join, self.secret, self.host = join, secret, host
+        # Hundreds of runtimes, a handful of sockets each: past the usual
+        # 1,024 open files and ZeroMQ's 1,023 sockets per context.
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        files = 65536 if hard == resource.RLIM_INFINITY else hard
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, hard))
         self.ctx = zmq.asyncio.Context()
+        self.ctx.set(zmq.MAX_SOCKETS, min(files, 65536))
         self.auth: Any = start_authenticator(self.ctx, ClusterKeys.from_secret(load_secret(secret)))
         self.running: dict[str, tuple[Runtime, asyncio.Task[int]]] = {}
 

@@ -140,12 +140,24 @@ def running(directory: str) -> bool:
     for pid in pids(directory).values():
         try:
             os.kill(pid, 0)
-            return True
         except ProcessLookupError:
             continue
         except PermissionError:
             return True
+        if not _zombie(pid):
+            return True
     return False
+
+
+def _zombie(pid: int) -> bool:
+    """A killed runtime whose parent (often a container's init) has not
+    reaped it still answers kill(pid, 0)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X")
 
 
 # ------------------------------------------------------ attached shells

@@ -53,3 +53,26 @@ def nothing_left_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     if left:
         pytest.fail("processes left running by the tests (now killed):\n  "
                     + "\n  ".join(f"{pid}: {cmd[:200]}" for pid, cmd in sorted(left.items())), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def current_cluster_kept() -> Iterator[None]:
+    """A test that runs `onesh cluster up` makes that cluster the current
+    one; the next test must not inherit it (a stopped current cluster is
+    harmless to local commands, but a running one would take them over)."""
+    from onesh import contexts
+
+    path = os.path.join(contexts.config_dir(), "current")
+    try:
+        with open(path, "rb") as f:
+            before: bytes | None = f.read()
+    except OSError:
+        before = None
+    yield
+    if before is None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    else:
+        with open(path, "wb") as f:
+            f.write(before)
+

@@ -79,8 +79,8 @@ class LazyClusterLink:
         return self.handle.client()
 
     def attached(self) -> bool:
-        """Chosen explicitly, a current cluster recorded, or the embedded
-        service running: then a name not on this host may be the cluster's.
+        """Chosen explicitly, or the current cluster (else the embedded
+        service) running: then a name not on this host may be the cluster's.
         (Small files and kill(pid, 0): no import, no round trip.)"""
         if self.directory is not None:
             return True
@@ -93,7 +93,12 @@ class LazyClusterLink:
         if now - when > self.RECHECK:
             from onesh import contexts
 
-            answer = contexts.current() is not None or contexts.running(contexts.embedded_dir())
+            # A recorded current cluster that no longer runs (stopped,
+            # crashed, the machine rebooted) attaches nothing: local
+            # commands stay local; one that names the namespace is told how
+            # to start it.
+            current = contexts.current()
+            answer = contexts.running(current if current is not None else contexts.embedded_dir())
             self._attached = (answer, now)
         return answer
 

@@ -129,3 +129,24 @@ def listening_sockets(pids: Iterable[int]) -> list[tuple[str, int, int]]:
                 addr = str(ipaddress.ip_address(words if width == 32 else words[:4]))
                 out.append((addr, int(hexport, 16), inodes[inode]))
     return out
+
+
+def unix_socket_paths(pids: Iterable[int]) -> set[str]:
+    """Paths of the Unix sockets these processes have open (bound or
+    connected ends, as /proc/net/unix names them)."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    paths = set()
+    with contextlib.suppress(OSError), open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] in inodes:
+                paths.add(fields[7])
+    return paths

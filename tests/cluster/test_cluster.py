@@ -347,6 +347,30 @@ def test_cluster_up_makes_the_current_cluster(tmp_path: Path) -> None:
         _down(env, mine)
 
 
+def test_a_current_cluster_that_died_leaves_local_commands_alone(tmp_path: Path) -> None:
+    """The current cluster's runtimes are gone without `cluster down` (a
+    crash, a reboot): commands on this host run as if no cluster were
+    recorded; only one naming the namespace hears how to start it."""
+    env = _user(tmp_path)
+    mine = tmp_path / "mine"
+
+    def onesh(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "onesh", *args], capture_output=True, text=True, env=env,
+                              timeout=120)
+
+    try:
+        assert onesh("cluster", "up", "--data-dir", str(mine), "--nodes", "1", "--name", "gone").returncode == 0
+        for pid in ClusterInfo.load(str(mine)).alive_pids().values():
+            os.killpg(pid, signal.SIGKILL)
+        p = onesh("-c", "sh -c 'echo $0'; ls / > /dev/null; echo $?")
+        assert (p.returncode, p.stdout, p.stderr) == (0, "sh\n0\n", "")
+        p = onesh("-c", "ls /dev/sensor")
+        assert p.returncode == 1 and "cluster gone" in p.stderr and "is not running" in p.stderr, p.stderr
+        assert "Traceback" not in p.stderr
+    finally:
+        _down(env, mine)
+
+
 def test_nodes_attaches_to_a_running_cluster(make_cluster: Callable[..., Cluster]) -> None:
     c = make_cluster(2, voters=1)
     c.wait_for(agents_placed)

@@ -42,6 +42,13 @@ TICK = 0.2  # seconds pysyncobj's thread waits for socket events per tick
 APPEND_PERIOD = 0.4  # the leader's empty appends (heartbeats) to each follower
 RAFT_TIMEOUT = (1.25, 1.8)  # a follower's election timeout range
 LEADER_GONE_AFTER = 0.05  # a follower disconnected from its leader this long calls an election
+# Every follower sees a dead leader's connection close at the same instant;
+# were they all to stand at once, the votes would split and the next try
+# waits a whole election timeout.  Each stands within this spread instead,
+# ticking fast meanwhile so the first to stand is heard before the next.
+ELECTION_SPREAD = 0.5
+FAST_TICK = 0.01
+HURRY_FOR = 3.0  # seconds of fast ticks after the leader was lost (bounded: a leaderless idle costs little)
 
 
 def place(slots: Mapping[str, Unit], members: Mapping[str, dict[str, Any]],
@@ -164,21 +171,34 @@ class ClusterState(SyncObj):
         # Each tick waits for socket events up to TICK: the timer resolution
         # of elections and of the leader's appends, and the idle wake-ups.
         lost_since: float | None = None
+        hurry_until = 0.0
+        last_leader: object = None  # the last leader seen connected
+        stood_against: object = None  # the lost leader an election was already called over
         while not self._stop_ticking.is_set():
-            self.doTick(TICK)
+            self.doTick(FAST_TICK if time.monotonic() < hurry_until else TICK)
             leader = self._getLeader()
-            if leader is None or leader == self.selfNode or self.isNodeConnected(leader):
+            if leader is not None and (leader == self.selfNode or self.isNodeConnected(leader)):
+                last_leader, lost_since = leader, None
+                hurry_until, stood_against = 0.0, None  # a leader again: back to idle ticks
+                continue
+            # No leader known may mean another follower stood first (its
+            # request cleared ours); if the one we followed is gone, stand
+            # too: its candidacy may fail (its log behind ours).
+            gone = leader if leader is not None else last_leader
+            if gone is None or gone == self.selfNode or self.isNodeConnected(gone):
                 lost_since = None
                 continue
             now = time.monotonic()
             lost_since = lost_since or now
-            if now - lost_since >= LEADER_GONE_AFTER:
+            if now - lost_since >= LEADER_GONE_AFTER and gone != stood_against:
                 # Our leader's connection closed (its process died): call an
-                # election now rather than wait out the election timeout,
-                # which exists for a leader that is alive but silent.
-                # pysyncobj has no call for this; its deadline is private.
-                # (Were it renamed, this is a no-op and the timeout decides.)
-                self._SyncObj__raftElectionDeadline = 0.0
+                # election soon (ELECTION_SPREAD) rather than wait out the
+                # election timeout, which exists for a leader that is alive
+                # but silent.  pysyncobj has no call for this; its deadline
+                # is private.  (Were it renamed, the timeout decides.)
+                self._SyncObj__raftElectionDeadline = now + random.uniform(0.0, ELECTION_SPREAD)
+                hurry_until = now + HURRY_FOR
+                stood_against = gone
                 lost_since = None
 
     def _changed(self) -> None:

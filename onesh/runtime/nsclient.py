@@ -455,8 +455,11 @@ class Namespace:
                 if not batch:
                     raise OSError(errno.EIO, f"chunk stored on {len(stored)} of {k} runtimes ({last})")
             tried.update(batch)
-            results = await asyncio.gather(*(self.call(endpoints[r], "chunk.put", {"sha": sha, "data": data},
-                                                       PUT_TIMEOUT) for r in batch), return_exceptions=True)
+            # Watched: a target that dies is given up as soon as membership
+            # says so (its replacement is the next live runtime in
+            # rendezvous order), not after the long PUT_TIMEOUT.
+            results = await asyncio.gather(*(self._watched(r, endpoints[r], "chunk.put", {"sha": sha, "data": data},
+                                                           PUT_TIMEOUT) for r in batch), return_exceptions=True)
             for r, res in zip(batch, results, strict=True):
                 if isinstance(res, BaseException):
                     if not isinstance(res, Exception):

@@ -15,7 +15,9 @@ many to a process) joining a 3-voter cluster: time to full membership,
 RSS per light runtime, and how long `nodes` takes over all of them (the
 status read alone, and `onesh -c nodes` as a user runs it);
 and failover over --failovers runs: from `kill -9` of the scheduler
-agent's host to the scheduler answering from another runtime.
+agent's host to the scheduler answering from another runtime, and from
+`kill -9` of the Raft leader's host to a new leader having declared it
+dead (an election, then the death committed).
 """
 
 from __future__ import annotations
@@ -162,7 +164,10 @@ def rss_mb_of_fresh_python() -> float:
     return 0.0
 
 
-def failover(runs: int) -> None:
+def failover(runs: int, victim: str = "scheduler") -> None:
+    """victim "scheduler": kill -9 of the scheduler's host until it answers
+    elsewhere; "leader": kill -9 of the Raft leader's host until a new
+    leader has declared it dead (the cluster can change again)."""
     times = []
     with tempfile.TemporaryDirectory() as d:
         info = start_cluster(d, nodes=3, voters=3)
@@ -170,18 +175,27 @@ def failover(runs: int) -> None:
             for _ in range(runs):
                 client = ClusterClient(info.boot, info.secret)
                 snap = client.status()
-                host = snap["assign"]["scheduler"]
+                if victim == "leader":
+                    host = next(n for n, m in snap["members"].items() if m["raft"] == snap["leader"])
+                else:
+                    host = snap["assign"]["scheduler"]
                 t0 = time.monotonic()
                 os.kill(info.pids[host], signal.SIGKILL)
                 answered = float("nan")
                 while time.monotonic() - t0 < 30:
                     try:
                         s = client.status()
-                        new = s["assign"].get("scheduler")
-                        if new and new != host:
-                            asyncio.run(_call([s["members"][new]["endpoint"]], info.secret, "scheduler.ping", {}, 0.5))
-                            answered = time.monotonic() - t0
-                            break
+                        if victim == "leader":
+                            if s.get("leader") not in (None, snap["leader"]) and not s["members"][host].get("alive"):
+                                answered = time.monotonic() - t0
+                                break
+                        else:
+                            new = s["assign"].get("scheduler")
+                            if new and new != host:
+                                asyncio.run(_call([s["members"][new]["endpoint"]], info.secret, "scheduler.ping", {},
+                                                  0.5))
+                                answered = time.monotonic() - t0
+                                break
                     except ClusterError:
                         pass
                     time.sleep(0.005)
@@ -191,7 +205,9 @@ def failover(runs: int) -> None:
         finally:
             stop_cluster(ClusterInfo.load(d))
     ms = sorted(t * 1000 for t in times)
-    print(f"failover over {runs} runs (kill -9 of the scheduler's host → it answers elsewhere): "
+    what = ("the Raft leader's host → a new leader declared it dead" if victim == "leader"
+            else "the scheduler's host → it answers elsewhere")
+    print(f"failover over {runs} runs (kill -9 of {what}): "
           f"p50 {statistics.median(ms):.0f} ms, p90 {ms[int(len(ms) * 0.9) - 1]:.0f} ms, max {ms[-1]:.0f} ms")
 
 
@@ -211,6 +227,7 @@ def main() -> int:
         light(args.light, args.per_process)
     if args.failovers:
         failover(args.failovers)
+        failover(args.failovers, "leader")
     return 0
 
 

@@ -103,14 +103,7 @@ def alive(pids: Iterable[int]) -> list[int]:
 
 def listening_sockets(pids: Iterable[int]) -> list[tuple[str, int, int]]:
     """(address, port, pid) of every TCP socket these processes listen on."""
-    inodes: dict[str, int] = {}
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if target.startswith("socket:["):
-                        inodes[target[8:-1]] = pid
+    inodes = _socket_inodes(pids)
     out = []
     for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
         with contextlib.suppress(OSError), open(table) as f:
@@ -134,14 +127,7 @@ def listening_sockets(pids: Iterable[int]) -> list[tuple[str, int, int]]:
 def unix_socket_paths(pids: Iterable[int]) -> set[str]:
     """Paths of the Unix sockets these processes have open (bound or
     connected ends, as /proc/net/unix names them)."""
-    inodes = set()
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
-                    if target.startswith("socket:["):
-                        inodes.add(target[8:-1])
+    inodes = _socket_inodes(pids)
     paths = set()
     with contextlib.suppress(OSError), open("/proc/net/unix") as f:
         next(f)
@@ -150,3 +136,16 @@ def unix_socket_paths(pids: Iterable[int]) -> set[str]:
             if len(fields) >= 8 and fields[6] in inodes:
                 paths.add(fields[7])
     return paths
+
+
+def _socket_inodes(pids: Iterable[int]) -> dict[str, int]:
+    """The inode of every socket these processes have open → its pid."""
+    inodes: dict[str, int] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        inodes[target[8:-1]] = pid
+    return inodes

@@ -249,6 +249,11 @@ def _embedded(tmp_path: Path) -> Path:
     return tmp_path / "data" / "onesh" / "clusters" / "embedded"
 
 
+def _onesh(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "onesh", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
 def _down(env: dict[str, str], directory: Path) -> None:
     subprocess.run([sys.executable, "-m", "onesh", "cluster", "down", "--data-dir", str(directory)], env=env,
                    capture_output=True, timeout=60)
@@ -320,8 +325,7 @@ def test_cluster_up_makes_the_current_cluster(tmp_path: Path) -> None:
     mine = tmp_path / "mine"
 
     def onesh(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "onesh", *args], capture_output=True, text=True, env=env,
-                              timeout=120)
+        return _onesh(env, *args)
 
     try:
         up = onesh("cluster", "up", "--data-dir", str(mine), "--nodes", "2", "--voters", "1", "--name", "lab")
@@ -355,8 +359,7 @@ def test_a_current_cluster_that_died_leaves_local_commands_alone(tmp_path: Path)
     mine = tmp_path / "mine"
 
     def onesh(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "onesh", *args], capture_output=True, text=True, env=env,
-                              timeout=120)
+        return _onesh(env, *args)
 
     try:
         assert onesh("cluster", "up", "--data-dir", str(mine), "--nodes", "1", "--name", "gone").returncode == 0

@@ -39,6 +39,11 @@ class Shell(Protocol):
         """Parse and run shell text in the current shell (eval, source)."""
         ...
 
+    def where(self) -> str:
+        """The start of an error message, bash style: `onesh: ` at the
+        prompt, `FILE: line N: ` in a script (`onesh: line N: ` for -c)."""
+        ...
+
     def run_argv(self, argv: list[str], *, skip_functions: bool = False, skip_builtins: bool = False) -> int:
         """Run an expanded command (`command NAME`, `ps` falling back to the system's)."""
         ...
@@ -105,8 +110,9 @@ class IO(Record):
         write_all(self.stderr, text.encode("utf-8", "surrogateescape"))
 
     def error(self, name: str, message: str) -> None:
-        """Print `onesh: name: message` to stderr, bash style."""
-        self.err(f"onesh: {name}: {message}\n")
+        """Print `onesh: name: message` to stderr, with the script's line
+        when there is one (bash: `script.sh: line 3: cd: ...`)."""
+        self.err(f"{self.shell.where()}{name}: {message}\n")
 
 
 def write_all(fd: int, data: bytes) -> None:

@@ -329,6 +329,7 @@ class Compiler:
         def run_plain() -> int:
             if "xtrace" in options:
                 interp.xtrace(cmd, argv)
+            interp.command_at = cmd
             func = functions.get(name)
             if func is not None:
                 return interp.call_function(func, list(argv))

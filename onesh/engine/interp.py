@@ -75,6 +75,8 @@ class Interpreter(ProgramRunner):
         self.procsubs: list[tuple[int, int]] = []  # open <( ) >( ): (our fd, pid)
         self.procsub_pids: list[int] = []  # finished with, not yet reaped
         self.lineno = 0
+        self.command_at: A.SimpleCommand | None = None  # the simple command being run (error locations)
+        self.eval_where: str | None = None  # where() of the `eval` being run
         self.start_time = time.monotonic()
         self.in_child = False
         self.source: Source | None = None
@@ -157,7 +159,9 @@ class Interpreter(ProgramRunner):
     def run_text(self, text: str, name: str) -> int:
         """Parse and run one command at a time; a syntax error stops the text
         (status 2) after the earlier commands ran, like bash."""
-        prev_source = self.source
+        prev_source, prev_at, prev_eval = self.source, self.command_at, self.eval_where
+        if name == "eval":  # bash names the line of the `eval`, not one inside its text
+            self.eval_where = self.where()
         self.source = Source(text, name)
         status = self.state.last_status
         try:
@@ -176,7 +180,7 @@ class Interpreter(ProgramRunner):
             if not self.interactive and not self.in_child:
                 pass
         finally:
-            self.source = prev_source
+            self.source, self.command_at, self.eval_where = prev_source, prev_at, prev_eval
         return status
 
     def run_file(self, path: str, args: list[str] | None = None) -> int:
@@ -497,6 +501,7 @@ class Interpreter(ProgramRunner):
         """Run expanded words as a function, a builtin or a program."""
         if "xtrace" in self.state.options:
             self.xtrace(cmd, argv)
+        self.command_at = cmd
         name = argv[0]
         func = self.state.functions.get(name)
         if func is not None:
@@ -623,6 +628,16 @@ class Interpreter(ProgramRunner):
                         v.exported = exported
             except OneshError:
                 pass
+
+    def where(self) -> str:
+        cmd, source = self.command_at, self.source
+        if source is not None and source.name == "eval" and self.eval_where is not None:
+            return self.eval_where
+        # (bash names no line at the prompt nor for -c text)
+        if (self.interactive or cmd is None or source is None or source.name in ("-c", "eval")
+                or cmd.span.start > len(source.text)):
+            return "onesh: "
+        return f"{source.name}: line {source.line_col(cmd.span.start)[0]}: "
 
     def run_builtin(self, name: str, argv: list[str]) -> int:
         fn = self.builtin_fns.get(name)

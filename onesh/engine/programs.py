@@ -33,6 +33,7 @@ class ProgramRunner(ProcessControl):
         def call_function(self, func: A.FunctionDef, argv: list[str]) -> int: ...
         def run_builtin(self, name: str, argv: list[str]) -> int: ...
         def text_of(self, node: A.AndOr | A.Pipeline | A.Command) -> str: ...
+        def where(self) -> str: ...
 
     def run_exec(self, cmd: A.SimpleCommand, argv: list[str]) -> int:
         if len(argv) == 1:
@@ -73,7 +74,7 @@ class ProgramRunner(ProcessControl):
         if not skip_builtins and name in registry.BUILTINS and name != "exec":
             return self.run_builtin(name, argv)
         if self.find_command(name) is None:
-            self.write_err(f"onesh: {name}: command not found\n")
+            self.write_err(f"{self.where()}{name}: command not found\n")
             return 127
         env = self.state.environ()
         pid = self.fork(0)
@@ -103,10 +104,10 @@ class ProgramRunner(ProcessControl):
         name = argv[0]
         path = self.find_command(name)
         if path is None:
-            self.write_err(f"onesh: {name}: command not found\n")
+            self.write_err(f"{self.where()}{name}: command not found\n")
             return 127
         if os.path.isdir(path):
-            self.write_err(f"onesh: {name}: Is a directory\n")
+            self.write_err(f"{self.where()}{name}: Is a directory\n")
             return 126
         import signal
 
@@ -124,9 +125,9 @@ class ProgramRunner(ProcessControl):
                 except OSError:
                     pass
             if e.errno == errno.ENOENT:
-                self.write_err(f"onesh: {name}: No such file or directory\n")
+                self.write_err(f"{self.where()}{name}: No such file or directory\n")
                 return 127
-            self.write_err(f"onesh: {name}: {e.strerror}\n")
+            self.write_err(f"{self.where()}{name}: {e.strerror}\n")
             return 126
         return 126  # pragma: no cover - execve does not return
 
@@ -142,7 +143,7 @@ class ProgramRunner(ProcessControl):
                 if saved is None:
                     return 1
                 redirs.restore(saved)
-            self.write_err(f"onesh: {argv[0]}: command not found\n")
+            self.write_err(f"{self.where()}{argv[0]}: command not found\n")
             return 127
         env = self.state.environ()
         env.update(env_extra)

@@ -22,6 +22,9 @@ class MiniShell:
     def run_text(self, text: str, name: str) -> int:
         raise NotImplementedError("builtin unit tests do not run shell text")
 
+    def where(self) -> str:
+        return "onesh: "
+
     def history(self) -> list[str]:
         return list(self.lines)
 

@@ -26,6 +26,9 @@ class _Shell:
     def run_text(self, text: str, name: str) -> int:
         raise NotImplementedError
 
+    def where(self) -> str:
+        return "onesh: "
+
     def history(self) -> list[str]:
         return []
 

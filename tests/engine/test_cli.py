@@ -125,3 +125,19 @@ def test_eval_and_source_errors_do_not_crash(tmp_path: Path) -> None:
     p = run("-c", "eval 'echo )'; echo after $?; . ./missing; echo $?", cwd=tmp_path)
     assert p.stdout == b"after 2\n1\n"
     assert b"syntax error" in p.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/bin/bash"), reason="bash not installed")
+def test_a_script_s_errors_name_the_file_and_line_like_bash(tmp_path: Path) -> None:
+    """`FILE: line N: cmd: message`, as bash: a builtin's error, a command
+    not found, one inside a function (its own line), one in `eval` (the
+    eval's line) and one in a sourced file (that file's line)."""
+    (tmp_path / "lib.sh").write_text("true\ncd /nonexistent-lib\n")
+    script = tmp_path / "s.sh"
+    script.write_text("echo start\n\ncd /nonexistent-1\neval 'cd /nonexistent-2'\nf() {\n  cd /nonexistent-3\n}\n"
+                      "f\nnosuchcmd_zz\nsource lib.sh\nread 1bad < /dev/null\necho end\n")
+    onesh = run("s.sh", cwd=tmp_path)
+    bash = subprocess.run(["/bin/bash", "s.sh"], cwd=tmp_path, capture_output=True)
+    assert onesh.stdout == bash.stdout == b"start\nend\n"
+    assert onesh.stderr.decode() == bash.stderr.decode()
+    assert b"s.sh: line 6: cd: /nonexistent-3" in onesh.stderr

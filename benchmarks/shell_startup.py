@@ -11,6 +11,7 @@ Goals (issue #16, issue #3 for the pipeline):
     start-up      onesh -c true            <= 2.5x python3 -c pass
     repl          first prompt on a pty    <= 150 ms
     for-loop      10,000 iterations        <= 6x bash, each shell's start-up subtracted
+                  (`for i in $(seq ..)` and the arithmetic `for ((i=0; i<N; i++))`)
     per command   builtin / function call  drops like the loop (printed per call)
     pipeline      seq 1 1000000 | wc -l    <= 1.2x bash, start-up subtracted
 
@@ -179,6 +180,9 @@ def main() -> int:
     if "loop" in want:
         print("for-loop     goal <= 6x bash after subtracting each shell's start-up")
         body_cost("for i in $(seq 1 10000); do :; done", 10000)
+        # arithmetic loops: the condition and step are evaluated each time
+        body_cost("for ((i = 0; i < 10000; i++)); do :; done", 10000)
+        body_cost("x=0; for ((i = 0; i < 10000; i++)); do ((x += i * 2)); done", 10000)
     if "commands" in want:
         print("per command  builtins and functions, 10,000 calls")
         body_cost("i=0; while [ $i -lt 10000 ]; do i=$((i+1)); done", 10000)

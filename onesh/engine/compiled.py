@@ -20,6 +20,7 @@ from __future__ import annotations
 from onesh.builtins import registry
 from onesh.engine import redirs
 from onesh.engine.control import BreakLoop, ContinueLoop
+from onesh.engine.expand import DYNAMIC
 from onesh.engine.pattern import has_glob
 from onesh.errors import OneshError
 from onesh.parser import ast as A
@@ -80,7 +81,7 @@ def _lone_param(w: A.Word) -> tuple[A.Param | None, bool]:
         return None, False
     p = parts[0]
     if (not isinstance(p, A.Param) or p.op is not None or p.length or p.index is not None
-            or not is_name(p.name) or p.name in _DYNAMIC):
+            or not is_name(p.name) or p.name in DYNAMIC):
         return None, False
     return p, quoted
 
@@ -98,10 +99,6 @@ def _may_procsub(pl: A.Pipeline) -> bool:
         return False
 
     return walk(pl)
-
-
-# Variables whose value the expander computes on each reference.
-_DYNAMIC = frozenset({"RANDOM", "LINENO", "SECONDS", "PIPESTATUS"})
 
 
 def static_words(words: tuple[A.Word, ...]) -> list[str] | None:
@@ -205,7 +202,8 @@ class Compiler:
         # cluster is attached is asked at run time.
         may_need_cluster = mentions_cluster(pl, interp.source_text) or interp.ns_command_word(pl)
         body = self.command(cmd)
-        sets_status = isinstance(cmd, (A.SimpleCommand, A.Subshell))
+        # `((0))` and `[[ a == b ]]` are subject to set -e, as simple commands are
+        sets_status = isinstance(cmd, (A.SimpleCommand, A.Subshell, A.ArithCommand, A.CondCommand))
 
         procsubs = interp.procsubs
 
@@ -273,12 +271,11 @@ class Compiler:
         if isinstance(cmd, A.ArithFor):
             return self.arith_for(cmd)
         if isinstance(cmd, A.ArithCommand):
-            expr = cmd.expr
-            expander = interp.expander
+            value = interp.expander.arith_code(cmd.expr)
 
             def arith_command() -> int:
                 try:
-                    return 0 if expander.arith(expr) else 1
+                    return 0 if value() else 1
                 except OneshError as e:
                     interp.report(e)
                     return 1
@@ -477,24 +474,26 @@ class Compiler:
     def arith_for(self, cmd: A.ArithFor) -> Code:
         interp, state = self.interp, self.interp.state
         body = self.list_(cmd.body)
-        init, cond, step = cmd.init, cmd.cond, cmd.step
-        arith = interp.expander.arith
+        code = interp.expander.arith_code
+        init = code(cmd.init) if cmd.init is not None else None
+        cond = code(cmd.cond) if cmd.cond is not None else None
+        step = code(cmd.step) if cmd.step is not None else None
 
         def run_arith_for() -> int:
             status = 0
             try:
                 if init is not None:
-                    arith(init)
+                    init()
                 state.loop_depth += 1
                 try:
-                    while cond is None or arith(cond):
+                    while cond is None or cond():
                         r = run_body(body)
                         if r == BREAK:
                             break
                         if r != CONTINUE:
                             status = r
                         if step is not None:
-                            arith(step)
+                            step()
                 finally:
                     state.loop_depth -= 1
             except OneshError as e:

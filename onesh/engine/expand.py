@@ -18,13 +18,17 @@ from onesh.record import Record, field
 
 TYPE_CHECKING = False  # typing (and the re it imports) stays off the start-up path
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from onesh.engine.interp import Interpreter
 
 
 class UnboundError(ExpansionError):
     pass
+
+
+# Variables whose value the expander computes on each reference.
+DYNAMIC = frozenset({"RANDOM", "LINENO", "SECONDS", "PIPESTATUS"})
 
 
 class Seg(Record):
@@ -91,6 +95,7 @@ class Expander:
     def __init__(self, interp: Interpreter) -> None:
         self.interp = interp
         self.state = interp.state
+        self.arith_env = arith.Env(self._arith_get, self._arith_put)
 
     # ------------------------------------------------------------ public
     def words(self, words: Sequence[A.Word]) -> list[str]:
@@ -169,12 +174,22 @@ class Expander:
         parts = w.parts
         # `$((i + 1))`: one literal, nothing to expand before evaluating
         text = parts[0].text if len(parts) == 1 and isinstance(parts[0], A.Lit) else self.single(w)
-        return arith.evaluate(text, self._arith_get, self._arith_set)
+        return arith.run(text, self.arith_env)
+
+    def arith_code(self, w: A.Word) -> Callable[[], int]:
+        """`w` evaluated arithmetically, as a closure: compiled once here
+        when its text is fixed (the usual case), else expanded and looked
+        up in the compiled-text cache on each call."""
+        parts = w.parts
+        if len(parts) == 1 and isinstance(parts[0], A.Lit):
+            code, env = arith.compile_expr(parts[0].text), self.arith_env
+            return lambda: code(env)
+        return lambda: self.arith(w)
 
     def _arith_get(self, name: str) -> str | None:
         """A variable's value for arithmetic; `name[index]` is an element
         (the index already evaluated by the arithmetic)."""
-        if name.endswith("]"):
+        if name[-1] == "]":
             base, _, index = name[:-1].partition("[")
             arr = self.state.get_array(base)
             if arr is None:
@@ -185,16 +200,22 @@ class Expander:
             if i < 0:
                 i += (max(arr) + 1) if arr else 0
             return arr.get(i)
-        if name not in ("_",) and self.state.var(name) is None and "nounset" in self.state.options:
-            raise UnboundError(f"{name}: unbound variable")
-        return self.state.get(name)
+        if name in DYNAMIC:
+            return self.dynamic(name)
+        v = self.state.var(name)
+        if v is None:
+            if name != "_" and "nounset" in self.state.options:
+                raise UnboundError(f"{name}: unbound variable")
+            return None
+        value = v.value
+        return value.get(0) if isinstance(value, dict) else value
 
-    def _arith_set(self, name: str, value: int) -> None:
-        if name.endswith("]"):
+    def _arith_put(self, name: str, text: str) -> None:
+        if name[-1] == "]":
             base, _, index = name[:-1].partition("[")
-            self.state.set_index(base, int(index), str(value))
+            self.state.set_index(base, int(index), text)
             return
-        self.state.set(name, str(value))
+        self.state.set(name, text)
 
     # ----------------------------------------------------------- internals
     def _parts(self, parts: Sequence[A.WordPart], b: _Builder, *, quoted: bool, split: bool) -> None:
@@ -313,6 +334,12 @@ class Expander:
             return None if st.last_bg_pid is None else str(st.last_bg_pid)
         if name == "-":
             return st.options.flags()
+        if name in DYNAMIC:
+            return self.dynamic(name)
+        return st.get(name)
+
+    def dynamic(self, name: str) -> str | None:
+        """A variable computed on each reference (one of DYNAMIC)."""
         if name == "RANDOM":
             import random
 
@@ -323,7 +350,7 @@ class Expander:
             import time
 
             return str(int(time.monotonic() - self.interp.start_time))
-        return st.get(name)
+        return self.state.get(name)  # PIPESTATUS
 
     def _param(self, p: A.Param, b: _Builder, quoted: bool, split: bool) -> None:
         if p.op == "bad":

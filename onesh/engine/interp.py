@@ -253,7 +253,8 @@ class Interpreter(ProgramRunner):
                            f"sys\t{_fmt_time(t.children_system)}\n")
         if pl.negated:
             return 0 if status else 1
-        if len(pl.commands) > 1 or isinstance(pl.commands[0], (A.SimpleCommand, A.Subshell)):
+        if len(pl.commands) > 1 or isinstance(pl.commands[0], (A.SimpleCommand, A.Subshell, A.ArithCommand,
+                                                               A.CondCommand)):
             self.state.last_status = status
             self.check_errexit(status)
         return status
@@ -589,7 +590,7 @@ class Interpreter(ProgramRunner):
     def expander_arith_text(self, text: str) -> int:
         from onesh.engine import arith
 
-        return arith.evaluate(text, self.expander._arith_get, self.expander._arith_set)
+        return arith.run(text, self.expander.arith_env)
 
     def with_prefix(self, cmd: A.SimpleCommand, fn: Callable[[], int], *, temporary: bool,
                     export: bool = False) -> int:

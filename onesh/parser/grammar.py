@@ -309,7 +309,8 @@ class Parser(WordParser):
             raise self.unexpected()
         # function definition: NAME ( )
         w = self.peek_word_text()
-        if w is not None and w not in RESERVED:
+        # `a=()` / `a+=()` is an empty array, not a function named `a=`
+        if w is not None and w not in RESERVED and not (w.endswith("=") and self.startswith(w + "(")):
             save = self.i
             self.i += len(w)
             self.skip_blanks()

@@ -53,6 +53,28 @@ def test_short_circuit_skips_division_by_zero() -> None:
     assert ev("1 || 1/0") == 1
 
 
+def test_compiled_syntax_error_runs_what_came_before_each_time() -> None:
+    """A broken expression is compiled (and cached) once, yet every run
+    repeats what one-pass evaluation did before the error."""
+    vars_: dict[str, str] = {"x": "1"}
+    env = arith.Env(vars_.get, vars_.__setitem__)
+    for want in ("2", "3"):
+        with pytest.raises(ExpansionError, match="operand expected"):
+            arith.run("x++, 3 +", env)
+        assert vars_["x"] == want
+
+
+def test_int_memo_follows_the_variable() -> None:
+    vars_: dict[str, str] = {"i": "7", "e": "i*2"}
+    env = arith.Env(vars_.get, vars_.__setitem__)
+    assert arith.run("i++ < 8", env) == 1
+    assert arith.run("i < 8", env) == 0
+    vars_["i"] = "010"  # octal: the memo keys the text, not the digits' decimal value
+    assert arith.run("i + e", env) == 8 + 16
+    vars_["i"] = " 3 "
+    assert arith.run("i", env) == 3
+
+
 @pytest.mark.parametrize(("pat", "text", "ok"), [
     ("*.c", "a.c", True), ("*.c", "a.h", False), ("?", "ab", False), ("[abc]x", "bx", True),
     ("[!abc]x", "bx", False), ("[^a]", "b", True), ("[[:digit:]]*", "9lives", True),

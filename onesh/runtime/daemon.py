@@ -223,7 +223,10 @@ class Runtime:
                 "started": self.started, "host_key": host_key(), "lease": self.lease_address,
                 "interpreters": interpreters(),
                 # Pipes into a runtime that cannot be reached are dialled by it.
-                "reachable": not self.cfg.dial_out, "relay": self.relay.get("relay", "")}
+                "reachable": not self.cfg.dial_out, "relay": self.relay.get("relay", ""),
+                # (its own address, for `onesh bootstrap` to tell a re-run on
+                # the same device from a name taken elsewhere)
+                "listen": self.local_endpoint}
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up),
@@ -323,7 +326,8 @@ class Runtime:
             await asyncio.sleep(RELAY_CHECK)
             via = self.relay.get("via", "")
             try:
-                reply = await call_once(self.ctx, via, self.keys, "relay.open", {"name": self.cfg.name}, 2.0)
+                # (a long-lived client: one Curve handshake, not one per check)
+                reply = await self.rpc.call(via, "relay.open", {"name": self.cfg.name}, 2.0)
                 misses = 0 if reply.get("front") == self.relay.get("front") else RELAY_MISSES
             except RpcError as e:
                 misses += 1

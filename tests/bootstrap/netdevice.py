@@ -59,11 +59,12 @@ class NoFirewall(Exception):
     """nftables is not installed (scripts/ci-deps.sh installs it)."""
 
 
-def firewall_inbound(device: NetDevice) -> None:
+def firewall_inbound(device: NetDevice, also_open: tuple[int, ...] = ()) -> None:
     """Make the device unreachable the way NAT or a home router makes a
     device unreachable: inside its namespace, drop every connection (TCP
     or UDP) that does not belong to one the device opened itself; only its
-    SSH server's port stays open (that is how the bootstrap comes in).
+    SSH server's port stays open (that is how the bootstrap comes in), and
+    the TCP ports `also_open` (a benchmark's OpenSSH sshd).
     The drop rule counts what it drops (`dropped_inbound`)."""
     import shutil
 
@@ -75,7 +76,7 @@ def firewall_inbound(device: NetDevice) -> None:
         type filter hook input priority 0; policy accept;
         iif "lo" accept
         ct state established,related accept
-        tcp dport {device.port} accept
+        tcp dport {{ {", ".join(str(p) for p in (device.port, *also_open))} }} accept
         counter drop
     }}
 }}

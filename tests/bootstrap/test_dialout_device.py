@@ -88,6 +88,11 @@ def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller
     assert int(r.stdout.split()[0]) == len(lines)
     assert dropped_inbound(device) == dropped, "the cluster tried to connect to the device"
 
+    # Again: an upgrade in place (the name is its own, though its endpoint is a relay's).
+    r = controller.onesh("bootstrap", "edge1", "--dial-out", *EDGE)
+    assert r.returncode == 0, r.stderr
+    assert "upgraded in place" in r.stderr
+
     r = controller.onesh("bootstrap", "--remove", "edge1")
     assert r.returncode == 0, r.stderr
     assert nothing_installed(device)

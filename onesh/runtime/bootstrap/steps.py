@@ -230,7 +230,9 @@ async def _check_cluster(s: Session, device: wheels.PythonInfo, cluster: Cluster
         raise s.fail(f"{s.dev.alias} cannot reach the cluster ({', '.join(cluster.boot)}): {_tail(r.stderr)}")
     snap = await _status(s, cluster)
     member = snap.get("members", {}).get(name)
-    if member and member.get("alive") and _host_port(str(member.get("endpoint", "")))[0] != addr:
+    # (a dial-out runtime's endpoint is its relay's: its own address is "listen")
+    where = str(member.get("listen") or member.get("endpoint", "")) if member else ""
+    if member and member.get("alive") and _host_port(where)[0] != addr:
         raise s.fail(f"a runtime named {name} already runs at {member.get('endpoint')}: choose another --name")
 
 

@@ -82,8 +82,12 @@ def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller
                            "--no-pace | grep x", shell=True, capture_output=True, text=True, check=True)
     assert r.stdout == local.stdout
 
-    # The other way: a stage on the cluster feeds one on the device.
-    r = controller.onesh("-c", "cat /data/edge.log | grep seq @edge1 | wc -l")
+    # The other way: a stage on the cluster feeds one on the device (which
+    # dials it), which feeds one on the cluster (which it dials).
+    line = "cat /data/edge.log @r1 | grep seq @edge1 | wc -l @r2"
+    plan = controller.onesh("-c", f"plan '{line}'").stdout
+    assert "on r1: pinned" in plan and "on edge1: pinned" in plan and "on r2: pinned" in plan, plan
+    r = controller.onesh("-c", line)
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.split()[0]) == len(lines)
     assert dropped_inbound(device) == dropped, "the cluster tried to connect to the device"

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import zmq
 import zmq.asyncio
 
-from onesh.engine.distributed import start_order
+from onesh.engine.distributed import Job, start_order
+from onesh.errors import OneshError
 from onesh.net.keys import ClusterKeys, start_authenticator
 from onesh.net.pipes import PipeReceiver, PipeSender
 from onesh.net.relay import Relay
@@ -126,3 +129,21 @@ def test_start_order_binds_before_it_dials() -> None:
     assert start_order([False, True, False]) == [2, 0, 1]  # 1 dials out: 0 binds its output first
     assert start_order([False, False, True]) == [1, 2, 0]
     assert start_order([True]) == [0]
+
+
+def test_which_pipes_the_reader_dials() -> None:
+    members = {"r1": {"host_key": "A"}, "edge1": {"host_key": "B", "reachable": False},
+               "edge2": {"host_key": "C", "reachable": False}, "old": {"host_key": "D"}}  # (no field: reachable)
+
+    def dials(segments: list[str], i: int, here: str | None = "Z") -> bool:
+        job = SimpleNamespace(snap={"members": members}, segments=[(rt, [k]) for k, rt in enumerate(segments)])
+        keys = [members[rt]["host_key"] for rt in segments]
+        return bool(Job.reader_dials(job, i, keys, here))  # type: ignore[arg-type]
+
+    assert dials(["r1", "edge1"], 1)  # a reachable writer binds, the device dials
+    assert not dials(["edge1", "r1"], 1)  # the reachable reader binds, as ever
+    assert not dials(["old", "r1"], 1)
+    assert dials(["edge1"], 0)  # the shell feeds the device: the shell binds
+    assert not dials(["edge1"], 0, here="B")  # the shell on the device itself: a Unix socket
+    with pytest.raises(OneshError, match="edge1 and edge2 both dial out"):
+        dials(["edge1", "edge2"], 1)

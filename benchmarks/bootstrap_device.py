@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A device in a network namespace: bootstrap time, then its pipes next to `ssh`.
 
-    python benchmarks/bootstrap_device.py [--size MiB] [--lines N] [--rounds R]
+    python benchmarks/bootstrap_device.py [--size MiB] [--lines N] [--rounds R] [--dial-out]
 
 Needs root (ip netns).  Builds a second host as the tests do (a network
 namespace with its own /tmp and HOME, joined by a veth pair, running an
@@ -17,6 +17,11 @@ cluster listening on this side of the veth pair, and prints:
   scripts/bench-deps.sh`), through an OpenSSH sshd started in the
   namespace; the runs alternate, R rounds, medians shown;
 - one line there and back, p50/p99 of N round trips, the same three ways.
+
+--dial-out: the device is behind a firewall (its namespace drops every
+inbound connection but SSH's, as in tests/bootstrap/test_dialout_device.py)
+and is bootstrapped with --dial-out: the onesh rows are then pipes the
+device dials both ways, its control requests relayed.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "bootstrap"))
 
 import asyncssh
-from netdevice import NetDevice, net_device, write_key
+from netdevice import NetDevice, firewall_inbound, net_device, write_key
 
 from onesh.runtime.localcluster import start_cluster, stop_cluster
 
@@ -47,8 +52,10 @@ SSHD = "/usr/sbin/sshd"
 
 def onesh(env: dict[str, str], *args: str) -> float:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "onesh", *args], env=env, check=True, stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    r = subprocess.run([sys.executable, "-m", "onesh", *args], env=env, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"onesh {' '.join(args)} failed ({r.returncode}):\n{r.stderr}")
     return time.perf_counter() - t0
 
 
@@ -122,6 +129,7 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256, help="MiB per throughput run (default 256)")
     ap.add_argument("--lines", type=int, default=500, help="round trips for the latency (default 500)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating throughput rounds (default 3)")
+    ap.add_argument("--dial-out", action="store_true", help="a firewalled device, bootstrapped with --dial-out")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -135,6 +143,8 @@ def main() -> int:
             for _ in range(args.size):
                 f.write(block)
         with net_device(work, [key.convert_to_public()]) as device:
+            if args.dial_out:
+                firewall_inbound(device, also_open=(22,))
             (home / ".ssh" / "config").write_text(
                 f"Host edge1\n    HostName {device.addr}\n    Port {device.port}\n    User root\n"
                 f"Host edge1-openssh\n    HostName {device.addr}\n    Port 22\n    User root\n"
@@ -146,7 +156,8 @@ def main() -> int:
             env = {k: v for k, v in os.environ.items() if not k.startswith(("ONESH_", "XDG_"))}
             env.update(HOME=str(home), XDG_CACHE_HOME=str(work / "cache"), ONESH_CLUSTER=info.directory)
             try:
-                edge = ["bootstrap", "edge1", "--accept-new", "--device", "sensor:9=sim:sine"]
+                edge = ["bootstrap", "edge1", "--accept-new", "--device", "sensor:9=sim:sine",
+                        *(["--dial-out"] if args.dial_out else [])]
                 cold = onesh(env, *edge)
                 warm: list[float] = []
                 again: list[float] = []
@@ -160,7 +171,8 @@ def main() -> int:
                         with (home / ".ssh" / "known_hosts").open("a") as f:
                             f.write(f"{device.addr} {(work / 'sshd' / 'host.pub').read_text().split()[0]} "
                                     f"{(work / 'sshd' / 'host.pub').read_text().split()[1]}\n")
-                    ways = {"onesh -c 'cat @edge1' (TCP + Curve)": [sys.executable, "-m", "onesh", "-c", "cat @edge1"],
+                    label = "dialled out" if args.dial_out else "TCP + Curve"
+                    ways = {f"onesh -c 'cat @edge1' ({label})": [sys.executable, "-m", "onesh", "-c", "cat @edge1"],
                             "ssh edge1 cat (asyncssh server)": [*ssh, "edge1", "cat"]}
                     if openssh is not None:
                         ways["ssh edge1 cat (OpenSSH sshd)"] = [*ssh, "edge1-openssh", "cat"]
@@ -172,6 +184,8 @@ def main() -> int:
                 onesh(env, "bootstrap", "--remove", "edge1")
             finally:
                 stop_cluster(info)
+    if args.dial_out:
+        print("the device is firewalled (inbound connections dropped) and dials out")
     print(f"bootstrap of a device in a network namespace: cold (no wheel cache) {cold:.1f} s; "
           f"warm (a fresh device, wheels cached here) median {statistics.median(warm):.1f} s "
           f"(min {min(warm):.1f}); re-run (upgrade in place) median {statistics.median(again):.1f} s "

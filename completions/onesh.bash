@@ -34,7 +34,7 @@ _onesh() {
                 --secret) COMPREPLY=($(compgen -f -- "$cur")); return 0 ;;
                 --name|--join|--listen|--tags|--device) return 0 ;;
             esac
-            COMPREPLY=($(compgen -W "--name --join --listen --data-dir --tags --device --secret --help" -- "$cur"))
+            COMPREPLY=($(compgen -W "--name --join --listen --data-dir --tags --device --secret --dial-out --help" -- "$cur"))
             return 0 ;;
         bootstrap)
             case "$prev" in
@@ -43,7 +43,7 @@ _onesh() {
                 --name|--tags|--device|--python|--listen|--wait) return 0 ;;
             esac
             if [[ $cur == -* ]]; then
-                COMPREPLY=($(compgen -W "--name --tags --device --python --identity --accept-new --listen --wait --remove --cluster --help" -- "$cur"))
+                COMPREPLY=($(compgen -W "--name --tags --device --python --identity --accept-new --listen --dial-out --wait --remove --cluster --help" -- "$cur"))
             else
                 COMPREPLY=($(compgen -A hostname -- "$cur"))
             fi

@@ -28,6 +28,7 @@ complete -c onesh -n "__fish_seen_subcommand_from runtime" -l data-dir -r -a "(_
 complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l tags -x -d "k=v,..."
 complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l device -x -d "Device spec"
 complete -c onesh -n "__fish_seen_subcommand_from runtime" -l secret -r -d "Cluster secret file"
+complete -c onesh -f -n "__fish_seen_subcommand_from runtime" -l dial-out -d "Unreachable device: dial out"
 
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -a "(__fish_complete_user_at_hosts)"
 complete -c onesh -n "__fish_seen_subcommand_from bootstrap" -l identity -r -d "SSH key"
@@ -37,6 +38,7 @@ complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l device -x -d 
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l python -x -d "The device's Python"
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l accept-new -d "Record an unknown host key"
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l listen -x -d "Device listen address"
+complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l dial-out -d "Unreachable device: dial out"
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l wait -x -d "Seconds to wait for the join"
 complete -c onesh -f -n "__fish_seen_subcommand_from bootstrap" -l remove -d "Uninstall from the device"
 complete -c onesh -n "__fish_seen_subcommand_from bootstrap" -l cluster -r -a "(__fish_complete_directories)" -d "Cluster to join"

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # System packages the test-suite uses (completion tests load the completion
-# scripts into real zsh/fish/bash-completion).  Idempotent; best effort.
+# scripts into real zsh/fish/bash-completion; the dial-out bootstrap test
+# firewalls its device's network namespace with nftables).  Idempotent;
+# best effort.
 set -u
 need=()
-for pkg in zsh fish bash-completion; do
+for pkg in zsh fish bash-completion nftables; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

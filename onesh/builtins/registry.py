@@ -92,7 +92,7 @@ BUILTINS: dict[str, BuiltinSpec] = {
            "Send a signal to jobs or processes; host:pid:n (a cluster job in `ps --cluster`) signals its stages on every runtime."),
         _b("bootstrap", "bootstrap", "bootstrap",
            "bootstrap [user@]host[:port] [--name N] [--tags k=v,...] [--device SPEC]... [--python PATH] "
-           "[--identity KEY] [--accept-new] | bootstrap --remove host",
+           "[--identity KEY] [--accept-new] [--dial-out] | bootstrap --remove host",
            "Install onesh on a device over SSH and start a runtime there that joins this shell's cluster."),
     )
 }

@@ -294,6 +294,12 @@ class Job:
         # Which runtimes share this host (and user) with the shell or with
         # each other: their pipes are Unix sockets, not TCP + Curve.
         keys = [members.get(rt, {}).get("host_key") if here else None for rt, _ in self.segments]
+        # Which pipes into a segment are dialled by their reader: those into
+        # a runtime the cluster cannot reach (it dials out); the writer binds.
+        shell_feeds = plan.stdin.get("kind") == "local" or (
+            plan.stdin.get("kind") == "shell" and not os.isatty(0) and _readable(0))
+        dialled = [self.reader_dials(i, keys, here) if i > 0 or shell_feeds else False
+                   for i in range(len(self.segments))]
         out_rx = None
         if plan.stdout.get("kind") == "shell":
             out_rx = PipeReceiver(sc.ctx, sc.keys, f"{self.id}/out", bind=pipe_bind(host, same_host(here, keys[-1])))
@@ -310,19 +316,32 @@ class Job:
         elif plan.stdin.get("kind") == "shell" and not os.isatty(0) and _readable(0):
             stdin_fd = 0
         loop = asyncio.get_running_loop()
+        n = len(self.segments)
+        tx: PipeSender | None = None
+        if dialled[0]:
+            # The shell feeds a dial-out segment: its end binds first.
+            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False))
+            await tx.start()
+        in_eps: dict[int, str] = {}  # segment → its bound input endpoint
+        out_eps: dict[int, str] = {}  # segment → its bound output endpoint (its reader dials)
         try:
-            next_in: tuple[str, str] | None = None
-            for i in range(len(self.segments) - 1, -1, -1):
+            for i in start_order(dialled):
                 rt, idx = self.segments[i]
-                if i == len(self.segments) - 1:
+                stdout: dict[str, Any]
+                stdin: dict[str, Any]
+                if i == n - 1:
                     if out_rx is not None:
                         stdout = {"kind": "pipe", "endpoint": out_ep, "pipe_id": f"{self.id}/out"}
                     else:
                         stdout = dict(plan.stdout)
+                elif dialled[i + 1]:
+                    stdout = {"kind": "pipe", "bind": True, "pipe_id": f"{self.id}/{i + 1}/in"}
                 else:
-                    assert next_in is not None
-                    stdout = {"kind": "pipe", "endpoint": next_in[0], "pipe_id": next_in[1]}
-                if i > 0 or stdin_fd is not None:
+                    stdout = {"kind": "pipe", "endpoint": in_eps[i + 1], "pipe_id": f"{self.id}/{i + 1}/in"}
+                if dialled[i]:
+                    writer_ep = tx.endpoint if i == 0 and tx is not None else out_eps[i - 1]
+                    stdin = {"kind": "pipe", "connect": writer_ep}
+                elif i > 0 or stdin_fd is not None:
                     writer = keys[i - 1] if i > 0 else here
                     stdin = {"kind": "pipe", "same_host": same_host(writer, keys[i])}
                 elif plan.stdin.get("kind") == "file":
@@ -343,8 +362,11 @@ class Job:
                 ep = endpoint_of(self.snap, rt)
                 reply = await self.start_segment(rt, ep, spec)
                 self.started.append((i, ep))
-                next_in = (str(reply.get("stdin_endpoint", "")), f"{self.id}/{i}/in")
+                in_eps[i] = str(reply.get("stdin_endpoint", ""))
+                out_eps[i] = str(reply.get("stdout_endpoint", ""))
         except BaseException:
+            if tx is not None:
+                await tx.abort("the job did not start")
             await self.signal_all(signal.SIGKILL)
             for r in err_rx:
                 await r.close()
@@ -360,9 +382,9 @@ class Job:
         try:
             async with asyncio.TaskGroup() as tg:
                 if stdin_fd is not None:
-                    assert next_in is not None
-                    tx = PipeSender(sc.ctx, sc.keys, next_in[1], next_in[0])
-                    await tx.start()
+                    if tx is None:
+                        tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", in_eps[0])
+                        await tx.start()
                     feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx, close_fd=stdin_fd != 0))
                 else:
                     feed = None
@@ -406,6 +428,26 @@ class Job:
         if "pipefail" in self.interp.state.options:
             return next((s for s in reversed(flat) if s), 0)
         return flat[-1]
+
+    def reader_dials(self, i: int, keys: list[Any], here: str | None) -> bool:
+        """Does segment i dial its input pipe (its runtime cannot be
+        reached: `--dial-out`), the writer binding?  A Unix socket on one
+        host needs no turning round; two dial-out ends cannot meet."""
+        from onesh.net.samehost import same_host
+
+        members = self.snap["members"]
+        rt = self.segments[i][0]
+        if members.get(rt, {}).get("reachable", True) is not False:
+            return False
+        writer_key = keys[i - 1] if i > 0 else here
+        if same_host(writer_key, keys[i]):
+            return False
+        if i > 0:
+            prev = self.segments[i - 1][0]
+            if members.get(prev, {}).get("reachable", True) is False:
+                raise OneshError(f"{prev} and {rt} both dial out (--dial-out): neither can accept the pipe "
+                                 "between them; pin one of the stages to a reachable runtime", status=1)
+        return True
 
     def session_info(self) -> dict[str, Any]:
         import getpass
@@ -618,6 +660,25 @@ async def _drain_or_abandon(pumps: list[tuple[Any, asyncio.Task[int]]]) -> None:
             elif now - seen[1] > ABANDON_AFTER:
                 task.cancel()
         await asyncio.wait([t for _, t in pending], timeout=0.25)
+
+
+def start_order(dialled: list[bool]) -> list[int]:
+    """The order to start segments in: whoever binds a pipe starts before
+    whoever dials it.  Normally the reader binds, so from the last segment
+    to the first; a pipe whose reader dials out (dialled[i]) is bound by
+    its writer, i - 1, which then goes first.  (A chain: always possible.)"""
+    n = len(dialled)
+    needs: dict[int, set[int]] = {i: set() for i in range(n)}
+    for i in range(1, n):
+        if dialled[i]:
+            needs[i].add(i - 1)
+        else:
+            needs[i - 1].add(i)
+    order: list[int] = []
+    while len(order) < n:
+        i = max(j for j in range(n) if j not in order and needs[j] <= set(order))
+        order.append(i)
+    return order
 
 
 def _bind_host(boot: list[str]) -> str:

@@ -1,7 +1,12 @@
 """Network pipes: the asyncio + ZeroMQ driver around `pipe_protocol`.
 
 A pipe has a *receiver* (the downstream stage; a ROUTER socket it binds)
-and a *sender* (the upstream stage; a DEALER that connects).  Over TCP
+and a *sender* (the upstream stage; a DEALER that connects).  When the
+receiver runs on a runtime the cluster cannot dial (`--dial-out`: NAT, a
+firewall), the roles of the connection turn round and nothing else does:
+the sender binds (`bind=`) and the receiver connects (`connect=`); the
+messages, the Curve roles (receiver = server) and the protocol are the
+same, as zmq lets either end of a connection bind.  Over TCP
 both are CurveZMQ with the cluster keys, so the process must run the ZAP
 authenticator on its Context (`onesh.net.keys.start_authenticator`); two
 ends on one host use a Unix packet socket in a private directory instead
@@ -252,8 +257,9 @@ class PipeReceiver:
     """The downstream end of a pipe (binds)."""
 
     def __init__(self, ctx: zmq.asyncio.Context, keys: ClusterKeys, pipe_id: str,
-                 bind: str = "tcp://127.0.0.1:0", window: int = PIPE_WINDOW) -> None:
+                 bind: str = "tcp://127.0.0.1:0", window: int = PIPE_WINDOW, *, connect: str = "") -> None:
         self.ctx, self.keys, self.pipe_id, self.bind = ctx, keys, pipe_id, bind
+        self.connect = connect  # a sender's bound endpoint to dial instead (we dial out)
         self.proto = Receiver(window)
         self.peer: bytes | None = None
         self.peer_seen = asyncio.Event()
@@ -282,9 +288,13 @@ class PipeReceiver:
         # peer as it announces it (slack: Curve's box around each part).
         sock.setsockopt(zmq.MAXMSGSIZE, FRAME_MAX + WIRE_SLACK)
         secure_server(sock, self.keys)
-        sock.bind(self.bind)
-        last = sock.getsockopt(zmq.LAST_ENDPOINT)
-        self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
+        if self.connect:
+            sock.connect(self.connect)
+            self.endpoint = ""  # (nobody dials us)
+        else:
+            sock.bind(self.bind)
+            last = sock.getsockopt(zmq.LAST_ENDPOINT)
+            self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
         self._owner = _Owner(sock, self._on_frames, self._ack_batch)
         return self.endpoint
 
@@ -380,10 +390,13 @@ class PipeReceiver:
 
 
 class PipeSender:
-    """The upstream end of a pipe (connects)."""
+    """The upstream end of a pipe (connects; or binds, `bind=`, when its
+    reader dials out: `start()` then returns the endpoint to give it)."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, keys: ClusterKeys, pipe_id: str, endpoint: str) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, keys: ClusterKeys, pipe_id: str, endpoint: str = "", *,
+                 bind: str = "") -> None:
         self.ctx, self.keys, self.pipe_id, self.endpoint = ctx, keys, pipe_id, endpoint
+        self.bind = bind
         self.proto = Sender(FRAME_MAX, FRAME_MAX)
         self.credit = asyncio.Event()
         self.gone = False
@@ -399,9 +412,10 @@ class PipeSender:
         self._want_flush = False
         self.gone_reason = "reader gone"
 
-    async def start(self) -> None:
+    async def start(self) -> str:
         self._open()
         self._timer = asyncio.get_running_loop().create_task(self._resend_loop())
+        return self.endpoint
 
     def _open(self) -> None:
         if is_unix(self.endpoint):
@@ -418,7 +432,15 @@ class PipeSender:
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, HEADER_MAX + WIRE_SLACK)  # acks only
         secure_client(sock, self.keys)
-        sock.connect(self.endpoint)
+        if self.bind:
+            # Until the reader dials in, zmq refuses our hellos (a DEALER
+            # with no peer): they wait in the owner's backlog, and the
+            # reader has GIVE_UP_AFTER to come.
+            sock.bind(self.bind)
+            last = sock.getsockopt(zmq.LAST_ENDPOINT)
+            self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
+        else:
+            sock.connect(self.endpoint)
         return _Owner(sock, self._on_frames)
 
     def _on_frames(self, frames: list[Part]) -> None:
@@ -536,10 +558,16 @@ class PipeSender:
         await self._shutdown()
 
     async def reconnect(self) -> None:
-        """A fresh socket (new identity), then replay from the reader's ack."""
-        if self._owner is not None:
-            await self._owner.close()
-        self._open()
+        """A fresh socket (new identity), then replay from the reader's ack.
+        A bound end keeps its socket (its port is the reader's only way to
+        us, and zmq frees it only some time after a close): it says hello
+        again and replays, the reader's zmq redials by itself."""
+        if self.bind and self._owner is not None:
+            self._owner.send(encode_hello(self.pipe_id))
+        else:
+            if self._owner is not None:
+                await self._owner.close()
+            self._open()
         self.reconnects += 1
         self.proto.on_reconnect()
         self._push()

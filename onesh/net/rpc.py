@@ -59,9 +59,28 @@ async def _owner_loop(sock: zmq.asyncio.Socket, outbox: asyncio.Queue[list[bytes
                 await fut
 
 
+# A dial-out runtime's one connection to its relay (net/relay.py) carries
+# every request the cluster makes to it: zmq heartbeats keep a NAT's or a
+# firewall's state for it alive, and notice a dead peer in seconds (zmq
+# then reconnects by itself) rather than at TCP's hours.
+HEARTBEAT_IVL_MS = 5_000
+HEARTBEAT_TIMEOUT_MS = 15_000
+
+
+def keep_alive(sock: zmq.asyncio.Socket) -> None:
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_TIMEOUT_MS)
+
+
 class RpcServer:
+    """Answers requests on its ROUTER socket.  A request arrives either
+    straight from a client ([identity, request]) or through a relay that
+    this server dialled out to (`connect`: [relay, client identity,
+    request]); the reply goes back along the same route."""
+
     def __init__(self, ctx: zmq.asyncio.Context, bind: str, keys: ClusterKeys, handler: Handler, *,
-                 insecure_plaintext: bool = False) -> None:
+                 insecure_plaintext: bool = False, keep_alive: bool = False) -> None:
         # insecure_plaintext exists only so benchmarks/net_rpc.py can measure
         # what Curve costs; nothing in onesh proper ever sets it.
         self.insecure_plaintext = insecure_plaintext
@@ -69,6 +88,7 @@ class RpcServer:
         self.bind = bind
         self.keys = keys
         self.handler = handler
+        self.keep_alive = keep_alive
         self.endpoint = ""
         self.rejected = 0
         # bound the handler tasks a flood of requests can create; beyond it
@@ -85,6 +105,8 @@ class RpcServer:
         sock.setsockopt(zmq.MAXMSGSIZE, 2 << 20)
         if not self.insecure_plaintext:
             secure_server(sock, self.keys)
+        if self.keep_alive:
+            keep_alive(sock)
         if self.bind.endswith(":0"):
             port = sock.bind_to_random_port(self.bind[: self.bind.rindex(":")])
             self.endpoint = f"{self.bind[: self.bind.rindex(':')]}:{port}"
@@ -95,20 +117,33 @@ class RpcServer:
         self._owner = asyncio.create_task(_owner_loop(sock, self._outbox, self._on_frames))
         return self.endpoint
 
-    def _reply(self, ident: bytes, msg: Message) -> None:
+    def connect(self, endpoint: str) -> None:
+        """Also take requests from a relay we dial (reverse connectivity:
+        the cluster cannot reach our own address).  zmq keeps the
+        connection up, reconnecting as needed; the relay is a Curve client
+        of ours, checked by our ZAP handler like any other."""
+        assert self._sock is not None, "start() first"
+        self._sock.connect(endpoint)
+
+    def disconnect(self, endpoint: str) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(zmq.ZMQError):
+                self._sock.disconnect(endpoint)
+
+    def _reply(self, route: list[bytes], msg: Message) -> None:
         try:
-            self._outbox.put_nowait([ident, encode(msg)])
+            self._outbox.put_nowait([*route, encode(msg)])
         except ProtocolError as e:
-            self._outbox.put_nowait([ident, encode(Message("err", msg.id, msg.method, {"error": e.reason}))])
+            self._outbox.put_nowait([*route, encode(Message("err", msg.id, msg.method, {"error": e.reason}))])
         except asyncio.QueueFull:
             log.warning("reply dropped: outbox full")
 
     def _on_frames(self, frames: list[bytes]) -> None:
-        if len(frames) != 2:
+        if not 2 <= len(frames) <= 3:
             self.rejected += 1
             log.warning("rejected message: %d frames", len(frames))
             return
-        ident, data = frames
+        ident, data = frames[:-1], frames[-1]
         try:
             msg = decode(data)
         except ProtocolError as e:
@@ -129,9 +164,9 @@ class RpcServer:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _handle(self, ident: bytes, msg: Message) -> None:
+    async def _handle(self, ident: list[bytes], msg: Message) -> None:
         try:
-            result = await self.handler(msg.method, msg.body, ident)
+            result = await self.handler(msg.method, msg.body, ident[-1])
             self._reply(ident, Message("rep", msg.id, msg.method, result))
         except HandlerError as e:
             self._reply(ident, Message("err", msg.id, msg.method, {"error": str(e)}))

@@ -44,6 +44,9 @@ def runtime_main(argv: list[str]) -> int:
     p.add_argument("--raft", help="HOST:PORT of this runtime's Raft node (voters only)")
     p.add_argument("--voters", default="", help="comma-separated HOST:PORT of all Raft voters")
     p.add_argument("--join", default="", help="comma-separated name-server endpoints (non-voters)")
+    p.add_argument("--dial-out", action="store_true",
+                   help="the cluster cannot connect to this device (NAT, a firewall): keep outbound "
+                        "connections to a cluster runtime that relays requests, and dial its pipes from here")
     p.add_argument("--tags", default="", help="k=v,... used by placement constraints")
     p.add_argument("--device", action="append", default=[], help="local device, e.g. sensor:1=sim:sine")
     p.add_argument("--manifest", help="init manifest (TOML) file; voters only")
@@ -66,12 +69,15 @@ def runtime_main(argv: list[str]) -> int:
         with open(a.manifest) as f:
             manifest = f.read()
         parse_manifest(manifest, a.manifest)
+    if a.dial_out and (a.raft or not a.join):
+        raise OneshError("--dial-out is for a member that joins (--join), not a voter", status=2)
     if a.raft and a.raft not in a.voters.split(","):
         raise OneshError("--raft must be one of --voters", status=2)
     cfg = RuntimeConfig(name=a.name, listen=a.listen, data_dir=a.data_dir, secret_path=a.secret,
                         raft=a.raft, voters=[v for v in a.voters.split(",") if v],
                         join=[j for j in a.join.split(",") if j], tags=_kv(a.tags, "--tags"),
-                        devices=devices, manifest_text=manifest, idle_stop=a.idle_stop)
+                        devices=devices, manifest_text=manifest, idle_stop=a.idle_stop,
+                        dial_out=a.dial_out)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format=f"%(asctime)s {a.name} %(name)s %(levelname)s %(message)s")
     logging.getLogger("pysyncobj").setLevel(logging.WARNING)

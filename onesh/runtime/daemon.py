@@ -36,7 +36,15 @@ from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
 from onesh.kernel.raftfiles import RaftFilesUnusable
 from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
 from onesh.net.leasechannel import LeaseClient, LeaseServer
-from onesh.net.rpc import HandlerError, RpcClient, RpcClients, RpcError, RpcServer, RpcTimeout
+from onesh.net.rpc import (
+    HandlerError,
+    RpcClient,
+    RpcClients,
+    RpcError,
+    RpcServer,
+    RpcTimeout,
+    call_once,
+)
 from onesh.net.samehost import host_key, sweep_stale
 
 log = logging.getLogger("onesh.runtime")
@@ -47,6 +55,7 @@ log = logging.getLogger("onesh.runtime")
 # loops (`runtime.loops`, run in the runtime's TaskGroup until it stops).
 EXTENSIONS: tuple[str, ...] = (
     "onesh.runtime.service",
+    "onesh.runtime.relays",
     "onesh.kernel.fs",
     "onesh.kernel.storage",
     "onesh.runtime.stages",
@@ -65,6 +74,8 @@ FOLLOWER_NAP = 2.0  # a follower's liveness loop wakes on a role change, or afte
 RESYNC_EVERY = 10.0  # an idle runtime re-reads its assignment this often anyway
 LEASE_ACK_WAIT = 0.2  # seconds a renewal datagram waits for its ack
 RENEW_RETRY = 0.2  # seconds (at most) before a failed renewal is tried again
+RELAY_CHECK = 5.0  # a dial-out runtime asks its relay this often whether it still relays for it
+RELAY_MISSES = 3  # ... and looks for another relay after this many unanswered checks
 
 
 @dataclass
@@ -83,6 +94,10 @@ class RuntimeConfig:
     # membership protocol and nothing else: no data plane, no signals.
     light: bool = False
     idle_stop: float = 0.0  # stop the cluster after this long idle (the embedded service)
+    # The cluster cannot open connections to us (NAT, a firewall): we dial
+    # out to a relay (runtime/relays.py) for control requests, and pipes
+    # into our stages are dialled from here (engine/distributed.py).
+    dial_out: bool = False
 
 
 class Runtime:
@@ -116,7 +131,9 @@ class Runtime:
         self.changed = asyncio.Event()
         self.role_changed = asyncio.Event()
         self._watchers: list[asyncio.Event] = [self.changed, self.role_changed]
-        self.endpoint = ""
+        self.endpoint = ""  # where the cluster calls us (a relay's, when we dial out)
+        self.local_endpoint = ""  # where our RPC server listens
+        self.relay: dict[str, str] = {}  # {front, back, relay, via} when we dial out
         self.crashed = False
         self._good_voter = ""
         self.handlers: dict[str, OpHandler] = {}
@@ -138,8 +155,8 @@ class Runtime:
             if removed:
                 log.info("removed %d stale pipe sockets", removed)
         auth = start_authenticator(self.ctx, self.keys) if self.own_ctx else None
-        self.server = RpcServer(self.ctx, self.cfg.listen, self.keys, self.handle)
-        self.endpoint = await self.server.start()
+        self.server = RpcServer(self.ctx, self.cfg.listen, self.keys, self.handle, keep_alive=self.cfg.dial_out)
+        self.endpoint = self.local_endpoint = await self.server.start()
         host = _endpoint_host(self.endpoint)
         self.lease_client = LeaseClient(self.keys.lease_key)
         await self.lease_client.start(host)
@@ -155,6 +172,8 @@ class Runtime:
                 tg.create_task(self.supervise_loop())
                 if self.state is not None:
                     tg.create_task(self.liveness_loop())
+                if self.cfg.dial_out:
+                    tg.create_task(self.relay_loop())
                 for loop_fn in self.loops:
                     tg.create_task(loop_fn())
                 await self.stop.wait()
@@ -202,7 +221,12 @@ class Runtime:
         return {"endpoint": self.endpoint, "raft": self.cfg.raft, "tags": self.cfg.tags,
                 "devices": self.cfg.devices, "host": socket.gethostname(), "pid": os.getpid(),
                 "started": self.started, "host_key": host_key(), "lease": self.lease_address,
-                "interpreters": interpreters()}
+                "interpreters": interpreters(),
+                # Pipes into a runtime that cannot be reached are dialled by it.
+                "reachable": not self.cfg.dial_out, "relay": self.relay.get("relay", ""),
+                # (its own address, for `onesh bootstrap` to tell a re-run on
+                # the same device from a name taken elsewhere)
+                "listen": self.local_endpoint}
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up),
@@ -233,7 +257,92 @@ class Runtime:
         if not self.cfg.join:
             raise RuntimeError("a non-voting runtime needs --join BOOT (a name server endpoint)")
         await self.refresh_boot_record(wait=30.0)
+        if self.cfg.dial_out:
+            await self.open_relay(patience=JOIN_PATIENCE)
         await self.register(self.member_info())
+
+    # -------------------------------------------------- reverse connectivity
+    def relay_candidates(self) -> list[str]:
+        """Runtimes we might reach: the current relay first, then the name
+        servers we joined through, then the voters."""
+        out: list[str] = []
+        for ep in [self.relay.get("via", ""), *self.cfg.join,
+                   *(str(v.get("endpoint") or "") for v in self.boot_record.get("voters", []))]:
+            if ep and ep not in out:
+                out.append(ep)
+        return out
+
+    async def open_relay(self, patience: float) -> bool:
+        """Find a runtime that relays for us, connect our RPC server to it
+        and check the whole way round (a request to our advertised endpoint
+        comes back to us through the relay).  True when the endpoint the
+        cluster knows us by changed."""
+        assert self.server is not None
+        deadline = time.monotonic() + patience
+        problems: list[str] = []
+        while not self.stop.is_set():
+            for via in self.relay_candidates():
+                try:
+                    reply = await call_once(self.ctx, via, self.keys, "relay.open", {"name": self.cfg.name}, 2.0)
+                except RpcError as e:
+                    problems.append(f"{via}: {e}")
+                    continue
+                front, back = str(reply.get("front", "")), str(reply.get("back", ""))
+                if front == self.relay.get("front") and back == self.relay.get("back"):
+                    self.relay["via"] = via
+                    return False
+                old = self.relay.get("back")
+                if old:
+                    self.server.disconnect(old)
+                self.server.connect(back)
+                self.relay = {"front": front, "back": back, "relay": str(reply.get("relay", "")), "via": via}
+                if await self._relay_answers(front):
+                    log.info("dialling out: the cluster reaches us at %s (relayed by %s)", front, self.relay["relay"])
+                    self.endpoint = front
+                    return True
+                problems.append(f"{via}: its relay {front} did not bring our own request back")
+            if time.monotonic() > deadline:
+                raise OneshError("--dial-out: no runtime of the cluster relays for us: "
+                                 + "; ".join(problems[-3:] or ["no runtime known"]), status=1)
+            await asyncio.sleep(1.0)
+        return False
+
+    async def _relay_answers(self, front: str) -> bool:
+        for _ in range(10):
+            try:
+                reply = await call_once(self.ctx, front, self.keys, "runtime.info", {}, 1.0)
+            except RpcError:
+                continue
+            if reply.get("pid") == os.getpid():
+                return True
+        return False
+
+    async def relay_loop(self) -> None:
+        """Keep our relay: ask it now and then (which also keeps the path
+        through a NAT open); when it stops answering (its runtime died or
+        restarted), find another and tell membership our new endpoint."""
+        misses = 0
+        while True:
+            await asyncio.sleep(RELAY_CHECK)
+            via = self.relay.get("via", "")
+            try:
+                # (a long-lived client: one Curve handshake, not one per check)
+                reply = await self.rpc.call(via, "relay.open", {"name": self.cfg.name}, 2.0)
+                misses = 0 if reply.get("front") == self.relay.get("front") else RELAY_MISSES
+            except RpcError as e:
+                misses += 1
+                log.info("relay %s did not answer (%d): %s", via, misses, e)
+            if misses < RELAY_MISSES:
+                continue
+            misses = 0
+            try:  # (the current relay is asked first again: it may be back)
+                moved = await self.open_relay(patience=0)
+            except OneshError as e:
+                log.warning("%s", e)
+                continue
+            if moved:
+                with contextlib.suppress(OneshError):
+                    await self.register(self.member_info())
 
     async def refresh_boot_record(self, wait: float) -> None:
         """Ask the name servers for the boot record until one lists voters
@@ -640,6 +749,9 @@ class Runtime:
         if not self.crashed:
             with contextlib.suppress(Exception):
                 await within(self.submit("leave", self.cfg.name), 2.0)
+            if self.relay.get("via"):
+                with contextlib.suppress(Exception):
+                    await call_once(self.ctx, self.relay["via"], self.keys, "relay.close", {"name": self.cfg.name}, 1.0)
         for hook in self.on_shutdown:
             with contextlib.suppress(Exception):
                 await hook()

@@ -20,8 +20,11 @@ Segment spec:
     {"job": str, "segment": int, "cwd": str, "env": {..},
      "stages": [{"argv": [..], "mode": "agent"|"exec"|"shell"|"python"|"node", "label": str,
                  "stderr_to_stdout": bool, "program": {..} (python, node: onesh.runtime.launch)}],
-     "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P},
+     "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P}
+               | {"kind": "pipe", "connect": E}  (we dial out: the writer bound E)
      "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
+               | {"kind": "pipe", "bind": true, "pipe_id": I}  (our reader dials out: we bind and
+                 report the endpoint as "stdout_endpoint")
                | {"kind": "file", "path": P, "append": bool}
                | {"kind": "topic", "path": P}  (a named pipe: every reader gets it),
      "stderr": {"kind": "pipe", "endpoint": E, "pipe_id": I} | {"kind": "null"}}
@@ -135,7 +138,11 @@ class StageHost:
             stdout_spec = self.spec.get("stdout") or {"kind": "null"}
             stderr_spec = self.spec.get("stderr") or {"kind": "null"}
             receiver = None
-            if stdin_spec.get("kind") == "pipe":
+            if stdin_spec.get("kind") == "pipe" and stdin_spec.get("connect"):
+                # We dial out (the writer cannot reach us): its end is bound.
+                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), connect=str(stdin_spec["connect"]))
+                endpoint = await receiver.start()
+            elif stdin_spec.get("kind") == "pipe":
                 # On the runtime's own address (not loopback: the writer may
                 # be on another host), or a Unix socket when it is on this one.
                 bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")))
@@ -144,7 +151,13 @@ class StageHost:
             else:
                 endpoint = ""
             out_sender = err_sender = None
-            if stdout_spec.get("kind") == "pipe":
+            if stdout_spec.get("kind") == "pipe" and stdout_spec.get("bind"):
+                # Our reader dials out: we bind, on our runtime's address,
+                # and it is told where (stdout_endpoint in our first line).
+                out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
+                                        bind=pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False))
+                await out_sender.start()
+            elif stdout_spec.get("kind") == "pipe":
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
                                         str(stdout_spec["endpoint"]))
                 await out_sender.start()
@@ -230,7 +243,9 @@ class StageHost:
                 os.close(w)
             prev_r = r if r is not None else -1
         os.close(err_w)
-        _emit({"stdin_endpoint": endpoint, "pids": [p.pid for p in self.procs if p is not None],
+        _emit({"stdin_endpoint": endpoint,
+               "stdout_endpoint": out_sender.endpoint if stdout_spec.get("bind") and out_sender else "",
+               "pids": [p.pid for p in self.procs if p is not None],
                "pgids": self.pgids})
         watch_lifeline(loop, self.lifeline_lost)
         for sig in FORWARDED:

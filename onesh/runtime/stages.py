@@ -100,7 +100,10 @@ class StageService:
         env.update({
             "ONESH_RUNTIME": cfg.name,
             "ONESH_SECRET": os.path.abspath(cfg.secret_path),
-            "ONESH_BOOT": ",".join([self.runtime.endpoint, *cfg.join]),
+            # Our own listening endpoint first (a dial-out runtime's
+            # advertised one is a relay's, a round trip through the cluster;
+            # and a stage host binds its pipes on this address).
+            "ONESH_BOOT": ",".join([self.runtime.local_endpoint or self.runtime.endpoint, *cfg.join]),
             "ONESH_DEVICES": ";".join(f"{k}={v}" for k, v in sorted(cfg.devices.items())),
         })
         env.pop("ONESH_DEBUG_STAGEHOST", None)
@@ -133,7 +136,8 @@ class StageService:
         task = asyncio.create_task(self.follow(seg))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
-        return {"stdin_endpoint": hello.get("stdin_endpoint", ""), "pid": proc.pid,
+        return {"stdin_endpoint": hello.get("stdin_endpoint", ""),
+                "stdout_endpoint": hello.get("stdout_endpoint", ""), "pid": proc.pid,
                 "pids": seg.pids, "runtime": cfg.name}
 
     async def follow(self, seg: Segment) -> None:

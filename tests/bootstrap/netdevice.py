@@ -55,6 +55,47 @@ class NetDevice:
         return [int(p) for p in out.split()]
 
 
+class NoFirewall(Exception):
+    """nftables is not installed (scripts/ci-deps.sh installs it)."""
+
+
+def firewall_inbound(device: NetDevice, also_open: tuple[int, ...] = ()) -> None:
+    """Make the device unreachable the way NAT or a home router makes a
+    device unreachable: inside its namespace, drop every connection (TCP
+    or UDP) that does not belong to one the device opened itself; only its
+    SSH server's port stays open (that is how the bootstrap comes in), and
+    the TCP ports `also_open` (a benchmark's OpenSSH sshd).
+    The drop rule counts what it drops (`dropped_inbound`)."""
+    import shutil
+
+    nft = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None)
+    if nft is None:
+        raise NoFirewall("nft not found: scripts/ci-deps.sh installs Debian's nftables")
+    rules = f"""table inet onesh_device {{
+    chain input {{
+        type filter hook input priority 0; policy accept;
+        iif "lo" accept
+        ct state established,related accept
+        tcp dport {{ {", ".join(str(p) for p in (device.port, *also_open))} }} accept
+        counter drop
+    }}
+}}
+"""
+    r = subprocess.run(["ip", "netns", "exec", device.ns, nft, "-f", "-"], input=rules, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NoFirewall(f"nft: {r.stderr.strip()}")
+
+
+def dropped_inbound(device: NetDevice) -> int:
+    """Packets the device's firewall dropped so far."""
+    out = subprocess.run(["ip", "netns", "exec", device.ns, "nft", "list", "chain", "inet", "onesh_device", "input"],
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if "counter packets" in line:
+            return int(line.split("counter packets", 1)[1].split()[0])
+    return 0
+
+
 def _ip(*argv: str, ns: str | None = None) -> None:
     cmd = ["ip", "netns", "exec", ns, "ip", *argv] if ns else ["ip", *argv]
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -1,7 +1,7 @@
 """The `bootstrap` command line, for `onesh bootstrap` and the builtin.
 
     bootstrap [user@]host[:port] [--name N] [--tags k=v,...] [--device SPEC]...
-              [--python PATH] [--identity KEY] [--accept-new] [--listen ADDR]
+              [--python PATH] [--identity KEY] [--accept-new] [--listen ADDR] [--dial-out]
     bootstrap --remove [user@]host[:port]
 
 Both front ends parse with `parser()` and call `run()`; they differ only
@@ -44,6 +44,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--accept-new", action="store_true", help="record an unknown host key without asking")
     p.add_argument("--listen", metavar="ADDR", help="address the device's runtime listens on "
                    "(default: the one SSH reached)")
+    p.add_argument("--dial-out", action="store_true",
+                   help="the cluster cannot connect to the device (NAT, a firewall): its runtime keeps "
+                        "outbound connections to the cluster instead")
     p.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the runtime to join")
     p.add_argument("--remove", action="store_true", help="stop the runtime, leave the cluster, delete ~/.onesh")
     p.add_argument("--cluster", metavar="DIR", help="the cluster to join (default: $ONESH_CLUSTER, else the "
@@ -86,7 +89,7 @@ def run(argv: list[str], ui: Frontend) -> int:
         if "=" not in spec:
             raise UsageError(f"--device: expected KIND:N=DRIVER, got {spec!r}")
     opts = Options(name=a.name, tags=_tags(a.tags), devices=list(a.device), python=a.python,
-                   accept_new=a.accept_new, listen=a.listen, wait=a.wait)
+                   accept_new=a.accept_new, listen=a.listen, wait=a.wait, dial_out=a.dial_out)
     dev = resolve(parse_target(a.target), a.identity)
 
     def notify(text: str) -> None:

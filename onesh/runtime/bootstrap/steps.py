@@ -77,6 +77,7 @@ class Options:
     python: str | None = None
     accept_new: bool = False
     listen: str | None = None  # the address the device's runtime listens on
+    dial_out: bool = False  # the cluster cannot connect to the device: its runtime dials out
     wait: float = 60.0
 
 
@@ -180,7 +181,8 @@ async def _steps(dev: Resolved, conn: asyncssh.SSHClientConnection, opts: Option
 
     s.begin(6)
     endpoint = await _wait_member(s, cluster, name, pid, opts.wait)
-    progress.done(f"{name} is a member at {endpoint}")
+    await _check_reachable(s, cluster, name, endpoint, opts)
+    progress.done(f"{name} is a member at {endpoint}" + (" (dialling out)" if opts.dial_out else ""))
     return Result(name, endpoint, time.monotonic() - t0)
 
 
@@ -228,7 +230,9 @@ async def _check_cluster(s: Session, device: wheels.PythonInfo, cluster: Cluster
         raise s.fail(f"{s.dev.alias} cannot reach the cluster ({', '.join(cluster.boot)}): {_tail(r.stderr)}")
     snap = await _status(s, cluster)
     member = snap.get("members", {}).get(name)
-    if member and member.get("alive") and _host_port(str(member.get("endpoint", "")))[0] != addr:
+    # (a dial-out runtime's endpoint is its relay's: its own address is "listen")
+    where = str(member.get("listen") or member.get("endpoint", "")) if member else ""
+    if member and member.get("alive") and _host_port(where)[0] != addr:
         raise s.fail(f"a runtime named {name} already runs at {member.get('endpoint')}: choose another --name")
 
 
@@ -383,6 +387,8 @@ async def _start(s: Session, name: str, addr: str, cluster: ClusterRef, opts: Op
             "--secret", posixpath.join(s.base, "secret"), "--join", ",".join(cluster.boot)]
     if opts.tags:
         argv += ["--tags", ",".join(f"{k}={v}" for k, v in opts.tags.items())]
+    if opts.dial_out:
+        argv.append("--dial-out")
     for spec in opts.devices:
         argv += ["--device", spec]
     detach = [argv[0], "-m", "onesh.runtime.bootstrap.detach", "--log", posixpath.join(s.base, "runtime.log"),
@@ -418,6 +424,29 @@ async def _wait_member(s: Session, cluster: ClusterRef, name: str, pid: int, wai
             raise s.fail(f"{name} did not join within {wait:g}s ({last}); ~/.onesh/runtime.log ends: "
                          f"{await _log_tail(s)}")
         await asyncio.sleep(0.3)
+
+
+async def _check_reachable(s: Session, cluster: ClusterRef, name: str, endpoint: str, opts: Options) -> None:
+    """A member the cluster cannot call would take stages and never start
+    them: joining only proves the device can reach the cluster.  Asked
+    from here (the cluster's side); a runtime that cannot be reached is
+    stopped (it leaves) and the error says what to do."""
+    from onesh.runtime.client import ClusterClient
+    from onesh.runtime.localcluster import ClusterError
+
+    client = ClusterClient(cluster.boot, cluster.secret)
+    problem = ""
+    for _ in range(3):
+        try:
+            await asyncio.to_thread(client.call_endpoint, endpoint, "runtime.info", {}, 2.0)
+            return
+        except ClusterError as e:
+            problem = e.message
+    await _stop_runtime(s)
+    hint = ("its relay does not answer" if opts.dial_out else
+            "a firewall or NAT in the way? bootstrap with --dial-out and it keeps outbound connections instead")
+    raise s.fail(f"{name} joined, but the cluster cannot reach its runtime at {endpoint} ({problem}): {hint}; "
+                 "the runtime was stopped")
 
 
 async def _log_tail(s: Session) -> str:

@@ -181,7 +181,11 @@ def build_onesh_wheel(folder: Path) -> Wheel:
              if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"]
     version = dist.version
     info = f"onesh-{version}.dist-info"
-    meta = {f"{info}/METADATA": dist.read_text("METADATA") or f"Metadata-Version: 2.1\nName: onesh\nVersion: {version}\n",
+    # An egg-info (a source checkout's, found first when onesh runs from
+    # its root) has no METADATA but a PKG-INFO of the same format: without
+    # its Requires-Dist lines the device's pip would install onesh alone.
+    metadata = dist.read_text("METADATA") or dist.read_text("PKG-INFO")
+    meta = {f"{info}/METADATA": metadata or f"Metadata-Version: 2.1\nName: onesh\nVersion: {version}\n",
             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: onesh bootstrap\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
     entry_points = dist.read_text("entry_points.txt")
     if entry_points:

@@ -1,0 +1,103 @@
+"""Reverse connectivity for real: a device the cluster cannot reach.
+
+The device's network namespace drops every inbound connection it did not
+open itself (an nftables rule inside the namespace; established and
+related traffic passes, and its SSH port stays open for the bootstrap), as
+NAT or a home router would.  A plain bootstrap joins (joining is outbound)
+but is refused, clearly, because the cluster cannot call its runtime; with
+--dial-out the runtime keeps outbound connections to a relay and serves
+pipeline stages, its pipes dialled from the device."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from controller import Controller
+from netdevice import NetDevice, NoFirewall, dropped_inbound, firewall_inbound
+from test_bootstrap_device import EDGE, nothing_installed, stage_tcp_peers
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def firewalled(device: NetDevice) -> Iterator[NetDevice]:
+    try:
+        firewall_inbound(device)
+    except NoFirewall as e:
+        pytest.skip(f"cannot firewall the device's namespace: {e}")
+    yield device  # (the rules go with the namespace)
+
+
+def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller, firewalled: NetDevice,
+                                                          clean_device: NetDevice, tmp_path: Path) -> None:
+    device = clean_device
+    # Without --dial-out: the runtime joins (it can reach the cluster), but
+    # the cluster cannot call it back: refused, in words, and stopped.
+    before = dropped_inbound(device)
+    r = controller.onesh("bootstrap", "edge1", "--accept-new", *EDGE)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "edge1: step 6/6 (join cluster) failed: edge1 joined, but the cluster cannot reach its runtime" \
+        in r.stderr, r.stderr
+    assert "bootstrap with --dial-out" in r.stderr and "Traceback" not in r.stderr
+    assert dropped_inbound(device) > before  # the firewall is what stopped it
+    nodes = controller.onesh("-c", "nodes").stdout
+    assert not any(line.startswith("edge1 ") for line in nodes.splitlines()), nodes
+
+    # With --dial-out it joins, and it is a member like any other.
+    r = controller.onesh("bootstrap", "edge1", "--dial-out", *EDGE)
+    assert r.returncode == 0, r.stderr
+    assert "(dialling out)" in r.stderr
+    assert f"joined the cluster at tcp://{device.host_addr}:" in r.stdout  # its relay, on the cluster's side
+    r = controller.onesh("-c", "nodes")
+    row = next(line for line in r.stdout.splitlines() if line.startswith("edge1 "))
+    assert "kind=sensor,zone=edge" in row and row.split()[5] == "yes", r.stdout
+
+    # The headline pipeline: the sensor's stage on the device.  (stdin is
+    # /dev/null, not a terminal: the shell feeds it to the first stage, a
+    # pipe the device dials, too.)
+    dropped = dropped_inbound(device)
+    proc = subprocess.Popen([sys.executable, "-m", "onesh", "-c", "cat /dev/sensor/9 @edge1 | grep x > /data/edge.log"],
+                            env=controller.env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        peers = stage_tcp_peers(device, timeout=30)
+        time.sleep(3)  # readings flow at 20/s
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    assert device.host_addr in peers, peers  # TCP (+ Curve) to the cluster's side, dialled by the device
+    r = controller.onesh("-c", "cat /data/edge.log")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and all("x" in line for line in lines)
+    last_seq = int(lines[-1].split("seq=")[1].split()[0])
+    local = subprocess.run(f"{sys.executable} -m onesh.runtime.devices sensor:9=sim:sine --count {last_seq + 1} "
+                           "--no-pace | grep x", shell=True, capture_output=True, text=True, check=True)
+    assert r.stdout == local.stdout
+
+    # The other way: a stage on the cluster feeds one on the device (which
+    # dials it), which feeds one on the cluster (which it dials).
+    line = "cat /data/edge.log @r1 | grep seq @edge1 | wc -l @r2"
+    plan = controller.onesh("-c", f"plan '{line}'").stdout
+    assert "on r1: pinned" in plan and "on edge1: pinned" in plan and "on r2: pinned" in plan, plan
+    r = controller.onesh("-c", line)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.split()[0]) == len(lines)
+    assert dropped_inbound(device) == dropped, "the cluster tried to connect to the device"
+
+    # Again: an upgrade in place (the name is its own, though its endpoint is a relay's).
+    r = controller.onesh("bootstrap", "edge1", "--dial-out", *EDGE)
+    assert r.returncode == 0, r.stderr
+    assert "upgraded in place" in r.stderr
+
+    r = controller.onesh("bootstrap", "--remove", "edge1")
+    assert r.returncode == 0, r.stderr
+    assert nothing_installed(device)
+    assert "edge1" not in controller.onesh("-c", "nodes").stdout

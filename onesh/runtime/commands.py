@@ -4,7 +4,6 @@ and `onesh bootstrap` (runtime.bootstrap)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
@@ -55,6 +54,8 @@ def runtime_main(argv: list[str]) -> int:
                         "stage (the embedded cluster's runtimes get it)")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
+    import asyncio  # (after ssl is kept out above)
+
     from onesh.kernel.manifest import DEFAULT_MANIFEST, parse_manifest
     from onesh.runtime.daemon import Runtime, RuntimeConfig
 

@@ -71,6 +71,20 @@ class PtyShell:
                     found.add(int(entry))
         return found
 
+    def foreground_job(self) -> bool:
+        """Does a job of the shell's own hold the terminal (its process
+        group is the terminal's foreground group, not the shell's)?"""
+        for pid in self.descendants():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            pgrp, tpgid = int(fields[2]), int(fields[5])
+            if pgrp == tpgid and pgrp != self.pid:
+                return True
+        return False
+
     def kill(self) -> None:
         try:
             os.kill(self.pid, signal.SIGKILL)
@@ -110,7 +124,12 @@ def test_echo_and_exit_status(shell: PtyShell) -> None:
 def test_ctrl_c_kills_foreground_job_not_shell(shell: PtyShell) -> None:
     shell.read_until(b"PROMPT$")
     shell.send("sleep 30\r")
-    time.sleep(0.5)
+    # ^C before the job owns the terminal would reach the shell instead (a
+    # loaded machine can take long to fork): wait until it is in front.
+    deadline = time.monotonic() + 10
+    while not shell.foreground_job() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert shell.foreground_job(), "the job never got the terminal"
     start = time.monotonic()
     shell.send("\x03")
     shell.read_until(b"PROMPT$", timeout=5)

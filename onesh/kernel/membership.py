@@ -44,10 +44,13 @@ RAFT_TIMEOUT = (1.25, 1.8)  # a follower's election timeout range
 LEADER_GONE_AFTER = 0.05  # a follower disconnected from its leader this long calls an election
 # Every follower sees a dead leader's connection close at the same instant;
 # were they all to stand at once, the votes would split and the next try
-# waits a whole election timeout.  Each stands within this spread instead,
-# ticking fast meanwhile so the first to stand is heard before the next.
-ELECTION_SPREAD = 0.5
+# waits a whole election timeout.  They stand in turns instead
+# (ClusterState._standing_delay), ticking fast meanwhile so the first to
+# stand is heard before the next one's turn.
+ELECTION_SPREAD = 0.15  # seconds between turns
+ELECTION_JITTER = 0.03
 FAST_TICK = 0.01
+STALL = 1.0  # a tick this much longer than asked means this process was frozen
 HURRY_FOR = 3.0  # seconds of fast ticks after the leader was lost (bounded: a leaderless idle costs little)
 
 
@@ -175,7 +178,20 @@ class ClusterState(SyncObj):
         last_leader: object = None  # the last leader seen connected
         stood_against: object = None  # the lost leader an election was already called over
         while not self._stop_ticking.is_set():
-            self.doTick(FAST_TICK if time.monotonic() < hurry_until else TICK)
+            wait = FAST_TICK if time.monotonic() < hurry_until else TICK
+            before = time.monotonic()
+            self.doTick(wait)
+            if time.monotonic() - before > wait + STALL:
+                # We were frozen (SIGSTOP, a suspended machine, a starved
+                # CPU): our election deadline passed meanwhile, and the
+                # leader may have dropped our connection.  Standing now,
+                # with a log that missed what was committed without us,
+                # would only unseat a working leader (each try raises the
+                # term).  Give it a whole election timeout to reach us.
+                self._SyncObj__raftElectionDeadline = time.monotonic() + random.uniform(*RAFT_TIMEOUT)
+                leader = self._getLeader()
+                stood_against, lost_since = leader, None
+                continue
             leader = self._getLeader()
             if leader is not None and (leader == self.selfNode or self.isNodeConnected(leader)):
                 last_leader, lost_since = leader, None
@@ -196,10 +212,22 @@ class ClusterState(SyncObj):
                 # election timeout, which exists for a leader that is alive
                 # but silent.  pysyncobj has no call for this; its deadline
                 # is private.  (Were it renamed, the timeout decides.)
-                self._SyncObj__raftElectionDeadline = now + random.uniform(0.0, ELECTION_SPREAD)
+                self._SyncObj__raftElectionDeadline = now + self._standing_delay(gone)
                 hurry_until = now + HURRY_FOR
                 stood_against = gone
                 lost_since = None
+
+    def _standing_delay(self, gone: object) -> float:
+        """When to stand after leader `gone` died: the survivors take turns
+        ELECTION_SPREAD apart, in an order that turns with the term, so
+        each hears the one before it (and votes for it, its log allowing)
+        before its own turn.  Random delays alone let two stand within a
+        tick of each other often enough on a loaded machine (a split vote
+        costs a whole election timeout)."""
+        order = sorted(str(n) for n in [self.selfNode, *self.otherNodes] if n != gone)
+        turn = int(self.raftCurrentTerm) % len(order)
+        rank = (order.index(str(self.selfNode)) - turn) % len(order)
+        return rank * ELECTION_SPREAD + random.uniform(0.0, ELECTION_JITTER)
 
     def _changed(self) -> None:
         for callback in self.on_change:

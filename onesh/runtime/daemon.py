@@ -120,6 +120,7 @@ class Runtime:
         self.leases = Leases()  # kept while this runtime's voter leads
         self._leading = False
         self._leader_lease = ""  # the leader's lease channel: where our renewals go
+        self._renewed_at = 0.0  # when renew_loop last renewed (a voter renewing early spaces its tries)
         self.lease_server: LeaseServer | None = None  # (voters)
         self.lease_client: LeaseClient | None = None
         self.lease_address: str | None = None
@@ -423,8 +424,13 @@ class Runtime:
         is Raft's business: it renews only to report its load."""
         period = RENEW_EVERY if self.state is None else VOTER_RENEW_EVERY
         wait = period
+        # A voter sees in its own replica that it was declared dead (frozen
+        # for a while, cut off): it renews at once, not at its next turn
+        # up to a period later, so it is back as soon as it can be.
+        changed = self.watch_changes() if self.state is not None else None
         while True:
-            await asyncio.sleep(wait)
+            await self._renew_wait(wait, changed)
+            self._renewed_at = time.monotonic()
             try:
                 reply = await self.renew()
             except (RpcError, OSError) as e:
@@ -446,6 +452,23 @@ class Runtime:
                 # voter hears of every change from its own replica).
                 self._hosts_seen = reply.get("hosts")
                 self._state_changed()
+
+    async def _renew_wait(self, wait: float, changed: asyncio.Event | None) -> None:
+        if changed is None or self.state is None:
+            await asyncio.sleep(wait)
+            return
+        until = time.monotonic() + wait
+        while (left := until - time.monotonic()) > 0:
+            try:
+                await within(changed.wait(), left)
+            except TimeoutError:
+                return
+            changed.clear()
+            me = self.state.members.get(self.cfg.name)
+            if me is not None and not me.get("alive"):
+                # (spaced: our own rejoin is committed a moment later)
+                await asyncio.sleep(max(0.0, self._renewed_at + RENEW_RETRY - time.monotonic()))
+                return
 
     async def renew(self) -> dict[str, Any]:
         """One renewal: a datagram to the leader's lease channel when we know

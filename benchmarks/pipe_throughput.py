@@ -116,7 +116,7 @@ def onesh_pipe(total: int, workdir: str, same_host: bool) -> float:
 
     from onesh.net.keys import ClusterKeys, create_secret, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver
-    from onesh.net.samehost import pipe_bind
+    from onesh.net.transport import pipe_bind
 
     secret = os.path.join(workdir, "secret")
     if not os.path.exists(secret):
@@ -183,7 +183,7 @@ def _pipe_echo(secret: str, back: str, same_host: bool, q: Any) -> None:
 
     from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver, PipeSender
-    from onesh.net.samehost import pipe_bind
+    from onesh.net.transport import pipe_bind
 
     async def main() -> None:
         ctx = zmq.asyncio.Context()
@@ -209,7 +209,7 @@ def pipe_latency(lines: int, workdir: str, same_host: bool) -> list[float]:
 
     from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver, PipeSender
-    from onesh.net.samehost import pipe_bind
+    from onesh.net.transport import pipe_bind
 
     secret = os.path.join(workdir, "secret")
     keys = ClusterKeys.from_secret(load_secret(secret))

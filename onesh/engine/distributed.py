@@ -285,7 +285,8 @@ class Job:
 
     async def run(self) -> int:
         from onesh.net.pipes import PipeReceiver, PipeSender, pump_fd_to_pipe, pump_pipe_to_fd
-        from onesh.net.samehost import host_key, pipe_bind, same_host
+        from onesh.net.samehost import host_key, same_host
+        from onesh.net.transport import pipe_bind
 
         sc, plan = self.sc, self.plan
         host = _bind_host(sc.boot)

@@ -127,7 +127,7 @@ class StageHost:
     async def run(self) -> int:
         from onesh.net.keys import start_authenticator
         from onesh.net.pipes import PipeReceiver, PipeSender
-        from onesh.net.samehost import pipe_bind
+        from onesh.net.transport import pipe_bind
 
         auth = start_authenticator(self.ctx, self.keys)
         try:

@@ -286,7 +286,7 @@ class Job:
     async def run(self) -> int:
         from onesh.net.pipes import PipeReceiver, PipeSender, pump_fd_to_pipe, pump_pipe_to_fd
         from onesh.net.samehost import host_key, same_host
-        from onesh.net.transport import pipe_bind
+        from onesh.net.transport import between_hosts, pipe_bind
 
         sc, plan = self.sc, self.plan
         host = _bind_host(sc.boot)
@@ -344,7 +344,7 @@ class Job:
                     stdin = {"kind": "pipe", "connect": writer_ep}
                 elif i > 0 or stdin_fd is not None:
                     writer = keys[i - 1] if i > 0 else here
-                    stdin = {"kind": "pipe", "same_host": same_host(writer, keys[i])}
+                    stdin = {"kind": "pipe", "same_host": same_host(writer, keys[i]), "transport": between_hosts()}
                 elif plan.stdin.get("kind") == "file":
                     stdin = dict(plan.stdin)
                 else:

@@ -11,8 +11,8 @@ passes (`onesh.net.keys.start_authenticator`); the other transports
 ignore the Context.
 
 The pumps below copy between a pipe and an fd: a stage host's commands'
-stdio and the shell's.  (A builtin agent reads and writes its pipes
-itself, without a pump: `netio`.)
+stdio (builtin agents included: they are processes with OS pipes as
+stdio) and the shell's.
 """
 
 from __future__ import annotations

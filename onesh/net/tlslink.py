@@ -34,8 +34,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import cast
 
+from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import HEADER_SIZE, WireError, body_length
+from onesh.net.tlscerts import peer_is_cluster, server_name, tls_context
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
 log = logging.getLogger("onesh.pipes")
@@ -58,13 +60,15 @@ class _Conn:
     body)`, writes them with a backlog while the kernel cannot take them
     (order kept)."""
 
-    def __init__(self, sock: socket.socket, ctx: ssl.SSLContext, *, server: bool, loop: Loop,
+    def __init__(self, sock: socket.socket, keys: ClusterKeys, *, server: bool, loop: Loop,
                  on_message: Callable[[_Conn, Data, Data], None], on_batch: Callable[[], None],
                  on_close: Callable[[_Conn], None], connecting: bool = False) -> None:
         self.sock, self.server, self.loop = sock, server, loop
         self.on_message, self.on_batch, self.on_close = on_message, on_batch, on_close
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = ctx.wrap_bio(self._in, self._out, server_side=server)
+        self.keys = keys
+        self.tls = tls_context(keys, server=server).wrap_bio(
+            self._in, self._out, server_side=server, server_hostname=None if server else server_name(keys))
         self.early: list[tuple[bytes, Data]] = []  # sent before the handshake finished
         self.wbuf: deque[memoryview] = deque()  # ciphertext the kernel has not taken yet
         self.state = CONNECTING
@@ -107,6 +111,10 @@ class _Conn:
         except (OSError, ValueError) as e:  # (ssl.SSLError is an OSError: a stranger's certificate)
             log.log(logging.WARNING if self.server else logging.DEBUG, "pipe tls: handshake failed: %s", e)
             self._send_out()  # (the alert, best effort)
+            self.close()
+            return
+        if not peer_is_cluster(self.tls, self.keys):  # (cannot happen unless OpenSSL erred: see tlscerts)
+            log.warning("pipe tls: a peer passed the handshake with a certificate not the cluster's")
             self.close()
             return
         self.state = OPEN
@@ -216,7 +224,7 @@ class _Conn:
                     self._bpos += _read_into(tls, memoryview(self._body)[self._bpos:])
             except ssl.SSLWantReadError:
                 break
-            except ssl.SSLZeroReturnError:
+            except (ssl.SSLZeroReturnError, EOFError):
                 self.close()  # the peer closed (close_notify)
                 break
             except WireError as e:
@@ -255,8 +263,13 @@ class _Conn:
 
 def _read_into(tls: ssl.SSLObject, view: memoryview) -> int:
     """Decrypt up to len(view) bytes into view (SSLObject.read with a
-    buffer gives a count)."""
-    return cast(int, tls.read(len(view), view))
+    buffer gives a count).  The peer's close_notify is not an exception
+    here but a count of 0 (CPython turns SSL_ERROR_ZERO_RETURN into an
+    empty read): taken for "more to come", it spun the loop for ever."""
+    n = cast(int, tls.read(len(view), view))
+    if not n and view:
+        raise EOFError("close_notify")
+    return n
 
 
 def _stream_socket(family: int) -> socket.socket:
@@ -267,9 +280,9 @@ def _stream_socket(family: int) -> socket.socket:
 
 
 class TlsListener:
-    def __init__(self, bind: str, ctx: ssl.SSLContext, on_message: ListenerCallback,
+    def __init__(self, bind: str, keys: ClusterKeys, on_message: ListenerCallback,
                  after_batch: Callable[[], None], loop: Loop) -> None:
-        self.ctx, self.on_message, self.after_batch, self.loop = ctx, on_message, after_batch, loop
+        self.keys, self.on_message, self.after_batch, self.loop = keys, on_message, after_batch, loop
         host, port = address_of(bind)
         info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         self.listener = _stream_socket(info[0])
@@ -297,7 +310,7 @@ class TlsListener:
                 return
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = _Conn(sock, self.ctx, server=True, loop=self.loop, on_message=self.on_message,
+            conn = _Conn(sock, self.keys, server=True, loop=self.loop, on_message=self.on_message,
                          on_batch=self.after_batch, on_close=self.conns.discard)
             if conn.state != CLOSED:  # (a handshake can fail at once)
                 self.conns.add(conn)
@@ -318,9 +331,9 @@ class TlsListener:
 
 
 class TlsLink:
-    def __init__(self, endpoint: str, ctx: ssl.SSLContext, on_message: LinkCallback, loop: Loop) -> None:
+    def __init__(self, endpoint: str, keys: ClusterKeys, on_message: LinkCallback, loop: Loop) -> None:
         self.address = address_of(endpoint)
-        self.ctx, self.on_message, self.loop = ctx, on_message, loop
+        self.keys, self.on_message, self.loop = keys, on_message, loop
         self.conn: _Conn | None = None
         self.closing = False
         self.refused = False  # the last connect found nobody listening: the reader is gone
@@ -347,7 +360,7 @@ class TlsLink:
             self.refused = err == errno.ECONNREFUSED
             log.debug("pipe tls: connect: %s", errno.errorcode.get(err, err))
             return
-        self.conn = _Conn(sock, self.ctx, server=False, loop=self.loop, on_message=self._on_message,
+        self.conn = _Conn(sock, self.keys, server=False, loop=self.loop, on_message=self._on_message,
                           on_batch=_nothing, on_close=self._closed, connecting=err != 0)
 
     def _on_message(self, conn: _Conn, header: Data, body: Data) -> None:

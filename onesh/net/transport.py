@@ -23,8 +23,8 @@ known by an opaque handle; a reply goes to one) and the sending end
 *dials* (`dial`: one connection, opened again with `reopen`).
 
 Transports are driven by a loop with asyncio's reader/writer interface
-(`Loop`): asyncio's own loop, or the blocking `PollLoop` a builtin agent
-runs its pipes on (`onesh.net.pollloop`).  They never block: a message
+(`Loop`, asyncio's loop today; any loop with those calls will do, so a
+blocking driver can use them too).  They never block: a message
 the kernel cannot take yet waits in a backlog, in order, until the
 socket is writable again (the protocol's credit bounds that backlog).
 """
@@ -116,11 +116,6 @@ class Credentials:
     keys: ClusterKeys
     zmq_ctx: Any = None
 
-    def tls(self, server: bool) -> Any:
-        from onesh.net.tlscerts import tls_context
-
-        return tls_context(self.keys, server=server)
-
     def zmq(self) -> Any:
         if self.zmq_ctx is None:
             raise RuntimeError("a ZeroMQ pipe needs the process's zmq Context")
@@ -143,7 +138,7 @@ def listen(bind: str, creds: Credentials, on_message: ListenerCallback, after_ba
     if kind == "tls":
         from onesh.net.tlslink import TlsListener
 
-        return TlsListener(bind, creds.tls(server=True), on_message, after_batch, loop)
+        return TlsListener(bind, creds.keys, on_message, after_batch, loop)
     if kind == "tcp":
         from onesh.net.zmqlink import ZmqListener
 
@@ -160,7 +155,7 @@ def dial(endpoint: str, creds: Credentials, on_message: LinkCallback, loop: Loop
     if kind == "tls":
         from onesh.net.tlslink import TlsLink
 
-        return TlsLink(endpoint, creds.tls(server=False), on_message, loop)
+        return TlsLink(endpoint, creds.keys, on_message, loop)
     if kind == "tcp":
         from onesh.net.zmqlink import ZmqLink
 
@@ -168,18 +163,21 @@ def dial(endpoint: str, creds: Credentials, on_message: LinkCallback, loop: Loop
     raise ValueError(f"no pipe transport for {endpoint!r}")
 
 
-def between_hosts() -> str:
-    """The transport of pipes that cross hosts: TLS unless
-    ONESH_PIPE_TRANSPORT=zmq asks for ZeroMQ + Curve."""
-    wanted = os.environ.get("ONESH_PIPE_TRANSPORT", BETWEEN_HOSTS[0])
+def between_hosts(wanted: str | None = None) -> str:
+    """The transport of pipes that cross hosts: `wanted` if it names one
+    (the shell that wires a job picks for all its pipes, so a job's
+    stages agree whatever their runtimes' environments say), else
+    $ONESH_PIPE_TRANSPORT, else the default."""
+    if wanted is None:
+        wanted = os.environ.get("ONESH_PIPE_TRANSPORT", BETWEEN_HOSTS[0])
     return wanted if wanted in BETWEEN_HOSTS else BETWEEN_HOSTS[0]
 
 
-def pipe_bind(tcp_host: str, same_host: bool) -> str:
+def pipe_bind(tcp_host: str, same_host: bool, transport: str | None = None) -> str:
     """Where a pipe receiver binds: a fresh socket file in this user's
     private directory when its writer is on this host (and the directory
-    is usable), else an ephemeral port on `tcp_host`, TLS (or ZeroMQ +
-    Curve, see between_hosts)."""
+    is usable), else an ephemeral port on `tcp_host` with the transport
+    between hosts (`between_hosts(transport)`)."""
     if same_host:
         from onesh.net.samehost import ipc_dir
 
@@ -189,4 +187,4 @@ def pipe_bind(tcp_host: str, same_host: bool) -> str:
             if len(path) <= IPC_PATH_MAX:
                 return f"unix://{path}"
     host = f"[{tcp_host}]" if ":" in tcp_host and not tcp_host.startswith("[") else tcp_host
-    return f"{'tls' if between_hosts() == 'tls' else 'tcp'}://{host}:0"
+    return f"{'tls' if between_hosts(transport) == 'tls' else 'tcp'}://{host}:0"

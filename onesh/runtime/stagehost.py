@@ -145,7 +145,11 @@ class StageHost:
             elif stdin_spec.get("kind") == "pipe":
                 # On the runtime's own address (not loopback: the writer may
                 # be on another host), or a Unix socket when it is on this one.
-                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")))
+                # The transport between hosts is the shell's pick (spec), so
+                # ONESH_PIPE_TRANSPORT in the shell's environment decides.
+                wanted = stdin_spec.get("transport")
+                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")),
+                                 wanted if isinstance(wanted, str) else None)
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=bind)
                 endpoint = await receiver.start()
             else:

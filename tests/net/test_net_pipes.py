@@ -20,10 +20,16 @@ import zmq
 import zmq.asyncio
 
 from onesh.net import pipe_wire as wire
-from onesh.net.keys import ClusterKeys, create_secret, load_secret, secure_client, start_authenticator
+from onesh.net.keys import (
+    ClusterKeys,
+    create_secret,
+    load_secret,
+    secure_client,
+    start_authenticator,
+)
 from onesh.net.pipe_protocol import FRAME_MAX, Frame, PipeError
 from onesh.net.pipes import PipeReceiver, PipeSender, pump_pipe_to_fd
-from onesh.net.tlscerts import tls_context
+from onesh.net.tlscerts import server_name, tls_context
 from onesh.net.transport import pipe_bind
 
 TRANSPORTS = ["unix", "tls", "zmq"]
@@ -183,7 +189,8 @@ class Rogue:
             self.u.setblocking(False)
         else:
             host, port = endpoint[len("tls://"):].rsplit(":", 1)
-            self.r, self.w = await asyncio.open_connection(host, int(port), ssl=tls_context(self.keys, server=False))
+            self.r, self.w = await asyncio.open_connection(host, int(port), ssl=tls_context(self.keys, server=False),
+                                                           server_hostname=server_name(self.keys))
 
     async def send(self, header: bytes, body: bytes = b"") -> None:
         if self.transport == "zmq":

@@ -46,7 +46,10 @@ def test_a_unix_socket_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch
     assert pipe_bind("::1", False) == "tls://[::1]:0"
     monkeypatch.setenv("ONESH_PIPE_TRANSPORT", "zmq")  # ZeroMQ + Curve between hosts, if asked
     assert pipe_bind("10.0.0.5", False) == "tcp://10.0.0.5:0"
+    assert pipe_bind("10.0.0.5", False, "tls") == "tls://10.0.0.5:0"  # the shell's pick wins
     monkeypatch.delenv("ONESH_PIPE_TRANSPORT")
+    assert pipe_bind("10.0.0.5", False, "zmq") == "tcp://10.0.0.5:0"
+    assert pipe_bind("10.0.0.5", False, "rot13") == "tls://10.0.0.5:0"  # nothing unknown: the default
     ep = pipe_bind("10.0.0.5", True)
     assert ep.startswith(f"unix://{tmpdir_}/onesh-{os.getuid()}/p")
     assert pipe_bind("10.0.0.5", True) != ep  # a fresh name each time
@@ -54,9 +57,10 @@ def test_a_unix_socket_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch
     assert key is not None and key.split(":")[-2] == str(os.getuid())
     assert samehost.same_host(key, key) and not samehost.same_host(None, None)
     assert not samehost.same_host(key, key.replace(f":{os.getuid()}:", ":12345:"))  # another user
-    monkeypatch.setenv("ONESH_NO_IPC", "1")
-    assert samehost.host_key() is None
+    monkeypatch.setenv("ONESH_NO_IPC", "1")  # forces the between-hosts path, even for a same-host writer
+    assert samehost.host_key() is None and samehost.ipc_dir() is None
     assert pipe_bind("10.0.0.5", True) == "tls://10.0.0.5:0"
+    assert pipe_bind("10.0.0.5", True, "zmq") == "tcp://10.0.0.5:0"
 
 
 def test_a_runtime_sweeps_only_dead_sockets(tmpdir_: Path) -> None:

@@ -168,7 +168,12 @@ def main() -> int:
     print(rows[0].line(mib))
     for t in transports:
         print(by_ssh[t].line(mib))
-    if not HAS_TLS:
+    if HAS_TLS:
+        # the choice of default: the two transports within each round
+        head = [z / t for (_, t), (_, z) in zip(by_ssh["tls"].pairs, by_ssh["zmq"].pairs, strict=True)]
+        print(f"  TLS 1.3 throughput / ZeroMQ + Curve throughput, within each round: "
+              f"{statistics.median(head):.2f}x (rounds: {', '.join(f'{h:.2f}' for h in head)})")
+    else:
         print(f"{'  as between hosts, TLS 1.3':<52} {'n/a':>8}  (this tree has no TLS pipes)")
     print(f"one line shell→r1→r2→r3→shell, {args.lines} round trips:")
     print(f"  {'one host (Unix sockets):':<34} {p50_p99(lat['unix'])}")

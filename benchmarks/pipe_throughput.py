@@ -352,6 +352,9 @@ def main() -> int:
                     if run is not None:
                         base = raw_zmq(total, curve=False)  # the reference, right before each
                         pairs[name].append((base, run()))
+            # The choice of default between hosts: the two, back to back.
+            head = [(onesh_pipe(total, d, False, "zmq"), onesh_pipe(total, d, False, "tls"))
+                    for _ in range(args.rounds if HAS_TLS else 0)]
         lat = [("raw pyzmq DEALER/ROUTER + Curve", raw_latency(args.lines)),
                ("onesh pipes, same host (unix socket)", pipe_latency(args.lines, d, True))]
         if HAS_TLS:
@@ -374,6 +377,9 @@ def main() -> int:
         print(f"{name:<46} {rate / 2**20:>8.0f} {ratio:>14.2f}x  {base / 2**20:>20.0f}")
     if not HAS_TLS:
         print(f"{'onesh pipe, between hosts (TLS 1.3)':<46} {'n/a':>8}  (this tree has no TLS pipes)")
+    if head:
+        print(f"TLS 1.3 / ZeroMQ + Curve, back to back: {statistics.median(t / z for z, t in head):.2f}x "
+              f"(pairs, MiB/s: {', '.join(f'{t / 2**20:.0f}/{z / 2**20:.0f}' for z, t in head)})")
     print(f"one line to an echo process and back (2 hops), {args.lines} round trips:")
     for name, samples in lat:
         print(f"  {name:<44} {_p50_p99(samples)}")

@@ -321,7 +321,7 @@ class Job:
         tx: PipeSender | None = None
         if dialled[0]:
             # The shell feeds a dial-out segment: its end binds first.
-            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False))
+            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False, between_hosts()))
             await tx.start()
         in_eps: dict[int, str] = {}  # segment → its bound input endpoint
         out_eps: dict[int, str] = {}  # segment → its bound output endpoint (its reader dials)
@@ -336,7 +336,8 @@ class Job:
                     else:
                         stdout = dict(plan.stdout)
                 elif dialled[i + 1]:
-                    stdout = {"kind": "pipe", "bind": True, "pipe_id": f"{self.id}/{i + 1}/in"}
+                    stdout = {"kind": "pipe", "bind": True, "pipe_id": f"{self.id}/{i + 1}/in",
+                              "transport": between_hosts()}
                 else:
                     stdout = {"kind": "pipe", "endpoint": in_eps[i + 1], "pipe_id": f"{self.id}/{i + 1}/in"}
                 if dialled[i]:

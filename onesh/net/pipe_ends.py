@@ -26,6 +26,12 @@ if its transport lost the old one; `reconnect()` does the same at once
 says so in its acks (`gone`: SIGPIPE for a network pipe); one whose
 endpoint refuses connections, or that answers nothing for GIVE_UP_AFTER
 seconds while the writer waits, is gone too.
+
+When the reader runs where the writer cannot reach it (`--dial-out`), the
+pipe is turned round (`connect=` on the receiver, `bind=` on the sender):
+the writer's link listens and the reader's listener dials it
+(transport.dial_in, transport.listen_out).  Nothing here changes but who
+opens the connection: the writer still says hello, the reader still acks.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from typing import Any
 
 from onesh.net import pipe_wire as wire
 from onesh.net.pipe_protocol import FRAME_MAX, Ack, Data, Frame, PipeError, Receiver, Sender
-from onesh.net.transport import Credentials, Link, Listener, Loop, dial, listen
+from onesh.net.transport import Credentials, Link, Listener, Loop, dial, dial_in, listen, listen_out
 
 log = logging.getLogger("onesh.pipes")
 
@@ -72,8 +78,10 @@ class ReceiverEnd:
     """The downstream end: listens; takes frames from a writer that said
     hello with this pipe's id; acknowledges."""
 
-    def __init__(self, creds: Credentials, pipe_id: str, bind: str, window: int = PIPE_WINDOW) -> None:
+    def __init__(self, creds: Credentials, pipe_id: str, bind: str, window: int = PIPE_WINDOW, *,
+                 connect: str = "") -> None:
         self.creds, self.pipe_id, self.bind = creds, pipe_id, bind
+        self.connect = connect  # the writer's bound endpoint: we dial it instead of listening
         self.proto = Receiver(window)
         self.peer: object | None = None  # the newest connection that said hello: acks go there
         self._admitted: set[object] = set()  # connections that said hello with our pipe id
@@ -93,7 +101,10 @@ class ReceiverEnd:
 
     def open(self, loop: Loop) -> str:
         self.loop = loop
-        self._listener = listen(self.bind, self.creds, self._on_message, self._after_batch, loop)
+        if self.connect:
+            self._listener = listen_out(self.connect, self.creds, self._on_message, self._after_batch, loop)
+        else:
+            self._listener = listen(self.bind, self.creds, self._on_message, self._after_batch, loop)
         self.endpoint = self._listener.endpoint
         return self.endpoint
 
@@ -186,8 +197,9 @@ class SenderEnd:
     """The upstream end: dials the receiver's endpoint and sends what its
     credit allows."""
 
-    def __init__(self, creds: Credentials, pipe_id: str, endpoint: str) -> None:
+    def __init__(self, creds: Credentials, pipe_id: str, endpoint: str = "", *, bind: str = "") -> None:
         self.creds, self.pipe_id, self.endpoint = creds, pipe_id, endpoint
+        self.bind = bind  # where to listen for a reader that dials us (then `endpoint` is the bound one)
         self.proto = Sender(FRAME_MAX, FRAME_MAX)
         self.gone = False
         self.gone_reason = "reader gone"
@@ -208,7 +220,12 @@ class SenderEnd:
 
     def open(self, loop: Loop) -> None:
         self.loop = loop
-        self._link = dial(self.endpoint, self.creds, self._on_message, loop)
+        if self.bind:
+            bound = dial_in(self.bind, self.creds, self._on_message, loop)
+            self.endpoint = bound.endpoint
+            self._link = bound
+        else:
+            self._link = dial(self.endpoint, self.creds, self._on_message, loop)
         self._link.send(*wire.hello(self.pipe_id))
         self._last_ack = self._last_heard = loop.time()
 
@@ -315,9 +332,17 @@ class SenderEnd:
     def relink(self) -> None:
         """A fresh connection (a new identity), then replay from the reader's ack."""
         assert self.loop is not None
-        if self._link is not None:
-            self._link.close()
-        self.open(self.loop)
+        if self.bind and self._link is not None:
+            # A bound link keeps its socket (its port is the reader's only
+            # way to us): reopen() drops the connection, the reader dials
+            # again and gets the hello and the replay.
+            self._link.reopen()
+            self._link.send(*wire.hello(self.pipe_id))
+            self._last_ack = self._last_heard = self.loop.time()
+        else:
+            if self._link is not None:
+                self._link.close()
+            self.open(self.loop)
         self.reconnects += 1
         self.proto.on_reconnect()
         self._push()

@@ -3,7 +3,9 @@
 `PipeReceiver` (the downstream end: it listens) and `PipeSender` (the
 upstream end: it dials) are the ends of `pipe_ends` with asyncio's
 waiting: a reader awaits data, a writer awaits credit, a task runs the
-resend timer.  The transport is picked by the endpoint's scheme
+resend timer.  When the reader cannot be reached (`--dial-out`) the
+pipe is turned round: the writer binds (`PipeSender(bind=)`) and the
+reader dials it (`PipeReceiver(connect=)`).  The transport is picked by the endpoint's scheme
 (`transport`: unix:// on one host, tls:// between hosts, tcp:// for
 ZeroMQ + Curve); a receiver binds what `transport.pipe_bind` chose.  A
 ZeroMQ receiver's process runs the ZAP authenticator on the Context it
@@ -56,8 +58,11 @@ class PipeReceiver(ReceiverEnd):
     """The downstream end of a pipe (listens)."""
 
     def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, bind: str | None = None,
-                 window: int = PIPE_WINDOW) -> None:
-        super().__init__(Credentials(keys, ctx), pipe_id, bind or pipe_bind("127.0.0.1", False), window)
+                 window: int = PIPE_WINDOW, *, connect: str = "") -> None:
+        """Listen on `bind`; or, with `connect` (we cannot be reached: a
+        `--dial-out` runtime), dial the writer's bound endpoint instead."""
+        super().__init__(Credentials(keys, ctx), pipe_id, bind or pipe_bind("127.0.0.1", False), window,
+                         connect=connect)
         self.ready = asyncio.Event()
         self.peer_seen = asyncio.Event()
 
@@ -100,19 +105,21 @@ class PipeReceiver(ReceiverEnd):
 
 
 class PipeSender(SenderEnd):
-    """The upstream end of a pipe (dials)."""
+    """The upstream end of a pipe (dials; or binds, `bind=`, when its
+    reader dials out: `start()` then returns the endpoint to give it)."""
 
-    def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, endpoint: str) -> None:
-        super().__init__(Credentials(keys, ctx), pipe_id, endpoint)
+    def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, endpoint: str = "", *, bind: str = "") -> None:
+        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind)
         self.credit = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
 
     def _notify(self) -> None:
         self.credit.set()
 
-    async def start(self) -> None:
+    async def start(self) -> str:
         self.open(asyncio.get_running_loop())
         self._timer = asyncio.get_running_loop().create_task(self._resend_loop())
+        return self.endpoint
 
     async def _resend_loop(self) -> None:
         while True:

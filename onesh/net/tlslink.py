@@ -22,6 +22,15 @@ The socket is the loop's to watch: non-blocking connect, handshake, reads
 and writes all go on from readiness callbacks; what TLS decrypted but a
 callback did not take yet (it yields after RECV_BATCH messages) makes it
 schedule itself again, since the socket will not say so.
+
+A turned-round pipe (its reader cannot be reached: transport.listen_out,
+transport.dial_in) swaps who connects and nothing else: the writer's
+`TlsBoundLink` listens and is still the TLS client, the reader's
+`TlsDialListener` connects and is still the server (the certificates are
+mutual either way).  The writer takes the newest connection whose
+handshake passed as its reader's (a stranger at its port never displaces
+the reader); the reader dials again, REDIAL_AFTER later, whenever its
+connection is lost.
 """
 
 from __future__ import annotations
@@ -32,7 +41,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_protocol import Data
@@ -46,6 +55,7 @@ RECV_BATCH = 64  # messages a callback takes before it yields a loop round
 READ_CHUNK = 256 * 1024  # bytes of ciphertext read from the socket at once
 READ_ROUNDS = 4  # reads a callback makes before it decrypts what it has
 CONNECTING, HANDSHAKE, OPEN, CLOSED = range(4)
+REDIAL_AFTER = 0.2  # seconds a dialling reader waits before it dials its writer again
 
 
 def address_of(endpoint: str) -> tuple[str, int]:
@@ -62,9 +72,11 @@ class _Conn:
 
     def __init__(self, sock: socket.socket, keys: ClusterKeys, *, server: bool, loop: Loop,
                  on_message: Callable[[_Conn, Data, Data], None], on_batch: Callable[[], None],
-                 on_close: Callable[[_Conn], None], connecting: bool = False) -> None:
+                 on_close: Callable[[_Conn], None], connecting: bool = False,
+                 on_open: Callable[[_Conn], None] | None = None) -> None:
         self.sock, self.server, self.loop = sock, server, loop
         self.on_message, self.on_batch, self.on_close = on_message, on_batch, on_close
+        self.on_open = on_open  # the handshake passed
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.keys = keys
         self.tls = tls_context(keys, server=server).wrap_bio(
@@ -118,6 +130,8 @@ class _Conn:
             self.close()
             return
         self.state = OPEN
+        if self.on_open is not None:
+            self.on_open(self)
         early, self.early = self.early, []
         for header, body in early:
             self.send(header, body)
@@ -279,37 +293,66 @@ def _stream_socket(family: int) -> socket.socket:
     return sock
 
 
+def _listening(bind: str) -> tuple[socket.socket, str]:
+    """A non-blocking socket listening on tls://HOST:PORT, and its endpoint."""
+    host, port = address_of(bind)
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    sock = _stream_socket(info[0])
+    try:
+        sock.bind(info[4])
+        sock.listen(16)
+    except OSError:
+        sock.close()
+        raise
+    shown = f"[{host}]" if ":" in host else host
+    return sock, f"tls://{shown}:{sock.getsockname()[1]}"
+
+
+def _accepted(listener: socket.socket) -> list[socket.socket]:
+    """The connections waiting on a listening socket, made ready for a _Conn."""
+    socks = []
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("pipe tls: cannot accept: %s", e)
+            break
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        socks.append(sock)
+    return socks
+
+
+def _dial(address: tuple[str, int]) -> tuple[socket.socket | None, bool, bool]:
+    """Start a non-blocking connect: (the socket or None, connecting, refused)."""
+    try:
+        info = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0]
+        sock = _stream_socket(info[0])
+    except OSError as e:
+        log.debug("pipe tls: %s: %s", address, e)
+        return None, False, False
+    err = sock.connect_ex(info[4])
+    if err not in (0, errno.EINPROGRESS):
+        sock.close()
+        log.debug("pipe tls: connect: %s", errno.errorcode.get(err, err))
+        return None, False, err == errno.ECONNREFUSED
+    return sock, err != 0, False
+
+
 class TlsListener:
     def __init__(self, bind: str, keys: ClusterKeys, on_message: ListenerCallback,
                  after_batch: Callable[[], None], loop: Loop) -> None:
         self.keys, self.on_message, self.after_batch, self.loop = keys, on_message, after_batch, loop
-        host, port = address_of(bind)
-        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-        self.listener = _stream_socket(info[0])
-        try:
-            self.listener.bind(info[4])
-            self.listener.listen(16)
-        except OSError:
-            self.listener.close()
-            raise
-        shown = f"[{host}]" if ":" in host else host
-        self.endpoint = f"tls://{shown}:{self.listener.getsockname()[1]}"
+        self.listener, self.endpoint = _listening(bind)
         self.conns: set[_Conn] = set()
         self.closing = False
         loop.add_reader(self.listener.fileno(), self._accept)
 
     def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    log.warning("pipe tls: cannot accept: %s", e)
-                return
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for sock in _accepted(self.listener):
             conn = _Conn(sock, self.keys, server=True, loop=self.loop, on_message=self.on_message,
                          on_batch=self.after_batch, on_close=self.conns.discard)
             if conn.state != CLOSED:  # (a handshake can fail at once)
@@ -347,21 +390,11 @@ class TlsLink:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        self.refused = False
-        try:
-            info = socket.getaddrinfo(*self.address, type=socket.SOCK_STREAM)[0]
-            sock = _stream_socket(info[0])
-        except OSError as e:
-            log.debug("pipe tls: %s: %s", self.address, e)
-            return
-        err = sock.connect_ex(info[4])
-        if err not in (0, errno.EINPROGRESS):
-            sock.close()
-            self.refused = err == errno.ECONNREFUSED
-            log.debug("pipe tls: connect: %s", errno.errorcode.get(err, err))
+        sock, connecting, self.refused = _dial(self.address)
+        if sock is None:
             return
         self.conn = _Conn(sock, self.keys, server=False, loop=self.loop, on_message=self._on_message,
-                          on_batch=_nothing, on_close=self._closed, connecting=err != 0)
+                          on_batch=_nothing, on_close=self._closed, connecting=connecting)
 
     def _on_message(self, conn: _Conn, header: Data, body: Data) -> None:
         self.on_message(header, body)
@@ -379,6 +412,134 @@ class TlsLink:
 
     def close(self) -> None:
         self.closing = True
+        if self.conn is not None:
+            self.conn.close()
+
+
+class TlsBoundLink:
+    """The writer's end of a turned-round pipe: it listens, its reader
+    dials in (transport.BoundLink).  Still the TLS client."""
+
+    refused = False  # (nothing to be refused: a reader that never dials is told by silence)
+
+    def __init__(self, bind: str, keys: ClusterKeys, on_message: LinkCallback, loop: Loop) -> None:
+        self.keys, self.on_message, self.loop = keys, on_message, loop
+        self.listener, self.endpoint = _listening(bind)
+        self.conn: _Conn | None = None  # the reader's: the newest connection whose handshake passed
+        self.dialled: set[_Conn] = set()  # connections still in their handshake
+        self.pending: list[tuple[bytes, Data]] = []  # sent while no reader is connected
+        self.closing = False
+        loop.add_reader(self.listener.fileno(), self._accept)
+
+    @property
+    def broken(self) -> bool:
+        return self.conn is None or self.conn.state == CLOSED
+
+    def _accept(self) -> None:
+        for sock in _accepted(self.listener):
+            conn = _Conn(sock, self.keys, server=False, loop=self.loop, on_message=self._on_message,
+                         on_batch=_nothing, on_close=self.dialled.discard, on_open=self._opened)
+            if conn.state == HANDSHAKE:
+                self.dialled.add(conn)
+
+    def _opened(self, conn: _Conn) -> None:
+        # Only now (the peer holds the cluster's certificate) does it
+        # become the reader's connection; an older one is a connection the
+        # reader gave up on.
+        self.dialled.discard(conn)
+        if self.conn is not None and self.conn is not conn:
+            self.conn.close()
+        self.conn = conn
+        pending, self.pending = self.pending, []
+        for header, body in pending:
+            conn.send(header, body)
+
+    def _on_message(self, conn: _Conn, header: Data, body: Data) -> None:
+        if conn is self.conn:
+            self.on_message(header, body)
+
+    def send(self, header: bytes, body: Data) -> None:
+        if self.closing:
+            return
+        if self.broken:
+            # No reader yet (or it is dialling again): it gets these first.
+            # Bounded by the protocol's credit; reopen() drops them, as the
+            # protocol says hello and replays after it.
+            self.pending.append((header, body))
+            return
+        assert self.conn is not None
+        self.conn.send(header, body)
+
+    def reopen(self) -> None:
+        """Drop the connection (the reader dials again) and what waits for it;
+        the listening socket stays: it is the reader's only way to us."""
+        self.pending.clear()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
+        self.closing = True
+        self.pending.clear()
+        self.loop.remove_reader(self.listener.fileno())
+        self.listener.close()
+        for conn in [*self.dialled, *([self.conn] if self.conn is not None else [])]:
+            conn.close()
+
+
+class TlsDialListener:
+    """The reader's end of a turned-round pipe: it dials its writer's
+    bound endpoint (we cannot be reached), again REDIAL_AFTER after each
+    lost connection, until closed (transport.Listener).  Still the TLS
+    server."""
+
+    endpoint = ""  # (nobody dials us)
+
+    def __init__(self, endpoint: str, keys: ClusterKeys, on_message: ListenerCallback,
+                 after_batch: Callable[[], None], loop: Loop) -> None:
+        self.address = address_of(endpoint)
+        self.keys, self.on_message, self.after_batch, self.loop = keys, on_message, after_batch, loop
+        self.conn: _Conn | None = None
+        self.closing = False
+        self._timer: Any = None
+        self._dial()
+
+    def _dial(self) -> None:
+        self._timer = None
+        if self.closing:
+            return
+        sock, connecting, _ = _dial(self.address)
+        if sock is None:
+            self._redial()
+            return
+        conn = _Conn(sock, self.keys, server=True, loop=self.loop, on_message=self.on_message,
+                     on_batch=self.after_batch, on_close=self._closed, connecting=connecting)
+        self.conn = conn if conn.state != CLOSED else None
+
+    def _closed(self, conn: _Conn) -> None:
+        if conn is self.conn:
+            self.conn = None
+        self._redial()
+
+    def _redial(self) -> None:
+        if not self.closing and self._timer is None:
+            self._timer = self.loop.call_later(REDIAL_AFTER, self._dial)
+
+    def send(self, conn: object, header: bytes, body: Data) -> None:
+        if not self.closing and isinstance(conn, _Conn):
+            conn.send(header, body)
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.conn is not None:
             self.conn.close()
 

@@ -22,6 +22,17 @@ The receiving end *listens* (`listen`: any number of connections, each
 known by an opaque handle; a reply goes to one) and the sending end
 *dials* (`dial`: one connection, opened again with `reopen`).
 
+A pipe into a runtime the cluster cannot reach (`--dial-out`: NAT, a
+firewall) is *turned round*: only who connects changes.  The writer's
+link binds (`dial_in`: a `BoundLink`, whose `.endpoint` the reader is
+given) and the reader's listener connects to it (`listen_out`, dialling
+again whenever its connection is lost).  Everything above the connection
+stays as it is: the messages, the handshake's roles (the reader is the
+TLS or Curve server, the writer the client), which end replies to which.
+Every transport offers it, though the shell turns round only pipes
+between hosts (tls://, tcp://): nothing comes between two ends on one
+host.
+
 Transports are driven by a loop with asyncio's reader/writer interface
 (`Loop`, asyncio's loop today; any loop with those calls will do, so a
 blocking driver can use them too).  They never block: a message
@@ -59,6 +70,8 @@ class Loop(Protocol):
 
     def call_soon(self, callback: Callable[..., object], *args: Any) -> Any: ...
 
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any) -> Any: ...
+
     def time(self) -> float: ...
 
 
@@ -91,6 +104,16 @@ class Link(Protocol):
         """Hand what waits to the kernel; True if something still waits."""
 
     def close(self) -> None: ...
+
+
+class BoundLink(Link, Protocol):
+    """A writer's link that listens (a turned-round pipe): its reader dials
+    `endpoint`.  While no reader is connected, what is sent waits for it
+    (in order; `reopen` drops it and the connection, and the reader dials
+    again); `refused` is never true: a reader that never comes is told by
+    the protocol's silence (pipe_ends.GIVE_UP_AFTER)."""
+
+    endpoint: str
 
 
 class Listener(Protocol):
@@ -161,6 +184,46 @@ def dial(endpoint: str, creds: Credentials, on_message: LinkCallback, loop: Loop
 
         return ZmqLink(endpoint, creds, on_message, loop)
     raise ValueError(f"no pipe transport for {endpoint!r}")
+
+
+def listen_out(endpoint: str, creds: Credentials, on_message: ListenerCallback, after_batch: Callable[[], None],
+               loop: Loop) -> Listener:
+    """A reader's listener that dials its writer's bound `endpoint` (a
+    turned-round pipe: we cannot be reached) and dials it again when the
+    connection is lost; its own `.endpoint` is empty (nobody dials us)."""
+    kind = scheme(endpoint)
+    if kind == "unix":
+        from onesh.net.unixsock import UnixDialListener
+
+        return UnixDialListener(endpoint, on_message, after_batch, loop)
+    if kind == "tls":
+        from onesh.net.tlslink import TlsDialListener
+
+        return TlsDialListener(endpoint, creds.keys, on_message, after_batch, loop)
+    if kind == "tcp":
+        from onesh.net.zmqlink import ZmqListener
+
+        return ZmqListener(endpoint, creds, on_message, after_batch, loop, connect=True)
+    raise ValueError(f"no pipe transport for {endpoint!r}")
+
+
+def dial_in(bind: str, creds: Credentials, on_message: LinkCallback, loop: Loop) -> BoundLink:
+    """A writer's link that binds `bind` (unix://PATH, tls://HOST:PORT,
+    tcp://HOST:PORT; port 0: any) and waits for its reader to dial in (a turned-round pipe)."""
+    kind = scheme(bind)
+    if kind == "unix":
+        from onesh.net.unixsock import UnixBoundLink
+
+        return UnixBoundLink(bind, on_message, loop)
+    if kind == "tls":
+        from onesh.net.tlslink import TlsBoundLink
+
+        return TlsBoundLink(bind, creds.keys, on_message, loop)
+    if kind == "tcp":
+        from onesh.net.zmqlink import ZmqLink
+
+        return ZmqLink(bind, creds, on_message, loop, bind=True)
+    raise ValueError(f"no pipe transport for {bind!r}")
 
 
 def between_hosts(wanted: str | None = None) -> str:

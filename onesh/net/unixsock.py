@@ -15,6 +15,12 @@ goes to one) and `UnixLink` (the sender: one connection, opened again
 when it breaks) implement `onesh.net.transport`.  Peers are admitted only
 if they run as our uid (SO_PEERCRED), on top of the 0700 directory the
 socket lives in (see samehost.py).
+
+A turned-round pipe (transport.dial_in, transport.listen_out: the writer
+listens, the reader dials) is `UnixBoundLink` and `UnixDialListener`.
+The shell never wires one on one host (nothing stands between two ends
+there: no firewall, no NAT), but every transport offers both directions,
+so the pipe ends need not care which transport they run on.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ log = logging.getLogger("onesh.pipes")
 SOCK_BUFFER = 1 << 20  # bytes of packets the kernel holds per direction
 RECV_BATCH = 64  # packets a callback takes before it yields a loop round
 MAX_PACKET = HEADER_SIZE + BODY_MAX
+REDIAL_AFTER = 0.2  # seconds a dialling reader waits before it dials its writer again
 
 
 def path_of(endpoint: str) -> str:
@@ -141,6 +148,51 @@ class _Conn:
         return bool(self.backlog) and not self.closed
 
 
+def _listening(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.bind(path)
+        sock.listen(16)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _accepted(listener: socket.socket) -> list[socket.socket]:
+    """The connections waiting on a listening socket from our uid, tuned."""
+    socks = []
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("pipe socket: cannot accept: %s", e)
+            break
+        if not _same_uid(sock):
+            sock.close()
+            continue
+        _tune(sock)
+        socks.append(sock)
+    return socks
+
+
+def _dial(path: str) -> tuple[socket.socket | None, bool]:
+    """Connect to path: (the socket or None, refused: nobody listens there)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    _tune(sock)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        log.debug("pipe socket: connect %s: %s", path, e)
+        return None, e.errno in (errno.ECONNREFUSED, errno.ENOENT)
+    return sock, False
+
+
 class UnixListener:
     """The receiving end: binds the path, accepts every connection from
     our uid; `on_message(conn, header, body)`; `send(conn, ...)` answers
@@ -152,31 +204,12 @@ class UnixListener:
         self.path = path_of(bind)
         self.on_message, self.after_batch, self.loop = on_message, after_batch, loop
         self.conns: set[_Conn] = set()
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        try:
-            self.listener.bind(self.path)
-            self.listener.listen(16)
-        except OSError:
-            self.listener.close()
-            raise
-        self.listener.setblocking(False)
+        self.listener = _listening(self.path)
         loop.add_reader(self.listener.fileno(), self._accept)
         self.closing = False
 
     def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    log.warning("pipe socket: cannot accept: %s", e)
-                return
-            if not _same_uid(sock):
-                sock.close()
-                continue
-            _tune(sock)
+        for sock in _accepted(self.listener):
             self.conns.add(_Conn(sock, self.loop, self.on_message, self.after_batch, self.conns.discard))
 
     def send(self, conn: object, header: bytes, body: Data) -> None:
@@ -217,17 +250,9 @@ class UnixLink:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        _tune(sock)
-        try:
-            sock.connect(self.path)
-        except OSError as e:
-            sock.close()
-            self.refused = e.errno in (errno.ECONNREFUSED, errno.ENOENT)
-            log.debug("pipe socket: connect %s: %s", self.path, e)
-            return
-        self.refused = False
-        self.conn = _Conn(sock, self.loop, self._on_packet, _nothing, _nothing)
+        sock, self.refused = _dial(self.path)
+        if sock is not None:
+            self.conn = _Conn(sock, self.loop, self._on_packet, _nothing, _nothing)
 
     def _on_packet(self, conn: _Conn, header: Data, body: Data) -> None:
         self.on_message(header, body)
@@ -241,6 +266,123 @@ class UnixLink:
 
     def close(self) -> None:
         self.closing = True
+        if self.conn is not None:
+            self.conn.close()
+
+
+class UnixBoundLink:
+    """The writer's end of a turned-round pipe: it listens on the path and
+    its reader dials in (transport.BoundLink); the newest connection from
+    our uid is the reader's.  What is sent while none is up waits for it."""
+
+    refused = False  # (a reader that never dials is told by silence)
+
+    def __init__(self, bind: str, on_message: LinkCallback, loop: Loop) -> None:
+        self.endpoint, self.path = bind, path_of(bind)
+        self.on_message, self.loop = on_message, loop
+        self.conn: _Conn | None = None
+        self.pending: list[tuple[bytes, Data]] = []  # sent while no reader is connected
+        self.closing = False
+        self.listener = _listening(self.path)
+        loop.add_reader(self.listener.fileno(), self._accept)
+
+    @property
+    def broken(self) -> bool:
+        return self.conn is None or self.conn.closed
+
+    def _accept(self) -> None:
+        for sock in _accepted(self.listener):
+            if self.conn is not None:
+                self.conn.close()  # the reader gave that one up: it dialled again
+            self.conn = _Conn(sock, self.loop, self._on_packet, _nothing, _nothing)
+            pending, self.pending = self.pending, []
+            for header, body in pending:
+                self.conn.send(header, body)
+
+    def _on_packet(self, conn: _Conn, header: Data, body: Data) -> None:
+        if conn is self.conn:
+            self.on_message(header, body)
+
+    def send(self, header: bytes, body: Data) -> None:
+        if self.closing:
+            return
+        if self.conn is None or self.conn.closed:
+            self.pending.append((header, body))  # (bounded by credit; reopen() drops it)
+            return
+        self.conn.send(header, body)
+
+    def reopen(self) -> None:
+        """Drop the connection (the reader dials again) and what waits for
+        it; the listening socket stays (the reader's only way to us)."""
+        self.pending.clear()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
+        self.closing = True
+        self.pending.clear()
+        self.loop.remove_reader(self.listener.fileno())
+        self.listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        if self.conn is not None:
+            self.conn.close()
+
+
+class UnixDialListener:
+    """The reader's end of a turned-round pipe: it dials its writer's path,
+    again REDIAL_AFTER after each lost connection, until closed
+    (transport.Listener)."""
+
+    endpoint = ""  # (nobody dials us)
+
+    def __init__(self, endpoint: str, on_message: ListenerCallback, after_batch: Callable[[], None],
+                 loop: Loop) -> None:
+        self.path = path_of(endpoint)
+        self.on_message, self.after_batch, self.loop = on_message, after_batch, loop
+        self.conn: _Conn | None = None
+        self.closing = False
+        self._timer: Any = None
+        self._dial()
+
+    def _dial(self) -> None:
+        self._timer = None
+        if self.closing:
+            return
+        sock, _ = _dial(self.path)
+        if sock is not None and not _same_uid(sock):  # (a stranger's socket at the path)
+            sock.close()
+            sock = None
+        if sock is None:
+            self._redial()
+            return
+        self.conn = _Conn(sock, self.loop, self.on_message, self.after_batch, self._closed)
+
+    def _closed(self, conn: _Conn) -> None:
+        if conn is self.conn:
+            self.conn = None
+        self._redial()
+
+    def _redial(self) -> None:
+        if not self.closing and self._timer is None:
+            self._timer = self.loop.call_later(REDIAL_AFTER, self._dial)
+
+    def send(self, conn: object, header: bytes, body: Data) -> None:
+        if not self.closing and isinstance(conn, _Conn):
+            conn.send(header, body)
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if self.conn is not None:
             self.conn.close()
 

@@ -8,6 +8,11 @@ two zmq parts, the header and the body.  zmq reconnects a DEALER by
 itself and loses what was queued for a peer that restarted: the pipe
 protocol replays it.
 
+A turned-round pipe (transport.listen_out, transport.dial_in) swaps only
+bind and connect: the reader's ROUTER connects (still the Curve server),
+the writer's DEALER binds (still the client), as zmq lets either end of
+a connection bind; zmq redials for the ROUTER as it does for a DEALER.
+
 Flow control is the protocol's credit: no high-water mark is ever
 reached (they are off: a message is never dropped for one), and a part
 bigger than any message is refused by zmq before it is buffered
@@ -157,19 +162,27 @@ def _parts(frames: list[zmq.Frame]) -> tuple[memoryview, memoryview] | None:
 
 class ZmqListener:
     def __init__(self, bind: str, creds: Credentials, on_message: ListenerCallback,
-                 after_batch: Callable[[], None], loop: Loop) -> None:
+                 after_batch: Callable[[], None], loop: Loop, *, connect: bool = False) -> None:
+        """Bind `bind`; or, `connect`, dial it (a turned-round pipe: `bind`
+        is then the writer's endpoint, and ours is empty)."""
         self.on_message = on_message
         sock = _socket(creds, zmq.ROUTER, BODY_MAX)
         if bind.startswith("tcp://["):
             sock.setsockopt(zmq.IPV6, 1)
         secure_server(sock, creds.keys)
         try:
-            sock.bind(bind)
+            if connect:
+                sock.connect(bind)
+            else:
+                sock.bind(bind)
         except zmq.ZMQError:
             sock.close(linger=0)
             raise
-        last = sock.getsockopt(zmq.LAST_ENDPOINT)
-        self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
+        if connect:
+            self.endpoint = ""  # (nobody dials us)
+        else:
+            last = sock.getsockopt(zmq.LAST_ENDPOINT)
+            self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
         self.owner = Owner(sock, loop, self._on_parts, after_batch)
 
     def _on_parts(self, frames: list[zmq.Frame]) -> None:
@@ -193,8 +206,12 @@ class ZmqListener:
 class ZmqLink:
     refused = False  # zmq reconnects by itself: nothing says the reader is gone
 
-    def __init__(self, endpoint: str, creds: Credentials, on_message: LinkCallback, loop: Loop) -> None:
+    def __init__(self, endpoint: str, creds: Credentials, on_message: LinkCallback, loop: Loop, *,
+                 bind: bool = False) -> None:
+        """Connect to `endpoint`; or, `bind`, bind it and report the bound
+        address as `.endpoint` (a turned-round pipe: the reader dials us)."""
         self.endpoint, self.creds, self.on_message, self.loop = endpoint, creds, on_message, loop
+        self.bind = bind
         self.owner: Owner | None = None
         self.reopen()
 
@@ -204,12 +221,29 @@ class ZmqLink:
 
     def reopen(self) -> None:
         if self.owner is not None:
+            if self.bind:
+                # A bound end keeps its socket: its port is the reader's
+                # only way to us (and zmq frees it only some time after a
+                # close); the reader's zmq redials by itself, and the hello
+                # and replay that follow this call go out on it.
+                return
             self.owner.close()
         sock = _socket(self.creds, zmq.DEALER, HEADER_SIZE)  # acks only: headers
         if self.endpoint.startswith("tcp://["):
             sock.setsockopt(zmq.IPV6, 1)
         secure_client(sock, self.creds.keys)
-        sock.connect(self.endpoint)
+        if self.bind:
+            # Until the reader dials in, zmq refuses our messages (a DEALER
+            # with no peer): they wait, in order, in the owner's backlog.
+            try:
+                sock.bind(self.endpoint)
+            except zmq.ZMQError:
+                sock.close(linger=0)
+                raise
+            last = sock.getsockopt(zmq.LAST_ENDPOINT)
+            self.endpoint = last.decode() if isinstance(last, bytes) else str(last)
+        else:
+            sock.connect(self.endpoint)
         self.owner = Owner(sock, self.loop, self._on_parts)
 
     def _on_parts(self, frames: list[zmq.Frame]) -> None:

@@ -23,8 +23,8 @@ Segment spec:
      "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P}
                | {"kind": "pipe", "connect": E}  (we dial out: the writer bound E)
      "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
-               | {"kind": "pipe", "bind": true, "pipe_id": I}  (our reader dials out: we bind and
-                 report the endpoint as "stdout_endpoint")
+               | {"kind": "pipe", "bind": true, "pipe_id": I, "transport": T}  (our reader dials out:
+                 we bind, with T (tls, zmq), and report the endpoint as "stdout_endpoint")
                | {"kind": "file", "path": P, "append": bool}
                | {"kind": "topic", "path": P}  (a named pipe: every reader gets it),
      "stderr": {"kind": "pipe", "endpoint": E, "pipe_id": I} | {"kind": "null"}}
@@ -157,9 +157,12 @@ class StageHost:
             out_sender = err_sender = None
             if stdout_spec.get("kind") == "pipe" and stdout_spec.get("bind"):
                 # Our reader dials out: we bind, on our runtime's address,
-                # and it is told where (stdout_endpoint in our first line).
+                # with the shell's transport between hosts, and it is told
+                # where (stdout_endpoint in our first line).
+                wanted = stdout_spec.get("transport")
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                        bind=pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False))
+                                        bind=pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False,
+                                                       wanted if isinstance(wanted, str) else None))
                 await out_sender.start()
             elif stdout_spec.get("kind") == "pipe":
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),

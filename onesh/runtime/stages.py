@@ -132,7 +132,11 @@ class StageService:
             await proc.wait()
             raise HandlerError(f"{hello['error']} (on {cfg.name})")
         labels = [str(s.get("label", "")) for s in stages if isinstance(s, dict)]
-        stdin_ep = str(hello.get("stdin_endpoint", ""))
+        # (A stage that dials its input pipe binds nothing: its transport
+        # is the writer's endpoint's.)
+        stdin_spec = spec.get("stdin")
+        dialled = stdin_spec.get("connect", "") if isinstance(stdin_spec, dict) else ""
+        stdin_ep = str(hello.get("stdin_endpoint", "") or dialled)
         seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])),
                       stdin_transport=stdin_ep.split("://", 1)[0] if "://" in stdin_ep else "")
         self.segments[(job, index)] = seg

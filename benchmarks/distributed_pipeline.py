@@ -1,26 +1,39 @@
 #!/usr/bin/env python3
 """The whole stack: a pipeline typed into onesh, stages on three runtimes.
 
-    python benchmarks/distributed_pipeline.py [--size MiB] [--lines N]
+    python benchmarks/distributed_pipeline.py [--size MiB] [--rounds N] [--lines N] [--starts N]
 
-Starts a 3-runtime cluster on loopback and prints, side by side:
+Starts a 3-runtime cluster on loopback and prints, side by side, each
+figure next to its reference, measured in the same run:
+
 - throughput of `cat @r1 | cat @r2 | cat @r3` run by `onesh -c` (stdin a
   file, stdout /dev/null): shell → r1 → r2 → r3 → shell, four network
-  pipes, three builtin `cat` agents; as wired on one host (Unix sockets)
-  and as between hosts (ONESH_NO_IPC=1: TCP + Curve);
-- the same bytes through a local `cat | cat | cat` (OS pipes);
-- latency of one line through the three runtimes and back (p50/p99 of
-  N round trips, each line written and awaited before the next), and the
-  same through one and two runtimes: the step from one row to the next
-  is what one more runtime costs (a network hop, the stage host's two
-  pumps, its `cat`), what is left at one runtime is the shell's part
-  (its stdin and stdout pumps) plus two hops.
+  pipes, three builtin `cat` agents; wired as on one host (Unix sockets)
+  against a local `cat | cat | cat` (OS pipes), and as between hosts
+  (ONESH_NO_IPC=1) over TLS 1.3 and over ZeroMQ + Curve
+  (ONESH_PIPE_TRANSPORT) against `cat | ssh 127.0.0.1 'cat > /dev/null'`
+  through a private sshd on loopback;
+- latency of one line through the three runtimes and back (p50/p99 of N
+  round trips, each line written and awaited before the next), wired
+  both ways;
+- a remote stage's start: `true @r2` repeated in one shell, per call,
+  against `ssh 127.0.0.1 true`.
+
+Every measured run sits right after a run of its reference (baseline,
+measured, baseline, measured, ...), and each ratio is taken within its
+pair, so a machine that gets busier or quieter between rounds moves both
+sides; the median of the rounds is printed, with the absolute figures.
+
+To compare two trees, run this script against each: from the other
+checkout with PYTHONPATH pointing at it (a tree without TLS pipes prints
+"n/a" for that row; there, as between hosts means ZeroMQ + Curve).
 For the pipe layer alone (vs raw pyzmq, ssh) see pipe_throughput.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import selectors
 import statistics
@@ -28,13 +41,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+
+from pipe_throughput import private_sshd  # (beside this script: the same private sshd)
 
 from onesh.runtime.localcluster import start_cluster, stop_cluster
 
-TCP = dict(os.environ, ONESH_NO_IPC="1")  # wire every pipe as between hosts: TCP + Curve
+HAS_TLS = importlib.util.find_spec("onesh.net.tlslink") is not None
 
 
-def throughput(cmd: list[str], src: str, env: dict[str, str] | None = None) -> float:
+def wired(transport: str) -> dict[str, str]:
+    """The environment of a shell whose job's pipes go as on one host
+    ("unix") or as between hosts over `transport` ("tls", "zmq")."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ONESH_NO_IPC", "ONESH_PIPE_TRANSPORT")}
+    if transport != "unix":
+        env.update(ONESH_NO_IPC="1", ONESH_PIPE_TRANSPORT=transport)
+    return env
+
+
+def timed(cmd: list[str], src: str, env: dict[str, str] | None = None) -> float:
     with open(src, "rb") as fin, open(os.devnull, "wb") as fout:
         t0 = time.perf_counter()
         subprocess.run(cmd, stdin=fin, stdout=fout, check=True, env=env)
@@ -65,14 +90,41 @@ def line_latency(cluster_dir: str, lines: int, pipeline: str = "cat @r1 | cat @r
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
-    return samples
+    return sorted(samples)
+
+
+def p50_p99(s: list[float]) -> str:
+    return f"p50 {statistics.median(s) * 1000:6.2f} ms  p99 {s[max(0, int(len(s) * 0.99) - 1)] * 1000:6.2f} ms"
+
+
+class Pairs:
+    """Rounds of (reference, measured) seconds for one row."""
+
+    def __init__(self, name: str, ref: str) -> None:
+        self.name, self.ref = name, ref
+        self.pairs: list[tuple[float, float]] = []
+
+    def run(self, baseline: Callable[[], float], measured: Callable[[], float]) -> None:
+        b = baseline()
+        self.pairs.append((b, measured()))
+
+    def line(self, mib: float) -> str:
+        ref = statistics.median(mib / b for b, _ in self.pairs)
+        got = statistics.median(mib / m for _, m in self.pairs)
+        ratio = statistics.median(b / m for b, m in self.pairs)
+        return f"{self.name:<52} {got:>8.0f} {ratio:>7.2f}x  of {self.ref} ({ref:.0f} MiB/s)"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1024, help="MiB to push (default 1024)")
+    ap.add_argument("--rounds", type=int, default=3, help="pairs of runs per row (default 3)")
     ap.add_argument("--lines", type=int, default=500)
+    ap.add_argument("--starts", type=int, default=30, help="`true @r2` calls in one shell (default 30)")
     args = ap.parse_args()
+    mib = args.size
+    transports = ["tls", "zmq"] if HAS_TLS else ["zmq"]
+    names = {"tls": "TLS 1.3", "zmq": "ZeroMQ + Curve"}
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "in.bin")
         block = os.urandom(1 << 20)
@@ -81,29 +133,60 @@ def main() -> int:
                 f.write(block)
         info = start_cluster(os.path.join(d, "c"), nodes=3)
         try:
-            mib = args.size
-            cmd = [sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", "cat @r1 | cat @r2 | cat @r3"]
-            onesh_s = throughput(cmd, src)
-            tcp_s = throughput(cmd, src, TCP)
-            local_s = throughput(["sh", "-c", "cat | cat | cat"], src)
-            lat = sorted(line_latency(info.directory, args.lines))
-            fewer = [sorted(line_latency(info.directory, args.lines, p)) for p in ("cat @r1", "cat @r1 | cat @r2")]
-            lat_tcp = sorted(line_latency(info.directory, args.lines, env=TCP))
+            with private_sshd(d) as ssh:
+                cmd = [sys.executable, "-m", "onesh", "--cluster", info.directory, "-c",
+                       "cat @r1 | cat @r2 | cat @r3"]
+                local = ["sh", "-c", "cat | cat | cat"]
+                rows = [Pairs(f"onesh 3 runtimes, one host (Unix sockets), {mib} MiB", "local cat|cat|cat")]
+                by_ssh = {t: Pairs(f"  as between hosts, {names[t]}", "cat | ssh" if ssh else "local cat|cat|cat")
+                          for t in transports}
+                ssh_cmd = ["sh", "-c", "cat | " + " ".join([*ssh, "'cat > /dev/null'"])] if ssh else local
+                for _ in range(args.rounds):
+                    rows[0].run(lambda: timed(local, src), lambda: timed(cmd, src, wired("unix")))
+                    for t in transports:
+                        by_ssh[t].run(lambda: timed(ssh_cmd, src),
+                                      lambda t=t: timed(cmd, src, wired(t)))  # type: ignore[misc]
+                lat = {t: line_latency(info.directory, args.lines, env=wired(t)) for t in ("unix", *transports)}
+                fewer = [line_latency(info.directory, args.lines, p, env=wired("unix"))
+                         for p in ("cat @r1", "cat @r1 | cat @r2")]
+                starts = None
+                if ssh:
+                    # one shell, many remote starts, against as many ssh round trips
+                    n = args.starts
+                    loop = f"for i in $(seq 1 {n}); do true @r2; done"
+                    t_one = timed([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", "true @r2"],
+                                  os.devnull)
+                    t_loop = timed([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", loop],
+                                   os.devnull)
+                    t_ssh = statistics.median(timed([*ssh, "true"], os.devnull) for _ in range(5))
+                    starts = ((t_loop - t_one) / (n - 1), t_ssh)
         finally:
             stop_cluster(info)
-    print(f"{'path':<58} {'MiB/s':>8} {'ratio':>7}")
-    print(f"{'onesh cat@r1 | cat@r2 | cat@r3 (' + str(mib) + ' MiB), one host':<58} {mib / onesh_s:>8.0f} "
-          f"{local_s / onesh_s:>7.2f}")
-    print(f"{'  same, pipes wired as between hosts (TCP + Curve)':<58} {mib / tcp_s:>8.0f} {local_s / tcp_s:>7.2f}")
-    print(f"{'local cat | cat | cat (OS pipes)':<58} {mib / local_s:>8.0f} {1.0:>7.2f}")
-
-    def p50_p99(s: list[float]) -> str:
-        return f"p50 {statistics.median(s) * 1000:.2f} ms, p99 {s[int(len(s) * 0.99) - 1] * 1000:.2f} ms"
-
-    print(f"one line shell→r1→r2→r3→shell, {len(lat)} round trips: {p50_p99(lat)}")
+    print(f"code under test: {os.path.dirname(os.path.dirname(os.path.abspath(sys.modules['onesh'].__file__ or '')))}"
+          f"  ({args.rounds} rounds, reference run right before each)")
+    print(f"{'path':<52} {'MiB/s':>8} {'ratio':>8}")
+    print(rows[0].line(mib))
+    for t in transports:
+        print(by_ssh[t].line(mib))
+    if HAS_TLS:
+        # the choice of default: the two transports within each round
+        head = [z / t for (_, t), (_, z) in zip(by_ssh["tls"].pairs, by_ssh["zmq"].pairs, strict=True)]
+        print(f"  TLS 1.3 throughput / ZeroMQ + Curve throughput, within each round: "
+              f"{statistics.median(head):.2f}x (rounds: {', '.join(f'{h:.2f}' for h in head)})")
+    else:
+        print(f"{'  as between hosts, TLS 1.3':<52} {'n/a':>8}  (this tree has no TLS pipes)")
+    print(f"one line shell→r1→r2→r3→shell, {args.lines} round trips:")
+    print(f"  {'one host (Unix sockets):':<34} {p50_p99(lat['unix'])}")
     for path, s in zip(("shell→r1→shell", "shell→r1→r2→shell"), fewer, strict=True):
-        print(f"  same through {path + ':':<22} {p50_p99(s)}")
-    print(f"  all three, wired as between hosts:  {p50_p99(lat_tcp)}")
+        print(f"    same through {path + ':':<20} {p50_p99(s)}")
+    for t in transports:
+        print(f"  {'as between hosts, ' + names[t] + ':':<34} {p50_p99(lat[t])}")
+    if starts is not None:
+        per, t_ssh = starts
+        print(f"remote start, `true @r2` in one shell: {per * 1000:.0f} ms per call, {per / t_ssh:.2f}x of "
+              f"`ssh 127.0.0.1 true` ({t_ssh * 1000:.0f} ms)")
+    else:
+        print("remote start: skipped, no sshd (bash scripts/bench-deps.sh)")
     return 0
 
 

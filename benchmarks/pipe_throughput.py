@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Network-pipe throughput, side by side in one run (loopback only).
 
-    python benchmarks/pipe_throughput.py [--size MiB] [--lines N]
+    python benchmarks/pipe_throughput.py [--size MiB] [--rounds N] [--lines N]
 
-Prints MiB/s and the ratio to raw pyzmq over TCP (plaintext) for:
+Prints MiB/s and the ratio to raw pyzmq over TCP (plaintext), run right
+before each measured run and the ratio taken within that pair (median of
+--rounds pairs, absolute figures beside it), for:
 - raw pyzmq PUSH/PULL, 64 KiB messages, two processes: TCP plaintext,
   TCP + Curve, and ipc (a Unix socket);
 - an onesh pipe (PipeSender → PipeReceiver: 64 KiB frames, sequence
   numbers, acks, credit) between two processes, as runtimes on one host
-  wire it (a Unix socket in a private directory, no Curve) and as runtimes
-  on different hosts do (TCP + Curve);
+  wire it (a Unix socket in a private directory, no crypto) and as runtimes
+  on different hosts do: TLS 1.3, and ZeroMQ + Curve (a tree without TLS
+  pipes, e.g. an older checkout run with PYTHONPATH, prints n/a);
 - local `cat file | cat > /dev/null` (OS pipes);
 - `cat file | ssh 127.0.0.1 'cat > /dev/null'` through a private sshd the
   script starts on a loopback port (skipped when openssh-server is not
@@ -18,7 +21,7 @@ Prints MiB/s and the ratio to raw pyzmq over TCP (plaintext) for:
 and the round trip of one short line, p50/p99 over N lines (each written
 and awaited before the next), to an echo process and back — two hops:
 - raw pyzmq DEALER ⇄ ROUTER with Curve;
-- onesh pipes, same host and between hosts (PipeSender.write + flush →
+- onesh pipes, same host and between hosts, each transport (PipeSender.write + flush →
   PipeReceiver.read, the echo process writes it back through a second
   pipe).
 """
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import multiprocessing as mp
 import os
 import shutil
@@ -43,6 +47,19 @@ from typing import Any
 import zmq
 
 MSG = 64 * 1024
+HAS_TLS = importlib.util.find_spec("onesh.net.tlslink") is not None
+
+
+def _bind(same_host: bool, transport: str) -> str:
+    """Where the benchmark's receiver binds, on this tree or an older one
+    (whose pipe_bind is in samehost and knows only ZeroMQ + Curve)."""
+    if importlib.util.find_spec("onesh.net.transport") is not None:
+        from onesh.net.transport import pipe_bind
+
+        return pipe_bind("127.0.0.1", same_host, transport)
+    from onesh.net.samehost import pipe_bind as old_bind  # type: ignore[attr-defined]
+
+    return str(old_bind("127.0.0.1", same_host))
 
 
 def _curve(sock: Any, keys: tuple[bytes, bytes, bytes, bytes] | None, server: bool) -> None:
@@ -111,12 +128,11 @@ def _pipe_sender(secret: str, endpoint: str, total: int) -> None:
     asyncio.run(main())
 
 
-def onesh_pipe(total: int, workdir: str, same_host: bool) -> float:
+def onesh_pipe(total: int, workdir: str, same_host: bool, transport: str = "tls") -> float:
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, create_secret, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver
-    from onesh.net.samehost import pipe_bind
 
     secret = os.path.join(workdir, "secret")
     if not os.path.exists(secret):
@@ -126,7 +142,7 @@ def onesh_pipe(total: int, workdir: str, same_host: bool) -> float:
     async def main() -> float:
         ctx = zmq.asyncio.Context()
         auth = start_authenticator(ctx, keys)
-        rx = PipeReceiver(ctx, keys, "bench", bind=pipe_bind("127.0.0.1", same_host))
+        rx = PipeReceiver(ctx, keys, "bench", bind=_bind(same_host, transport))
         endpoint = await rx.start()
         p = mp.Process(target=_pipe_sender, args=(secret, endpoint, total))
         t0 = time.perf_counter()
@@ -178,18 +194,17 @@ def raw_latency(lines: int) -> list[float]:
     return samples
 
 
-def _pipe_echo(secret: str, back: str, same_host: bool, q: Any) -> None:
+def _pipe_echo(secret: str, back: str, same_host: bool, transport: str, q: Any) -> None:
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver, PipeSender
-    from onesh.net.samehost import pipe_bind
 
     async def main() -> None:
         ctx = zmq.asyncio.Context()
         keys = ClusterKeys.from_secret(load_secret(secret))
         auth = start_authenticator(ctx, keys)
-        rx = PipeReceiver(ctx, keys, "there", bind=pipe_bind("127.0.0.1", same_host))
+        rx = PipeReceiver(ctx, keys, "there", bind=_bind(same_host, transport))
         q.put(await rx.start())
         tx = PipeSender(ctx, keys, "back", back)
         await tx.start()
@@ -204,12 +219,11 @@ def _pipe_echo(secret: str, back: str, same_host: bool, q: Any) -> None:
     asyncio.run(main())
 
 
-def pipe_latency(lines: int, workdir: str, same_host: bool) -> list[float]:
+def pipe_latency(lines: int, workdir: str, same_host: bool, transport: str = "tls") -> list[float]:
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
     from onesh.net.pipes import PipeReceiver, PipeSender
-    from onesh.net.samehost import pipe_bind
 
     secret = os.path.join(workdir, "secret")
     keys = ClusterKeys.from_secret(load_secret(secret))
@@ -217,9 +231,9 @@ def pipe_latency(lines: int, workdir: str, same_host: bool) -> list[float]:
     async def main() -> list[float]:
         ctx = zmq.asyncio.Context()
         auth = start_authenticator(ctx, keys)
-        rx = PipeReceiver(ctx, keys, "back", bind=pipe_bind("127.0.0.1", same_host))
+        rx = PipeReceiver(ctx, keys, "back", bind=_bind(same_host, transport))
         q: Any = mp.Queue()
-        p = mp.Process(target=_pipe_echo, args=(secret, await rx.start(), same_host, q))
+        p = mp.Process(target=_pipe_echo, args=(secret, await rx.start(), same_host, transport, q))
         p.start()
         tx = PipeSender(ctx, keys, "there", await asyncio.to_thread(q.get))
         await tx.start()
@@ -307,35 +321,65 @@ def private_sshd(workdir: str) -> Iterator[list[str] | None]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1024, help="MiB per run (default 1024)")
+    ap.add_argument("--rounds", type=int, default=3, help="(baseline, measured) pairs per row (default 3)")
     ap.add_argument("--lines", type=int, default=2000, help="round trips for the latency (default 2000)")
     args = ap.parse_args()
     total = args.size * 1024 * 1024
-    rows: list[tuple[str, float | None]] = []
+    tls: list[tuple[str, Any]] = []
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "in.bin")
         with open(src, "wb") as f:
             block = os.urandom(1 << 20)
             for _ in range(args.size):
                 f.write(block)
-        raw = raw_zmq(total, curve=False)
-        rows.append(("raw pyzmq PUSH/PULL 64 KiB, tcp", raw))
-        rows.append(("raw pyzmq PUSH/PULL 64 KiB, tcp + Curve", raw_zmq(total, curve=True)))
-        rows.append(("raw pyzmq PUSH/PULL 64 KiB, ipc", raw_zmq(total, curve=False, ipc_dir=d)))
-        rows.append(("onesh pipe, same host (unix socket)", onesh_pipe(total, d, same_host=True)))
-        rows.append(("onesh pipe, between hosts (tcp + Curve)", onesh_pipe(total, d, same_host=False)))
-        rows.append(("local cat | cat (OS pipes)", shell_pipe("cat | cat > /dev/null", src, total)))
         with private_sshd(d) as ssh:
             cmd = " ".join([*ssh, "'cat > /dev/null'"]) if ssh else ""
-            rows.append(("cat | ssh 127.0.0.1 'cat > /dev/null'", shell_pipe(f"cat | {cmd}", src, total) if ssh else None))
+            if HAS_TLS:
+                tls = [("onesh pipe, between hosts (TLS 1.3)", lambda: onesh_pipe(total, d, False, "tls"))]
+            measured: list[tuple[str, Any]] = [
+                ("raw pyzmq PUSH/PULL 64 KiB, tcp + Curve", lambda: raw_zmq(total, curve=True)),
+                ("raw pyzmq PUSH/PULL 64 KiB, ipc", lambda: raw_zmq(total, curve=False, ipc_dir=d)),
+                ("onesh pipe, same host (unix socket)", lambda: onesh_pipe(total, d, True)),
+                *tls,
+                ("onesh pipe, between hosts (ZeroMQ + Curve)", lambda: onesh_pipe(total, d, False, "zmq")),
+                ("local cat | cat (OS pipes)", lambda: shell_pipe("cat | cat > /dev/null", src, total)),
+                ("cat | ssh 127.0.0.1 'cat > /dev/null'",
+                 (lambda: shell_pipe(f"cat | {cmd}", src, total)) if ssh else None),
+            ]
+            pairs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in measured}
+            for _ in range(args.rounds):
+                for name, run in measured:
+                    if run is not None:
+                        base = raw_zmq(total, curve=False)  # the reference, right before each
+                        pairs[name].append((base, run()))
+            # The choice of default between hosts: the two, back to back.
+            head = [(onesh_pipe(total, d, False, "zmq"), onesh_pipe(total, d, False, "tls"))
+                    for _ in range(args.rounds if HAS_TLS else 0)]
         lat = [("raw pyzmq DEALER/ROUTER + Curve", raw_latency(args.lines)),
-               ("onesh pipes, same host (unix socket)", pipe_latency(args.lines, d, same_host=True)),
-               ("onesh pipes, between hosts (tcp + Curve)", pipe_latency(args.lines, d, same_host=False))]
-    print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq tcp':>15}")
-    for name, rate in rows:
-        if rate is None:
+               ("onesh pipes, same host (unix socket)", pipe_latency(args.lines, d, True))]
+        if HAS_TLS:
+            lat.append(("onesh pipes, between hosts (TLS 1.3)", pipe_latency(args.lines, d, False, "tls")))
+        lat.append(("onesh pipes, between hosts (ZeroMQ + Curve)", pipe_latency(args.lines, d, False, "zmq")))
+    import onesh
+
+    print(f"code under test: {os.path.dirname(os.path.dirname(os.path.abspath(onesh.__file__ or '')))}"
+          f"  ({args.rounds} rounds, raw zmq tcp run right before each measured run)")
+    print(f"{'path (' + str(args.size) + ' MiB, 2 processes)':<46} {'MiB/s':>8} {'vs raw zmq tcp':>15}"
+          f"  {'(raw zmq tcp MiB/s)':>20}")
+    for name, _ in measured:
+        got = pairs[name]
+        if not got:
             print(f"{name:<46} {'skipped: no sshd (bash scripts/bench-deps.sh)':>20}")
-        else:
-            print(f"{name:<46} {rate / 2**20:>8.0f} {rate / raw:>14.2f}x")
+            continue
+        rate = statistics.median(r for _, r in got)
+        ratio = statistics.median(r / b for b, r in got)
+        base = statistics.median(b for b, _ in got)
+        print(f"{name:<46} {rate / 2**20:>8.0f} {ratio:>14.2f}x  {base / 2**20:>20.0f}")
+    if not HAS_TLS:
+        print(f"{'onesh pipe, between hosts (TLS 1.3)':<46} {'n/a':>8}  (this tree has no TLS pipes)")
+    if head:
+        print(f"TLS 1.3 / ZeroMQ + Curve, back to back: {statistics.median(t / z for z, t in head):.2f}x "
+              f"(pairs, MiB/s: {', '.join(f'{t / 2**20:.0f}/{z / 2**20:.0f}' for z, t in head)})")
     print(f"one line to an echo process and back (2 hops), {args.lines} round trips:")
     for name, samples in lat:
         print(f"  {name:<44} {_p50_p99(samples)}")

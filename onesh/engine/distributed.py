@@ -285,7 +285,8 @@ class Job:
 
     async def run(self) -> int:
         from onesh.net.pipes import PipeReceiver, PipeSender, pump_fd_to_pipe, pump_pipe_to_fd
-        from onesh.net.samehost import host_key, pipe_bind, same_host
+        from onesh.net.samehost import host_key, same_host
+        from onesh.net.transport import between_hosts, pipe_bind
 
         sc, plan = self.sc, self.plan
         host = _bind_host(sc.boot)
@@ -320,7 +321,7 @@ class Job:
         tx: PipeSender | None = None
         if dialled[0]:
             # The shell feeds a dial-out segment: its end binds first.
-            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False))
+            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False, between_hosts()))
             await tx.start()
         in_eps: dict[int, str] = {}  # segment → its bound input endpoint
         out_eps: dict[int, str] = {}  # segment → its bound output endpoint (its reader dials)
@@ -335,7 +336,8 @@ class Job:
                     else:
                         stdout = dict(plan.stdout)
                 elif dialled[i + 1]:
-                    stdout = {"kind": "pipe", "bind": True, "pipe_id": f"{self.id}/{i + 1}/in"}
+                    stdout = {"kind": "pipe", "bind": True, "pipe_id": f"{self.id}/{i + 1}/in",
+                              "transport": between_hosts()}
                 else:
                     stdout = {"kind": "pipe", "endpoint": in_eps[i + 1], "pipe_id": f"{self.id}/{i + 1}/in"}
                 if dialled[i]:
@@ -343,7 +345,7 @@ class Job:
                     stdin = {"kind": "pipe", "connect": writer_ep}
                 elif i > 0 or stdin_fd is not None:
                     writer = keys[i - 1] if i > 0 else here
-                    stdin = {"kind": "pipe", "same_host": same_host(writer, keys[i])}
+                    stdin = {"kind": "pipe", "same_host": same_host(writer, keys[i]), "transport": between_hosts()}
                 elif plan.stdin.get("kind") == "file":
                     stdin = dict(plan.stdin)
                 else:

@@ -1,9 +1,10 @@
 """Cluster secret and the keys derived from it.
 
 One 32-byte secret (a hex file, mode 0600) is the root of trust: CurveZMQ
-server and client keypairs and the Raft password are derived from it with
+server and client keypairs, the Raft password, the lease channel's key and
+the seed of the pipes' TLS key (net/tlscerts.py) are derived from it with
 BLAKE2b under distinct personalisation strings, so a peer without the secret
-can neither complete a Curve handshake nor speak to the Raft port.
+can neither complete a Curve or TLS handshake nor speak to the Raft port.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class ClusterKeys:
     raft_password: str
     cluster_id: str
     lease_key: bytes = b""  # AES-256-GCM key of the lease datagrams (net.leasewire)
+    tls_seed: bytes = b""  # the Ed25519 private key of the pipes' TLS certificate (net.tlscerts)
 
     @classmethod
     def from_secret(cls, secret: bytes) -> ClusterKeys:
@@ -82,6 +84,7 @@ class ClusterKeys:
             raft_password=_derive(secret, b"onesh-raft").hex(),
             cluster_id=_derive(secret, b"onesh-cluster-id").hex()[:16],
             lease_key=_derive(secret, b"onesh-lease"),
+            tls_seed=_derive(secret, b"onesh-pipe-tls"),
         )
 
 

@@ -1,15 +1,16 @@
-"""Same-host pipes: a Unix socket in a private directory instead of TCP + Curve.
+"""Same-host pipes: a Unix socket in a private directory instead of TLS over TCP.
 
 Two ends of a pipe on one machine — one kernel, one user, one filesystem
 view — talk over a Unix packet socket (`unix://`, onesh.net.unixsock) in
 a directory only this user can enter (mode 0700, owned by us: checked,
 never assumed).  The kernel is then what
 authenticates the peer (only this uid, and root, can connect to the
-socket file) and the bytes never leave it, so Curve would add nothing but
+socket file) and the bytes never leave it, so crypto would add nothing but
 two passes of crypto per byte: on loopback it halves a pipe's throughput.
-Whatever crosses hosts, or users, or mount namespaces stays TCP + Curve:
-a sender only skips Curve for a `unix://` endpoint, and only a receiver
-that checked its directory binds one.
+Whatever crosses hosts, or users, or mount namespaces is encrypted (TLS,
+or ZeroMQ + Curve: net/transport.py): a sender only goes without crypto
+to a `unix://` endpoint, and only a receiver that checked its directory
+binds one (transport.pipe_bind).
 
 `host_key()` names the conditions; two ends with equal keys may use one.
 """
@@ -20,19 +21,16 @@ import contextlib
 import errno
 import functools
 import os
-import secrets
 import socket
 import stat
 import tempfile
-
-IPC_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep clear of it
 
 
 def host_key() -> str | None:
     """boot id : uid : mount namespace — equal on both ends means one
     kernel, one user, one view of the filesystem.  None where that cannot
     be told (no /proc), or with $ONESH_NO_IPC set: then every pipe this
-    process wires uses TCP + Curve."""
+    process wires goes as between hosts (encrypted, over TCP)."""
     return None if os.environ.get("ONESH_NO_IPC") else _host_key()
 
 
@@ -66,19 +64,6 @@ def ipc_dir() -> str | None:
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
         return None
     return path
-
-
-def pipe_bind(tcp_host: str, same_host: bool) -> str:
-    """Where a pipe receiver binds: a fresh socket file in the private
-    directory when its writer is on this host (and the directory is
-    usable), else an ephemeral TCP port on `tcp_host`."""
-    if same_host:
-        d = ipc_dir()
-        if d is not None:
-            path = os.path.join(d, f"p{secrets.token_hex(8)}")
-            if len(path) <= IPC_PATH_MAX:
-                return f"unix://{path}"
-    return f"tcp://{tcp_host}:0"
 
 
 def same_host(a: str | None, b: str | None) -> bool:

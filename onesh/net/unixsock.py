@@ -1,76 +1,54 @@
 """The same-host transport of network pipes: Unix SOCK_SEQPACKET sockets
-driven straight by the event loop, no ZeroMQ.
+driven straight by the loop, no ZeroMQ, no crypto.
 
 Why not zmq's ipc://: every zmq message crosses to zmq's I/O thread and
 back (two more thread wake-ups per hop); a packet socket is one system call
 and one wake-up of the peer.  Measured on loopback, one line there and back
-between two asyncio processes: about 90 µs against about 235 µs.  The pipe
-protocol (sequence numbers, acks, credit, replay) is unchanged on top, so a
-broken connection still loses and duplicates nothing: the sender connects
-again and replays.
+between two asyncio processes: about 90 µs against about 235 µs.
 
-One packet is one pipe message, its parts kept apart by a small prefix:
+One packet is one pipe message: its fixed-size header, then its body
+(sendmsg gathers the two: the data is not joined; the reader splits the
+packet it got into two views, no copy).
 
-    [nparts: u8][len(part 0): u16][part 0][part 1 ...]
-
-(at most two parts: the msgpack header and, for a frame, its data).
-
-`UnixRouter` (the receiver: listens, any number of connections, each with
-an identity; replies go to one by identity, like a zmq ROUTER) and
-`UnixDealer` (the sender: one connection, opened again when it breaks)
-have the interface pipes.py's zmq owner has: `send(parts)`, `close()`, and
-callbacks `on_frames(parts)` / `after_batch()`.  Peers are admitted only
+`UnixListener` (the receiver: listens, any number of connections; a reply
+goes to one) and `UnixLink` (the sender: one connection, opened again
+when it breaks) implement `onesh.net.transport`.  Peers are admitted only
 if they run as our uid (SO_PEERCRED), on top of the 0700 directory the
 socket lives in (see samehost.py).
+
+A turned-round pipe (transport.dial_in, transport.listen_out: the writer
+listens, the reader dials) is `UnixBoundLink` and `UnixDialListener`.
+The shell never wires one on one host (nothing stands between two ends
+there: no firewall, no NAT), but every transport offers both directions,
+so the pipe ends need not care which transport they run on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
-import itertools
 import logging
 import os
 import socket
 import struct
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
+
+from onesh.net.pipe_protocol import Data
+from onesh.net.pipe_wire import BODY_MAX, HEADER_SIZE
+from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
 log = logging.getLogger("onesh.pipes")
 
-PREFIX = struct.Struct(">BH")
 SOCK_BUFFER = 1 << 20  # bytes of packets the kernel holds per direction
 RECV_BATCH = 64  # packets a callback takes before it yields a loop round
-
-Data = bytes | memoryview
-
-
-def is_unix(endpoint: str) -> bool:
-    return endpoint.startswith("unix://")
+MAX_PACKET = HEADER_SIZE + BODY_MAX
+REDIAL_AFTER = 0.2  # seconds a dialling reader waits before it dials its writer again
 
 
 def path_of(endpoint: str) -> str:
     return endpoint[len("unix://"):]
-
-
-def pack(parts: Sequence[Data]) -> list[Data]:
-    """The buffers of one packet (sendmsg gathers them: no join)."""
-    return [PREFIX.pack(len(parts), len(parts[0])), *parts]
-
-
-def unpack(packet: bytes) -> list[memoryview] | None:
-    """A packet's parts as views of it; None if malformed."""
-    if len(packet) < PREFIX.size:
-        return None
-    n, first = PREFIX.unpack_from(packet)
-    view = memoryview(packet)[PREFIX.size:]
-    if n == 1 and first == len(view):
-        return [view]
-    if n == 2 and first <= len(view):
-        return [view[:first], view[first:]]
-    return None
 
 
 def _tune(sock: socket.socket) -> None:
@@ -90,30 +68,28 @@ class _Conn:
     """One connected packet socket: reads into `on_packet`, writes with a
     backlog only while the kernel buffer is full (order kept)."""
 
-    def __init__(self, sock: socket.socket, max_packet: int, on_packet: Callable[[_Conn, list[memoryview]], None],
+    def __init__(self, sock: socket.socket, loop: Loop, on_packet: Callable[[_Conn, Data, Data], None],
                  on_batch: Callable[[], None], on_close: Callable[[_Conn], None]) -> None:
-        self.sock, self.max_packet = sock, max_packet
+        self.sock, self.loop = sock, loop
         self.on_packet, self.on_batch, self.on_close = on_packet, on_batch, on_close
         self.backlog: deque[list[Data]] = deque()
         self.closed = False
-        self.ident = b""  # the name a UnixRouter knows it by
-        self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
-        self._loop.add_reader(self._fd, self._readable)
+        loop.add_reader(self._fd, self._readable)
 
-    def send(self, parts: Sequence[Data]) -> None:
+    def send(self, header: bytes, body: Data) -> None:
         if self.closed:
             return
         if not self.backlog:
             try:
-                self.sock.sendmsg(pack(parts))
+                self.sock.sendmsg((header, body))
                 return
             except BlockingIOError:
-                self._loop.add_writer(self._fd, self._writable)
+                self.loop.add_writer(self._fd, self._writable)
             except OSError:
                 self.close()
                 return
-        self.backlog.append(pack(parts))
+        self.backlog.append([header, body])
 
     def _writable(self) -> None:
         while self.backlog:
@@ -125,13 +101,13 @@ class _Conn:
                 self.close()
                 return
             self.backlog.popleft()
-        self._loop.remove_writer(self._fd)
+        self.loop.remove_writer(self._fd)
 
     def _readable(self) -> None:
         got = 0
         while got < RECV_BATCH and not self.closed:
             try:
-                packet, _, flags, _ = self.sock.recvmsg(self.max_packet)
+                packet, _, flags, _ = self.sock.recvmsg(MAX_PACKET)
             except BlockingIOError:
                 break
             except OSError:
@@ -140,16 +116,16 @@ class _Conn:
             if not packet:  # the peer closed
                 self.close()
                 break
-            parts = unpack(packet) if not flags & socket.MSG_TRUNC else None
-            if parts is None:
+            if flags & socket.MSG_TRUNC or len(packet) < HEADER_SIZE:
                 # Bigger than any pipe message, or not one: a broken or
                 # hostile peer; drop the connection (as zmq's MAXMSGSIZE).
                 log.warning("pipe socket: dropped a peer that sent a malformed packet")
                 self.close()
                 break
             got += 1
+            view = memoryview(packet)
             try:
-                self.on_packet(self, parts)
+                self.on_packet(self, view[:HEADER_SIZE], view[HEADER_SIZE:])
             except Exception:  # a bug must not stop the socket for good
                 log.exception("pipe socket: handling a message failed")
         if got:
@@ -159,100 +135,111 @@ class _Conn:
         if self.closed:
             return
         self.closed = True
-        self._loop.remove_reader(self._fd)
+        self.loop.remove_reader(self._fd)
         if self.backlog:
-            self._loop.remove_writer(self._fd)
+            self.loop.remove_writer(self._fd)
         self.sock.close()
         self.on_close(self)
 
-    def flush_backlog(self) -> bool:
+    def flush(self) -> bool:
         """Try to hand the backlog to the kernel; whether anything is left."""
         if self.backlog and not self.closed:
             self._writable()
         return bool(self.backlog) and not self.closed
 
 
-class UnixRouter:
-    """The receiving end: binds `path`, accepts every connection from our
-    uid; `on_frames([identity, *parts])`; `send([identity, *parts])` goes
-    to that connection (dropped if it is gone, as by a zmq ROUTER)."""
+def _listening(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.bind(path)
+        sock.listen(16)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
 
-    def __init__(self, path: str, max_packet: int, on_frames: Callable[[list[Any]], None],
-                 after_batch: Callable[[], None] | None = None) -> None:
-        self.path, self.max_packet = path, max_packet
-        self.on_frames, self.after_batch = on_frames, after_batch
-        self.conns: dict[bytes, _Conn] = {}
-        self._ids = itertools.count(1)
-        self._loop = asyncio.get_running_loop()
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+def _accepted(listener: socket.socket) -> list[socket.socket]:
+    """The connections waiting on a listening socket from our uid, tuned."""
+    socks = []
+    while True:
         try:
-            self.listener.bind(path)
-            self.listener.listen(16)
-        except OSError:
-            self.listener.close()
-            raise
-        self.listener.setblocking(False)
-        self._loop.add_reader(self.listener.fileno(), self._accept)
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            break
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("pipe socket: cannot accept: %s", e)
+            break
+        if not _same_uid(sock):
+            sock.close()
+            continue
+        _tune(sock)
+        socks.append(sock)
+    return socks
+
+
+def _dial(path: str) -> tuple[socket.socket | None, bool]:
+    """Connect to path: (the socket or None, refused: nobody listens there)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    _tune(sock)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        log.debug("pipe socket: connect %s: %s", path, e)
+        return None, e.errno in (errno.ECONNREFUSED, errno.ENOENT)
+    return sock, False
+
+
+class UnixListener:
+    """The receiving end: binds the path, accepts every connection from
+    our uid; `on_message(conn, header, body)`; `send(conn, ...)` answers
+    that connection (dropped if it is gone, as by a zmq ROUTER)."""
+
+    def __init__(self, bind: str, on_message: ListenerCallback, after_batch: Callable[[], None],
+                 loop: Loop) -> None:
+        self.endpoint = bind
+        self.path = path_of(bind)
+        self.on_message, self.after_batch, self.loop = on_message, after_batch, loop
+        self.conns: set[_Conn] = set()
+        self.listener = _listening(self.path)
+        loop.add_reader(self.listener.fileno(), self._accept)
         self.closing = False
 
     def _accept(self) -> None:
-        while True:
-            try:
-                sock, _ = self.listener.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as e:
-                if e.errno in (errno.EMFILE, errno.ENFILE):
-                    log.warning("pipe socket: cannot accept: %s", e)
-                return
-            if not _same_uid(sock):
-                sock.close()
-                continue
-            _tune(sock)
-            conn = _Conn(sock, self.max_packet, self._on_packet, self._batch, self._gone)
-            conn.ident = next(self._ids).to_bytes(8, "big")
-            self.conns[conn.ident] = conn
+        for sock in _accepted(self.listener):
+            self.conns.add(_Conn(sock, self.loop, self.on_message, self.after_batch, self.conns.discard))
 
-    def _on_packet(self, conn: _Conn, parts: list[memoryview]) -> None:
-        self.on_frames([conn.ident, *parts])
+    def send(self, conn: object, header: bytes, body: Data) -> None:
+        if not self.closing and isinstance(conn, _Conn):
+            conn.send(header, body)
 
-    def _gone(self, conn: _Conn) -> None:
-        self.conns.pop(conn.ident, None)
+    def flush(self) -> bool:
+        return any([c.flush() for c in list(self.conns)])
 
-    def _batch(self) -> None:
-        if self.after_batch is not None:
-            self.after_batch()
-
-    def send(self, parts: list[Data]) -> None:
-        if self.closing:
-            return
-        conn = self.conns.get(bytes(parts[0]))
-        if conn is not None:
-            conn.send(parts[1:])
-
-    async def close(self, flush: float = 0.5) -> None:
+    def close(self) -> None:
         self.closing = True
-        deadline = self._loop.time() + flush
-        while any(c.flush_backlog() for c in list(self.conns.values())) and self._loop.time() < deadline:
-            await asyncio.sleep(0.01)
-        self._loop.remove_reader(self.listener.fileno())
+        self.loop.remove_reader(self.listener.fileno())
         self.listener.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
-        for conn in list(self.conns.values()):
+        for conn in list(self.conns):
             conn.close()
 
 
-class UnixDealer:
-    """The sending end: one connection to `path`.  A message sent while it
-    is broken (the reader's socket gone or not accepting) is dropped, like
-    one zmq loses with its peer: the pipe protocol replays it after
+class UnixLink:
+    """The sending end: one connection to the path.  A message sent while
+    it is broken (the reader's socket gone or not accepting) is dropped,
+    like one zmq loses with its peer: the pipe protocol replays it after
     `reopen()`, which the sender's resend timer calls."""
 
-    def __init__(self, path: str, max_packet: int, on_frames: Callable[[list[Any]], None]) -> None:
-        self.path, self.max_packet, self.on_frames = path, max_packet, on_frames
+    def __init__(self, endpoint: str, on_message: LinkCallback, loop: Loop) -> None:
+        self.path, self.on_message, self.loop = path_of(endpoint), on_message, loop
         self.conn: _Conn | None = None
         self.closing = False
+        self.refused = False  # the last connect found nobody listening: the reader is gone
         self.reopen()
 
     @property
@@ -263,24 +250,142 @@ class UnixDealer:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        _tune(sock)
-        try:
-            sock.connect(self.path)
-        except OSError as e:
-            sock.close()
-            log.debug("pipe socket: connect %s: %s", self.path, e)
-            return
-        self.conn = _Conn(sock, self.max_packet, lambda c, p: self.on_frames(p), lambda: None, lambda c: None)
+        sock, self.refused = _dial(self.path)
+        if sock is not None:
+            self.conn = _Conn(sock, self.loop, self._on_packet, _nothing, _nothing)
 
-    def send(self, parts: list[Data]) -> None:
+    def _on_packet(self, conn: _Conn, header: Data, body: Data) -> None:
+        self.on_message(header, body)
+
+    def send(self, header: bytes, body: Data) -> None:
         if self.conn is not None and not self.closing:
-            self.conn.send(parts)
+            self.conn.send(header, body)
 
-    async def close(self, flush: float = 0.5) -> None:
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
         self.closing = True
         if self.conn is not None:
-            deadline = asyncio.get_running_loop().time() + flush
-            while self.conn.flush_backlog() and asyncio.get_running_loop().time() < deadline:
-                await asyncio.sleep(0.01)
             self.conn.close()
+
+
+class UnixBoundLink:
+    """The writer's end of a turned-round pipe: it listens on the path and
+    its reader dials in (transport.BoundLink); the newest connection from
+    our uid is the reader's.  What is sent while none is up waits for it."""
+
+    refused = False  # (a reader that never dials is told by silence)
+
+    def __init__(self, bind: str, on_message: LinkCallback, loop: Loop) -> None:
+        self.endpoint, self.path = bind, path_of(bind)
+        self.on_message, self.loop = on_message, loop
+        self.conn: _Conn | None = None
+        self.pending: list[tuple[bytes, Data]] = []  # sent while no reader is connected
+        self.closing = False
+        self.listener = _listening(self.path)
+        loop.add_reader(self.listener.fileno(), self._accept)
+
+    @property
+    def broken(self) -> bool:
+        return self.conn is None or self.conn.closed
+
+    def _accept(self) -> None:
+        for sock in _accepted(self.listener):
+            if self.conn is not None:
+                self.conn.close()  # the reader gave that one up: it dialled again
+            self.conn = _Conn(sock, self.loop, self._on_packet, _nothing, _nothing)
+            pending, self.pending = self.pending, []
+            for header, body in pending:
+                self.conn.send(header, body)
+
+    def _on_packet(self, conn: _Conn, header: Data, body: Data) -> None:
+        if conn is self.conn:
+            self.on_message(header, body)
+
+    def send(self, header: bytes, body: Data) -> None:
+        if self.closing:
+            return
+        if self.conn is None or self.conn.closed:
+            self.pending.append((header, body))  # (bounded by credit; reopen() drops it)
+            return
+        self.conn.send(header, body)
+
+    def reopen(self) -> None:
+        """Drop the connection (the reader dials again) and what waits for
+        it; the listening socket stays (the reader's only way to us)."""
+        self.pending.clear()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
+        self.closing = True
+        self.pending.clear()
+        self.loop.remove_reader(self.listener.fileno())
+        self.listener.close()
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)
+        if self.conn is not None:
+            self.conn.close()
+
+
+class UnixDialListener:
+    """The reader's end of a turned-round pipe: it dials its writer's path,
+    again REDIAL_AFTER after each lost connection, until closed
+    (transport.Listener)."""
+
+    endpoint = ""  # (nobody dials us)
+
+    def __init__(self, endpoint: str, on_message: ListenerCallback, after_batch: Callable[[], None],
+                 loop: Loop) -> None:
+        self.path = path_of(endpoint)
+        self.on_message, self.after_batch, self.loop = on_message, after_batch, loop
+        self.conn: _Conn | None = None
+        self.closing = False
+        self._timer: Any = None
+        self._dial()
+
+    def _dial(self) -> None:
+        self._timer = None
+        if self.closing:
+            return
+        sock, _ = _dial(self.path)
+        if sock is not None and not _same_uid(sock):  # (a stranger's socket at the path)
+            sock.close()
+            sock = None
+        if sock is None:
+            self._redial()
+            return
+        self.conn = _Conn(sock, self.loop, self.on_message, self.after_batch, self._closed)
+
+    def _closed(self, conn: _Conn) -> None:
+        if conn is self.conn:
+            self.conn = None
+        self._redial()
+
+    def _redial(self) -> None:
+        if not self.closing and self._timer is None:
+            self._timer = self.loop.call_later(REDIAL_AFTER, self._dial)
+
+    def send(self, conn: object, header: bytes, body: Data) -> None:
+        if not self.closing and isinstance(conn, _Conn):
+            conn.send(header, body)
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+    def close(self) -> None:
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.conn is not None:
+            self.conn.close()
+
+
+def _nothing(*_: Any) -> None:
+    pass

@@ -28,7 +28,8 @@ from typing import Any
 
 from onesh.aio import within
 from onesh.net.rpc import RpcError
-from onesh.net.samehost import host_key, pipe_bind, same_host
+from onesh.net.samehost import host_key, same_host
+from onesh.net.transport import pipe_bind
 
 WATCH_FOR = 4.0  # seconds per long poll (pubsub.WATCH_MAX caps it)
 STRAGGLERS = 1.0  # seconds a writer waits for the other registered readers to link

@@ -23,8 +23,8 @@ Segment spec:
      "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P}
                | {"kind": "pipe", "connect": E}  (we dial out: the writer bound E)
      "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
-               | {"kind": "pipe", "bind": true, "pipe_id": I}  (our reader dials out: we bind and
-                 report the endpoint as "stdout_endpoint")
+               | {"kind": "pipe", "bind": true, "pipe_id": I, "transport": T}  (our reader dials out:
+                 we bind, with T (tls, zmq), and report the endpoint as "stdout_endpoint")
                | {"kind": "file", "path": P, "append": bool}
                | {"kind": "topic", "path": P}  (a named pipe: every reader gets it),
      "stderr": {"kind": "pipe", "endpoint": E, "pipe_id": I} | {"kind": "null"}}
@@ -127,7 +127,7 @@ class StageHost:
     async def run(self) -> int:
         from onesh.net.keys import start_authenticator
         from onesh.net.pipes import PipeReceiver, PipeSender
-        from onesh.net.samehost import pipe_bind
+        from onesh.net.transport import pipe_bind
 
         auth = start_authenticator(self.ctx, self.keys)
         try:
@@ -145,7 +145,11 @@ class StageHost:
             elif stdin_spec.get("kind") == "pipe":
                 # On the runtime's own address (not loopback: the writer may
                 # be on another host), or a Unix socket when it is on this one.
-                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")))
+                # The transport between hosts is the shell's pick (spec), so
+                # ONESH_PIPE_TRANSPORT in the shell's environment decides.
+                wanted = stdin_spec.get("transport")
+                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")),
+                                 wanted if isinstance(wanted, str) else None)
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=bind)
                 endpoint = await receiver.start()
             else:
@@ -153,9 +157,12 @@ class StageHost:
             out_sender = err_sender = None
             if stdout_spec.get("kind") == "pipe" and stdout_spec.get("bind"):
                 # Our reader dials out: we bind, on our runtime's address,
-                # and it is told where (stdout_endpoint in our first line).
+                # with the shell's transport between hosts, and it is told
+                # where (stdout_endpoint in our first line).
+                wanted = stdout_spec.get("transport")
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                        bind=pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False))
+                                        bind=pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False,
+                                                       wanted if isinstance(wanted, str) else None))
                 await out_sender.start()
             elif stdout_spec.get("kind") == "pipe":
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),

@@ -58,6 +58,7 @@ class Segment:
     bytes_in: int = 0
     bytes_out: int = 0
     relinks: int = 0  # times its output pipe was re-opened (fault injection: SIGUSR2)
+    stdin_transport: str = ""  # its input pipe's scheme (unix, tls, tcp): says how it was wired
     io: dict[str, Any] = field(default_factory=dict)  # the stage host's last report (lines, blocked)
     finished_at: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,7 +132,13 @@ class StageService:
             await proc.wait()
             raise HandlerError(f"{hello['error']} (on {cfg.name})")
         labels = [str(s.get("label", "")) for s in stages if isinstance(s, dict)]
-        seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])))
+        # (A stage that dials its input pipe binds nothing: its transport
+        # is the writer's endpoint's.)
+        stdin_spec = spec.get("stdin")
+        dialled = stdin_spec.get("connect", "") if isinstance(stdin_spec, dict) else ""
+        stdin_ep = str(hello.get("stdin_endpoint", "") or dialled)
+        seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])),
+                      stdin_transport=stdin_ep.split("://", 1)[0] if "://" in stdin_ep else "")
         self.segments[(job, index)] = seg
         task = asyncio.create_task(self.follow(seg))
         self.tasks.add(task)
@@ -241,6 +248,7 @@ class StageService:
             out.append({"job": job, "segment": index, "stages": seg.labels, "pids": seg.pids,
                         "host_pid": seg.proc.pid, "state": state, "statuses": seg.statuses,
                         "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out, "relinks": seg.relinks,
+                        "stdin_transport": seg.stdin_transport,
                         "lines_in": seg.io.get("lines_in"), "lines_out": seg.io.get("lines_out"),
                         "blocked": bool(seg.io.get("blocked")) and seg.statuses is None,
                         "started": seg.started})

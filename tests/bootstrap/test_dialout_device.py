@@ -10,17 +10,22 @@ pipeline stages, its pipes dialled from the device."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from controller import Controller
 from netdevice import NetDevice, NoFirewall, dropped_inbound, firewall_inbound
 from test_bootstrap_device import EDGE, nothing_installed, stage_tcp_peers
+
+from onesh.runtime.client import _call
+from onesh.runtime.localcluster import ClusterInfo
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +39,17 @@ def firewalled(device: NetDevice) -> Iterator[NetDevice]:
     yield device  # (the rules go with the namespace)
 
 
+def _stage_rows(cluster: ClusterInfo, runtime: str) -> list[dict[str, Any]]:
+    """The segments a runtime ran (stage.list), asked at its endpoint (a
+    dial-out runtime's is its relay's)."""
+    snap = asyncio.run(_call(cluster.boot, cluster.secret, "cluster.status"))
+    endpoint = snap["members"][runtime]["endpoint"]
+    return list(asyncio.run(_call([endpoint], cluster.secret, "stage.list", {}, 5.0))["rows"])
+
+
 def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller, firewalled: NetDevice,
-                                                          clean_device: NetDevice, tmp_path: Path) -> None:
+                                                          clean_device: NetDevice, cluster: ClusterInfo,
+                                                          tmp_path: Path) -> None:
     device = clean_device
     # Without --dial-out: the runtime joins (it can reach the cluster), but
     # the cluster cannot call it back: refused, in words, and stopped.
@@ -72,7 +86,7 @@ def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
-    assert device.host_addr in peers, peers  # TCP (+ Curve) to the cluster's side, dialled by the device
+    assert device.host_addr in peers, peers  # TCP (+ TLS) to the cluster's side, dialled by the device
     r = controller.onesh("-c", "cat /data/edge.log")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
@@ -91,6 +105,11 @@ def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.split()[0]) == len(lines)
     assert dropped_inbound(device) == dropped, "the cluster tried to connect to the device"
+    # Both pipes into the device (the shell's, then r1's) were turned round
+    # over the default transport between hosts: TLS, dialled by the device.
+    rows = {r["stages"][0].strip(): r for r in _stage_rows(cluster, "edge1")}
+    for first in ("cat /dev/sensor/9 @edge1", "grep seq @edge1"):
+        assert rows[first]["stdin_transport"] == "tls", rows
 
     # Again: an upgrade in place (the name is its own, though its endpoint is a relay's).
     r = controller.onesh("bootstrap", "edge1", "--dial-out", *EDGE)

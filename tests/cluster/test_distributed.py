@@ -21,6 +21,28 @@ from onesh.net import samehost
 pytestmark = pytest.mark.slow
 
 
+# How a job's pipes are wired: as on one host (Unix sockets), or as
+# between hosts (ONESH_NO_IPC) over TLS 1.3 or ZeroMQ + Curve (the shell
+# picks the transport for all of its job's pipes: ONESH_PIPE_TRANSPORT).
+TRANSPORTS = ["unix", "tls", "zmq"]
+SCHEME = {"unix": "unix", "tls": "tls", "zmq": "tcp"}
+
+
+def transport_env(transport: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("ONESH_NO_IPC", None)
+    env.pop("ONESH_PIPE_TRANSPORT", None)
+    if transport != "unix":
+        env["ONESH_NO_IPC"] = "1"
+        env["ONESH_PIPE_TRANSPORT"] = transport
+    return env
+
+
+def stage_rows(cluster: Cluster, runtime: str, stages: list[str]) -> list[dict[str, object]]:
+    rows = cluster.call(cluster.info.runtimes[runtime].listen, "stage.list")["rows"]
+    return [r for r in rows if [s.strip() for s in r["stages"]] == stages]
+
+
 def onesh(cluster: Cluster, code: str, *, cwd: Path, stdin: bytes | None = None,
           timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
@@ -110,7 +132,10 @@ def test_stderr_of_remote_stages_reaches_the_shell(cluster: Cluster, tmp_path: P
     assert "[r3] onesh: no-such" not in err
 
 
-def test_bytes_through_three_runtimes(cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_bytes_through_three_runtimes(cluster: Cluster, tmp_path: Path, transport: str) -> None:
+    """1 GiB (ONESH_TEST_PIPE_BYTES) through four network pipes, the same
+    sha256 out as in, over each transport."""
     size = int(os.environ.get("ONESH_TEST_PIPE_BYTES", str(1024 * 1024 * 1024)))
     data = os.urandom(1024 * 1024)
     src = tmp_path / "in.bin"
@@ -120,16 +145,22 @@ def test_bytes_through_three_runtimes(cluster: Cluster, tmp_path: Path) -> None:
     with open(src, "rb") as fin, open(tmp_path / "out.bin", "wb") as fout:
         r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
                             "cat @r1 | cat @r2 | cat @r3"], stdin=fin, stdout=fout, stderr=subprocess.PIPE,
-                           cwd=tmp_path, timeout=600)
+                           cwd=tmp_path, timeout=600, env=transport_env(transport))
     assert r.returncode == 0, r.stderr.decode()
     assert _sha(tmp_path / "out.bin") == _sha(src)
+    for rt in ("r1", "r2", "r3"):  # each stage's input came over the transport asked for
+        newest = max(stage_rows(cluster, rt, [f"cat @{rt}"]), key=lambda row: float(str(row["started"])))
+        assert newest["stdin_transport"] == SCHEME[transport], newest
 
 
-def test_backpressure_bounds_the_producer(cluster: Cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_backpressure_bounds_the_producer(cluster: Cluster, tmp_path: Path, transport: str) -> None:
+    """A consumer that sleeps before it reads: the producer's bytes stay
+    bounded (window + OS buffers), over each transport."""
     proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
                              "cat /dev/zero @r1 | sh -c 'sleep 6; head -c 1000000 | wc -c' @r2"],
                             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, env=transport_env(transport))
     try:
         time.sleep(4)
         rows = _ps_rows(cluster, tmp_path)
@@ -345,22 +376,19 @@ def test_a_killed_stage_host_ends_the_job(cluster: Cluster, tmp_path: Path) -> N
             proc.wait()
 
 
-@pytest.mark.parametrize("transport", ["unix", "tcp"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Cluster, tmp_path: Path,
                                                                     transport: str) -> None:
     """Drop and re-open the link between two stages several times while
     256 MiB flow (the stage host's SIGUSR2 fault injection): over the Unix
-    sockets runtimes on one host use, and over TCP + Curve, what runtimes
-    on different hosts use (forced here with ONESH_NO_IPC)."""
+    sockets runtimes on one host use, and over TLS and over ZeroMQ + Curve,
+    what runtimes on different hosts use (forced here with ONESH_NO_IPC)."""
     src = tmp_path / "in.bin"
     block = os.urandom(1 << 20)
     with open(src, "wb") as f:
         for _ in range(256):
             f.write(block)
-    env = dict(os.environ)
-    env.pop("ONESH_NO_IPC", None)
-    if transport == "tcp":
-        env["ONESH_NO_IPC"] = "1"
+    env = transport_env(transport)
     ipc = samehost.ipc_dir() or "/nonexistent"
     with open(src, "rb") as fin, open(tmp_path / "out.bin", "wb") as fout:
         proc = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
@@ -395,6 +423,8 @@ def test_relinking_the_pipe_mid_stream_loses_and_duplicates_nothing(cluster: Clu
     rows = cluster.call(cluster.info.runtimes["r1"].listen, "stage.list")["rows"]
     done = max((r for r in rows if [s.strip() for s in r["stages"]] == ["cat @r1"]), key=lambda r: r["started"])
     assert done["relinks"] >= 1, done
+    reader = max(stage_rows(cluster, "r2", ["tr a a @r2"]), key=lambda row: float(str(row["started"])))
+    assert reader["stdin_transport"] == SCHEME[transport], reader  # the link relinked was the one asked for
     if transport == "unix":
         assert len(sockets) >= 3, "the job's pipes were not Unix sockets"  # in r1, in r2, out, 2 err
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,6 +17,7 @@ import zmq.asyncio
 from onesh.engine.distributed import Job, start_order
 from onesh.errors import OneshError
 from onesh.net.keys import ClusterKeys, start_authenticator
+from onesh.net.pipe_protocol import PipeError
 from onesh.net.pipes import PipeReceiver, PipeSender
 from onesh.net.relay import Relay
 from onesh.net.rpc import RpcError, RpcServer, call_once
@@ -96,13 +98,22 @@ def test_a_relay_whose_device_is_not_connected_times_out_and_goes_on() -> None:
     asyncio.run(_with_ctx(body))
 
 
-def test_a_pipe_whose_reader_dials_its_writer_delivers_every_byte_once() -> None:
+def _bind(scheme: str, tmp_path: Path) -> str:
+    """Where a writer of a turned-round pipe listens, per transport."""
+    return f"unix://{tmp_path}/p" if scheme == "unix" else f"{scheme}://127.0.0.1:0"
+
+
+@pytest.mark.parametrize("scheme", ["tls", "tcp", "unix"])
+def test_a_pipe_whose_reader_dials_its_writer_delivers_every_byte_once(scheme: str, tmp_path: Path) -> None:
     data = os.urandom(3 * 1024 * 1024 + 777)
 
     async def body(ctx: zmq.asyncio.Context) -> None:
-        tx = PipeSender(ctx, KEYS, "job/1/in", bind="tcp://127.0.0.1:0")
+        tx = PipeSender(ctx, KEYS, "job/1/in", bind=_bind(scheme, tmp_path))
         ep = await tx.start()
-        assert ep.startswith("tcp://127.0.0.1:") and not ep.endswith(":0")
+        if scheme == "unix":
+            assert ep == f"unix://{tmp_path}/p"
+        else:
+            assert ep.startswith(f"{scheme}://127.0.0.1:") and not ep.endswith(":0")
         rx = PipeReceiver(ctx, KEYS, "job/1/in", connect=ep)
         assert await rx.start() == ""
         got = bytearray()
@@ -120,6 +131,47 @@ def test_a_pipe_whose_reader_dials_its_writer_delivers_every_byte_once() -> None
         await task
         await rx.close()
         assert bytes(got) == data
+        # The reader dials a second connection after the relink; zmq's
+        # bound socket is kept, one connection throughout.
+        assert tx.reconnects == 1 and rx.links == (1 if scheme == "tcp" else 2)
+
+    asyncio.run(_with_ctx(body))
+
+
+@pytest.mark.parametrize("scheme", ["tls", "tcp", "unix"])
+def test_a_writer_whose_reader_never_dials_in_is_told_it_is_gone(scheme: str, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from onesh.net import pipe_ends
+
+    monkeypatch.setattr(pipe_ends, "GIVE_UP_AFTER", 1.0)
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        tx = PipeSender(ctx, KEYS, "job/1/in", bind=_bind(scheme, tmp_path))
+        await tx.start()
+        with pytest.raises(PipeError, match="unreachable"):
+            for _ in range(100):
+                await asyncio.wait_for(tx.write(b"x" * 65536), 5)
+        await tx.abort("test over")
+
+    asyncio.run(_with_ctx(body))
+
+
+def test_a_stranger_at_a_bound_writer_gets_nothing_and_the_reader_gets_everything() -> None:
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        tx = PipeSender(ctx, KEYS, "job/1/in", bind="tls://127.0.0.1:0")
+        ep = await tx.start()
+        stranger = PipeReceiver(ctx, OTHER, "job/1/in", connect=ep)  # other keys: its handshake fails
+        await stranger.start()
+        await asyncio.sleep(0.3)
+        rx = PipeReceiver(ctx, KEYS, "job/1/in", connect=ep)
+        await rx.start()
+        await tx.write(b"hello\n")
+        await tx.close(timeout=10)
+        assert await rx.read() == b"hello\n"
+        assert await rx.read() == b""
+        assert stranger.links == 0
+        await rx.close()
+        await stranger.close()
 
     asyncio.run(_with_ctx(body))
 

@@ -1,4 +1,4 @@
-"""Same-host pipes: when a Unix socket replaces TCP + Curve, and how the
+"""Same-host pipes: when a Unix socket replaces TLS over TCP, and how the
 private directory it lives in is checked."""
 
 from __future__ import annotations
@@ -15,13 +15,16 @@ import zmq.asyncio
 from onesh.net import samehost
 from onesh.net.keys import ClusterKeys, create_secret, load_secret
 from onesh.net.pipe_protocol import FRAME_MAX
-from onesh.net.pipes import HEADER_MAX, PipeReceiver, PipeSender
+from onesh.net.pipe_wire import HEADER_SIZE
+from onesh.net.pipes import PipeReceiver, PipeSender
+from onesh.net.transport import pipe_bind
 
 
 @pytest.fixture
 def tmpdir_(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(samehost.tempfile, "gettempdir", lambda: str(tmp_path))
     monkeypatch.delenv("ONESH_NO_IPC", raising=False)
+    monkeypatch.delenv("ONESH_PIPE_TRANSPORT", raising=False)
     return tmp_path
 
 
@@ -31,7 +34,7 @@ def test_the_private_directory_is_made_0700_and_checked(tmpdir_: Path) -> None:
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
     os.chmod(d, 0o755)  # opened to others (by someone, somehow): not used
     assert samehost.ipc_dir() is None
-    assert samehost.pipe_bind("127.0.0.1", True) == "tcp://127.0.0.1:0"
+    assert pipe_bind("127.0.0.1", True) == "tls://127.0.0.1:0"
     os.chmod(d, 0o700)
     os.rmdir(d)
     os.symlink(tmpdir_, d)  # a link planted in its place: not followed
@@ -39,17 +42,25 @@ def test_the_private_directory_is_made_0700_and_checked(tmpdir_: Path) -> None:
 
 
 def test_a_unix_socket_only_for_a_writer_on_this_host(tmpdir_: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert samehost.pipe_bind("10.0.0.5", False) == "tcp://10.0.0.5:0"
-    ep = samehost.pipe_bind("10.0.0.5", True)
+    assert pipe_bind("10.0.0.5", False) == "tls://10.0.0.5:0"
+    assert pipe_bind("::1", False) == "tls://[::1]:0"
+    monkeypatch.setenv("ONESH_PIPE_TRANSPORT", "zmq")  # ZeroMQ + Curve between hosts, if asked
+    assert pipe_bind("10.0.0.5", False) == "tcp://10.0.0.5:0"
+    assert pipe_bind("10.0.0.5", False, "tls") == "tls://10.0.0.5:0"  # the shell's pick wins
+    monkeypatch.delenv("ONESH_PIPE_TRANSPORT")
+    assert pipe_bind("10.0.0.5", False, "zmq") == "tcp://10.0.0.5:0"
+    assert pipe_bind("10.0.0.5", False, "rot13") == "tls://10.0.0.5:0"  # nothing unknown: the default
+    ep = pipe_bind("10.0.0.5", True)
     assert ep.startswith(f"unix://{tmpdir_}/onesh-{os.getuid()}/p")
-    assert samehost.pipe_bind("10.0.0.5", True) != ep  # a fresh name each time
+    assert pipe_bind("10.0.0.5", True) != ep  # a fresh name each time
     key = samehost.host_key()
     assert key is not None and key.split(":")[-2] == str(os.getuid())
     assert samehost.same_host(key, key) and not samehost.same_host(None, None)
     assert not samehost.same_host(key, key.replace(f":{os.getuid()}:", ":12345:"))  # another user
-    monkeypatch.setenv("ONESH_NO_IPC", "1")
-    assert samehost.host_key() is None
-    assert samehost.pipe_bind("10.0.0.5", True) == "tcp://10.0.0.5:0"
+    monkeypatch.setenv("ONESH_NO_IPC", "1")  # forces the between-hosts path, even for a same-host writer
+    assert samehost.host_key() is None and samehost.ipc_dir() is None
+    assert pipe_bind("10.0.0.5", True) == "tls://10.0.0.5:0"
+    assert pipe_bind("10.0.0.5", True, "zmq") == "tcp://10.0.0.5:0"
 
 
 def test_a_runtime_sweeps_only_dead_sockets(tmpdir_: Path) -> None:
@@ -74,11 +85,11 @@ def test_a_peer_sending_garbage_or_oversized_packets_is_dropped(tmpdir_: Path) -
 
     async def body() -> None:
         ctx = zmq.asyncio.Context()  # (a Unix-socket pipe never touches it)
-        rx = PipeReceiver(ctx, keys, "j/0/in", bind=samehost.pipe_bind("127.0.0.1", True))
+        rx = PipeReceiver(ctx, keys, "j/0/in", bind=pipe_bind("127.0.0.1", True))
         ep = await rx.start()
         path = ep[len("unix://"):]
         rogues = []
-        for packet in (b"\x07junk", b"\x01\x00\x01" + b"x" * (FRAME_MAX + HEADER_MAX + 4096)):
+        for packet in (b"\x07junk", b"\x03\x02" + b"x" * (FRAME_MAX + HEADER_SIZE + 4096)):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
             s.connect(path)

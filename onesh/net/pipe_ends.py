@@ -1,0 +1,359 @@
+"""The two ends of a network pipe, over any transport, on any loop.
+
+A pipe has a *receiver* (the downstream stage: it listens) and a *sender*
+(the upstream stage: it dials).  These classes join the sans-IO pipe
+protocol (`pipe_protocol`: sequence numbers, acks, credit, replay) to a
+transport (`transport`: unix://, tls://, tcp://) through the wire format
+(`pipe_wire`).  They react to what arrives and never wait: waiting is the
+driver's: asyncio's today (`pipes.PipeReceiver`, `pipes.PipeSender`:
+stage hosts, the shell, named pipes).  Nothing here needs asyncio, so a
+blocking driver — a builtin agent owning its pipe ends, without the
+stage host's pumps — can sit on the same ends (not built yet: see
+docs/architecture.md).  A driver calls `tick()` every RESEND_AFTER / 2
+seconds.
+
+Per frame, nothing is packed or copied: a header is one struct, the data
+goes to the transport as the writer gave it (a view of its bytes) and
+comes out of it as the reader receives it (a view of the packet, or the
+buffer the TLS record train was read into).  The receiver acknowledges
+once per burst of messages, not once per frame; the sender sends only
+what the receiver's credit allows, so no queue grows anywhere.
+
+When acks stop coming the sender says hello again and replays everything
+unacknowledged (the receiver drops duplicates), opening a fresh connection
+if its transport lost the old one; `reconnect()` does the same at once
+(fault injection: a stage host's SIGUSR2).  A reader that stopped reading
+says so in its acks (`gone`: SIGPIPE for a network pipe); one whose
+endpoint refuses connections, or that answers nothing for GIVE_UP_AFTER
+seconds while the writer waits, is gone too.
+
+When the reader runs where the writer cannot reach it (`--dial-out`), the
+pipe is turned round (`connect=` on the receiver, `bind=` on the sender):
+the writer's link listens and the reader's listener dials it
+(transport.dial_in, transport.listen_out).  Nothing here changes but who
+opens the connection: the writer still says hello, the reader still acks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from onesh.net import pipe_wire as wire
+from onesh.net.pipe_protocol import FRAME_MAX, Ack, Data, Frame, PipeError, Receiver, Sender
+from onesh.net.transport import Credentials, Link, Listener, Loop, dial, dial_in, listen, listen_out
+
+log = logging.getLogger("onesh.pipes")
+
+RESEND_AFTER = 0.5  # seconds without an ack before the sender replays
+GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader gone
+REFUSALS = 2  # reconnects refused in a row (nothing listens any more): reader gone
+PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
+
+
+class LineSampler:
+    """Lines per byte, from every SAMPLE_EVERY-th block: `top --cluster`
+    shows lines/s without a newline count on the hot path."""
+
+    SAMPLE_EVERY = 16
+
+    def __init__(self) -> None:
+        self.blocks = 0
+        self.bytes = 0
+        self.newlines = 0
+
+    def sample(self, blocks: Any) -> None:
+        self.blocks += 1
+        if self.blocks % self.SAMPLE_EVERY == 1:
+            for b in blocks:
+                self.bytes += len(b)
+                self.newlines += bytes(b).count(b"\n") if isinstance(b, memoryview) else b.count(b"\n")
+
+    def lines(self, total_bytes: int) -> int:
+        """About how many lines `total_bytes` of this stream hold."""
+        return round(total_bytes * self.newlines / self.bytes) if self.bytes else 0
+
+
+class ReceiverEnd:
+    """The downstream end: listens; takes frames from a writer that said
+    hello with this pipe's id; acknowledges."""
+
+    def __init__(self, creds: Credentials, pipe_id: str, bind: str, window: int = PIPE_WINDOW, *,
+                 connect: str = "") -> None:
+        self.creds, self.pipe_id, self.bind = creds, pipe_id, bind
+        self.connect = connect  # the writer's bound endpoint: we dial it instead of listening
+        self.proto = Receiver(window)
+        self.peer: object | None = None  # the newest connection that said hello: acks go there
+        self._admitted: set[object] = set()  # connections that said hello with our pipe id
+        self.links = 0  # connections writers made to us (one per relink)
+        self.rejected = 0
+        self.bytes_in = 0
+        self.lines = LineSampler()
+        self.closed = False
+        self.endpoint = ""
+        self._ack_due = False
+        self._granted = 0  # the highest seq our last ack let the writer send
+        self._listener: Listener | None = None
+        self.loop: Loop | None = None
+
+    def _notify(self) -> None:
+        """Data, an end, or a writer arrived (a driver wakes its reader)."""
+
+    def open(self, loop: Loop) -> str:
+        self.loop = loop
+        if self.connect:
+            self._listener = listen_out(self.connect, self.creds, self._on_message, self._after_batch, loop)
+        else:
+            self._listener = listen(self.bind, self.creds, self._on_message, self._after_batch, loop)
+        self.endpoint = self._listener.endpoint
+        return self.endpoint
+
+    def _send_ack(self, gone: bool = False) -> None:
+        self._ack_due = False
+        if self.peer is not None and self._listener is not None:
+            ack = self.proto.ack()
+            self._granted = ack.seq + ack.credit
+            self._listener.send(self.peer, *wire.ack(ack, gone))
+
+    def _on_message(self, conn: object, header: Data, body: Data) -> None:
+        try:
+            msg = wire.decode(header, body)
+        except wire.WireError as e:
+            self._reject(str(e))
+            return
+        if isinstance(msg, Frame):
+            if conn not in self._admitted:
+                self._reject("a frame from a connection that did not say hello")
+                return
+            self.proto.on_frame(msg)
+        elif isinstance(msg, wire.Hello):
+            if msg != self.pipe_id:
+                self._reject(f"a hello for pipe {str(msg)!r}, this is {self.pipe_id!r}")
+                return
+            self._admitted.add(conn)
+            if conn != self.peer:
+                self.links += 1  # a writer's first connection, or a new one after a relink
+                self.peer = conn  # acks go to the newest connection
+        else:
+            self._reject("an ack sent to a reader")
+            return
+        # One cumulative ack per burst of messages (after_batch), not one
+        # per frame: the writer's credit and replay only need the latest.
+        self._ack_due = True
+        self._notify()
+
+    def _reject(self, why: str) -> None:
+        self.rejected += 1
+        log.warning("pipe %s: rejected a message: %s", self.pipe_id, why)
+
+    def _after_batch(self) -> None:
+        # Not delayed, only put after the reader: a reader woken by these
+        # frames runs first in this same loop round (it forwards the data
+        # before we spend time on the ack), and the ack then carries the
+        # credit its read freed as well.
+        if self._ack_due and self.loop is not None:
+            if self.proto.eof:
+                self._send_ack(gone=self.closed)  # nothing left to forward: the writer waits for this one
+            else:
+                self.loop.call_soon(self._ack_now)
+
+    def _ack_now(self) -> None:
+        if self._ack_due:
+            self._send_ack(gone=self.closed)
+
+    def take(self, max_frames: int | None = None) -> list[Data]:
+        """What has arrived, as the received parts (no copy); grants the
+        writer credit if it runs low."""
+        chunks = self.proto.take(max_frames)
+        if chunks:
+            self.bytes_in += sum(map(len, chunks))
+            self.lines.sample(chunks)
+            if not self._ack_due and self._granted - self.proto.ack().seq <= self.proto.window // 2:
+                # The writer is running out of credit: grant what was
+                # freed.  (While it has plenty, the ack that follows its
+                # next frames carries the news; no extra message.)
+                self._send_ack()
+        return chunks
+
+    def end_acks(self) -> None:
+        """Closing: a writer still sending is told the reader is gone; the
+        ack of an end of stream still due leaves (the writer waits for it)."""
+        self.closed = True
+        if not self.proto.eof:
+            self._send_ack(gone=True)
+        elif self._ack_due:
+            self._send_ack()
+
+    def flush(self) -> bool:
+        return self._listener is not None and self._listener.flush()
+
+    def shut(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+
+class SenderEnd:
+    """The upstream end: dials the receiver's endpoint and sends what its
+    credit allows."""
+
+    def __init__(self, creds: Credentials, pipe_id: str, endpoint: str = "", *, bind: str = "") -> None:
+        self.creds, self.pipe_id, self.endpoint = creds, pipe_id, endpoint
+        self.bind = bind  # where to listen for a reader that dials us (then `endpoint` is the bound one)
+        self.proto = Sender(FRAME_MAX, FRAME_MAX)
+        self.gone = False
+        self.gone_reason = "reader gone"
+        self.bytes_out = 0
+        self.resends = 0
+        self.reconnects = 0
+        self.lines = LineSampler()
+        self.loop: Loop | None = None
+        self._link: Link | None = None
+        self._last_ack = 0.0
+        self._last_heard = 0.0
+        self._refusals = 0
+        self._blocked = False
+        self._want_flush = False
+
+    def _notify(self) -> None:
+        """Credit or news arrived (a driver wakes its writer)."""
+
+    def open(self, loop: Loop) -> None:
+        self.loop = loop
+        if self.bind:
+            bound = dial_in(self.bind, self.creds, self._on_message, loop)
+            self.endpoint = bound.endpoint
+            self._link = bound
+        else:
+            self._link = dial(self.endpoint, self.creds, self._on_message, loop)
+        self._link.send(*wire.hello(self.pipe_id))
+        self._last_ack = self._last_heard = loop.time()
+
+    def _on_message(self, header: Data, body: Data) -> None:
+        try:
+            msg = wire.decode(header, body)
+        except wire.WireError as e:
+            log.warning("pipe %s: rejected a message: %s", self.pipe_id, e)
+            return
+        if not isinstance(msg, tuple):
+            return  # (only acks come this way)
+        ack, gone = msg
+        assert self.loop is not None
+        self._last_ack = self._last_heard = self.loop.time()
+        try:
+            self.proto.on_ack(ack)
+        except PipeError as e:
+            log.warning("pipe %s: %s", self.pipe_id, e)
+            return
+        if gone:
+            self.gone = True
+        if self._want_flush:
+            # A flush asked for before we had credit (the first line of a
+            # stream): frame it now instead of waiting for more data.
+            self.proto.flush()
+            self._want_flush = bool(self.proto.pending)
+        self._push()
+        self._notify()
+
+    def _push(self) -> None:
+        link = self._link
+        if link is not None:
+            for f in self.proto.frames_to_send():
+                link.send(*wire.frame(f))
+
+    def offer(self, data: bytes | memoryview) -> int:
+        """Take as much of `data` as the credit allows now (bytes, and
+        views of bytes, by reference); 0: wait for credit.  PipeError if
+        the reader is gone."""
+        if self.gone:
+            raise PipeError(self.gone_reason)
+        room = self.proto.writable()
+        if not room:
+            return 0
+        n = self.proto.write(data if len(data) <= room else data[:room])
+        self.bytes_out += n
+        self._push()
+        return n
+
+    def flush_now(self) -> None:
+        """Ship what is buffered in a short frame (the end of a burst)."""
+        self.proto.flush()
+        self._want_flush = bool(self.proto.pending)
+        self._push()
+
+    @property
+    def blocked(self) -> bool:
+        """Waiting for credit: the reader is slower than we are (backpressure)."""
+        return self._blocked
+
+    def waiting(self) -> bool:
+        """Does the writer wait for word from the reader (an ack, credit)?"""
+        return (self.proto.replay_size > 0 or not self.proto._limit or self._blocked
+                or (self.proto._closed and not self.proto.done))
+
+    def tick(self) -> None:
+        """The resend timer: replay after RESEND_AFTER without an ack; the
+        reader is gone after GIVE_UP_AFTER of silence, or when nothing
+        listens at its endpoint any more."""
+        link, loop = self._link, self.loop
+        if self.proto.done or link is None or loop is None or self.gone:
+            return
+        now = loop.time()
+        if not self.waiting():
+            return
+        if now - self._last_heard > GIVE_UP_AFTER:
+            # Blocked and the reader answers nothing, not even a hello (a
+            # live but slow reader does): it is gone.
+            self._give_up(f"reader unreachable for {GIVE_UP_AFTER:g}s")
+            return
+        if now - self._last_ack > RESEND_AFTER:
+            # No ack for a while: the link may have been lost (zmq drops
+            # queued messages on a peer restart, a socket may have broken).
+            # Say hello again and replay everything unacknowledged.
+            self.resends += 1
+            if link.broken:
+                # (refused: what the last connect found; a TLS connect
+                # finishes after reopen() returns)
+                self._refusals = self._refusals + 1 if link.refused else 0
+                if self._refusals >= REFUSALS:
+                    self._give_up("reader gone (nothing listens at its end of the pipe)")
+                    return
+                link.reopen()
+            link.send(*wire.hello(self.pipe_id))
+            self.proto.on_reconnect()
+            self._push()
+            self._last_ack = now
+
+    def _give_up(self, why: str) -> None:
+        self.gone = True
+        self.gone_reason = why
+        self._notify()
+
+    def relink(self) -> None:
+        """A fresh connection (a new identity), then replay from the reader's ack."""
+        assert self.loop is not None
+        if self.bind and self._link is not None:
+            # A bound link keeps its socket (its port is the reader's only
+            # way to us): reopen() drops the connection, the reader dials
+            # again and gets the hello and the replay.
+            self._link.reopen()
+            self._link.send(*wire.hello(self.pipe_id))
+            self._last_ack = self._last_heard = self.loop.time()
+        else:
+            if self._link is not None:
+                self._link.close()
+            self.open(self.loop)
+        self.reconnects += 1
+        self.proto.on_reconnect()
+        self._push()
+
+    def flush_link(self) -> bool:
+        return self._link is not None and self._link.flush()
+
+    def shut(self) -> None:
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+
+__all__ = ["PIPE_WINDOW", "Ack", "LineSampler", "ReceiverEnd", "SenderEnd"]

@@ -186,10 +186,22 @@ class SessionAgent:
         if not isinstance(sig, int) or sig not in {s.value for s in signal.Signals}:
             raise HandlerError(f"session.signal: bad signal {sig!r}")
         rec = self.table.jobs.get(job)
-        # A job this table does not know (started before a failover) is
-        # looked for on every runtime.
-        only = {rt for _, rt in rec.segments} if rec is not None else None
-        answers = await self._each_runtime("stage.signal", {"job": job, "sig": sig}, only)
+        body = {"job": job, "sig": sig}
+        if rec is None:
+            # A job this table does not know (started before a failover) is
+            # looked for on every runtime.
+            answers = await self._each_runtime("stage.signal", body)
+        else:
+            # Downstream first, one runtime after the other: a consumer
+            # signalled after its producer would read the producer's end
+            # of input first and exit 0 (bash signals a pipeline's process
+            # group at one instant: every stage ends by the signal).
+            last: dict[str, int] = {}
+            for seg, rt in rec.segments:
+                last[rt] = max(seg, last.get(rt, -1))
+            answers = {}
+            for rt in sorted(last, key=lambda r: -last[r]):
+                answers.update(await self._each_runtime("stage.signal", body, {rt}))
         sent = sum(int((a or {}).get("signalled", 0)) for a in answers.values())
         return {"signalled": sent, "runtimes": sorted(n for n, a in answers.items() if a and a.get("signalled"))}
 

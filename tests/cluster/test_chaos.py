@@ -124,20 +124,31 @@ class Chaos:
         return time.monotonic() - t0
 
     # -------------------------------------------------------------- checks
-    def check(self) -> None:
-        took = self.restart_missing()
+    def wait_formed(self) -> float:
+        """Seconds until `nodes` shows every runtime alive (at most FORM_WITHIN)."""
         r = self.shell("nodes")
         formed = time.monotonic()
         while r.returncode != 0 or r.stdout.decode().count(" yes") < 3:
             assert time.monotonic() - formed < FORM_WITHIN, f"not formed: {r.stdout!r} {r.stderr!r}"
             time.sleep(0.2)
             r = self.shell("nodes")
-        self.note(f"formed {took + time.monotonic() - formed:.2f}s after the round")
+        return time.monotonic() - formed
+
+    def check(self) -> None:
+        took = self.restart_missing()
+        self.note(f"formed {took + self.wait_formed():.2f}s after the round")
         if self.files:
             # All in one read (one shell), on a runtime chosen by the seed.
             reader = self.rng.choice(sorted(self.info.runtimes))
             paths = sorted(self.files)
             r = self.shell(f"cat {' '.join(paths)} @{reader}", timeout=60)
+            if r.returncode != 0 and b"is down" in r.stderr:
+                # A device frozen for 3 s can be declared dead just after it
+                # woke (its verdict was on its way): it rejoins at once;
+                # read again once it has.
+                self.note(f"  {reader} was declared dead after the check; reading again once it is back")
+                self.wait_formed()
+                r = self.shell(f"cat {' '.join(paths)} @{reader}", timeout=60)
             if r.returncode != 0 or _sha(r.stdout) != _sha(b"".join(self.files[p] for p in paths)):
                 for p in paths:  # which one?
                     one = self.shell(f"cat {p} @{reader}")

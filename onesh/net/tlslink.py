@@ -29,7 +29,7 @@ transport.dial_in) swaps who connects and nothing else: the writer's
 `TlsDialListener` connects and is still the server (the certificates are
 mutual either way).  The writer takes the newest connection whose
 handshake passed as its reader's (a stranger at its port never displaces
-the reader); the reader dials again, REDIAL_AFTER later, whenever its
+the reader); the reader dials again, REDIAL_AFTER later (onesh.net.redial), whenever its
 connection is lost.
 """
 
@@ -41,11 +41,12 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
-from typing import Any, cast
+from typing import cast
 
 from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import HEADER_SIZE, WireError, body_length
+from onesh.net.redial import DialListener
 from onesh.net.tlscerts import peer_is_cluster, server_name, tls_context
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
@@ -55,7 +56,6 @@ RECV_BATCH = 64  # messages a callback takes before it yields a loop round
 READ_CHUNK = 256 * 1024  # bytes of ciphertext read from the socket at once
 READ_ROUNDS = 4  # reads a callback makes before it decrypts what it has
 CONNECTING, HANDSHAKE, OPEN, CLOSED = range(4)
-REDIAL_AFTER = 0.2  # seconds a dialling reader waits before it dials its writer again
 
 
 def address_of(endpoint: str) -> tuple[str, int]:
@@ -490,58 +490,26 @@ class TlsBoundLink:
             conn.close()
 
 
-class TlsDialListener:
-    """The reader's end of a turned-round pipe: it dials its writer's
-    bound endpoint (we cannot be reached), again REDIAL_AFTER after each
-    lost connection, until closed (transport.Listener).  Still the TLS
-    server."""
+class TlsDialListener(DialListener):
+    """The reader's end of a turned-round pipe (onesh.net.redial): it dials
+    its writer's bound endpoint.  Still the TLS server."""
 
-    endpoint = ""  # (nobody dials us)
+    conn_type = _Conn
 
     def __init__(self, endpoint: str, keys: ClusterKeys, on_message: ListenerCallback,
                  after_batch: Callable[[], None], loop: Loop) -> None:
+        super().__init__(loop)
         self.address = address_of(endpoint)
-        self.keys, self.on_message, self.after_batch, self.loop = keys, on_message, after_batch, loop
-        self.conn: _Conn | None = None
-        self.closing = False
-        self._timer: Any = None
+        self.keys, self.on_message, self.after_batch = keys, on_message, after_batch
         self._dial()
 
-    def _dial(self) -> None:
-        self._timer = None
-        if self.closing:
-            return
+    def _connect(self) -> _Conn | None:
         sock, connecting, _ = _dial(self.address)
         if sock is None:
-            self._redial()
-            return
+            return None
         conn = _Conn(sock, self.keys, server=True, loop=self.loop, on_message=self.on_message,
                      on_batch=self.after_batch, on_close=self._closed, connecting=connecting)
-        self.conn = conn if conn.state != CLOSED else None
-
-    def _closed(self, conn: _Conn) -> None:
-        if conn is self.conn:
-            self.conn = None
-        self._redial()
-
-    def _redial(self) -> None:
-        if not self.closing and self._timer is None:
-            self._timer = self.loop.call_later(REDIAL_AFTER, self._dial)
-
-    def send(self, conn: object, header: bytes, body: Data) -> None:
-        if not self.closing and isinstance(conn, _Conn):
-            conn.send(header, body)
-
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
-
-    def close(self) -> None:
-        self.closing = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.conn is not None:
-            self.conn.close()
+        return conn if conn.state != CLOSED else None
 
 
 def _nothing(*_: object) -> None:

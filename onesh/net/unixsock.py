@@ -37,6 +37,7 @@ from typing import Any
 
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import BODY_MAX, HEADER_SIZE
+from onesh.net.redial import DialListener
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
 log = logging.getLogger("onesh.pipes")
@@ -44,7 +45,6 @@ log = logging.getLogger("onesh.pipes")
 SOCK_BUFFER = 1 << 20  # bytes of packets the kernel holds per direction
 RECV_BATCH = 64  # packets a callback takes before it yields a loop round
 MAX_PACKET = HEADER_SIZE + BODY_MAX
-REDIAL_AFTER = 0.2  # seconds a dialling reader waits before it dials its writer again
 
 
 def path_of(endpoint: str) -> str:
@@ -333,58 +333,27 @@ class UnixBoundLink:
             self.conn.close()
 
 
-class UnixDialListener:
-    """The reader's end of a turned-round pipe: it dials its writer's path,
-    again REDIAL_AFTER after each lost connection, until closed
-    (transport.Listener)."""
+class UnixDialListener(DialListener):
+    """The reader's end of a turned-round pipe (onesh.net.redial): it dials
+    its writer's path."""
 
-    endpoint = ""  # (nobody dials us)
+    conn_type = _Conn
 
     def __init__(self, endpoint: str, on_message: ListenerCallback, after_batch: Callable[[], None],
                  loop: Loop) -> None:
+        super().__init__(loop)
         self.path = path_of(endpoint)
-        self.on_message, self.after_batch, self.loop = on_message, after_batch, loop
-        self.conn: _Conn | None = None
-        self.closing = False
-        self._timer: Any = None
+        self.on_message, self.after_batch = on_message, after_batch
         self._dial()
 
-    def _dial(self) -> None:
-        self._timer = None
-        if self.closing:
-            return
+    def _connect(self) -> _Conn | None:
         sock, _ = _dial(self.path)
         if sock is not None and not _same_uid(sock):  # (a stranger's socket at the path)
             sock.close()
             sock = None
         if sock is None:
-            self._redial()
-            return
-        self.conn = _Conn(sock, self.loop, self.on_message, self.after_batch, self._closed)
-
-    def _closed(self, conn: _Conn) -> None:
-        if conn is self.conn:
-            self.conn = None
-        self._redial()
-
-    def _redial(self) -> None:
-        if not self.closing and self._timer is None:
-            self._timer = self.loop.call_later(REDIAL_AFTER, self._dial)
-
-    def send(self, conn: object, header: bytes, body: Data) -> None:
-        if not self.closing and isinstance(conn, _Conn):
-            conn.send(header, body)
-
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
-
-    def close(self) -> None:
-        self.closing = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        if self.conn is not None:
-            self.conn.close()
+            return None
+        return _Conn(sock, self.loop, self.on_message, self.after_batch, self._closed)
 
 
 def _nothing(*_: Any) -> None:

@@ -5,7 +5,7 @@ cluster; the agent around it gathers the facts it needs (members, their
 liveness and tags, which external commands each runtime has, how many
 stages each runs) and answers `scheduler.place`.
 
-Order of preference for a stage (DESIGN.md "Kernel agents"):
+Order of preference for a stage (docs/architecture.md, "How a pipeline's data flows"):
 1. locality: a stage that reads a device runs on the device's runtime; one
    that reads a namespace file runs on a runtime holding a replica;
 2. explicit pins: `@node` or `@tag=value`;

@@ -58,16 +58,7 @@ def test_bootstrap_run_a_pipeline_on_the_device_and_remove_it(controller: Contro
     assert f"tcp://{device.addr}:" in row and "kind=sensor,zone=edge" in row and row.split()[5] == "yes", r.stdout
 
     # The headline pipeline, its source on the device.
-    proc = subprocess.Popen([sys.executable, "-m", "onesh", "-c", "cat /dev/sensor/9 @edge1 | grep x > /data/edge.log"],
-                            env=controller.env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        peers = stage_tcp_peers(device, timeout=20)
-        time.sleep(3)  # readings flow at 20/s
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err.decode()
+    peers = headline_pipeline(controller, device, tmp_path, timeout=20)
     # The stage host on the device talks to the cluster's address over TCP
     # (the device cannot even see this side's pipe sockets: its /tmp is its own).
     assert device.host_addr in peers, peers
@@ -96,6 +87,22 @@ def test_bootstrap_run_a_pipeline_on_the_device_and_remove_it(controller: Contro
     while device.pids() != [device.proc.pid] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert device.pids() == [device.proc.pid], "processes left on the device"
+
+
+def headline_pipeline(controller: Controller, device: NetDevice, cwd: Path, timeout: float) -> set[str]:
+    """`cat /dev/sensor/9 @edge1 | grep x > /data/edge.log` for 3 s of
+    readings, ended by ^C (130): the TCP peers of its stage on the device."""
+    proc = subprocess.Popen([sys.executable, "-m", "onesh", "-c", "cat /dev/sensor/9 @edge1 | grep x > /data/edge.log"],
+                            env=controller.env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        peers = stage_tcp_peers(device, timeout=timeout)
+        time.sleep(3)  # readings flow at 20/s
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    return peers
 
 
 def stage_tcp_peers(device: NetDevice, timeout: float) -> set[str]:

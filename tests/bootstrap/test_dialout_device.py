@@ -11,10 +11,8 @@ pipeline stages, its pipes dialled from the device."""
 from __future__ import annotations
 
 import asyncio
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import pytest
 from controller import Controller
 from netdevice import NetDevice, NoFirewall, dropped_inbound, firewall_inbound
-from test_bootstrap_device import EDGE, nothing_installed, stage_tcp_peers
+from test_bootstrap_device import EDGE, headline_pipeline, nothing_installed
 
 from onesh.runtime.client import _call
 from onesh.runtime.localcluster import ClusterInfo
@@ -76,16 +74,7 @@ def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller
     # /dev/null, not a terminal: the shell feeds it to the first stage, a
     # pipe the device dials, too.)
     dropped = dropped_inbound(device)
-    proc = subprocess.Popen([sys.executable, "-m", "onesh", "-c", "cat /dev/sensor/9 @edge1 | grep x > /data/edge.log"],
-                            env=controller.env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    try:
-        peers = stage_tcp_peers(device, timeout=30)
-        time.sleep(3)  # readings flow at 20/s
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err.decode()
+    peers = headline_pipeline(controller, device, tmp_path, timeout=30)
     assert device.host_addr in peers, peers  # TCP (+ TLS) to the cluster's side, dialled by the device
     r = controller.onesh("-c", "cat /data/edge.log")
     assert r.returncode == 0, r.stderr

@@ -56,10 +56,14 @@ def _quiet_stdout() -> None:
         pass
 
 
-if __name__ == "__main__":
-    code = main(sys.argv[1:])
+def finish_stdout(code: int) -> int:
+    """Flush what is left for stdout before the exit with status `code`."""
     try:
         sys.stdout.flush()
     except OSError:
         _quiet_stdout()
-    sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(finish_stdout(main(sys.argv[1:])))

@@ -42,9 +42,11 @@ import shutil
 import signal
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from onesh.builtins.api import write_all
+from onesh.runtime.forked import ForkedCommand, entry_point, fork_command
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 REPORT_EVERY = 1.0  # seconds between the stage host's reports of its data flow
@@ -57,6 +59,15 @@ def _emit(msg: dict[str, Any]) -> None:
 
 class SpecError(Exception):
     pass
+
+
+@dataclass
+class Wiring:
+    """The ends of a segment's OS pipes left for the stage host's pumps."""
+    feed_w: int | None  # → the first command's stdin (from the input pipe or a file)
+    drain_r: int | None  # ← the last command's stdout (to the output pipe, a file or a topic)
+    err_r: int  # ← every command's stderr
+    errors: list[str]  # messages for the shell's stderr (command not found)
 
 
 def _tcp_host(endpoint: str) -> str:
@@ -93,18 +104,31 @@ def command_argv(stage: dict[str, Any], runtime: str) -> list[str] | str:
     return argv
 
 
+_keys: dict[str, Any] = {}
+
+
+def cluster_keys() -> Any:
+    """The cluster's keys, from the secret file the runtime named
+    (derived once per process: a zygote derives them for all its
+    children)."""
+    from onesh.net.keys import ClusterKeys, load_secret
+
+    path = os.environ["ONESH_SECRET"]
+    if path not in _keys:
+        _keys[path] = ClusterKeys.from_secret(load_secret(path))
+    return _keys[path]
+
+
 class StageHost:
     def __init__(self, spec: dict[str, Any]) -> None:
         import zmq.asyncio
 
-        from onesh.net.keys import ClusterKeys, load_secret
-
         self.spec = spec
         self.runtime = os.environ.get("ONESH_RUNTIME", "?")
-        self.keys = ClusterKeys.from_secret(load_secret(os.environ["ONESH_SECRET"]))
+        self.keys = cluster_keys()
         self.boot = [b for b in os.environ.get("ONESH_BOOT", "").split(",") if b]
         self.ctx = zmq.asyncio.Context()
-        self.procs: list[asyncio.subprocess.Process | None] = []
+        self.procs: list[asyncio.subprocess.Process | ForkedCommand | None] = []
         self.pgids: list[int] = []  # process groups of our commands (the first one, unless its leader was gone)
         self.bytes_in = 0
         self.bytes_out = 0
@@ -113,6 +137,7 @@ class StageHost:
         self.on_signal: list[asyncio.Task[None]] = []
         self.signalled = 0
         self.publish_interrupted = False
+        self.auth: Any = None  # the ZAP handler, once a ZeroMQ pipe end is bound here (zap_for)
 
     def pipe_id(self, what: str) -> str:
         return f"{self.spec['job']}/{self.spec['segment']}/{what}"
@@ -125,11 +150,6 @@ class StageHost:
         return self.namespace
 
     async def run(self) -> int:
-        from onesh.net.keys import start_authenticator
-        from onesh.net.pipes import PipeReceiver, PipeSender
-        from onesh.net.transport import pipe_bind
-
-        auth = start_authenticator(self.ctx, self.keys)
         try:
             stages = self.spec.get("stages")
             if not isinstance(stages, list) or not stages:
@@ -137,6 +157,29 @@ class StageHost:
             stdin_spec = self.spec.get("stdin") or {"kind": "null"}
             stdout_spec = self.spec.get("stdout") or {"kind": "null"}
             stderr_spec = self.spec.get("stderr") or {"kind": "null"}
+            # The commands first, while this process has no thread but its
+            # own: builtin agents are forked from it (no new interpreter),
+            # and a fork is only safe before zmq starts its I/O threads.
+            wiring = await self.start_commands(stages, stdin_spec, stdout_spec)
+        except SpecError as e:
+            _emit({"error": f"onesh: bad stage spec: {e}"})
+            return 2
+        try:
+            return await self.run_network(wiring, stdin_spec, stdout_spec, stderr_spec)
+        except BaseException:
+            self.killpg(signal.SIGKILL)  # (no command outlives a stage host that failed to start)
+            raise
+        finally:
+            if self.namespace is not None:
+                await self.namespace.close()
+            self.ctx.destroy(linger=0)
+
+    async def run_network(self, wiring: Wiring, stdin_spec: dict[str, Any], stdout_spec: dict[str, Any],
+                          stderr_spec: dict[str, Any]) -> int:
+        from onesh.net.pipes import PipeReceiver, PipeSender
+        from onesh.net.transport import pipe_bind
+
+        try:
             receiver = None
             if stdin_spec.get("kind") == "pipe" and stdin_spec.get("connect"):
                 # We dial out (the writer cannot reach us): its end is bound.
@@ -150,6 +193,7 @@ class StageHost:
                 wanted = stdin_spec.get("transport")
                 bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")),
                                  wanted if isinstance(wanted, str) else None)
+                self.zap_for(bind)
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=bind)
                 endpoint = await receiver.start()
             else:
@@ -160,9 +204,10 @@ class StageHost:
                 # with the shell's transport between hosts, and it is told
                 # where (stdout_endpoint in our first line).
                 wanted = stdout_spec.get("transport")
-                out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                        bind=pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False,
-                                                       wanted if isinstance(wanted, str) else None))
+                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), False,
+                                 wanted if isinstance(wanted, str) else None)
+                self.zap_for(bind)
+                out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")), bind=bind)
                 await out_sender.start()
             elif stdout_spec.get("kind") == "pipe":
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
@@ -172,7 +217,7 @@ class StageHost:
                 err_sender = PipeSender(self.ctx, self.keys, str(stderr_spec.get("pipe_id")),
                                         str(stderr_spec["endpoint"]))
                 await err_sender.start()
-            statuses = await self.run_segment(stages, receiver, stdin_spec, out_sender, stdout_spec,
+            statuses = await self.run_segment(wiring, receiver, stdin_spec, out_sender, stdout_spec,
                                               err_sender, endpoint)
             if receiver is not None:
                 await receiver.close()
@@ -180,21 +225,23 @@ class StageHost:
                    "relinks": out_sender.reconnects if out_sender is not None else 0})
             _emit({"statuses": statuses})
             return 0
-        except SpecError as e:
-            _emit({"error": f"onesh: bad stage spec: {e}"})
-            return 2
         finally:
-            auth.stop()
-            if self.namespace is not None:
-                await self.namespace.close()
-            self.ctx.destroy(linger=0)
+            if self.auth is not None:
+                self.auth.stop()
 
-    async def run_segment(self, stages: list[dict[str, Any]], receiver: Any, stdin_spec: dict[str, Any],
-                          out_sender: Any, stdout_spec: dict[str, Any], err_sender: Any,
-                          endpoint: str) -> list[int]:
-        from onesh.net.pipes import pump_fd_to_pipe, pump_pipe_to_fd
+    def zap_for(self, bind: str) -> None:
+        """Start the ZAP handler before the first Curve server socket (a
+        ZeroMQ pipe end bound here): the other transports do not use it,
+        and it costs a few ms of every stage's start."""
+        if bind.startswith("tcp://") and self.auth is None:
+            from onesh.net.keys import start_authenticator
 
-        loop = asyncio.get_running_loop()
+            self.auth = start_authenticator(self.ctx, self.keys)
+
+    async def start_commands(self, stages: list[dict[str, Any]], stdin_spec: dict[str, Any],
+                             stdout_spec: dict[str, Any]) -> Wiring:
+        """Start the segment's commands, joined by OS pipes; the ends left
+        for the pumps are in the Wiring."""
         cwd = logical = self.spec.get("cwd") or os.getcwd()
         if not os.path.isdir(cwd):
             cwd = os.path.expanduser("~")
@@ -210,6 +257,8 @@ class StageHost:
         if self.boot:
             env["ONESH_CLUSTER"] = ",".join(self.boot)
         n = len(stages)
+        # every stage's command before any starts: a bad spec starts none
+        argvs = [command_argv(st, self.runtime) for st in stages]
         # stdin of the first command
         kind_in = stdin_spec.get("kind")
         first_in_r: int | None = None
@@ -229,12 +278,11 @@ class StageHost:
         err_r, err_w = _pipe()
         errors: list[str] = []
         prev_r = first_in_r
-        for k, st in enumerate(stages):
+        for k, (st, argv) in enumerate(zip(stages, argvs, strict=True)):
             if k < n - 1:
                 r, w = _pipe()
             else:
                 r, w = None, last_out_w
-            argv = command_argv(st, self.runtime)
             proc = None
             if isinstance(argv, str):
                 errors.append(argv)
@@ -250,6 +298,16 @@ class StageHost:
                 os.close(w)
             prev_r = r if r is not None else -1
         os.close(err_w)
+        return Wiring(feed_w, drain_r, err_r, errors)
+
+    async def run_segment(self, wiring: Wiring, receiver: Any, stdin_spec: dict[str, Any],
+                          out_sender: Any, stdout_spec: dict[str, Any], err_sender: Any,
+                          endpoint: str) -> list[int]:
+        from onesh.net.pipes import pump_fd_to_pipe, pump_pipe_to_fd
+
+        loop = asyncio.get_running_loop()
+        feed_w, drain_r, err_r, errors = wiring.feed_w, wiring.drain_r, wiring.err_r, wiring.errors
+        kind_in, kind_out = stdin_spec.get("kind"), stdout_spec.get("kind")
         _emit({"stdin_endpoint": endpoint,
                "stdout_endpoint": out_sender.endpoint if stdout_spec.get("bind") and out_sender else "",
                "pids": [p.pid for p in self.procs if p is not None],
@@ -296,11 +354,20 @@ class StageHost:
             statuses[-1] = 128 + self.signalled
         return statuses
 
-    async def spawn(self, argv: list[str], **kw: Any) -> asyncio.subprocess.Process:
+    async def spawn(self, argv: list[str], **kw: Any) -> asyncio.subprocess.Process | ForkedCommand:
         """A command in the segment's process group (signals go to every
         group in `pgids`).  If the group's leader already exited and was
         reaped (`stat x | tail`), setpgid fails: the command leads a new
-        group, which the next commands join."""
+        group, which the next commands join.  onesh's own code (a builtin
+        agent, a shell stage) is forked, not started anew (forked.py)."""
+        run = entry_point(argv)
+        if run is not None:
+            group = self.pgids[-1] if self.pgids else 0
+            child = fork_command(run, stdin=kw["stdin"], stdout=kw["stdout"], stderr=kw["stderr"],
+                                 cwd=kw["cwd"], env=kw["env"], process_group=group)
+            if child.pgid == child.pid:
+                self.pgids.append(child.pid)  # it leads a group of its own
+            return child
         if self.pgids:
             try:
                 return await asyncio.create_subprocess_exec(*argv, process_group=self.pgids[-1], **kw)

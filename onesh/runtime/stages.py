@@ -2,8 +2,9 @@
 
 A *segment* is a run of consecutive pipeline stages that the scheduler put
 on the same runtime (joined by plain OS pipes).  Each segment runs in its
-own stage-host process (`python -m onesh.runtime.stagehost`), so a busy
-data path never delays this runtime's heartbeats or control requests.
+own stage-host process (`python -m onesh.runtime.stagehost`, or the same
+forked from a warm zygote: warmstart.py), so a busy data path never
+delays this runtime's heartbeats or control requests.
 
     stage.start   spec → {stdin_endpoint, pid}: start a segment
     stage.wait    {job, segment, timeout} → {done, statuses}: long poll
@@ -28,11 +29,16 @@ from typing import TYPE_CHECKING, Any
 
 from onesh.aio import within
 from onesh.net.rpc import HandlerError
+from onesh.runtime.warmstart import WarmProcess, Zygote
 
 if TYPE_CHECKING:
     from onesh.runtime.daemon import Runtime
 
 log = logging.getLogger("onesh.stages")
+
+# A segment's stage host: forked from the runtime's zygote (warm), or a
+# new interpreter (cold); stages.py uses only what both have.
+StageProcess = asyncio.subprocess.Process | WarmProcess
 
 FINISHED_KEEP = 120.0  # seconds a finished segment's statuses stay for stage.wait
 # A running segment whose shell has not asked about it (stage.wait, which
@@ -48,7 +54,7 @@ class Segment:
     job: str
     index: int
     labels: list[str]
-    proc: asyncio.subprocess.Process
+    proc: StageProcess
     started: float = field(default_factory=time.time)
     pids: list[int] = field(default_factory=list)
     pgids: list[int] = field(default_factory=list)  # process groups of its commands
@@ -69,6 +75,7 @@ class StageService:
         self.runtime = runtime
         self.segments: dict[tuple[str, int], Segment] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        self.zygote: Zygote | None = None  # warm stage hosts, from the first stage on
 
     async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
         if op == "start":
@@ -108,10 +115,14 @@ class StageService:
             "ONESH_DEVICES": ";".join(f"{k}={v}" for k, v in sorted(cfg.devices.items())),
         })
         env.pop("ONESH_DEBUG_STAGEHOST", None)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "onesh.runtime.stagehost",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
-            env=env, start_new_session=True)
+        if self.zygote is None:
+            self.zygote = Zygote(env, owner=f"{cfg.name}:{cfg.data_dir}")
+        proc: StageProcess | None = await self.zygote.spawn()
+        if proc is None:  # cold: a new interpreter
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "onesh.runtime.stagehost",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=None,
+                env=env, start_new_session=True)
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(spec).encode() + b"\n")
         await proc.stdin.drain()
@@ -259,6 +270,8 @@ class StageService:
             if seg.statuses is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(seg.proc.pid, signal.SIGTERM)
+        if self.zygote is not None:
+            await self.zygote.close()
 
 
 def kill_segment(seg: Segment) -> None:

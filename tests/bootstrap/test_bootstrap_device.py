@@ -112,8 +112,11 @@ def stage_tcp_peers(device: NetDevice, timeout: float) -> set[str]:
     while time.monotonic() < deadline:
         for pid in device.pids():
             try:
+                # (forked from its runtime's zygote, it keeps the zygote's
+                # command line and is named by its comm)
                 cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if b"onesh.runtime.stagehost" not in cmdline:
+                comm = Path(f"/proc/{pid}/comm").read_bytes().strip()
+                if b"onesh.runtime.stagehost" not in cmdline and comm != b"onesh-stagehost":
                     continue
                 peers = _tcp_peers(pid)
             except OSError:

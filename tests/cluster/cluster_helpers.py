@@ -74,6 +74,20 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
+def job_processes(runtime_pid: int) -> list[int]:
+    """What a runtime runs for jobs: every process below it but its zygote
+    (the warm parent of its stage hosts, kept between jobs)."""
+    return [p for p in descendants(runtime_pid)[1:] if not is_zygote(p)]
+
+
+def is_zygote(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as f:
+            return f.read().strip() == b"onesh-zygote"
+    except OSError:
+        return False
+
+
 def kill_device(pid: int) -> list[int]:
     """A device dies: its runtime daemon and every process it started (stage
     hosts in their own sessions, their commands) stop at the same instant.

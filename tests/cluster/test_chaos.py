@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import alive, descendants, kill_device
+from cluster_helpers import alive, descendants, job_processes, kill_device
 
 from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
 
@@ -79,7 +79,7 @@ class Chaos:
     def wait_stage_on(self, runtime: str) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if len(descendants(self.info.pids[runtime])) > 1:
+            if job_processes(self.info.pids[runtime]):
                 time.sleep(0.5)  # let data flow
                 return
             time.sleep(0.05)
@@ -161,7 +161,7 @@ class Chaos:
         has ended (a frozen device's stages stop when their lease runs out)."""
         deadline = time.monotonic() + 10
         while True:
-            extra = [p for pid in self.info.alive_pids().values() for p in alive(descendants(pid)[1:])]
+            extra = [p for pid in self.info.alive_pids().values() for p in alive(job_processes(pid))]
             if not extra:
                 return
             assert time.monotonic() < deadline, f"processes left behind: {[_cmdline(p) for p in extra]}"

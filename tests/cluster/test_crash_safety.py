@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, alive, descendants, kill_device, running_cluster
+from cluster_helpers import Cluster, alive, descendants, job_processes, kill_device, running_cluster
 
 from onesh.runtime.localcluster import start_cluster
 
@@ -47,7 +47,7 @@ def stage_processes(cluster: Cluster) -> list[int]:
     """Every process a live runtime started for a job (stage hosts, their commands)."""
     out = []
     for pid in cluster.info.alive_pids().values():
-        out += [p for p in descendants(pid)[1:] if _cmdline(p)]
+        out += [p for p in job_processes(pid) if _cmdline(p)]
     return out
 
 

@@ -115,21 +115,49 @@ class Pairs:
         return f"{self.name:<52} {got:>8.0f} {ratio:>7.2f}x  of {self.ref} ({ref:.0f} MiB/s)"
 
 
+NAMES = {"tls": "TLS 1.3", "zmq": "ZeroMQ + Curve"}
+
+
+def print_throughput(one_host: Pairs, by_ssh: dict[str, Pairs], transports: list[str], mib: int) -> None:
+    print(f"{'path':<52} {'MiB/s':>8} {'ratio':>8}")
+    print(one_host.line(mib))
+    for t in transports:
+        print(by_ssh[t].line(mib))
+    if HAS_TLS:
+        # the choice of default: the two transports within each round
+        head = [z / t for (_, t), (_, z) in zip(by_ssh["tls"].pairs, by_ssh["zmq"].pairs, strict=True)]
+        print(f"  TLS 1.3 throughput / ZeroMQ + Curve throughput, within each round: "
+              f"{statistics.median(head):.2f}x (rounds: {', '.join(f'{h:.2f}' for h in head)})")
+    else:
+        print(f"{'  as between hosts, TLS 1.3':<52} {'n/a':>8}  (this tree has no TLS pipes)")
+
+
+def print_latency(lat: dict[str, list[float]], fewer: list[list[float]], transports: list[str], lines: int) -> None:
+    print(f"one line shell→r1→r2→r3→shell, {lines} round trips:")
+    print(f"  {'one host (Unix sockets):':<34} {p50_p99(lat['unix'])}")
+    for path, s in zip(("shell→r1→shell", "shell→r1→r2→shell"), fewer, strict=True):
+        print(f"    same through {path + ':':<20} {p50_p99(s)}")
+    for t in transports:
+        print(f"  {'as between hosts, ' + NAMES[t] + ':':<34} {p50_p99(lat[t])}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=1024, help="MiB to push (default 1024)")
     ap.add_argument("--rounds", type=int, default=3, help="pairs of runs per row (default 3)")
     ap.add_argument("--lines", type=int, default=500)
     ap.add_argument("--starts", type=int, default=30, help="`true @r2` calls in one shell (default 30)")
+    ap.add_argument("--only", choices=("all", "throughput", "latency", "starts"), default="all",
+                    help="print one part only (default: all)")
     args = ap.parse_args()
     mib = args.size
     transports = ["tls", "zmq"] if HAS_TLS else ["zmq"]
-    names = {"tls": "TLS 1.3", "zmq": "ZeroMQ + Curve"}
+    names = NAMES
     with tempfile.TemporaryDirectory() as d:
         src = os.path.join(d, "in.bin")
         block = os.urandom(1 << 20)
         with open(src, "wb") as f:
-            for _ in range(args.size):
+            for _ in range(args.size if args.only in ("all", "throughput") else 0):
                 f.write(block)
         info = start_cluster(os.path.join(d, "c"), nodes=3)
         try:
@@ -141,49 +169,45 @@ def main() -> int:
                 by_ssh = {t: Pairs(f"  as between hosts, {names[t]}", "cat | ssh" if ssh else "local cat|cat|cat")
                           for t in transports}
                 ssh_cmd = ["sh", "-c", "cat | " + " ".join([*ssh, "'cat > /dev/null'"])] if ssh else local
-                for _ in range(args.rounds):
+                for _ in range(args.rounds if args.only in ("all", "throughput") else 0):
                     rows[0].run(lambda: timed(local, src), lambda: timed(cmd, src, wired("unix")))
                     for t in transports:
                         by_ssh[t].run(lambda: timed(ssh_cmd, src),
                                       lambda t=t: timed(cmd, src, wired(t)))  # type: ignore[misc]
-                lat = {t: line_latency(info.directory, args.lines, env=wired(t)) for t in ("unix", *transports)}
-                fewer = [line_latency(info.directory, args.lines, p, env=wired("unix"))
-                         for p in ("cat @r1", "cat @r1 | cat @r2")]
+                lat: dict[str, list[float]] = {}
+                fewer: list[list[float]] = []
+                if args.only in ("all", "latency"):
+                    lat = {t: line_latency(info.directory, args.lines, env=wired(t)) for t in ("unix", *transports)}
+                    fewer = [line_latency(info.directory, args.lines, p, env=wired("unix"))
+                             for p in ("cat @r1", "cat @r1 | cat @r2")]
                 starts = None
-                if ssh:
+                if ssh and args.only in ("all", "starts"):
                     # one shell, many remote starts, against as many ssh round trips
                     n = args.starts
                     loop = f"for i in $(seq 1 {n}); do true @r2; done"
                     t_one = timed([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", "true @r2"],
                                   os.devnull)
-                    t_loop = timed([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", loop],
-                                   os.devnull)
-                    t_ssh = statistics.median(timed([*ssh, "true"], os.devnull) for _ in range(5))
-                    starts = ((t_loop - t_one) / (n - 1), t_ssh)
+                    per_call, ssh_call = [], []
+                    for _ in range(args.rounds):  # (each loop right after its ssh reference)
+                        ssh_call.append(statistics.median(timed([*ssh, "true"], os.devnull) for _ in range(5)))
+                        t_loop = timed([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", loop],
+                                       os.devnull)
+                        per_call.append((t_loop - t_one) / (n - 1))
+                    starts = (statistics.median(per_call), statistics.median(ssh_call),
+                              statistics.median(p / s for p, s in zip(per_call, ssh_call, strict=True)))
         finally:
             stop_cluster(info)
     print(f"code under test: {os.path.dirname(os.path.dirname(os.path.abspath(sys.modules['onesh'].__file__ or '')))}"
           f"  ({args.rounds} rounds, reference run right before each)")
-    print(f"{'path':<52} {'MiB/s':>8} {'ratio':>8}")
-    print(rows[0].line(mib))
-    for t in transports:
-        print(by_ssh[t].line(mib))
-    if HAS_TLS:
-        # the choice of default: the two transports within each round
-        head = [z / t for (_, t), (_, z) in zip(by_ssh["tls"].pairs, by_ssh["zmq"].pairs, strict=True)]
-        print(f"  TLS 1.3 throughput / ZeroMQ + Curve throughput, within each round: "
-              f"{statistics.median(head):.2f}x (rounds: {', '.join(f'{h:.2f}' for h in head)})")
-    else:
-        print(f"{'  as between hosts, TLS 1.3':<52} {'n/a':>8}  (this tree has no TLS pipes)")
-    print(f"one line shell→r1→r2→r3→shell, {args.lines} round trips:")
-    print(f"  {'one host (Unix sockets):':<34} {p50_p99(lat['unix'])}")
-    for path, s in zip(("shell→r1→shell", "shell→r1→r2→shell"), fewer, strict=True):
-        print(f"    same through {path + ':':<20} {p50_p99(s)}")
-    for t in transports:
-        print(f"  {'as between hosts, ' + names[t] + ':':<34} {p50_p99(lat[t])}")
+    if args.only in ("all", "throughput"):
+        print_throughput(rows[0], by_ssh, transports, mib)
+    if lat:
+        print_latency(lat, fewer, transports, args.lines)
+    if args.only not in ("all", "starts"):
+        return 0
     if starts is not None:
-        per, t_ssh = starts
-        print(f"remote start, `true @r2` in one shell: {per * 1000:.0f} ms per call, {per / t_ssh:.2f}x of "
+        per, t_ssh, ratio = starts
+        print(f"remote start, `true @r2` in one shell: {per * 1000:.0f} ms per call, {ratio:.2f}x of "
               f"`ssh 127.0.0.1 true` ({t_ssh * 1000:.0f} ms)")
     else:
         print("remote start: skipped, no sshd (bash scripts/bench-deps.sh)")

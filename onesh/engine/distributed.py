@@ -53,25 +53,29 @@ class ShellCluster:
         import zmq.asyncio
 
         from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
+        from onesh.net.rpc import RpcClients, RpcTimeout
 
         self.keys = ClusterKeys.from_secret(load_secret(self.secret))
         self.ctx = zmq.asyncio.Context()
         self.auth = start_authenticator(self.ctx, self.keys)
         self.namespace: Any = None
+        # One connection (one Curve handshake) per runtime for the whole
+        # job: status, placement, start, waits and signals all reuse it.
+        # A runtime that stops answering gets a new one on the next call.
+        self.rpc = RpcClients(self.ctx, self.keys, drop_on=RpcTimeout)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self.namespace is not None:
             with contextlib.suppress(Exception):
                 await self.namespace.close()
+        await self.rpc.close()
         self.auth.stop()
         self.ctx.destroy(linger=0)
 
     async def call(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
                    timeout: float = 2.0) -> dict[str, Any]:
-        from onesh.net.rpc import call_once
-
-        return await call_once(self.ctx, endpoint, self.keys, method, body, timeout)
+        return await self.rpc.call(endpoint, method, body or {}, timeout)
 
     async def status(self) -> dict[str, Any]:
         from onesh.kernel.statusread import freshest

@@ -194,7 +194,10 @@ class Zygote:
         and watch its children's ends ourselves."""
         if self.sock is None:
             return
-        log.info("zygote %s; stage hosts start cold until it is started again", why)
+        if why in ("idle", "stopped"):
+            log.info("zygote let go (%s); the next stage starts it again", why)
+        else:
+            log.warning("zygote %s; stage hosts start cold for %.0fs", why, RETRY)
         self._close_socket()
         self.failed_at = time.monotonic() if why != "idle" else -RETRY
         if self.ready is not None and not self.ready.done():

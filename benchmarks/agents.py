@@ -7,8 +7,11 @@ Starts a 3-runtime cluster on loopback and prints, side by side (each
 pair measured alternately, R rounds, medians):
 
 1. a stdin→stdout line filter (a plain Python script; the same in Node):
-   - plain `python3 filter.py` in a local pipe (the baseline);
-   - the same script under the launcher, in the same local pipe: the
+   - plain `python3 filter.py` in a local pipe, `cat | python3 filter.py |
+     cat` with the file on stdin and /dev/null as stdout (the reference:
+     the placed filter, too, reads and writes pipes), and, stricter, the
+     plain program reading the file itself and writing /dev/null;
+   - the same script under the launcher, reading the file: the
      context alone (`python -m onesh.runtime.agent filter.py`);
    - placed by onesh on another runtime: `onesh -c 'python3 filter.py @r2'`
      with the file on the shell's stdin and its stdout to /dev/null — the
@@ -122,6 +125,7 @@ def main() -> int:
             onesh = [py, "-m", "onesh", "--cluster", info.directory, "-c"]
             runs: dict[str, object] = {
                 "plain": lambda: timed([py, filt], src, plain_env),
+                "piped": lambda: timed(["sh", "-c", f"cat | {py} {filt} | cat"], src, plain_env),
                 "context": lambda: timed([py, "-m", "onesh.runtime.agent", filt], src, plain_env),
                 "placed": lambda: timed([*onesh, f"python3 {filt} @r2"], src),
                 "external": lambda: timed([*onesh, f"sh -c 'exec {py} {filt}' @r2"], src),
@@ -129,6 +133,7 @@ def main() -> int:
             if node:
                 runs.update({
                     "node plain": lambda: timed([node, filt_js], src, plain_env),
+                    "node piped": lambda: timed(["sh", "-c", f"cat | {node} {filt_js} | cat"], src, plain_env),
                     "node context": lambda: timed([py, "-m", "onesh.runtime.nodeagent", filt_js], src, plain_env),
                     "node placed": lambda: timed([*onesh, f"node {filt_js} @r2"], src),
                 })
@@ -138,18 +143,23 @@ def main() -> int:
             stop_cluster(info)
 
     print(f"1. stdin→stdout filter, {args.lines:,} lines ({mib:.0f} MiB), median of {args.rounds}")
-    print(f"   {'how':<58} {'seconds':>8} {'MiB/s':>7} {'ratio':>8}")
-    rows = [("plain python3 filter.py, local pipe", "plain", "plain"),
-            ("python -m onesh.runtime.agent filter.py, local pipe (context)", "context", "plain"),
-            ("onesh -c 'python3 filter.py @r2' (placed by onesh)", "placed", "plain"),
-            ("  same placement, no context (an external command)", "external", "plain"),
-            ("plain node filter.js, local pipe", "node plain", "node plain"),
-            ("python -m onesh.runtime.nodeagent filter.js (context)", "node context", "node plain"),
-            ("onesh -c 'node filter.js @r2' (placed by onesh)", "node placed", "node plain")]
-    for label, key, base in rows:
+    print("   (ratio: to the plain program in a local pipe, `cat | python3 filter.py | cat`, the")
+    print("    reference; 'no pipe': to the plain program reading the file, writing /dev/null)")
+    print(f"   {'how':<58} {'seconds':>8} {'MiB/s':>7} {'ratio':>8} {'no pipe':>8}")
+    rows = [("plain python3 filter.py in a local pipe (reference)", "piped", "piped", "plain"),
+            ("plain python3 filter.py < file > /dev/null (no pipe)", "plain", "piped", "plain"),
+            ("python -m onesh.runtime.agent filter.py < file (context)", "context", "piped", "plain"),
+            ("onesh -c 'python3 filter.py @r2' (placed by onesh)", "placed", "piped", "plain"),
+            ("  same placement, no context (an external command)", "external", "piped", "plain"),
+            ("plain node filter.js in a local pipe (reference)", "node piped", "node piped", "node plain"),
+            ("plain node filter.js < file > /dev/null (no pipe)", "node plain", "node piped", "node plain"),
+            ("python -m onesh.runtime.nodeagent filter.js < file (context)", "node context", "node piped",
+             "node plain"),
+            ("onesh -c 'node filter.js @r2' (placed by onesh)", "node placed", "node piped", "node plain")]
+    for label, key, base, direct in rows:
         if key in filt_s:
             s = filt_s[key]
-            print(f"   {label:<58} {s:>8.2f} {mib / s:>7.1f} {s / filt_s[base]:>8.2f}")
+            print(f"   {label:<58} {s:>8.2f} {mib / s:>7.1f} {s / filt_s[base]:>8.2f} {s / filt_s[direct]:>8.2f}")
     print(f"2. {args.files} small files written, read back, logged (write+read+append each), "
           f"median of {args.rounds}")
     print(f"   {'how':<58} {'seconds':>8} {'ms/file':>7} {'ratio':>8}")

@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import stat
 
-# hashlib.blake2b and hmac.compare_digest are these two built-in functions.
 # Importing hashlib, hmac or secrets loads _hashlib, which maps OpenSSL's
 # libcrypto (about 3.5 MB of RSS) into every runtime, for nothing at idle:
-# a runtime loads it only when it hashes data (kernel.storage).
+# a runtime loads it only when it hashes data (kernel.storage).  So:
+# hashlib.blake2b is _blake2.blake2b (hashlib never uses OpenSSL's), and
+# _operator._compare_digest is hmac.compare_digest in a Python without
+# OpenSSL (with it, hmac takes OpenSSL's CRYPTO_memcmp): both constant-time.
 from _blake2 import blake2b
 from _operator import _compare_digest as compare_digest
 from dataclasses import dataclass

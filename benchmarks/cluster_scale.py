@@ -9,7 +9,13 @@ Prints, for clusters of real runtime processes (3 Raft voters):
 - Raft commits per second over the same window (only changes are
   committed: at idle, none);
 - the time until every runtime is a live member with the kernel agents
-  placed, and the RSS per runtime;
+  placed, and the memory of an idle runtime: VmRSS (what `ps` shows) and
+  PSS (shared pages divided among the processes mapping them: on this one
+  machine the runtimes share their libraries, so PSS is below what a
+  runtime alone on a device costs; RSS is that) of the voters and of the
+  members, medians, after the idle window; with the RSS of this Python
+  doing nothing (`python -c pass`), measured in the same run, to show what
+  onesh adds;
 then --light light runtimes (onesh.runtime.swarm: real Runtime objects,
 many to a process) joining a 3-voter cluster: time to full membership,
 RSS per light runtime, and how long `nodes` takes over all of them (the
@@ -51,6 +57,27 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def pss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def python_baseline_mb() -> float:
+    """VmRSS of this interpreter running nothing (its site imports included)."""
+    p = subprocess.run([sys.executable, "-c", "import os; print(open(f'/proc/{os.getpid()}/status').read())"],
+                       capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def leader_of(snap: dict[str, Any]) -> str:
     return next((n for n, m in snap["members"].items() if m.get("raft") == snap["leader"]), "?")
 
@@ -70,7 +97,7 @@ def idle(n: int, window: float) -> None:
             c1 = {k: cpu_seconds(p) for k, p in info.pids.items()}
             w1 = time.monotonic()
             snap1 = client.status()
-            rss = [rss_mb(p) for p in info.pids.values()]
+            mem = {k: (rss_mb(p), pss_mb(p)) for k, p in info.pids.items()}
         finally:
             stop_cluster(info)
     pct = {k: (c1[k] - c0[k]) / (w1 - w0) * 100 for k in c0}
@@ -78,6 +105,12 @@ def idle(n: int, window: float) -> None:
     voters = [k for k in pct if info.runtimes[k].raft and k != leader]
     members = [k for k in pct if not info.runtimes[k].raft]
     commits = (snap1["raft"]["commit"] - snap0["raft"]["commit"]) / (w1 - w0)
+
+    def memory(names: list[str]) -> str:
+        if not names:
+            return "-"
+        return (f"{statistics.median(mem[k][0] for k in names):.1f}"
+                f"/{statistics.median(mem[k][1] for k in names):.1f}")
 
     def show(names: list[str]) -> str:
         if not names:
@@ -87,7 +120,7 @@ def idle(n: int, window: float) -> None:
 
     print(f"{n:>5} {formed:>7.2f}s {pct.get(leader, 0):>8.2f}% {show(voters):>18} {show(members):>18} "
           f"{sum(pct.values()):>8.2f}% {sum(pct.values()) / n:>8.2f}% {commits:>9.2f} "
-          f"{statistics.median(rss):>6.1f} {max(rss):>6.1f}")
+          f"{memory([k for k in mem if info.runtimes[k].raft]):>13} {memory(members):>13}")
     sys.stdout.flush()
 
 
@@ -219,8 +252,10 @@ def main() -> int:
     ap.add_argument("--per-process", type=int, default=250)
     ap.add_argument("--failovers", type=int, default=20)
     args = ap.parse_args()
+    print(f"python -c pass: {python_baseline_mb():.1f} MB RSS; an idle runtime's memory is "
+          "VmRSS/PSS in MB (medians)")
     print(f"{'size':>5} {'formed':>8} {'leader':>9} {'other voters':>18} {'members':>18} {'cluster':>9} "
-          f"{'per rt':>9} {'commit/s':>9} {'RSS MB':>6} {'max':>6}")
+          f"{'per rt':>9} {'commit/s':>9} {'voter MB':>13} {'member MB':>13}")
     for n in (int(x) for x in args.sizes.split(",") if x):
         idle(n, args.idle)
     if args.light:

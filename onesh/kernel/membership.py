@@ -16,7 +16,6 @@ encrypted and authenticated (a peer without the cluster secret is refused).
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import os
 import random
@@ -27,7 +26,6 @@ from typing import Any
 
 from pysyncobj import SyncObj, SyncObjConf, replicated
 
-from onesh.aio import within
 from onesh.kernel import namespace
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
 from onesh.kernel.raftfiles import check_raft_files
@@ -405,27 +403,3 @@ def _env_int(name: str, default: int) -> int:
         return max(2, int(os.environ.get(name, default)))
     except ValueError:
         return default
-
-
-async def submit(loop: asyncio.AbstractEventLoop, method: Any, *args: Any, timeout: float = 2.0) -> Any:
-    """Run a replicated method and await its commit from asyncio (pysyncobj
-    calls back on its own thread)."""
-    fut: asyncio.Future[Any] = loop.create_future()
-
-    def done(result: Any, error: int) -> None:
-        def settle() -> None:
-            if fut.done():
-                return
-            if error == 0:  # FAIL_REASON.SUCCESS
-                fut.set_result(result)
-            else:
-                fut.set_exception(CommitError(f"raft commit failed (reason {error})"))
-
-        loop.call_soon_threadsafe(settle)
-
-    method(*args, callback=done)
-    return await within(fut, timeout)
-
-
-class CommitError(Exception):
-    pass

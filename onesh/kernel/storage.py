@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import logging
 import os
@@ -67,9 +66,17 @@ def replicas_wanted() -> int:
         return 2
 
 
+def _sha256(data: bytes) -> Any:
+    # (hashlib maps OpenSSL's libcrypto: imported when a chunk is first
+    # hashed, not by every idle runtime; see net.keys)
+    import hashlib
+
+    return hashlib.sha256(data)
+
+
 def rank(sha: str, runtimes: list[str]) -> list[str]:
     """Rendezvous hashing: a stable preference order of runtimes for a chunk."""
-    return sorted(runtimes, key=lambda r: hashlib.sha256(f"{sha}/{r}".encode()).digest())
+    return sorted(runtimes, key=lambda r: _sha256(f"{sha}/{r}".encode()).digest())
 
 
 def valid_sha(sha: Any) -> bool:
@@ -92,7 +99,7 @@ class ChunkStore:
         return os.path.exists(self.path(sha))
 
     def put(self, sha: str, data: bytes) -> None:
-        if hashlib.sha256(data).hexdigest() != sha:
+        if _sha256(data).hexdigest() != sha:
             raise HandlerError("chunk.put: content does not match its sha256")
         final = self.path(sha)
         with self.lock, contextlib.suppress(OSError):
@@ -126,7 +133,7 @@ class ChunkStore:
                 data = f.read()
         except FileNotFoundError:
             raise HandlerError(f"chunk {sha[:12]} not stored here") from None
-        if hashlib.sha256(data).hexdigest() != sha:
+        if _sha256(data).hexdigest() != sha:
             raise HandlerError(f"chunk {sha[:12]} is corrupt here")
         return data
 
@@ -344,7 +351,7 @@ class Storage:
             except (RpcError, HandlerError) as e:
                 log.info("repair: chunk %s not readable on %s: %s", sha[:12], src, e)
                 continue
-            if isinstance(data, bytes) and hashlib.sha256(data).hexdigest() == sha:
+            if isinstance(data, bytes) and _sha256(data).hexdigest() == sha:
                 break
             data = None
         if data is None:

@@ -9,10 +9,17 @@ can neither complete a Curve or TLS handshake nor speak to the Raft port.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import secrets
 import stat
+
+# Importing hashlib, hmac or secrets loads _hashlib, which maps OpenSSL's
+# libcrypto (about 3.5 MB of RSS) into every runtime, for nothing at idle:
+# a runtime loads it only when it hashes data (kernel.storage).  So:
+# hashlib.blake2b is _blake2.blake2b (hashlib never uses OpenSSL's), and
+# _operator._compare_digest is hmac.compare_digest in a Python without
+# OpenSSL (with it, hmac takes OpenSSL's CRYPTO_memcmp): both constant-time.
+from _blake2 import blake2b
+from _operator import _compare_digest as compare_digest
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +32,7 @@ class SecretError(OneshError):
 
 def create_secret(path: str) -> bytes:
     """Write a fresh secret; refuses to overwrite an existing one."""
-    raw = secrets.token_bytes(32)
+    raw = os.urandom(32)  # (what secrets.token_bytes is)
     os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -55,7 +62,7 @@ def load_secret(path: str) -> bytes:
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
-    return hashlib.blake2b(secret, digest_size=32, person=purpose.ljust(16, b"\0")[:16]).digest()
+    return blake2b(secret, digest_size=32, person=purpose.ljust(16, b"\0")[:16]).digest()
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ class _AllowClusterKey:
         self.allowed = keys.client_public
 
     def callback(self, domain: str, key: bytes) -> bool:
-        return secrets.compare_digest(key, self.allowed)
+        return compare_digest(key, self.allowed)
 
 
 def start_authenticator(ctx: Any, keys: ClusterKeys) -> Any:

@@ -7,7 +7,8 @@ datagram each way, handled on the event loop (a ZeroMQ message costs
 memberlist's encrypted gossip, each datagram is sealed with AES-256-GCM
 under a key derived from the cluster secret, with a fresh random 96-bit
 nonce and the protocol version as associated data; one that does not
-open is dropped.  Inside is a small msgpack map, never pickle.
+open is dropped.  (net.aead: libsodium's AES-GCM when the process has it,
+else cryptography's.)  Inside is a small msgpack map, never pickle.
 
     renew (member → leader): t="renew", name, pid, started, load, seq, at
     ack   (leader → member): t="ack", seq, rejoin, hosts, renew_every, leader
@@ -35,23 +36,24 @@ class WireError(Exception):
 
 def seal(key: bytes, msg: dict[str, Any]) -> bytes:
     import msgpack
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from onesh.net import aead
 
     nonce = os.urandom(NONCE)
-    return nonce + AESGCM(key).encrypt(nonce, msgpack.packb(msg, use_bin_type=True), VERSION)
+    return nonce + aead.encrypt(key, nonce, msgpack.packb(msg, use_bin_type=True), VERSION)
 
 
 def unseal(key: bytes, data: bytes) -> dict[str, Any]:
     """The message in a datagram; WireError when it is not a sound one of ours."""
     import msgpack
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from onesh.net import aead
 
     if not NONCE + 16 < len(data) <= MAX_DATAGRAM:
         raise WireError(f"datagram of {len(data)} bytes")
     try:
-        plain = AESGCM(key).decrypt(data[:NONCE], data[NONCE:], VERSION)
-    except InvalidTag:
+        plain = aead.decrypt(key, data[:NONCE], data[NONCE:], VERSION)
+    except aead.AeadError:
         raise WireError("not sealed with the cluster's key") from None
     try:
         msg = msgpack.unpackb(plain, raw=False, strict_map_key=True, max_str_len=4096, max_bin_len=0,

@@ -20,7 +20,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zmq
 import zmq.asyncio
@@ -29,9 +29,9 @@ from onesh.aio import within
 from onesh.errors import OneshError
 from onesh.kernel.agents import KernelAgent, Service
 from onesh.kernel.bootrecord import build_boot_record
+from onesh.kernel.commits import CommitError, submit
 from onesh.kernel.liveness import RENEW_EVERY, Leases, renew_period
 from onesh.kernel.manifest import DEFAULT_MANIFEST, parse_manifest
-from onesh.kernel.membership import ClusterState, CommitError, submit
 from onesh.kernel.nameserver import NoBootRecord, lookup_boot_record
 from onesh.kernel.raftfiles import RaftFilesUnusable
 from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
@@ -46,6 +46,9 @@ from onesh.net.rpc import (
     call_once,
 )
 from onesh.net.samehost import host_key, sweep_stale
+
+if TYPE_CHECKING:
+    from onesh.kernel.membership import ClusterState
 
 log = logging.getLogger("onesh.runtime")
 
@@ -202,6 +205,9 @@ class Runtime:
         self.lease_server = LeaseServer(self.keys.lease_key, self.renew_here)
         self.lease_address = await self.lease_server.start(_endpoint_host(self.endpoint),
                                                            int(self.endpoint.rsplit(":", 1)[1]))
+        # (imported here: pysyncobj is for voters; a member never loads it)
+        from onesh.kernel.membership import ClusterState
+
         try:
             self.state = ClusterState(self.cfg.raft, partners, password=self.keys.raft_password,
                                       data_dir=self.cfg.data_dir, manifest_text=self.cfg.manifest_text)

@@ -73,7 +73,7 @@ def test_stage_hosts_and_builtin_agents_are_forked_not_started_anew(cluster: Clu
         time.sleep(0.5)  # lines flow
     finally:
         os.killpg(job.pid, signal.SIGINT)
-        out, err = job.communicate(timeout=30)
+        _, err = job.communicate(timeout=30)
     assert job.returncode == 130, err.decode()
     deadline = time.monotonic() + 10
     while job_processes(cluster.info.pids["r2"]) and time.monotonic() < deadline:

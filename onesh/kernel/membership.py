@@ -24,11 +24,13 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pysyncobj import SyncObj, SyncObjConf, replicated
-
-from onesh.kernel import namespace
+from onesh.kernel import namespace, raftcrypt
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
 from onesh.kernel.raftfiles import check_raft_files
+
+raftcrypt.install()  # (before pysyncobj is imported: it would load cryptography for Fernet)
+
+from pysyncobj import SyncObj, SyncObjConf, replicated  # noqa: E402
 
 # Raft timings.  At idle the only traffic is the leader's empty appends,
 # so their period sets the idle cost (each message is pickled, encrypted

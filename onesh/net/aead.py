@@ -1,5 +1,6 @@
-"""AES-256-GCM for the lease datagrams (net.leasewire), from the library
-already in the process when there is one.
+"""AES-256-GCM for the lease datagrams (net.leasewire), and XChaCha20-
+Poly1305 for the Raft port (kernel.raftcrypt), from the library already in
+the process when there is one.
 
 cryptography's AESGCM maps its Rust extension, about 7 MB of RSS, into
 every runtime for a few small datagrams a second.  A runtime has libsodium
@@ -43,27 +44,35 @@ def _mapped_libsodium() -> str | None:
 
 
 class Sodium:
-    """libsodium's crypto_aead_aes256gcm, through ctypes."""
+    """One of libsodium's AEAD constructions, through ctypes:
+    "aes256gcm" (crypto_aead_aes256gcm_*, the lease datagrams') or
+    "xchacha20poly1305_ietf" (a 192-bit nonce, so random nonces never
+    repeat in practice however many messages one key seals, where
+    AES-GCM's 96-bit ones are good for 2^32 per key)."""
 
-    name = "libsodium"
+    NONCES = {"aes256gcm": NONCE, "xchacha20poly1305_ietf": 24}
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, algo: str = "aes256gcm") -> None:
         import ctypes
 
         lib = ctypes.CDLL(path)  # (already mapped: the same handle libzmq uses)
-        if lib.sodium_init() < 0 or lib.crypto_aead_aes256gcm_is_available() != 1:
+        if lib.sodium_init() < 0:
+            raise OSError("libsodium: cannot initialise")
+        if algo == "aes256gcm" and lib.crypto_aead_aes256gcm_is_available() != 1:
             raise OSError("libsodium: no AES-256-GCM on this CPU")
+        self.name = f"libsodium {algo}"
+        self.nonce = self.NONCES[algo]
         u64, buf = ctypes.c_ulonglong, ctypes.c_char_p
-        self._encrypt = lib.crypto_aead_aes256gcm_encrypt
+        self._encrypt = getattr(lib, f"crypto_aead_{algo}_encrypt")
         self._encrypt.argtypes = [buf, ctypes.POINTER(u64), buf, u64, buf, u64, ctypes.c_void_p, buf, buf]
         self._encrypt.restype = ctypes.c_int
-        self._decrypt = lib.crypto_aead_aes256gcm_decrypt
+        self._decrypt = getattr(lib, f"crypto_aead_{algo}_decrypt")
         self._decrypt.argtypes = [buf, ctypes.POINTER(u64), ctypes.c_void_p, buf, u64, buf, u64, buf, buf]
         self._decrypt.restype = ctypes.c_int
         self._ctypes = ctypes
 
     def encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-        _check(key, nonce)  # (the C functions read exactly KEY and NONCE bytes)
+        _check(key, nonce, self.nonce)  # (the C functions read exactly KEY and nonce bytes)
         out = self._ctypes.create_string_buffer(len(data) + TAG)
         n = self._ctypes.c_ulonglong(0)
         if self._encrypt(out, self._ctypes.byref(n), data, len(data), aad, len(aad), None, nonce, key) != 0:
@@ -71,7 +80,7 @@ class Sodium:
         return out.raw[:n.value]
 
     def decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-        _check(key, nonce)
+        _check(key, nonce, self.nonce)
         if len(data) < TAG:
             raise AeadError("shorter than a tag")
         out = self._ctypes.create_string_buffer(max(1, len(data) - TAG))
@@ -79,6 +88,20 @@ class Sodium:
         if self._decrypt(out, self._ctypes.byref(n), None, data, len(data), aad, len(aad), nonce, key) != 0:
             raise AeadError("not sealed with this key")
         return out.raw[:n.value]
+
+
+def xchacha() -> Sodium | None:
+    """libsodium's XChaCha20-Poly1305 where this process has libsodium
+    mapped (None: it has not; cryptography has no XChaCha20)."""
+    import zmq  # noqa: F401  (libzmq links libsodium: importing zmq maps it)
+
+    path = _mapped_libsodium()
+    if path is None:
+        return None
+    try:
+        return Sodium(path, "xchacha20poly1305_ietf")
+    except (OSError, AttributeError):
+        return None
 
 
 class Cryptography:
@@ -93,20 +116,20 @@ class Cryptography:
         self._aesgcm, self._invalid = AESGCM, InvalidTag
 
     def encrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-        _check(key, nonce)
+        _check(key, nonce, NONCE)
         return bytes(self._aesgcm(key).encrypt(nonce, data, aad))
 
     def decrypt(self, key: bytes, nonce: bytes, data: bytes, aad: bytes) -> bytes:
-        _check(key, nonce)
+        _check(key, nonce, NONCE)
         try:
             return bytes(self._aesgcm(key).decrypt(nonce, data, aad))
         except self._invalid:
             raise AeadError("not sealed with this key") from None
 
 
-def _check(key: bytes, nonce: bytes) -> None:
-    if len(key) != KEY or len(nonce) != NONCE:
-        raise ValueError(f"AES-256-GCM takes a {KEY}-byte key and a {NONCE}-byte nonce")
+def _check(key: bytes, nonce: bytes, nonce_len: int) -> None:
+    if len(key) != KEY or len(nonce) != nonce_len:
+        raise ValueError(f"this AEAD takes a {KEY}-byte key and a {nonce_len}-byte nonce")
 
 
 _backend: Sodium | Cryptography | None = None

@@ -78,4 +78,4 @@ def test_nothing_altered_opens(make: Callable[[], aead.Sodium | aead.Cryptograph
 
 def test_a_runtime_process_uses_libsodium_when_it_can() -> None:
     sodium()  # (skips where libsodium or its AES-GCM is missing)
-    assert aead.backend().name == "libsodium"
+    assert aead.backend().name == "libsodium aes256gcm"

@@ -36,6 +36,7 @@ import argparse
 import importlib.util
 import os
 import selectors
+import signal
 import statistics
 import subprocess
 import sys
@@ -43,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from device_death import descendants  # (beside this script)
 from pipe_throughput import private_sshd  # (beside this script: the same private sshd)
 
 from onesh.runtime.localcluster import start_cluster, stop_cluster
@@ -64,6 +66,47 @@ def timed(cmd: list[str], src: str, env: dict[str, str] | None = None) -> float:
         t0 = time.perf_counter()
         subprocess.run(cmd, stdin=fin, stdout=fout, check=True, env=env)
         return time.perf_counter() - t0
+
+
+def memory(kb_rollup: str) -> tuple[float, float, float]:
+    """RSS, PSS and USS (private pages) in MB, from /proc/PID/smaps_rollup."""
+    d: dict[str, float] = {}
+    with open(kb_rollup) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if v.strip().endswith("kB"):
+                d[k] = int(v.split()[0]) / 1024
+    return d["Rss"], d["Pss"], d.get("Private_Clean", 0) + d.get("Private_Dirty", 0)
+
+
+def stage_memory(cluster_dir: str, runtime_pid: int) -> dict[str, tuple[float, float, float]]:
+    """What a running stage costs on its runtime: its stage host's memory
+    (and a builtin agent's, which is what it runs), during `yes | cat @r2`."""
+    job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster_dir, "-c", "yes | cat @r2"],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, start_new_session=True)
+    found: dict[str, tuple[float, float, float]] = {}
+    try:
+        deadline = time.monotonic() + 20
+        while len(found) < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            for pid in descendants(runtime_pid)[1:]:
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        comm = f.read().strip()
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cold = b"onesh.runtime.stagehost" in f.read()
+                    if comm == "onesh-stagehost" or cold:
+                        found["stage host"] = memory(f"/proc/{pid}/smaps_rollup")
+                    elif comm in ("cat", "python3", "python"):
+                        found["its cat agent"] = memory(f"/proc/{pid}/smaps_rollup")
+                    elif comm == "onesh-zygote":
+                        found["the runtime's zygote"] = memory(f"/proc/{pid}/smaps_rollup")
+                except OSError:
+                    continue
+    finally:
+        os.killpg(job.pid, signal.SIGINT)
+        job.wait()
+    return found
 
 
 def line_latency(cluster_dir: str, lines: int, pipeline: str = "cat @r1 | cat @r2 | cat @r3",
@@ -180,6 +223,7 @@ def main() -> int:
                     lat = {t: line_latency(info.directory, args.lines, env=wired(t)) for t in ("unix", *transports)}
                     fewer = [line_latency(info.directory, args.lines, p, env=wired("unix"))
                              for p in ("cat @r1", "cat @r1 | cat @r2")]
+                mem = stage_memory(info.directory, info.pids["r2"]) if args.only in ("all", "starts") else {}
                 starts = None
                 if ssh and args.only in ("all", "starts"):
                     # one shell, many remote starts, against as many ssh round trips
@@ -205,6 +249,10 @@ def main() -> int:
         print_latency(lat, fewer, transports, args.lines)
     if args.only not in ("all", "starts"):
         return 0
+    if mem:
+        print("memory of a running stage (`yes | cat @r2`), MB RSS / PSS / private:")
+        for what, (rss, pss, uss) in mem.items():
+            print(f"  {what + ':':<24} {rss:6.1f} / {pss:5.1f} / {uss:5.1f}")
     if starts is not None:
         per, t_ssh, ratio = starts
         print(f"remote start, `true @r2` in one shell: {per * 1000:.0f} ms per call, {ratio:.2f}x of "

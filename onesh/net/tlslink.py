@@ -56,6 +56,12 @@ RECV_BATCH = 64  # messages a callback takes before it yields a loop round
 READ_CHUNK = 256 * 1024  # bytes of ciphertext read from the socket at once
 READ_ROUNDS = 4  # reads a callback makes before it decrypts what it has
 CONNECTING, HANDSHAKE, OPEN, CLOSED = range(4)
+# Seconds a connection has to connect and pass its handshake.  A peer
+# that never finishes one (a port scanner, a stalled or hostile client)
+# would otherwise keep its socket, and a slot of the listener's, until the
+# pipe closes.  A TLS 1.3 handshake with Ed25519 takes milliseconds even
+# on a small board: this only has to outlast a congested link.
+HANDSHAKE_TIMEOUT = 10.0
 
 
 def address_of(endpoint: str) -> tuple[str, int]:
@@ -93,6 +99,7 @@ class _Conn:
         self._body: bytearray | None = None
         self._bpos = 0
         loop.add_reader(self._fd, self._readable)
+        self._deadline = loop.call_later(HANDSHAKE_TIMEOUT, self._too_slow)
         if connecting:
             self._want_write()
         else:
@@ -109,6 +116,12 @@ class _Conn:
             return
         self.state = HANDSHAKE
         self._handshake()
+
+    def _too_slow(self) -> None:
+        if self.state in (CONNECTING, HANDSHAKE):
+            log.log(logging.WARNING if self.server else logging.DEBUG,
+                    "pipe tls: no handshake within %gs; closing the connection", HANDSHAKE_TIMEOUT)
+            self.close()
 
     def _handshake(self) -> None:
         try:
@@ -130,6 +143,7 @@ class _Conn:
             self.close()
             return
         self.state = OPEN
+        self._deadline.cancel()
         if self.on_open is not None:
             self.on_open(self)
         early, self.early = self.early, []
@@ -267,6 +281,7 @@ class _Conn:
         if self.state == CLOSED:
             return
         self.state = CLOSED
+        self._deadline.cancel()
         self._no_write()
         self.loop.remove_reader(self._fd)
         self.sock.close()

@@ -503,3 +503,38 @@ def test_a_pump_widens_the_os_pipe_it_is_given() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_peer_that_never_finishes_its_tls_handshake_is_cut_off(keys: ClusterKeys,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection that opens the port and says nothing (a scanner, a
+    stalled client) is closed after the handshake timeout; the pipe still
+    takes its real writer."""
+    import socket
+
+    from onesh.net import tlslink
+
+    monkeypatch.setattr(tlslink, "HANDSHAKE_TIMEOUT", 0.3)
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        rx = PipeReceiver(ctx, keys, "p", bind=bind_for("tls"))
+        ep = await rx.start()
+        host, port = ep[len("tls://"):].rsplit(":", 1)
+        silent = socket.create_connection((host, int(port)))
+        silent.setblocking(False)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert await asyncio.wait_for(loop.sock_recv(silent, 1), 5) == b""  # closed by the reader's end
+        assert 0.2 < loop.time() - t0 < 3
+        silent.close()
+        tx = PipeSender(ctx, keys, "p", ep)
+        await tx.start()
+        await tx.write(b"still open")
+        await tx.close()
+        got = b""
+        while chunk := await rx.read():
+            got += chunk
+        assert got == b"still open"
+        await rx.close()
+
+    asyncio.run(_session(keys, body))

@@ -172,6 +172,11 @@ class SchedulerAgent:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.peers: Any = None  # RpcClients: one connection per runtime, kept between placements
+
+    async def close(self) -> None:
+        if self.peers is not None:
+            await self.peers.close()
 
     async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
         from onesh.net.rpc import HandlerError
@@ -185,29 +190,41 @@ class SchedulerAgent:
             raise HandlerError("scheduler.place: stages must be a non-empty list")
         stages = [StageNeeds.from_wire(d) for d in raw if isinstance(d, dict)]
         home = str(body.get("home", ""))
-        facts = await self.facts({s.command for s in stages if s.command})
+        # Every stage pinned (@r2) or bound to a device decides itself: no
+        # runtime need be asked what it has or runs.
+        fixed = all(s.pin_node or s.devices for s in stages)
+        facts = await self.facts({s.command for s in stages if s.command}, asking=not fixed)
         try:
             placed = place_stages(stages, facts, home)
         except PlacementError as e:
             return {"error": str(e)}
         return {"placement": [list(p) for p in placed], "by": self.runtime.cfg.name}
 
-    async def facts(self, commands: set[str]) -> dict[str, RuntimeFacts]:
+    async def facts(self, commands: set[str], *, asking: bool = True) -> dict[str, RuntimeFacts]:
+        """What each runtime is and has; `asking`: also which of `commands`
+        each live one has, and how many stages it runs (stage.which)."""
         snap = await self.runtime.snapshot()
         out: dict[str, RuntimeFacts] = {}
         for name, m in snap["members"].items():
             have = m.get("interpreters")
             out[name] = RuntimeFacts(name, bool(m.get("alive")), dict(m.get("tags", {})), float(m.get("load", 0.0)),
                                      interpreters=dict(have) if isinstance(have, dict) else None)
+        if not asking:
+            return out
         live = [n for n, f in out.items() if f.alive]
+        from onesh.net.rpc import RpcClients, RpcError, RpcTimeout
+
+        if self.peers is None:
+            # (every placement asks every live runtime: a Curve handshake
+            # each time was most of a placement's cost)
+            self.peers = RpcClients(self.runtime.ctx, self.runtime.keys, drop_on=RpcTimeout)
+        for endpoint in set(self.peers.clients) - {snap["members"][n].get("endpoint", "") for n in live}:
+            await self.peers.forget(endpoint)  # (a runtime that left or died)
 
         async def ask(name: str) -> None:
-            from onesh.net.rpc import RpcError, call_once
-
             endpoint = snap["members"][name].get("endpoint", "")
             try:
-                reply = await call_once(self.runtime.ctx, endpoint, self.runtime.keys, "stage.which",
-                                        {"names": sorted(commands)}, 1.0)
+                reply = await self.peers.call(endpoint, "stage.which", {"names": sorted(commands)}, 1.0)
             except RpcError:
                 return
             found = frozenset(str(c) for c in reply.get("found", []))
@@ -219,4 +236,6 @@ class SchedulerAgent:
 
 
 def install(runtime: Runtime) -> None:
-    runtime.handlers["scheduler"] = SchedulerAgent(runtime).handle
+    agent = SchedulerAgent(runtime)
+    runtime.handlers["scheduler"] = agent.handle
+    runtime.on_shutdown.append(agent.close)

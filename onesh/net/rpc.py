@@ -271,6 +271,12 @@ class RpcClients:
                 await client.close()
             raise
 
+    async def forget(self, endpoint: str) -> None:
+        """Close the connection to `endpoint` (a peer that is gone)."""
+        client = self.clients.pop(endpoint, None)
+        if client is not None:
+            await client.close()
+
     async def close(self) -> None:
         clients, self.clients = self.clients, {}
         for c in clients.values():

@@ -47,6 +47,7 @@ FINISHED_KEEP = 120.0  # seconds a finished segment's statuses stay for stage.wa
 # (SIGSTOP, a partition).  Nobody will read its output: stop it.
 LEASE = 5.0
 LEASE_CHECK = 1.0
+EXIT_GRACE = 10.0  # seconds a stage host has to exit once it reported (or closed its stdout)
 
 
 @dataclass
@@ -183,7 +184,18 @@ class StageService:
                 seg.relinks = int(msg.get("relinks", 0))
             if "statuses" in msg:
                 seg.statuses = [int(s) for s in msg["statuses"]]
-        rc = await seg.proc.wait()
+                # The segment's answer is in, its output delivered: the
+                # shell need not also wait out the stage host's own exit
+                # (zmq and process teardown, a few ms of every job).
+                seg.finished_at = time.time()
+                seg.done.set()
+        try:
+            rc = await within(seg.proc.wait(), EXIT_GRACE)
+        except TimeoutError:
+            log.warning("job %s segment %d: its stage host did not exit %.0fs after it %s; killing it",
+                        seg.job, seg.index, EXIT_GRACE, "reported" if seg.statuses is not None else "closed its stdout")
+            kill_segment(seg)
+            rc = await seg.proc.wait()
         if seg.proc.stdin is not None:
             seg.proc.stdin.close()
         if seg.statuses is None:
@@ -191,7 +203,7 @@ class StageService:
             # the segment shares its fate.
             st = 128 - rc if rc < 0 else (rc or 1)
             seg.statuses = [st] * len(seg.labels)
-        seg.finished_at = time.time()
+            seg.finished_at = time.time()
         seg.done.set()
         self.prune()
 

@@ -66,6 +66,12 @@ def _warm_up() -> None:
     for name in WARM:
         with contextlib.suppress(ImportError):  # (a module this version does not have)
             importlib.import_module(name)
+    import tempfile
+
+    # (the first call looks for a usable directory by writing a file in
+    # each candidate: ~2 ms of every stage host's way to its first Unix
+    # socket, unless it is cached here)
+    tempfile.gettempdir()
     if os.environ.get("ONESH_SECRET"):
         from onesh.runtime import stagehost
 

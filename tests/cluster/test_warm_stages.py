@@ -103,6 +103,9 @@ def test_a_killed_zygote_loses_no_job_and_stages_start_cold(cluster: Cluster, tm
             job.wait()
     # The running segment's stage host, orphaned, still reported its statuses.
     assert (job.returncode, out.strip()) == (0, b"40"), err.decode()
+    deadline = time.monotonic() + 10
+    while alive(procs) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert alive(procs) == []
     # The next stages start cold (a new interpreter) and work all the same.
     again = onesh(cluster, "seq 1 1000 | cat @r2 | wc -l", tmp_path)

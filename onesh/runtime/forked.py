@@ -69,19 +69,33 @@ class ForkedCommand:
 
     async def wait(self) -> int:
         if self.returncode is None:
-            loop = asyncio.get_running_loop()
-            ended = loop.create_future()
-            pidfd = os.pidfd_open(self.pid)
-            loop.add_reader(pidfd, ended.set_result, None)
             try:
-                await ended
-            finally:
-                loop.remove_reader(pidfd)
-                os.close(pidfd)
-            _, status = os.waitpid(self.pid, 0)
+                await ended(self.pid)
+                _, status = os.waitpid(self.pid, 0)
+            except OSError:  # (no pidfd: a kernel before 5.3)
+                _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
             self.returncode = (-os.WTERMSIG(status) if os.WIFSIGNALED(status)
                                else os.waitstatus_to_exitcode(status))
         return self.returncode
+
+
+async def ended(pid: int) -> None:
+    """Return once process `pid` has ended (a zombie counts), without
+    reaping it; OSError where the kernel has no pidfd."""
+    pidfd = os.pidfd_open(pid)
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def readable() -> None:
+        if not done.done():  # (level-triggered: it may fire again before we go)
+            done.set_result(None)
+
+    loop.add_reader(pidfd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(pidfd)
+        os.close(pidfd)
 
 
 def fork_command(run: Callable[[], int], *, stdin: int, stdout: int, stderr: int, cwd: str,

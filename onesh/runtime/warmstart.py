@@ -250,17 +250,32 @@ def _watch_orphan(pid: int, fut: asyncio.Future[int]) -> None:
     it reported its statuses on its stdout first)."""
     if fut.done():
         return
-    try:
-        pidfd = os.pidfd_open(pid)
-    except (OSError, AttributeError):
-        fut.set_result(-signal.SIGKILL)  # already gone
-        return
-    loop = asyncio.get_running_loop()
 
-    def ended() -> None:
-        loop.remove_reader(pidfd)
-        os.close(pidfd)
+    async def watch() -> None:
+        from onesh.runtime.forked import ended
+
+        try:
+            await ended(pid)
+        except ProcessLookupError:
+            pass  # already gone
+        except OSError:  # (no pidfd: a kernel before 5.3) its new parent reaps it
+            while _exists(pid):
+                await asyncio.sleep(0.5)
         if not fut.done():
             fut.set_result(-signal.SIGKILL)
 
-    loop.add_reader(pidfd, ended)
+    task = asyncio.get_running_loop().create_task(watch())
+    _watching.add(task)
+    task.add_done_callback(_watching.discard)
+
+
+_watching: set[asyncio.Task[None]] = set()  # (the tasks above, so none is collected while it runs)
+
+
+def _exists(pid: int) -> bool:
+    """Running (a zombie its new parent has not reaped counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return False

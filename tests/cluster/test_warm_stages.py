@@ -112,3 +112,35 @@ def test_a_killed_zygote_loses_no_job_and_stages_start_cold(cluster: Cluster, tm
     out, err = again.communicate(timeout=60)
     assert (again.returncode, out.strip()) == (0, b"1000"), err.decode()
     assert zygote_of(cluster, "r2") is None
+
+
+@pytest.mark.parametrize("pidfd", [True, False])
+def test_a_forked_command_is_awaited_with_or_without_pidfds(pidfd: bool, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its status, as an exec'd command's; on a kernel without pidfds
+    (before 5.3) by a blocking waitpid in a thread."""
+    import asyncio
+
+    from onesh.runtime import forked
+
+    if not pidfd:
+        def no_pidfd(pid: int, flags: int = 0) -> int:
+            raise OSError(38, "Function not implemented")
+        monkeypatch.setattr(os, "pidfd_open", no_pidfd)
+
+    def run() -> int:
+        print("from the child")
+        return 3
+
+    async def main() -> tuple[int, int]:
+        with open(tmp_path / "out", "w") as out, open(os.devnull) as devnull:
+            child = forked.fork_command(run, stdin=devnull.fileno(), stdout=out.fileno(), stderr=2,
+                                        cwd=str(tmp_path), env=dict(os.environ), process_group=0)
+        killed = forked.fork_command(lambda: time.sleep(30) or 0, stdin=0, stdout=1, stderr=2,
+                                     cwd=str(tmp_path), env=dict(os.environ), process_group=0)
+        assert killed.pgid == killed.pid  # (it leads a group of its own)
+        os.kill(killed.pid, signal.SIGTERM)
+        return await child.wait(), await killed.wait()
+
+    assert asyncio.run(main()) == (3, -signal.SIGTERM)
+    assert (tmp_path / "out").read_text() == "from the child\n"

@@ -77,14 +77,20 @@ def descendants(pid: int) -> list[int]:
 def job_processes(runtime_pid: int) -> list[int]:
     """What a runtime runs for jobs: every process below it but its zygote
     (the warm parent of its stage hosts, kept between jobs)."""
-    return [p for p in descendants(runtime_pid)[1:] if not is_zygote(p)]
+    return [p for p in descendants(runtime_pid)[1:] if not is_zygote(p, runtime_pid)]
 
 
-def is_zygote(pid: int) -> bool:
+def is_zygote(pid: int, runtime_pid: int) -> bool:
+    """`pid` is the zygote of the runtime `runtime_pid`: its child running
+    `-m onesh.runtime.zygote`.  (Not by its name: a zygote just started
+    has not named itself yet; and the stage hosts and agents forked from
+    it have its command line, one level down or more.)"""
     try:
-        with open(f"/proc/{pid}/comm", "rb") as f:
-            return f.read().strip() == b"onesh-zygote"
-    except OSError:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return ppid == runtime_pid and b"\0onesh.runtime.zygote\0" in f.read()
+    except (OSError, ValueError, IndexError):
         return False
 
 

@@ -42,7 +42,8 @@ def parent(pid: int) -> int:
 
 
 def zygote_of(cluster: Cluster, runtime: str) -> int | None:
-    return next((p for p in descendants(cluster.info.pids[runtime])[1:] if is_zygote(p)), None)
+    rt = cluster.info.pids[runtime]
+    return next((p for p in descendants(rt)[1:] if is_zygote(p, rt)), None)
 
 
 def wait_for_tree(cluster: Cluster, runtime: str, names: set[str], timeout: float = 20) -> list[int]:

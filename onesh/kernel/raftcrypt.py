@@ -60,11 +60,6 @@ class RaftEncryptor:
         nonce = os.urandom(NONCE)
         return head + nonce + bytes(self.sodium.encrypt(self.key, nonce, bytes(data), head))
 
-    def encrypt(self, data: bytes) -> bytes:
-        import time
-
-        return self.encrypt_at_time(data, int(time.time()))
-
     def _open(self, token: bytes) -> bytes:
         from onesh.net.aead import AeadError
 

@@ -57,15 +57,24 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pss_mb(pid: int) -> float:
+def memory_mb(pid: int) -> tuple[float, float, float]:
+    """RSS, PSS and private (unshared) memory in MB, from
+    /proc/PID/smaps_rollup (NaN when it cannot be read)."""
+    d: dict[str, float] = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1]) / 1024
+                k, _, v = line.partition(":")
+                if v.strip().endswith("kB"):
+                    d[k] = int(v.split()[0]) / 1024
     except OSError:
         pass
-    return float("nan")
+    nan = float("nan")
+    return d.get("Rss", nan), d.get("Pss", nan), d.get("Private_Clean", nan) + d.get("Private_Dirty", nan)
+
+
+def pss_mb(pid: int) -> float:
+    return memory_mb(pid)[1]
 
 
 def python_baseline_mb() -> float:

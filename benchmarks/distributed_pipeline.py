@@ -44,6 +44,7 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from cluster_scale import memory_mb  # (beside this script)
 from device_death import descendants  # (beside this script)
 from pipe_throughput import private_sshd  # (beside this script: the same private sshd)
 
@@ -68,17 +69,6 @@ def timed(cmd: list[str], src: str, env: dict[str, str] | None = None) -> float:
         return time.perf_counter() - t0
 
 
-def memory(kb_rollup: str) -> tuple[float, float, float]:
-    """RSS, PSS and USS (private pages) in MB, from /proc/PID/smaps_rollup."""
-    d: dict[str, float] = {}
-    with open(kb_rollup) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            if v.strip().endswith("kB"):
-                d[k] = int(v.split()[0]) / 1024
-    return d["Rss"], d["Pss"], d.get("Private_Clean", 0) + d.get("Private_Dirty", 0)
-
-
 def stage_memory(cluster_dir: str, runtime_pid: int) -> dict[str, tuple[float, float, float]]:
     """What a running stage costs on its runtime: its stage host's memory
     (and a builtin agent's, which is what it runs), during `yes | cat @r2`."""
@@ -95,14 +85,17 @@ def stage_memory(cluster_dir: str, runtime_pid: int) -> dict[str, tuple[float, f
                         comm = f.read().strip()
                     with open(f"/proc/{pid}/cmdline", "rb") as f:
                         cold = b"onesh.runtime.stagehost" in f.read()
-                    if comm == "onesh-stagehost" or cold:
-                        found["stage host"] = memory(f"/proc/{pid}/smaps_rollup")
-                    elif comm in ("cat", "python3", "python"):
-                        found["its cat agent"] = memory(f"/proc/{pid}/smaps_rollup")
-                    elif comm == "onesh-zygote":
-                        found["the runtime's zygote"] = memory(f"/proc/{pid}/smaps_rollup")
                 except OSError:
                     continue
+                mem = memory_mb(pid)
+                if mem[0] != mem[0]:  # (NaN: it ended meanwhile)
+                    continue
+                if comm == "onesh-stagehost" or cold:
+                    found["stage host"] = mem
+                elif comm in ("cat", "python3", "python"):
+                    found["its cat agent"] = mem
+                elif comm == "onesh-zygote":
+                    found["the runtime's zygote"] = mem
     finally:
         os.killpg(job.pid, signal.SIGINT)
         job.wait()

@@ -1,8 +1,14 @@
-"""The reader's end of a turned-round pipe over a stream transport
-(tlslink, unixsock): the writer binds, since the reader cannot be
-reached, and the reader dials it, again REDIAL_AFTER after each lost
-connection, until closed (transport.Listener).  A subclass makes one
-connection attempt (`_connect`); the rest is here."""
+"""What the stream transports' ends (tlslink, unixsock) have in common:
+each holds at most one connection at a time.
+
+- DialLink: the writer's end that dials its reader (transport.Link).
+- BoundLinkEnd: the writer's end of a turned-round pipe, which listens
+  and keeps what is sent until its reader dials in (transport.BoundLink).
+- DialListener: the reader's end of a turned-round pipe: the writer
+  binds, since the reader cannot be reached, and the reader dials it,
+  again REDIAL_AFTER after each lost connection, until closed
+  (transport.Listener).  A subclass makes one connection attempt
+  (`_connect`); the rest is here."""
 
 from __future__ import annotations
 
@@ -22,7 +28,41 @@ class Conn(Protocol):
     def close(self) -> None: ...
 
 
-class DialListener:
+class OneConnection:
+    conn: Conn | None
+    closing: bool
+
+    def flush(self) -> bool:
+        return self.conn is not None and self.conn.flush()
+
+
+class DialLink(OneConnection):
+    """A message sent while there is no connection is dropped: the pipe
+    protocol replays it after `reopen()`."""
+
+    def send(self, header: bytes, body: Data) -> None:
+        if self.conn is not None and not self.closing:
+            self.conn.send(header, body)
+
+    def close(self) -> None:
+        self.closing = True
+        if self.conn is not None:
+            self.conn.close()
+
+
+class BoundLinkEnd(OneConnection):
+    pending: list[tuple[bytes, Data]]  # sent while no reader is connected
+
+    def reopen(self) -> None:
+        """Drop the connection (the reader dials again) and what waits for
+        it; the listening socket stays (the reader's only way to us)."""
+        self.pending.clear()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+class DialListener(OneConnection):
     endpoint = ""  # (nobody dials us)
     conn_type: type = object  # the subclass's connections (send() ignores anything else)
 
@@ -59,9 +99,6 @@ class DialListener:
     def send(self, conn: object, header: bytes, body: Data) -> None:
         if not self.closing and isinstance(conn, self.conn_type):
             cast(Conn, conn).send(header, body)
-
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
 
     def close(self) -> None:
         self.closing = True

@@ -46,7 +46,7 @@ from typing import cast
 from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import HEADER_SIZE, WireError, body_length
-from onesh.net.redial import DialListener
+from onesh.net.redial import BoundLinkEnd, DialLink, DialListener
 from onesh.net.tlscerts import peer_is_cluster, server_name, tls_context
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
@@ -388,7 +388,7 @@ class TlsListener:
             conn.close()
 
 
-class TlsLink:
+class TlsLink(DialLink):
     def __init__(self, endpoint: str, keys: ClusterKeys, on_message: LinkCallback, loop: Loop) -> None:
         self.address = address_of(endpoint)
         self.keys, self.on_message, self.loop = keys, on_message, loop
@@ -418,20 +418,8 @@ class TlsLink:
         if conn.refused:
             self.refused = True
 
-    def send(self, header: bytes, body: Data) -> None:
-        if self.conn is not None and not self.closing:
-            self.conn.send(header, body)
 
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
-
-    def close(self) -> None:
-        self.closing = True
-        if self.conn is not None:
-            self.conn.close()
-
-
-class TlsBoundLink:
+class TlsBoundLink(BoundLinkEnd):
     """The writer's end of a turned-round pipe: it listens, its reader
     dials in (transport.BoundLink).  Still the TLS client."""
 
@@ -484,17 +472,6 @@ class TlsBoundLink:
             return
         assert self.conn is not None
         self.conn.send(header, body)
-
-    def reopen(self) -> None:
-        """Drop the connection (the reader dials again) and what waits for it;
-        the listening socket stays: it is the reader's only way to us."""
-        self.pending.clear()
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
 
     def close(self) -> None:
         self.closing = True

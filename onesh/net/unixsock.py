@@ -37,7 +37,7 @@ from typing import Any
 
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import BODY_MAX, HEADER_SIZE
-from onesh.net.redial import DialListener
+from onesh.net.redial import BoundLinkEnd, DialLink, DialListener
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
 log = logging.getLogger("onesh.pipes")
@@ -229,7 +229,7 @@ class UnixListener:
             conn.close()
 
 
-class UnixLink:
+class UnixLink(DialLink):
     """The sending end: one connection to the path.  A message sent while
     it is broken (the reader's socket gone or not accepting) is dropped,
     like one zmq loses with its peer: the pipe protocol replays it after
@@ -257,20 +257,8 @@ class UnixLink:
     def _on_packet(self, conn: _Conn, header: Data, body: Data) -> None:
         self.on_message(header, body)
 
-    def send(self, header: bytes, body: Data) -> None:
-        if self.conn is not None and not self.closing:
-            self.conn.send(header, body)
 
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
-
-    def close(self) -> None:
-        self.closing = True
-        if self.conn is not None:
-            self.conn.close()
-
-
-class UnixBoundLink:
+class UnixBoundLink(BoundLinkEnd):
     """The writer's end of a turned-round pipe: it listens on the path and
     its reader dials in (transport.BoundLink); the newest connection from
     our uid is the reader's.  What is sent while none is up waits for it."""
@@ -310,17 +298,6 @@ class UnixBoundLink:
             self.pending.append((header, body))  # (bounded by credit; reopen() drops it)
             return
         self.conn.send(header, body)
-
-    def reopen(self) -> None:
-        """Drop the connection (the reader dials again) and what waits for
-        it; the listening socket stays (the reader's only way to us)."""
-        self.pending.clear()
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def flush(self) -> bool:
-        return self.conn is not None and self.conn.flush()
 
     def close(self) -> None:
         self.closing = True

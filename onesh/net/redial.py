@@ -12,12 +12,33 @@ each holds at most one connection at a time.
 
 from __future__ import annotations
 
+import errno
+import logging
+import socket
+from collections.abc import Iterator
 from typing import Any, Protocol, cast
 
 from onesh.net.pipe_protocol import Data
 from onesh.net.transport import Loop
 
 REDIAL_AFTER = 0.2  # seconds a dialling reader waits before it dials its writer again
+
+log = logging.getLogger("onesh.pipes")
+
+
+def accept_waiting(listener: socket.socket, what: str) -> Iterator[socket.socket]:
+    """The connections waiting on a non-blocking listening socket, until
+    none is left (or no fd is: said once, in `what`'s name)."""
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE):
+                log.warning("%s: cannot accept: %s", what, e)
+            return
+        yield sock
 
 
 class Conn(Protocol):

@@ -46,7 +46,7 @@ from typing import cast
 from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import HEADER_SIZE, WireError, body_length
-from onesh.net.redial import BoundLinkEnd, DialLink, DialListener
+from onesh.net.redial import BoundLinkEnd, DialLink, DialListener, accept_waiting
 from onesh.net.tlscerts import peer_is_cluster, server_name, tls_context
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
@@ -326,15 +326,7 @@ def _listening(bind: str) -> tuple[socket.socket, str]:
 def _accepted(listener: socket.socket) -> list[socket.socket]:
     """The connections waiting on a listening socket, made ready for a _Conn."""
     socks = []
-    while True:
-        try:
-            sock, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError as e:
-            if e.errno in (errno.EMFILE, errno.ENFILE):
-                log.warning("pipe tls: cannot accept: %s", e)
-            break
+    for sock in accept_waiting(listener, "pipe tls"):
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         socks.append(sock)

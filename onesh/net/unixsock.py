@@ -37,7 +37,7 @@ from typing import Any
 
 from onesh.net.pipe_protocol import Data
 from onesh.net.pipe_wire import BODY_MAX, HEADER_SIZE
-from onesh.net.redial import BoundLinkEnd, DialLink, DialListener
+from onesh.net.redial import BoundLinkEnd, DialLink, DialListener, accept_waiting
 from onesh.net.transport import LinkCallback, ListenerCallback, Loop
 
 log = logging.getLogger("onesh.pipes")
@@ -163,15 +163,7 @@ def _listening(path: str) -> socket.socket:
 def _accepted(listener: socket.socket) -> list[socket.socket]:
     """The connections waiting on a listening socket from our uid, tuned."""
     socks = []
-    while True:
-        try:
-            sock, _ = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError as e:
-            if e.errno in (errno.EMFILE, errno.ENFILE):
-                log.warning("pipe socket: cannot accept: %s", e)
-            break
+    for sock in accept_waiting(listener, "pipe socket"):
         if not _same_uid(sock):
             sock.close()
             continue

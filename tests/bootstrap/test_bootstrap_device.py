@@ -62,14 +62,7 @@ def test_bootstrap_run_a_pipeline_on_the_device_and_remove_it(controller: Contro
     # The stage host on the device talks to the cluster's address over TCP
     # (the device cannot even see this side's pipe sockets: its /tmp is its own).
     assert device.host_addr in peers, peers
-    r = controller.onesh("-c", "cat /data/edge.log")
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert lines and all("x" in line for line in lines)
-    last_seq = int(lines[-1].split("seq=")[1].split()[0])
-    local = subprocess.run(f"{sys.executable} -m onesh.runtime.devices sensor:9=sim:sine --count {last_seq + 1} "
-                           "--no-pace | grep x", shell=True, capture_output=True, text=True, check=True)
-    assert r.stdout == local.stdout
+    check_edge_log(controller)
 
     # Again: an upgrade in place, nothing shipped twice.
     r = controller.onesh("bootstrap", "edge1", *EDGE)
@@ -87,6 +80,21 @@ def test_bootstrap_run_a_pipeline_on_the_device_and_remove_it(controller: Contro
     while device.pids() != [device.proc.pid] and time.monotonic() < deadline:
         time.sleep(0.1)
     assert device.pids() == [device.proc.pid], "processes left on the device"
+
+
+def check_edge_log(controller: Controller) -> list[str]:
+    """/data/edge.log, written by the headline pipeline, is the device's
+    sensor readings filtered by grep x: the same readings made here.
+    Its lines."""
+    r = controller.onesh("-c", "cat /data/edge.log")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines and all("x" in line for line in lines)
+    last_seq = int(lines[-1].split("seq=")[1].split()[0])
+    local = subprocess.run(f"{sys.executable} -m onesh.runtime.devices sensor:9=sim:sine --count {last_seq + 1} "
+                           "--no-pace | grep x", shell=True, capture_output=True, text=True, check=True)
+    assert r.stdout == local.stdout
+    return lines
 
 
 def headline_pipeline(controller: Controller, device: NetDevice, cwd: Path, timeout: float) -> set[str]:

@@ -11,8 +11,6 @@ pipeline stages, its pipes dialled from the device."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import pytest
 from controller import Controller
 from netdevice import NetDevice, NoFirewall, dropped_inbound, firewall_inbound
-from test_bootstrap_device import EDGE, headline_pipeline, nothing_installed
+from test_bootstrap_device import EDGE, check_edge_log, headline_pipeline, nothing_installed
 
 from onesh.runtime.client import _call
 from onesh.runtime.localcluster import ClusterInfo
@@ -76,14 +74,7 @@ def test_a_device_behind_a_firewall_joins_by_dialling_out(controller: Controller
     dropped = dropped_inbound(device)
     peers = headline_pipeline(controller, device, tmp_path, timeout=30)
     assert device.host_addr in peers, peers  # TCP (+ TLS) to the cluster's side, dialled by the device
-    r = controller.onesh("-c", "cat /data/edge.log")
-    assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert lines and all("x" in line for line in lines)
-    last_seq = int(lines[-1].split("seq=")[1].split()[0])
-    local = subprocess.run(f"{sys.executable} -m onesh.runtime.devices sensor:9=sim:sine --count {last_seq + 1} "
-                           "--no-pace | grep x", shell=True, capture_output=True, text=True, check=True)
-    assert r.stdout == local.stdout
+    lines = check_edge_log(controller)
 
     # The other way: a stage on the cluster feeds one on the device (which
     # dials it), which feeds one on the cluster (which it dials).

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import zmq
 import zmq.asyncio
+from net_helpers import zmq_session
 
 from onesh.engine.distributed import Job, start_order
 from onesh.errors import OneshError
-from onesh.net.keys import ClusterKeys, start_authenticator
+from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_protocol import PipeError
 from onesh.net.pipes import PipeReceiver, PipeSender
 from onesh.net.relay import Relay
@@ -24,16 +25,6 @@ from onesh.net.rpc import RpcError, RpcServer, call_once
 
 KEYS = ClusterKeys.from_secret(bytes(range(32)))
 OTHER = ClusterKeys.from_secret(bytes(32))
-
-
-async def _with_ctx(body: Any) -> Any:
-    ctx = zmq.asyncio.Context()
-    auth = start_authenticator(ctx, KEYS)
-    try:
-        return await asyncio.wait_for(body(ctx), 60)
-    finally:
-        auth.stop()
-        ctx.destroy(linger=0)
 
 
 def test_requests_reach_a_server_through_the_relay_it_dialled() -> None:
@@ -63,7 +54,7 @@ def test_requests_reach_a_server_through_the_relay_it_dialled() -> None:
             await device.close()
             await relay.close()
 
-    asyncio.run(_with_ctx(body))
+    asyncio.run(zmq_session(KEYS, body))
 
 
 def test_a_relay_whose_device_is_not_connected_times_out_and_goes_on() -> None:
@@ -95,7 +86,7 @@ def test_a_relay_whose_device_is_not_connected_times_out_and_goes_on() -> None:
             await device.close()
             await relay.close()
 
-    asyncio.run(_with_ctx(body))
+    asyncio.run(zmq_session(KEYS, body))
 
 
 def _bind(scheme: str, tmp_path: Path) -> str:
@@ -135,7 +126,7 @@ def test_a_pipe_whose_reader_dials_its_writer_delivers_every_byte_once(scheme: s
         # bound socket is kept, one connection throughout.
         assert tx.reconnects == 1 and rx.links == (1 if scheme == "tcp" else 2)
 
-    asyncio.run(_with_ctx(body))
+    asyncio.run(zmq_session(KEYS, body))
 
 
 @pytest.mark.parametrize("scheme", ["tls", "tcp", "unix"])
@@ -153,7 +144,7 @@ def test_a_writer_whose_reader_never_dials_in_is_told_it_is_gone(scheme: str, tm
                 await asyncio.wait_for(tx.write(b"x" * 65536), 5)
         await tx.abort("test over")
 
-    asyncio.run(_with_ctx(body))
+    asyncio.run(zmq_session(KEYS, body))
 
 
 def test_a_stranger_at_a_bound_writer_gets_nothing_and_the_reader_gets_everything() -> None:
@@ -173,7 +164,7 @@ def test_a_stranger_at_a_bound_writer_gets_nothing_and_the_reader_gets_everythin
         await rx.close()
         await stranger.close()
 
-    asyncio.run(_with_ctx(body))
+    asyncio.run(zmq_session(KEYS, body))
 
 
 def test_start_order_binds_before_it_dials() -> None:

@@ -11,13 +11,13 @@ import ssl
 import stat
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import zmq
 import zmq.asyncio
+from net_helpers import zmq_session
 
 from onesh.net import pipe_wire as wire
 from onesh.net.keys import (
@@ -25,7 +25,6 @@ from onesh.net.keys import (
     create_secret,
     load_secret,
     secure_client,
-    start_authenticator,
 )
 from onesh.net.pipe_protocol import FRAME_MAX, Frame, PipeError
 from onesh.net.pipes import PipeReceiver, PipeSender, pump_pipe_to_fd
@@ -47,16 +46,6 @@ def bind_for(transport: str) -> str:
         assert ep.startswith("unix://")
         return ep
     return {"tls": "tls://127.0.0.1:0", "zmq": "tcp://127.0.0.1:0"}[transport]
-
-
-async def _session(keys: ClusterKeys, body: Callable[[zmq.asyncio.Context], Awaitable[Any]]) -> Any:
-    ctx = zmq.asyncio.Context()
-    auth = start_authenticator(ctx, keys)
-    try:
-        return await asyncio.wait_for(body(ctx), 60)
-    finally:
-        auth.stop()
-        ctx.destroy(linger=0)
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -96,7 +85,7 @@ def test_bytes_arrive_exactly_once_across_reconnects(keys: ClusterKeys, transpor
         assert relinks >= 5 and tx.reconnects == relinks and rx.links >= relinks - (transport != "unix")
         assert not (path and os.path.exists(path))  # a Unix socket's file goes with its receiver
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -117,7 +106,7 @@ def test_backpressure_keeps_the_writer_bounded(keys: ClusterKeys, transport: str
         await tx.abort("done")
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -143,7 +132,7 @@ def test_abort_and_reader_gone(keys: ClusterKeys, transport: str) -> None:
                 await tx2.write(b"y" * 65536)
         await tx2._shutdown()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", ["unix", "tls"])
@@ -167,7 +156,7 @@ def test_a_reader_that_died_is_gone_within_a_second_or_two(keys: ClusterKeys, tr
         assert loop.time() - t0 < 5
         await tx._shutdown()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 class Rogue:
@@ -269,7 +258,7 @@ def test_foreign_and_malformed_messages_are_rejected(keys: ClusterKeys, transpor
         evil.close()
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -298,7 +287,7 @@ def test_a_message_far_over_the_limit_is_not_even_buffered(keys: ClusterKeys, tr
         evil.close()
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -334,7 +323,7 @@ def test_duplicate_replayed_and_early_frames_over_the_wire(keys: ClusterKeys, tr
         peer.close()
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -368,7 +357,7 @@ def test_reconnect_while_blocked_on_credit(keys: ClusterKeys, transport: str) ->
         assert bytes(got) == data
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -388,7 +377,7 @@ def test_a_reader_closing_at_the_end_still_acknowledges_it(keys: ClusterKeys, tr
         await closing
         assert tx.proto.done and not tx.gone and tx.resends == 0
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 def test_a_send_zmq_refuses_waits_in_order() -> None:
@@ -438,7 +427,7 @@ def test_without_the_cluster_secret_nothing_gets_through(keys: ClusterKeys, tmp_
         await tx._shutdown()
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 def test_the_tls_certificate_is_the_same_wherever_the_secret_is(keys: ClusterKeys, tmp_path: Path) -> None:
@@ -481,7 +470,7 @@ asyncio.run(main())
         assert cat.wait() == 0
         assert out.read_bytes() == src.read_bytes()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))
 
 
 def test_a_pump_widens_the_os_pipe_it_is_given() -> None:
@@ -537,4 +526,4 @@ def test_a_peer_that_never_finishes_its_tls_handshake_is_cut_off(keys: ClusterKe
         assert got == b"still open"
         await rx.close()
 
-    asyncio.run(_session(keys, body))
+    asyncio.run(zmq_session(keys, body))

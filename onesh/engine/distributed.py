@@ -694,7 +694,9 @@ def _bind_host(boot: list[str]) -> str:
     forced = os.environ.get("ONESH_PIPE_HOST")
     if forced:
         return forced
-    hosts = sorted({b.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]") for b in boot})
+    from onesh.net.rpc import endpoint_host
+
+    hosts = sorted({endpoint_host(b) for b in boot})
     if set(hosts) <= {"127.0.0.1", "localhost"}:
         return "127.0.0.1"
     from onesh.net.route import source_address

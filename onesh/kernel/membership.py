@@ -17,6 +17,7 @@ encrypted and authenticated (a peer without the cluster secret is refused).
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import random
 import threading
@@ -26,11 +27,13 @@ from typing import Any
 
 from onesh.kernel import namespace, raftcrypt
 from onesh.kernel.manifest import Manifest, Unit, parse_manifest
-from onesh.kernel.raftfiles import check_raft_files
+from onesh.kernel.raftfiles import check_raft_files, write_voters
 
 raftcrypt.install()  # (before pysyncobj is imported: it would load cryptography for Fernet)
 
 from pysyncobj import SyncObj, SyncObjConf, replicated  # noqa: E402
+
+log = logging.getLogger("onesh.membership")
 
 # Raft timings.  At idle the only traffic is the leader's empty appends,
 # so their period sets the idle cost (each message is pickled, encrypted
@@ -113,12 +116,14 @@ class ClusterState(SyncObj):
             # Only where told: a loopback cluster is not reachable from the
             # network (pysyncobj binds 0.0.0.0 otherwise).
             bindAddress=self_addr,
-            # The voter set is what the runtimes are started with, every time.
-            # With dynamic changes on, pysyncobj stores the voter addresses
-            # in its full dump and, on restart, prefers them to the ones it
-            # is given: a cluster restarted on other ports after a log
-            # compaction then never formed again.
-            dynamicMembershipChange=False,
+            # A voter gone for good is replaced (runtime/voterswap.py):
+            # pysyncobj's configuration changes, one voter at a time.  At
+            # start a voter takes the configuration it is given, never the
+            # one in its full dump (_SyncObj__loadDumpFile below): a cluster
+            # restarted on other ports after a log compaction would never
+            # form again.  `cluster up` gives it the last one it recorded
+            # (raftfiles.VOTERS).
+            dynamicMembershipChange=True,
             # Loopback/LAN timings: a dead leader is replaced in well under a
             # second, with few enough messages to cost little at idle (each
             # is pickled, encrypted and authenticated).
@@ -151,6 +156,9 @@ class ClusterState(SyncObj):
         # which a thread object would make fail on every log compaction.
         self._stop_ticking = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, name="raft", daemon=True)
+        self._data_dir = data_dir
+        self._loading_at_start = [False]
+        self._config_written: list[frozenset[str]] = [frozenset()]
         super().__init__(self_addr, partners, conf)
         self.members: dict[str, dict[str, Any]] = {}
         self.assign: dict[str, str] = {}
@@ -181,6 +189,7 @@ class ClusterState(SyncObj):
             wait = FAST_TICK if time.monotonic() < hurry_until else TICK
             before = time.monotonic()
             self.doTick(wait)
+            self._record_config()
             if time.monotonic() - before > wait + STALL:
                 # We were frozen (SIGSTOP, a suspended machine, a starved
                 # CPU): our election deadline passed meanwhile, and the
@@ -228,6 +237,40 @@ class ClusterState(SyncObj):
         turn = int(self.raftCurrentTerm) % len(order)
         rank = (order.index(str(self.selfNode)) - turn) % len(order)
         return rank * ELECTION_SPREAD + random.uniform(0.0, ELECTION_JITTER)
+
+    def raft_config(self) -> list[str]:
+        """Every voter's Raft address in this node's configuration (itself too)."""
+        return sorted(str(n) for n in [self.selfNode, *self.otherNodes])
+
+    def _record_config(self) -> None:
+        """Keep raftfiles.VOTERS in step with the configuration (on the
+        Raft thread: followers change it as they receive the entry)."""
+        config = frozenset(self.raft_config())
+        if config == self._config_written[0]:
+            return
+        try:
+            write_voters(self._data_dir, str(self.selfNode), sorted(config))
+        except OSError as e:
+            log.warning("cannot record the Raft configuration in %s: %s", self._data_dir, e)
+        self._config_written[0] = config
+        self._changed()
+
+    # pysyncobj loads its full dump on its first tick, and with dynamic
+    # membership on it then takes the configuration stored in the dump.
+    # At start-up that is the configuration of the dump's time, maybe on
+    # ports that have changed since: keep the one we were started with.
+    # (A dump sent by the leader to a follower far behind carries the
+    # leader's current configuration: that one is taken.)
+    def _SyncObj__loadDumpFile(self, clearJournal: bool) -> None:
+        self._loading_at_start[0] = not clearJournal
+        try:
+            SyncObj._SyncObj__loadDumpFile(self, clearJournal)
+        finally:
+            self._loading_at_start[0] = False
+
+    def _SyncObj__updateClusterConfiguration(self, nodes: list[Any]) -> None:
+        if not self._loading_at_start[0]:
+            SyncObj._SyncObj__updateClusterConfiguration(self, nodes)
 
     def _changed(self) -> None:
         for callback in self.on_change:
@@ -308,6 +351,20 @@ class ClusterState(SyncObj):
         with self.lock:
             self.ns_version += 1
             return namespace.apply_once(self.namespace, self.ns_recent, op)
+
+    # (pysyncobj numbers replicated methods by their names' order: a new
+    # one must sort after every existing one, or journals written before
+    # it would replay the wrong methods)
+    @replicated
+    def voters_changed(self, gone: str, name: str, raft: str, lease: str) -> int:
+        """Voter `gone` was replaced by member `name`, now a Raft node at `raft`."""
+        with self.lock:
+            if gone in self.members:
+                self.members[gone]["raft"] = None
+            if name in self.members:
+                self.members[name].update(raft=raft, lease=lease or None)
+            self._replace()
+            return self.epoch
 
     def members_copy(self) -> dict[str, dict[str, Any]]:
         with self.lock:

@@ -16,11 +16,19 @@ a majority remembers.  So the fix is the user's, told in one line.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import struct
+import time
+from typing import Any
 
 JOURNAL = "raft.journal"
 DUMP = "raft.dump"
+# The Raft configuration this voter last had (its own address and every
+# voter's), rewritten when a voter is replaced.  `onesh cluster up` reads
+# it to start the voters of a cluster whose voter set changed since its
+# layout was recorded (membership.py, localcluster.py).
+VOTERS = "raft.voters"
 
 # pysyncobj's journal: a 40-byte header (name, version, format, offset of
 # the end of the last record), then records `size | idx | term | command | size`.
@@ -100,3 +108,41 @@ def dump_problem(path: str) -> str:
     except (OSError, EOFError) as e:
         return str(e) or type(e).__name__
     return ""
+
+
+def write_voters(data_dir: str, self_addr: str, voters: list[str]) -> None:
+    """Record this voter's Raft configuration (atomically: read at start-up)."""
+    path = os.path.join(data_dir, VOTERS)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        # (wall time orders the records of one machine's runtimes: a local
+        # cluster's voters all run on it)
+        json.dump({"self": self_addr, "voters": sorted(voters), "at": time.time()}, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_voters(data_dir: str) -> dict[str, Any] | None:
+    """The record write_voters left, or None (none, or unreadable)."""
+    try:
+        with open(os.path.join(data_dir, VOTERS)) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(record, dict) and isinstance(record.get("self"), str)
+            and isinstance(record.get("voters"), list) and all(isinstance(v, str) for v in record["voters"])
+            and isinstance(record.get("at"), int | float)):
+        return None
+    return record
+
+
+def retire(data_dir: str) -> None:
+    """Move aside the Raft files of a voter that was removed from the
+    configuration, before it becomes a voter again: its old log and term
+    belong to a configuration it is no longer part of; the leader sends it
+    the whole log afresh."""
+    for name in (JOURNAL, DUMP, VOTERS):
+        path = os.path.join(data_dir, name)
+        if os.path.exists(path):
+            os.replace(path, path + ".retired")

@@ -290,3 +290,8 @@ async def call_once(ctx: zmq.asyncio.Context, endpoint: str, keys: ClusterKeys, 
         return await client.call(method, body, timeout)
     finally:
         await client.close()
+
+
+def endpoint_host(endpoint: str) -> str:
+    """HOST of tcp://HOST:PORT (brackets of an IPv6 address removed)."""
+    return endpoint.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")

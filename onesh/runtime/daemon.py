@@ -44,8 +44,11 @@ from onesh.net.rpc import (
     RpcServer,
     RpcTimeout,
     call_once,
+    endpoint_host,
 )
 from onesh.net.samehost import host_key, sweep_stale
+from onesh.runtime import voterswap
+from onesh.runtime.voterswap import VoterWatch, replace_after
 
 if TYPE_CHECKING:
     from onesh.kernel.membership import ClusterState
@@ -74,6 +77,8 @@ CATCH_UP_WAIT = 1.0  # seconds a lagging voter delays a status read
 LIVENESS_CHECK = 0.2  # the Raft leader's look at leases and voter connections
 VOTER_RENEW_EVERY = 2.0  # (a voter's lease is only its load report)
 FOLLOWER_NAP = 2.0  # a follower's liveness loop wakes on a role change, or after this
+STILL_VOTER_CHECK = 5.0  # seconds without a leader before a voter asks whether it still is one
+STILL_VOTER_ASKS = 16  # members asked besides the voters
 RESYNC_EVERY = 10.0  # an idle runtime re-reads its assignment this often anyway
 LEASE_ACK_WAIT = 0.2  # seconds a renewal datagram waits for its ack
 RENEW_RETRY = 0.2  # seconds (at most) before a failed renewal is tried again
@@ -134,6 +139,7 @@ class Runtime:
         # Raft role; a renewal reply with a new epoch): loops re-read it.
         self.changed = asyncio.Event()
         self.role_changed = asyncio.Event()
+        self.role_switched = asyncio.Event()  # promoted to voter, or demoted to member
         self._watchers: list[asyncio.Event] = [self.changed, self.role_changed]
         self.endpoint = ""  # where the cluster calls us (a relay's, when we dial out)
         self.local_endpoint = ""  # where our RPC server listens
@@ -143,6 +149,9 @@ class Runtime:
         self.handlers: dict[str, OpHandler] = {}
         self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self.on_shutdown: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tg: asyncio.TaskGroup | None = None
+        self._promoting = asyncio.Lock()
+        self.voter_watch = VoterWatch()  # (on the leader: voters gone, to replace)
 
     # ---------------------------------------------------------------- run
     async def run(self) -> int:
@@ -161,7 +170,7 @@ class Runtime:
         auth = start_authenticator(self.ctx, self.keys) if self.own_ctx else None
         self.server = RpcServer(self.ctx, self.cfg.listen, self.keys, self.handle, keep_alive=self.cfg.dial_out)
         self.endpoint = self.local_endpoint = await self.server.start()
-        host = _endpoint_host(self.endpoint)
+        host = endpoint_host(self.endpoint)
         self.lease_client = LeaseClient(self.keys.lease_key)
         await self.lease_client.start(host)
         try:
@@ -172,6 +181,7 @@ class Runtime:
             if self.state is not None:
                 self._state_changed()  # (the loops' first look; a member's comes with its lease)
             async with asyncio.TaskGroup() as tg:
+                self._tg = tg  # (a member promoted to voter starts its liveness loop here)
                 tg.create_task(self.renew_loop())
                 tg.create_task(self.supervise_loop())
                 if self.state is not None:
@@ -196,21 +206,26 @@ class Runtime:
 
     async def start_voter(self) -> None:
         assert self.cfg.raft is not None
-        partners = [v for v in self.cfg.voters if v != self.cfg.raft]
+        await self.open_raft([v for v in self.cfg.voters if v != self.cfg.raft], self.cfg.manifest_text)
+        await self.register(self.member_info())
+
+    async def open_raft(self, partners: list[str], manifest_text: str) -> None:
+        """Start our Raft node (at cfg.raft) and lease channel: we are a voter."""
+        assert self.cfg.raft is not None
         os.makedirs(self.cfg.data_dir, mode=0o700, exist_ok=True)
-        parse_manifest(self.cfg.manifest_text)
+        parse_manifest(manifest_text)
         _check_bindable(self.cfg.raft)
         # The lease channel: the UDP port of the same number as our RPC one
         # (a free one if that is taken); every voter has one, the leader's works.
         self.lease_server = LeaseServer(self.keys.lease_key, self.renew_here)
-        self.lease_address = await self.lease_server.start(_endpoint_host(self.endpoint),
+        self.lease_address = await self.lease_server.start(endpoint_host(self.endpoint),
                                                            int(self.endpoint.rsplit(":", 1)[1]))
         # (imported here: pysyncobj is for voters; a member never loads it)
         from onesh.kernel.membership import ClusterState
 
         try:
             self.state = ClusterState(self.cfg.raft, partners, password=self.keys.raft_password,
-                                      data_dir=self.cfg.data_dir, manifest_text=self.cfg.manifest_text)
+                                      data_dir=self.cfg.data_dir, manifest_text=manifest_text)
         except RaftFilesUnusable as e:
             raise OneshError(str(e), status=1) from None
         loop = asyncio.get_running_loop()
@@ -220,7 +235,35 @@ class Runtime:
 
         self.state.on_change.append(changed)
         self.state.start()
-        await self.register(self.member_info())
+
+    async def promote(self, body: dict[str, Any]) -> dict[str, Any]:
+        """raft.promote: become a voter in place of one that is gone
+        (runtime/voterswap.py; the leader then changes the configuration)."""
+        async with self._promoting:  # (a retried request waits for the first)
+            if self.state is not None:
+                return {"raft": self.cfg.raft, "lease": self.lease_address}
+            if self.cfg.light or self.cfg.dial_out or self._tg is None:
+                raise HandlerError(f"{self.cfg.name} cannot be a voter")
+            voters, host, manifest = body.get("voters"), body.get("host"), body.get("manifest")
+            if not (isinstance(voters, list) and voters and all(isinstance(v, str) for v in voters)
+                    and isinstance(host, str) and host and isinstance(manifest, str)):
+                raise HandlerError("raft.promote: voters, host and manifest are required")
+            from onesh.kernel.raftfiles import retire
+            from onesh.runtime.localcluster import free_ports
+
+            # (files from an earlier time as a voter belong to an old configuration)
+            retire(self.cfg.data_dir)
+            self.cfg.raft = f"{host}:{free_ports(1, host)[0]}"
+            self.cfg.voters = sorted({*voters, self.cfg.raft})
+            try:
+                await self.open_raft(voters, manifest)
+            except Exception:
+                self.cfg.raft, self.cfg.voters = None, []
+                raise
+            log.info("promoted to voter: Raft on %s, with %s", self.cfg.raft, ", ".join(voters))
+            self._tg.create_task(self.liveness_loop())
+            self.role_switched.set()
+        return {"raft": self.cfg.raft, "lease": self.lease_address}
 
     def member_info(self) -> dict[str, Any]:
         from onesh.runtime.interpreters import interpreters
@@ -233,7 +276,9 @@ class Runtime:
                 "reachable": not self.cfg.dial_out, "relay": self.relay.get("relay", ""),
                 # (its own address, for `onesh bootstrap` to tell a re-run on
                 # the same device from a name taken elsewhere)
-                "listen": self.local_endpoint}
+                "listen": self.local_endpoint,
+                # (may be promoted when a voter is gone for good: runtime/voterswap.py)
+                "voter_ok": not (self.cfg.light or self.cfg.dial_out)}
 
     async def register(self, info: dict[str, Any]) -> None:
         """Join membership, retrying until a leader exists (cluster start-up),
@@ -434,8 +479,12 @@ class Runtime:
         # for a while, cut off): it renews at once, not at its next turn
         # up to a period later, so it is back as soon as it can be.
         changed = self.watch_changes() if self.state is not None else None
+        voter = self.state is not None
         while True:
             await self._renew_wait(wait, changed)
+            if voter != (self.state is not None):  # promoted, or demoted (runtime/voterswap.py)
+                voter = self.state is not None
+                period = RENEW_EVERY if self.state is None else VOTER_RENEW_EVERY
             self._renewed_at = time.monotonic()
             try:
                 reply = await self.renew()
@@ -461,7 +510,9 @@ class Runtime:
 
     async def _renew_wait(self, wait: float, changed: asyncio.Event | None) -> None:
         if changed is None or self.state is None:
-            await asyncio.sleep(wait)
+            with contextlib.suppress(TimeoutError):  # (a role switched: renew now)
+                await within(self.role_switched.wait(), wait)
+            self.role_switched.clear()
             return
         until = time.monotonic() + wait
         while (left := until - time.monotonic()) > 0:
@@ -578,12 +629,21 @@ class Runtime:
         out and the voters Raft lost (kernel.liveness); commit only that."""
         assert self.state is not None
         last = time.monotonic()
-        while True:
+        leaderless_since: float | None = None
+        while self.state is not None:
             if not self.state._isLeader():
                 self._leading = False
+                self.voter_watch.forget()
                 self.role_changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await within(self.role_changed.wait(), FOLLOWER_NAP)
+                if self.state.leader() is not None:
+                    leaderless_since = None
+                elif leaderless_since is None:
+                    leaderless_since = time.monotonic()
+                elif time.monotonic() - leaderless_since >= STILL_VOTER_CHECK:
+                    leaderless_since = time.monotonic()
+                    await self.check_still_voter()
                 continue
             now = time.monotonic()
             members = self.state.members_copy()
@@ -606,7 +666,67 @@ class Runtime:
                 log.info("declaring dead: %s", ", ".join(dead))
                 with contextlib.suppress(CommitError, TimeoutError):
                     await submit(asyncio.get_running_loop(), self.state.reconcile, dead, [])
+            await self.replace_gone_voters(partners, now)
             await asyncio.sleep(LIVENESS_CHECK)
+
+    async def check_still_voter(self) -> None:
+        """A voter that has had no leader for a while asks the other
+        runtimes whether it still is one: replaced while it was frozen or
+        cut off (the voters now refuse its connections), it would otherwise
+        stand in elections nobody hears, for ever.  It rejoins as a member."""
+        assert self.state is not None
+        me = self.cfg.name
+        others = {n: m for n, m in self.state.members_copy().items() if n != me and m.get("endpoint")}
+        # The other voters, and a few members (a new voter is one of them;
+        # asking a thousand every few seconds would be a load of its own).
+        endpoints = [str(m["endpoint"]) for m in others.values() if m.get("raft")]
+        members = [str(m["endpoint"]) for m in others.values() if not m.get("raft")]
+        endpoints += random.sample(members, min(len(members), STILL_VOTER_ASKS))
+        from onesh.kernel.statusread import freshest
+
+        try:
+            snap = await freshest(self.rpc.call(ep, "cluster.status", {}, 1.0) for ep in endpoints)
+        except RpcError:
+            return  # (nobody to ask: we are cut off, or alone)
+        if snap.get("leader") is None or (snap.get("members") or {}).get(me, {}).get("raft") == self.cfg.raft:
+            return
+        await self.demote([str(m["endpoint"]) for m in snap["members"].values() if m.get("raft") and m.get("endpoint")])
+
+    async def demote(self, voters: list[str]) -> None:
+        """Stop our Raft node (we were replaced) and join as a member through `voters`."""
+        state = self.state
+        assert state is not None
+        log.warning("%s: no longer a voter (replaced while it was away): joining as a member", self.cfg.name)
+        self.state, self._leading = None, False
+        self.voter_watch.forget()
+        await asyncio.to_thread(state.stop)
+        from onesh.kernel.raftfiles import retire
+
+        retire(self.cfg.data_dir)
+        if self.lease_server is not None:
+            self.lease_server.close()
+        self.lease_server, self.lease_address = None, None
+        self.cfg.raft, self.cfg.voters = None, []
+        self.cfg.join = [*voters, *(j for j in self.cfg.join if j not in voters)]
+        self._state_changed()
+        with contextlib.suppress(RuntimeError, OneshError):
+            await self.refresh_boot_record(wait=JOIN_PATIENCE)
+            await self.register(self.member_info())
+        self.role_switched.set()
+
+    async def replace_gone_voters(self, partners: dict[str, bool], now: float) -> None:
+        """On the leader: a voter gone longer than voterswap.replace_after()
+        is replaced by a member (one at a time; tried again later on failure)."""
+        assert self.state is not None
+        self.voter_watch.seen(partners, now)
+        for gone in self.voter_watch.overdue(now, replace_after())[:1]:
+            try:
+                done = await within(voterswap.replace(self, gone), 3 * voterswap.PROMOTE_TIMEOUT)
+            except (CommitError, TimeoutError, RpcError, HandlerError) as e:
+                log.warning("replacing voter %s: %s (trying again later)", gone, e)
+                done = False
+            # (tried again after a while, not on every liveness check)
+            self.voter_watch.since[gone] = time.monotonic() - (0 if done else replace_after() / 2)
 
     async def supervise_loop(self) -> None:
         """Run exactly the kernel agents and services assigned to us: when
@@ -710,6 +830,8 @@ class Runtime:
                     "uptime": time.time() - self.started, "pid": os.getpid(), "started": self.started,
                     # (for top --cluster: its CPU over time, its memory, its host's load)
                     "cpu": time.process_time(), "rss": _rss(), "load": os.getloadavg()[0]}
+        if method == "raft.promote":
+            return await self.promote(body)
         if method == "agent.spawn":
             return await self.spawn(body)
         if method == "agent.wait":
@@ -792,8 +914,8 @@ class Runtime:
                 proc.kill()
         if self.state is not None:
             # A voter stays in the Raft configuration: it is coming back
-            # (`cluster down` then `up`), and the voter set is fixed by the
-            # runtimes' arguments, not by the log.
+            # (`cluster down` then `up`).  Gone for long, it is replaced
+            # (runtime/voterswap.py).
             self.state.stop()
         for client in self.voter_clients.values():
             await client.close()
@@ -820,11 +942,6 @@ def _check_bindable(address: str) -> None:
             s.bind((host.strip("[]"), int(port)))
         except OSError as e:
             raise OneshError(f"cannot listen for Raft on {address}: {e.strerror or e}", status=1) from None
-
-
-def _endpoint_host(endpoint: str) -> str:
-    """HOST of tcp://HOST:PORT (brackets of an IPv6 address removed)."""
-    return endpoint.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
 
 
 def _rss() -> int:

@@ -218,6 +218,28 @@ def _split(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _adopt_voter_changes(info: ClusterInfo) -> None:
+    """A voter gone for good was replaced by a member while the cluster
+    ran (runtime/voterswap.py): take the newest Raft configuration any
+    runtime recorded, so the new voter comes back as one and the old one
+    as a member."""
+    from onesh.kernel.raftfiles import read_voters
+
+    records = {n: read_voters(os.path.join(info.directory, n)) for n in info.runtimes}
+    known = {n: r for n, r in records.items() if r is not None}
+    if not known:
+        return
+    newest = max(known.values(), key=lambda r: float(r["at"]))
+    voters = set(newest["voters"])
+    by_address = {str(r["self"]): n for n, r in known.items()}
+    if not voters <= set(by_address) or voters == set(info.voters()):
+        return  # (a voter's record missing: keep the layout as it is)
+    for name, spec in info.runtimes.items():
+        record = known.get(name)
+        spec.raft = str(record["self"]) if record is not None and record["self"] in voters else None
+    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+
+
 def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) -> None:
     """Ports of the runtimes about to start that another program holds
     now get new ones.  A voter's Raft address can only change when every
@@ -272,6 +294,7 @@ def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, 
     _grow(info, nodes or 0)
     if idle_stop is not None:
         info.idle_stop = idle_stop
+    _adopt_voter_changes(info)
     running = info.alive_pids()
     if len(running) == len(info.runtimes):
         raise ClusterError(f"a cluster is already running from {directory} "

@@ -45,7 +45,7 @@ class Relays:
         raise HandlerError(f"unknown method 'relay.{op}'")
 
     def open(self, name: str) -> dict[str, Any]:
-        from onesh.runtime.daemon import _endpoint_host
+        from onesh.net.rpc import endpoint_host
 
         if self.runtime.cfg.dial_out:
             raise HandlerError(f"{self.runtime.cfg.name} dials out itself: it cannot relay")
@@ -53,7 +53,7 @@ class Relays:
         if relay is None:
             if len(self.relays) >= MAX_RELAYS:
                 raise HandlerError(f"{self.runtime.cfg.name} already relays for {MAX_RELAYS} runtimes")
-            relay = Relay(self.runtime.ctx, self.runtime.keys, _endpoint_host(self.runtime.endpoint))
+            relay = Relay(self.runtime.ctx, self.runtime.keys, endpoint_host(self.runtime.endpoint))
             relay.start()
             self.relays[name] = relay
             log.info("relaying for %s at %s (it connects to %s)", name, relay.front_endpoint,

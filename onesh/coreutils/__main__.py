@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from onesh.coreutils import TOOLS
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], io: Any = None) -> int:
+    """Run tool argv[0] on `io` (the process's stdio by default; a builtin
+    agent that owns its network pipes passes them: runtime/agentpipes.py)."""
     if not argv or argv[0] not in TOOLS:
         sys.stderr.write(f"onesh.coreutils: expected one of {' '.join(TOOLS)}\n")
         return 2
     from onesh.coreutils.common import Io, run_tool
 
-    io = Io(argv[0])
+    if io is None:
+        io = Io(argv[0])
     try:
         status = run_tool(argv, io)
     except KeyboardInterrupt:

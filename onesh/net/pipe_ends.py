@@ -197,8 +197,12 @@ class SenderEnd:
     """The upstream end: dials the receiver's endpoint and sends what its
     credit allows."""
 
-    def __init__(self, creds: Credentials, pipe_id: str, endpoint: str = "", *, bind: str = "") -> None:
+    def __init__(self, creds: Credentials, pipe_id: str, endpoint: str = "", *, bind: str = "",
+                 adopt: bool = False) -> None:
         self.creds, self.pipe_id, self.endpoint = creds, pipe_id, endpoint
+        # Take over a pipe whose writer died: the reader's first ack says
+        # where the stream stopped, and we go on from there (Sender.resume_at).
+        self._adopt = adopt
         self.bind = bind  # where to listen for a reader that dials us (then `endpoint` is the bound one)
         self.proto = Sender(FRAME_MAX, FRAME_MAX)
         self.gone = False
@@ -240,6 +244,9 @@ class SenderEnd:
         ack, gone = msg
         assert self.loop is not None
         self._last_ack = self._last_heard = self.loop.time()
+        if self._adopt:
+            self._adopt = False
+            self.proto.resume_at(ack.seq)
         try:
             self.proto.on_ack(ack)
         except PipeError as e:

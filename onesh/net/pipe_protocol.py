@@ -125,6 +125,16 @@ class Sender:
             self._frame_full()
         return n
 
+    def resume_at(self, seq: int) -> None:
+        """Go on from frame `seq`, which the reader already has: a sender
+        that takes over a pipe whose writer died (a stage host for its
+        agent: runtime/agentpipes.py) ends the stream where it stopped.
+        Only before anything was framed."""
+        if self._next_seq != 1 or self._unacked:
+            raise PipeError("resume_at after frames were made")
+        self._next_seq = self._send_from = seq + 1
+        self._acked = seq
+
     def flush(self) -> None:
         """Frame what is pending even if short (end of a burst of writes)."""
         self._frame_full()

@@ -108,8 +108,9 @@ class PipeSender(SenderEnd):
     """The upstream end of a pipe (dials; or binds, `bind=`, when its
     reader dials out: `start()` then returns the endpoint to give it)."""
 
-    def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, endpoint: str = "", *, bind: str = "") -> None:
-        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind)
+    def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, endpoint: str = "", *, bind: str = "",
+                 adopt: bool = False) -> None:
+        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind, adopt=adopt)
         self.credit = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
 

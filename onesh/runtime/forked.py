@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import sys
@@ -39,20 +40,20 @@ def entry_point(argv: list[str]) -> Callable[[], int] | None:
         def agent() -> int:
             from onesh.coreutils.__main__ import finish_stdout, main
 
-            _name(rest[0] if rest else "onesh")
+            set_name(rest[0] if rest else "onesh")
             return finish_stdout(main(rest))
         return agent
     if argv[2] == "onesh":
         def shell() -> int:
             from onesh.cli import main
 
-            _name("onesh")
+            set_name("onesh")
             return main(rest)
         return shell
     return None
 
 
-def _name(name: str) -> None:
+def set_name(name: str) -> None:
     """What ps shows for it (its command line stays its parent's)."""
     from onesh.runtime.zygote import set_proc_name
 
@@ -99,12 +100,13 @@ async def ended(pid: int) -> None:
 
 
 def fork_command(run: Callable[[], int], *, stdin: int, stdout: int, stderr: int, cwd: str,
-                 env: dict[str, str], process_group: int) -> ForkedCommand:
-    """Fork a child that runs `run()` with the given fds as 0, 1 and 2, in
-    process group `process_group` (0: a new one it leads)."""
+                 env: dict[str, str], process_group: int, fd3: int = -1) -> ForkedCommand:
+    """Fork a child that runs `run()` with the given fds as 0, 1 and 2 (and
+    `fd3` as 3, when given), in process group `process_group` (0: a new
+    one it leads)."""
     pid = os.fork()
     if pid == 0:
-        _child(run, stdin, stdout, stderr, cwd, env, process_group)
+        _child(run, (stdin, stdout, stderr, fd3), cwd, env, process_group)
     # Both sides set the group, as shells do, so it is set before either
     # goes on; both try the same groups in the same order.
     child = ForkedCommand(pid)
@@ -118,7 +120,7 @@ def fork_command(run: Callable[[], int], *, stdin: int, stdout: int, stderr: int
     return child
 
 
-def _child(run: Callable[[], int], stdin: int, stdout: int, stderr: int, cwd: str,
+def _child(run: Callable[[], int], fds: tuple[int, int, int, int], cwd: str,
            env: dict[str, str], process_group: int) -> None:
     rc = 1
     try:
@@ -131,10 +133,13 @@ def _child(run: Callable[[], int], stdin: int, stdout: int, stderr: int, cwd: st
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-        for target, fd in ((0, stdin), (1, stdout), (2, stderr)):
-            if fd != target:
+        # (each source moved above the targets first, so none is overwritten before it is copied)
+        moved = [fcntl.fcntl(fd, fcntl.F_DUPFD, 4) if 0 <= fd < 4 else fd for fd in fds]
+        for target, fd in enumerate(moved):
+            if fd >= 0:
                 os.dup2(fd, target)
-        os.closerange(3, _max_fd())  # the stage host's pipes and sockets are not ours
+        last = 4 if fds[3] >= 0 else 3
+        os.closerange(last, _max_fd())  # the stage host's pipes and sockets are not ours
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from onesh.builtins.api import write_all
+from onesh.runtime import agentpipes
+from onesh.runtime.agentpipes import AgentReports
 from onesh.runtime.forked import ForkedCommand, entry_point, fork_command
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
@@ -68,6 +70,7 @@ class Wiring:
     drain_r: int | None  # ← the last command's stdout (to the output pipe, a file or a topic)
     err_r: int  # ← every command's stderr
     errors: list[str]  # messages for the shell's stderr (command not found)
+    agent: AgentReports | None = None  # a builtin agent owning the segment's pipes (agentpipes.py)
 
 
 def _tcp_host(endpoint: str) -> str:
@@ -138,6 +141,7 @@ class StageHost:
         self.signalled = 0
         self.publish_interrupted = False
         self.auth: Any = None  # the ZAP handler, once a ZeroMQ pipe end is bound here (zap_for)
+        self.in_bind = ""  # where the input pipe's receiving end listens (when it comes from a pipe)
 
     def pipe_id(self, what: str) -> str:
         return f"{self.spec['job']}/{self.spec['segment']}/{what}"
@@ -185,21 +189,18 @@ class StageHost:
                 # We dial out (the writer cannot reach us): its end is bound.
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), connect=str(stdin_spec["connect"]))
                 endpoint = await receiver.start()
+            elif wiring.agent is not None:
+                endpoint = await wiring.agent.started()  # (the agent listens: agentpipes.py)
             elif stdin_spec.get("kind") == "pipe":
-                # On the runtime's own address (not loopback: the writer may
-                # be on another host), or a Unix socket when it is on this one.
-                # The transport between hosts is the shell's pick (spec), so
-                # ONESH_PIPE_TRANSPORT in the shell's environment decides.
-                wanted = stdin_spec.get("transport")
-                bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""), bool(stdin_spec.get("same_host")),
-                                 wanted if isinstance(wanted, str) else None)
-                self.zap_for(bind)
-                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=bind)
+                self.zap_for(self.in_bind)
+                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=self.in_bind)
                 endpoint = await receiver.start()
             else:
                 endpoint = ""
             out_sender = err_sender = None
-            if stdout_spec.get("kind") == "pipe" and stdout_spec.get("bind"):
+            if wiring.agent is not None:
+                pass  # (the agent dials the next segment itself)
+            elif stdout_spec.get("kind") == "pipe" and stdout_spec.get("bind"):
                 # Our reader dials out: we bind, on our runtime's address,
                 # with the shell's transport between hosts, and it is told
                 # where (stdout_endpoint in our first line).
@@ -221,8 +222,15 @@ class StageHost:
                                               err_sender, endpoint)
             if receiver is not None:
                 await receiver.close()
-            _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
-                   "relinks": out_sender.reconnects if out_sender is not None else 0})
+            relinks = out_sender.reconnects if out_sender is not None else 0
+            if wiring.agent is not None:
+                wiring.agent.drain()
+                self.bytes_in, self.bytes_out = wiring.agent.io["bytes_in"], wiring.agent.io["bytes_out"]
+                relinks = wiring.agent.relinks
+                if not wiring.agent.finished:
+                    await wiring.agent.end_output(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
+                                                  str(stdout_spec.get("endpoint")))
+            _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "relinks": relinks})
             _emit({"statuses": statuses})
             return 0
         finally:
@@ -259,6 +267,19 @@ class StageHost:
         n = len(stages)
         # every stage's command before any starts: a bad spec starts none
         argvs = [command_argv(st, self.runtime) for st in stages]
+        if stdin_spec.get("kind") == "pipe" and not stdin_spec.get("connect"):
+            # On the runtime's own address (not loopback: the writer may
+            # be on another host), or a Unix socket when it is on this one.
+            # The transport between hosts is the shell's pick (spec), so
+            # ONESH_PIPE_TRANSPORT in the shell's environment decides.
+            from onesh.net.transport import pipe_bind
+
+            wanted = stdin_spec.get("transport")
+            self.in_bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""),
+                                     bool(stdin_spec.get("same_host")), wanted if isinstance(wanted, str) else None)
+        pipes = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind)
+        if pipes is not None:
+            return await self.start_agent(stages[0], pipes, cwd, env)
         # stdin of the first command
         kind_in = stdin_spec.get("kind")
         first_in_r: int | None = None
@@ -300,6 +321,21 @@ class StageHost:
         os.close(err_w)
         return Wiring(feed_w, drain_r, err_r, errors)
 
+    async def start_agent(self, stage: dict[str, Any], pipes: dict[str, Any], cwd: str,
+                          env: dict[str, str]) -> Wiring:
+        """The segment's one builtin agent, owning its pipes (agentpipes.py)."""
+        err_r, err_w = _pipe()
+        report_r, report_w = os.pipe()
+        null_r, null_w = os.open(os.devnull, os.O_RDONLY), os.open(os.devnull, os.O_WRONLY)
+        try:
+            child = await self.spawn([], run=agentpipes.entry(list(stage["argv"]), self.pipe_id("in"), pipes),
+                                     fd3=report_w, stdin=null_r, stdout=null_w, stderr=err_w, cwd=cwd, env=env)
+        finally:
+            for fd in (err_w, report_w, null_r, null_w):
+                os.close(fd)
+        self.procs.append(child)
+        return Wiring(None, None, err_r, [], agent=AgentReports(report_r, child.pid))
+
     async def run_segment(self, wiring: Wiring, receiver: Any, stdin_spec: dict[str, Any],
                           out_sender: Any, stdout_spec: dict[str, Any], err_sender: Any,
                           endpoint: str) -> list[int]:
@@ -325,6 +361,8 @@ class StageHost:
             # socket and open a new one; replay and de-duplication must make
             # this invisible downstream.
             loop.add_signal_handler(signal.SIGUSR2, self.relink, out_sender)
+        elif wiring.agent is not None:
+            loop.add_signal_handler(signal.SIGUSR2, wiring.agent.relink)
         async with asyncio.TaskGroup() as tg:
             feed = None
             if feed_w is not None:
@@ -341,7 +379,7 @@ class StageHost:
                     tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
                                                    bool(stdout_spec.get("append"))))
             tg.create_task(self.pump_stderr(err_r, err_sender, errors))
-            reporting = tg.create_task(self.report_loop(receiver, out_sender))
+            reporting = tg.create_task(self.report_loop(receiver, out_sender, wiring.agent))
             statuses = await self.wait_all()
             reporting.cancel()
             if feed is not None and not feed.done():
@@ -354,17 +392,19 @@ class StageHost:
             statuses[-1] = 128 + self.signalled
         return statuses
 
-    async def spawn(self, argv: list[str], **kw: Any) -> asyncio.subprocess.Process | ForkedCommand:
+    async def spawn(self, argv: list[str], run: Any = None, fd3: int = -1,
+                    **kw: Any) -> asyncio.subprocess.Process | ForkedCommand:
         """A command in the segment's process group (signals go to every
         group in `pgids`).  If the group's leader already exited and was
         reaped (`stat x | tail`), setpgid fails: the command leads a new
         group, which the next commands join.  onesh's own code (a builtin
-        agent, a shell stage) is forked, not started anew (forked.py)."""
-        run = entry_point(argv)
+        agent, a shell stage; or `run`, with `fd3`) is forked, not started
+        anew (forked.py)."""
+        run = run or entry_point(argv)
         if run is not None:
             group = self.pgids[-1] if self.pgids else 0
             child = fork_command(run, stdin=kw["stdin"], stdout=kw["stdout"], stderr=kw["stderr"],
-                                 cwd=kw["cwd"], env=kw["env"], process_group=group)
+                                 cwd=kw["cwd"], env=kw["env"], process_group=group, fd3=fd3)
             if child.pgid == child.pid:
                 self.pgids.append(child.pid)  # it leads a group of its own
             return child
@@ -393,9 +433,11 @@ class StageHost:
             out.append(128 - rc if rc < 0 else rc)
         return out
 
-    def io(self, receiver: Any, sender: Any) -> dict[str, Any]:
+    def io(self, receiver: Any, sender: Any, agent: AgentReports | None = None) -> dict[str, Any]:
         """Bytes (and about how many lines) in and out so far, and whether
         the output waits for credit (a slower stage downstream)."""
+        if agent is not None:
+            return dict(agent.io)
         bytes_in = receiver.bytes_in if receiver is not None else self.bytes_in
         bytes_out = sender.bytes_out if sender is not None else self.bytes_out
         return {"bytes_in": bytes_in, "bytes_out": bytes_out,
@@ -403,12 +445,12 @@ class StageHost:
                 "lines_out": sender.lines.lines(bytes_out) if sender is not None else None,
                 "blocked": bool(sender is not None and sender.blocked)}
 
-    async def report_loop(self, receiver: Any, sender: Any) -> None:
+    async def report_loop(self, receiver: Any, sender: Any, agent: AgentReports | None) -> None:
         """Tell the runtime how the data moves, every REPORT_EVERY seconds
         (ps --cluster and top --cluster show it live)."""
         while True:
             await asyncio.sleep(REPORT_EVERY)
-            _emit({"io": self.io(receiver, sender)})
+            _emit({"io": self.io(receiver, sender, agent)})
 
     def lifeline_lost(self) -> None:
         """Our runtime died (its end of our stdin closed).  Nobody will ask

@@ -53,9 +53,10 @@ def set_proc_name(name: bytes) -> None:
 
 # What a stage host imports on its way to its first pipe (and the builtin
 # agents it runs most): imported once here, shared by every child.
-WARM = ("asyncio.subprocess", "ssl", "zmq.asyncio", "onesh.net.pipes", "onesh.net.transport",
+WARM = ("asyncio.subprocess", "ssl", "ctypes", "zmq.asyncio", "onesh.net.pipes", "onesh.net.transport",
         "onesh.net.unixsock", "onesh.net.tlslink", "onesh.net.zmqlink", "onesh.runtime.stagehost",
-        "onesh.runtime.nsclient", "onesh.runtime.forked", "onesh.coreutils.__main__", "onesh.coreutils.common",
+        "onesh.runtime.nsclient", "onesh.runtime.forked", "onesh.runtime.agentpipes", "onesh.net.netio",
+        "onesh.coreutils.__main__", "onesh.coreutils.common",
         "onesh.coreutils.cat", "onesh.coreutils.grep", "onesh.cli", "onesh.engine.interp")
 
 

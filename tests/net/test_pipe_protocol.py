@@ -181,3 +181,26 @@ def test_a_short_frame_does_not_pin_a_big_write() -> None:
     full, short = s.frames_to_send()
     assert isinstance(full.data, memoryview) and full.data.obj is big
     assert isinstance(short.data, bytes) and short.data == b"x" * 10
+
+
+def test_a_sender_taking_over_a_dead_writers_pipe_ends_it_where_the_reader_stands() -> None:
+    rx = Receiver(window=8)
+    dead = Sender(frame_max=4, buffer_max=4)
+    dead.on_ack(rx.ack())
+    dead.write(b"abcdefgh")
+    dead.flush()
+    sent = dead.frames_to_send()
+    for f in sent[:1]:  # (the second frame is lost with its writer)
+        rx.on_frame(f)
+    heir = Sender(frame_max=4, buffer_max=4)
+    heir.close()
+    assert heir.frames_to_send() == []  # (nothing before the reader says where it is)
+    ack = rx.ack()
+    heir.resume_at(ack.seq)
+    heir.on_ack(ack)
+    for f in heir.frames_to_send():
+        rx.on_frame(f)
+    heir.on_ack(rx.ack())
+    assert rx.take() == [b"abcd"] and rx.eof and heir.done
+    with pytest.raises(PipeError):
+        dead.resume_at(1)  # (a sender that made frames cannot)

@@ -1,0 +1,233 @@
+"""A builtin agent that reads and writes its network pipes itself.
+
+A segment that is one builtin agent between two network pipes (`cat @r2`
+in the middle of a pipeline, or at its end writing to the shell) needs
+no pump: the agent, forked from its stage host (forked.py), binds the
+segment's input pipe and dials the next one, and runs `run(argv, io)`
+with them as its stdin and stdout (onesh.net.netio, on a blocking
+PollLoop).  The bytes go network → agent → network: no OS pipe, no copy
+in the stage host, no stage-host task per chunk.  Acks, credit, replay,
+relinks are the pipe protocol's, as on the stage host's own ends.
+
+The stage host keeps what only it does: the statuses, signals, stderr
+(an OS pipe still: it is small), and the reports for `ps --cluster`.
+It learns the input pipe's endpoint and the data counters from the
+agent through a report channel (fd 3 in the agent, JSON lines).
+
+Only the unix:// and tls:// transports: a ZeroMQ pipe end needs a zmq
+Context with its I/O threads, and the agent is forked before any exist;
+those segments keep the pumps, as do segments reading or writing a file
+or a named pipe, several commands, or a stage whose stderr joins its
+stdout.  `ONESH_AGENT_PIPES=0` in a runtime's environment turns it off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+REPORT_FD = 3  # the report channel's fd in the agent
+REPORT_EVERY = 1.0  # seconds between the agent's reports of its data flow
+FINISH_AFTER_SIGNAL = 2.0  # seconds a terminated agent gives the reader to take what it sent
+END_FOR_AGENT = 5.0  # seconds the stage host tries to end a dead agent's output pipe
+START_WAIT = 10.0  # seconds the stage host waits for the agent's input endpoint
+
+
+def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec: dict[str, Any],
+           in_bind: str) -> dict[str, Any] | None:
+    """The agent's pipes when this segment's agent can own them, else None."""
+    if os.environ.get("ONESH_AGENT_PIPES") == "0" or len(stages) != 1:
+        return None
+    stage = stages[0]
+    if stage.get("mode") != "agent" or stage.get("stderr_to_stdout"):
+        return None
+    if stdin_spec.get("kind") != "pipe" or stdin_spec.get("connect"):
+        return None
+    if stdout_spec.get("kind") != "pipe" or stdout_spec.get("bind"):
+        return None
+    out = str(stdout_spec.get("endpoint") or "")
+    if not in_bind.startswith(("unix://", "tls://")) or not out.startswith(("unix://", "tls://")):
+        return None
+    return {"bind": in_bind, "out": out, "out_id": str(stdout_spec.get("pipe_id"))}
+
+
+# ----------------------------------------------------------- in the agent
+def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
+    """The agent's body (forked.py runs it with the report channel on fd 3)."""
+    from onesh.coreutils.__main__ import main
+    from onesh.coreutils.common import Io
+    from onesh.net.netio import PipeIo, Terminated
+    from onesh.net.transport import Credentials
+    from onesh.runtime.stagehost import cluster_keys
+
+    pio = PipeIo(Credentials(cluster_keys()))
+    stdin = pio.receiver(in_id, str(pipes["bind"]))
+    _report({"endpoint": stdin.endpoint})
+    stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
+    last = 0.0
+
+    def counters() -> dict[str, Any]:
+        return {"bytes_in": stdin.end.bytes_in, "bytes_out": stdout.end.bytes_out,
+                "lines_in": stdin.end.lines.lines(stdin.end.bytes_in),
+                "lines_out": stdout.end.lines.lines(stdout.end.bytes_out),
+                "blocked": stdout.end.blocked, "relinks": stdout.end.reconnects}
+
+    def progress() -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= REPORT_EVERY:
+            last = now
+            _report({"io": counters()})
+
+    pio.on_progress = progress
+    finish: float | None = None
+    try:
+        status = main(argv, Io(argv[0], stdin=stdin, stdout=stdout))
+    except Terminated as e:
+        # (SIGTERM, SIGHUP, SIGQUIT: what was written still reaches the
+        # reader, as the bytes in an OS pipe do when its writer is killed)
+        status, finish = 128 + e.sig, FINISH_AFTER_SIGNAL
+    with contextlib.suppress(Terminated, KeyboardInterrupt):
+        if status == 141 or stdout.end.gone:
+            stdout.abort("reader gone")
+        else:
+            stdout.finish(finish)
+        stdin.close()
+    _report({"io": counters(), "finished": True})
+    return status
+
+
+def _report(msg: dict[str, Any]) -> None:
+    data = (json.dumps(msg) + "\n").encode()
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(REPORT_FD, data):]
+
+
+# ------------------------------------------------------ in the stage host
+class AgentReports:
+    """The stage host's end of the report channel: the input pipe's
+    endpoint first, then the agent's counters."""
+
+    def __init__(self, fd: int, pid: int) -> None:
+        self.fd, self.pid = fd, pid
+        self.endpoint = ""
+        self.io: dict[str, Any] = {"bytes_in": 0, "bytes_out": 0, "lines_in": 0, "lines_out": 0,
+                                   "blocked": False}
+        self.relinks = 0
+        self.finished = False  # the agent ended its output pipe itself
+        self._buf = b""
+        self._started: asyncio.Future[str] | None = None
+        os.set_blocking(fd, False)
+
+    async def started(self) -> str:
+        """The agent's input endpoint, once it is listening."""
+        loop = asyncio.get_running_loop()
+        self._started = loop.create_future()
+        loop.add_reader(self.fd, self._readable)
+        try:
+            return await asyncio.wait_for(self._started, START_WAIT)
+        except TimeoutError:
+            raise OSError(f"the agent did not open its input pipe within {START_WAIT:g}s") from None
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            if self._started is not None and not self._started.done():
+                self._started.set_exception(OSError("the agent ended before it opened its input pipe"))
+            return
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                self._take(json.loads(line))
+
+    def _take(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            return
+        if isinstance(msg.get("endpoint"), str) and self._started is not None and not self._started.done():
+            self.endpoint = msg["endpoint"]
+            self._started.set_result(self.endpoint)
+        if msg.get("finished") is True:
+            self.finished = True
+        io = msg.get("io")
+        if isinstance(io, dict):
+            self.relinks = int(io.pop("relinks", self.relinks) or 0)
+            self.io.update(io)
+
+    def drain(self) -> None:
+        """Read what the agent reported last (it has ended: its end is closed)."""
+        if self.fd < 0:
+            return
+        with contextlib.suppress(ValueError, RuntimeError):
+            asyncio.get_running_loop().remove_reader(self.fd)
+        os.set_blocking(self.fd, True)
+        while self.fd >= 0:
+            self._readable()
+
+    async def end_output(self, ctx: Any, keys: Any, pipe_id: str, endpoint: str) -> None:
+        """The agent died (killed) without ending its output pipe: end it
+        where the reader stands, as a killed writer's OS pipe ends, so the
+        next stage sees the end of its input instead of waiting for ever."""
+        from onesh.net.pipe_protocol import PipeError
+        from onesh.net.pipes import PipeSender
+
+        tx = PipeSender(ctx, keys, pipe_id, endpoint, adopt=True)
+        await tx.start()
+        with contextlib.suppress(PipeError, TimeoutError, OSError):
+            await tx.close(timeout=END_FOR_AGENT)
+
+    def relink(self) -> None:
+        """SIGUSR2 for the agent: it re-opens its output's connection."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGUSR2)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+
+
+def entry(argv: list[str], in_id: str, pipes: dict[str, Any]) -> Callable[[], int]:
+    """What fork_command runs in the agent."""
+    host = os.getpid()
+
+    def body() -> int:
+        from onesh.runtime.forked import set_name
+
+        set_name(argv[0])
+        die_with(host)
+        return run(argv, in_id, pipes)
+    return body
+
+
+def die_with(parent: int) -> None:
+    """Be killed when our stage host dies.  An agent behind OS pipes dies
+    of them (EPIPE) when its stage host does; one owning its network
+    pipes would stream on, orphaned, and its job would never end."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # (not Linux: the stage host's lifeline still stops it with its job)
+    if os.getppid() != parent:
+        os._exit(128 + signal.SIGKILL)  # it died before we asked
+
+
+PR_SET_PDEATHSIG = 1

@@ -1,0 +1,97 @@
+"""A builtin agent alone in its segment between two network pipes owns them
+(runtime/agentpipes.py): no OS pipe between it and the network, no pump in
+its stage host.  The bytes are the same as through the pumps; a killed
+agent ends its output as a killed writer's OS pipe does; a killed stage
+host takes its agent with it.
+
+Real runtimes; the process tree and fds are read from /proc."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster_helpers import Cluster, alive, job_processes, running_cluster
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    yield from running_cluster(tmp_path_factory.mktemp("agentpipes") / "c", nodes=3)
+
+
+def onesh(cluster: Cluster, code: str, cwd: Path, **kw: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
+                            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
+
+
+def comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in job_processes(cluster.info.pids[runtime]):
+            if comm(p) == name:
+                return p
+        time.sleep(0.05)
+    raise AssertionError(f"no {name} on {runtime}")
+
+
+def test_the_middle_agent_reads_and_writes_the_network_itself(cluster: Cluster, tmp_path: Path) -> None:
+    data = b"".join(b"%d some text to carry\n" % k for k in range(2_000_000))
+    src = tmp_path / "in.txt"
+    src.write_bytes(data)
+    with open(src, "rb") as fin:
+        job = onesh(cluster, "cat @r1 | cat @r2 | cat @r3", tmp_path, stdin=fin)
+        cat = agent_on(cluster, "r2", "cat")
+        # Its stdin and stdout are /dev/null: its data never touches an OS pipe.
+        fds = {fd: os.readlink(f"/proc/{cat}/fd/{fd}") for fd in ("0", "1")}
+        out, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err.decode()
+    assert fds == {"0": os.devnull, "1": os.devnull}, fds
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(data).hexdigest()
+    # ps --cluster still has its counters (reported by the agent itself)
+    rows = cluster.call(cluster.info.runtimes["r2"].listen, "stage.list")["rows"]
+    row = max((r for r in rows if [s.strip() for s in r["stages"]] == ["cat @r2"]), key=lambda r: r["started"])
+    assert row["bytes_in"] == row["bytes_out"] == len(data), row
+
+
+def test_a_killed_agent_ends_its_output_and_a_killed_stage_host_takes_its_agent(cluster: Cluster,
+                                                                                  tmp_path: Path) -> None:
+    job = onesh(cluster, "seq 1 300000000 @r1 | cat @r2 | wc -l @r3; echo ${PIPESTATUS[@]}", tmp_path,
+                stdin=subprocess.DEVNULL)
+    cat = agent_on(cluster, "r2", "cat")
+    time.sleep(0.5)
+    os.kill(cat, signal.SIGKILL)
+    out, err = job.communicate(timeout=60)
+    count, statuses = out.decode().split("\n")[:2]
+    # As with OS pipes: the reader gets what was written, then its end.
+    assert 0 < int(count) < 300000000, out
+    assert statuses == "141 137 0", (out, err)
+
+    # (the last segment: the shell reads its output, and gives up on a
+    # silent pipe whose writer is gone once every segment has reported)
+    job = onesh(cluster, "seq 1 300000000 @r1 | cat @r2 > /dev/null; echo ${PIPESTATUS[@]}", tmp_path,
+                stdin=subprocess.DEVNULL)
+    cat = agent_on(cluster, "r2", "cat")
+    with open(f"/proc/{cat}/stat", "rb") as f:
+        host = int(f.read().rsplit(b")", 1)[1].split()[1])
+    os.kill(host, signal.SIGKILL)
+    out, err = job.communicate(timeout=60)
+    assert out.decode().split()[-1] == "137", (out, err)  # (the stage host's statuses are lost: 137)
+    deadline = time.monotonic() + 5
+    while alive([cat]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive([cat]), "the agent outlived its stage host"

@@ -1,0 +1,196 @@
+"""Network pipes as files for blocking code (net/netio.py on net/pollloop.py):
+what a builtin agent that owns its pipes reads and writes.  The blocking
+end runs in a forked child; the other end is the stage host's asyncio
+one, over real Unix and TLS sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from onesh.net.keys import ClusterKeys, create_secret, load_secret
+from onesh.net.pipe_protocol import PipeError
+from onesh.net.pipes import PipeReceiver, PipeSender
+from onesh.net.pollloop import PollLoop
+from onesh.net.transport import Credentials, pipe_bind
+
+TRANSPORTS = ["unix", "tls"]
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> ClusterKeys:
+    create_secret(str(tmp_path / "secret"))
+    return ClusterKeys.from_secret(load_secret(str(tmp_path / "secret")))
+
+
+def _bind(transport: str) -> str:
+    return pipe_bind("127.0.0.1", True) if transport == "unix" else "tls://127.0.0.1:0"
+
+
+def _child(body: Callable[[], int]) -> int:
+    """Fork; the child runs body() and leaves with its status."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            status = body()
+        except BaseException as e:  # noqa: BLE001 - reported, then the child goes
+            sys.stderr.write(f"child: {type(e).__name__}: {e}\n")
+        finally:
+            os._exit(status)
+    return pid
+
+
+async def _exit_status(pid: int) -> int:
+    _, status = await asyncio.to_thread(os.waitpid, pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_the_poll_loop_runs_timers_in_order_and_skips_cancelled_ones() -> None:
+    loop = PollLoop()
+    ran: list[str] = []
+    loop.call_later(0.02, ran.append, "b")
+    loop.call_later(0.01, ran.append, "a")
+    loop.call_later(0.015, ran.append, "x").cancel()
+    loop.call_soon(ran.append, "now")
+    while len(ran) < 3:
+        loop.run_once(None)  # (no socket: only the timers wake it)
+    assert ran == ["now", "a", "b"]
+    loop.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_each_flushed_line_is_delivered_before_the_writer_goes_on(keys: ClusterKeys, transport: str) -> None:
+    """A slow writer (a sensor) never waits for credit, so nothing turns
+    its loop but its flushes: each line must leave on its flush.  The
+    writer sends line k+1 only once the reader has line k: were a line
+    held back, neither would go on (the test times out)."""
+    go_r, go_w = os.pipe()
+
+    async def body() -> None:
+        rx = PipeReceiver(None, keys, "j/1/in", bind=_bind(transport))
+        endpoint = await rx.start()
+
+        def writer() -> int:
+            from onesh.net.netio import PipeIo
+
+            out = PipeIo(Credentials(keys)).sender("j/1/in", endpoint)
+            for k in range(5):
+                out.write(b"reading %d\n" % k)
+                out.flush()
+                assert os.read(go_r, 1) == b"."
+            return 0 if out.finish(10) else 3
+
+        pid = _child(writer)
+        got = b""
+        for k in range(5):
+            while not got.endswith(b"reading %d\n" % k):
+                got += await asyncio.wait_for(rx.read(), 10)
+            os.write(go_w, b".")
+        assert await asyncio.wait_for(rx.read(), 10) == b""
+        assert await _exit_status(pid) == 0
+        await rx.close()
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_blocking_reader_gets_every_byte_once_and_a_closing_one_stops_the_writer(
+        keys: ClusterKeys, transport: str) -> None:
+    data = os.urandom(24 * 1024 * 1024 + 4321)
+    digest = hashlib.sha256(data).hexdigest().encode()
+    report_r, report_w = os.pipe()
+
+    async def body() -> None:
+        # the child binds (as an agent does) and reports its endpoint
+        def reader() -> int:
+            from onesh.net.netio import PipeIo
+
+            pio = PipeIo(Credentials(keys))
+            whole = pio.receiver("j/2/in", _bind(transport))
+            os.write(report_w, whole.endpoint.encode() + b"\n")
+            h = hashlib.sha256()
+            while chunk := whole.read_view():
+                h.update(chunk)
+            whole.close()
+            os.write(report_w, h.hexdigest().encode() + b"\n")
+            # A second pipe read only in part: its writer must hear the
+            # reader is gone (EPIPE), not block for ever.
+            part = pio.receiver("j/3/in", _bind(transport))
+            os.write(report_w, part.endpoint.encode() + b"\n")
+            assert part.read_view()
+            part.close()
+            return 0
+
+        pid = _child(reader)
+        lines = _lines(report_r)
+        tx = PipeSender(None, keys, "j/2/in", await lines.__anext__())
+        await tx.start()
+        view = memoryview(data)
+        for k in range(0, len(data), 100_000):
+            await tx.write(view[k:k + 100_000])
+        await tx.close()
+        assert await lines.__anext__() == digest.decode()
+        tx2 = PipeSender(None, keys, "j/3/in", await lines.__anext__())
+        await tx2.start()
+        with pytest.raises(PipeError, match="reader gone"):
+            for _ in range(10_000):  # (far more than any window holds)
+                await tx2.write(b"x" * 65536)
+        with contextlib.suppress(PipeError):
+            await tx2.close()
+        assert await _exit_status(pid) == 0
+
+    asyncio.run(body())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_sigint_in_a_blocked_writer_is_keyboard_interrupt_after_its_bookkeeping(
+        keys: ClusterKeys, transport: str) -> None:
+    """A writer blocked for credit (its reader reads nothing) is
+    interrupted: KeyboardInterrupt, as the agents expect (exit 130)."""
+    ready_r, ready_w = os.pipe()
+
+    async def body() -> None:
+        rx = PipeReceiver(None, keys, "j/4/in", bind=_bind(transport))
+        endpoint = await rx.start()
+
+        def writer() -> int:
+            from onesh.net.netio import PipeIo
+
+            out = PipeIo(Credentials(keys)).sender("j/4/in", endpoint)
+            os.write(ready_w, b".")
+            try:
+                while True:
+                    out.write(b"y" * 65536)
+            except KeyboardInterrupt:
+                out.abort("interrupted")  # (closing would wait for a reader that reads nothing)
+                return 130
+            return 1
+
+        pid = _child(writer)
+        assert await asyncio.to_thread(os.read, ready_r, 1) == b"."
+        await asyncio.sleep(0.5)  # (long enough to fill the window and block)
+        os.kill(pid, signal.SIGINT)
+        assert await _exit_status(pid) == 130
+        await rx.close()
+
+    asyncio.run(body())
+
+
+async def _lines(fd: int):  # type: ignore[no-untyped-def]
+    buf = b""
+    while True:
+        while b"\n" not in buf:
+            chunk = await asyncio.to_thread(os.read, fd, 4096)
+            assert chunk, "the child ended early"
+            buf += chunk
+        line, buf = buf.split(b"\n", 1)
+        yield line.decode()

@@ -5,11 +5,10 @@ A pipe has a *receiver* (the downstream stage: it listens) and a *sender*
 protocol (`pipe_protocol`: sequence numbers, acks, credit, replay) to a
 transport (`transport`: unix://, tls://, tcp://) through the wire format
 (`pipe_wire`).  They react to what arrives and never wait: waiting is the
-driver's: asyncio's today (`pipes.PipeReceiver`, `pipes.PipeSender`:
-stage hosts, the shell, named pipes).  Nothing here needs asyncio, so a
-blocking driver — a builtin agent owning its pipe ends, without the
-stage host's pumps — can sit on the same ends (not built yet: see
-docs/architecture.md).  A driver calls `tick()` every RESEND_AFTER / 2
+driver's: asyncio's (`pipes.PipeReceiver`, `pipes.PipeSender`: stage
+hosts, the shell, named pipes) or a blocking one (`netio`: a builtin
+agent owning its pipe ends, without the stage host's pumps:
+runtime/agentpipes.py).  A driver calls `tick()` every RESEND_AFTER / 2
 seconds.
 
 Per frame, nothing is packed or copied: a header is one struct, the data

@@ -292,7 +292,7 @@ class NamespaceCommand:
                 else:
                     self.err(f"{src}: No such file or directory")
             except NotWritten as e:
-                self.err(f"cannot create regular file '{e.target}': {_why(e.cause)}")
+                self.err(f"{e.target}: {_why(e.cause)}")
             except Exception as e:  # noqa: BLE001 - reported per file
                 self.err(f"{src}: {_why(e)}")
         return self.status
@@ -317,7 +317,7 @@ class NamespaceCommand:
                         await w.write(chunk)
                         advance(len(chunk))
             except OSError as e:
-                # (the source opened fine: what failed is the copy, named as cp does)
+                # (the source opened fine: what failed is the copy, named by its target)
                 raise NotWritten(dst, e) from None
 
 

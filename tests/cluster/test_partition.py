@@ -85,10 +85,9 @@ def test_a_cut_off_runtime_refuses_writes_and_catches_up_after_healing(
     # connection timeout), then says so.
     p, took = onesh_in(host, info, "r3", f"cp {tmp_path}/during {DIR}/during")
     problem = "no leader reachable: r3 is cut off from 2 of 3 voters (r1, r2)"
-    assert p.returncode == 1 and p.stdout == "", p.stderr
-    assert p.stderr.startswith("cp: ") and problem in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    # (found out looking the target up, or storing it: the same line)
+    assert (p.returncode, p.stdout, p.stderr) == (1, "", f"cp: {DIR}/during: {problem}\n")
     assert took < 15, f"the write through r3 took {took:.1f}s to fail"
-    print(f"its message: {p.stderr.strip()}")
     print(f"write through the cut-off r3 failed after {took:.2f}s (started as the cut began)")
     p, took_mkdir = onesh_in(host, info, "r3", f"mkdir {DIR}/d")
     assert (p.returncode, p.stderr) == (1, f"mkdir: {DIR}/d: {problem}\n")

@@ -418,13 +418,6 @@ class Runtime:
     async def submit(self, method: str, *args: Any) -> Any:
         """A replicated command: locally when a voter, else via a voter."""
         if self.state is not None:
-            if not self.state.hasQuorum:
-                # Cut off from a majority (a partition, or the others are
-                # down): nothing commits until that changes.  Say why now
-                # rather than after the commit timeout.
-                from onesh.kernel.statusread import leader_problem
-
-                raise CommitError(leader_problem(self.state.snapshot()) or "no quorum")
             return await submit(asyncio.get_running_loop(), getattr(self.state, method), *args)
         last: Exception | None = None
         # The voter that answered last goes first: with a dead voter first

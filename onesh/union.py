@@ -62,3 +62,11 @@ def new_name_in_namespace(ns_has_it: bool, host_has_dir: bool) -> bool:
     to hold it (`cp f /data/x` on a host without /data stores it in the
     cluster)."""
     return ns_has_it or not host_has_dir
+
+
+def namespace_only(path: str, exists: Callable[[str], bool] = os.path.lexists,
+                   isdir: Callable[[str], bool] = os.path.isdir) -> bool:
+    """Neither the name nor its directory is on this host: only the
+    namespace can hold it.  (When the cluster cannot answer for such a
+    name, its reason is the answer; "No such file" would be a guess.)"""
+    return not exists(path) and not isdir(os.path.dirname(path.rstrip("/")) or "/")

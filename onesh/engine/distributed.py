@@ -101,6 +101,7 @@ class ShellCluster:
         found: dict[str, list[str]] = {}
         pipes: set[str] = set()
         from onesh.engine.clusterpaths import under_namespace_root
+        from onesh.union import namespace_only
 
         for p in dict.fromkeys(paths):
             try:
@@ -108,7 +109,7 @@ class ShellCluster:
             except FileNotFoundError:
                 entry = None
             except OSError as e:
-                if under_namespace_root(p):  # only the namespace can have it
+                if under_namespace_root(p) or namespace_only(p):  # only the namespace can have it
                     raise planner.PlanError(f"{p}: {e.strerror or e}") from None
                 entry = None  # the cluster cannot say: the local file, if any, it is
             if entry and entry.get("kind") == "file":

@@ -18,7 +18,7 @@ from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.clusterpaths import in_namespace_dir, mentions_cluster, under_namespace_root
 from onesh.parser import ast as A
-from onesh.union import new_name_in_namespace
+from onesh.union import namespace_only, new_name_in_namespace
 
 if TYPE_CHECKING:
     from onesh.engine.distributed import ShellCluster
@@ -126,13 +126,14 @@ class NamespaceCommand:
     async def in_ns(self, path: str) -> dict[str, Any] | None:
         """The namespace entry at `path`; None when the namespace has none.
         When the cluster cannot answer, OSError for a path only the
-        namespace can have, None (the local one, if any) for others."""
+        namespace can have (under a namespace root, or neither it nor its
+        directory on this host), None (the local one, if any) for others."""
         try:
             entry: dict[str, Any] | None = await self.sc.ns().stat(path)
         except FileNotFoundError:
             return None
         except OSError:
-            if under_namespace_root(path) or in_namespace_dir(self.interp):
+            if under_namespace_root(path) or in_namespace_dir(self.interp) or namespace_only(path):
                 raise
             return None
         return entry
@@ -290,6 +291,8 @@ class NamespaceCommand:
                     await self.upload(src, target)
                 else:
                     self.err(f"{src}: No such file or directory")
+            except NotWritten as e:
+                self.err(f"{e.target}: {_why(e.cause)}")
             except Exception as e:  # noqa: BLE001 - reported per file
                 self.err(f"{src}: {_why(e)}")
         return self.status
@@ -308,10 +311,23 @@ class NamespaceCommand:
         from onesh.progress import progress
 
         with open(src, "rb") as f, progress(f"cp {src} → {dst}", os.fstat(f.fileno()).st_size) as advance:
-            async with self.sc.ns().writer(dst) as w:
-                while chunk := f.read(1 << 20):
-                    await w.write(chunk)
-                    advance(len(chunk))
+            try:
+                async with self.sc.ns().writer(dst) as w:
+                    while chunk := f.read(1 << 20):
+                        await w.write(chunk)
+                        advance(len(chunk))
+            except OSError as e:
+                # (the source opened fine: what failed is the copy, named by its target)
+                raise NotWritten(dst, e) from None
+
+
+class NotWritten(Exception):
+    """A namespace file that could not be written (the cluster could not
+    store or commit it: cut off from its majority, say)."""
+
+    def __init__(self, target: str, cause: OSError) -> None:
+        super().__init__(target, cause)
+        self.target, self.cause = target, cause
 
 
 def _host_dir(path: str) -> bool:

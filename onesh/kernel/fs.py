@@ -87,6 +87,15 @@ async def chunk_table(runtime: Runtime) -> dict[str, list[Any]]:
 
 async def submit_op(runtime: Runtime, op: dict[str, Any]) -> dict[str, Any]:
     """One namespace change through the Raft log; its result."""
+    state = runtime.state
+    if state is not None and not state.hasQuorum:
+        # This voter is cut off from a majority (a partition, or the others
+        # are down): nothing commits until that changes.  Say why now rather
+        # than after the commit timeout.  (Only here: membership's own
+        # commands keep their timing, which a voter coming back relies on.)
+        from onesh.kernel.statusread import leader_problem
+
+        raise HandlerError(f"namespace change not committed: {leader_problem(state.snapshot()) or 'no quorum'}")
     try:
         result = await runtime.submit("ns_apply", op)
     except Exception as e:  # noqa: BLE001 - reported; the client retries with the same rid

@@ -69,9 +69,14 @@ async def freshest(answers: Iterable[Awaitable[dict[str, Any]]], grace: float = 
 
 
 def leader_problem(snap: dict[str, Any]) -> str | None:
-    """Why this view has no Raft leader, in words ("cluster has no leader:
-    2 of 3 voters unreachable (r2, r3)"); None when it has one.  Without
-    a leader nothing can change and a view may be out of date."""
+    """Why this view has no Raft leader, in words; None when it has one.
+    Without a leader nothing can change and a view may be out of date.
+
+    A view from a voter cut off from a majority says which runtime it came
+    from ("no leader reachable: r3 is cut off from 2 of 3 voters (r1,
+    r2)"): from there, voters that died and voters behind a partition look
+    the same, and on the other side of a partition the cluster may well
+    have a leader; only none can be reached from here."""
     if snap.get("leader") is not None:
         return None
     raft = snap.get("raft") or {}
@@ -81,6 +86,9 @@ def leader_problem(snap: dict[str, Any]) -> str | None:
     down = sorted(names.get(addr, addr) for addr, up in partners.items() if not up)
     if not down:
         return "cluster has no leader yet (an election is under way)"
+    if quorum_lost(snap):
+        me = names.get(str(raft.get("self")), str(raft.get("self")))
+        return f"no leader reachable: {me} is cut off from {len(down)} of {voters} voters ({', '.join(down)})"
     return f"cluster has no leader: {len(down)} of {voters} voters unreachable ({', '.join(down)})"
 
 

@@ -167,7 +167,9 @@ class Namespace:
             why: str
             try:
                 found = await self.agent_host(agent, fresh)
-                if found is not None:
+                if found is not None and self._cut_off_from(found[0]):
+                    why = f"the {agent} agent on {found[0]} is unreachable"
+                elif found is not None:
                     try:
                         return await self._watched(*found, method, body, timeout)
                     except RpcTimeout:
@@ -189,12 +191,17 @@ class Namespace:
             fresh = True
             await asyncio.sleep(0.1)
 
+    def _cut_off_from(self, host: str) -> bool:
+        """Does the last view come from a voter cut off from a majority
+        that sees `host` unreachable?  (Then a call to it would only time out.)"""
+        from onesh.kernel.statusread import quorum_lost, voter_unreachable
+
+        return self._snap is not None and quorum_lost(self._snap) and voter_unreachable(self._snap, host)
+
     async def _watched(self, host: str, endpoint: str, method: str, body: dict[str, Any],
                        timeout: float) -> dict[str, Any]:
         """A call that is abandoned as soon as membership declares `host`
         dead (a kill -9 is noticed well before a long timeout)."""
-        from onesh.kernel.statusread import quorum_lost, voter_unreachable
-
         task = asyncio.create_task(self.call(endpoint, method, body, timeout))
         try:
             while True:
@@ -208,7 +215,7 @@ class Namespace:
                 m = snap["members"].get(host)
                 if m is None or not m.get("alive"):
                     raise RpcError(f"{method}: no answer: {host} is down")
-                if quorum_lost(snap) and voter_unreachable(snap, host):
+                if self._cut_off_from(host):  # (the view just read)
                     # No leader will declare it dead: the voters see it gone.
                     raise RpcError(f"{method}: no answer: {host} is unreachable")
         finally:
@@ -426,6 +433,13 @@ class Namespace:
                                    {"writer": self.local, "n": n, "k": self.replicas}, patience=2.0)
             return [list(p) for p in res["placements"]], dict(res["endpoints"])
         except OSError:
+            from onesh.kernel.statusread import quorum_lost
+
+            if self._snap is not None and quorum_lost(self._snap):
+                # Cut off from a majority (a partition): chunks stored now
+                # could never be committed.  Say why at once rather than
+                # store them where we can and fail at the commit.
+                raise
             live = await self.live(fresh=True)
             if not live:
                 raise OSError(errno.EHOSTUNREACH, "no live runtime to store on") from None

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 class Leaderless:
     def __init__(self, cluster: Cluster, survivor: str, dead: list[str]) -> None:
         self.cluster, self.survivor, self.dead = cluster, survivor, dead
-        self.no_leader = f"cluster has no leader: 2 of 3 voters unreachable ({', '.join(dead)})"
+        self.no_leader = f"no leader reachable: {survivor} is cut off from 2 of 3 voters ({', '.join(dead)})"
         # a sensor on a dead runtime (sensor k is on rk)
         self.sensor = f"/dev/sensor/{next(k for k in (1, 2) if f'r{k}' in dead)}"
 

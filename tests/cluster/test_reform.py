@@ -153,4 +153,4 @@ def test_a_voter_without_a_quorum_says_which_voters_it_cannot_reach(tmp_path: Pa
         problem = leader_problem(state.snapshot())
     finally:
         state.stop()
-    assert problem == f"cluster has no leader: 2 of 3 voters unreachable ({', '.join(sorted(addrs[1:]))})"
+    assert problem == f"no leader reachable: {addrs[0]} is cut off from 2 of 3 voters ({', '.join(sorted(addrs[1:]))})"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from onesh.kernel.statusread import freshest
+from onesh.kernel.statusread import freshest, leader_problem
 from onesh.net.rpc import RpcError
 
 
@@ -44,3 +44,24 @@ def test_the_grace_bounds_the_wait_and_errors_are_skipped() -> None:
 def test_no_answer_at_all_raises_the_last_error() -> None:
     with pytest.raises(RpcError, match="b"):
         asyncio.run(freshest([after(0.0, RpcError("a")), after(0.01, RpcError("b"))]))
+
+
+def voter_view(has_quorum: bool, up: dict[str, bool]) -> dict[str, Any]:
+    members = {n: {"raft": f"10.0.0.{n[1]}:7000"} for n in ("r1", "r2", "r3")}
+    return {"members": members, "leader": None,
+            "raft": {"self": "10.0.0.3:7000", "has_quorum": has_quorum,
+                     "partners": {members[n]["raft"]: ok for n, ok in up.items()}}}
+
+
+def test_a_voter_cut_off_from_a_majority_says_no_leader_is_reachable_from_it() -> None:
+    # (whether r1 and r2 died or sit behind a partition, r3 cannot tell:
+    # it names itself and what it cannot reach, not "the cluster")
+    view = voter_view(False, {"r1": False, "r2": False})
+    assert leader_problem(view) == "no leader reachable: r3 is cut off from 2 of 3 voters (r1, r2)"
+
+
+def test_an_election_with_a_quorum_is_not_called_a_cut() -> None:
+    assert leader_problem(voter_view(True, {"r1": True, "r2": True})) == \
+        "cluster has no leader yet (an election is under way)"
+    assert leader_problem(voter_view(True, {"r1": False, "r2": True})) == \
+        "cluster has no leader: 1 of 3 voters unreachable (r1)"

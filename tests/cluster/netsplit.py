@@ -1,0 +1,166 @@
+"""A real network partition for cluster tests.
+
+`second_host()` is a network namespace joined to this one by a veth pair
+on a private /24, created here and always removed (with every process
+left in it), even when a test fails.  `split_cluster()` starts a cluster
+across the two: voters r1 and r2 on this side of the veth pair, voter r3
+in the namespace, each with its RPC endpoint, Raft port and lease channel
+on its side's address.  `Host.cut()` drops every packet that enters or
+leaves the namespace other than on its loopback (nftables, silently: the
+peers see no reset, as with a pulled cable); `Host.heal()` removes that
+rule.  Processes in the namespace still reach each other (a shell there
+talks to r3), as on a host cut off from the rest of the network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from onesh.runtime.localcluster import ClusterInfo, RuntimeSpec, free_ports
+
+TABLE = "onesh_cut"
+
+
+class NoNamespaces(Exception):
+    """The kernel (or the sandbox) does not let us create one, or nft is missing."""
+
+
+@dataclass
+class Host:
+    ns: str
+    veth: str
+    host_addr: str  # this side of the veth pair
+    addr: str  # the namespace's side
+    nft: str
+
+    def argv(self, *argv: str) -> list[str]:
+        """`argv` run inside the namespace (`ip netns exec` execs it: same pid)."""
+        return ["ip", "netns", "exec", self.ns, *argv]
+
+    def cut(self) -> None:
+        rules = f"""table inet {TABLE} {{
+    chain input {{ type filter hook input priority 0; policy accept; iif "lo" accept; counter drop; }}
+    chain output {{ type filter hook output priority 0; policy accept; oif "lo" accept; counter drop; }}
+}}
+"""
+        r = subprocess.run(self.argv(self.nft, "-f", "-"), input=rules, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"nft: {r.stderr.strip()}")
+
+    def heal(self) -> None:
+        subprocess.run(self.argv(self.nft, "delete", "table", "inet", TABLE), capture_output=True, check=True)
+
+    def dropped(self) -> int:
+        """Packets the cut dropped so far (both directions)."""
+        out = subprocess.run(self.argv(self.nft, "list", "table", "inet", TABLE), capture_output=True,
+                             text=True).stdout
+        return sum(int(line.split("counter packets", 1)[1].split()[0])
+                   for line in out.splitlines() if "counter packets" in line)
+
+
+def _ip(*argv: str, ns: str | None = None) -> None:
+    cmd = ["ip", "netns", "exec", ns, "ip", *argv] if ns else ["ip", *argv]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+
+
+@contextlib.contextmanager
+def second_host() -> Iterator[Host]:
+    """A namespace at 10.232.N.2, this side 10.232.N.1."""
+    nft = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None)
+    if nft is None:
+        raise NoNamespaces("nft not found: scripts/ci-deps.sh installs Debian's nftables")
+    tag = secrets.token_hex(3)
+    ns, veth, peer = f"onesh-split-{tag}", f"osp{tag}a", f"osp{tag}b"
+    used = subprocess.run(["ip", "-br", "addr"], capture_output=True, text=True).stdout
+    net = next(n for n in random.sample(range(1, 255), 254) if f"10.232.{n}." not in used)
+    host_addr, addr = f"10.232.{net}.1", f"10.232.{net}.2"
+    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise NoNamespaces(f"ip netns add: {r.stderr.strip() or r.returncode}")
+    try:
+        _ip("link", "add", veth, "type", "veth", "peer", "name", peer)
+        _ip("link", "set", peer, "netns", ns)
+        _ip("addr", "add", f"{host_addr}/24", "dev", veth)
+        _ip("link", "set", veth, "up")
+        _ip("addr", "add", f"{addr}/24", "dev", peer, ns=ns)
+        _ip("link", "set", peer, "up", ns=ns)
+        _ip("link", "set", "lo", "up", ns=ns)
+        yield Host(ns, veth, host_addr, addr, nft)
+    finally:
+        _teardown(ns, veth)
+
+
+def _teardown(ns: str, veth: str) -> None:
+    # Whatever still runs in the namespace is ours (a runtime or a shell
+    # left by a failed test): SIGTERM, a moment, SIGKILL.
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = _ns_pids(ns)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + 3
+        while pids and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # (ours: else a zombie stays listed)
+            pids = _ns_pids(ns)
+            time.sleep(0.05)
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", veth], capture_output=True)  # gone with the namespace, normally
+
+
+def _ns_pids(ns: str) -> list[int]:
+    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def split_cluster(directory: str, host: Host) -> ClusterInfo:
+    """Start 3 voters: r1 and r2 on this side, r3 in the namespace (not
+    waited for: the caller waits until they formed)."""
+    from onesh.net.keys import create_secret
+
+    os.makedirs(directory, mode=0o700)
+    secret = os.path.join(directory, "secret")
+    create_secret(secret)
+    info = ClusterInfo(directory, [], secret, {})
+    for name, addr in (("r1", host.host_addr), ("r2", host.host_addr), ("r3", host.addr)):
+        # (ports of the namespace's address are free: nothing runs there yet)
+        rpc, raft = free_ports(2, host.host_addr) if addr == host.host_addr else free_ports(2, "127.0.0.1")
+        info.runtimes[name] = RuntimeSpec(name, f"tcp://{addr}:{rpc}", f"{addr}:{raft}")
+    info.boot = [r.listen for r in info.runtimes.values()]
+    for name in info.runtimes:
+        rdir = os.path.join(directory, name)
+        os.makedirs(rdir, mode=0o700)
+        argv = info.argv(name)
+        if name == "r3":
+            argv = host.argv(*argv)
+        with open(os.path.join(rdir, "runtime.log"), "ab") as logf:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                    start_new_session=True, close_fds=True)
+        info.pids[name] = proc.pid
+    info.save()
+    return info
+
+
+def onesh_in(host: Host, info: ClusterInfo, runtime: str, code: str,
+             timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+    """`onesh -c code` run in the namespace, attached to `runtime` alone
+    (--cluster tcp://ITS-ENDPOINT); its result and how long it took."""
+    env = dict(os.environ, ONESH_SECRET=info.secret)
+    t0 = time.monotonic()
+    p = subprocess.run(host.argv(sys.executable, "-m", "onesh", "--cluster", info.runtimes[runtime].listen,
+                                 "-c", code), capture_output=True, text=True, env=env, timeout=timeout,
+                       stdin=subprocess.DEVNULL, cwd="/")
+    return p, time.monotonic() - t0

@@ -1,24 +1,27 @@
-"""A builtin agent that reads and writes its network pipes itself.
+"""Builtin agents that read and write their network pipes themselves.
 
-A segment that is one builtin agent between two network pipes (`cat @r2`
-in the middle of a pipeline, or at its end writing to the shell) needs
-no pump: the agent, forked from its stage host (forked.py), binds the
-segment's input pipe and dials the next one, and runs `run(argv, io)`
-with them as its stdin and stdout (onesh.net.netio, on a blocking
-PollLoop).  The bytes go network → agent → network: no OS pipe, no copy
-in the stage host, no stage-host task per chunk.  Acks, credit, replay,
-relinks are the pipe protocol's, as on the stage host's own ends.
+A segment's first command, when it is a builtin agent and the segment's
+input is a network pipe, binds that pipe and reads it as its stdin; its
+last command, when a builtin agent writing to the next segment's pipe,
+dials that pipe and writes it as its stdout (`cat @r2` in the middle of
+a pipeline is both).  They are forked from their stage host (forked.py)
+and run `run(argv, io)` with those pipes as files (onesh.net.netio, on a
+blocking PollLoop).  The bytes go network → agent → network: no OS pipe,
+no copy in the stage host, no stage-host task per chunk.  Acks, credit,
+replay, relinks are the pipe protocol's, as on the stage host's own ends.
+Commands between them are joined by OS pipes, as before.
 
 The stage host keeps what only it does: the statuses, signals, stderr
 (an OS pipe still: it is small), and the reports for `ps --cluster`.
-It learns the input pipe's endpoint and the data counters from the
+It learns the input pipe's endpoint and the data counters from each such
 agent through a report channel (fd 3 in the agent, JSON lines).
 
 Only the unix:// and tls:// transports: a ZeroMQ pipe end needs a zmq
 Context with its I/O threads, and the agent is forked before any exist;
-those segments keep the pumps, as do segments reading or writing a file
-or a named pipe, several commands, or a stage whose stderr joins its
-stdout.  `ONESH_AGENT_PIPES=0` in a runtime's environment turns it off.
+those ends keep the pumps, as do ends to a file or a named pipe, ends
+dialled the other way round (--dial-out), and the output of a command
+whose stderr joins its stdout.  `ONESH_AGENT_PIPES=0` in a runtime's
+environment turns it off.
 """
 
 from __future__ import annotations
@@ -40,26 +43,33 @@ START_WAIT = 10.0  # seconds the stage host waits for the agent's input endpoint
 
 
 def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec: dict[str, Any],
-           in_bind: str) -> dict[str, Any] | None:
-    """The agent's pipes when this segment's agent can own them, else None."""
-    if os.environ.get("ONESH_AGENT_PIPES") == "0" or len(stages) != 1:
-        return None
-    stage = stages[0]
-    if stage.get("mode") != "agent" or stage.get("stderr_to_stdout"):
-        return None
-    if stdin_spec.get("kind") != "pipe" or stdin_spec.get("connect"):
-        return None
-    if stdout_spec.get("kind") != "pipe" or stdout_spec.get("bind"):
-        return None
+           in_bind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The network ends the segment's first and last agents own: `bind`
+    (the input pipe's) for the first, `out` and `out_id` (the next
+    segment's) for the last; empty where the pumps stay."""
+    first: dict[str, Any] = {}
+    last: dict[str, Any] = {}
+    if os.environ.get("ONESH_AGENT_PIPES") == "0" or not stages:
+        return first, last
+    if (stages[0].get("mode") == "agent" and stdin_spec.get("kind") == "pipe" and not stdin_spec.get("connect")
+            and in_bind.startswith(OWNED)):
+        first["bind"] = in_bind
     out = str(stdout_spec.get("endpoint") or "")
-    if not in_bind.startswith(("unix://", "tls://")) or not out.startswith(("unix://", "tls://")):
-        return None
-    return {"bind": in_bind, "out": out, "out_id": str(stdout_spec.get("pipe_id"))}
+    if (stages[-1].get("mode") == "agent" and not stages[-1].get("stderr_to_stdout")  # (its stderr is no pipe of ours)
+            and stdout_spec.get("kind") == "pipe" and not stdout_spec.get("bind") and out.startswith(OWNED)):
+        last.update(out=out, out_id=str(stdout_spec.get("pipe_id")))
+    return first, last
+
+
+OWNED = ("unix://", "tls://")  # (a ZeroMQ end needs zmq's I/O threads: the agent is forked before any)
 
 
 # ----------------------------------------------------------- in the agent
 def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
-    """The agent's body (forked.py runs it with the report channel on fd 3)."""
+    """The agent's body (forked.py runs it with the report channel on fd 3):
+    its stdin is the input pipe when `pipes` has `bind`, its stdout the
+    next segment's pipe when it has `out`; else its fds 0 and 1 (OS pipes
+    to the segment's other commands)."""
     from onesh.coreutils.__main__ import main
     from onesh.coreutils.common import Io
     from onesh.net.netio import PipeIo, Terminated
@@ -67,16 +77,22 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
     from onesh.runtime.stagehost import cluster_keys
 
     pio = PipeIo(Credentials(cluster_keys()))
-    stdin = pio.receiver(in_id, str(pipes["bind"]))
-    _report({"endpoint": stdin.endpoint})
-    stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
+    stdin = stdout = None
+    if pipes.get("bind"):
+        stdin = pio.receiver(in_id, str(pipes["bind"]))
+        _report({"endpoint": stdin.endpoint})
+    if pipes.get("out"):
+        stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
     last = 0.0
 
     def counters() -> dict[str, Any]:
-        return {"bytes_in": stdin.end.bytes_in, "bytes_out": stdout.end.bytes_out,
-                "lines_in": stdin.end.lines.lines(stdin.end.bytes_in),
-                "lines_out": stdout.end.lines.lines(stdout.end.bytes_out),
-                "blocked": stdout.end.blocked, "relinks": stdout.end.reconnects}
+        out: dict[str, Any] = {}
+        if stdin is not None:
+            out.update(bytes_in=stdin.end.bytes_in, lines_in=stdin.end.lines.lines(stdin.end.bytes_in))
+        if stdout is not None:
+            out.update(bytes_out=stdout.end.bytes_out, lines_out=stdout.end.lines.lines(stdout.end.bytes_out),
+                       blocked=stdout.end.blocked, relinks=stdout.end.reconnects)
+        return out
 
     def progress() -> None:
         nonlocal last
@@ -94,11 +110,13 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
         # reader, as the bytes in an OS pipe do when its writer is killed)
         status, finish = 128 + e.sig, FINISH_AFTER_SIGNAL
     with contextlib.suppress(Terminated, KeyboardInterrupt):
-        if status == 141 or stdout.end.gone:
-            stdout.abort("reader gone")
-        else:
-            stdout.finish(finish)
-        stdin.close()
+        if stdout is not None:
+            if status == 141 or stdout.end.gone:
+                stdout.abort("reader gone")
+            else:
+                stdout.finish(finish)
+        if stdin is not None:
+            stdin.close()
     _report({"io": counters(), "finished": True})
     return status
 
@@ -119,18 +137,28 @@ class AgentReports:
         self.fd, self.pid = fd, pid
         self.endpoint = ""
         self.io: dict[str, Any] = {"bytes_in": 0, "bytes_out": 0, "lines_in": 0, "lines_out": 0,
-                                   "blocked": False}
+                                   "blocked": False}  # (of the pipes it owns)
         self.relinks = 0
         self.finished = False  # the agent ended its output pipe itself
         self._buf = b""
         self._started: asyncio.Future[str] | None = None
+        self._watching = False
         os.set_blocking(fd, False)
+
+    def watch(self) -> None:
+        """Take the agent's reports as they come."""
+        if not self._watching and self.fd >= 0:
+            self._watching = True
+            asyncio.get_running_loop().add_reader(self.fd, self._readable)
 
     async def started(self) -> str:
         """The agent's input endpoint, once it is listening."""
-        loop = asyncio.get_running_loop()
-        self._started = loop.create_future()
-        loop.add_reader(self.fd, self._readable)
+        if self.endpoint:
+            return self.endpoint
+        self._started = asyncio.get_running_loop().create_future()
+        if self.fd < 0:
+            raise OSError("the agent ended before it opened its input pipe")
+        self.watch()
         try:
             return await asyncio.wait_for(self._started, START_WAIT)
         except TimeoutError:
@@ -157,9 +185,10 @@ class AgentReports:
     def _take(self, msg: Any) -> None:
         if not isinstance(msg, dict):
             return
-        if isinstance(msg.get("endpoint"), str) and self._started is not None and not self._started.done():
+        if isinstance(msg.get("endpoint"), str):
             self.endpoint = msg["endpoint"]
-            self._started.set_result(self.endpoint)
+            if self._started is not None and not self._started.done():
+                self._started.set_result(self.endpoint)
         if msg.get("finished") is True:
             self.finished = True
         io = msg.get("io")

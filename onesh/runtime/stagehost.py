@@ -70,7 +70,11 @@ class Wiring:
     drain_r: int | None  # ← the last command's stdout (to the output pipe, a file or a topic)
     err_r: int  # ← every command's stderr
     errors: list[str]  # messages for the shell's stderr (command not found)
-    agent: AgentReports | None = None  # a builtin agent owning the segment's pipes (agentpipes.py)
+    # The first and last commands, when builtin agents owning the
+    # segment's input and output pipes (agentpipes.py; one and the same
+    # when the segment is that one agent).
+    agent_in: AgentReports | None = None
+    agent_out: AgentReports | None = None
 
 
 def _tcp_host(endpoint: str) -> str:
@@ -189,8 +193,8 @@ class StageHost:
                 # We dial out (the writer cannot reach us): its end is bound.
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), connect=str(stdin_spec["connect"]))
                 endpoint = await receiver.start()
-            elif wiring.agent is not None:
-                endpoint = await wiring.agent.started()  # (the agent listens: agentpipes.py)
+            elif wiring.agent_in is not None:
+                endpoint = await wiring.agent_in.started()  # (the agent listens: agentpipes.py)
             elif stdin_spec.get("kind") == "pipe":
                 self.zap_for(self.in_bind)
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=self.in_bind)
@@ -198,8 +202,8 @@ class StageHost:
             else:
                 endpoint = ""
             out_sender = err_sender = None
-            if wiring.agent is not None:
-                pass  # (the agent dials the next segment itself)
+            if wiring.agent_out is not None:
+                wiring.agent_out.watch()  # (the agent dials the next segment itself)
             elif stdout_spec.get("kind") == "pipe" and stdout_spec.get("bind"):
                 # Our reader dials out: we bind, on our runtime's address,
                 # with the shell's transport between hosts, and it is told
@@ -223,13 +227,15 @@ class StageHost:
             if receiver is not None:
                 await receiver.close()
             relinks = out_sender.reconnects if out_sender is not None else 0
-            if wiring.agent is not None:
-                wiring.agent.drain()
-                self.bytes_in, self.bytes_out = wiring.agent.io["bytes_in"], wiring.agent.io["bytes_out"]
-                relinks = wiring.agent.relinks
-                if not wiring.agent.finished:
-                    await wiring.agent.end_output(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                                  str(stdout_spec.get("endpoint")))
+            if wiring.agent_in is not None:
+                wiring.agent_in.drain()
+                self.bytes_in = wiring.agent_in.io["bytes_in"]
+            if wiring.agent_out is not None:
+                wiring.agent_out.drain()
+                self.bytes_out, relinks = wiring.agent_out.io["bytes_out"], wiring.agent_out.relinks
+                if not wiring.agent_out.finished:
+                    await wiring.agent_out.end_output(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
+                                                      str(stdout_spec.get("endpoint")))
             _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "relinks": relinks})
             _emit({"statuses": statuses})
             return 0
@@ -277,14 +283,14 @@ class StageHost:
             wanted = stdin_spec.get("transport")
             self.in_bind = pipe_bind(_tcp_host(self.boot[0] if self.boot else ""),
                                      bool(stdin_spec.get("same_host")), wanted if isinstance(wanted, str) else None)
-        pipes = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind)
-        if pipes is not None:
-            return await self.start_agent(stages[0], pipes, cwd, env)
+        # The first and last commands may own the segment's network pipes
+        # (agentpipes.py): their fd 0 / fd 1 is then /dev/null, no pump.
+        own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind)
         # stdin of the first command
         kind_in = stdin_spec.get("kind")
         first_in_r: int | None = None
         feed_w: int | None = None
-        if kind_in in ("pipe", "file"):
+        if kind_in in ("pipe", "file") and not own_in:
             first_in_r, feed_w = _pipe()
         else:
             first_in_r = os.open(os.devnull, os.O_RDONLY)
@@ -292,25 +298,31 @@ class StageHost:
         kind_out = stdout_spec.get("kind")
         last_out_w: int | None
         drain_r: int | None = None
-        if kind_out in ("pipe", "file", "topic"):
+        if kind_out in ("pipe", "file", "topic") and not own_out:
             drain_r, last_out_w = _pipe()
         else:
             last_out_w = os.open(os.devnull, os.O_WRONLY)
         err_r, err_w = _pipe()
         errors: list[str] = []
+        agents: dict[int, AgentReports] = {}
         prev_r = first_in_r
         for k, (st, argv) in enumerate(zip(stages, argvs, strict=True)):
             if k < n - 1:
                 r, w = _pipe()
             else:
                 r, w = None, last_out_w
+            pipes = {**(own_in if k == 0 else {}), **(own_out if k == n - 1 else {})}
             proc = None
             if isinstance(argv, str):
                 errors.append(argv)
             else:
                 try:
-                    proc = await self.spawn(argv, stdin=prev_r, stdout=w,
-                                            stderr=w if st.get("stderr_to_stdout") else err_w, cwd=cwd, env=env)
+                    io: dict[str, Any] = {"stdin": prev_r, "stdout": w, "cwd": cwd, "env": env,
+                                          "stderr": w if st.get("stderr_to_stdout") else err_w}
+                    if pipes:
+                        proc, agents[k] = await self.start_agent(st, pipes, io)
+                    else:
+                        proc = await self.spawn(argv, **io)
                 except OSError as e:
                     errors.append(f"onesh: {argv[0]}: {e.strerror} (on {self.runtime})\n")
             self.procs.append(proc)
@@ -319,22 +331,23 @@ class StageHost:
                 os.close(w)
             prev_r = r if r is not None else -1
         os.close(err_w)
-        return Wiring(feed_w, drain_r, err_r, errors)
+        return Wiring(feed_w, drain_r, err_r, errors, agents.get(0) if own_in else None,
+                      agents.get(n - 1) if own_out else None)
 
-    async def start_agent(self, stage: dict[str, Any], pipes: dict[str, Any], cwd: str,
-                          env: dict[str, str]) -> Wiring:
-        """The segment's one builtin agent, owning its pipes (agentpipes.py)."""
-        err_r, err_w = _pipe()
+    async def start_agent(self, stage: dict[str, Any], pipes: dict[str, Any],
+                          io: dict[str, Any]) -> tuple[ForkedCommand | asyncio.subprocess.Process, AgentReports]:
+        """A builtin agent owning network pipes (agentpipes.py), with its
+        report channel as fd 3."""
         report_r, report_w = os.pipe()
-        null_r, null_w = os.open(os.devnull, os.O_RDONLY), os.open(os.devnull, os.O_WRONLY)
         try:
             child = await self.spawn([], run=agentpipes.entry(list(stage["argv"]), self.pipe_id("in"), pipes),
-                                     fd3=report_w, stdin=null_r, stdout=null_w, stderr=err_w, cwd=cwd, env=env)
+                                     fd3=report_w, **io)
+        except BaseException:
+            os.close(report_r)
+            raise
         finally:
-            for fd in (err_w, report_w, null_r, null_w):
-                os.close(fd)
-        self.procs.append(child)
-        return Wiring(None, None, err_r, [], agent=AgentReports(report_r, child.pid))
+            os.close(report_w)
+        return child, AgentReports(report_r, child.pid)
 
     async def run_segment(self, wiring: Wiring, receiver: Any, stdin_spec: dict[str, Any],
                           out_sender: Any, stdout_spec: dict[str, Any], err_sender: Any,
@@ -361,8 +374,8 @@ class StageHost:
             # socket and open a new one; replay and de-duplication must make
             # this invisible downstream.
             loop.add_signal_handler(signal.SIGUSR2, self.relink, out_sender)
-        elif wiring.agent is not None:
-            loop.add_signal_handler(signal.SIGUSR2, wiring.agent.relink)
+        elif wiring.agent_out is not None:
+            loop.add_signal_handler(signal.SIGUSR2, wiring.agent_out.relink)
         async with asyncio.TaskGroup() as tg:
             feed = None
             if feed_w is not None:
@@ -379,7 +392,7 @@ class StageHost:
                     tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
                                                    bool(stdout_spec.get("append"))))
             tg.create_task(self.pump_stderr(err_r, err_sender, errors))
-            reporting = tg.create_task(self.report_loop(receiver, out_sender, wiring.agent))
+            reporting = tg.create_task(self.report_loop(receiver, out_sender, wiring))
             statuses = await self.wait_all()
             reporting.cancel()
             if feed is not None and not feed.done():
@@ -433,24 +446,28 @@ class StageHost:
             out.append(128 - rc if rc < 0 else rc)
         return out
 
-    def io(self, receiver: Any, sender: Any, agent: AgentReports | None = None) -> dict[str, Any]:
+    def io(self, receiver: Any, sender: Any, wiring: Wiring | None = None) -> dict[str, Any]:
         """Bytes (and about how many lines) in and out so far, and whether
-        the output waits for credit (a slower stage downstream)."""
-        if agent is not None:
-            return dict(agent.io)
+        the output waits for credit (a slower stage downstream).  Where an
+        agent owns a pipe, as it last reported."""
         bytes_in = receiver.bytes_in if receiver is not None else self.bytes_in
         bytes_out = sender.bytes_out if sender is not None else self.bytes_out
-        return {"bytes_in": bytes_in, "bytes_out": bytes_out,
-                "lines_in": receiver.lines.lines(bytes_in) if receiver is not None else None,
-                "lines_out": sender.lines.lines(bytes_out) if sender is not None else None,
-                "blocked": bool(sender is not None and sender.blocked)}
+        out = {"bytes_in": bytes_in, "bytes_out": bytes_out,
+               "lines_in": receiver.lines.lines(bytes_in) if receiver is not None else None,
+               "lines_out": sender.lines.lines(bytes_out) if sender is not None else None,
+               "blocked": bool(sender is not None and sender.blocked)}
+        for agent, keys in ((wiring and wiring.agent_in, ("bytes_in", "lines_in")),
+                            (wiring and wiring.agent_out, ("bytes_out", "lines_out", "blocked"))):
+            if agent:
+                out.update((k, agent.io[k]) for k in keys if k in agent.io)
+        return out
 
-    async def report_loop(self, receiver: Any, sender: Any, agent: AgentReports | None) -> None:
+    async def report_loop(self, receiver: Any, sender: Any, wiring: Wiring) -> None:
         """Tell the runtime how the data moves, every REPORT_EVERY seconds
         (ps --cluster and top --cluster show it live)."""
         while True:
             await asyncio.sleep(REPORT_EVERY)
-            _emit({"io": self.io(receiver, sender, agent)})
+            _emit({"io": self.io(receiver, sender, wiring)})
 
     def lifeline_lost(self) -> None:
         """Our runtime died (its end of our stdin closed).  Nobody will ask

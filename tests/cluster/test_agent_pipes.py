@@ -68,6 +68,26 @@ def test_the_middle_agent_reads_and_writes_the_network_itself(cluster: Cluster, 
     assert row["bytes_in"] == row["bytes_out"] == len(data), row
 
 
+def test_in_a_longer_segment_its_first_and_last_agents_own_its_ends(cluster: Cluster, tmp_path: Path) -> None:
+    data = b"".join(b"%d abc\n" % k for k in range(1_000_000))
+    src = tmp_path / "in.txt"
+    src.write_bytes(data)
+    with open(src, "rb") as fin:
+        job = onesh(cluster, "cat @r1 | cat @r2 | tr a b @r2 | cut -c1-20 @r2 | cat @r3", tmp_path, stdin=fin)
+        first, middle, last = (agent_on(cluster, "r2", name) for name in ("cat", "tr", "cut"))
+        fds = {name: [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in ("0", "1")]
+               for name, pid in (("cat", first), ("tr", middle), ("cut", last))}
+        out, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err.decode()
+    assert out == data.replace(b"a", b"b")
+    assert fds["cat"][0] == os.devnull and fds["cat"][1].startswith("pipe:"), fds  # owns the input
+    assert all(fd.startswith("pipe:") for fd in fds["tr"]), fds  # between two OS pipes, as before
+    assert fds["cut"][0].startswith("pipe:") and fds["cut"][1] == os.devnull, fds  # owns the output
+    rows = cluster.call(cluster.info.runtimes["r2"].listen, "stage.list")["rows"]
+    row = max((r for r in rows if len(r["stages"]) == 3), key=lambda r: r["started"])
+    assert row["bytes_in"] == row["bytes_out"] == len(data), row
+
+
 def test_a_killed_agent_ends_its_output_and_a_killed_stage_host_takes_its_agent(cluster: Cluster,
                                                                                   tmp_path: Path) -> None:
     job = onesh(cluster, "seq 1 300000000 @r1 | cat @r2 | wc -l @r3; echo ${PIPESTATUS[@]}", tmp_path,

@@ -270,8 +270,10 @@ class NetOutput(io.RawIOBase):
         """Ship what was written, in a short frame if need be; when no
         credit allows it yet (the start of the stream, or a reader that
         fell behind), wait for credit, as a write to a full pipe waits."""
-        if not self.closed:
-            end = self.end
+        end = self.end
+        if not self.closed and (end.proto.pending or end._want_flush):
+            # (nothing pending: every byte written is framed and handed to
+            # the transport already, as a bulk writer's 64 KiB writes are)
             with self.pio.signals:
                 end.flush_now()
                 self.pio.poll()

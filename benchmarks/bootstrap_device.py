@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # (netns.py)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "bootstrap"))
 
 import asyncssh

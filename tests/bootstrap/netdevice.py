@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
-import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
+from netns import NoNamespaces as NoNamespaces  # (re-exported: the bootstrap tests skip on it)
+from netns import veth_namespace
 
 SERVER = Path(__file__).with_name("device_sshd.py")
-
-
-class NoNamespaces(Exception):
-    """The kernel (or the sandbox) does not let us create one."""
 
 
 @dataclass
@@ -96,13 +91,6 @@ def dropped_inbound(device: NetDevice) -> int:
     return 0
 
 
-def _ip(*argv: str, ns: str | None = None) -> None:
-    cmd = ["ip", "netns", "exec", ns, "ip", *argv] if ns else ["ip", *argv]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-
-
 def write_key(key: asyncssh.SSHKey, path: Path) -> Path:
     key.write_private_key(str(path))
     os.chmod(path, 0o600)
@@ -113,68 +101,27 @@ def write_key(key: asyncssh.SSHKey, path: Path) -> Path:
 @contextlib.contextmanager
 def net_device(workdir: Path, authorized: list[asyncssh.SSHKey], *, port: int = 2222) -> Iterator[NetDevice]:
     """A device at 10.231.N.2 (this side 10.231.N.1) running the SSH server."""
-    tag = secrets.token_hex(3)
-    ns, veth, peer = f"onesh-dev-{tag}", f"osh{tag}a", f"osh{tag}b"
-    used = subprocess.run(["ip", "-br", "addr"], capture_output=True, text=True).stdout
-    net = next(n for n in random.sample(range(1, 255), 254) if f"10.231.{n}." not in used)
-    host_addr, addr = f"10.231.{net}.1", f"10.231.{net}.2"
-    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise NoNamespaces(f"ip netns add: {r.stderr.strip() or r.returncode}")
-    proc: subprocess.Popen[bytes] | None = None
-    try:
-        _ip("link", "add", veth, "type", "veth", "peer", "name", peer)
-        _ip("link", "set", peer, "netns", ns)
-        _ip("addr", "add", f"{host_addr}/24", "dev", veth)
-        _ip("link", "set", veth, "up")
-        _ip("addr", "add", f"{addr}/24", "dev", peer, ns=ns)
-        _ip("link", "set", peer, "up", ns=ns)
-        _ip("link", "set", "lo", "up", ns=ns)
+    with veth_namespace("dev", 231) as net:
         key = asyncssh.generate_private_key("ssh-ed25519")
         keyfile = write_key(key, workdir / "device_host_key")
         auth = workdir / "authorized_keys"
         auth.write_bytes(b"".join(k.export_public_key() for k in authorized))
-        home = f"/tmp/device-home-{tag}"  # on the device's private tmpfs
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, str(SERVER), "--listen", addr,
+        home = f"/tmp/device-home-{net.ns.rsplit('-', 1)[1]}"  # on the device's private tmpfs
+        proc = subprocess.Popen(["ip", "netns", "exec", net.ns, sys.executable, str(SERVER), "--listen", net.addr,
                                  "--port", str(port), "--host-key", str(keyfile), "--authorized-keys", str(auth),
                                  "--home", home], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != b"READY":
-            raise RuntimeError(f"the device's SSH server did not start (status {proc.wait(10)})")
-        yield NetDevice(ns, veth, host_addr, addr, port, home, key.convert_to_public(), proc)
-    finally:
-        _teardown(ns, veth, proc)
-
-
-def _teardown(ns: str, veth: str, proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is not None and proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    # Whatever still runs in the namespace is ours (a runtime left by a
-    # failed test): SIGTERM, a moment, SIGKILL.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-        pids = [int(p) for p in out.split()]
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 3
-        while pids and time.monotonic() < deadline:
-            pids = [p for p in pids if _alive(p)]
-            time.sleep(0.05)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    subprocess.run(["ip", "link", "del", veth], capture_output=True)  # gone with the namespace, normally
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as f:
-        return f.read().split(") ", 1)[1][0] != "Z"
-    return False
+            assert proc.stdout is not None
+            if proc.stdout.readline().strip() != b"READY":
+                raise RuntimeError(f"the device's SSH server did not start (status {proc.wait(10)})")
+            yield NetDevice(net.ns, net.veth, net.host_addr, net.addr, port, home, key.convert_to_public(), proc)
+        finally:
+            # (the server first, and politely: the namespace's teardown
+            # then stops whatever else is left in it)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()

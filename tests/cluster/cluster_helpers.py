@@ -169,3 +169,12 @@ def _socket_inodes(pids: Iterable[int]) -> dict[str, int]:
                     if target.startswith("socket:["):
                         inodes[target[8:-1]] = pid
     return inodes
+
+
+def comm(pid: int) -> str:
+    """What ps -o comm shows for `pid` ("" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""

@@ -16,23 +16,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
-import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from netns import NoNamespaces, veth_namespace
+
 from onesh.runtime.localcluster import ClusterInfo, RuntimeSpec, free_ports
 
 TABLE = "onesh_cut"
-
-
-class NoNamespaces(Exception):
-    """The kernel (or the sandbox) does not let us create one, or nft is missing."""
 
 
 @dataclass
@@ -68,62 +63,14 @@ class Host:
                    for line in out.splitlines() if "counter packets" in line)
 
 
-def _ip(*argv: str, ns: str | None = None) -> None:
-    cmd = ["ip", "netns", "exec", ns, "ip", *argv] if ns else ["ip", *argv]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
-
-
 @contextlib.contextmanager
 def second_host() -> Iterator[Host]:
     """A namespace at 10.232.N.2, this side 10.232.N.1."""
     nft = shutil.which("nft") or next((p for p in ("/usr/sbin/nft", "/sbin/nft") if os.path.exists(p)), None)
     if nft is None:
         raise NoNamespaces("nft not found: scripts/ci-deps.sh installs Debian's nftables")
-    tag = secrets.token_hex(3)
-    ns, veth, peer = f"onesh-split-{tag}", f"osp{tag}a", f"osp{tag}b"
-    used = subprocess.run(["ip", "-br", "addr"], capture_output=True, text=True).stdout
-    net = next(n for n in random.sample(range(1, 255), 254) if f"10.232.{n}." not in used)
-    host_addr, addr = f"10.232.{net}.1", f"10.232.{net}.2"
-    r = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise NoNamespaces(f"ip netns add: {r.stderr.strip() or r.returncode}")
-    try:
-        _ip("link", "add", veth, "type", "veth", "peer", "name", peer)
-        _ip("link", "set", peer, "netns", ns)
-        _ip("addr", "add", f"{host_addr}/24", "dev", veth)
-        _ip("link", "set", veth, "up")
-        _ip("addr", "add", f"{addr}/24", "dev", peer, ns=ns)
-        _ip("link", "set", peer, "up", ns=ns)
-        _ip("link", "set", "lo", "up", ns=ns)
-        yield Host(ns, veth, host_addr, addr, nft)
-    finally:
-        _teardown(ns, veth)
-
-
-def _teardown(ns: str, veth: str) -> None:
-    # Whatever still runs in the namespace is ours (a runtime or a shell
-    # left by a failed test): SIGTERM, a moment, SIGKILL.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = _ns_pids(ns)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-        deadline = time.monotonic() + 3
-        while pids and time.monotonic() < deadline:
-            for pid in pids:
-                with contextlib.suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)  # (ours: else a zombie stays listed)
-            pids = _ns_pids(ns)
-            time.sleep(0.05)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    subprocess.run(["ip", "link", "del", veth], capture_output=True)  # gone with the namespace, normally
-
-
-def _ns_pids(ns: str) -> list[int]:
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    with veth_namespace("split", 232) as net:
+        yield Host(net.ns, net.veth, net.host_addr, net.addr, nft)
 
 
 def split_cluster(directory: str, host: Host) -> ClusterInfo:

@@ -16,9 +16,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cluster_helpers import Cluster, alive, job_processes, running_cluster
+from cluster_helpers import Cluster, alive, comm, job_processes, running_cluster
 
 
 @pytest.fixture(scope="module")
@@ -31,14 +32,6 @@ def onesh(cluster: Cluster, code: str, cwd: Path, **kw: object) -> subprocess.Po
                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
 
 
-def comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
-
-
 def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -49,42 +42,41 @@ def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> 
     raise AssertionError(f"no {name} on {runtime}")
 
 
-def test_the_middle_agent_reads_and_writes_the_network_itself(cluster: Cluster, tmp_path: Path) -> None:
-    data = b"".join(b"%d some text to carry\n" % k for k in range(2_000_000))
+def run_on_r2(cluster: Cluster, tmp_path: Path, code: str, data: bytes,
+              agents: tuple[str, ...]) -> tuple[bytes, dict[str, list[str]], dict[str, Any]]:
+    """`code` fed `data`: its output, the fds 0 and 1 of the `agents` on r2
+    while it ran, and r2's ps --cluster row of it (counters reported by
+    the agents themselves where they own the pipes)."""
     src = tmp_path / "in.txt"
     src.write_bytes(data)
     with open(src, "rb") as fin:
-        job = onesh(cluster, "cat @r1 | cat @r2 | cat @r3", tmp_path, stdin=fin)
-        cat = agent_on(cluster, "r2", "cat")
-        # Its stdin and stdout are /dev/null: its data never touches an OS pipe.
-        fds = {fd: os.readlink(f"/proc/{cat}/fd/{fd}") for fd in ("0", "1")}
+        job = onesh(cluster, code, tmp_path, stdin=fin)
+        pids = {name: agent_on(cluster, "r2", name) for name in agents}
+        fds = {name: [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in ("0", "1")] for name, pid in pids.items()}
         out, err = job.communicate(timeout=120)
     assert job.returncode == 0, err.decode()
-    assert fds == {"0": os.devnull, "1": os.devnull}, fds
-    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(data).hexdigest()
-    # ps --cluster still has its counters (reported by the agent itself)
     rows = cluster.call(cluster.info.runtimes["r2"].listen, "stage.list")["rows"]
-    row = max((r for r in rows if [s.strip() for s in r["stages"]] == ["cat @r2"]), key=lambda r: r["started"])
+    row = max((r for r in rows if len(r["stages"]) == len(agents)), key=lambda r: r["started"])
+    return out, fds, row
+
+
+def test_the_middle_agent_reads_and_writes_the_network_itself(cluster: Cluster, tmp_path: Path) -> None:
+    data = b"".join(b"%d some text to carry\n" % k for k in range(2_000_000))
+    out, fds, row = run_on_r2(cluster, tmp_path, "cat @r1 | cat @r2 | cat @r3", data, ("cat",))
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(data).hexdigest()
+    # Its stdin and stdout are /dev/null: its data never touches an OS pipe.
+    assert fds == {"cat": [os.devnull, os.devnull]}, fds
     assert row["bytes_in"] == row["bytes_out"] == len(data), row
 
 
 def test_in_a_longer_segment_its_first_and_last_agents_own_its_ends(cluster: Cluster, tmp_path: Path) -> None:
     data = b"".join(b"%d abc\n" % k for k in range(1_000_000))
-    src = tmp_path / "in.txt"
-    src.write_bytes(data)
-    with open(src, "rb") as fin:
-        job = onesh(cluster, "cat @r1 | cat @r2 | tr a b @r2 | cut -c1-20 @r2 | cat @r3", tmp_path, stdin=fin)
-        first, middle, last = (agent_on(cluster, "r2", name) for name in ("cat", "tr", "cut"))
-        fds = {name: [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in ("0", "1")]
-               for name, pid in (("cat", first), ("tr", middle), ("cut", last))}
-        out, err = job.communicate(timeout=120)
-    assert job.returncode == 0, err.decode()
+    out, fds, row = run_on_r2(cluster, tmp_path, "cat @r1 | cat @r2 | tr a b @r2 | cut -c1-20 @r2 | cat @r3",
+                              data, ("cat", "tr", "cut"))
     assert out == data.replace(b"a", b"b")
     assert fds["cat"][0] == os.devnull and fds["cat"][1].startswith("pipe:"), fds  # owns the input
     assert all(fd.startswith("pipe:") for fd in fds["tr"]), fds  # between two OS pipes, as before
     assert fds["cut"][0].startswith("pipe:") and fds["cut"][1] == os.devnull, fds  # owns the output
-    rows = cluster.call(cluster.info.runtimes["r2"].listen, "stage.list")["rows"]
-    row = max((r for r in rows if len(r["stages"]) == 3), key=lambda r: r["started"])
     assert row["bytes_in"] == row["bytes_out"] == len(data), row
 
 

@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, alive, descendants, is_zygote, job_processes, running_cluster
+from cluster_helpers import (
+    Cluster,
+    alive,
+    comm,
+    descendants,
+    is_zygote,
+    job_processes,
+    running_cluster,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,14 +34,6 @@ def onesh(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
                             cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True)
-
-
-def comm(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/comm") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
 
 
 def parent(pid: int) -> int:

@@ -6,7 +6,8 @@
 Starts a 3-runtime cluster on loopback and prints, side by side, each
 figure next to its reference, measured in the same run:
 
-- throughput of `cat @r1 | cat @r2 | cat @r3` run by `onesh -c` (stdin a
+- throughput of `cat @r1 | cat @r2 | cat @r3` (and of `cat @r1` alone,
+  between hosts) run by `onesh -c` (stdin a
   file, stdout /dev/null): shell → r1 → r2 → r3 → shell, four network
   pipes, three builtin `cat` agents; wired as on one host (Unix sockets)
   against a local `cat | cat | cat` (OS pipes), and as between hosts
@@ -154,11 +155,16 @@ class Pairs:
 NAMES = {"tls": "TLS 1.3", "zmq": "ZeroMQ + Curve"}
 
 
-def print_throughput(one_host: Pairs, by_ssh: dict[str, Pairs], transports: list[str], mib: int) -> None:
+def print_throughput(one_host: Pairs, by_ssh: dict[str, Pairs], transports: list[str], mib: int,
+                     one_stage: Pairs | None = None) -> None:
     print(f"{'path':<52} {'MiB/s':>8} {'ratio':>8}")
     print(one_host.line(mib))
     for t in transports:
         print(by_ssh[t].line(mib))
+    if one_stage is not None and one_stage.pairs:
+        # (the three-stage rows pass four encrypted hops, ssh one: this one
+        # remote stage is two, shell → r1 → shell)
+        print(one_stage.line(mib))
     if HAS_TLS:
         # the choice of default: the two transports within each round
         head = [z / t for (_, t), (_, z) in zip(by_ssh["tls"].pairs, by_ssh["zmq"].pairs, strict=True)]
@@ -205,11 +211,16 @@ def main() -> int:
                 by_ssh = {t: Pairs(f"  as between hosts, {names[t]}", "cat | ssh" if ssh else "local cat|cat|cat")
                           for t in transports}
                 ssh_cmd = ["sh", "-c", "cat | " + " ".join([*ssh, "'cat > /dev/null'"])] if ssh else local
+                one_stage = Pairs("  one stage, `cat @r1`, as between hosts, TLS 1.3",
+                                  "cat | ssh" if ssh else "local cat|cat|cat")
+                one_cmd = [sys.executable, "-m", "onesh", "--cluster", info.directory, "-c", "cat @r1"]
                 for _ in range(args.rounds if args.only in ("all", "throughput") else 0):
                     rows[0].run(lambda: timed(local, src), lambda: timed(cmd, src, wired("unix")))
                     for t in transports:
                         by_ssh[t].run(lambda: timed(ssh_cmd, src),
                                       lambda t=t: timed(cmd, src, wired(t)))  # type: ignore[misc]
+                    if HAS_TLS:
+                        one_stage.run(lambda: timed(ssh_cmd, src), lambda: timed(one_cmd, src, wired("tls")))
                 lat: dict[str, list[float]] = {}
                 fewer: list[list[float]] = []
                 if args.only in ("all", "latency"):
@@ -237,7 +248,7 @@ def main() -> int:
     print(f"code under test: {os.path.dirname(os.path.dirname(os.path.abspath(sys.modules['onesh'].__file__ or '')))}"
           f"  ({args.rounds} rounds, reference run right before each)")
     if args.only in ("all", "throughput"):
-        print_throughput(rows[0], by_ssh, transports, mib)
+        print_throughput(rows[0], by_ssh, transports, mib, one_stage)
     if lat:
         print_latency(lat, fewer, transports, args.lines)
     if args.only not in ("all", "starts"):

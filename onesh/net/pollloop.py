@@ -87,8 +87,13 @@ class PollLoop:
 
     def run_once(self, timeout: float | None) -> None:
         """Wait up to `timeout` seconds (None: for ever) for a socket to be
-        ready, run its callbacks, then the callbacks queued before."""
-        if self._soon:
+        ready, run its callbacks, then the callbacks queued before this
+        round.  Those its socket callbacks queue wait for the next round:
+        a receiver's ack (queued as a burst of frames arrives) then leaves
+        after the agent has handed the frames on, not before, as on
+        asyncio's loop where the woken reader runs first."""
+        queued = len(self._soon)
+        if queued:
             timeout = 0
         while self._timers and self._timers[0][2].cancelled:
             heapq.heappop(self._timers)
@@ -104,14 +109,14 @@ class PollLoop:
             if mask & selectors.EVENT_WRITE and fd in self._writers:
                 cb, args = self._writers[fd]
                 cb(*args)
+        for _ in range(queued):
+            cb, args = self._soon.popleft()
+            cb(*args)
         now = self.time()
         while self._timers and self._timers[0][0] <= now:
             timer = heapq.heappop(self._timers)[2]
             if not timer.cancelled:
-                self._soon.append((timer.callback, timer.args))
-        for _ in range(len(self._soon)):
-            cb, args = self._soon.popleft()
-            cb(*args)
+                timer.callback(*timer.args)
 
     def close(self) -> None:
         self._selector.close()

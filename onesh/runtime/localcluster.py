@@ -132,6 +132,11 @@ class ClusterInfo:
     def voters(self) -> list[str]:
         return [r.raft for r in self.runtimes.values() if r.raft]
 
+    def boot_from_voters(self) -> None:
+        """The name servers members join through: the voters' endpoints
+        (after the voters or their addresses changed)."""
+        self.boot = [r.listen for r in self.runtimes.values() if r.raft]
+
     def argv(self, name: str) -> list[str]:
         r = self.runtimes[name]
         rdir = os.path.join(self.directory, name)
@@ -180,7 +185,7 @@ def _layout(directory: str, secret: str, nodes: int, voters: int, sensors: int,
         devices = [f"sensor:{s + 1}=sim:sine" for s in range(sensors) if s % nodes == k]
         info.runtimes[name] = RuntimeSpec(name, f"tcp://{_bracket(host)}:{rpc_ports[k]}",
                                           f"127.0.0.1:{raft_ports[k]}" if k < voters else None, devices)
-    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+    info.boot_from_voters()
     return info
 
 
@@ -199,7 +204,7 @@ def _move(info: ClusterInfo, host: str) -> None:
                            "`onesh cluster down` first to move it")
     for r in info.runtimes.values():
         r.listen = f"tcp://{_bracket(host)}:{_split(r.listen)[1]}"
-    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+    info.boot_from_voters()
 
 
 def _grow(info: ClusterInfo, nodes: int) -> None:
@@ -237,7 +242,7 @@ def _adopt_voter_changes(info: ClusterInfo) -> None:
     for name, spec in info.runtimes.items():
         record = known.get(name)
         spec.raft = str(record["self"]) if record is not None and record["self"] in voters else None
-    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+    info.boot_from_voters()
 
 
 def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) -> None:
@@ -255,7 +260,7 @@ def _repair_ports(info: ClusterInfo, starting: list[str], restarting_all: bool) 
                     raise ClusterError(f"runtime {r.name}'s Raft address {r.raft} is in use by another "
                                        "program; free it, or `onesh cluster down` and `up` to move it")
                 r.raft = f"{host}:{free_ports(1, host)[0]}"
-    info.boot = [r.listen for r in info.runtimes.values() if r.raft]
+    info.boot_from_voters()
 
 
 def start_cluster(directory: str, *, nodes: int | None = None, voters: int = 3, sensors: int = 0,

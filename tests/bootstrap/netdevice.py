@@ -19,17 +19,13 @@ from pathlib import Path
 
 import asyncssh
 from netns import NoNamespaces as NoNamespaces  # (re-exported: the bootstrap tests skip on it)
-from netns import veth_namespace
+from netns import Veth, veth_namespace
 
 SERVER = Path(__file__).with_name("device_sshd.py")
 
 
 @dataclass
-class NetDevice:
-    ns: str
-    veth: str
-    host_addr: str  # this side of the veth pair: where the cluster listens
-    addr: str  # the device's address
+class NetDevice(Veth):  # (host_addr: where the cluster listens; addr: the device's)
     port: int
     home: str  # the device's HOME, as the device sees it
     host_key: asyncssh.SSHKey  # the server's public host key

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from netns import NoNamespaces, veth_namespace
+from netns import NoNamespaces, Veth, veth_namespace
 
 from onesh.runtime.localcluster import ClusterInfo, RuntimeSpec, free_ports
 
@@ -31,12 +31,8 @@ TABLE = "onesh_cut"
 
 
 @dataclass
-class Host:
-    ns: str
-    veth: str
-    host_addr: str  # this side of the veth pair
-    addr: str  # the namespace's side
-    nft: str
+class Host(Veth):
+    nft: str  # the nft binary that cuts it off
 
     def argv(self, *argv: str) -> list[str]:
         """`argv` run inside the namespace (`ip netns exec` execs it: same pid)."""

@@ -80,12 +80,25 @@ def test_in_a_longer_segment_its_first_and_last_agents_own_its_ends(cluster: Clu
     assert row["bytes_in"] == row["bytes_out"] == len(data), row
 
 
+def flowing(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
+    """The agent `name` on `runtime`, once its segment has started (its
+    stage host reported it) and bytes have gone out: a kill before that
+    would be a failed start, not the death of a running stage."""
+    agent = agent_on(cluster, runtime, name, timeout)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = cluster.call(cluster.info.runtimes[runtime].listen, "stage.list")["rows"]
+        if any(r["state"] == "running" and agent in r["pids"] and r["bytes_out"] > 0 for r in rows):
+            return agent
+        time.sleep(0.05)
+    raise AssertionError(f"{name} on {runtime} never got going")
+
+
 def test_a_killed_agent_ends_its_output_and_a_killed_stage_host_takes_its_agent(cluster: Cluster,
                                                                                   tmp_path: Path) -> None:
     job = onesh(cluster, "seq 1 300000000 @r1 | cat @r2 | wc -l @r3; echo ${PIPESTATUS[@]}", tmp_path,
                 stdin=subprocess.DEVNULL)
-    cat = agent_on(cluster, "r2", "cat")
-    time.sleep(0.5)
+    cat = flowing(cluster, "r2", "cat")
     os.kill(cat, signal.SIGKILL)
     out, err = job.communicate(timeout=60)
     count, statuses = out.decode().split("\n")[:2]
@@ -97,7 +110,7 @@ def test_a_killed_agent_ends_its_output_and_a_killed_stage_host_takes_its_agent(
     # silent pipe whose writer is gone once every segment has reported)
     job = onesh(cluster, "seq 1 300000000 @r1 | cat @r2 > /dev/null; echo ${PIPESTATUS[@]}", tmp_path,
                 stdin=subprocess.DEVNULL)
-    cat = agent_on(cluster, "r2", "cat")
+    cat = flowing(cluster, "r2", "cat")
     with open(f"/proc/{cat}/stat", "rb") as f:
         host = int(f.read().rsplit(b")", 1)[1].split()[1])
     os.kill(host, signal.SIGKILL)

@@ -4,7 +4,9 @@
     python benchmarks/device_death.py [--runs 10]
 
 On a 3-runtime cluster (loopback), each run starts
-`cat /dev/sensor/1 | cat @r2 | head -n 150 @r3 | wc -l`, lets data flow,
+`cat /dev/sensor/1 | cat -n @r2 | head -n 150 @r3 | wc -l` (`cat -n`
+numbers lines: a stage with state, which is not restarted elsewhere; a
+stateless one goes on elsewhere: benchmarks/recovery.py), lets data flow,
 then kills r2's whole device (its daemon and every process it started,
 frozen then killed together), and times until the shell has returned,
 having named the runtime and the stages lost.  r2 then comes back (as a
@@ -26,7 +28,7 @@ import time
 
 from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
 
-PIPELINE = "cat /dev/sensor/1 | cat @r2 | head -n 150 @r3 | wc -l"
+PIPELINE = "cat /dev/sensor/1 | cat -n @r2 | head -n 150 @r3 | wc -l"
 
 
 def descendants(pid: int) -> list[int]:

@@ -6,6 +6,7 @@ import fnmatch
 
 from onesh.builtins.api import IO
 from onesh.builtins.registry import BUILTINS
+from onesh.coreutils.restart import GUARANTEES
 
 
 def help(argv: list[str], io: IO) -> int:
@@ -29,11 +30,24 @@ def help(argv: list[str], io: IO) -> int:
         io.out("onesh builtins (type `help NAME' for more):\n\n")
         for name in sorted(BUILTINS):
             io.out(f"  {BUILTINS[name].usage}\n")
+        io.out("\nbuiltin agents (run on any runtime; `help NAME' says what survives a runtime's death):\n\n")
+        for name in sorted(GUARANTEES):
+            io.out(f"  {_agent_usage(name)}\n")
+        io.out(f"\n{PROGRAMS}\n")
         return 0
     status = 0
     for pat in args:
         found = [s for n, s in sorted(BUILTINS.items()) if fnmatch.fnmatchcase(n, pat)]
-        if not found:
+        agents = [n for n in sorted(GUARANTEES) if fnmatch.fnmatchcase(n, pat) and n not in BUILTINS]
+        for name in agents:
+            if describe:
+                io.out(f"{name} - builtin agent\n")
+            elif short:
+                io.out(f"{name}: {_agent_usage(name)}\n")
+            else:
+                io.out(f"{name}: {_agent_usage(name)}\n    A builtin agent: runs on any runtime of the cluster.\n"
+                       f"    When its runtime dies mid-job: {GUARANTEES[name]}.\n")
+        if not found and not agents:
             io.error("help", f"no help topics match `{pat}'.  Try `help help'.")
             status = 1
             continue
@@ -45,6 +59,17 @@ def help(argv: list[str], io: IO) -> int:
             else:
                 io.out(f"{s.name}: {s.usage}\n    {s.summary}\n")
     return status
+
+
+PROGRAMS = ("Python, Node.js and native programs in a pipeline are not restarted when their runtime dies:\n"
+            "their job ends, naming the runtime and the stages lost with it.")
+
+
+def _agent_usage(name: str) -> str:
+    import importlib
+
+    doc = importlib.import_module(f"onesh.coreutils.{name}").__doc__ or name
+    return doc.strip().splitlines()[0].split("  (")[0]
 
 
 def history(argv: list[str], io: IO) -> int:

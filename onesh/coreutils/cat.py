@@ -45,8 +45,11 @@ LONG = {"--show-all": "-A", "--number-nonblank": "-b", "--show-ends": "-E", "--n
         "--squeeze-blank": "-s", "--show-tabs": "-T", "--show-nonprinting": "-v"}
 
 
+SHORT = "AbeEnstTuv"
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "AbeEnstTuv", [k[2:] for k in LONG])
+    opts, files = parse(argv, SHORT, [k[2:] for k in LONG])
     flags: set[str] = {o[1] for o, _ in canon(opts, LONG)}
     if "A" in flags:
         flags |= {"v", "E", "T"}

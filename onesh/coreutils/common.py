@@ -190,7 +190,10 @@ def line_blocks(f: Any) -> Iterator[list[bytes]]:
     """Complete lines (with their newline) per block read; the last line
     may lack its newline."""
     carry: list[bytes] = []
+    hold_back = getattr(f, "hold_back", None)  # (a network pipe's checkpoints: netio.NetInput)
     while True:
+        if hold_back is not None:
+            hold_back(sum(map(len, carry)))
         data = read_block(f)
         if not data:
             break

@@ -57,9 +57,12 @@ LONG = {"--bytes": "-b", "--characters": "-c", "--fields": "-f", "--delimiter": 
         "--only-delimited": "-s"}
 
 
+SHORT = "b:c:f:d:snz"
+LONGS = ["bytes=", "characters=", "fields=", "delimiter=", "only-delimited", "complement", "output-delimiter="]
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "b:c:f:d:snz", ["bytes=", "characters=", "fields=", "delimiter=",
-                                               "only-delimited", "complement", "output-delimiter="])
+    opts, files = parse(argv, SHORT, LONGS)
     mode = ""
     spec = ""
     delim: bytes | None = None

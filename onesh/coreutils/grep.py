@@ -197,13 +197,16 @@ LONG = {"--extended-regexp": "-E", "--fixed-strings": "-F", "--basic-regexp": "-
         "--line-buffered": "", "--label": "--label", "--byte-offset": "-b", "--null-data": "-z"}
 
 
+SHORT = "EFGPacHhiLlnoqsvwxe:f:m:yrRbz"
+LONGS = ["extended-regexp", "fixed-strings", "basic-regexp", "count", "with-filename", "no-filename",
+         "ignore-case", "no-ignore-case", "files-without-match", "files-with-matches", "line-number",
+         "only-matching", "quiet", "silent", "no-messages", "invert-match", "word-regexp", "line-regexp",
+         "regexp=", "file=", "max-count=", "color=?", "colour=?", "line-buffered", "label=", "text",
+         "byte-offset", "null-data"]
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, args = parse(argv, "EFGPacHhiLlnoqsvwxe:f:m:yrRbz", [
-        "extended-regexp", "fixed-strings", "basic-regexp", "count", "with-filename", "no-filename",
-        "ignore-case", "no-ignore-case", "files-without-match", "files-with-matches", "line-number",
-        "only-matching", "quiet", "silent", "no-messages", "invert-match", "word-regexp", "line-regexp",
-        "regexp=", "file=", "max-count=", "color=?", "colour=?", "line-buffered", "label=", "text",
-        "byte-offset", "null-data"])
+    opts, args = parse(argv, SHORT, LONGS)
     flags: set[str] = set()
     patterns: list[bytes] | None = None
     mode = "G"

@@ -128,8 +128,11 @@ def _no_repeat(items: list[Item]) -> list[Item]:
 LONG = {"--complement": "-c", "--delete": "-d", "--squeeze-repeats": "-s", "--truncate-set1": "-t"}
 
 
+SHORT = "cCdst"
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, args = parse(argv, "cCdst", [k[2:] for k in LONG])
+    opts, args = parse(argv, SHORT, [k[2:] for k in LONG])
     flags = {o[1] for o, _ in canon(opts, LONG)}
     if "C" in flags:
         flags.add("c")

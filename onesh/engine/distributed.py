@@ -284,6 +284,15 @@ class Job:
         self._signal_tasks: set[asyncio.Task[None]] = set()
         self.watch = RuntimeWatch(sc, snap["members"], {rt for rt, _ in self.segments})
         self.killed: set[int] = set()  # segments whose stage host got SIGKILL
+        # Recovery: what each segment was started with, and whether it can
+        # be restarted elsewhere when its runtime dies (runtime/agentpipes.py).
+        self.specs: dict[int, dict[str, Any]] = {}
+        self.recoverable: set[int] = set()
+        self.waits: dict[int, asyncio.Task[None]] = {}
+        self.host_keys: list[Any] = []
+        self.moves: list[tuple[int, str, str]] = []  # (segment, from, to)
+        self.here: str | None = None  # this shell's host key
+        self.tx: Any = None  # our pipe into the first segment, when we feed it
 
     def env(self) -> dict[str, str]:
         return {k: v for k, v in self.interp.state.environ().items() if k not in _NOT_SHIPPED}
@@ -300,6 +309,7 @@ class Job:
         # Which runtimes share this host (and user) with the shell or with
         # each other: their pipes are Unix sockets, not TCP + Curve.
         keys = [members.get(rt, {}).get("host_key") if here else None for rt, _ in self.segments]
+        self.host_keys, self.here = keys, here
         # Which pipes into a segment are dialled by their reader: those into
         # a runtime the cluster cannot reach (it dials out); the writer binds.
         shell_feeds = plan.stdin.get("kind") == "local" or (
@@ -366,8 +376,14 @@ class Job:
                         "env": env, "stages": [plan.stages[k].wire(ship=not same_host(here, keys[i])) for k in idx],
                         "stdin": stdin, "stdout": stdout,
                         "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
+                if (i > 0 or stdin_fd is not None) and not dialled[i] and (i == n - 1 or not dialled[i + 1]) and \
+                        "endpoint" in stdout and restartable([plan.stages[k] for k in idx]):
+                    spec["recover"] = "hold"
                 ep = endpoint_of(self.snap, rt)
                 reply = await self.start_segment(rt, ep, spec)
+                self.specs[i] = spec
+                if reply.get("recoverable"):
+                    self.recoverable.add(i)
                 self.started.append((i, ep))
                 in_eps[i] = str(reply.get("stdin_endpoint", ""))
                 out_eps[i] = str(reply.get("stdout_endpoint", ""))
@@ -392,6 +408,7 @@ class Job:
                     if tx is None:
                         tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", in_eps[0])
                         await tx.start()
+                    self.tx = tx
                     feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx, close_fd=stdin_fd != 0))
                 else:
                     feed = None
@@ -514,23 +531,93 @@ class Job:
                 await asyncio.gather(task, return_exceptions=True)
 
     async def supervise(self, statuses: dict[int, list[int]]) -> None:
-        """Wait until every segment reported its statuses, or give the job
-        up when a runtime running part of it is gone."""
+        """Wait until every segment reported its statuses.  When a runtime
+        running part of the job is gone, its stages are restarted elsewhere
+        if they can be (recover), else the job is given up."""
         loop = asyncio.get_running_loop()
-        waits = {i: loop.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started}
+        waits = self.waits
+        waits.update({i: loop.create_task(self.wait_segment(i, ep, statuses)) for i, ep in self.started})
         watching = loop.create_task(self.watch.membership_loop())
-        changed: asyncio.Task[Any] = loop.create_task(self.watch.changed.wait())
+        handled: set[str] = set()
+        changed: asyncio.Task[Any] | None = None
         try:
-            pending: set[asyncio.Task[Any]] = set(waits.values())
-            while pending and not self.watch.lost:
-                _, pending = await asyncio.wait(pending | {changed}, return_when=asyncio.FIRST_COMPLETED)
-                pending.discard(changed)
-            if self.watch.lost:
-                await self.give_up(waits, statuses)
+            while True:
+                new = [rt for rt in self.watch.lost if rt not in handled]
+                self.watch.changed.clear()
+                if new:
+                    handled.update(new)
+                    if not await self.recover(new, statuses):
+                        await self.give_up(waits, statuses)
+                        return
+                    continue
+                pending: set[asyncio.Task[Any]] = {t for t in waits.values() if not t.done()}
+                if not pending:
+                    return
+                changed = loop.create_task(self.watch.changed.wait())
+                await asyncio.wait(pending | {changed}, return_when=asyncio.FIRST_COMPLETED)
+                changed.cancel()
         finally:
-            for task in (watching, changed, *waits.values()):
+            tasks = [watching, *waits.values(), *([changed] if changed is not None else [])]
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(watching, changed, *waits.values(), return_exceptions=True)
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def recover(self, lost: list[str], statuses: dict[int, list[int]]) -> bool:
+        """Restart the unfinished stages of the `lost` runtimes elsewhere:
+        each successor takes over its predecessor's pipes where they stand
+        (the reader's position, the writer's replay), so nothing is lost
+        or repeated.  False when one of them cannot be (then the job is
+        given up): it was not restartable (a device, state, a program),
+        or both its neighbours' runtimes are not alive to replay and ack."""
+        from onesh.net.rpc import RpcError
+        from onesh.net.samehost import same_host
+
+        gone = [i for i, (rt, _) in enumerate(self.segments) if rt in lost and i not in statuses]
+        dead = set(self.watch.lost)
+        if not gone or any(i not in self.recoverable or (i == 0 and self.tx is None)
+                           or (i > 0 and self.segments[i - 1][0] in dead)
+                           or (i + 1 < len(self.segments) and self.segments[i + 1][0] in dead) for i in gone):
+            return not gone
+        try:
+            snap = await self.sc.status()
+        except planner.PlanError:
+            return False
+        for i in sorted(gone, reverse=True):
+            old, idx = self.segments[i]
+            target = successor_runtime(snap, dead, [self.plan.stages[k] for k in idx],
+                                       [rt for rt, _ in self.segments])
+            if target is None:
+                return False
+            member = snap["members"][target]
+            # (epoch: the pipes' readers ignore the writer it replaces,
+            # should that one not be dead after all: frozen, cut off)
+            spec = dict(self.specs[i], recover="resume", epoch=int(self.specs[i].get("epoch", 0)) + 1)
+            self.specs[i] = spec
+            writer = self.host_keys[i - 1] if i > 0 else self.here
+            spec["stdin"] = dict(spec["stdin"], same_host=same_host(writer, member.get("host_key")))
+            ep = str(member["endpoint"])
+            self.watch.add(target, member)
+            try:
+                reply = await self.start_segment(target, ep, spec)
+                new_in = str(reply.get("stdin_endpoint", ""))
+                if i == 0:
+                    self.tx.repipe(new_in)  # (we feed it)
+                else:
+                    await self.sc.call(dict(self.started)[i - 1], "stage.repipe",
+                                       {"job": self.id, "segment": i - 1, "endpoint": new_in}, 2.0)
+            except (planner.PlanError, RpcError) as e:
+                self.interp.write_err(f"onesh: could not restart {self.label(i)} elsewhere: {e}\n")
+                return False
+            self.segments[i] = (target, idx)
+            self.started = [(j, ep if j == i else e) for j, e in self.started]
+            self.moves.append((i, old, target))
+            self.interp.write_err(f"onesh: runtime {old} is gone ({self.watch.lost[old]}); "
+                                  f"{self.label(i)} goes on on {target}\n")
+            self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
+        return True
+
+    def label(self, i: int) -> str:
+        return " | ".join(self.plan.stages[k].label.strip() for k in self.segments[i][1])
 
     async def give_up(self, waits: dict[int, asyncio.Task[None]], statuses: dict[int, list[int]]) -> None:
         """A runtime is gone: its stages are lost.  Say which, stop every
@@ -538,6 +625,8 @@ class Job:
         lost = self.watch.lost
         for rt, why in lost.items():
             labels = [self.plan.stages[k].label.strip() for r, idx in self.segments if r == rt for k in idx]
+            if not labels:
+                continue  # (its stages went on elsewhere: recover)
             self.interp.write_err(f"onesh: runtime {rt} is gone ({why}); its stages are lost: "
                                   f"{' | '.join(labels)}\n")
         for i, (rt, idx) in enumerate(self.segments):
@@ -586,6 +675,17 @@ class Job:
                 continue
             if reply.get("done"):
                 statuses[i] = [int(s) for s in reply.get("statuses", [])]
+                if i in self.recoverable and any(s >= 128 for s in statuses[i]) and i - 1 not in statuses:
+                    # It was killed, not its runtime: the writer upstream
+                    # (which waits for a successor to a stage that holds
+                    # its acks) sees the pipe end, as with an OS pipe.
+                    if i == 0:
+                        if self.tx is not None:
+                            self.tx.give_up("reader gone")
+                    else:
+                        with contextlib.suppress(RpcError):
+                            await self.sc.call(dict(self.started)[i - 1], "stage.repipe",
+                                               {"job": self.id, "segment": i - 1, "gone": True}, 2.0)
                 return
 
     def on_signal(self, sig: int) -> None:
@@ -614,6 +714,36 @@ class Job:
 
         lost = {self.watch.endpoints.get(rt) for rt in self.watch.lost}
         await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started) if ep not in lost))
+
+
+def restartable(stages: list[planner.PlannedStage]) -> bool:
+    """Can this segment be restarted elsewhere mid-stream, exactly once?
+    One stateless builtin agent that reads its input pipe and nothing
+    else (coreutils.restart)."""
+    from onesh.coreutils.restart import restartable as tool_restartable
+
+    if len(stages) != 1:
+        return False
+    st = stages[0]
+    return (st.mode == "agent" and not st.stderr_to_stdout and not st.needs.devices and not st.needs.files
+            and tool_restartable(st.argv))
+
+
+def successor_runtime(snap: dict[str, Any], dead: set[str], stages: list[planner.PlannedStage],
+                      busy: list[str]) -> str | None:
+    """Where a lost segment goes on: a live runtime that qualifies (its
+    tag pin holds; a node pin named the dead one), the one with the
+    fewest of the job's segments, then the least loaded."""
+    def qualifies(name: str, m: dict[str, Any]) -> bool:
+        if name in dead or not m.get("alive") or m.get("reachable", True) is False:
+            return False
+        tags = m.get("tags", {}) or {}
+        return all(st.needs.pin_tag is None or tags.get(st.needs.pin_tag[0]) == st.needs.pin_tag[1] for st in stages)
+
+    fit = [n for n, m in snap["members"].items() if qualifies(n, m)]
+    if not fit:
+        return None
+    return str(min(fit, key=lambda n: (busy.count(n), float(snap["members"][n].get("load", 0.0) or 0.0), n)))
 
 
 async def pump_labelled(receiver: Any, fd: int, runtime: str) -> int:

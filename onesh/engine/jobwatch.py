@@ -40,6 +40,12 @@ class RuntimeWatch:
         self.lost: dict[str, str] = {}  # runtime → why
         self.changed = asyncio.Event()
 
+    def add(self, runtime: str, member: Mapping[str, Any]) -> None:
+        """Watch one more runtime (a lost stage's successor runs there)."""
+        if runtime not in self.known:
+            self.known[runtime] = identity(member)
+            self.endpoints[runtime] = str(member.get("endpoint", ""))
+
     def declare(self, runtime: str, why: str) -> None:
         if runtime not in self.lost:
             self.lost[runtime] = why

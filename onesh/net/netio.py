@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from onesh.net.pipe_ends import PIPE_WINDOW, RESEND_AFTER, ReceiverEnd, SenderEnd
-from onesh.net.pipe_protocol import Data, PipeError
+from onesh.net.pipe_protocol import Data, Mark, PipeError
 from onesh.net.pollloop import PollLoop
 from onesh.net.transport import Credentials
 
@@ -108,13 +108,14 @@ class PipeIo:
         self._next_tick = self.loop.time() + RESEND_AFTER / 2
         self.on_progress: Callable[[], None] = _nothing  # counters changed (see the stage host's reports)
 
-    def receiver(self, pipe_id: str, bind: str, window: int = PIPE_WINDOW) -> NetInput:
-        end = ReceiverEnd(self.creds, pipe_id, bind, window)
+    def receiver(self, pipe_id: str, bind: str, window: int = PIPE_WINDOW, *, hold: bool = False,
+                 skip_to: int = -1) -> NetInput:
+        end = ReceiverEnd(self.creds, pipe_id, bind, window, hold=hold, skip_to=skip_to)
         end.open(self.loop)
         return NetInput(self, end)
 
-    def sender(self, pipe_id: str, endpoint: str) -> NetOutput:
-        end = SenderEnd(self.creds, pipe_id, endpoint)
+    def sender(self, pipe_id: str, endpoint: str, *, adopt: bool = False, epoch: int = 0) -> NetOutput:
+        end = SenderEnd(self.creds, pipe_id, endpoint, adopt=adopt, epoch=epoch)
         end.open(self.loop)
         self.senders.append(end)
         return NetOutput(self, end)
@@ -164,6 +165,17 @@ class NetInput(io.RawIOBase):
         self.endpoint = end.endpoint
         self._rest: Data = b""  # a frame not handed out whole
         self.aborted = ""  # the writer's abort reason, if it gave up
+        # Checkpoints (a stage that can be restarted elsewhere): when the
+        # tool asks for more, it has made all its output of what it was
+        # handed, but for what it holds back (an unfinished line).
+        self.marks: NetOutput | None = None  # the output our checkpoints go to
+        self.handed = end.proto.skip_to  # the stream's offset after what we handed out
+        self._held = 0
+
+    def hold_back(self, n: int) -> None:
+        """The next read's checkpoint: the tool still holds the last n
+        bytes it was handed, unprocessed (common.line_blocks)."""
+        self._held = n
 
     def readable(self) -> bool:
         return True
@@ -175,6 +187,9 @@ class NetInput(io.RawIOBase):
         """Up to n bytes (all of the next frame if n < 0) as they arrived,
         without a copy; b"" at the end of the stream.  An aborted writer
         ends the stream (the reason is kept in `aborted`)."""
+        if self.marks is not None:
+            self.marks.checkpoint(self.handed - self._held)
+            self._held = 0
         if not self._rest:
             with self.pio.signals:
                 proto = self.end.proto
@@ -190,8 +205,10 @@ class NetInput(io.RawIOBase):
         data = self._rest
         if 0 <= n < len(data):
             self._rest = memoryview(data)[n:]
+            self.handed += n
             return memoryview(data)[:n]
         self._rest = b""
+        self.handed += len(data)
         return data
 
     def read1(self, n: int = -1) -> bytes:
@@ -233,6 +250,12 @@ class NetOutput(io.RawIOBase):
     def __init__(self, pio: PipeIo, end: SenderEnd) -> None:
         super().__init__()
         self.pio, self.end = pio, end
+        self.written = 0  # the stream's offset after what the tool wrote (its checkpoints' `out`)
+
+    def checkpoint(self, inp: int) -> None:
+        """Input up to byte `inp` made the output written so far."""
+        self.end.proto.checkpoint(Mark(inp, self.written))
+        self.end._push()  # (an empty frame may carry it)
 
     def writable(self) -> bool:
         return True
@@ -245,6 +268,7 @@ class NetOutput(io.RawIOBase):
         anything else is copied), waiting for credit as needed."""
         view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
         total = len(view)
+        self.written += total
         end = self.end
         with self.pio.signals:
             end.lines.sample((view,))

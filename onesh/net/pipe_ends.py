@@ -36,6 +36,7 @@ opens the connection: the writer still says hello, the reader still acks.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from onesh.net import pipe_wire as wire
@@ -78,10 +79,11 @@ class ReceiverEnd:
     hello with this pipe's id; acknowledges."""
 
     def __init__(self, creds: Credentials, pipe_id: str, bind: str, window: int = PIPE_WINDOW, *,
-                 connect: str = "") -> None:
+                 connect: str = "", hold: bool = False, skip_to: int = -1) -> None:
         self.creds, self.pipe_id, self.bind = creds, pipe_id, bind
         self.connect = connect  # the writer's bound endpoint: we dial it instead of listening
-        self.proto = Receiver(window)
+        # (hold, skip_to: a stage that can be restarted elsewhere, and its successor: pipe_protocol.Receiver)
+        self.proto = Receiver(window, hold=hold, skip_to=skip_to)
         self.peer: object | None = None  # the newest connection that said hello: acks go there
         self._admitted: set[object] = set()  # connections that said hello with our pipe id
         self.links = 0  # connections writers made to us (one per relink)
@@ -92,6 +94,10 @@ class ReceiverEnd:
         self.endpoint = ""
         self._ack_due = False
         self._granted = 0  # the highest seq our last ack let the writer send
+        # Which writer we take frames from: a stage restarted elsewhere
+        # writes with a higher epoch, and its predecessor (frozen, cut off,
+        # not dead after all) is told we are gone.
+        self.epoch = 0
         self._listener: Listener | None = None
         self.loop: Loop | None = None
 
@@ -124,11 +130,22 @@ class ReceiverEnd:
             if conn not in self._admitted:
                 self._reject("a frame from a connection that did not say hello")
                 return
+            if conn != self.peer:
+                return  # (a writer's old connection, or a writer replaced by a newer one: the newest replays)
             self.proto.on_frame(msg)
         elif isinstance(msg, wire.Hello):
             if msg != self.pipe_id:
                 self._reject(f"a hello for pipe {str(msg)!r}, this is {self.pipe_id!r}")
                 return
+            if msg.epoch < self.epoch:
+                if self._listener is not None:
+                    self._listener.send(conn, *wire.ack(self.proto.ack(), True))
+                self._reject(f"a hello from a writer of epoch {msg.epoch}, replaced by one of epoch {self.epoch}")
+                return
+            if msg.epoch > self.epoch:
+                self.epoch = msg.epoch
+                self._admitted.clear()
+            self.proto.resume(msg.acked, msg.offset)  # (a successor stage's reader learns where it starts)
             self._admitted.add(conn)
             if conn != self.peer:
                 self.links += 1  # a writer's first connection, or a new one after a relink
@@ -178,6 +195,7 @@ class ReceiverEnd:
         """Closing: a writer still sending is told the reader is gone; the
         ack of an end of stream still due leaves (the writer waits for it)."""
         self.closed = True
+        self.proto.release()
         if not self.proto.eof:
             self._send_ack(gone=True)
         elif self._ack_due:
@@ -197,8 +215,9 @@ class SenderEnd:
     credit allows."""
 
     def __init__(self, creds: Credentials, pipe_id: str, endpoint: str = "", *, bind: str = "",
-                 adopt: bool = False) -> None:
+                 adopt: bool = False, epoch: int = 0) -> None:
         self.creds, self.pipe_id, self.endpoint = creds, pipe_id, endpoint
+        self.epoch = epoch  # (a stage restarted elsewhere writes with a higher one: ReceiverEnd.epoch)
         # Take over a pipe whose writer died: the reader's first ack says
         # where the stream stopped, and we go on from there (Sender.resume_at).
         self._adopt = adopt
@@ -217,6 +236,11 @@ class SenderEnd:
         self._refusals = 0
         self._blocked = False
         self._want_flush = False
+        self.adopted: Ack | None = None  # the reader's first ack, when we took the pipe over
+        self.reader_held = False  # the reader holds its acks: it can be restarted elsewhere (wait for it)
+        # Each ack, for a stage that holds its own input's acks until its
+        # output is safe downstream (runtime/agentpipes.py).
+        self.on_ack: Callable[[Ack], None] | None = None
 
     def _notify(self) -> None:
         """Credit or news arrived (a driver wakes its writer)."""
@@ -229,8 +253,11 @@ class SenderEnd:
             self._link = bound
         else:
             self._link = dial(self.endpoint, self.creds, self._on_message, loop)
-        self._link.send(*wire.hello(self.pipe_id))
+        self._link.send(*self._hello())
         self._last_ack = self._last_heard = loop.time()
+
+    def _hello(self) -> tuple[bytes, bytes]:
+        return wire.hello(self.pipe_id, self.proto.acked, self.proto.acked_bytes, self.epoch)
 
     def _on_message(self, header: Data, body: Data) -> None:
         try:
@@ -244,8 +271,13 @@ class SenderEnd:
         assert self.loop is not None
         self._last_ack = self._last_heard = self.loop.time()
         if self._adopt:
+            # Go on after the last frame the reader has; a stage restarted
+            # elsewhere makes again what came after its checkpoint: the
+            # bytes the reader has are dropped (Sender.resume_at).
             self._adopt = False
-            self.proto.resume_at(ack.seq)
+            self.adopted = ack
+            self.proto.resume_at(ack.got, ack.offset, ack.offset - ack.mark.out)
+        self.reader_held = ack.held
         try:
             self.proto.on_ack(ack)
         except PipeError as e:
@@ -253,6 +285,8 @@ class SenderEnd:
             return
         if gone:
             self.gone = True
+        if self.on_ack is not None:
+            self.on_ack(ack)
         if self._want_flush:
             # A flush asked for before we had credit (the first line of a
             # stream): frame it now instead of waiting for more data.
@@ -310,7 +344,7 @@ class SenderEnd:
         if now - self._last_heard > GIVE_UP_AFTER:
             # Blocked and the reader answers nothing, not even a hello (a
             # live but slow reader does): it is gone.
-            self._give_up(f"reader unreachable for {GIVE_UP_AFTER:g}s")
+            self.give_up(f"reader unreachable for {GIVE_UP_AFTER:g}s")
             return
         if now - self._last_ack > RESEND_AFTER:
             # No ack for a while: the link may have been lost (zmq drops
@@ -321,16 +355,19 @@ class SenderEnd:
                 # (refused: what the last connect found; a TLS connect
                 # finishes after reopen() returns)
                 self._refusals = self._refusals + 1 if link.refused else 0
-                if self._refusals >= REFUSALS:
-                    self._give_up("reader gone (nothing listens at its end of the pipe)")
+                if self._refusals >= REFUSALS and not self.reader_held:
+                    # (a reader that holds its acks may be restarted
+                    # elsewhere: its job repipes us, or GIVE_UP_AFTER ends it)
+                    self.give_up("reader gone (nothing listens at its end of the pipe)")
                     return
                 link.reopen()
-            link.send(*wire.hello(self.pipe_id))
+            link.send(*self._hello())
             self.proto.on_reconnect()
             self._push()
             self._last_ack = now
 
-    def _give_up(self, why: str) -> None:
+    def give_up(self, why: str) -> None:
+        """The reader is gone: writing fails from now on (EPIPE)."""
         self.gone = True
         self.gone_reason = why
         self._notify()
@@ -343,7 +380,7 @@ class SenderEnd:
             # way to us): reopen() drops the connection, the reader dials
             # again and gets the hello and the replay.
             self._link.reopen()
-            self._link.send(*wire.hello(self.pipe_id))
+            self._link.send(*self._hello())
             self._last_ack = self._last_heard = self.loop.time()
         else:
             if self._link is not None:
@@ -352,6 +389,21 @@ class SenderEnd:
         self.reconnects += 1
         self.proto.on_reconnect()
         self._push()
+
+    def repipe(self, endpoint: str) -> None:
+        """Our reader was restarted elsewhere (its runtime died): dial its
+        successor, which resumes after what was acknowledged, and replay
+        the rest."""
+        assert self.loop is not None and not self.bind
+        if self._link is not None:
+            self._link.close()
+        self.endpoint = endpoint
+        self._refusals = 0
+        self.proto.rewind()
+        self.open(self.loop)
+        self.reconnects += 1
+        self._push()
+        self._notify()
 
     def flush_link(self) -> bool:
         return self._link is not None and self._link.flush()

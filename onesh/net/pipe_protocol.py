@@ -32,6 +32,8 @@ from typing import TypeAlias
 FRAME_MAX = 64 * 1024
 DEFAULT_WINDOW = 16  # frames the receiver buffers: 1 MiB at most
 SMALL_WRITE = 4096  # writes shorter than this are copied, longer ones referenced
+MAX_CHECKPOINTS = 1024  # recorded checkpoints no frame has reached yet
+MARK_EVERY = 4 * 64 * 1024  # input bytes that make no output before an empty frame carries a checkpoint
 
 # A frame's payload: bytes, or a read-only view of bytes / of a received
 # zmq message (never of a buffer someone may still change).
@@ -50,20 +52,53 @@ def _frozen(data: bytes | bytearray | memoryview, n: int) -> memoryview:
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A checkpoint of a stage between two pipes: its input up to byte
+    `inp` made exactly its output up to byte `out` (offsets from the start
+    of each stream).  A stateless stage restarted elsewhere reads on from
+    `inp` and drops what it makes again up to the reader's position: no
+    byte lost, none repeated (recovery: runtime/agentpipes.py)."""
+
+    inp: int
+    out: int
+
+
+NO_MARK = Mark(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     seq: int
     data: Data
     eof: bool = False
     error: str = ""  # non-empty: the writer aborted (e.g. its command failed)
+    # The writer's latest checkpoint (see Mark) when this frame was made.
+    mark: Mark | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """Everything up to and including `seq` was delivered; `credit` more
-    frames (after seq) may be sent."""
+    """Everything up to and including `seq` was delivered (and, when the
+    reader *holds* its acks, kept safe downstream); `credit` more frames
+    (after seq) may be sent.  `got` is the last frame delivered (seq, or
+    more while held), `offset` the stream's byte offset at its end and
+    `mark` its writer's checkpoint: where a writer that takes over the pipe
+    goes on."""
 
     seq: int
     credit: int
+    got: int = -1  # (-1: the same as seq)
+    offset: int = 0
+    mark: Mark = NO_MARK
+    held: bool = False  # the reader holds its acks: it is a stage that can be restarted elsewhere
+
+    def __post_init__(self) -> None:
+        if self.got < 0:
+            object.__setattr__(self, "got", self.seq)
+
+    @property
+    def delivered(self) -> int:
+        return self.got
 
 
 class PipeError(Exception):
@@ -81,12 +116,21 @@ class Sender:
         self._next_seq = 1
         self._send_from = 1  # first seq not yet handed to the transport
         self._acked = 0
+        self._got = 0  # the last frame the reader has (more than _acked while it holds its acks)
         self._limit = 0  # highest seq the receiver has granted credit for
         self._closed = False
         self._eof_emitted = False
         self._eof_acked = False
         self._abort: Frame | None = None
         self.bytes_in = 0
+        # Byte offsets in the stream (a sender that takes over a pipe starts
+        # where the reader stands: resume_at).
+        self._framed_end = 0  # where the last frame made ends
+        self._ends: deque[int] = deque()  # where each unacked frame ends
+        self.acked_bytes = 0  # where the acknowledged frames end
+        self._skip = 0  # bytes of what is written that the reader has already
+        self._checkpoints: deque[Mark] = deque()  # recorded, no frame made up to them yet
+        self._mark = NO_MARK  # the latest checkpoint a frame carried
 
     # ------------------------------------------------------------ writing
     def writable(self) -> int:
@@ -108,6 +152,12 @@ class Sender:
         is copied."""
         if self._closed:
             raise PipeError("write after close")
+        dropped = 0
+        if self._skip:
+            # (a stage restarted elsewhere makes again what the reader has)
+            dropped = min(self._skip, len(data))
+            self._skip -= dropped
+            data = memoryview(data)[dropped:]
         n = min(len(data), self.writable())
         if n:
             tail = self._pending[-1] if self._pending else None
@@ -123,17 +173,42 @@ class Sender:
             self._pending_len += n
             self.bytes_in += n
             self._frame_full()
-        return n
+        return dropped + n
 
-    def resume_at(self, seq: int) -> None:
-        """Go on from frame `seq`, which the reader already has: a sender
-        that takes over a pipe whose writer died (a stage host for its
-        agent: runtime/agentpipes.py) ends the stream where it stopped.
-        Only before anything was framed."""
-        if self._next_seq != 1 or self._unacked:
+    def resume_at(self, seq: int, offset: int = 0, skip: int = 0) -> None:
+        """Go on from frame `seq`, which the reader already has (its stream
+        ends at byte `offset`), dropping the next `skip` bytes written: a
+        sender that takes over a pipe whose writer died (a stage host for
+        its agent, a stage restarted elsewhere: runtime/agentpipes.py) goes
+        on where the reader stands.  Only before anything was framed."""
+        if self._next_seq != 1 or self._unacked or self._pending_len:
             raise PipeError("resume_at after frames were made")
         self._next_seq = self._send_from = seq + 1
-        self._acked = seq
+        self._acked = self._got = seq
+        self._framed_end = self.acked_bytes = offset
+        self._skip = skip
+
+    def checkpoint(self, mark: Mark) -> None:
+        """Record that input up to mark.inp made exactly the output up to
+        mark.out; the first frame reaching mark.out carries it."""
+        cps = self._checkpoints
+        if (mark.out <= self._framed_end and not self._pending_len and mark.inp - self._mark.inp >= MARK_EVERY
+                and self._can_frame() and not self._closed):
+            # Input goes by and makes no output (a grep that matches
+            # nothing): an empty frame carries the news, or the writer
+            # upstream would keep all that input for a replay.
+            cps.clear()
+            self._mark = mark
+            self._unacked.append(Frame(self._next_seq, b"", mark=mark))
+            self._ends.append(self._framed_end)
+            self._next_seq += 1
+            return
+        if cps and cps[-1].out == mark.out:
+            cps[-1] = mark  # (more input, no more output: the newest says more)
+        else:
+            if len(cps) >= MAX_CHECKPOINTS:
+                cps.popleft()  # (an older mark is still true, only less far)
+            cps.append(mark)
 
     def flush(self) -> None:
         """Frame what is pending even if short (end of a burst of writes)."""
@@ -157,6 +232,7 @@ class Sender:
         self._pending.clear()
         self._pending_len = 0
         self._unacked.clear()
+        self._ends.clear()
         self._abort = Frame(self._next_seq, b"", error=reason)
 
     def _can_frame(self) -> bool:
@@ -194,7 +270,12 @@ class Sender:
         return b"".join(parts)
 
     def _emit(self, data: Data, eof: bool) -> None:
-        self._unacked.append(Frame(self._next_seq, data, eof))
+        end = self._framed_end = self._framed_end + len(data)
+        cps = self._checkpoints
+        while cps and cps[0].out <= end:
+            self._mark = cps.popleft()
+        self._unacked.append(Frame(self._next_seq, data, eof, mark=self._mark))
+        self._ends.append(end)
         self._next_seq += 1
 
     # ---------------------------------------------------------- transport
@@ -225,16 +306,29 @@ class Sender:
                 if self._unacked[0].eof:
                     self._eof_acked = True
                 self._unacked.popleft()
+                self.acked_bytes = self._ends.popleft()
             self._acked = ack.seq
+        self._got = max(self._got, min(ack.got, self._next_seq - 1))
         self._limit = max(self._limit, ack.seq + ack.credit)
         self._send_from = max(self._send_from, self._acked + 1)
 
     def on_reconnect(self, ack: Ack | None = None) -> None:
-        """The link was re-established: resend everything not acknowledged
-        (from the receiver's ack when it tells us where it is)."""
+        """The link was re-established: resend everything the reader has
+        not got (from the receiver's ack when it tells us where it is)."""
         if ack is not None:
             self.on_ack(ack)
+        self._send_from = max(self._acked, self._got) + 1
+
+    def rewind(self) -> None:
+        """A new reader took over (a stage restarted elsewhere): it has
+        nothing past what was acknowledged; everything after is resent."""
+        self._got = self._acked
         self._send_from = self._acked + 1
+
+    @property
+    def all_delivered(self) -> bool:
+        """The reader has every frame made so far (it may hold its acks)."""
+        return self._got >= self._next_seq - 1
 
     @property
     def done(self) -> bool:
@@ -245,9 +339,20 @@ class Sender:
     def replay_size(self) -> int:
         return sum(len(f.data) for f in self._unacked)
 
+    @property
+    def acked(self) -> int:
+        """The last frame the reader acknowledged."""
+        return self._acked
+
 
 class Receiver:
-    def __init__(self, window: int = DEFAULT_WINDOW) -> None:
+    """The reading end.  A reader that *holds* its acks (a stage that can
+    be restarted elsewhere: runtime/agentpipes.py) acknowledges a frame
+    only once what it made of it is safe downstream (commit), so the
+    writer keeps it for a replay to the stage's successor; its credit
+    still counts from what it got, so holding costs no speed."""
+
+    def __init__(self, window: int = DEFAULT_WINDOW, *, hold: bool = False, skip_to: int = -1) -> None:
         if window < 1:
             raise ValueError("window must be at least 1 frame")
         self.window = window
@@ -258,6 +363,32 @@ class Receiver:
         self.duplicates = 0
         self.out_of_order = 0
         self.bytes_out = 0
+        self.offset = 0  # the stream's byte offset at the end of the last frame delivered
+        self.mark = NO_MARK  # its writer's checkpoint
+        self.hold = hold
+        self._spans: deque[tuple[int, int]] = deque()  # (seq, end offset) delivered, not committed
+        self._committed = 0
+        # A successor stage's reader (skip_to >= 0): the writer's hello says
+        # where its replay starts (resume); what comes before skip_to was
+        # read by the stage that died, its output is downstream already.
+        self.skip_to = max(0, skip_to)
+        self.resuming = skip_to >= 0
+
+    def resume(self, acked: int, offset: int) -> None:
+        """The writer's replay starts after frame `acked`, at byte `offset`
+        (its hello): a successor stage's reader starts there."""
+        if not self.resuming:
+            return
+        self.resuming = False
+        if offset > self.skip_to:
+            # The writer let go of input the dead stage had not finished.
+            self.error = (f"cannot resume: the writer holds its stream from byte {offset} on, "
+                          f"byte {self.skip_to} is needed")
+            self.eof = True
+            return
+        self._expected = acked + 1
+        self._committed = acked
+        self.offset = offset
 
     def on_frame(self, frame: Frame) -> Ack:
         if frame.error:
@@ -266,23 +397,52 @@ class Receiver:
             self._ready.clear()
             self.eof = True
             self._expected = max(self._expected, frame.seq + 1)
+            self.release()
             return self.ack()
         if self.error:
             return self.ack()
-        if frame.seq < self._expected:
+        if self.resuming:
+            self.out_of_order += 1  # (a successor's reader waits for the hello that says where it is)
+        elif frame.seq < self._expected:
             self.duplicates += 1  # a replay of something we have: just re-ack
         elif frame.seq > self._expected or len(self._ready) >= self.window:
             self.out_of_order += 1  # a gap (lost frame) or no room: the sender replays
         else:
-            if frame.data:
-                self._ready.append(frame.data)
+            data = frame.data
+            start, self.offset = self.offset, self.offset + len(data)
+            if start < self.skip_to:
+                data = memoryview(data)[min(len(data), self.skip_to - start):]
+            if data:
+                self._ready.append(data)
+            if frame.mark is not None:
+                self.mark = frame.mark
             if frame.eof:
                 self.eof = True
+            if self.hold:
+                self._spans.append((frame.seq, self.offset))
+            else:
+                self._committed = frame.seq
             self._expected += 1
         return self.ack()
 
     def ack(self) -> Ack:
-        return Ack(self._expected - 1, self.window - len(self._ready))
+        got = self._expected - 1
+        return Ack(self._committed, got + self.window - len(self._ready) - self._committed, got, self.offset,
+                   self.mark, self.hold)
+
+    def commit(self, upto: int) -> None:
+        """What the stream held up to byte `upto` is safe downstream: a
+        held ack may now say so."""
+        spans = self._spans
+        while spans and spans[0][1] <= upto:
+            self._committed = spans.popleft()[0]
+
+    def release(self) -> None:
+        """Stop holding: everything delivered is acknowledged (the stage
+        is done with its input, or gives up)."""
+        self.hold = False
+        self._spans.clear()
+        self._committed = self._expected - 1
 
     def take(self, max_frames: int | None = None) -> list[Data]:
         """Consume delivered data as the frames' payloads (no copy); frees

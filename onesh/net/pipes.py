@@ -109,8 +109,8 @@ class PipeSender(SenderEnd):
     reader dials out: `start()` then returns the endpoint to give it)."""
 
     def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, endpoint: str = "", *, bind: str = "",
-                 adopt: bool = False) -> None:
-        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind, adopt=adopt)
+                 adopt: bool = False, epoch: int = 0) -> None:
+        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind, adopt=adopt, epoch=epoch)
         self.credit = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
 

@@ -9,7 +9,7 @@ the process that owns the socket, at nearly plaintext speed
 certificates, mutual and derived from the cluster secret, are in
 tlscerts.py: standard TLS, nothing home-made.
 
-A message is its 20-byte header (which says how long the body is) and its
+A message is its 52-byte header (which says how long the body is) and its
 body, back to back in the stream.  TLS runs on memory buffers (an
 `ssl.SSLObject` between two `MemoryBIO`s), not on the socket: the socket
 is read in big chunks (one system call for many records, where OpenSSL on

@@ -16,6 +16,17 @@ The stage host keeps what only it does: the statuses, signals, stderr
 It learns the input pipe's endpoint and the data counters from each such
 agent through a report channel (fd 3 in the agent, JSON lines).
 
+A segment that is one stateless agent (coreutils/restart.py) can be
+restarted elsewhere when its runtime dies (engine/distributed.Job.recover):
+started with `recover: hold`, its input's acks wait until its output from
+that input is delivered downstream (the writer upstream keeps it for a
+replay) and its output frames carry checkpoints (pipe_protocol.Mark);
+its successor (`recover: resume`) asks the reader downstream where it
+stands, reads on from that checkpoint's input offset and drops what it
+makes again up to the reader's position.  The stage host passes on the
+shell's `repipe` (the reader of our output was restarted elsewhere) over
+the report channel, a socket pair for that reason.
+
 Only the unix:// and tls:// transports: a ZeroMQ pipe end needs a zmq
 Context with its I/O threads, and the agent is forked before any exist;
 those ends keep the pumps, as do ends to a file or a named pipe, ends
@@ -40,13 +51,16 @@ REPORT_EVERY = 1.0  # seconds between the agent's reports of its data flow
 FINISH_AFTER_SIGNAL = 2.0  # seconds a terminated agent gives the reader to take what it sent
 END_FOR_AGENT = 5.0  # seconds the stage host tries to end a dead agent's output pipe
 START_WAIT = 10.0  # seconds the stage host waits for the agent's input endpoint
+ADOPT_WAIT = 5.0  # seconds a successor stage waits for its reader to say where it stands
 
 
 def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec: dict[str, Any],
-           in_bind: str) -> tuple[dict[str, Any], dict[str, Any]]:
+           in_bind: str, recover: str = "", epoch: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
     """The network ends the segment's first and last agents own: `bind`
     (the input pipe's) for the first, `out` and `out_id` (the next
-    segment's) for the last; empty where the pumps stay."""
+    segment's) for the last; empty where the pumps stay.  `recover`
+    ("hold", or "resume" for a successor) when the segment is one
+    stateless agent owning both ends: it can be restarted elsewhere."""
     first: dict[str, Any] = {}
     last: dict[str, Any] = {}
     if os.environ.get("ONESH_AGENT_PIPES") == "0" or not stages:
@@ -58,6 +72,9 @@ def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec
     if (stages[-1].get("mode") == "agent" and not stages[-1].get("stderr_to_stdout")  # (its stderr is no pipe of ours)
             and stdout_spec.get("kind") == "pipe" and not stdout_spec.get("bind") and out.startswith(OWNED)):
         last.update(out=out, out_id=str(stdout_spec.get("pipe_id")))
+    if recover in ("hold", "resume") and len(stages) == 1 and first and last:
+        first["recover"] = recover
+        first["epoch"] = epoch
     return first, last
 
 
@@ -78,11 +95,35 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
 
     pio = PipeIo(Credentials(cluster_keys()))
     stdin = stdout = None
-    if pipes.get("bind"):
-        stdin = pio.receiver(in_id, str(pipes["bind"]))
+    recover = pipes.get("recover")
+    if recover == "resume":
+        # The successor of a stage whose runtime died: where does its
+        # reader stand (and what made that)?  Its input goes on from there.
+        stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]), adopt=True, epoch=int(pipes.get("epoch", 1)))
+        end = stdout.end
+        with pio.signals:
+            pio.wait(lambda: end.adopted is not None or end.gone, ADOPT_WAIT)
+        if end.adopted is None:
+            _report({"error": f"its reader did not answer within {ADOPT_WAIT:g}s"})
+            return 1
+        stdout.written = end.adopted.mark.out
+        stdin = pio.receiver(in_id, str(pipes["bind"]), hold=True, skip_to=end.adopted.mark.inp)
         _report({"endpoint": stdin.endpoint})
-    if pipes.get("out"):
-        stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
+    else:
+        if pipes.get("bind"):
+            stdin = pio.receiver(in_id, str(pipes["bind"]), hold=recover == "hold")
+            _report({"endpoint": stdin.endpoint})
+        if pipes.get("out"):
+            stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
+    if recover and stdin is not None and stdout is not None:
+        # Exactly once across a restart elsewhere: checkpoints go out
+        # with our frames, and our input is acknowledged only as far as
+        # our output from it is delivered downstream.
+        held = stdin.end.proto
+        stdin.marks = stdout
+        stdout.end.on_ack = lambda ack: held.commit(ack.mark.inp)
+    if stdout is not None:
+        _watch_orders(pio, stdout)
     last = 0.0
 
     def counters() -> dict[str, Any]:
@@ -119,6 +160,38 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
             stdin.close()
     _report({"io": counters(), "finished": True})
     return status
+
+
+def _watch_orders(pio: Any, stdout: Any) -> None:
+    """The stage host's orders on the report channel (JSON lines): `repipe`,
+    our reader was restarted elsewhere; `gone`, it was killed."""
+    buf = b""
+
+    def readable() -> None:
+        nonlocal buf
+        try:
+            data = os.read(REPORT_FD, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            pio.loop.remove_reader(REPORT_FD)
+            return
+        buf += data
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                order = json.loads(line)
+                if not isinstance(order, dict) or stdout.closed:
+                    continue
+                if isinstance(order.get("repipe"), str):
+                    stdout.end.repipe(order["repipe"])
+                elif order.get("gone"):
+                    stdout.end.give_up("reader gone")
+
+    with contextlib.suppress(OSError, ValueError):
+        pio.loop.add_reader(REPORT_FD, readable)
 
 
 def _report(msg: dict[str, Any]) -> None:
@@ -185,6 +258,8 @@ class AgentReports:
     def _take(self, msg: Any) -> None:
         if not isinstance(msg, dict):
             return
+        if isinstance(msg.get("error"), str) and self._started is not None and not self._started.done():
+            self._started.set_exception(OSError(msg["error"]))
         if isinstance(msg.get("endpoint"), str):
             self.endpoint = msg["endpoint"]
             if self._started is not None and not self._started.done():
@@ -217,6 +292,13 @@ class AgentReports:
         await tx.start()
         with contextlib.suppress(PipeError, TimeoutError, OSError):
             await tx.close(timeout=END_FOR_AGENT)
+
+    def order(self, msg: dict[str, Any]) -> None:
+        """Pass on the shell's word about the agent's reader: `repipe` (it
+        was restarted elsewhere: dial it there), `gone` (it was killed)."""
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self.fd, json.dumps(msg).encode() + b"\n")
 
     def relink(self) -> None:
         """SIGUSR2 for the agent: it re-opens its output's connection."""

@@ -40,6 +40,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ class StageHost:
         self.publish_interrupted = False
         self.auth: Any = None  # the ZAP handler, once a ZeroMQ pipe end is bound here (zap_for)
         self.in_bind = ""  # where the input pipe's receiving end listens (when it comes from a pipe)
+        self.recoverable = False  # one stateless agent owning both pipes: it can be restarted elsewhere
 
     def pipe_id(self, what: str) -> str:
         return f"{self.spec['job']}/{self.spec['segment']}/{what}"
@@ -219,8 +221,10 @@ class StageHost:
                                         str(stdout_spec["endpoint"]))
                 await out_sender.start()
             if stderr_spec.get("kind") == "pipe":
+                # (a successor stage goes on with its predecessor's stderr pipe)
                 err_sender = PipeSender(self.ctx, self.keys, str(stderr_spec.get("pipe_id")),
-                                        str(stderr_spec["endpoint"]))
+                                        str(stderr_spec["endpoint"]), adopt=self.spec.get("recover") == "resume",
+                                        epoch=int(self.spec.get("epoch") or 0))
                 await err_sender.start()
             statuses = await self.run_segment(wiring, receiver, stdin_spec, out_sender, stdout_spec,
                                               err_sender, endpoint)
@@ -285,7 +289,11 @@ class StageHost:
                                      bool(stdin_spec.get("same_host")), wanted if isinstance(wanted, str) else None)
         # The first and last commands may own the segment's network pipes
         # (agentpipes.py): their fd 0 / fd 1 is then /dev/null, no pump.
-        own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind)
+        own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
+                                            str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0))
+        self.recoverable = bool(own_in.get("recover"))
+        if self.spec.get("recover") == "resume" and not self.recoverable:
+            raise SpecError("a stage can only take over from one that died where it owns both its pipes")
         # stdin of the first command
         kind_in = stdin_spec.get("kind")
         first_in_r: int | None = None
@@ -338,7 +346,8 @@ class StageHost:
                           io: dict[str, Any]) -> tuple[ForkedCommand | asyncio.subprocess.Process, AgentReports]:
         """A builtin agent owning network pipes (agentpipes.py), with its
         report channel as fd 3."""
-        report_r, report_w = os.pipe()
+        # (a socket pair, not a pipe: the stage host gives its orders on it too: repipe)
+        report_r, report_w = (sock.detach() for sock in socket.socketpair())
         try:
             child = await self.spawn([], run=agentpipes.entry(list(stage["argv"]), self.pipe_id("in"), pipes),
                                      fd3=report_w, **io)
@@ -360,8 +369,22 @@ class StageHost:
         _emit({"stdin_endpoint": endpoint,
                "stdout_endpoint": out_sender.endpoint if stdout_spec.get("bind") and out_sender else "",
                "pids": [p.pid for p in self.procs if p is not None],
-               "pgids": self.pgids})
-        watch_lifeline(loop, self.lifeline_lost)
+               "pgids": self.pgids, "recoverable": self.recoverable})
+
+        def order(msg: dict[str, Any]) -> None:
+            # Word from the shell about the reader of our output: it was
+            # restarted elsewhere (its runtime died), our output goes on to
+            # its successor; or it was killed (it held its acks, so we
+            # would wait for a successor): our writer sees the pipe end.
+            ep, gone = msg.get("repipe"), bool(msg.get("gone"))
+            if wiring.agent_out is not None and ((isinstance(ep, str) and ep) or gone):
+                wiring.agent_out.order({"repipe": ep} if ep else {"gone": True})
+            elif out_sender is not None and not stdout_spec.get("bind"):
+                if isinstance(ep, str) and ep:
+                    out_sender.repipe(ep)
+                elif gone:
+                    out_sender.give_up("reader gone")
+        watch_lifeline(loop, self.lifeline_lost, order)
         for sig in FORWARDED:
             loop.add_signal_handler(sig, self.forward, sig)
         # Job control: our commands' group is orphaned (a new session), so
@@ -563,10 +586,15 @@ class StageHost:
         os.close(fd)
 
 
-def watch_lifeline(loop: asyncio.AbstractEventLoop, lost: Callable[[], None]) -> None:
+def watch_lifeline(loop: asyncio.AbstractEventLoop, lost: Callable[[], None],
+                   order: Callable[[dict[str, Any]], None] | None = None) -> None:
     """Call `lost` when our stdin, held open by the runtime that started
-    us, reaches end-of-file: that runtime is gone."""
+    us, reaches end-of-file: that runtime is gone.  Its orders come on
+    it too, as JSON lines (`order`: stage.repipe)."""
+    buf = b""
+
     def readable() -> None:
+        nonlocal buf
         try:
             data = os.read(0, 4096)
         except BlockingIOError:
@@ -576,6 +604,16 @@ def watch_lifeline(loop: asyncio.AbstractEventLoop, lost: Callable[[], None]) ->
         if not data:
             loop.remove_reader(0)
             lost()
+            return
+        buf += data
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if order is not None and isinstance(msg, dict):
+                order(msg)
 
     try:
         loop.add_reader(0, readable)

@@ -9,6 +9,9 @@ delays this runtime's heartbeats or control requests.
     stage.start   spec → {stdin_endpoint, pid}: start a segment
     stage.wait    {job, segment, timeout} → {done, statuses}: long poll
     stage.signal  {job, sig, segment?}: signal every segment of a job here (or one)
+    stage.repipe  {job, segment, endpoint | gone}: its output's reader was
+                  restarted elsewhere (recovery): go on writing to it there;
+                  or it was killed: the pipe ends (EPIPE)
     stage.list    → rows for `ps`: job, segment, stage text, pids, state, bytes
     stage.which   {names} → {found, stages}: which external commands exist here
 """
@@ -85,6 +88,8 @@ class StageService:
             return await self.wait(body)
         if op == "signal":
             return self.signal(body)
+        if op == "repipe":
+            return await self.repipe(body)
         if op == "list":
             return {"runtime": self.runtime.cfg.name, "rows": self.rows()}
         if op == "which":
@@ -157,7 +162,7 @@ class StageService:
         task.add_done_callback(self.tasks.discard)
         return {"stdin_endpoint": hello.get("stdin_endpoint", ""),
                 "stdout_endpoint": hello.get("stdout_endpoint", ""), "pid": proc.pid,
-                "pids": seg.pids, "runtime": cfg.name}
+                "pids": seg.pids, "runtime": cfg.name, "recoverable": bool(hello.get("recoverable"))}
 
     async def follow(self, seg: Segment) -> None:
         """Read the stage host's status lines until it exits."""
@@ -226,6 +231,22 @@ class StageService:
         seg.polled = time.monotonic()
         return {"done": seg.statuses is not None, "statuses": seg.statuses or [],
                 "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}
+
+    async def repipe(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The reader of a segment's output was restarted elsewhere (its
+        runtime died): the segment's writer dials `endpoint` and replays
+        what that reader has not acknowledged."""
+        seg = self.segments.get((str(body.get("job")), int(body.get("segment", -1))))
+        endpoint, gone = body.get("endpoint"), bool(body.get("gone"))
+        if seg is None or not ((isinstance(endpoint, str) and endpoint) or gone):
+            raise HandlerError(f"stage.repipe: no segment {body.get('job')}#{body.get('segment')} "
+                               f"on {self.runtime.cfg.name}, or neither an endpoint nor gone")
+        if seg.statuses is not None or seg.proc.stdin is None:
+            return {"repiped": False}
+        seg.polled = time.monotonic()
+        seg.proc.stdin.write(json.dumps({"repipe": endpoint} if endpoint else {"gone": True}).encode() + b"\n")
+        await seg.proc.stdin.drain()
+        return {"repiped": True}
 
     def signal(self, body: dict[str, Any]) -> dict[str, Any]:
         job = str(body.get("job"))

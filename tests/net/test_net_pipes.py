@@ -245,8 +245,8 @@ def test_foreign_and_malformed_messages_are_rejected(keys: ClusterKeys, transpor
         await evil.send(*wire.ack(wire.Ack(0, 1)))  # an ack, to a reader
         expected = 4
         if transport != "tls":  # (a bad header in a TLS stream ends the connection: see below)
-            await evil.send(wire.HEADER.pack(2, wire.FRAME, 0, 0, 1, 1), b"x")  # an old version
-            await evil.send(wire.HEADER.pack(3, 99, 0, 0, 1, 0))  # an unknown kind
+            await evil.send(wire.HEADER.pack(3, wire.FRAME, 0, 0, 1, 1, 0, 0, 0, 0), b"x")  # an old version
+            await evil.send(wire.HEADER.pack(wire.VERSION, 99, 0, 0, 1, 0, 0, 0, 0, 0))  # an unknown kind
             expected = 6
         tx = PipeSender(ctx, keys, "mine", ep)
         await tx.start()
@@ -275,7 +275,7 @@ def test_a_message_far_over_the_limit_is_not_even_buffered(keys: ClusterKeys, tr
         await evil.send(*wire.hello("mine"))
         await evil.ack("mine")  # the link is up
         huge = 4 * FRAME_MAX
-        await evil.send(wire.HEADER.pack(3, wire.FRAME, 0, 0, 1, huge), b"z" * huge)
+        await evil.send(wire.HEADER.pack(wire.VERSION, wire.FRAME, 0, 0, 1, huge, 0, 0, 0, 0), b"z" * huge)
         if transport != "zmq":
             assert await evil.closed()
         tx = PipeSender(ctx, keys, "mine", ep)

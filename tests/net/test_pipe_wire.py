@@ -1,4 +1,4 @@
-"""The pipes' wire format (version 3), without sockets."""
+"""The pipes' wire format (version 4), without sockets."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import os
 import pytest
 
 from onesh.net import pipe_wire as wire
-from onesh.net.pipe_protocol import FRAME_MAX, Ack, Frame
+from onesh.net.pipe_protocol import FRAME_MAX, Ack, Frame, Mark
 
 
-def _h(kind: int, flags: int = 0, credit: int = 0, seq: int = 0, length: int = 0, version: int = 3) -> bytes:
-    return wire.HEADER.pack(version, kind, flags, credit, seq, length)
+def _h(kind: int, flags: int = 0, credit: int = 0, seq: int = 0, length: int = 0, version: int = 4,
+       got: int = -1) -> bytes:
+    return wire.HEADER.pack(version, kind, flags, credit, seq, length, 0, 0, seq if got < 0 else got, 0)
 
 
 def test_messages_round_trip() -> None:
@@ -25,6 +26,18 @@ def test_messages_round_trip() -> None:
     assert isinstance(a, Frame) and (a.seq, a.error) == (9, "upstream failed")
 
 
+def test_checkpoints_and_positions_round_trip() -> None:
+    """What a stage restarted elsewhere needs to take over its pipes."""
+    f = wire.decode(*wire.frame(Frame(5, b"data", mark=Mark(1 << 40, 12))))
+    assert isinstance(f, Frame) and f.mark == Mark(1 << 40, 12)
+    plain = wire.decode(*wire.frame(Frame(5, b"data")))
+    assert isinstance(plain, Frame) and plain.mark is None
+    held = Ack(3, 20, got=9, offset=589_000, mark=Mark(77, 66), held=True)
+    assert wire.decode(*wire.ack(held)) == (held, False)
+    h = wire.decode(*wire.hello("job/2/in", acked=41, offset=2_686_976, epoch=2))
+    assert isinstance(h, wire.Hello) and (str(h), h.acked, h.offset, h.epoch) == ("job/2/in", 41, 2_686_976, 2)
+
+
 def test_a_frame_is_neither_packed_nor_copied() -> None:
     data = memoryview(os.urandom(FRAME_MAX))
     header, body = wire.frame(Frame(1, data))
@@ -35,15 +48,16 @@ def test_a_frame_is_neither_packed_nor_copied() -> None:
 
 MALFORMED: list[tuple[str, bytes, bytes]] = [
     ("short header", b"\x03\x02", b""),
-    ("old version", _h(wire.FRAME, seq=1, length=1, version=2), b"x"),
+    ("old version", _h(wire.FRAME, seq=1, length=1, version=3), b"x"),
     ("unknown version", _h(wire.HELLO, length=1, version=9), b"p"),
     ("unknown kind", _h(77, seq=1), b""),
     ("length that lies", _h(wire.FRAME, seq=1, length=5), b"x"),
     ("frame numbered 0", _h(wire.FRAME, seq=0, length=1), b"x"),
     ("frame with unknown flags", _h(wire.FRAME, flags=6, seq=1, length=1), b"x"),
+    ("ack delivering less than it acks", _h(wire.ACK, seq=5, got=4), b""),
     ("oversize frame", _h(wire.FRAME, seq=1, length=FRAME_MAX + 1), b"z" * (FRAME_MAX + 1)),
     ("ack with a body", _h(wire.ACK, seq=1, length=1), b"x"),
-    ("ack with unknown flags", _h(wire.ACK, flags=2, seq=1), b""),
+    ("ack with unknown flags", _h(wire.ACK, flags=4, seq=1), b""),
     ("empty hello", _h(wire.HELLO), b""),
     ("hello with a seq", _h(wire.HELLO, seq=4, length=1), b"p"),
     ("hello that is not UTF-8", _h(wire.HELLO, length=2), b"\xff\xfe"),

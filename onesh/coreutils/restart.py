@@ -1,0 +1,63 @@
+"""Which builtin agents a job can restart elsewhere mid-stream, exactly once.
+
+When a runtime dies, a stage it ran goes on on another runtime if it is
+*stateless*: what it writes for a line (a block, for `tr`) depends on
+that input alone.  Its successor reads on from the last checkpoint the
+reader downstream holds and drops what it makes again up to the reader's
+position (net/pipe_protocol.Mark), so the output has every byte exactly
+once.  Options that carry state from one line to the next (`cat -n`,
+`grep -c`, `grep -m`, `tr -s`, ...) and file operands (the stage would
+read them again from the start) make a stage one that is not restarted:
+its job ends as before, with its runtime named.  `help` says the same
+per tool (GUARANTEES).
+"""
+
+from __future__ import annotations
+
+from onesh.coreutils.common import Usage, canon, parse
+
+# tool → the options that keep it stateless (their canonical spelling)
+_STATELESS: dict[str, frozenset[str]] = {
+    "cat": frozenset({"-u", "-v", "-E", "-T", "-A", "-e", "-t"}),
+    "grep": frozenset({"-E", "-F", "-G", "-P", "-i", "+i", "-y", "-v", "-w", "-x", "-e", "-s", "-a", "-o",
+                       "-h", "-H", ""}),  # ("": --color, --line-buffered)
+    "tr": frozenset({"-c", "-C", "-d", "-t"}),
+    "cut": frozenset({"-b", "-c", "-f", "-d", "-s", "-n", "--complement", "--output-delimiter"}),
+}
+
+_GOES_ON = "it goes on on another runtime, exactly once (no line lost or repeated)"
+GUARANTEES = {
+    "cat": f"{_GOES_ON}; not with -n, -b or -s, nor with FILE operands",
+    "grep": f"{_GOES_ON}; not with -c, -l, -L, -q, -m, -n or -f, nor with FILE operands",
+    "tr": f"{_GOES_ON}; not with -s",
+    "cut": f"{_GOES_ON}; not with FILE operands",
+    "head": "its job ends, naming the runtime (it counts lines: not restarted yet)",
+    "tail": "its job ends, naming the runtime (it keeps lines: not restarted yet)",
+    "wc": "its job ends, naming the runtime (it counts: not restarted yet)",
+    "sort": "its job ends, naming the runtime (it holds its input: not restarted yet)",
+    "uniq": "its job ends, naming the runtime (it compares lines: not restarted yet)",
+    "tee": "its job ends, naming the runtime (it writes files: not restarted yet)",
+}
+
+
+def restartable(argv: list[str]) -> bool:
+    """Is `argv` a stateless filter of its standard input?"""
+    if not argv or argv[0] not in _STATELESS:
+        return False
+    import importlib
+
+    name = argv[0]
+    tool = importlib.import_module(f"onesh.coreutils.{name}")
+    longs = getattr(tool, "LONGS", None) or [k[2:] for k in tool.LONG]
+    try:
+        opts, operands = parse(argv, tool.SHORT, longs)
+    except Usage:
+        return False
+    named = canon(opts, tool.LONG)
+    if any(o not in _STATELESS[name] for o, _ in named):
+        return False
+    if name == "grep" and not any(o == "-e" for o, _ in named):
+        operands = operands[1:]  # (the pattern)
+    if name == "tr":
+        return True  # (its operands are its sets: it only ever reads stdin)
+    return all(a == "-" for a in operands)

@@ -1,0 +1,154 @@
+"""A device dies in the middle of a pipeline and its stage goes on on
+another runtime, exactly once (engine/distributed.Job.recover,
+runtime/agentpipes.py, net/pipe_protocol.Mark).
+
+Real runtimes; the device's death is `kill_device` (its daemon and every
+process it started, at one instant).  The pipeline is held up downstream
+while the device dies, so every pipe and window holds data in flight:
+the successor must take over exactly where the dead stage's reader stood
+and its writer's replay starts, or lines are lost or doubled."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cluster_helpers import Cluster, comm, job_processes, kill_device, running_cluster
+
+from onesh.runtime.localcluster import start_cluster
+
+pytestmark = pytest.mark.slow
+
+N = 10**6
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    yield from running_cluster(tmp_path_factory.mktemp("recovery") / "c", nodes=4)
+
+
+@pytest.fixture
+def revive(cluster: Cluster) -> Iterator[None]:
+    """After the test, bring back the runtime it killed (a device that reboots)."""
+    yield
+    if len(cluster.info.alive_pids()) < len(cluster.info.runtimes):
+        cluster.info = start_cluster(cluster.info.directory)
+        cluster.client.boot = cluster.info.boot
+
+
+def start_job(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
+                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in job_processes(cluster.info.pids[runtime]):
+            if comm(p) == name:
+                return p
+        time.sleep(0.05)
+    raise AssertionError(f"no {name} on {runtime}")
+
+
+def moved_through(cluster: Cluster, runtime: str, timeout: float = 20) -> int:
+    """Bytes the running stage on `runtime` has taken in, once it has some."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = cluster.call(cluster.info.runtimes[runtime].listen, "stage.list")["rows"]
+        got = [r["bytes_in"] for r in rows if r["state"] == "running" and r["bytes_in"]]
+        if got:
+            return int(got[0])
+        time.sleep(0.1)
+    raise AssertionError(f"nothing moved through {runtime}")
+
+
+def finish(job: subprocess.Popen[bytes], timeout: float = 60) -> tuple[bytes, str]:
+    try:
+        out, err = job.communicate(timeout=timeout)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    return out, err.decode()
+
+
+def numbers(n: int) -> bytes:
+    return b"".join(b"%d\n" % i for i in range(1, n + 1))
+
+
+def test_a_stateless_stage_goes_on_elsewhere_and_the_output_is_exact(cluster: Cluster, revive: None,
+                                                                      tmp_path: Path) -> None:
+    # Nobody reads the job's output at first: the pipeline backs up to seq.
+    job = start_job(cluster, f"seq 1 {N} @r1 | cat @r2 | grep -v x @r3 | cat @r4", tmp_path)
+    try:
+        before = moved_through(cluster, "r2")
+        time.sleep(0.5)
+        kill_device(cluster.info.pids["r2"])
+        assert job.stdout is not None
+        first = os.read(job.stdout.fileno(), 1)  # (unbuffered: communicate reads the fd itself)
+        out, err = finish(job)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    out = first + out
+    print(f"\nr2's cat had taken {before} bytes when its device died; {len(out)} bytes out; stderr: {err!r}")
+    assert 0 < before < len(numbers(N))
+    assert job.returncode == 0, err
+    assert "runtime r2 is gone" in err and "cat @r2 goes on on" in err, err
+    assert "Traceback" not in err
+    assert len(out) == len(numbers(N))
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(N)).hexdigest()
+
+
+def test_a_count_after_the_recovered_stage_is_exact(cluster: Cluster, revive: None, tmp_path: Path) -> None:
+    job = start_job(cluster, f"seq 1 {N} @r1 | cat @r2 | grep -v x @r3 | wc -l @r4; echo \"${{PIPESTATUS[*]}}\"",
+                    tmp_path)
+    wc = agent_on(cluster, "r4", "wc")
+    try:
+        os.kill(wc, signal.SIGSTOP)  # held up downstream: every window fills
+        moved_through(cluster, "r2")
+        time.sleep(0.5)
+        kill_device(cluster.info.pids["r2"])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(wc, signal.SIGCONT)
+    out, err = finish(job)
+    print(f"\nstdout {out!r}; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert out.split() == [str(N).encode(), b"0", b"0", b"0", b"0"], (out, err)
+    assert "cat @r2 goes on on" in err, err
+
+
+def test_the_first_stage_fed_by_the_shell_goes_on_elsewhere(cluster: Cluster, revive: None,
+                                                            tmp_path: Path) -> None:
+    """The shell is the writer upstream: it re-points its own pipe."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(numbers(N))
+    with open(src, "rb") as fin:
+        job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
+                                "cat @r2 | grep -v x @r3"], cwd=tmp_path, stdin=fin, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        moved_through(cluster, "r2")
+        time.sleep(0.5)
+        kill_device(cluster.info.pids["r2"])
+        out, err = finish(job)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    print(f"\n{len(out)} bytes out; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert "cat @r2 goes on on" in err, err
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(N)).hexdigest()

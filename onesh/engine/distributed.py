@@ -281,7 +281,7 @@ class Job:
         self.segments = plan.segments()
         self.started: list[tuple[int, str]] = []  # (segment, endpoint)
         self.interrupted = 0
-        self._signal_tasks: set[asyncio.Task[None]] = set()
+        self._signal_tasks: set[asyncio.Task[Any]] = set()
         self.watch = RuntimeWatch(sc, snap["members"], {rt for rt, _ in self.segments})
         self.killed: set[int] = set()  # segments whose stage host got SIGKILL
         # Recovery: what each segment was started with, and whether it can
@@ -322,6 +322,11 @@ class Job:
             out_ep = await out_rx.start()
         err_rx = [PipeReceiver(sc.ctx, sc.keys, f"{self.id}/{i}/err", bind=pipe_bind(host, same_host(here, keys[i])))
                   for i in range(len(self.segments))]
+        for i, r in enumerate(err_rx):
+            # A stage host's stderr connection that drops before its end is
+            # the first sign of its runtime's death (a Unix or TLS socket
+            # closes at once; an RPC only times out): ask that runtime now.
+            r.on_writer_lost = lambda i=i: self.suspect(i)
         err_eps = [await r.start() for r in err_rx]
         stdin_fd: int | None = None
         if plan.stdin.get("kind") == "local":
@@ -615,6 +620,15 @@ class Job:
                                   f"{self.label(i)} goes on on {target}\n")
             self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
         return True
+
+    def suspect(self, i: int) -> None:
+        """Segment i's stage host went silent: is its runtime gone?"""
+        rt = self.segments[i][0]
+        if rt in self.watch.lost:
+            return
+        task = asyncio.get_running_loop().create_task(self.watch.confirm(rt, "it stopped answering"))
+        self._signal_tasks.add(task)
+        task.add_done_callback(self._signal_tasks.discard)
 
     def label(self, i: int) -> str:
         return " | ".join(self.plan.stages[k].label.strip() for k in self.segments[i][1])

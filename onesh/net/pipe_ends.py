@@ -94,12 +94,17 @@ class ReceiverEnd:
         self.endpoint = ""
         self._ack_due = False
         self._granted = 0  # the highest seq our last ack let the writer send
+        self._sent = 0  # the seq our last ack acknowledged
         # Which writer we take frames from: a stage restarted elsewhere
         # writes with a higher epoch, and its predecessor (frozen, cut off,
         # not dead after all) is told we are gone.
         self.epoch = 0
         self._listener: Listener | None = None
         self.loop: Loop | None = None
+        # The writer's connection ended before its end of stream (its
+        # process or its runtime died): a hint for whoever watches it
+        # (the shell, for the stage hosts' stderr pipes: Job.run).
+        self.on_writer_lost: Callable[[], None] | None = None
 
     def _notify(self) -> None:
         """Data, an end, or a writer arrived (a driver wakes its reader)."""
@@ -111,13 +116,19 @@ class ReceiverEnd:
         else:
             self._listener = listen(self.bind, self.creds, self._on_message, self._after_batch, loop)
         self.endpoint = self._listener.endpoint
+        self._listener.on_lost = self._conn_lost
         return self.endpoint
+
+    def _conn_lost(self, conn: object) -> None:
+        if conn == self.peer and not self.proto.eof and not self.closed and self.on_writer_lost is not None:
+            self.on_writer_lost()
 
     def _send_ack(self, gone: bool = False) -> None:
         self._ack_due = False
         if self.peer is not None and self._listener is not None:
             ack = self.proto.ack()
             self._granted = ack.seq + ack.credit
+            self._sent = ack.seq
             self._listener.send(self.peer, *wire.ack(ack, gone))
 
     def _on_message(self, conn: object, header: Data, body: Data) -> None:
@@ -184,12 +195,23 @@ class ReceiverEnd:
         if chunks:
             self.bytes_in += sum(map(len, chunks))
             self.lines.sample(chunks)
-            if not self._ack_due and self._granted - self.proto.ack().seq <= self.proto.window // 2:
+            if not self._ack_due and self._granted - self.proto.ack().got <= self.proto.window // 2:
                 # The writer is running out of credit: grant what was
                 # freed.  (While it has plenty, the ack that follows its
                 # next frames carries the news; no extra message.)
                 self._send_ack()
         return chunks
+
+    def commit(self, upto: int) -> None:
+        """What we held up to byte `upto` is safe downstream (a stage that
+        can be restarted elsewhere: runtime/agentpipes.py).  The writer
+        hears of it with the next ack, or at once when it is half a window
+        more: it can then let go of its replay."""
+        self.proto.commit(upto)
+        if (not self._ack_due and self.loop is not None
+                and self.proto.ack().seq - self._sent >= self.proto.window // 2):
+            self._ack_due = True
+            self.loop.call_soon(self._ack_now)
 
     def end_acks(self) -> None:
         """Closing: a writer still sending is told the reader is gone; the
@@ -198,8 +220,8 @@ class ReceiverEnd:
         self.proto.release()
         if not self.proto.eof:
             self._send_ack(gone=True)
-        elif self._ack_due:
-            self._send_ack()
+        elif self._ack_due or self._sent < self.proto.ack().seq:
+            self._send_ack()  # (what we held is acknowledged now: the writer's end of stream with it)
 
     def flush(self) -> bool:
         return self._listener is not None and self._listener.flush()

@@ -321,9 +321,13 @@ class Sender:
 
     def rewind(self) -> None:
         """A new reader took over (a stage restarted elsewhere): it has
-        nothing past what was acknowledged; everything after is resent."""
+        nothing past what was acknowledged; everything after is resent,
+        as far as its own credit goes (its first ack says: the credit of
+        the reader it replaces would overrun its window, and what it
+        dropped would wait for the resend timer)."""
         self._got = self._acked
         self._send_from = self._acked + 1
+        self._limit = self._acked
 
     @property
     def all_delivered(self) -> bool:

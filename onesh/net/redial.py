@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol, cast
 
 from onesh.net.pipe_protocol import Data
@@ -92,6 +92,7 @@ class DialListener(OneConnection):
         self.conn: Conn | None = None
         self.closing = False
         self._timer: Any = None
+        self.on_lost: Callable[[object], None] | None = None  # (not called: it dials again itself)
 
     def _connect(self) -> Conn | None:
         """One attempt: the new connection, or None when there is none (it

@@ -81,6 +81,9 @@ def sweep_stale() -> int:
     for name in os.listdir(d):
         path = os.path.join(d, name)
         with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+            # (not blocking: a live receiver that is not accepting, frozen
+            # or busy, would hold this runtime's start for ever)
+            s.setblocking(False)
             try:
                 s.connect(path)
             except OSError as e:

@@ -356,14 +356,20 @@ class TlsListener:
         self.listener, self.endpoint = _listening(bind)
         self.conns: set[_Conn] = set()
         self.closing = False
+        self.on_lost: Callable[[object], None] | None = None
         loop.add_reader(self.listener.fileno(), self._accept)
 
     def _accept(self) -> None:
         for sock in _accepted(self.listener):
             conn = _Conn(sock, self.keys, server=True, loop=self.loop, on_message=self.on_message,
-                         on_batch=self.after_batch, on_close=self.conns.discard)
+                         on_batch=self.after_batch, on_close=self._closed)
             if conn.state != CLOSED:  # (a handshake can fail at once)
                 self.conns.add(conn)
+
+    def _closed(self, conn: _Conn) -> None:
+        self.conns.discard(conn)
+        if self.on_lost is not None and not self.closing:
+            self.on_lost(conn)
 
     def send(self, conn: object, header: bytes, body: Data) -> None:
         if not self.closing and isinstance(conn, _Conn):

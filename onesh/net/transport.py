@@ -120,6 +120,9 @@ class Listener(Protocol):
     """The receiving end: accepts connections from its writers."""
 
     endpoint: str
+    # Told when a connection ends (its writer closed it or died); a
+    # ZeroMQ listener is never told (zmq hides its connections).
+    on_lost: Callable[[object], None] | None
 
     def send(self, conn: object, header: bytes, body: Data) -> None:
         """To one connection (dropped if it is gone)."""

@@ -199,10 +199,16 @@ class UnixListener:
         self.listener = _listening(self.path)
         loop.add_reader(self.listener.fileno(), self._accept)
         self.closing = False
+        self.on_lost: Callable[[object], None] | None = None
 
     def _accept(self) -> None:
         for sock in _accepted(self.listener):
-            self.conns.add(_Conn(sock, self.loop, self.on_message, self.after_batch, self.conns.discard))
+            self.conns.add(_Conn(sock, self.loop, self.on_message, self.after_batch, self._closed))
+
+    def _closed(self, conn: _Conn) -> None:
+        self.conns.discard(conn)
+        if self.on_lost is not None and not self.closing:
+            self.on_lost(conn)
 
     def send(self, conn: object, header: bytes, body: Data) -> None:
         if not self.closing and isinstance(conn, _Conn):

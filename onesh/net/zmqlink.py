@@ -166,6 +166,7 @@ class ZmqListener:
         """Bind `bind`; or, `connect`, dial it (a turned-round pipe: `bind`
         is then the writer's endpoint, and ours is empty)."""
         self.on_message = on_message
+        self.on_lost: Callable[[object], None] | None = None  # (never called: zmq hides its connections)
         sock = _socket(creds, zmq.ROUTER, BODY_MAX)
         if bind.startswith("tcp://["):
             sock.setsockopt(zmq.IPV6, 1)

@@ -119,7 +119,7 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
         # Exactly once across a restart elsewhere: checkpoints go out
         # with our frames, and our input is acknowledged only as far as
         # our output from it is delivered downstream.
-        held = stdin.end.proto
+        held = stdin.end
         stdin.marks = stdout
         stdout.end.on_ack = lambda ack: held.commit(ack.mark.inp)
     if stdout is not None:

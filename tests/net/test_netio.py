@@ -185,6 +185,63 @@ def test_sigint_in_a_blocked_writer_is_keyboard_interrupt_after_its_bookkeeping(
     asyncio.run(body())
 
 
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_stage_holding_its_acks_passes_every_byte_and_lets_go_of_all_at_its_end(
+        keys: ClusterKeys, transport: str) -> None:
+    """A stage that can be restarted elsewhere (runtime/agentpipes.py)
+    acknowledges its input only as its output is delivered; its output
+    carries checkpoints.  Every byte passes, the last ack downstream
+    carries the checkpoint of the whole stream, and at its end it
+    acknowledges all it held: its writer ends at once, not after giving
+    up on a silent reader (GIVE_UP_AFTER, 10 s)."""
+    data = os.urandom(8 * 1024 * 1024 + 777)
+    report_r, report_w = os.pipe()
+
+    async def body() -> None:
+        rx = PipeReceiver(None, keys, "j/6/in", bind=_bind(transport))
+        out_ep = await rx.start()
+
+        def stage() -> int:
+            from onesh.net.netio import PipeIo
+
+            pio = PipeIo(Credentials(keys))
+            inp = pio.receiver("j/5/in", _bind(transport), hold=True)
+            os.write(report_w, inp.endpoint.encode() + b"\n")
+            out = pio.sender("j/6/in", out_ep)
+            inp.marks = out
+            out.end.on_ack = lambda ack: inp.end.commit(ack.mark.inp)
+            while chunk := inp.read_view():
+                out.write(chunk)
+                out.flush()
+            ok = out.finish(10)
+            inp.close()
+            return 0 if ok else 3
+
+        pid = _child(stage)
+        lines = _lines(report_r)
+        tx = PipeSender(None, keys, "j/5/in", await lines.__anext__())
+        await tx.start()
+
+        async def feed() -> None:
+            view = memoryview(data)
+            for k in range(0, len(data), 100_000):
+                await tx.write(view[k:k + 100_000])
+            await tx.close(timeout=8)  # (it would give up on a silent reader after 10)
+
+        feeding = asyncio.ensure_future(feed())
+        got = bytearray()
+        while chunk := await asyncio.wait_for(rx.read(), 10):
+            got += chunk
+        await feeding
+        assert tx.proto.done and not tx.gone
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        assert rx.proto.mark.inp == len(data) or rx.proto.mark.out <= len(data)
+        assert await _exit_status(pid) == 0
+        await rx.close()
+
+    asyncio.run(body())
+
+
 async def _lines(fd: int):  # type: ignore[no-untyped-def]
     buf = b""
     while True:

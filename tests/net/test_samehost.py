@@ -4,6 +4,7 @@ private directory it lives in is checked."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import stat
@@ -77,6 +78,30 @@ def test_a_runtime_sweeps_only_dead_sockets(tmpdir_: Path) -> None:
         assert sorted(os.listdir(d)) == ["plive"]
     finally:
         live.close()
+
+
+def test_the_sweep_does_not_wait_on_a_receiver_that_accepts_nothing(tmpdir_: Path) -> None:
+    """A live receiver that is frozen (or busy) with a full accept queue
+    is left alone, at once: it once held a runtime's start for ever."""
+    d = samehost.ipc_dir()
+    assert d is not None
+    frozen = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    frozen.bind(os.path.join(d, "pfrozen"))
+    frozen.listen(1)
+    queued = []
+    for _ in range(4):  # (more than its backlog: a blocking connect would wait)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        c.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            c.connect(os.path.join(d, "pfrozen"))
+        queued.append(c)
+    try:
+        assert samehost.sweep_stale() == 0
+        assert os.listdir(d) == ["pfrozen"]
+    finally:
+        for c in queued:
+            c.close()
+        frozen.close()
 
 
 def test_a_peer_sending_garbage_or_oversized_packets_is_dropped(tmpdir_: Path) -> None:

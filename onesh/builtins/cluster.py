@@ -1,5 +1,5 @@
-"""Cluster builtins: nodes, uptime, plan, ps --cluster, sessions, and
-`kill` of a cluster job by its id."""
+"""Cluster builtins: nodes, uptime, plan, ps --cluster, sessions, migrate,
+and `kill` of a cluster job by its id."""
 
 from __future__ import annotations
 
@@ -167,7 +167,8 @@ def ps(argv: list[str], io: IO) -> int:
             continue
         state = r["state"] if r.get("statuses") is None else f"exit:{','.join(map(str, r['statuses']))}"
         pids = ",".join(str(p) for p in r.get("pids", [])) or str(r.get("host_pid"))
-        rows.append([r["job"], str(r["segment"]), str(r.get("runtime")), pids, state, _size(r.get("bytes_in", 0)),
+        where = "<-".join([str(r.get("runtime")), *reversed(r.get("moved_from") or [])])  # (r4<-r2: moved)
+        rows.append([r["job"], str(r["segment"]), where, pids, state, _size(r.get("bytes_in", 0)),
                      _size(r.get("bytes_out", 0)), r.get("owner") or "-", " | ".join(r.get("stages", []))])
     return _print_table(io, rows)
 
@@ -195,6 +196,58 @@ def kill_cluster_job(io: IO, job: str, sig: int) -> int:
         io.error("kill", f"{job}: no such running cluster job")
         return 1
     return 0
+
+
+MIGRATE_WAIT = 10.0  # seconds `migrate` waits to see the segment run on its target
+
+
+def migrate(argv: list[str], io: IO) -> int:
+    """`migrate JOB:SEG RUNTIME`: move a running segment of a cluster job
+    (ids as `ps --cluster` shows them) to another runtime.  The shell
+    running the job moves it (engine/distributed.Job.move); this waits
+    until it runs there."""
+    import re
+
+    args = argv[1:]
+    if len(args) != 2:
+        io.err("migrate: usage: migrate JOB:SEG RUNTIME\n")
+        return 2
+    job, sep, seg = args[0].rpartition(":")
+    target = args[1]
+    if not sep or not seg.isdigit() or not re.match(r"^[A-Za-z0-9_.-]+:\d+:\d+$", job):
+        io.error("migrate", f"{args[0]}: not JOB:SEG (the JOB and SEG columns of `ps --cluster`)")
+        return 2
+    client = cluster_client(io, "migrate")
+    if client is None:
+        return 1
+    try:
+        members = client.status().get("members", {})
+        if target not in members:
+            raise OneshError(f"{target}: no such runtime (see `nodes`)")
+        running = _running_on(client, job, int(seg))
+        if not running:
+            raise OneshError(f"{args[0]}: no such running segment (see `ps --cluster`)")
+        if target in running:
+            raise OneshError(f"{args[0]} already runs on {target}")
+        client.call_endpoint(members[running[0]]["endpoint"], "stage.migrate",
+                             {"job": job, "segment": int(seg), "target": target}, 4.0)
+        deadline = time.monotonic() + MIGRATE_WAIT
+        while time.monotonic() < deadline:
+            if target in _running_on(client, job, int(seg)):
+                return 0
+            time.sleep(0.1)
+        raise OneshError(f"{args[0]} did not show up running on {target} within {MIGRATE_WAIT:g}s "
+                         "(its job may have ended, or its shell said why on its stderr)")
+    except OneshError as e:
+        io.error("migrate", e.message)
+        return 1
+
+
+def _running_on(client: ClusterClient, job: str, seg: int) -> list[str]:
+    """The runtimes where segment `seg` of `job` runs (one, or none)."""
+    rows = agent_call(client, "session", "session.ps", {}, 2.0).get("rows", [])
+    return [str(r["runtime"]) for r in rows
+            if r.get("job") == job and r.get("segment") == seg and r.get("state") == "running"]
 
 
 def _print_table(io: IO, rows: list[list[str]]) -> int:

@@ -86,6 +86,10 @@ BUILTINS: dict[str, BuiltinSpec] = {
            "With --cluster: a live view of the cluster (runtimes' CPU, memory and load; each running "
            "stage's bytes/s and lines/s in and out, and whether it waits on a slower stage; kernel agents "
            "and the Raft leader); q quits; -b prints plain snapshots. Otherwise the system top."),
+        _b("migrate", "cluster", "migrate", "migrate JOB:SEG RUNTIME",
+           "Move a running segment of a cluster job (JOB and SEG as `ps --cluster` shows them) to another "
+           "runtime, exactly once: a segment that is one stateless builtin agent (cat, grep, tr, cut; see "
+           "`help NAME`). ps --cluster then shows where it came from (r3<-r2)."),
         _b("sessions", "cluster", "sessions", "sessions",
            "List the shells using the cluster: user, tty, jobs, what runs (from the session agent)."),
         _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec | host:pid:n ... or kill -l [sigspec]",

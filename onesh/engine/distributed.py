@@ -575,7 +575,6 @@ class Job:
         given up): it was not restartable (a device, state, a program),
         or both its neighbours' runtimes are not alive to replay and ack."""
         from onesh.net.rpc import RpcError
-        from onesh.net.samehost import same_host
 
         gone = [i for i, (rt, _) in enumerate(self.segments) if rt in lost and i not in statuses]
         dead = set(self.watch.lost)
@@ -593,33 +592,76 @@ class Job:
                                        [rt for rt, _ in self.segments])
             if target is None:
                 return False
-            member = snap["members"][target]
-            # (epoch: the pipes' readers ignore the writer it replaces,
-            # should that one not be dead after all: frozen, cut off)
-            spec = dict(self.specs[i], recover="resume", epoch=int(self.specs[i].get("epoch", 0)) + 1)
-            self.specs[i] = spec
-            writer = self.host_keys[i - 1] if i > 0 else self.here
-            spec["stdin"] = dict(spec["stdin"], same_host=same_host(writer, member.get("host_key")))
-            ep = str(member["endpoint"])
-            self.watch.add(target, member)
             try:
-                reply = await self.start_segment(target, ep, spec)
-                new_in = str(reply.get("stdin_endpoint", ""))
-                if i == 0:
-                    self.tx.repipe(new_in)  # (we feed it)
-                else:
-                    await self.sc.call(dict(self.started)[i - 1], "stage.repipe",
-                                       {"job": self.id, "segment": i - 1, "endpoint": new_in}, 2.0)
+                await self.restart(i, target, snap["members"][target], statuses)
             except (planner.PlanError, RpcError) as e:
                 self.interp.write_err(f"onesh: could not restart {self.label(i)} elsewhere: {e}\n")
                 return False
-            self.segments[i] = (target, idx)
-            self.started = [(j, ep if j == i else e) for j, e in self.started]
-            self.moves.append((i, old, target))
             self.interp.write_err(f"onesh: runtime {old} is gone ({self.watch.lost[old]}); "
                                   f"{self.label(i)} goes on on {target}\n")
-            self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
         return True
+
+    async def restart(self, i: int, target: str, member: dict[str, Any], statuses: dict[int, list[int]]) -> None:
+        """Start segment i's successor on `target` (its predecessor is dead
+        or killed): it takes over the reader downstream where it stands;
+        the writer upstream is re-pointed at it and replays."""
+        from onesh.net.samehost import same_host
+
+        old, idx = self.segments[i]
+        # (epoch: the pipes' readers ignore the writer it replaces, should
+        # that one not be dead after all: frozen, cut off)
+        spec = dict(self.specs[i], recover="resume", epoch=int(self.specs[i].get("epoch", 0)) + 1,
+                    moved_from=[*self.specs[i].get("moved_from", []), old])
+        writer = self.host_keys[i - 1] if i > 0 else self.here
+        spec["stdin"] = dict(spec["stdin"], same_host=same_host(writer, member.get("host_key")))
+        self.specs[i] = spec
+        ep = str(member["endpoint"])
+        self.watch.add(target, member)
+        reply = await self.start_segment(target, ep, spec)
+        new_in = str(reply.get("stdin_endpoint", ""))
+        if i == 0:
+            self.tx.repipe(new_in)  # (we feed it)
+        else:
+            await self.sc.call(dict(self.started)[i - 1], "stage.repipe",
+                               {"job": self.id, "segment": i - 1, "endpoint": new_in}, 2.0)
+        self.segments[i] = (target, idx)
+        self.started = [(j, ep if j == i else e) for j, e in self.started]
+        self.moves.append((i, old, target))
+        self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
+
+    async def move(self, i: int, target: str, statuses: dict[int, list[int]]) -> None:
+        """`migrate`: segment i goes to `target` while it runs.  It is
+        killed (at any point: what it held is still upstream, what it sent
+        is downstream) and restarted there as after its runtime's death;
+        the pause is a stage start and a repipe."""
+        from onesh.net.rpc import RpcError
+
+        loop = asyncio.get_running_loop()
+        old = self.segments[i][0]
+        try:
+            snap = await self.sc.status()
+            member = snap["members"].get(target)
+            if member is None or not member.get("alive") or target in self.watch.lost \
+                    or member.get("reachable", True) is False:
+                raise planner.PlanError(f"runtime {target} is not a live member that the cluster can reach")
+        except planner.PlanError as e:
+            self.interp.write_err(f"onesh: migrate {self.label(i)} to {target}: {e.message}; it stays on {old}\n")
+            self.waits[i] = loop.create_task(self.wait_segment(i, dict(self.started)[i], statuses))
+            return
+        with contextlib.suppress(RpcError):
+            await self.sc.call(dict(self.started)[i], "stage.signal",
+                               {"job": self.id, "sig": int(signal.SIGKILL), "segment": i}, 2.0)
+        try:
+            await self.restart(i, target, member, statuses)
+        except (planner.PlanError, RpcError) as e:
+            # (it is dead already: the job cannot go on without it)
+            self.interp.write_err(f"onesh: migrate {self.label(i)} to {target} failed: {e}; "
+                                  "its stages are lost\n")
+            statuses[i] = [LOST_STATUS] * len(self.segments[i][1])
+            self.killed.add(i)
+            await self.signal_all(signal.SIGTERM)
+            return
+        self.interp.write_err(f"onesh: {self.label(i)} moved from {old} to {target} (migrate)\n")
 
     def suspect(self, i: int) -> None:
         """Segment i's stage host went silent: is its runtime gone?"""
@@ -687,6 +729,9 @@ class Job:
                 elif not await self.watch.confirm(rt, "it stopped answering"):
                     await asyncio.sleep(0.1)
                 continue
+            if reply.get("move") and not reply.get("done"):
+                await self.move(i, str(reply["move"]), statuses)  # (`migrate`; a new wait follows it)
+                return
             if reply.get("done"):
                 statuses[i] = [int(s) for s in reply.get("statuses", [])]
                 if i in self.recoverable and any(s >= 128 for s in statuses[i]) and i - 1 not in statuses:

@@ -9,6 +9,8 @@ delays this runtime's heartbeats or control requests.
     stage.start   spec → {stdin_endpoint, pid}: start a segment
     stage.wait    {job, segment, timeout} → {done, statuses}: long poll
     stage.signal  {job, sig, segment?}: signal every segment of a job here (or one)
+    stage.migrate {job, segment, target}: move a running segment (its shell
+                  hears of it in stage.wait, which then answers {move})
     stage.repipe  {job, segment, endpoint | gone}: its output's reader was
                   restarted elsewhere (recovery): go on writing to it there;
                   or it was killed: the pipe ends (EPIPE)
@@ -72,6 +74,10 @@ class Segment:
     io: dict[str, Any] = field(default_factory=dict)  # the stage host's last report (lines, blocked)
     finished_at: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    recoverable: bool = False  # one stateless agent owning its pipes: it can go on elsewhere
+    moved_from: list[str] = field(default_factory=list)  # the runtimes it ran on before (recovery, migrate)
+    move_to: str = ""  # `migrate` asked it to go there: its shell's next stage.wait hears of it
+    moving: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class StageService:
@@ -90,6 +96,8 @@ class StageService:
             return self.signal(body)
         if op == "repipe":
             return await self.repipe(body)
+        if op == "migrate":
+            return self.migrate(body)
         if op == "list":
             return {"runtime": self.runtime.cfg.name, "rows": self.rows()}
         if op == "which":
@@ -107,8 +115,16 @@ class StageService:
         stages = spec.get("stages")
         if not isinstance(job, str) or not isinstance(index, int) or not isinstance(stages, list) or not stages:
             raise HandlerError("stage.start: job (str), segment (int) and stages (list) are required")
-        if (job, index) in self.segments:
-            raise HandlerError(f"stage.start: segment {job}#{index} already exists")
+        old = self.segments.get((job, index))
+        if old is not None:
+            if spec.get("recover") != "resume":
+                raise HandlerError(f"stage.start: segment {job}#{index} already exists")
+            # A segment moving back here (migrate, recovery): its earlier
+            # run was killed; make sure it is gone before its successor starts.
+            if old.statuses is None:
+                kill_segment(old)
+                with contextlib.suppress(TimeoutError):
+                    await within(old.done.wait(), 2.0)
         cfg = self.runtime.cfg
         env = dict(os.environ)
         env.update({
@@ -154,8 +170,11 @@ class StageService:
         stdin_spec = spec.get("stdin")
         dialled = stdin_spec.get("connect", "") if isinstance(stdin_spec, dict) else ""
         stdin_ep = str(hello.get("stdin_endpoint", "") or dialled)
+        moved = spec.get("moved_from")
         seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])),
-                      stdin_transport=stdin_ep.split("://", 1)[0] if "://" in stdin_ep else "")
+                      stdin_transport=stdin_ep.split("://", 1)[0] if "://" in stdin_ep else "",
+                      recoverable=bool(hello.get("recoverable")),
+                      moved_from=[str(m) for m in moved] if isinstance(moved, list) else [])
         self.segments[(job, index)] = seg
         task = asyncio.create_task(self.follow(seg))
         self.tasks.add(task)
@@ -226,11 +245,40 @@ class StageService:
                                f"on {self.runtime.cfg.name}")
         timeout = min(float(body.get("timeout", 1.0)), 5.0)
         seg.polled = time.monotonic()
-        with contextlib.suppress(TimeoutError):
-            await within(seg.done.wait(), timeout)
+        if not seg.move_to:
+            done, moving = asyncio.ensure_future(seg.done.wait()), asyncio.ensure_future(seg.moving.wait())
+            await asyncio.wait({done, moving}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+            for t in (done, moving):
+                t.cancel()
+            await asyncio.gather(done, moving, return_exceptions=True)
         seg.polled = time.monotonic()
-        return {"done": seg.statuses is not None, "statuses": seg.statuses or [],
-                "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}
+        out = {"done": seg.statuses is not None, "statuses": seg.statuses or [],
+               "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}
+        if seg.move_to and seg.statuses is None:
+            out["move"] = seg.move_to  # (its shell moves it: Job.move)
+            seg.move_to = ""
+            seg.moving.clear()
+        return out
+
+    def migrate(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`migrate JOB:SEG RUNTIME`: the shell running the job hears of it
+        in its next stage.wait (at once: that call is waiting) and moves
+        the segment (Job.move), as it restarts one whose runtime died."""
+        seg = self.segments.get((str(body.get("job")), int(body.get("segment", -1))))
+        target = body.get("target")
+        if seg is None or seg.statuses is not None:
+            raise HandlerError(f"no running segment {body.get('job')}:{body.get('segment')} "
+                               f"on {self.runtime.cfg.name}")
+        if not isinstance(target, str) or not target:
+            raise HandlerError("stage.migrate: target (a runtime) is required")
+        if target == self.runtime.cfg.name:
+            raise HandlerError(f"{' | '.join(seg.labels).strip()} already runs on {target}")
+        if not seg.recoverable:
+            raise HandlerError(f"{' | '.join(seg.labels).strip()} cannot move: only a segment that is one stateless "
+                               "builtin agent between network pipes can (`help NAME` says which)")
+        seg.move_to = target
+        seg.moving.set()
+        return {"asked": True}
 
     async def repipe(self, body: dict[str, Any]) -> dict[str, Any]:
         """The reader of a segment's output was restarted elsewhere (its
@@ -292,7 +340,7 @@ class StageService:
             out.append({"job": job, "segment": index, "stages": seg.labels, "pids": seg.pids,
                         "host_pid": seg.proc.pid, "state": state, "statuses": seg.statuses,
                         "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out, "relinks": seg.relinks,
-                        "stdin_transport": seg.stdin_transport,
+                        "stdin_transport": seg.stdin_transport, "moved_from": seg.moved_from,
                         "lines_in": seg.io.get("lines_in"), "lines_out": seg.io.get("lines_out"),
                         "blocked": bool(seg.io.get("blocked")) and seg.statuses is None,
                         "started": seg.started})

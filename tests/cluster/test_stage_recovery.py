@@ -152,3 +152,74 @@ def test_the_first_stage_fed_by_the_shell_goes_on_elsewhere(cluster: Cluster, re
     assert job.returncode == 0, err
     assert "cat @r2 goes on on" in err, err
     assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(N)).hexdigest()
+
+
+def shell(cluster: Cluster, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
+                          cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def running_job(cluster: Cluster, runtime: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = cluster.call(cluster.info.runtimes[runtime].listen, "stage.list")["rows"]
+        jobs = [r["job"] for r in rows if r["state"] == "running"]
+        if jobs:
+            return str(jobs[0])
+        time.sleep(0.1)
+    raise AssertionError(f"no job running on {runtime}")
+
+
+def test_migrate_moves_a_running_stage_five_times_and_the_output_is_exact(cluster: Cluster,
+                                                                          tmp_path: Path) -> None:
+    """Read slowly, so the job runs while `migrate`, from other shells,
+    moves its middle stage back and forth."""
+    job = start_job(cluster, f"seq 1 {N} @r1 | cat @r2 | cat @r3", tmp_path)
+    out = bytearray()
+    assert job.stdout is not None
+    fd = job.stdout.fileno()
+
+    def read_some(n: int) -> None:
+        while n > 0 and (chunk := os.read(fd, min(n, 65536))):
+            out.extend(chunk)
+            n -= len(chunk)
+
+    moves = []
+    try:
+        job_id = running_job(cluster, "r2")
+        read_some(256 * 1024)
+        for target in ("r4", "r2", "r4", "r2", "r4"):
+            r = shell(cluster, f"migrate {job_id}:1 {target}", tmp_path)
+            assert r.returncode == 0, r.stderr
+            moves.append(target)
+            read_some(512 * 1024)  # (data flows through the moved stage before the next move)
+        ps = shell(cluster, "ps --cluster", tmp_path).stdout
+        rest, err = finish(job)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    out += rest
+    print(f"\n{len(out)} bytes out; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert err.count("moved from") == 5, err
+    assert "r4<-r2<-r4<-r2<-r4<-r2" in ps, ps
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(N)).hexdigest()
+
+
+def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_path: Path) -> None:
+    job = start_job(cluster, "seq 1 100000000 @r1 | wc -l @r2", tmp_path)
+    try:
+        job_id = running_job(cluster, "r2")
+        r = shell(cluster, f"migrate {job_id}:1 r3", tmp_path)
+        assert r.returncode == 1 and "wc -l @r2 cannot move" in r.stderr, r.stderr
+        r = shell(cluster, f"migrate {job_id}:1 r9", tmp_path)
+        assert r.returncode == 1 and "r9: no such runtime" in r.stderr, r.stderr
+        r = shell(cluster, f"migrate {job_id}:7 r3", tmp_path)
+        assert r.returncode == 1 and "no such running segment" in r.stderr, r.stderr
+        r = shell(cluster, "migrate nonsense r3", tmp_path)
+        assert r.returncode == 2 and "not JOB:SEG" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    finally:
+        os.killpg(job.pid, signal.SIGINT)
+        finish(job)

@@ -637,15 +637,22 @@ class Job:
         from onesh.net.rpc import RpcError
 
         loop = asyncio.get_running_loop()
-        old = self.segments[i][0]
+        old, idx = self.segments[i]
+        leaving = target == "*"  # (its runtime is leaving: anywhere else)
         try:
             snap = await self.sc.status()
+            if leaving:
+                target = successor_runtime(snap, {*self.watch.lost, old}, [self.plan.stages[k] for k in idx],
+                                           [rt for rt, _ in self.segments]) or ""
+                if not target:
+                    raise planner.PlanError("no other runtime can take it")
             member = snap["members"].get(target)
             if member is None or not member.get("alive") or target in self.watch.lost \
                     or member.get("reachable", True) is False:
                 raise planner.PlanError(f"runtime {target} is not a live member that the cluster can reach")
         except planner.PlanError as e:
-            self.interp.write_err(f"onesh: migrate {self.label(i)} to {target}: {e.message}; it stays on {old}\n")
+            what = f"runtime {old} is leaving" if leaving else f"migrate {self.label(i)} to {target}"
+            self.interp.write_err(f"onesh: {what}: {e.message}; it stays on {old}\n")
             self.waits[i] = loop.create_task(self.wait_segment(i, dict(self.started)[i], statuses))
             return
         with contextlib.suppress(RpcError):
@@ -661,7 +668,8 @@ class Job:
             self.killed.add(i)
             await self.signal_all(signal.SIGTERM)
             return
-        self.interp.write_err(f"onesh: {self.label(i)} moved from {old} to {target} (migrate)\n")
+        why = f"runtime {old} is leaving" if leaving else "migrate"
+        self.interp.write_err(f"onesh: {self.label(i)} moved from {old} to {target} ({why})\n")
 
     def suspect(self, i: int) -> None:
         """Segment i's stage host went silent: is its runtime gone?"""

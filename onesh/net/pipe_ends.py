@@ -292,6 +292,10 @@ class SenderEnd:
         ack, gone = msg
         assert self.loop is not None
         self._last_ack = self._last_heard = self.loop.time()
+        if gone:
+            # (first: a reader that replaced us by a successor says so
+            # with an ack of frames we never sent)
+            self.gone = True
         if self._adopt:
             # Go on after the last frame the reader has; a stage restarted
             # elsewhere makes again what came after its checkpoint: the
@@ -304,9 +308,9 @@ class SenderEnd:
             self.proto.on_ack(ack)
         except PipeError as e:
             log.warning("pipe %s: %s", self.pipe_id, e)
+            if gone:
+                self._notify()
             return
-        if gone:
-            self.gone = True
         if self.on_ack is not None:
             self.on_ack(ack)
         if self._want_flush:

@@ -281,14 +281,14 @@ class AgentReports:
         while self.fd >= 0:
             self._readable()
 
-    async def end_output(self, ctx: Any, keys: Any, pipe_id: str, endpoint: str) -> None:
+    async def end_output(self, ctx: Any, keys: Any, pipe_id: str, endpoint: str, epoch: int = 0) -> None:
         """The agent died (killed) without ending its output pipe: end it
         where the reader stands, as a killed writer's OS pipe ends, so the
         next stage sees the end of its input instead of waiting for ever."""
         from onesh.net.pipe_protocol import PipeError
         from onesh.net.pipes import PipeSender
 
-        tx = PipeSender(ctx, keys, pipe_id, endpoint, adopt=True)
+        tx = PipeSender(ctx, keys, pipe_id, endpoint, adopt=True, epoch=epoch)  # (the agent's epoch: it writes for it)
         await tx.start()
         with contextlib.suppress(PipeError, TimeoutError, OSError):
             await tx.close(timeout=END_FOR_AGENT)

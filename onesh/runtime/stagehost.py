@@ -239,7 +239,8 @@ class StageHost:
                 self.bytes_out, relinks = wiring.agent_out.io["bytes_out"], wiring.agent_out.relinks
                 if not wiring.agent_out.finished:
                     await wiring.agent_out.end_output(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                                      str(stdout_spec.get("endpoint")))
+                                                      str(stdout_spec.get("endpoint")),
+                                                      epoch=int(self.spec.get("epoch") or 0))
             _emit({"bytes_in": self.bytes_in, "bytes_out": self.bytes_out, "relinks": relinks})
             _emit({"statuses": statuses})
             return 0

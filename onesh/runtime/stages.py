@@ -53,6 +53,8 @@ FINISHED_KEEP = 120.0  # seconds a finished segment's statuses stay for stage.wa
 LEASE = 5.0
 LEASE_CHECK = 1.0
 EXIT_GRACE = 10.0  # seconds a stage host has to exit once it reported (or closed its stdout)
+DRAIN_WAIT = 5.0  # seconds a leaving runtime gives its shells to move its movable segments away
+ANYWHERE = "*"  # a move's target when this runtime is leaving: wherever the shell finds room
 
 
 @dataclass
@@ -347,6 +349,16 @@ class StageService:
         return out
 
     async def stop_all(self) -> None:
+        """This runtime is leaving (SIGTERM): the segments that can go on
+        elsewhere are handed to their shells to move (stage.wait answers
+        {move: ""}, anywhere), for up to DRAIN_WAIT; the rest end."""
+        movable = [s for s in self.segments.values() if s.statuses is None and s.recoverable and not s.stopped]
+        for seg in movable:
+            seg.move_to = ANYWHERE
+            seg.moving.set()
+        if movable:
+            with contextlib.suppress(TimeoutError):
+                await within(asyncio.gather(*(s.done.wait() for s in movable)), DRAIN_WAIT)
         for seg in self.segments.values():
             if seg.statuses is None:
                 with contextlib.suppress(ProcessLookupError):

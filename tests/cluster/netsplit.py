@@ -69,9 +69,10 @@ def second_host() -> Iterator[Host]:
         yield Host(net.ns, net.veth, net.host_addr, net.addr, nft)
 
 
-def split_cluster(directory: str, host: Host) -> ClusterInfo:
-    """Start 3 voters: r1 and r2 on this side, r3 in the namespace (not
-    waited for: the caller waits until they formed)."""
+def split_cluster(directory: str, host: Host, members: int = 0) -> ClusterInfo:
+    """Start 3 voters: r1 and r2 on this side, r3 in the namespace, and
+    `members` more runtimes on this side, r4, r5, ... (not waited for: the
+    caller waits until they formed)."""
     from onesh.net.keys import create_secret
 
     os.makedirs(directory, mode=0o700)
@@ -83,6 +84,9 @@ def split_cluster(directory: str, host: Host) -> ClusterInfo:
         rpc, raft = free_ports(2, host.host_addr) if addr == host.host_addr else free_ports(2, "127.0.0.1")
         info.runtimes[name] = RuntimeSpec(name, f"tcp://{addr}:{rpc}", f"{addr}:{raft}")
     info.boot = [r.listen for r in info.runtimes.values()]
+    for k in range(members):
+        (rpc,) = free_ports(1, host.host_addr)
+        info.runtimes[f"r{4 + k}"] = RuntimeSpec(f"r{4 + k}", f"tcp://{host.host_addr}:{rpc}")
     for name in info.runtimes:
         rdir = os.path.join(directory, name)
         os.makedirs(rdir, mode=0o700)

@@ -12,7 +12,9 @@ majority wrote meanwhile."""
 from __future__ import annotations
 
 import contextlib
+import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -35,13 +37,23 @@ DIR = "/netsplit"  # a namespace directory this host has no directory for: files
 
 @pytest.fixture
 def split(tmp_path: Path) -> Iterator[tuple[Host, Cluster]]:
+    yield from _split(tmp_path, 0)
+
+
+@pytest.fixture
+def split_of_five(tmp_path: Path) -> Iterator[tuple[Host, Cluster]]:
+    """r3 in the namespace; r1, r2, r4, r5 on this side."""
+    yield from _split(tmp_path, 2)
+
+
+def _split(tmp_path: Path, members: int) -> Iterator[tuple[Host, Cluster]]:
     with contextlib.ExitStack() as stack:
         try:
             host = stack.enter_context(second_host())
         except NoNamespaces as e:
             pytest.skip(f"cannot make a second host (network namespace, nftables) here: {e}")
         directory = str(tmp_path / "c")
-        info = split_cluster(directory, host)
+        info = split_cluster(directory, host, members)
         # (from the directory: what was recorded; the namespace's own teardown
         # then kills whatever is left in it)
         stack.callback(lambda: stop_cluster(ClusterInfo.load(directory)))
@@ -121,3 +133,65 @@ def test_a_cut_off_runtime_refuses_writes_and_catches_up_after_healing(
     assert (p.returncode, p.stdout, p.stderr) == (0, files["majority"] + "after\nbefore\nmajority\n", ""), p.stderr
     p = onesh_here(cluster, f"cat {DIR}/after", tmp_path)
     assert (p.returncode, p.stdout) == (0, files["after"])
+
+
+def test_a_pipeline_through_a_cut_off_runtime_goes_on_and_its_file_is_complete(
+        split_of_five: tuple[Host, Cluster], tmp_path: Path) -> None:
+    """5 runtimes; r3, cut off for 5 s, runs the middle of a pipeline that
+    writes a namespace file.  The shell (this side) restarts `cat @r3` on
+    a runtime of this side; the file is complete, every line once.  After
+    healing, the stage left running on r3 is stopped (its reader ignores
+    the writer it was replaced by: epoch), and the cluster is whole."""
+    from cluster_helpers import comm, job_processes
+
+    host, cluster = split_of_five
+    info = cluster.info
+    n = 2_000_000
+    with NamespaceSync(info.boot, info.secret) as ns:
+        ns.mkdir(DIR)
+    job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", info.directory, "-c",
+                            f"seq 1 {n} @r1 | cat @r3 | cat > {DIR}/lines @r2"],
+                           cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, start_new_session=True)
+    writer = 0
+    try:
+        # Hold the file's writer up: every window of the pipeline fills, so
+        # the cut catches data in flight through r3.
+        deadline = time.monotonic() + 20
+        while not writer:
+            assert time.monotonic() < deadline, "the job never started its writer on r2"
+            writer = next((p for p in job_processes(info.pids["r2"]) if comm(p) == "cat"), 0)
+            time.sleep(0.05)
+        os.kill(writer, signal.SIGSTOP)
+        r3 = info.runtimes["r3"].listen
+        deadline = time.monotonic() + 20
+        while not any(r["state"] == "running" and r["bytes_in"]
+                      for r in cluster.call(r3, "stage.list")["rows"]):
+            assert time.monotonic() < deadline, "nothing went through r3"
+            time.sleep(0.1)
+        host.cut()
+        cut_at = time.monotonic()
+        os.kill(writer, signal.SIGCONT)
+        time.sleep(max(0.0, CUT_FOR - (time.monotonic() - cut_at)))
+        host.heal()
+        _, err = job.communicate(timeout=120)
+    finally:
+        if writer:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(writer, signal.SIGCONT)
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    print(f"\njob status {job.returncode}; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert "runtime r3 is gone" in err and "cat @r3 goes on on r" in err, err
+    p = onesh_here(cluster, f"wc -l < {DIR}/lines && tail -n 1 {DIR}/lines", tmp_path)
+    assert (p.returncode, p.stdout.split()) == (0, [str(n), str(n)]), p.stderr
+    p = onesh_here(cluster, f"cat {DIR}/lines", tmp_path)
+    assert p.stdout == "".join(f"{i}\n" for i in range(1, n + 1))
+    cluster.wait_for(lambda s: formed(s, info), timeout=30)
+    # The stage left on r3 stops: its writer ignores it, no shell asks about it.
+    deadline = time.monotonic() + 15
+    while any(r["state"] == "running" for r in cluster.call(info.runtimes["r3"].listen, "stage.list")["rows"]):
+        assert time.monotonic() < deadline, "the stage cut off on r3 never stopped"
+        time.sleep(0.2)

@@ -223,3 +223,25 @@ def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_
     finally:
         os.killpg(job.pid, signal.SIGINT)
         finish(job)
+
+
+def test_a_leaving_runtime_hands_its_stage_over_before_it_goes(cluster: Cluster, revive: None,
+                                                               tmp_path: Path) -> None:
+    """SIGTERM (a device shut down in order): its movable stage is moved
+    away by its shell before the runtime exits, not lost with it."""
+    job = start_job(cluster, f"seq 1 {N} @r1 | cat @r2 | cat @r3", tmp_path)
+    try:
+        moved_through(cluster, "r2")
+        pid = cluster.info.pids["r2"]
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        out, err = finish(job)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    print(f"\n{len(out)} bytes out; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert "cat @r2 moved from r2 to r" in err and "(runtime r2 is leaving)" in err, err
+    assert "is gone" not in err, err
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(N)).hexdigest()

@@ -24,6 +24,11 @@ _STATELESS: dict[str, frozenset[str]] = {
     "tr": frozenset({"-c", "-C", "-d", "-t"}),
     "cut": frozenset({"-b", "-c", "-f", "-d", "-s", "-n", "--complement", "--output-delimiter"}),
 }
+# tool → its options: it keeps state, which goes into checkpoints stored
+# in the namespace (k=2); its successor starts from the last one.
+_CHECKPOINTED: dict[str, frozenset[str]] = {
+    "wc": frozenset({"-c", "-l", "-m", "-w", "-L"}),
+}
 
 _GOES_ON = "it goes on on another runtime, exactly once (no line lost or repeated)"
 GUARANTEES = {
@@ -33,7 +38,8 @@ GUARANTEES = {
     "cut": f"{_GOES_ON}; not with FILE operands",
     "head": "its job ends, naming the runtime (it counts lines: not restarted yet)",
     "tail": "its job ends, naming the runtime (it keeps lines: not restarted yet)",
-    "wc": "its job ends, naming the runtime (it counts: not restarted yet)",
+    "wc": f"{_GOES_ON}: it starts from its last checkpoint, stored on 2 runtimes; "
+          "not with FILE operands",
     "sort": "its job ends, naming the runtime (it holds its input: not restarted yet)",
     "uniq": "its job ends, naming the runtime (it compares lines: not restarted yet)",
     "tee": "its job ends, naming the runtime (it writes files: not restarted yet)",
@@ -42,7 +48,16 @@ GUARANTEES = {
 
 def restartable(argv: list[str]) -> bool:
     """Is `argv` a stateless filter of its standard input?"""
-    if not argv or argv[0] not in _STATELESS:
+    return _reads_stdin_with(argv, _STATELESS)
+
+
+def checkpointed(argv: list[str]) -> bool:
+    """Is `argv` a tool of its standard input whose state checkpoints hold?"""
+    return _reads_stdin_with(argv, _CHECKPOINTED)
+
+
+def _reads_stdin_with(argv: list[str], table: dict[str, frozenset[str]]) -> bool:
+    if not argv or argv[0] not in table:
         return False
     import importlib
 
@@ -54,7 +69,7 @@ def restartable(argv: list[str]) -> bool:
     except Usage:
         return False
     named = canon(opts, tool.LONG)
-    if any(o not in _STATELESS[name] for o, _ in named):
+    if any(o not in table[name] for o, _ in named):
         return False
     if name == "grep" and not any(o == "-e" for o, _ in named):
         operands = operands[1:]  # (the pattern)

@@ -45,14 +45,28 @@ class Counter:
             self.maxlen = max(self.maxlen, _width(self.partial))
             self.partial = b""
 
+    # A checkpoint of a wc restarted elsewhere (runtime/agentpipes.py):
+    # its counts so far, as JSON.
+    def snapshot(self) -> dict[str, Any]:
+        return {"lines": self.lines, "words": self.words, "bytes": self.nbytes, "maxlen": self.maxlen,
+                "in_word": self.in_word, "partial": self.partial.decode("latin-1")}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.lines, self.words = int(state["lines"]), int(state["words"])
+        self.nbytes, self.maxlen = int(state["bytes"]), int(state["maxlen"])
+        self.in_word, self.partial = bool(state["in_word"]), str(state["partial"]).encode("latin-1")
+
 
 def _width(seg: bytes) -> int:
     seg = seg.translate(None, _INVISIBLE.replace(b"\t", b""))
     return len(seg.expandtabs(8)) if b"\t" in seg else len(seg)
 
 
+SHORT = "clmwL"
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "clmwL", [k[2:] for k in LONG])
+    opts, files = parse(argv, SHORT, [k[2:] for k in LONG])
     sel = {o[1] for o, _ in canon(opts, LONG)} or {"l", "w", "c"}
     order = [k for k in "lwmcL" if k in sel]
     names = files or ["-"]
@@ -96,6 +110,9 @@ def run(argv: list[str], io: Io) -> int:
             if sel <= {"c"} and size is not None and _at_start(f):
                 c.nbytes = size
             else:
+                track = getattr(f, "track", None)  # (a network pipe: checkpoints of our counts)
+                if track is not None:
+                    track(c)
                 while data := read_block(f):
                     c.feed(data)
                 c.finish()

@@ -381,9 +381,11 @@ class Job:
                         "env": env, "stages": [plan.stages[k].wire(ship=not same_host(here, keys[i])) for k in idx],
                         "stdin": stdin, "stdout": stdout,
                         "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
+                kind = restartable([plan.stages[k] for k in idx])
                 if (i > 0 or stdin_fd is not None) and not dialled[i] and (i == n - 1 or not dialled[i + 1]) and \
-                        "endpoint" in stdout and restartable([plan.stages[k] for k in idx]):
+                        "endpoint" in stdout and kind:
                     spec["recover"] = "hold"
+                    spec["stateful"] = kind == "stateful"
                 ep = endpoint_of(self.snap, rt)
                 reply = await self.start_segment(rt, ep, spec)
                 self.specs[i] = spec
@@ -451,6 +453,8 @@ class Job:
         flat = [s for i in range(len(self.segments))
                 for s in statuses.get(i, [LOST_STATUS] * len(self.segments[i][1]))]
         await self.tell_session("session.job_end", {"job": self.id, "statuses": flat})
+        if any(spec.get("stateful") for spec in self.specs.values()):
+            await self.drop_checkpoints()
         self.interp.state.pipestatus = flat
         if self.interp.interactive and self.interrupted and flat and flat[-1] == 128 + signal.SIGINT:
             self.interp.write_err("\n")
@@ -593,15 +597,15 @@ class Job:
             if target is None:
                 return False
             try:
-                await self.restart(i, target, snap["members"][target], statuses)
+                where = await self.restart(i, target, snap["members"][target], statuses)
             except (planner.PlanError, RpcError) as e:
                 self.interp.write_err(f"onesh: could not restart {self.label(i)} elsewhere: {e}\n")
                 return False
             self.interp.write_err(f"onesh: runtime {old} is gone ({self.watch.lost[old]}); "
-                                  f"{self.label(i)} goes on on {target}\n")
+                                  f"{self.label(i)} goes on on {target}{where}\n")
         return True
 
-    async def restart(self, i: int, target: str, member: dict[str, Any], statuses: dict[int, list[int]]) -> None:
+    async def restart(self, i: int, target: str, member: dict[str, Any], statuses: dict[int, list[int]]) -> str:
         """Start segment i's successor on `target` (its predecessor is dead
         or killed): it takes over the reader downstream where it stands;
         the writer upstream is re-pointed at it and replays."""
@@ -628,6 +632,8 @@ class Job:
         self.started = [(j, ep if j == i else e) for j, e in self.started]
         self.moves.append((i, old, target))
         self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
+        at = reply.get("resumed_at")
+        return f" (from byte {at} of its input)" if isinstance(at, int) and at >= 0 else ""
 
     async def move(self, i: int, target: str, statuses: dict[int, list[int]]) -> None:
         """`migrate`: segment i goes to `target` while it runs.  It is
@@ -659,7 +665,7 @@ class Job:
             await self.sc.call(dict(self.started)[i], "stage.signal",
                                {"job": self.id, "sig": int(signal.SIGKILL), "segment": i}, 2.0)
         try:
-            await self.restart(i, target, member, statuses)
+            where = await self.restart(i, target, member, statuses)
         except (planner.PlanError, RpcError) as e:
             # (it is dead already: the job cannot go on without it)
             self.interp.write_err(f"onesh: migrate {self.label(i)} to {target} failed: {e}; "
@@ -669,7 +675,15 @@ class Job:
             await self.signal_all(signal.SIGTERM)
             return
         why = f"runtime {old} is leaving" if leaving else "migrate"
-        self.interp.write_err(f"onesh: {self.label(i)} moved from {old} to {target} ({why})\n")
+        self.interp.write_err(f"onesh: {self.label(i)} moved from {old} to {target}{where} ({why})\n")
+
+    async def drop_checkpoints(self) -> None:
+        """The job is over: its stateful stages' checkpoints go (best effort)."""
+        from onesh.runtime.stagehost import CHECKPOINTS
+
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sc.ns().rm(f"{CHECKPOINTS}/{self.id.replace(':', '_').replace('/', '_')}",
+                                                   recursive=True), 3.0)
 
     def suspect(self, i: int) -> None:
         """Segment i's stage host went silent: is its runtime gone?"""
@@ -783,17 +797,20 @@ class Job:
         await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started) if ep not in lost))
 
 
-def restartable(stages: list[planner.PlannedStage]) -> bool:
+def restartable(stages: list[planner.PlannedStage]) -> str:
     """Can this segment be restarted elsewhere mid-stream, exactly once?
-    One stateless builtin agent that reads its input pipe and nothing
-    else (coreutils.restart)."""
+    "stateless": one stateless builtin agent that reads its input pipe and
+    nothing else; "stateful": one whose state is checkpointed (wc);
+    "" otherwise (coreutils.restart)."""
+    from onesh.coreutils.restart import checkpointed
     from onesh.coreutils.restart import restartable as tool_restartable
 
     if len(stages) != 1:
-        return False
+        return ""
     st = stages[0]
-    return (st.mode == "agent" and not st.stderr_to_stdout and not st.needs.devices and not st.needs.files
-            and tool_restartable(st.argv))
+    if st.mode != "agent" or st.stderr_to_stdout or st.needs.devices or st.needs.files:
+        return ""
+    return "stateless" if tool_restartable(st.argv) else "stateful" if checkpointed(st.argv) else ""
 
 
 def successor_runtime(snap: dict[str, Any], dead: set[str], stages: list[planner.PlannedStage],

@@ -27,11 +27,12 @@ from collections.abc import Callable
 from typing import Any
 
 from onesh.net.pipe_ends import PIPE_WINDOW, RESEND_AFTER, ReceiverEnd, SenderEnd
-from onesh.net.pipe_protocol import Data, Mark, PipeError
+from onesh.net.pipe_protocol import MARK_READS, Data, Mark, PipeError
 from onesh.net.pollloop import PollLoop
 from onesh.net.transport import Credentials
 
 CLOSE_FLUSH = 0.5  # seconds a closing end gives the kernel to take its last messages
+STATE_EVERY = 4 << 20  # input bytes between two checkpoints of a tool's state
 
 
 class Terminated(BaseException):
@@ -171,6 +172,20 @@ class NetInput(io.RawIOBase):
         self.marks: NetOutput | None = None  # the output our checkpoints go to
         self.handed = end.proto.skip_to  # the stream's offset after what we handed out
         self._held = 0
+        # A tool with state (wc): every STATE_EVERY bytes, its snapshot at
+        # the offset handed out goes to on_state (the stage host stores it).
+        self.tracked: Any = None
+        self.on_state: Callable[[int, dict[str, Any]], None] | None = None
+        self.restored: dict[str, Any] | None = None  # the state a successor starts from
+        self._last_state = self.handed
+        self._reads = 0
+
+    def track(self, tool_state: Any) -> None:
+        """The tool's state (snapshot(), restore(state)) is checkpointed;
+        a successor's is restored now."""
+        self.tracked = tool_state
+        if self.restored is not None:
+            tool_state.restore(self.restored)
 
     def hold_back(self, n: int) -> None:
         """The next read's checkpoint: the tool still holds the last n
@@ -190,6 +205,13 @@ class NetInput(io.RawIOBase):
         if self.marks is not None:
             self.marks.checkpoint(self.handed - self._held)
             self._held = 0
+        if self.tracked is not None and self.on_state is not None and self.handed > self._last_state:
+            self._reads += 1
+            if self.handed - self._last_state >= STATE_EVERY or self._reads >= MARK_READS:
+                # (by reads too: small frames, a sensor's lines, would fill
+                # what the writer keeps for us, HOLD_MAX frames, first)
+                self._last_state, self._reads = self.handed, 0
+                self.on_state(self.handed, self.tracked.snapshot())
         if not self._rest:
             with self.pio.signals:
                 proto = self.end.proto

@@ -34,6 +34,8 @@ DEFAULT_WINDOW = 16  # frames the receiver buffers: 1 MiB at most
 SMALL_WRITE = 4096  # writes shorter than this are copied, longer ones referenced
 MAX_CHECKPOINTS = 1024  # recorded checkpoints no frame has reached yet
 MARK_EVERY = 4 * 64 * 1024  # input bytes that make no output before an empty frame carries a checkpoint
+HOLD_MAX = 256  # frames a reader holding its acks lets its writer keep for a replay (16 MiB)
+MARK_READS = HOLD_MAX // 4  # checkpoints (reads: small frames, a sensor's lines) before an empty frame carries one
 
 # A frame's payload: bytes, or a read-only view of bytes / of a received
 # zmq message (never of a buffer someone may still change).
@@ -131,6 +133,7 @@ class Sender:
         self._skip = 0  # bytes of what is written that the reader has already
         self._checkpoints: deque[Mark] = deque()  # recorded, no frame made up to them yet
         self._mark = NO_MARK  # the latest checkpoint a frame carried
+        self._reads = 0  # checkpoints since
 
     # ------------------------------------------------------------ writing
     def writable(self) -> int:
@@ -188,17 +191,25 @@ class Sender:
         self._framed_end = self.acked_bytes = offset
         self._skip = skip
 
+    def drop_next(self, n: int) -> None:
+        """Drop the next n bytes written (a successor stage makes again
+        what its reader already has)."""
+        self._skip = n
+
     def checkpoint(self, mark: Mark) -> None:
         """Record that input up to mark.inp made exactly the output up to
         mark.out; the first frame reaching mark.out carries it."""
         cps = self._checkpoints
-        if (mark.out <= self._framed_end and not self._pending_len and mark.inp - self._mark.inp >= MARK_EVERY
+        self._reads += 1
+        if (mark.out <= self._framed_end and not self._pending_len and mark.inp > self._mark.inp
+                and (mark.inp - self._mark.inp >= MARK_EVERY or self._reads >= MARK_READS)
                 and self._can_frame() and not self._closed):
             # Input goes by and makes no output (a grep that matches
             # nothing): an empty frame carries the news, or the writer
             # upstream would keep all that input for a replay.
             cps.clear()
             self._mark = mark
+            self._reads = 0
             self._unacked.append(Frame(self._next_seq, b"", mark=mark))
             self._ends.append(self._framed_end)
             self._next_seq += 1
@@ -274,6 +285,7 @@ class Sender:
         cps = self._checkpoints
         while cps and cps[0].out <= end:
             self._mark = cps.popleft()
+            self._reads = 0
         self._unacked.append(Frame(self._next_seq, data, eof, mark=self._mark))
         self._ends.append(end)
         self._next_seq += 1
@@ -423,7 +435,9 @@ class Receiver:
             if frame.eof:
                 self.eof = True
             if self.hold:
-                self._spans.append((frame.seq, self.offset))
+                # (the end of stream is acknowledged only when the stage
+                # ends, release(): its writer keeps it for a successor)
+                self._spans.append((frame.seq, self.offset if not frame.eof else -1))
             else:
                 self._committed = frame.seq
             self._expected += 1
@@ -431,14 +445,18 @@ class Receiver:
 
     def ack(self) -> Ack:
         got = self._expected - 1
-        return Ack(self._committed, got + self.window - len(self._ready) - self._committed, got, self.offset,
-                   self.mark, self.hold)
+        limit = got + self.window - len(self._ready)
+        if self.hold:
+            # (what the writer keeps for us is bounded: a stage whose
+            # checkpoints lag slows its writer rather than grow its replay)
+            limit = min(limit, self._committed + HOLD_MAX)
+        return Ack(self._committed, max(0, limit - self._committed), got, self.offset, self.mark, self.hold)
 
     def commit(self, upto: int) -> None:
         """What the stream held up to byte `upto` is safe downstream: a
         held ack may now say so."""
         spans = self._spans
-        while spans and spans[0][1] <= upto:
+        while spans and 0 <= spans[0][1] <= upto:
             self._committed = spans.popleft()[0]
 
     def release(self) -> None:

@@ -55,7 +55,8 @@ ADOPT_WAIT = 5.0  # seconds a successor stage waits for its reader to say where 
 
 
 def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec: dict[str, Any],
-           in_bind: str, recover: str = "", epoch: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+           in_bind: str, recover: str = "", epoch: int = 0,
+           stateful: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """The network ends the segment's first and last agents own: `bind`
     (the input pipe's) for the first, `out` and `out_id` (the next
     segment's) for the last; empty where the pumps stay.  `recover`
@@ -73,8 +74,7 @@ def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec
             and stdout_spec.get("kind") == "pipe" and not stdout_spec.get("bind") and out.startswith(OWNED)):
         last.update(out=out, out_id=str(stdout_spec.get("pipe_id")))
     if recover in ("hold", "resume") and len(stages) == 1 and first and last:
-        first["recover"] = recover
-        first["epoch"] = epoch
+        first.update(recover=recover, epoch=epoch, stateful=stateful)
     return first, last
 
 
@@ -90,40 +90,68 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
     from onesh.coreutils.__main__ import main
     from onesh.coreutils.common import Io
     from onesh.net.netio import PipeIo, Terminated
+    from onesh.net.pipe_protocol import Mark
     from onesh.net.transport import Credentials
     from onesh.runtime.stagehost import cluster_keys
 
     pio = PipeIo(Credentials(cluster_keys()))
     stdin = stdout = None
     recover = pipes.get("recover")
+    stateful = bool(pipes.get("stateful"))
+    orders = Orders(pio)
     if recover == "resume":
         # The successor of a stage whose runtime died: where does its
         # reader stand (and what made that)?  Its input goes on from there.
-        stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]), adopt=True, epoch=int(pipes.get("epoch", 1)))
+        stdout = orders.stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]), adopt=True,
+                                            epoch=int(pipes.get("epoch", 1)))
         end = stdout.end
         with pio.signals:
             pio.wait(lambda: end.adopted is not None or end.gone, ADOPT_WAIT)
         if end.adopted is None:
             _report({"error": f"its reader did not answer within {ADOPT_WAIT:g}s"})
             return 1
-        stdout.written = end.adopted.mark.out
-        stdin = pio.receiver(in_id, str(pipes["bind"]), hold=True, skip_to=end.adopted.mark.inp)
-        _report({"endpoint": stdin.endpoint})
+        start = end.adopted.mark
+        restored = None
+        if stateful:
+            # A tool with state goes on from its last stored checkpoint
+            # (the stage host reads it from the namespace), not from the
+            # reader's: what it had counted since is counted again.
+            with pio.signals:
+                pio.wait(lambda: orders.restore is not None, ADOPT_WAIT)
+            ckpt = orders.restore
+            if ckpt is None or int(ckpt["out"]) > end.adopted.offset:
+                _report({"error": "no checkpoint to go on from" if ckpt is None else
+                         "its reader has less of its output than its checkpoint made"})
+                return 1
+            start, restored = Mark(int(ckpt["inp"]), int(ckpt["out"])), ckpt.get("state")
+            end.proto.drop_next(end.adopted.offset - start.out)
+        stdout.written = start.out
+        stdin = pio.receiver(in_id, str(pipes["bind"]), hold=True, skip_to=start.inp)
+        stdin.restored = restored
+        _report({"endpoint": stdin.endpoint, "resumed_at": start.inp})
     else:
         if pipes.get("bind"):
             stdin = pio.receiver(in_id, str(pipes["bind"]), hold=recover == "hold")
             _report({"endpoint": stdin.endpoint})
         if pipes.get("out"):
-            stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
+            stdout = orders.stdout = pio.sender(str(pipes["out_id"]), str(pipes["out"]))
+    orders.stdin = stdin
     if recover and stdin is not None and stdout is not None:
-        # Exactly once across a restart elsewhere: checkpoints go out
-        # with our frames, and our input is acknowledged only as far as
-        # our output from it is delivered downstream.
+        # Exactly once across a restart elsewhere.  A stateless tool: our
+        # frames carry checkpoints, and our input is acknowledged only as
+        # far as our output from it is delivered downstream.  A tool with
+        # state: its state goes to the stage host every STATE_EVERY bytes,
+        # and our input is acknowledged as far as a stored one covers.
         held = stdin.end
-        stdin.marks = stdout
-        stdout.end.on_ack = lambda ack: held.commit(ack.mark.inp)
-    if stdout is not None:
-        _watch_orders(pio, stdout)
+        if stateful:
+            out = stdout
+
+            def store(inp: int, state: dict[str, Any]) -> None:
+                _report({"checkpoint": {"inp": inp, "out": out.written, "state": state}})
+            stdin.on_state = store
+        else:
+            stdin.marks = stdout
+            stdout.end.on_ack = lambda ack: held.commit(ack.mark.inp)
     last = 0.0
 
     def counters() -> dict[str, Any]:
@@ -162,36 +190,49 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
     return status
 
 
-def _watch_orders(pio: Any, stdout: Any) -> None:
+class Orders:
     """The stage host's orders on the report channel (JSON lines): `repipe`,
-    our reader was restarted elsewhere; `gone`, it was killed."""
-    buf = b""
+    our reader was restarted elsewhere; `gone`, it was killed; `stored`, a
+    checkpoint of our state is safe (up to that input offset); `restore`,
+    the checkpoint a successor starts from."""
 
-    def readable() -> None:
-        nonlocal buf
+    def __init__(self, pio: Any) -> None:
+        self.pio = pio
+        self.stdout: Any = None
+        self.stdin: Any = None
+        self.restore: dict[str, Any] | None = None
+        self._buf = b""
+        with contextlib.suppress(OSError, ValueError):
+            pio.loop.add_reader(REPORT_FD, self._readable)
+
+    def _readable(self) -> None:
         try:
-            data = os.read(REPORT_FD, 4096)
+            data = os.read(REPORT_FD, 65536)
         except BlockingIOError:
             return
         except OSError:
             data = b""
         if not data:
-            pio.loop.remove_reader(REPORT_FD)
+            self.pio.loop.remove_reader(REPORT_FD)
             return
-        buf += data
-        *lines, buf = buf.split(b"\n")
+        self._buf += data
+        *lines, self._buf = self._buf.split(b"\n")
         for line in lines:
-            with contextlib.suppress(ValueError):
-                order = json.loads(line)
-                if not isinstance(order, dict) or stdout.closed:
-                    continue
-                if isinstance(order.get("repipe"), str):
-                    stdout.end.repipe(order["repipe"])
-                elif order.get("gone"):
-                    stdout.end.give_up("reader gone")
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                self._take(json.loads(line))
 
-    with contextlib.suppress(OSError, ValueError):
-        pio.loop.add_reader(REPORT_FD, readable)
+    def _take(self, order: Any) -> None:
+        if not isinstance(order, dict):
+            return
+        out, inp = self.stdout, self.stdin
+        if isinstance(order.get("repipe"), str) and out is not None and not out.closed:
+            out.end.repipe(order["repipe"])
+        elif order.get("gone") and out is not None and not out.closed:
+            out.end.give_up("reader gone")
+        elif isinstance(order.get("stored"), int) and inp is not None and not inp.closed:
+            inp.end.commit(order["stored"])
+        elif isinstance(order.get("restore"), dict):
+            self.restore = order["restore"]
 
 
 def _report(msg: dict[str, Any]) -> None:
@@ -213,6 +254,8 @@ class AgentReports:
                                    "blocked": False}  # (of the pipes it owns)
         self.relinks = 0
         self.finished = False  # the agent ended its output pipe itself
+        self.resumed_at = -1  # a successor: the input offset it goes on from
+        self.on_checkpoint: Callable[[dict[str, Any]], None] | None = None  # (its state: the stage host stores it)
         self._buf = b""
         self._started: asyncio.Future[str] | None = None
         self._watching = False
@@ -260,12 +303,16 @@ class AgentReports:
             return
         if isinstance(msg.get("error"), str) and self._started is not None and not self._started.done():
             self._started.set_exception(OSError(msg["error"]))
+        if isinstance(msg.get("resumed_at"), int):
+            self.resumed_at = msg["resumed_at"]
         if isinstance(msg.get("endpoint"), str):
             self.endpoint = msg["endpoint"]
             if self._started is not None and not self._started.done():
                 self._started.set_result(self.endpoint)
         if msg.get("finished") is True:
             self.finished = True
+        if isinstance(msg.get("checkpoint"), dict) and self.on_checkpoint is not None:
+            self.on_checkpoint(msg["checkpoint"])
         io = msg.get("io")
         if isinstance(io, dict):
             self.relinks = int(io.pop("relinks", self.relinks) or 0)

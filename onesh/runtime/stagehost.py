@@ -60,6 +60,8 @@ def _emit(msg: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+CHECKPOINTS = "/.onesh/checkpoints"  # the namespace directory of stateful stages' checkpoints (one file each)
+
 class SpecError(Exception):
     pass
 
@@ -148,6 +150,7 @@ class StageHost:
         self.auth: Any = None  # the ZAP handler, once a ZeroMQ pipe end is bound here (zap_for)
         self.in_bind = ""  # where the input pipe's receiving end listens (when it comes from a pipe)
         self.recoverable = False  # one stateless agent owning both pipes: it can be restarted elsewhere
+        self.background: set[asyncio.Task[None]] = set()  # (checkpoint stores: cancelled at the end)
 
     def pipe_id(self, what: str) -> str:
         return f"{self.spec['job']}/{self.spec['segment']}/{what}"
@@ -180,6 +183,9 @@ class StageHost:
             self.killpg(signal.SIGKILL)  # (no command outlives a stage host that failed to start)
             raise
         finally:
+            for task in self.background:
+                task.cancel()
+            await asyncio.gather(*self.background, return_exceptions=True)
             if self.namespace is not None:
                 await self.namespace.close()
             self.ctx.destroy(linger=0)
@@ -190,6 +196,8 @@ class StageHost:
         from onesh.net.transport import pipe_bind
 
         try:
+            if self.recoverable and self.spec.get("stateful") and wiring.agent_in is not None:
+                await self.checkpoints(wiring.agent_in)
             receiver = None
             if stdin_spec.get("kind") == "pipe" and stdin_spec.get("connect"):
                 # We dial out (the writer cannot reach us): its end is bound.
@@ -248,6 +256,45 @@ class StageHost:
             if self.auth is not None:
                 self.auth.stop()
 
+    def checkpoint_path(self) -> str:
+        job = str(self.spec["job"]).replace(":", "_").replace("/", "_")
+        return f"{CHECKPOINTS}/{job}/{self.spec['segment']}"
+
+    async def checkpoints(self, agent: AgentReports) -> None:
+        """A stateful agent's checkpoints: stored in the namespace (a file,
+        its chunks on 2 runtimes, acknowledged once stored), then the agent
+        hears it may let go of the input they cover.  A successor is first
+        given the last one stored."""
+        if self.spec.get("recover") == "resume":
+            try:
+                ckpt = json.loads(await self.ns().read_bytes(self.checkpoint_path()))
+            except FileNotFoundError:
+                ckpt = {"inp": 0, "out": 0, "state": None}  # (none stored: its writer still holds it all)
+            agent.order({"restore": ckpt})
+        pending: list[dict[str, Any]] = []
+        wake = asyncio.Event()
+
+        def take(ckpt: dict[str, Any]) -> None:
+            pending[:] = [ckpt]  # (only the newest matters)
+            wake.set()
+
+        async def store() -> None:
+            while True:
+                await wake.wait()
+                wake.clear()
+                while pending:
+                    ckpt = pending.pop()
+                    try:
+                        await self.ns().write_bytes(self.checkpoint_path(), json.dumps(ckpt).encode())
+                    except OSError as e:
+                        sys.stderr.write(f"stage host: checkpoint not stored: {e}\n")
+                        continue
+                    agent.order({"stored": int(ckpt["inp"])})
+
+        agent.on_checkpoint = take
+        task = asyncio.get_running_loop().create_task(store())
+        self.background.add(task)
+
     def zap_for(self, bind: str) -> None:
         """Start the ZAP handler before the first Curve server socket (a
         ZeroMQ pipe end bound here): the other transports do not use it,
@@ -291,7 +338,8 @@ class StageHost:
         # The first and last commands may own the segment's network pipes
         # (agentpipes.py): their fd 0 / fd 1 is then /dev/null, no pump.
         own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
-                                            str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0))
+                                            str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0),
+                                            bool(self.spec.get("stateful")))
         self.recoverable = bool(own_in.get("recover"))
         if self.spec.get("recover") == "resume" and not self.recoverable:
             raise SpecError("a stage can only take over from one that died where it owns both its pipes")
@@ -370,7 +418,8 @@ class StageHost:
         _emit({"stdin_endpoint": endpoint,
                "stdout_endpoint": out_sender.endpoint if stdout_spec.get("bind") and out_sender else "",
                "pids": [p.pid for p in self.procs if p is not None],
-               "pgids": self.pgids, "recoverable": self.recoverable})
+               "pgids": self.pgids, "recoverable": self.recoverable,
+               "resumed_at": wiring.agent_in.resumed_at if wiring.agent_in is not None else -1})
 
         def order(msg: dict[str, Any]) -> None:
             # Word from the shell about the reader of our output: it was

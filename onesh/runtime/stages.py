@@ -183,7 +183,8 @@ class StageService:
         task.add_done_callback(self.tasks.discard)
         return {"stdin_endpoint": hello.get("stdin_endpoint", ""),
                 "stdout_endpoint": hello.get("stdout_endpoint", ""), "pid": proc.pid,
-                "pids": seg.pids, "runtime": cfg.name, "recoverable": bool(hello.get("recoverable"))}
+                "pids": seg.pids, "runtime": cfg.name, "recoverable": bool(hello.get("recoverable")),
+                "resumed_at": hello.get("resumed_at", -1)}
 
     async def follow(self, seg: Segment) -> None:
         """Read the stage host's status lines until it exits."""

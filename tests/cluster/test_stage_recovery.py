@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 from cluster_helpers import Cluster, comm, job_processes, kill_device, running_cluster
 
+from onesh.net.netio import STATE_EVERY
 from onesh.runtime.localcluster import start_cluster
 
 pytestmark = pytest.mark.slow
@@ -208,11 +210,11 @@ def test_migrate_moves_a_running_stage_five_times_and_the_output_is_exact(cluste
 
 
 def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_path: Path) -> None:
-    job = start_job(cluster, "seq 1 100000000 @r1 | wc -l @r2", tmp_path)
+    job = start_job(cluster, "seq 1 100000000 @r1 | sort -n @r2", tmp_path)
     try:
         job_id = running_job(cluster, "r2")
         r = shell(cluster, f"migrate {job_id}:1 r3", tmp_path)
-        assert r.returncode == 1 and "wc -l @r2 cannot move" in r.stderr, r.stderr
+        assert r.returncode == 1 and "sort -n @r2 cannot move" in r.stderr, r.stderr
         r = shell(cluster, f"migrate {job_id}:1 r9", tmp_path)
         assert r.returncode == 1 and "r9: no such runtime" in r.stderr, r.stderr
         r = shell(cluster, f"migrate {job_id}:7 r3", tmp_path)
@@ -245,3 +247,53 @@ def test_a_leaving_runtime_hands_its_stage_over_before_it_goes(cluster: Cluster,
     assert "cat @r2 moved from r2 to r" in err and "(runtime r2 is leaving)" in err, err
     assert "is gone" not in err, err
     assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(N)).hexdigest()
+
+
+def test_a_counting_stage_goes_on_from_its_checkpoint_and_the_count_is_exact(cluster: Cluster, revive: None,
+                                                                           tmp_path: Path) -> None:
+    """`wc -l` keeps state: its successor starts from the last checkpoint
+    stored in the namespace (2 replicas) and counts the rest again."""
+    n = 20_000_000
+    job = start_job(cluster, f"seq 1 {n} @r1 | wc -l @r2", tmp_path)
+    seq = agent_on(cluster, "r1", "seq")
+    try:
+        counted = 0
+        while counted < 3 * STATE_EVERY:  # (a checkpoint or two stored)
+            time.sleep(0.2)
+            os.kill(seq, signal.SIGSTOP)  # (wc waits for more, mid-stream)
+            time.sleep(1.2)  # (its next report)
+            counted = moved_through(cluster, "r2")
+            if counted < 3 * STATE_EVERY:
+                os.kill(seq, signal.SIGCONT)
+        kill_device(cluster.info.pids["r2"])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(seq, signal.SIGCONT)
+    out, err = finish(job, timeout=120)
+    print(f"\nwc had counted {counted} bytes when its device died; stdout {out!r}; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert out.split() == [str(n).encode()], (out, err)
+    m = re.search(r"wc -l @r2 goes on on r\d \(from byte (\d+) of its input\)", err)
+    assert m and int(m[1]) > 0, err  # (from a stored checkpoint, not from the start)
+
+
+def test_migrate_moves_a_running_count_five_times_and_it_is_exact(cluster: Cluster, tmp_path: Path) -> None:
+    n = 20_000_000
+    job = start_job(cluster, f"seq 1 {n} @r1 | wc -l @r2", tmp_path)
+    seq = agent_on(cluster, "r1", "seq")
+    try:
+        job_id = running_job(cluster, "r2")
+        for target in ("r4", "r2", "r4", "r3", "r4"):
+            time.sleep(0.1)
+            os.kill(seq, signal.SIGSTOP)  # (so that the job is still counting when the move comes)
+            r = shell(cluster, f"migrate {job_id}:1 {target}", tmp_path)
+            os.kill(seq, signal.SIGCONT)
+            assert r.returncode == 0, r.stderr
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(seq, signal.SIGCONT)
+    out, err = finish(job, timeout=120)
+    print(f"\nstdout {out!r}; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert err.count("moved from") == 5, err
+    assert out.split() == [str(n).encode()], (out, err)

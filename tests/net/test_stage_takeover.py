@@ -15,7 +15,7 @@ import random
 
 import pytest
 
-from onesh.net.pipe_protocol import MARK_EVERY, Ack, Mark, Receiver, Sender
+from onesh.net.pipe_protocol import MARK_EVERY, Ack, Frame, Mark, Receiver, Sender
 
 FRAME = 64  # small frames: many of them, cut anywhere in a line
 
@@ -163,3 +163,16 @@ def test_a_successor_refuses_a_writer_that_let_go_of_what_it_needs() -> None:
     r = Receiver(4, hold=True, skip_to=100)
     r.resume(3, 150)
     assert r.error.startswith("cannot resume") and r.eof
+
+
+def test_the_end_of_stream_is_acknowledged_only_when_the_stage_ends() -> None:
+    """A stage that got its input's end but died before it finished: its
+    writer still holds that end for the successor (or it would wait for
+    input that never comes)."""
+    r = Receiver(4, hold=True)
+    r.on_frame(Frame(1, b"abc"))
+    r.on_frame(Frame(2, b"", eof=True))
+    r.commit(3)
+    assert r.ack().seq == 1
+    r.release()
+    assert r.ack().seq == 2

@@ -276,8 +276,8 @@ class NetOutput(io.RawIOBase):
 
     def checkpoint(self, inp: int) -> None:
         """Input up to byte `inp` made the output written so far."""
-        self.end.proto.checkpoint(Mark(inp, self.written))
-        self.end._push()  # (an empty frame may carry it)
+        if self.end.proto.checkpoint(Mark(inp, self.written)):
+            self.end._push()  # (an empty frame carries it)
 
     def writable(self) -> bool:
         return True

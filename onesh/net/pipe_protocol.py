@@ -25,6 +25,7 @@ joins it into one `bytes` (`read()`).
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -196,9 +197,10 @@ class Sender:
         what its reader already has)."""
         self._skip = n
 
-    def checkpoint(self, mark: Mark) -> None:
+    def checkpoint(self, mark: Mark) -> bool:
         """Record that input up to mark.inp made exactly the output up to
-        mark.out; the first frame reaching mark.out carries it."""
+        mark.out; the first frame reaching mark.out carries it.  True when
+        an empty frame was made to carry it (to send)."""
         cps = self._checkpoints
         self._reads += 1
         if (mark.out <= self._framed_end and not self._pending_len and mark.inp > self._mark.inp
@@ -213,13 +215,14 @@ class Sender:
             self._unacked.append(Frame(self._next_seq, b"", mark=mark))
             self._ends.append(self._framed_end)
             self._next_seq += 1
-            return
+            return True
         if cps and cps[-1].out == mark.out:
             cps[-1] = mark  # (more input, no more output: the newest says more)
         else:
             if len(cps) >= MAX_CHECKPOINTS:
                 cps.popleft()  # (an older mark is still true, only less far)
             cps.append(mark)
+        return False
 
     def flush(self) -> None:
         """Frame what is pending even if short (end of a burst of writes)."""
@@ -301,7 +304,13 @@ class Sender:
         if self._closed and not self._pending_len and self._can_frame() and not self._eof_emitted:
             self._emit(b"", eof=True)
             self._eof_emitted = True
-        out = [f for f in self._unacked if self._send_from <= f.seq <= self._limit]
+        unacked = self._unacked
+        if not unacked:
+            return []
+        # (unacked is in seq order: a slice, not a test of every frame kept;
+        # a reader holding its acks makes that many)
+        first = unacked[0].seq
+        out = list(itertools.islice(unacked, max(0, self._send_from - first), max(0, self._limit - first + 1)))
         if out:
             self._send_from = out[-1].seq + 1
         return out

@@ -88,8 +88,8 @@ BUILTINS: dict[str, BuiltinSpec] = {
            "and the Raft leader); q quits; -b prints plain snapshots. Otherwise the system top."),
         _b("migrate", "cluster", "migrate", "migrate JOB:SEG RUNTIME",
            "Move a running segment of a cluster job (JOB and SEG as `ps --cluster` shows them) to another "
-           "runtime, exactly once: a segment that is one stateless builtin agent (cat, grep, tr, cut; see "
-           "`help NAME`). ps --cluster then shows where it came from (r3<-r2)."),
+           "runtime, exactly once: a segment that is one builtin agent that can go on elsewhere (cat, grep, "
+           "tr, cut, wc; see `help NAME`). ps --cluster then shows where it came from (r3<-r2)."),
         _b("sessions", "cluster", "sessions", "sessions",
            "List the shells using the cluster: user, tty, jobs, what runs (from the session agent)."),
         _b("kill", "jobs", "kill", "kill [-s sigspec | -n signum | -sigspec] pid | jobspec | host:pid:n ... or kill -l [sigspec]",

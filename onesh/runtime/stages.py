@@ -277,8 +277,8 @@ class StageService:
         if target == self.runtime.cfg.name:
             raise HandlerError(f"{' | '.join(seg.labels).strip()} already runs on {target}")
         if not seg.recoverable:
-            raise HandlerError(f"{' | '.join(seg.labels).strip()} cannot move: only a segment that is one stateless "
-                               "builtin agent between network pipes can (`help NAME` says which)")
+            raise HandlerError(f"{' | '.join(seg.labels).strip()} cannot move: only a segment that is one builtin "
+                               "agent that can go on elsewhere, between network pipes, can (`help NAME` says which)")
         seg.move_to = target
         seg.moving.set()
         return {"asked": True}

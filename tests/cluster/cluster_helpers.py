@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -178,3 +180,21 @@ def comm(pid: int) -> str:
             return f.read().strip()
     except OSError:
         return ""
+
+
+def start_job(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
+    """`onesh -c code` on the cluster, in a session of its own (killpg)."""
+    return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
+                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+
+
+def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
+    """The pid of the command `name` a job runs on `runtime`, once there is one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in job_processes(cluster.info.pids[runtime]):
+            if comm(p) == name:
+                return p
+        time.sleep(0.05)
+    raise AssertionError(f"no {name} on {runtime}")

@@ -26,3 +26,14 @@ def make_cluster(tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
     for info in started:
         # (from the directory: a test may have restarted some of them)
         stop_cluster(ClusterInfo.load(info.directory))
+
+
+@pytest.fixture
+def revive(cluster: Cluster) -> Iterator[None]:
+    """After the test, bring back any runtime it killed (as a device that
+    reboots: `cluster up` restarts the missing ones).  For a module whose
+    `cluster` fixture is one cluster for all its tests."""
+    yield
+    if len(cluster.info.alive_pids()) < len(cluster.info.runtimes):
+        cluster.info = start_cluster(cluster.info.directory)
+        cluster.client.boot = cluster.info.boot

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_helpers import Cluster, alive, comm, job_processes, running_cluster
+from cluster_helpers import Cluster, agent_on, alive, running_cluster
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +30,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def onesh(cluster: Cluster, code: str, cwd: Path, **kw: object) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
                             cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)  # type: ignore[call-overload]
-
-
-def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in job_processes(cluster.info.pids[runtime]):
-            if comm(p) == name:
-                return p
-        time.sleep(0.05)
-    raise AssertionError(f"no {name} on {runtime}")
 
 
 def run_on_r2(cluster: Cluster, tmp_path: Path, code: str, data: bytes,

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, alive, descendants, job_processes, kill_device, running_cluster
-
-from onesh.runtime.localcluster import start_cluster
+from cluster_helpers import (
+    Cluster,
+    alive,
+    descendants,
+    job_processes,
+    kill_device,
+    running_cluster,
+    start_job,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,21 +32,6 @@ PIPELINE = "cat /dev/sensor/1 | cat -n @r2 | head -n 150 @r3 | wc -l"  # 20 read
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     yield from running_cluster(tmp_path_factory.mktemp("crash") / "c", nodes=3, sensors=2)
-
-
-@pytest.fixture
-def revive(cluster: Cluster) -> Iterator[None]:
-    """After the test, bring back any runtime it killed (as a device that reboots)."""
-    yield
-    if len(cluster.info.alive_pids()) < len(cluster.info.runtimes):
-        cluster.info = start_cluster(cluster.info.directory)
-        cluster.client.boot = cluster.info.boot
-
-
-def start_job(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
-                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
 
 
 def stage_processes(cluster: Cluster) -> list[int]:

@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, comm, job_processes, kill_device, running_cluster
+from cluster_helpers import Cluster, agent_on, kill_device, running_cluster, start_job
 
 from onesh.net.netio import STATE_EVERY
-from onesh.runtime.localcluster import start_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -35,31 +34,6 @@ N = 10**6
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     yield from running_cluster(tmp_path_factory.mktemp("recovery") / "c", nodes=4)
-
-
-@pytest.fixture
-def revive(cluster: Cluster) -> Iterator[None]:
-    """After the test, bring back the runtime it killed (a device that reboots)."""
-    yield
-    if len(cluster.info.alive_pids()) < len(cluster.info.runtimes):
-        cluster.info = start_cluster(cluster.info.directory)
-        cluster.client.boot = cluster.info.boot
-
-
-def start_job(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
-                            cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True)
-
-
-def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for p in job_processes(cluster.info.pids[runtime]):
-            if comm(p) == name:
-                return p
-        time.sleep(0.05)
-    raise AssertionError(f"no {name} on {runtime}")
 
 
 def moved_through(cluster: Cluster, runtime: str, timeout: float = 20) -> int:
@@ -281,13 +255,14 @@ def test_migrate_moves_a_running_count_five_times_and_it_is_exact(cluster: Clust
     n = 20_000_000
     job = start_job(cluster, f"seq 1 {n} @r1 | wc -l @r2", tmp_path)
     seq = agent_on(cluster, "r1", "seq")
+    os.kill(seq, signal.SIGSTOP)  # (it runs only in short bursts: the job is still counting at each move)
     try:
         job_id = running_job(cluster, "r2")
         for target in ("r4", "r2", "r4", "r3", "r4"):
-            time.sleep(0.1)
-            os.kill(seq, signal.SIGSTOP)  # (so that the job is still counting when the move comes)
-            r = shell(cluster, f"migrate {job_id}:1 {target}", tmp_path)
             os.kill(seq, signal.SIGCONT)
+            time.sleep(0.05)
+            os.kill(seq, signal.SIGSTOP)
+            r = shell(cluster, f"migrate {job_id}:1 {target}", tmp_path)
             assert r.returncode == 0, r.stderr
     finally:
         with contextlib.suppress(ProcessLookupError):

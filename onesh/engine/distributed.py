@@ -290,7 +290,6 @@ class Job:
         self.recoverable: set[int] = set()
         self.waits: dict[int, asyncio.Task[None]] = {}
         self.host_keys: list[Any] = []
-        self.moves: list[tuple[int, str, str]] = []  # (segment, from, to)
         self.here: str | None = None  # this shell's host key
         self.tx: Any = None  # our pipe into the first segment, when we feed it
 
@@ -576,8 +575,9 @@ class Job:
         each successor takes over its predecessor's pipes where they stand
         (the reader's position, the writer's replay), so nothing is lost
         or repeated.  False when one of them cannot be (then the job is
-        given up): it was not restartable (a device, state, a program),
-        or both its neighbours' runtimes are not alive to replay and ack."""
+        given up): it is not restartable (a device's stage, `sort`, a
+        program, several commands), or a neighbour's runtime is gone too
+        (nobody is left to replay its input or hold its reader's place)."""
         from onesh.net.rpc import RpcError
 
         gone = [i for i, (rt, _) in enumerate(self.segments) if rt in lost and i not in statuses]
@@ -630,7 +630,6 @@ class Job:
                                {"job": self.id, "segment": i - 1, "endpoint": new_in}, 2.0)
         self.segments[i] = (target, idx)
         self.started = [(j, ep if j == i else e) for j, e in self.started]
-        self.moves.append((i, old, target))
         self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
         at = reply.get("resumed_at")
         return f" (from byte {at} of its input)" if isinstance(at, int) and at >= 0 else ""

@@ -52,6 +52,9 @@ FINISH_AFTER_SIGNAL = 2.0  # seconds a terminated agent gives the reader to take
 END_FOR_AGENT = 5.0  # seconds the stage host tries to end a dead agent's output pipe
 START_WAIT = 10.0  # seconds the stage host waits for the agent's input endpoint
 ADOPT_WAIT = 5.0  # seconds a successor stage waits for its reader to say where it stands
+# seconds a stateful successor waits for its checkpoint (the namespace may be
+# failing over from the same death; the writer upstream waits 10 s for us)
+RESTORE_WAIT = 8.0
 
 
 def wiring(stages: list[dict[str, Any]], stdin_spec: dict[str, Any], stdout_spec: dict[str, Any],
@@ -117,7 +120,7 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
             # (the stage host reads it from the namespace), not from the
             # reader's: what it had counted since is counted again.
             with pio.signals:
-                pio.wait(lambda: orders.restore is not None, ADOPT_WAIT)
+                pio.wait(lambda: orders.restore is not None, RESTORE_WAIT)
             ckpt = orders.restore
             if ckpt is None or int(ckpt["out"]) > end.adopted.offset:
                 _report({"error": "no checkpoint to go on from" if ckpt is None else

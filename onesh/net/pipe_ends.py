@@ -297,12 +297,11 @@ class SenderEnd:
             # with an ack of frames we never sent)
             self.gone = True
         if self._adopt:
-            # Go on after the last frame the reader has; a stage restarted
-            # elsewhere makes again what came after its checkpoint: the
-            # bytes the reader has are dropped (Sender.resume_at).
+            # Go on after the last frame the reader has (a stage restarted
+            # elsewhere then drops what it makes again: agentpipes.run).
             self._adopt = False
             self.adopted = ack
-            self.proto.resume_at(ack.got, ack.offset, ack.offset - ack.mark.out)
+            self.proto.resume_at(ack.got, ack.offset)
         self.reader_held = ack.held
         try:
             self.proto.on_ack(ack)

@@ -99,10 +99,6 @@ class Ack:
         if self.got < 0:
             object.__setattr__(self, "got", self.seq)
 
-    @property
-    def delivered(self) -> int:
-        return self.got
-
 
 class PipeError(Exception):
     pass
@@ -179,18 +175,17 @@ class Sender:
             self._frame_full()
         return dropped + n
 
-    def resume_at(self, seq: int, offset: int = 0, skip: int = 0) -> None:
+    def resume_at(self, seq: int, offset: int = 0) -> None:
         """Go on from frame `seq`, which the reader already has (its stream
-        ends at byte `offset`), dropping the next `skip` bytes written: a
-        sender that takes over a pipe whose writer died (a stage host for
-        its agent, a stage restarted elsewhere: runtime/agentpipes.py) goes
-        on where the reader stands.  Only before anything was framed."""
+        ends at byte `offset`): a sender that takes over a pipe whose writer
+        died (a stage host for its agent, a stage restarted elsewhere:
+        runtime/agentpipes.py, which says what to drop: drop_next) goes on
+        where the reader stands.  Only before anything was framed."""
         if self._next_seq != 1 or self._unacked or self._pending_len:
             raise PipeError("resume_at after frames were made")
         self._next_seq = self._send_from = seq + 1
         self._acked = self._got = seq
         self._framed_end = self.acked_bytes = offset
-        self._skip = skip
 
     def drop_next(self, n: int) -> None:
         """Drop the next n bytes written (a successor stage makes again

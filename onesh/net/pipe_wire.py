@@ -93,7 +93,7 @@ def frame(f: Frame) -> tuple[bytes, Data]:
 
 def ack(a: Ack, gone: bool = False) -> tuple[bytes, bytes]:
     flags = (GONE if gone else 0) | (HELD if a.held else 0)
-    return _header(ACK, flags, a.credit, a.seq, 0, a.mark.inp, a.mark.out, a.delivered, a.offset), b""
+    return _header(ACK, flags, a.credit, a.seq, 0, a.mark.inp, a.mark.out, a.got, a.offset), b""
 
 
 def body_length(header: bytes | bytearray | memoryview) -> int:

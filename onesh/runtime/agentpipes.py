@@ -127,7 +127,8 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
                          "its reader has less of its output than its checkpoint made"})
                 return 1
             start, restored = Mark(int(ckpt["inp"]), int(ckpt["out"])), ckpt.get("state")
-            end.proto.drop_next(end.adopted.offset - start.out)
+        # What we make again from `start` on, the reader has up to its offset.
+        end.proto.drop_next(end.adopted.offset - start.out)
         stdout.written = start.out
         stdin = pio.receiver(in_id, str(pipes["bind"]), hold=True, skip_to=start.inp)
         stdin.restored = restored

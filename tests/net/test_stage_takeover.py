@@ -32,7 +32,8 @@ class Stage:
         skip_to = -1
         if successor:
             # The reader says where it stands; the writer where its replay starts.
-            self.tx.resume_at(ack.got, ack.offset, ack.offset - ack.mark.out)
+            self.tx.resume_at(ack.got, ack.offset)
+            self.tx.drop_next(ack.offset - ack.mark.out)
             self.written, skip_to = ack.mark.out, ack.mark.inp
         self.tx.on_ack(ack)
         self.rx = Receiver(4, hold=True, skip_to=skip_to)

@@ -206,7 +206,7 @@ def migrate(argv: list[str], io: IO) -> int:
     (ids as `ps --cluster` shows them) to another runtime.  The shell
     running the job moves it (engine/distributed.Job.move); this waits
     until it runs there."""
-    import re
+    from onesh.builtins.jobs import CLUSTER_JOB
 
     args = argv[1:]
     if len(args) != 2:
@@ -214,7 +214,7 @@ def migrate(argv: list[str], io: IO) -> int:
         return 2
     job, sep, seg = args[0].rpartition(":")
     target = args[1]
-    if not sep or not seg.isdigit() or not re.match(r"^[A-Za-z0-9_.-]+:\d+:\d+$", job):
+    if not sep or not seg.isdigit() or not CLUSTER_JOB.match(job):
         io.error("migrate", f"{args[0]}: not JOB:SEG (the JOB and SEG columns of `ps --cluster`)")
         return 2
     client = cluster_client(io, "migrate")

@@ -37,27 +37,23 @@ def help(argv: list[str], io: IO) -> int:
         return 0
     status = 0
     for pat in args:
-        found = [s for n, s in sorted(BUILTINS.items()) if fnmatch.fnmatchcase(n, pat)]
-        agents = [n for n in sorted(GUARANTEES) if fnmatch.fnmatchcase(n, pat) and n not in BUILTINS]
-        for name in agents:
-            if describe:
-                io.out(f"{name} - builtin agent\n")
-            elif short:
-                io.out(f"{name}: {_agent_usage(name)}\n")
-            else:
-                io.out(f"{name}: {_agent_usage(name)}\n    A builtin agent: runs on any runtime of the cluster.\n"
-                       f"    When its runtime dies mid-job: {GUARANTEES[name]}.\n")
-        if not found and not agents:
+        # (name, usage, summary, what -d says): the builtin agents, then the builtins
+        topics = [(n, _agent_usage(n), "A builtin agent: runs on any runtime of the cluster.\n"
+                   f"    When its runtime dies mid-job: {GUARANTEES[n]}.", "builtin agent")
+                  for n in sorted(GUARANTEES) if fnmatch.fnmatchcase(n, pat) and n not in BUILTINS]
+        topics += [(s.name, s.usage, s.summary, s.summary)
+                   for n, s in sorted(BUILTINS.items()) if fnmatch.fnmatchcase(n, pat)]
+        if not topics:
             io.error("help", f"no help topics match `{pat}'.  Try `help help'.")
             status = 1
             continue
-        for s in found:
+        for name, usage, summary, brief in topics:
             if describe:
-                io.out(f"{s.name} - {s.summary}\n")
+                io.out(f"{name} - {brief}\n")
             elif short:
-                io.out(f"{s.name}: {s.usage}\n")
+                io.out(f"{name}: {usage}\n")
             else:
-                io.out(f"{s.name}: {s.usage}\n    {s.summary}\n")
+                io.out(f"{name}: {usage}\n    {summary}\n")
     return status
 
 

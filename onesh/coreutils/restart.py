@@ -5,7 +5,9 @@ When a runtime dies, a stage it ran goes on on another runtime if it is
 that input alone.  Its successor reads on from the last checkpoint the
 reader downstream holds and drops what it makes again up to the reader's
 position (net/pipe_protocol.Mark), so the output has every byte exactly
-once.  Options that carry state from one line to the next (`cat -n`,
+once.  A tool whose state is small (`wc`'s counts) is *checkpointed*: its
+state is stored in the namespace as it goes, and its successor starts
+from the last one stored.  Options that carry state from one line to the next (`cat -n`,
 `grep -c`, `grep -m`, `tr -s`, ...) and file operands (the stage would
 read them again from the start) make a stage one that is not restarted:
 its job ends as before, with its runtime named.  `help` says the same

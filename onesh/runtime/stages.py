@@ -76,7 +76,7 @@ class Segment:
     io: dict[str, Any] = field(default_factory=dict)  # the stage host's last report (lines, blocked)
     finished_at: float = 0.0
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    recoverable: bool = False  # one stateless agent owning its pipes: it can go on elsewhere
+    recoverable: bool = False  # one agent owning its pipes that can go on elsewhere (coreutils/restart.py)
     moved_from: list[str] = field(default_factory=list)  # the runtimes it ran on before (recovery, migrate)
     move_to: str = ""  # `migrate` asked it to go there: its shell's next stage.wait hears of it
     moving: asyncio.Event = field(default_factory=asyncio.Event)
@@ -352,7 +352,7 @@ class StageService:
     async def stop_all(self) -> None:
         """This runtime is leaving (SIGTERM): the segments that can go on
         elsewhere are handed to their shells to move (stage.wait answers
-        {move: ""}, anywhere), for up to DRAIN_WAIT; the rest end."""
+        {move: ANYWHERE}), for up to DRAIN_WAIT; the rest end."""
         movable = [s for s in self.segments.values() if s.statuses is None and s.recoverable and not s.stopped]
         for seg in movable:
             seg.move_to = ANYWHERE

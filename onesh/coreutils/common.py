@@ -7,8 +7,9 @@ follow the C locale (LC_ALL=C), whatever the environment says.
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from onesh.coreutils import files
 from onesh.coreutils.files import register_resolver
@@ -212,6 +213,54 @@ def line_blocks(f: Any) -> Iterator[list[bytes]]:
         yield split_lines(head)
     if carry:
         yield [b"".join(carry)]
+
+
+class ToolState:
+    """A tool's state that a stage restarted elsewhere goes on from
+    (coreutils/restart.py): the attributes named in KEPT, as JSON (bytes
+    as latin-1 text).  A tool hands it to its input with `keep` before its
+    first read; a successor's is restored there.  A tool whose state is
+    everything it read (sort) also has spill() → the bytes read since the
+    last call, stored as a log beside its checkpoints, and unspill(log)."""
+
+    KEPT: tuple[str, ...] = ()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {k: _to_json(getattr(self, k)) for k in self.KEPT}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for k in self.KEPT:
+            if k in state:
+                setattr(self, k, _from_json(state[k], getattr(self, k)))
+
+
+_S = TypeVar("_S", bound=ToolState)
+
+
+def _to_json(v: Any) -> Any:
+    if isinstance(v, bytes | bytearray):
+        return {"b": bytes(v).decode("latin-1")}
+    if isinstance(v, list | tuple | deque):
+        return [_to_json(x) for x in v]
+    return v
+
+
+def _from_json(v: Any, like: Any) -> Any:
+    if isinstance(v, dict):
+        return str(v["b"]).encode("latin-1")
+    if isinstance(v, list):
+        items = [_from_json(x, None) for x in v]
+        return deque(items, like.maxlen) if isinstance(like, deque) else items
+    return v
+
+
+def keep(f: Any, state: _S) -> _S:
+    """Checkpoints of `state` go with a network pipe's input (no-op for
+    any other reader)."""
+    track = getattr(f, "track", None)
+    if track is not None:
+        track(state)
+    return state
 
 
 def inputs(io: Io, names: list[str]) -> Iterator[tuple[str, Any]]:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from onesh.coreutils.common import Io, Usage, canon, fsname, inputs, line_blocks, parse, read_block
+from onesh.coreutils.common import (
+    Io,
+    ToolState,
+    Usage,
+    canon,
+    fsname,
+    inputs,
+    keep,
+    line_blocks,
+    parse,
+    read_block,
+)
 
 SUFFIX = {"b": 512, "kB": 1000, "K": 1024, "k": 1024, "KiB": 1024, "MB": 1000 ** 2, "M": 1024 ** 2,
           "MiB": 1024 ** 2, "GB": 1000 ** 3, "G": 1024 ** 3, "GiB": 1024 ** 3, "TB": 1000 ** 4,
@@ -36,9 +47,12 @@ def header(io: Io, name: str, first: bool) -> None:
     io.write((b"" if first else b"\n") + b"==> " + shown + b" <==\n")
 
 
+SHORT = "n:c:qvz"
+LONGS = ["lines=", "bytes=", "quiet", "silent", "verbose"]
+NUMERIC = True  # (-N: -n N)
+
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "n:c:qvz", ["lines=", "bytes=", "quiet", "silent", "verbose"],
-                        numeric_shorthand=True)
+    opts, files = parse(argv, SHORT, LONGS, numeric_shorthand=True)
     n, neg, by_bytes = 10, False, False
     verbose = quiet = False
     for o, v in canon(opts, LONG):
@@ -67,43 +81,54 @@ def run(argv: list[str], io: Io) -> int:
     return io.status
 
 
+class _Head(ToolState):
+    """What is left to print, or what is held back (-N: the last N)."""
+
+    KEPT = ("left", "held")
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+        self.held: deque[bytes] = deque()
+
+
 def _bytes(io: Io, f: Any, n: int, neg: bool) -> None:
+    st = keep(f, _Head(n))
     if neg:
-        keep = b""
+        tail = b"".join(st.held)
         while chunk := read_block(f):
-            keep += chunk
-            if len(keep) > n:
-                io.write(keep[:len(keep) - n])
-                keep = keep[len(keep) - n:]
+            tail += chunk
+            if len(tail) > n:
+                io.write(tail[:len(tail) - n])
+                tail = tail[len(tail) - n:]
                 io.flush()
+            st.held = deque([tail])
         return
-    left = n
-    while left > 0:
+    while st.left > 0:
         chunk = read_block(f)
         if not chunk:
             return
-        io.write(chunk[:left])
+        io.write(chunk[:st.left])
         io.flush()
-        left -= len(chunk[:left])
+        st.left -= len(chunk[:st.left])
 
 
 def _lines(io: Io, f: Any, n: int, neg: bool) -> None:
+    st = keep(f, _Head(n))
     if neg:
-        keep: deque[bytes] = deque()
+        held = st.held
         for block in line_blocks(f):
-            keep.extend(block)
-            out = [keep.popleft() for _ in range(max(0, len(keep) - n))]
+            held.extend(block)
+            out = [held.popleft() for _ in range(max(0, len(held) - n))]
             if out:
                 io.write(b"".join(out))
                 io.flush()
         return
-    left = n
-    if left == 0:
+    if st.left <= 0:
         return
     for block in line_blocks(f):
-        take = block[:left]
+        take = block[:st.left]
         io.write(b"".join(take))
         io.flush()
-        left -= len(take)
-        if left <= 0:
+        st.left -= len(take)
+        if st.left <= 0:
             return

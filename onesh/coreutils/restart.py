@@ -5,9 +5,12 @@ When a runtime dies, a stage it ran goes on on another runtime if it is
 that input alone.  Its successor reads on from the last checkpoint the
 reader downstream holds and drops what it makes again up to the reader's
 position (net/pipe_protocol.Mark), so the output has every byte exactly
-once.  A tool whose state is small (`wc`'s counts) is *checkpointed*: its
-state is stored in the namespace as it goes, and its successor starts
-from the last one stored.  Options that carry state from one line to the next (`cat -n`,
+once.  A tool with state (`wc`'s counts, the
+lines `tail` keeps, `uniq`'s current run, `head`'s count, all `sort`
+read) is *checkpointed*: its state is stored in the namespace as it
+goes, and its successor starts from the last one stored; its output up
+to a checkpoint must have reached its reader before the checkpoint is
+stored, so what the successor makes again is dropped there too.  Options that carry state from one line to the next (`cat -n`,
 `grep -c`, `grep -m`, `tr -s`, ...) and file operands (the stage would
 read them again from the start) make a stage one that is not restarted:
 its job ends as before, with its runtime named.  `help` says the same
@@ -30,6 +33,10 @@ _STATELESS: dict[str, frozenset[str]] = {
 # in the namespace (k=2); its successor starts from the last one.
 _CHECKPOINTED: dict[str, frozenset[str]] = {
     "wc": frozenset({"-c", "-l", "-m", "-w", "-L"}),
+    "head": frozenset({"-n", "-c", "-q"}),
+    "tail": frozenset({"-n", "-c", "-q", "-s", ""}),  # ("": --retry)
+    "uniq": frozenset({"-c", "-d", "-D", "-i", "-u", "-f", "-s", "-w", "--group"}),
+    "sort": frozenset({"-b", "-d", "-f", "-g", "-h", "-i", "-n", "-r", "-s", "-u", "-k", "-t", "-S", "-T", ""}),
 }
 
 _GOES_ON = "it goes on on another runtime, exactly once (no line lost or repeated)"
@@ -38,12 +45,16 @@ GUARANTEES = {
     "grep": f"{_GOES_ON}; not with -c, -l, -L, -q, -m, -n or -f, nor with FILE operands",
     "tr": f"{_GOES_ON}; not with -s",
     "cut": f"{_GOES_ON}; not with FILE operands",
-    "head": "its job ends, naming the runtime (it counts lines: not restarted yet)",
-    "tail": "its job ends, naming the runtime (it keeps lines: not restarted yet)",
+    "head": f"{_GOES_ON}: it starts from its last checkpoint, stored on 2 runtimes; "
+            "not with -v, nor with FILE operands",
+    "tail": f"{_GOES_ON}: it starts from its last checkpoint (the lines it keeps), stored on 2 runtimes; "
+            "not with -f, -F or -v, nor with FILE operands",
     "wc": f"{_GOES_ON}: it starts from its last checkpoint, stored on 2 runtimes; "
           "not with FILE operands",
-    "sort": "its job ends, naming the runtime (it holds its input: not restarted yet)",
-    "uniq": "its job ends, naming the runtime (it compares lines: not restarted yet)",
+    "sort": f"{_GOES_ON}: what it read is stored on 2 runtimes as it reads, and its successor "
+            "starts from that; not with -c, -m or -o, nor with FILE operands",
+    "uniq": f"{_GOES_ON}: it starts from its last checkpoint, stored on 2 runtimes; "
+            "not with INPUT or OUTPUT operands",
     "tee": "its job ends, naming the runtime (it writes files: not restarted yet)",
 }
 
@@ -67,7 +78,7 @@ def _reads_stdin_with(argv: list[str], table: dict[str, frozenset[str]]) -> bool
     tool = importlib.import_module(f"onesh.coreutils.{name}")
     longs = getattr(tool, "LONGS", None) or [k[2:] for k in tool.LONG]
     try:
-        opts, operands = parse(argv, tool.SHORT, longs)
+        opts, operands = parse(argv, tool.SHORT, longs, numeric_shorthand=getattr(tool, "NUMERIC", False))
     except Usage:
         return False
     named = canon(opts, tool.LONG)
@@ -75,6 +86,8 @@ def _reads_stdin_with(argv: list[str], table: dict[str, frozenset[str]]) -> bool
         return False
     if name == "grep" and not any(o == "-e" for o, _ in named):
         operands = operands[1:]  # (the pattern)
+    if name == "uniq" and len(operands) > 1:
+        return False  # (OUTPUT: a file it writes)
     if name == "tr":
         return True  # (its operands are its sets: it only ever reads stdin)
     return all(a == "-" for a in operands)

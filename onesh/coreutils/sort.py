@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from onesh.coreutils.common import Io, Usage, canon, fsname, line_blocks, parse, why
+from onesh.coreutils.common import (
+    Io,
+    ToolState,
+    Usage,
+    canon,
+    fsname,
+    keep,
+    line_blocks,
+    parse,
+    why,
+)
 
 _NUM = re.compile(rb"[ \t]*(-?)(\d*)(?:\.(\d*))?")
 _HUMAN = re.compile(rb"[ \t]*(-?)(\d*)(?:\.(\d*))?([KMGTPEZYRQk]?)")
@@ -170,10 +180,32 @@ LONG = {"--ignore-leading-blanks": "-b", "--dictionary-order": "-d", "--ignore-c
         "--buffer-size": "-S", "--temporary-directory": "-T", "--parallel": "", "--zero-terminated": "-z"}
 
 
+class _Read(ToolState):
+    """What sort read so far.  Its checkpoints are a log of the lines (the
+    stage host stores each spill beside them): a successor starts with
+    them all, without sending them again."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self._spilled = 0
+
+    def spill(self) -> bytes:
+        new = self.lines[self._spilled:]
+        self._spilled = len(self.lines)
+        return b"".join(ln + b"\n" for ln in new)
+
+    def unspill(self, log: bytes) -> None:
+        self.lines = log.split(b"\n")[:-1]
+        self._spilled = len(self.lines)
+
+
+SHORT = "bdfghinrsuk:t:o:cCmS:T:zMRV"
+LONGS = [k[2:] + ("=" if k in ("--key", "--field-separator", "--output", "--buffer-size",
+                               "--temporary-directory", "--parallel") else "") for k in LONG]
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "bdfghinrsuk:t:o:cCmS:T:zMRV", [k[2:] + ("=" if k in (
-        "--key", "--field-separator", "--output", "--buffer-size", "--temporary-directory", "--parallel")
-        else "") for k in LONG])
+    opts, files = parse(argv, SHORT, LONGS)
     gflags = ""
     keys_text: list[str] = []
     sep: bytes | None = None
@@ -224,7 +256,7 @@ def run(argv: list[str], io: Io) -> int:
         except OSError as e:
             io.message(f"cannot read: {name}: {why(e)}")
             return 2
-        run_lines: list[bytes] = []
+        run_lines = keep(f, _Read()).lines
         try:
             for block in line_blocks(f):
                 run_lines.extend(ln[:-1] if ln.endswith(b"\n") else ln for ln in block)

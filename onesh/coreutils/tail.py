@@ -12,7 +12,18 @@ import time
 from collections import deque
 from typing import Any
 
-from onesh.coreutils.common import BLOCK, Io, Usage, canon, inputs, line_blocks, parse, read_block
+from onesh.coreutils.common import (
+    BLOCK,
+    Io,
+    ToolState,
+    Usage,
+    canon,
+    inputs,
+    keep,
+    line_blocks,
+    parse,
+    read_block,
+)
 from onesh.coreutils.head import count_arg, header
 
 LONG = {"--lines": "-n", "--bytes": "-c", "--follow": "-f", "--quiet": "-q", "--silent": "-q",
@@ -32,9 +43,12 @@ def _streaming(f: Any) -> bool:
     return is_stream(f)
 
 
+SHORT = "n:c:fFqvs:z"
+LONGS = ["lines=", "bytes=", "follow", "quiet", "silent", "verbose", "sleep-interval=", "retry"]
+NUMERIC = True  # (-N: -n N)
+
 def run(argv: list[str], io: Io) -> int:
-    opts, files = parse(argv, "n:c:fFqvs:z", ["lines=", "bytes=", "follow", "quiet", "silent", "verbose",
-                                               "sleep-interval=", "retry"], numeric_shorthand=True)
+    opts, files = parse(argv, SHORT, LONGS, numeric_shorthand=True)
     n, plus, by_bytes, follow = 10, False, False, False
     quiet = verbose = False
     interval = 0.2
@@ -93,16 +107,27 @@ def _stream(io: Io, f: Any) -> None:
         io.flush()
 
 
+class _Tail(ToolState):
+    """What is still to skip (+N), or the last N kept."""
+
+    KEPT = ("skip", "kept")
+
+    def __init__(self, skip: int, n: int) -> None:
+        self.skip = skip
+        self.kept: deque[bytes] = deque(maxlen=n)
+
+
 def _bytes(io: Io, f: Any, n: int, plus: bool) -> None:
     if plus:
         skip = max(0, n - 1)
         if _regular(f):
             f.seek(skip, os.SEEK_CUR)
             skip = 0
+        st = keep(f, _Tail(skip, 0))
         while data := read_block(f):
-            if skip:
-                cut = min(skip, len(data))
-                data, skip = data[cut:], skip - cut
+            if st.skip:
+                cut = min(st.skip, len(data))
+                data, st.skip = data[cut:], st.skip - cut
             io.write(data)
             io.flush()
         return
@@ -112,30 +137,32 @@ def _bytes(io: Io, f: Any, n: int, plus: bool) -> None:
         while data := read_block(f):
             io.write(data)
         return
-    keep = b""
+    st = keep(f, _Tail(0, 1))
+    last = b"".join(st.kept)
     while data := read_block(f):
-        keep = (keep + data)[-n:] if n else b""
-    io.write(keep)
+        last = (last + data)[-n:] if n else b""
+        st.kept.append(last)
+    io.write(last)
 
 
 def _lines(io: Io, f: Any, n: int, plus: bool) -> None:
     if plus:
-        k = 0
+        st = keep(f, _Tail(max(0, n - 1), 0))
         for block in line_blocks(f):
-            if k + len(block) >= n:
-                io.write(b"".join(block[max(0, n - 1 - k):]))
+            if st.skip < len(block):
+                io.write(b"".join(block[st.skip:]))
                 io.flush()
-            k += len(block)
+            st.skip = max(0, st.skip - len(block))
         return
     if n == 0:
         return
     if _regular(f):
         _lines_from_end(io, f, n)
         return
-    keep: deque[bytes] = deque(maxlen=n)
+    st = keep(f, _Tail(0, n))
     for block in line_blocks(f):
-        keep.extend(block)
-    io.write(b"".join(keep))
+        st.kept.extend(block)
+    io.write(b"".join(st.kept))
 
 
 def _lines_from_end(io: Io, f: Any, n: int) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from onesh.coreutils.common import Io, Usage, canon, inputs, line_blocks, parse
+from onesh.coreutils.common import Io, ToolState, Usage, canon, inputs, keep, line_blocks, parse
 
 LONG = {"--count": "-c", "--repeated": "-d", "--ignore-case": "-i", "--unique": "-u",
         "--skip-fields": "-f", "--skip-chars": "-s", "--check-chars": "-w",
@@ -40,9 +40,27 @@ def make_key(skip_f: int, skip_c: int, width: int, fold: bool) -> Callable[[byte
     return key
 
 
+class _Group(ToolState):
+    """The run of equal lines being counted (its first line, key, size and
+    lines for -D/--group), and whether a group was printed yet."""
+
+    KEPT = ("cur", "cur_key", "cur_n", "cur_all", "first_group")
+
+    def __init__(self) -> None:
+        self.cur: bytes | None = None
+        self.cur_key = b""
+        self.cur_n = 0
+        self.cur_all: list[bytes] = []
+        self.first_group = True
+
+
+SHORT = "cdDiuf:s:w:z"
+LONGS = ["count", "repeated", "all-repeated=?", "ignore-case", "unique", "skip-fields=", "skip-chars=",
+         "check-chars=", "group=?"]
+
+
 def run(argv: list[str], io: Io) -> int:
-    opts, args = parse(argv, "cdDiuf:s:w:z", ["count", "repeated", "all-repeated=?", "ignore-case", "unique",
-                                               "skip-fields=", "skip-chars=", "check-chars=", "group=?"])
+    opts, args = parse(argv, SHORT, LONGS)
     flags: set[str] = set()
     skip_f = skip_c = 0
     width = -1
@@ -76,18 +94,17 @@ def run(argv: list[str], io: Io) -> int:
     out_f = io.open_output(args[1]) if len(args) == 2 else None
     write = out_f.write if out_f is not None else io.write
     counts, dups, uniques, all_dups = "c" in flags, "d" in flags, "u" in flags, "D" in flags
-    first_group = True
+    g = _Group()
 
     def emit(first: bytes, n: int, lines: list[bytes], out: list[bytes]) -> None:
-        nonlocal first_group
         if group:
-            if group == "prepend" or (group == "both" and first_group) \
-                    or (group == "separate" and not first_group):
+            if group == "prepend" or (group == "both" and g.first_group) \
+                    or (group == "separate" and not g.first_group):
                 out.append(b"\n")
             out.extend(ln + b"\n" for ln in lines)
             if group in ("append", "both"):
                 out.append(b"\n")
-            first_group = False
+            g.first_group = False
             return
         if (dups or all_dups) and n < 2:
             return
@@ -99,33 +116,30 @@ def run(argv: list[str], io: Io) -> int:
         out.append((b"%7d " % n if counts else b"") + first + b"\n")
 
     keep_all = bool(group) or all_dups
-    cur: bytes | None = None
-    cur_key = b""
-    cur_n = 0
-    cur_all: list[bytes] = []
     for _, f in inputs(io, args[:1]):
+        keep(f, g)
         for block in line_blocks(f):
             out: list[bytes] = []
             for ln in block:
                 if ln.endswith(b"\n"):
                     ln = ln[:-1]
                 k = key(ln)
-                if cur is not None and k == cur_key:
-                    cur_n += 1
+                if g.cur is not None and k == g.cur_key:
+                    g.cur_n += 1
                     if keep_all:
-                        cur_all.append(ln)
+                        g.cur_all.append(ln)
                     continue
-                if cur is not None:
-                    emit(cur, cur_n, cur_all, out)
-                cur, cur_key, cur_n = ln, k, 1
-                cur_all = [ln] if keep_all else []
+                if g.cur is not None:
+                    emit(g.cur, g.cur_n, g.cur_all, out)
+                g.cur, g.cur_key, g.cur_n = ln, k, 1
+                g.cur_all = [ln] if keep_all else []
             if out:
                 write(b"".join(out))
             if out_f is None:
                 io.flush()
     out = []
-    if cur is not None:
-        emit(cur, cur_n, cur_all, out)
+    if g.cur is not None:
+        emit(g.cur, g.cur_n, g.cur_all, out)
     write(b"".join(out))
     if out_f is not None:
         out_f.close()

@@ -575,7 +575,7 @@ class Job:
         each successor takes over its predecessor's pipes where they stand
         (the reader's position, the writer's replay), so nothing is lost
         or repeated.  False when one of them cannot be (then the job is
-        given up): it is not restartable (a device's stage, `sort`, a
+        given up): it is not restartable (a device's stage, `tee`, a
         program, several commands), or a neighbour's runtime is gone too
         (nobody is left to replay its input or hold its reader's place)."""
         from onesh.net.rpc import RpcError
@@ -799,7 +799,7 @@ class Job:
 def restartable(stages: list[planner.PlannedStage]) -> str:
     """Can this segment be restarted elsewhere mid-stream, exactly once?
     "stateless": one stateless builtin agent that reads its input pipe and
-    nothing else; "stateful": one whose state is checkpointed (wc);
+    nothing else; "stateful": one whose state is checkpointed (wc, sort...);
     "" otherwise (coreutils.restart)."""
     from onesh.coreutils.restart import checkpointed
     from onesh.coreutils.restart import restartable as tool_restartable

@@ -175,17 +175,21 @@ class NetInput(io.RawIOBase):
         # A tool with state (wc): every STATE_EVERY bytes, its snapshot at
         # the offset handed out goes to on_state (the stage host stores it).
         self.tracked: Any = None
-        self.on_state: Callable[[int, dict[str, Any]], None] | None = None
+        self.on_state: Callable[[int, dict[str, Any], bytes], None] | None = None  # (offset, state, spill)
         self.restored: dict[str, Any] | None = None  # the state a successor starts from
+        self.respill = b""  # and the log of what its predecessor read (sort)
         self._last_state = self.handed
         self._reads = 0
 
     def track(self, tool_state: Any) -> None:
-        """The tool's state (snapshot(), restore(state)) is checkpointed;
+        """The tool's state (coreutils.common.ToolState) is checkpointed;
         a successor's is restored now."""
         self.tracked = tool_state
         if self.restored is not None:
             tool_state.restore(self.restored)
+        if self.respill:
+            tool_state.unspill(self.respill)
+            self.respill = b""
 
     def hold_back(self, n: int) -> None:
         """The next read's checkpoint: the tool still holds the last n
@@ -202,16 +206,18 @@ class NetInput(io.RawIOBase):
         """Up to n bytes (all of the next frame if n < 0) as they arrived,
         without a copy; b"" at the end of the stream.  An aborted writer
         ends the stream (the reason is kept in `aborted`)."""
+        done = self.handed - self._held  # (the input the tool is through with)
+        self._held = 0
         if self.marks is not None:
-            self.marks.checkpoint(self.handed - self._held)
-            self._held = 0
-        if self.tracked is not None and self.on_state is not None and self.handed > self._last_state:
+            self.marks.checkpoint(done)
+        if self.tracked is not None and self.on_state is not None and done > self._last_state:
             self._reads += 1
-            if self.handed - self._last_state >= STATE_EVERY or self._reads >= MARK_READS:
+            if done - self._last_state >= STATE_EVERY or self._reads >= MARK_READS:
                 # (by reads too: small frames, a sensor's lines, would fill
                 # what the writer keeps for us, HOLD_MAX frames, first)
-                self._last_state, self._reads = self.handed, 0
-                self.on_state(self.handed, self.tracked.snapshot())
+                self._last_state, self._reads = done, 0
+                spill = getattr(self.tracked, "spill", None)
+                self.on_state(done, self.tracked.snapshot(), spill() if spill is not None else b"")
         if not self._rest:
             with self.pio.signals:
                 proto = self.end.proto

@@ -38,10 +38,12 @@ environment turns it off.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import os
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -115,6 +117,7 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
             return 1
         start = end.adopted.mark
         restored = None
+        stdin_log = b""
         if stateful:
             # A tool with state goes on from its last stored checkpoint
             # (the stage host reads it from the namespace), not from the
@@ -127,11 +130,13 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
                          "its reader has less of its output than its checkpoint made"})
                 return 1
             start, restored = Mark(int(ckpt["inp"]), int(ckpt["out"])), ckpt.get("state")
+            if ckpt.get("spill_file"):
+                stdin_log = _read_spill(str(ckpt["spill_file"]))
         # What we make again from `start` on, the reader has up to its offset.
         end.proto.drop_next(end.adopted.offset - start.out)
         stdout.written = start.out
         stdin = pio.receiver(in_id, str(pipes["bind"]), hold=True, skip_to=start.inp)
-        stdin.restored = restored
+        stdin.restored, stdin.respill = restored, stdin_log
         _report({"endpoint": stdin.endpoint, "resumed_at": start.inp})
     else:
         if pipes.get("bind"):
@@ -149,10 +154,26 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
         held = stdin.end
         if stateful:
             out = stdout
+            # A checkpoint goes to be stored once our reader has the output
+            # it counts (a successor can only drop what it makes again up
+            # to where its reader stands, not make what was lost).
+            waiting: collections.deque[dict[str, Any]] = collections.deque()
+            delivered = [stdout.end.adopted.offset if stdout.end.adopted is not None else 0]
 
-            def store(inp: int, state: dict[str, Any]) -> None:
-                _report({"checkpoint": {"inp": inp, "out": out.written, "state": state}})
+            def release(offset: int) -> None:
+                delivered[0] = max(delivered[0], offset)
+                while waiting and waiting[0]["out"] <= delivered[0]:
+                    _report({"checkpoint": waiting.popleft()})
+
+            def store(inp: int, state: dict[str, Any], spill: bytes) -> None:
+                ckpt: dict[str, Any] = {"inp": inp, "out": out.written, "state": state}
+                if spill:
+                    ckpt["spill"] = _spill_file(spill)
+                waiting.append(ckpt)
+                out.flush()
+                release(delivered[0])
             stdin.on_state = store
+            stdout.end.on_ack = lambda ack: release(ack.offset)
         else:
             stdin.marks = stdout
             stdout.end.on_ack = lambda ack: held.commit(ack.mark.inp)
@@ -198,7 +219,8 @@ class Orders:
     """The stage host's orders on the report channel (JSON lines): `repipe`,
     our reader was restarted elsewhere; `gone`, it was killed; `stored`, a
     checkpoint of our state is safe (up to that input offset); `restore`,
-    the checkpoint a successor starts from."""
+    the checkpoint a successor starts from; `unheld`, checkpoints cannot be
+    stored (stop holding our input for them)."""
 
     def __init__(self, pio: Any) -> None:
         self.pio = pio
@@ -237,6 +259,32 @@ class Orders:
             inp.end.commit(order["stored"])
         elif isinstance(order.get("restore"), dict):
             self.restore = order["restore"]
+        elif order.get("unheld") and inp is not None and not inp.closed:
+            # (our checkpoints cannot be stored: we are not restarted, and
+            # our writer need not keep what we read for that)
+            inp.on_state = None
+            inp.end.proto.release()
+
+
+def _spill_file(data: bytes) -> str:
+    """A spill of a tool's state (sort: the lines it read since the last)
+    handed to the stage host in a file: it stores it in the namespace and
+    removes the file."""
+    fd, path = tempfile.mkstemp(prefix="onesh-spill-")
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
+def _read_spill(path: str) -> bytes:
+    """The log a successor restores (the stage host gathered it), read
+    once and removed."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _report(msg: dict[str, Any]) -> None:

@@ -42,6 +42,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,7 @@ def _emit(msg: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+SPILL_TRIES = 3  # writes of a checkpoint spill before the stage gives up being restartable
 CHECKPOINTS = "/.onesh/checkpoints"  # the namespace directory of stateful stages' checkpoints (one file each)
 
 class SpecError(Exception):
@@ -263,33 +265,84 @@ class StageHost:
     async def checkpoints(self, agent: AgentReports) -> None:
         """A stateful agent's checkpoints: stored in the namespace (a file,
         its chunks on 2 runtimes, acknowledged once stored), then the agent
-        hears it may let go of the input they cover.  A successor is first
-        given the last one stored."""
+        hears it may let go of the input they cover.  A tool whose state is
+        what it read (sort) also spills it: each spill is a file beside the
+        checkpoint (PATH.0, PATH.1, ...), which counts them.  A successor is
+        first given the last one stored, and the spills gathered in a local
+        file."""
+        ns, path = self.ns(), self.checkpoint_path()
+        spills = 0
         if self.spec.get("recover") == "resume":
             try:
-                ckpt = json.loads(await self.ns().read_bytes(self.checkpoint_path()))
+                ckpt = json.loads(await ns.read_bytes(path))
             except FileNotFoundError:
                 ckpt = {"inp": 0, "out": 0, "state": None}  # (none stored: its writer still holds it all)
+            spills = int(ckpt.get("spills") or 0)
+            if spills:
+                fd, local = tempfile.mkstemp(prefix="onesh-restore-")
+                with os.fdopen(fd, "wb") as f:
+                    for k in range(spills):
+                        f.write(await ns.read_bytes(f"{path}.{k}"))
+                ckpt["spill_file"] = local
             agent.order({"restore": ckpt})
         pending: list[dict[str, Any]] = []
         wake = asyncio.Event()
 
         def take(ckpt: dict[str, Any]) -> None:
-            pending[:] = [ckpt]  # (only the newest matters)
+            pending.append(ckpt)
             wake.set()
+
+        async def store_spill(local: str) -> None:
+            nonlocal spills
+            try:
+                with open(local, "rb") as f:
+                    data = f.read()
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(local)
+            for attempt in range(SPILL_TRIES):
+                try:
+                    await ns.write_bytes(f"{path}.{spills}", data)
+                    spills += 1
+                    return
+                except OSError as e:
+                    if attempt == SPILL_TRIES - 1:
+                        raise
+                    sys.stderr.write(f"stage host: checkpoint spill not stored ({e}); trying again\n")
+                    await asyncio.sleep(0.5)
 
         async def store() -> None:
             while True:
                 await wake.wait()
                 wake.clear()
-                while pending:
-                    ckpt = pending.pop()
-                    try:
-                        await self.ns().write_bytes(self.checkpoint_path(), json.dumps(ckpt).encode())
-                    except OSError as e:
-                        sys.stderr.write(f"stage host: checkpoint not stored: {e}\n")
-                        continue
-                    agent.order({"stored": int(ckpt["inp"])})
+                batch = pending[:]
+                pending.clear()
+                if not batch:
+                    continue
+                try:
+                    # (every spill counts; of the checkpoints, only the newest)
+                    for ckpt in batch:
+                        if ckpt.get("spill"):
+                            await store_spill(str(ckpt.pop("spill")))
+                except OSError as e:
+                    # A gap in the log: no checkpoint from here on is whole.
+                    sys.stderr.write(f"stage host: checkpoints not stored ({e}): this stage "
+                                     "is not restarted elsewhere now\n")
+                    agent.order({"unheld": True})
+                    for ckpt in pending:
+                        if ckpt.get("spill"):
+                            with contextlib.suppress(OSError):
+                                os.unlink(str(ckpt["spill"]))
+                    agent.on_checkpoint = None
+                    return
+                ckpt = batch[-1]
+                ckpt["spills"] = spills
+                try:
+                    await ns.write_bytes(path, json.dumps(ckpt).encode())
+                except OSError as e:
+                    sys.stderr.write(f"stage host: checkpoint not stored: {e}\n")
+                    continue
+                agent.order({"stored": int(ckpt["inp"])})
 
         agent.on_checkpoint = take
         task = asyncio.get_running_loop().create_task(store())

@@ -17,6 +17,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,11 +185,11 @@ def test_migrate_moves_a_running_stage_five_times_and_the_output_is_exact(cluste
 
 
 def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_path: Path) -> None:
-    job = start_job(cluster, "seq 1 100000000 @r1 | sort -n @r2", tmp_path)
+    job = start_job(cluster, "seq 1 100000000 @r1 | cat -n @r2", tmp_path)
     try:
         job_id = running_job(cluster, "r2")
         r = shell(cluster, f"migrate {job_id}:1 r3", tmp_path)
-        assert r.returncode == 1 and "sort -n @r2 cannot move" in r.stderr, r.stderr
+        assert r.returncode == 1 and "cat -n @r2 cannot move" in r.stderr, r.stderr
         r = shell(cluster, f"migrate {job_id}:1 r9", tmp_path)
         assert r.returncode == 1 and "r9: no such runtime" in r.stderr, r.stderr
         r = shell(cluster, f"migrate {job_id}:7 r3", tmp_path)
@@ -272,3 +273,112 @@ def test_migrate_moves_a_running_count_five_times_and_it_is_exact(cluster: Clust
     assert job.returncode == 0, err
     assert err.count("moved from") == 5, err
     assert out.split() == [str(n).encode()], (out, err)
+
+
+def stop_input_and_kill(cluster: Cluster, runtime: str, least: int) -> int:
+    """Hold seq (on r1) still once `runtime`'s stage has taken in at least
+    `least` bytes (its checkpoints stored), kill that device, let seq go.
+    → the bytes the stage had taken in."""
+    seq = agent_on(cluster, "r1", "seq")
+    os.kill(seq, signal.SIGSTOP)  # (it runs in short bursts: the stage waits for more, mid-stream)
+    try:
+        counted = 0
+        while counted < least:
+            os.kill(seq, signal.SIGCONT)
+            time.sleep(0.05)
+            os.kill(seq, signal.SIGSTOP)
+            time.sleep(1.2)  # (the stage's next report)
+            counted = moved_through(cluster, runtime)
+        kill_device(cluster.info.pids[runtime])
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(seq, signal.SIGCONT)
+    return counted
+
+
+def uniq_c(lines: list[bytes]) -> bytes:
+    import itertools
+
+    return b"".join(b"%7d %s\n" % (len(list(g)), k) for k, g in itertools.groupby(lines))
+
+
+def test_a_sort_goes_on_from_what_it_had_read_and_the_output_is_exact(cluster: Cluster, revive: None,
+                                                                       tmp_path: Path) -> None:
+    """The issue's `sort @r2` in the middle: what sort read is stored as it
+    reads (spills beside its checkpoint, 2 replicas); its successor starts
+    with all of it and reads only the rest."""
+    n = 3_000_000
+    job = start_job(cluster, f"seq 1 {n} @r1 | sort @r2 | grep -v x @r3 | cat @r4", tmp_path)
+    counted = stop_input_and_kill(cluster, "r2", 2 * STATE_EVERY)
+    out, err = finish(job, timeout=120)
+    print(f"\nsort had read {counted} bytes when its device died; {len(out)} bytes out; stderr {err!r}")
+    assert job.returncode == 0, err
+    want = b"".join(sorted(numbers(n).splitlines(keepends=True)))
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(want).hexdigest()
+    m = re.search(r"sort @r2 goes on on r\d \(from byte (\d+) of its input\)", err)
+    assert m and int(m[1]) >= STATE_EVERY, err  # (from what it had stored, not from the start)
+
+
+def test_a_sort_that_dies_while_it_writes_goes_on_exactly_once(cluster: Cluster, revive: None,
+                                                               tmp_path: Path) -> None:
+    """Its reader has part of the sorted output: the successor sorts again
+    and drops what the reader has."""
+    n = 2_000_000
+    job = start_job(cluster, f"seq 1 {n} @r1 | sort -n -r @r2 | cat @r3 | cat @r4", tmp_path)
+    cat = agent_on(cluster, "r3", "cat")
+    try:
+        os.kill(cat, signal.SIGSTOP)  # (sort's output backs up: the window fills)
+        deadline = time.monotonic() + 30
+        while moved_through(cluster, "r2") < len(numbers(n)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        os.kill(cat, signal.SIGCONT)
+    kill_device(cluster.info.pids["r2"])
+    out, err = finish(job, timeout=120)
+    print(f"\n{len(out)} bytes out; stderr {err!r}")
+    assert job.returncode == 0, err
+    want = b"".join(b"%d\n" % i for i in range(n, 0, -1))
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(want).hexdigest()
+    assert "sort -n -r @r2 goes on on" in err, err
+
+
+@pytest.mark.parametrize("case", ["uniq", "head", "tail"])
+def test_a_stage_with_state_goes_on_from_its_checkpoint_and_the_output_is_exact(case: str, cluster: Cluster,
+                                                                                revive: None,
+                                                                                tmp_path: Path) -> None:
+    """uniq's current run, head's count and tail's last lines go into its
+    checkpoints; uniq and head write as they go, so a checkpoint is stored
+    only once their reader has the output it counts."""
+    n = 3_000_000
+    lines = numbers(n).splitlines()
+    code, label, want = {
+        "uniq": (f"seq 1 {n} @r1 | cut -c1-4 @r1 | uniq -c @r2 | cat @r3", "uniq -c @r2",
+                 uniq_c([ln[:4] for ln in lines])),
+        "head": (f"seq 1 {n} @r1 | head -n {n - 5} @r2 | tail -n 2 @r3", f"head -n {n - 5} @r2",
+                 b"%d\n%d\n" % (n - 6, n - 5)),
+        "tail": (f"seq 1 {n} @r1 | tail -n 3 @r2", "tail -n 3 @r2", b"%d\n%d\n%d\n" % (n - 2, n - 1, n)),
+    }[case]
+    job = start_job(cluster, code, tmp_path)
+    # (the output is read as it comes: uniq and head write as they go, and
+    # a job nobody reads stops, its checkpoints with it)
+    got: list[bytes] = []
+    assert job.stdout is not None
+    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
+    reader.start()
+    least = 2 * STATE_EVERY if case != "uniq" else STATE_EVERY + STATE_EVERY // 2
+    try:
+        counted = stop_input_and_kill(cluster, "r2", least)
+        job.wait(timeout=120)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+        reader.join(10)
+    assert job.stderr is not None
+    out, err = got[0], job.stderr.read().decode()
+    print(f"\n{label} had read {counted} bytes when its device died; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert out == want, (out[:200], len(out), len(want), err)
+    m = re.search(re.escape(label) + r" goes on on r\d \(from byte (\d+) of its input\)", err)
+    assert m and int(m[1]) > 0, err

@@ -1,0 +1,125 @@
+"""A builtin agent with state dies at a random read and its successor goes
+on from one of its checkpoints (coreutils.common.ToolState): the output,
+with what the successor makes again up to its reader's position dropped,
+is exactly the output of one uninterrupted run.
+
+The reader here does what net/netio.NetInput does for a checkpointed
+stage, without a network: every read may take a checkpoint of the input
+the tool is through with (all it was handed, but for the unfinished line
+it holds back), its state, its spill and the output it made by then."""
+
+from __future__ import annotations
+
+import io
+import random
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from onesh.coreutils import head, sort, tail, uniq, wc
+from onesh.coreutils.common import Io
+from onesh.coreutils.restart import checkpointed
+
+TOOLS = {"head": head.run, "tail": tail.run, "uniq": uniq.run, "sort": sort.run, "wc": wc.run}
+
+
+class Died(Exception):
+    """The device went away at this read."""
+
+
+@dataclass
+class Checkpoint:
+    inp: int
+    out: int
+    state: dict[str, Any]
+    log: bytes  # every spill up to this one
+
+
+class Reader(io.RawIOBase):
+    def __init__(self, data: bytes, start: int, rng: random.Random, out: io.BytesIO,
+                 die_at: int | None = None, state: dict[str, Any] | None = None, log: bytes = b"") -> None:
+        super().__init__()
+        self.data, self.pos, self.rng, self.out = data, start, rng, out
+        self.die_at, self.reads = die_at, 0
+        self.held = 0
+        self.tracked: Any = None
+        self.restored, self.log = state, log
+        self.checkpoints: list[Checkpoint] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def track(self, st: Any) -> None:
+        self.tracked = st
+        if self.restored is not None:
+            st.restore(self.restored)
+        if self.log:
+            st.unspill(self.log)
+
+    def hold_back(self, n: int) -> None:
+        self.held = n
+
+    def read1(self, n: int = -1) -> bytes:
+        done, self.held = self.pos - self.held, 0
+        if self.tracked is not None:
+            spill = getattr(self.tracked, "spill", None)
+            if spill is not None:
+                self.log += spill()
+            self.checkpoints.append(Checkpoint(done, len(self.out.getvalue()), self.tracked.snapshot(),
+                                               self.log))
+        self.reads += 1
+        if self.die_at is not None and self.reads >= self.die_at:
+            raise Died
+        size = self.rng.choice([1, 7, 64, 500, 4096])
+        chunk = self.data[self.pos:self.pos + min(size, n if n > 0 else size)]
+        self.pos += len(chunk)
+        return chunk
+
+    def read(self, n: int | None = -1) -> bytes:
+        return self.read1(n if n is not None else -1)
+
+
+def run(argv: list[str], reader: Reader) -> bytes:
+    out = reader.out
+    try:
+        TOOLS[argv[0]](argv, Io(argv[0], stdin=reader, stdout=out, stderr=io.BytesIO()))
+    except Died:
+        pass
+    return out.getvalue()
+
+
+def lines(rng: random.Random, n: int) -> bytes:
+    words = [b"apple", b"Apple", b"pear", b"fig 10", b"fig 9", b"", b"kiwi 3.5", b"2K", b"-4", b"a\tb c"]
+    body = b"".join(rng.choice(words) + b"\n" for _ in range(n))
+    return body + (b"no newline" if rng.random() < 0.3 else b"")
+
+
+CASES = [["head", "-n", "37"], ["head", "-c", "500"], ["head", "-n", "-20"], ["head", "-c", "-9"],
+         ["head", "-5"], ["tail", "-n", "25"], ["tail", "-c", "300"], ["tail", "-n", "+40"],
+         ["tail", "-c", "+77"], ["tail", "-3"], ["uniq"], ["uniq", "-c"], ["uniq", "-d"], ["uniq", "-u"],
+         ["uniq", "-D"], ["uniq", "-i", "-c"], ["uniq", "--group=both"], ["uniq", "-f", "1", "-c"],
+         ["sort"], ["sort", "-n"], ["sort", "-r", "-u"], ["sort", "-k2,2n", "-s"], ["sort", "-h"],
+         ["sort", "-f", "-u"], ["wc"], ["wc", "-l", "-L"]]
+
+
+@pytest.mark.parametrize("argv", CASES, ids=" ".join)
+def test_a_successor_from_any_checkpoint_makes_the_rest_exactly_once(argv: list[str]) -> None:
+    assert checkpointed(argv), argv
+    for seed in range(30):
+        rng = random.Random(seed)
+        data = lines(rng, rng.choice([0, 1, 50, 400]))
+        whole = run(argv, Reader(data, 0, random.Random(seed), io.BytesIO()))
+        first = Reader(data, 0, random.Random(seed + 1), io.BytesIO(), die_at=rng.randint(1, 60))
+        made = run(argv, first)
+        if not first.checkpoints:
+            continue
+        # The reader downstream has some of what was made, at least up to
+        # the checkpoint the successor starts from (agentpipes stores only
+        # such checkpoints).
+        ck = rng.choice(first.checkpoints)
+        has = rng.randint(ck.out, len(made))
+        successor = Reader(data, ck.inp, random.Random(seed + 2), io.BytesIO(), state=ck.state, log=ck.log)
+        again = run(argv, successor)
+        got = made[:has] + again[has - ck.out:]
+        assert got == whole, (seed, ck.inp, ck.out, has)

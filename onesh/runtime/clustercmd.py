@@ -1,10 +1,12 @@
-"""`onesh cluster up|down|status|use|list`: local clusters and contexts.
+"""`onesh cluster up|down|drain|status|use|list`: local clusters and contexts.
 
 `up` starts (or completes) a cluster and makes it the current one, which
 `onesh`, `onesh -c` and scripts then use (onesh.contexts); `use` picks
 another (`use embedded`: the user's embedded cluster); `list` shows them
-all; `down` stops one, and a stopped current cluster is no longer current.
-Without --data-dir, `status` and `down` act on the current cluster.
+all; `down` stops one, and a stopped current cluster is no longer current;
+`drain RUNTIME` stops one runtime in order (its stages that can move go on
+elsewhere first).  Without --data-dir, `status`, `down` and `drain` act on
+the current cluster.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from onesh.errors import OneshError
 from onesh.progress import progress
 from onesh.runtime.commands import SubcommandParser
 from onesh.tables import format_table
+
+DRAIN_WAIT = 15.0  # seconds `cluster drain` waits for the runtime to be gone (its stages get 5 s to move)
 
 
 def format_status(snap: dict[str, Any]) -> str:
@@ -100,6 +104,9 @@ def _parser() -> SubcommandParser:
     st.add_argument("--data-dir", default=None)
     down = sub.add_parser("down", help="stop a cluster (its data is kept)")
     down.add_argument("--data-dir", default=None)
+    drain = sub.add_parser("drain", help="stop one runtime in order: its movable stages go on elsewhere first")
+    drain.add_argument("runtime", metavar="RUNTIME")
+    drain.add_argument("--data-dir", default=None)
     use = sub.add_parser("use", help="make a cluster the current one (`use embedded`: the embedded cluster)")
     use.add_argument("cluster", metavar="NAME|DIR")
     sub.add_parser("list", help="the clusters onesh knows, and which is current")
@@ -132,12 +139,56 @@ def cluster_main(argv: list[str]) -> int:
         snap = ClusterClient(info.boot, info.secret).status()
         print(json.dumps(snap, indent=2, sort_keys=True) if a.json else format_status(snap))
         return 0
+    if a.action == "drain":
+        return _drain(info, a.runtime)
     stopped = stop_cluster(info)
     print(f"stopped {len(stopped)} runtime(s)" + (f": {', '.join(stopped)}" if stopped else ""))
     if contexts.current() == directory:
         contexts.set_current(None)
         print(f"{contexts.name_of(directory)} was the current cluster: onesh now uses the embedded cluster "
               "(`onesh cluster up` brings it back)")
+    return 0
+
+
+def _drain(info: Any, name: str, wait: float = DRAIN_WAIT) -> int:
+    """Ask runtime `name` to leave (runtime.leave: what SIGTERM does), and
+    wait until it is gone.  Its stages that can move are moved by their
+    shells (they say so); the rest end with their jobs, as at any stop."""
+    from onesh.net.rpc import RpcError
+    from onesh.runtime.client import ClusterClient
+
+    client = ClusterClient(info.boot, info.secret)
+    try:
+        member = client.status()["members"].get(name)
+    except (RpcError, OSError) as e:
+        print(f"onesh cluster: drain: the cluster does not answer: {e}", file=sys.stderr)
+        return 1
+    if member is None:
+        print(f"onesh cluster: drain: {name}: no such runtime", file=sys.stderr)
+        return 2
+    if not member.get("alive"):
+        print(f"onesh cluster: drain: {name} is not running", file=sys.stderr)
+        return 1
+    try:
+        pid = int(client.call_endpoint(str(member["endpoint"]), "runtime.info")["pid"])
+        client.call_endpoint(str(member["endpoint"]), "runtime.leave")
+    except (RpcError, OSError, KeyError, ValueError) as e:
+        print(f"onesh cluster: drain: {name} did not answer: {e}", file=sys.stderr)
+        return 1
+    local = info.pids.get(name) == pid  # (a runtime of this machine: we see it exit)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if local and name not in info.alive_pids():
+            break
+        if not local:
+            with contextlib.suppress(RpcError, OSError):
+                if not client.status()["members"].get(name, {}).get("alive"):
+                    break
+        time.sleep(0.1)
+    else:
+        print(f"onesh cluster: drain: {name} is still running after {wait:g}s", file=sys.stderr)
+        return 1
+    print(f"{name} left the cluster (`onesh cluster up` starts it again)")
     return 0
 
 

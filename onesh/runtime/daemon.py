@@ -830,6 +830,11 @@ class Runtime:
                     "uptime": time.time() - self.started, "pid": os.getpid(), "started": self.started,
                     # (for top --cluster: its CPU over time, its memory, its host's load)
                     "cpu": time.process_time(), "rss": _rss(), "load": os.getloadavg()[0]}
+        if method == "runtime.leave":
+            # (`cluster drain`: as SIGTERM, once this reply is out: movable
+            # stages are handed to their shells first, then it stops)
+            asyncio.get_running_loop().call_later(0.05, self.stop.set)
+            return {"leaving": self.cfg.name}
         if method == "raft.promote":
             return await self.promote(body)
         if method == "agent.spawn":

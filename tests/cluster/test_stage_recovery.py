@@ -187,6 +187,10 @@ def test_migrate_moves_a_running_stage_five_times_and_the_output_is_exact(cluste
 def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_path: Path) -> None:
     job = start_job(cluster, "seq 1 100000000 @r1 | cat -n @r2", tmp_path)
     try:
+        for bad, status, why in (("drain r9", 2, "r9: no such runtime"), ("drain", 2, "RUNTIME")):
+            r = subprocess.run([sys.executable, "-m", "onesh", "cluster", *bad.split(), "--data-dir",
+                                cluster.info.directory], capture_output=True, text=True, timeout=30)
+            assert r.returncode == status and why in r.stderr and "Traceback" not in r.stderr, r.stderr
         job_id = running_job(cluster, "r2")
         r = shell(cluster, f"migrate {job_id}:1 r3", tmp_path)
         assert r.returncode == 1 and "cat -n @r2 cannot move" in r.stderr, r.stderr
@@ -202,15 +206,22 @@ def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_
         finish(job)
 
 
-def test_a_leaving_runtime_hands_its_stage_over_before_it_goes(cluster: Cluster, revive: None,
+@pytest.mark.parametrize("how", ["SIGTERM", "cluster drain"])
+def test_a_leaving_runtime_hands_its_stage_over_before_it_goes(how: str, cluster: Cluster, revive: None,
                                                                tmp_path: Path) -> None:
-    """SIGTERM (a device shut down in order): its movable stage is moved
-    away by its shell before the runtime exits, not lost with it."""
+    """SIGTERM (a device shut down in order) or `onesh cluster drain r2`:
+    its movable stage is moved away by its shell before the runtime exits,
+    not lost with it."""
     job = start_job(cluster, f"seq 1 {N} @r1 | cat @r2 | cat @r3", tmp_path)
     try:
         moved_through(cluster, "r2")
         pid = cluster.info.pids["r2"]
-        os.kill(pid, signal.SIGTERM)
+        if how == "SIGTERM":
+            os.kill(pid, signal.SIGTERM)
+        else:
+            r = subprocess.run([sys.executable, "-m", "onesh", "cluster", "drain", "r2", "--data-dir",
+                                cluster.info.directory], capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0 and "r2 left the cluster" in r.stdout, (r.stdout, r.stderr)
         os.waitpid(pid, 0)
         out, err = finish(job)
     finally:

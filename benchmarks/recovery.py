@@ -2,7 +2,7 @@
 """A device dies under a running pipeline and its stage goes on elsewhere;
 a running stage is moved (`migrate`).
 
-    python benchmarks/recovery.py [--runs 20] [--mib 256] [--migrations 20]
+    python benchmarks/recovery.py [--runs 20] [--mib 256] [--migrations 20] [--sort-runs 5]
 
 On a 4-runtime cluster (loopback), each run pushes --mib MiB through
 `cat @r1 | cat @r2 | cat @r3` (the shell feeds it and reads its output),
@@ -21,7 +21,12 @@ Per run with a kill it prints:
 - throughput of the whole run, against the runs without a kill.
 Every run's output is checked (length and sha256): exactly once.
 
-Then one long job through `cat @r2` is moved --migrations times between
+Then `cat @r1 | sort @r2 | cat @r3` sorts --sort-mib MiB of lines, and in
+every other run r2's device is killed at 60% of the input: sort's
+successor starts from what it had stored as it read (its spills), reads
+the rest and sorts; the job's time with the kill against without.
+
+Before that, one long job through `cat @r2` is moved --migrations times between
 r2 and r4 (`migrate JOB:1 RUNTIME` from another shell) while its output
 is read: the pause of each move is the longest silence of the output
 from the request to a moment after `migrate` returned (target < 100 ms).
@@ -157,11 +162,49 @@ def migrations(directory: str, cwd: str, count: int) -> list[float]:
     return pauses
 
 
+SORTED = "cat @r1 | sort @r2 | cat @r3"
+
+
+def sort_lines(mib: int) -> bytes:
+    """Lines in no order (a multiplicative hash of their number)."""
+    n = (mib << 20) // 9
+    return b"".join(b"%08x\n" % (i * 2654435761 % (1 << 32)) for i in range(n))
+
+
+def sort_run(directory: str, cwd: str, data: bytes, want: str, kill_pid: int | None) -> tuple[float, str]:
+    """The job's time; in a run with a kill, r2 dies when 60% of the input
+    is fed (sort has read most of it and stored it as it read)."""
+    job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", directory, "-c", SORTED],
+                           cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    assert job.stdin is not None and job.stdout is not None and job.stderr is not None
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(job.stdout.read() if job.stdout else b""), daemon=True)
+    reader.start()
+    t0 = time.monotonic()
+    view = memoryview(data)
+    with job.stdin:
+        for at in range(0, len(data), 1 << 20):
+            if kill_pid is not None and at >= len(data) * 0.6:
+                kill_device(kill_pid)
+                kill_pid = None
+            job.stdin.write(view[at:at + (1 << 20)])
+    reader.join()
+    took = time.monotonic() - t0
+    err = job.stderr.read().decode()
+    job.wait()
+    if job.returncode != 0 or hashlib.sha256(out[0]).hexdigest() != want:
+        raise SystemExit(f"sort run failed: status {job.returncode}, {len(out[0])} bytes; stderr: {err!r}")
+    return took, err
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=20, help="runs with a kill (as many without)")
     ap.add_argument("--mib", type=int, default=256)
     ap.add_argument("--migrations", type=int, default=20)
+    ap.add_argument("--sort-runs", type=int, default=5, help="`sort @r2` runs with a kill (as many without)")
+    ap.add_argument("--sort-mib", type=int, default=32)
     args = ap.parse_args()
     size = args.mib << 20
     steady: list[float] = []
@@ -180,6 +223,18 @@ def main() -> int:
                 sys.stdout.flush()
                 info = start_cluster(info.directory)  # r2 comes back
             pauses = migrations(info.directory, d, args.migrations) if args.migrations else []
+            sorts: list[tuple[float, float]] = []
+            if args.sort_runs:
+                data = sort_lines(args.sort_mib)
+                want = hashlib.sha256(b"".join(sorted(data.splitlines(keepends=True)))).hexdigest()
+                for run in range(args.sort_runs):
+                    plain, _ = sort_run(info.directory, d, data, want, None)
+                    hit_t, err = sort_run(info.directory, d, data, want, info.pids["r2"])
+                    sorts.append((plain, hit_t))
+                    print(f"sort run {run + 1}: {plain:5.2f} s | with r2 killed {hit_t:5.2f} s: "
+                          f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
+                    sys.stdout.flush()
+                    info = start_cluster(info.directory)
         finally:
             stop_cluster(ClusterInfo.load(f"{d}/c"))
     moving = [r["moving"] for r in hit]
@@ -194,6 +249,11 @@ def main() -> int:
     if pauses:
         print(f"  live migrate of `cat @r2` between r2 and r4, {len(pauses)} moves, output exact: pause "
               f"p50 {statistics.median(pauses) * 1000:.0f} ms, max {max(pauses) * 1000:.0f} ms (target < 100 ms)")
+    if sorts:
+        plain = statistics.median(p for p, _ in sorts)
+        hit_t = statistics.median(h for _, h in sorts)
+        print(f"  `sort @r2` of {args.sort_mib} MiB, r2 killed at 60% of its input, {len(sorts)} runs, output exact: "
+              f"{hit_t:.2f} s with the kill vs {plain:.2f} s without (p50s): {hit_t / plain:.2f}x")
     return 0
 
 

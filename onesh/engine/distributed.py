@@ -640,10 +640,11 @@ class Job:
         is downstream) and restarted there as after its runtime's death;
         the pause is a stage start and a repipe."""
         from onesh.net.rpc import RpcError
+        from onesh.runtime.stages import ANYWHERE
 
         loop = asyncio.get_running_loop()
         old, idx = self.segments[i]
-        leaving = target == "*"  # (its runtime is leaving: anywhere else)
+        leaving = target == ANYWHERE  # (its runtime is leaving: anywhere else)
         try:
             snap = await self.sc.status()
             if leaving:

@@ -337,8 +337,7 @@ class NetOutput(io.RawIOBase):
         is gone); False if `timeout` passed first."""
         end = self.end
         with self.pio.signals:
-            end.proto.close()
-            end._push()
+            end.end_stream()
             done = self.pio.wait(lambda: end.proto.done or end.gone, timeout)
             self.pio.wait(lambda: not end.flush_link(), CLOSE_FLUSH)
             end.shut()

@@ -335,10 +335,24 @@ class SenderEnd:
         room = self.proto.writable()
         if not room:
             return 0
+        self._awake()
         n = self.proto.write(data if len(data) <= room else data[:room])
         self.bytes_out += n
         self._push()
         return n
+
+    def _awake(self) -> None:
+        """About to send: when we waited for nothing until now, the reader's
+        silence counts from here (a writer idle for long, a `sort` reading
+        all its input, is not one whose reader stopped answering)."""
+        if self.loop is not None and not self.waiting():
+            self._last_heard = self.loop.time()
+
+    def end_stream(self) -> None:
+        """The end of the stream: framed and sent when credit allows."""
+        self._awake()
+        self.proto.close()
+        self._push()
 
     def flush_now(self) -> None:
         """Ship what is buffered in a short frame (the end of a burst)."""

@@ -148,8 +148,7 @@ class PipeSender(SenderEnd):
 
     async def close(self, timeout: float = 3600.0) -> None:
         """End of stream; returns once the reader has acknowledged all of it."""
-        self.proto.close()
-        self._push()
+        self.end_stream()
         try:
             async with asyncio.timeout(timeout):
                 while not self.proto.done and not self.gone:

@@ -251,3 +251,44 @@ async def _lines(fd: int):  # type: ignore[no-untyped-def]
             buf += chunk
         line, buf = buf.split(b"\n", 1)
         yield line.decode()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_writer_idle_for_longer_than_the_give_up_time_still_delivers_what_it_writes_then(
+        keys: ClusterKeys, transport: str) -> None:
+    """A writer with nothing to send waits for nothing: its silence from
+    the reader does not count until it writes again (a `sort` reads all
+    its input before its first output; that once cost the output when
+    reading took longer than GIVE_UP_AFTER)."""
+    data = os.urandom(3 * 1024 * 1024 + 5)
+
+    async def body() -> None:
+        rx = PipeReceiver(None, keys, "j/8/in", bind=_bind(transport))
+        ep = await rx.start()
+
+        def writer() -> int:
+            import time
+
+            import onesh.net.pipe_ends as ends
+            from onesh.net.netio import PipeIo
+
+            ends.GIVE_UP_AFTER = 0.5  # (10 s in earnest)
+            pio = PipeIo(Credentials(keys))
+            out = pio.sender("j/8/in", ep)
+            out.write(data[:5])
+            out.flush()
+            time.sleep(0.3)
+            pio.poll()  # (its ack is in)
+            time.sleep(1.5)  # (idle: reading its input, say)
+            out.write(data[5:])
+            return 0 if out.finish(5) else 3
+
+        pid = _child(writer)
+        got = bytearray()
+        while chunk := await asyncio.wait_for(rx.read(), 10):
+            got += chunk
+        assert await _exit_status(pid) == 0
+        assert hashlib.sha256(got).digest() == hashlib.sha256(data).digest()
+        await rx.close()
+
+    asyncio.run(body())

@@ -280,9 +280,15 @@ class StageHost:
             spills = int(ckpt.get("spills") or 0)
             if spills:
                 fd, local = tempfile.mkstemp(prefix="onesh-restore-")
-                with os.fdopen(fd, "wb") as f:
-                    for k in range(spills):
-                        f.write(await ns.read_bytes(f"{path}.{k}"))
+                try:
+                    with os.fdopen(fd, "wb") as f:
+                        for k in range(spills):
+                            f.write(await ns.read_bytes(f"{path}.{k}"))
+                except OSError as e:
+                    # (the agent hears nothing and ends: its job ends, naming the runtime)
+                    os.unlink(local)
+                    sys.stderr.write(f"stage host: the checkpoint to go on from cannot be read: {e}\n")
+                    return
                 ckpt["spill_file"] = local
             agent.order({"restore": ckpt})
         pending: list[dict[str, Any]] = []
@@ -291,6 +297,11 @@ class StageHost:
         def take(ckpt: dict[str, Any]) -> None:
             pending.append(ckpt)
             wake.set()
+
+        def drop(ckpt: dict[str, Any]) -> None:
+            if ckpt.get("spill"):
+                with contextlib.suppress(OSError):
+                    os.unlink(str(ckpt["spill"]))
 
         async def store_spill(local: str) -> None:
             nonlocal spills
@@ -329,11 +340,9 @@ class StageHost:
                     sys.stderr.write(f"stage host: checkpoints not stored ({e}): this stage "
                                      "is not restarted elsewhere now\n")
                     agent.order({"unheld": True})
-                    for ckpt in pending:
-                        if ckpt.get("spill"):
-                            with contextlib.suppress(OSError):
-                                os.unlink(str(ckpt["spill"]))
-                    agent.on_checkpoint = None
+                    for ckpt in [*batch, *pending]:
+                        drop(ckpt)
+                    agent.on_checkpoint = drop  # (until the agent hears it)
                     return
                 ckpt = batch[-1]
                 ckpt["spills"] = spills

@@ -192,7 +192,7 @@ class _Read(ToolState):
     def spill(self) -> bytes:
         new = self.lines[self._spilled:]
         self._spilled = len(self.lines)
-        return b"".join(ln + b"\n" for ln in new)
+        return b"\n".join(new) + b"\n" if new else b""
 
     def unspill(self, log: bytes) -> None:
         self.lines = log.split(b"\n")[:-1]
@@ -259,7 +259,12 @@ def run(argv: list[str], io: Io) -> int:
         run_lines = keep(f, _Read()).lines
         try:
             for block in line_blocks(f):
-                run_lines.extend(ln[:-1] if ln.endswith(b"\n") else ln for ln in block)
+                # (every line of a block has its newline, but an input's last may not)
+                if block[-1].endswith(b"\n"):
+                    run_lines.extend([ln[:-1] for ln in block])
+                else:
+                    run_lines.extend([ln[:-1] for ln in block[:-1]])
+                    run_lines.append(block[-1])
         finally:
             if f is not io.stdin:
                 f.close()
@@ -300,7 +305,9 @@ def run(argv: list[str], io: Io) -> int:
     if merge:
         ordered = list(heapq.merge(*runs, key=sort_key, reverse=rev_sort))
     else:
-        ordered = sorted(lines, key=sort_key, reverse=rev_sort)
+        # (no keys: the whole line is the key and its own last resort, so
+        # bytes order alone is the same order, and 3x faster than tuples)
+        ordered = sorted(lines, key=None if not keys else sort_key, reverse=rev_sort)
     if unique:
         out: list[bytes] = []
         last: Any = object()
@@ -310,7 +317,7 @@ def run(argv: list[str], io: Io) -> int:
                 out.append(ln)
                 last = k
         ordered = out
-    data = b"".join(ln + b"\n" for ln in ordered)
+    data = b"\n".join(ordered) + b"\n" if ordered else b""
     if output is not None:
         try:
             f = io.open_output(output)

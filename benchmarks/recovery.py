@@ -237,15 +237,18 @@ def main() -> int:
                     info = start_cluster(info.directory)
         finally:
             stop_cluster(ClusterInfo.load(f"{d}/c"))
-    moving = [r["moving"] for r in hit]
-    stall = [r["stall"] for r in hit]
-    killed_tp = [r["mib_s"] for r in hit]
-    print(f"\nover {len(hit)} kills of the middle runtime, {args.mib} MiB each, every output exact (sha256):")
-    print(f"  kill -9 → output moving again: p50 {statistics.median(moving) * 1000:.0f} ms, "
-          f"max {max(moving) * 1000:.0f} ms (target < 1000 ms)")
-    print(f"  longest output stall: p50 {statistics.median(stall) * 1000:.0f} ms, max {max(stall) * 1000:.0f} ms")
-    print(f"  throughput: with a kill {statistics.median(killed_tp):.1f} MiB/s, steady "
-          f"{statistics.median(steady):.1f} MiB/s (p50s): {statistics.median(killed_tp) / statistics.median(steady):.2f}x")
+    print()
+    if hit:
+        moving = [r["moving"] for r in hit]
+        stall = [r["stall"] for r in hit]
+        killed_tp = [r["mib_s"] for r in hit]
+        print(f"over {len(hit)} kills of the middle runtime, {args.mib} MiB each, every output exact (sha256):")
+        print(f"  kill -9 → output moving again: p50 {statistics.median(moving) * 1000:.0f} ms, "
+              f"max {max(moving) * 1000:.0f} ms (target < 1000 ms)")
+        print(f"  longest output stall: p50 {statistics.median(stall) * 1000:.0f} ms, max {max(stall) * 1000:.0f} ms")
+        print(f"  throughput: with a kill {statistics.median(killed_tp):.1f} MiB/s, steady "
+              f"{statistics.median(steady):.1f} MiB/s (p50s): "
+              f"{statistics.median(killed_tp) / statistics.median(steady):.2f}x")
     if pauses:
         print(f"  live migrate of `cat @r2` between r2 and r4, {len(pauses)} moves, output exact: pause "
               f"p50 {statistics.median(pauses) * 1000:.0f} ms, max {max(pauses) * 1000:.0f} ms (target < 100 ms)")

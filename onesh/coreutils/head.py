@@ -82,26 +82,26 @@ def run(argv: list[str], io: Io) -> int:
 
 
 class _Head(ToolState):
-    """What is left to print, or what is held back (-N: the last N)."""
+    """What is left to print, or what is held back (-N: the last N lines
+    or bytes)."""
 
-    KEPT = ("left", "held")
+    KEPT = ("left", "held", "tail")
 
     def __init__(self, left: int) -> None:
         self.left = left
         self.held: deque[bytes] = deque()
+        self.tail = b""
 
 
 def _bytes(io: Io, f: Any, n: int, neg: bool) -> None:
     st = keep(f, _Head(n))
     if neg:
-        tail = b"".join(st.held)
         while chunk := read_block(f):
-            tail += chunk
-            if len(tail) > n:
-                io.write(tail[:len(tail) - n])
-                tail = tail[len(tail) - n:]
+            st.tail += chunk
+            if len(st.tail) > n:
+                io.write(st.tail[:len(st.tail) - n])
+                st.tail = st.tail[len(st.tail) - n:]
                 io.flush()
-            st.held = deque([tail])
         return
     while st.left > 0:
         chunk = read_block(f)

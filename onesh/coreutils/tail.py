@@ -108,13 +108,14 @@ def _stream(io: Io, f: Any) -> None:
 
 
 class _Tail(ToolState):
-    """What is still to skip (+N), or the last N kept."""
+    """What is still to skip (+N), or the last N lines or bytes kept."""
 
-    KEPT = ("skip", "kept")
+    KEPT = ("skip", "kept", "last")
 
     def __init__(self, skip: int, n: int) -> None:
         self.skip = skip
         self.kept: deque[bytes] = deque(maxlen=n)
+        self.last = b""
 
 
 def _bytes(io: Io, f: Any, n: int, plus: bool) -> None:
@@ -137,12 +138,10 @@ def _bytes(io: Io, f: Any, n: int, plus: bool) -> None:
         while data := read_block(f):
             io.write(data)
         return
-    st = keep(f, _Tail(0, 1))
-    last = b"".join(st.kept)
+    st = keep(f, _Tail(0, 0))
     while data := read_block(f):
-        last = (last + data)[-n:] if n else b""
-        st.kept.append(last)
-    io.write(last)
+        st.last = (st.last + data)[-n:] if n else b""
+    io.write(st.last)
 
 
 def _lines(io: Io, f: Any, n: int, plus: bool) -> None:

@@ -172,8 +172,9 @@ class NetInput(io.RawIOBase):
         self.marks: NetOutput | None = None  # the output our checkpoints go to
         self.handed = end.proto.skip_to  # the stream's offset after what we handed out
         self._held = 0
-        # A tool with state (wc): every STATE_EVERY bytes, its snapshot at
-        # the offset handed out goes to on_state (the stage host stores it).
+        # A tool with state (wc, sort, ...): every STATE_EVERY bytes, its
+        # snapshot at the offset it is through with goes to on_state (the
+        # stage host stores it).
         self.tracked: Any = None
         self.on_state: Callable[[int, dict[str, Any], bytes], None] | None = None  # (offset, state, spill)
         self.restored: dict[str, Any] | None = None  # the state a successor starts from

@@ -189,6 +189,14 @@ def start_job(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]
                             start_new_session=True)
 
 
+def end_job(job: subprocess.Popen[bytes]) -> None:
+    """Kill a job's whole session if it still runs (a test that failed
+    half-way must leave nothing running)."""
+    if job.poll() is None:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait()
+
+
 def agent_on(cluster: Cluster, runtime: str, name: str, timeout: float = 20) -> int:
     """The pid of the command `name` a job runs on `runtime`, once there is one."""
     deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ from cluster_helpers import (
     Cluster,
     alive,
     descendants,
+    end_job,
     job_processes,
     kill_device,
     running_cluster,
@@ -78,9 +79,7 @@ def test_a_device_dying_mid_job_ends_the_job(cluster: Cluster, revive: None, tmp
         _, err = job.communicate(timeout=20)
         took = time.monotonic() - killed
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     text = err.decode()
     print(f"\njob ended {took:.2f}s after the device died; status {job.returncode}; stderr: {text!r}")
     assert 128 < job.returncode < 256, text
@@ -108,9 +107,7 @@ def test_a_stage_host_stops_its_commands_when_its_runtime_dies(cluster: Cluster,
         assert wait_gone(orphans, 3) == [], [_cmdline(p) for p in alive(orphans)]
         _, err = job.communicate(timeout=20)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     assert 128 < job.returncode < 256 and b"runtime r2 is gone" in err, err.decode()
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, end_job
 from netsplit import Host, NoNamespaces, onesh_in, second_host, split_cluster
 
 from onesh.runtime.localcluster import ClusterInfo, stop_cluster
@@ -179,9 +179,7 @@ def test_a_pipeline_through_a_cut_off_runtime_goes_on_and_its_file_is_complete(
         if writer:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(writer, signal.SIGCONT)
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     print(f"\njob status {job.returncode}; stderr {err!r}")
     assert job.returncode == 0, err
     assert "runtime r3 is gone" in err and "cat @r3 goes on on r" in err, err

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, agent_on, kill_device, running_cluster, start_job
+from cluster_helpers import Cluster, agent_on, end_job, kill_device, running_cluster, start_job
 
 from onesh.net.netio import STATE_EVERY
 
@@ -53,9 +53,7 @@ def finish(job: subprocess.Popen[bytes], timeout: float = 60) -> tuple[bytes, st
     try:
         out, err = job.communicate(timeout=timeout)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     return out, err.decode()
 
 
@@ -75,9 +73,7 @@ def test_a_stateless_stage_goes_on_elsewhere_and_the_output_is_exact(cluster: Cl
         first = os.read(job.stdout.fileno(), 1)  # (unbuffered: communicate reads the fd itself)
         out, err = finish(job)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     out = first + out
     print(f"\nr2's cat had taken {before} bytes when its device died; {len(out)} bytes out; stderr: {err!r}")
     assert 0 < before < len(numbers(N))
@@ -122,9 +118,7 @@ def test_the_first_stage_fed_by_the_shell_goes_on_elsewhere(cluster: Cluster, re
         kill_device(cluster.info.pids["r2"])
         out, err = finish(job)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     print(f"\n{len(out)} bytes out; stderr {err!r}")
     assert job.returncode == 0, err
     assert "cat @r2 goes on on" in err, err
@@ -134,6 +128,12 @@ def test_the_first_stage_fed_by_the_shell_goes_on_elsewhere(cluster: Cluster, re
 def shell(cluster: Cluster, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
                           cwd=cwd, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def onesh_cluster(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    """`onesh cluster ARGS` on the test's cluster."""
+    return subprocess.run([sys.executable, "-m", "onesh", "cluster", *args, "--data-dir", cluster.info.directory],
+                          capture_output=True, text=True, timeout=30)
 
 
 def running_job(cluster: Cluster, runtime: str, timeout: float = 20) -> str:
@@ -173,9 +173,7 @@ def test_migrate_moves_a_running_stage_five_times_and_the_output_is_exact(cluste
         ps = shell(cluster, "ps --cluster", tmp_path).stdout
         rest, err = finish(job)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     out += rest
     print(f"\n{len(out)} bytes out; stderr {err!r}")
     assert job.returncode == 0, err
@@ -188,8 +186,7 @@ def test_migrate_refuses_what_it_cannot_move_and_says_why(cluster: Cluster, tmp_
     job = start_job(cluster, "seq 1 100000000 @r1 | cat -n @r2", tmp_path)
     try:
         for bad, status, why in (("drain r9", 2, "r9: no such runtime"), ("drain", 2, "RUNTIME")):
-            r = subprocess.run([sys.executable, "-m", "onesh", "cluster", *bad.split(), "--data-dir",
-                                cluster.info.directory], capture_output=True, text=True, timeout=30)
+            r = onesh_cluster(cluster, *bad.split())
             assert r.returncode == status and why in r.stderr and "Traceback" not in r.stderr, r.stderr
         job_id = running_job(cluster, "r2")
         r = shell(cluster, f"migrate {job_id}:1 r3", tmp_path)
@@ -219,15 +216,12 @@ def test_a_leaving_runtime_hands_its_stage_over_before_it_goes(how: str, cluster
         if how == "SIGTERM":
             os.kill(pid, signal.SIGTERM)
         else:
-            r = subprocess.run([sys.executable, "-m", "onesh", "cluster", "drain", "r2", "--data-dir",
-                                cluster.info.directory], capture_output=True, text=True, timeout=30)
+            r = onesh_cluster(cluster, "drain", "r2")
             assert r.returncode == 0 and "r2 left the cluster" in r.stdout, (r.stdout, r.stderr)
         os.waitpid(pid, 0)
         out, err = finish(job)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     print(f"\n{len(out)} bytes out; stderr {err!r}")
     assert job.returncode == 0, err
     assert "cat @r2 moved from r2 to r" in err and "(runtime r2 is leaving)" in err, err
@@ -382,9 +376,7 @@ def test_a_stage_with_state_goes_on_from_its_checkpoint_and_the_output_is_exact(
         counted = stop_input_and_kill(cluster, "r2", least)
         job.wait(timeout=120)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
         reader.join(10)
     assert job.stderr is not None
     out, err = got[0], job.stderr.read().decode()

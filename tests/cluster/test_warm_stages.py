@@ -19,6 +19,7 @@ from cluster_helpers import (
     alive,
     comm,
     descendants,
+    end_job,
     is_zygote,
     job_processes,
     running_cluster,
@@ -99,9 +100,7 @@ def test_a_killed_zygote_loses_no_job_and_stages_start_cold(cluster: Cluster, tm
         os.kill(zygote, signal.SIGKILL)
         out, err = job.communicate(timeout=60)
     finally:
-        if job.poll() is None:
-            os.killpg(job.pid, signal.SIGKILL)
-            job.wait()
+        end_job(job)
     # The running segment's stage host, orphaned, still reported its statuses.
     assert (job.returncode, out.strip()) == (0, b"40"), err.decode()
     deadline = time.monotonic() + 10

@@ -48,12 +48,15 @@ class PlannedStage:
     runtime: str = ""
     why: str = ""
     program: programstages.Program | None = None  # for "python" and "node"
+    env: dict[str, str] = field(default_factory=dict)  # its prefix assignments (`NAME=v cmd @r2`)
 
     def wire(self, *, ship: bool = False) -> dict[str, Any]:
         """The stage for its stage host.  `ship`: the runtime is on another
         host, so a program file of this host goes with it."""
         out: dict[str, Any] = {"argv": self.argv, "mode": self.mode, "label": self.label,
                                "stderr_to_stdout": self.stderr_to_stdout}
+        if self.env:
+            out["env"] = self.env
         if self.program is not None:
             out["program"] = self.program.wire()
             if ship and self.program.source == "local":
@@ -133,7 +136,8 @@ def _safe(cmd: A.Command) -> bool:
 
     if not isinstance(cmd, A.SimpleCommand):
         return False
-    words = [*cmd.words, *(r.target for r in cmd.redirs if r.heredoc is None)]
+    words = [*cmd.words, *(r.target for r in cmd.redirs if r.heredoc is None),
+             *(a.value for a in cmd.assigns if a.value is not None)]
     return all(_safe_part(p) for w in words for p in w.parts)
 
 
@@ -163,6 +167,7 @@ class Draft:
     argvs: list[list[str] | None]  # None: a compound stage
     labels: list[str]
     redirs: list[list[tuple[str, int | None, str]]]  # (op, fd, target)
+    envs: list[dict[str, str]] = field(default_factory=list)  # prefix assignments (`NAME=v cmd`): its environment
     candidates: list[str] = field(default_factory=list)  # absolute paths to look up in the namespace
 
 
@@ -190,11 +195,16 @@ def draft(interp: Interpreter, pl: A.Pipeline, *, attached: bool) -> Draft | Non
         if not isinstance(cmd, A.SimpleCommand):
             d.argvs.append(None)
             d.redirs.append([])
+            d.envs.append({})
             continue
         argv = interp.expander.words(cmd.words) if cmd.words else []
         if not certain and (not argv or argv[0] in BUILTINS or argv[0] in interp.state.functions):
             return None  # shell code reading namespace files runs here, not remotely
         d.argvs.append(argv)
+        # (as for a local command: the value is expanded, the name goes
+        # into that command's environment only)
+        d.envs.append({a.name: interp.expander.single(a.value) if a.value else "" for a in cmd.assigns
+                       if a.index is None and a.array is None})
         rs: list[tuple[str, int | None, str]] = []
         for r in cmd.redirs:
             if r.heredoc is not None:
@@ -298,7 +308,7 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
         else:
             mode, run_argv = "exec", argv
             needs.command = name
-        st = PlannedStage(label, run_argv, mode, needs, stderr_too, program=prog)
+        st = PlannedStage(label, run_argv, mode, needs, stderr_too, program=prog, env=d.envs[k])
         for op, fd, target in d.redirs[k]:
             path = absolute(target, cwd)
             if op == ">&" and fd == 2 and target == "1":

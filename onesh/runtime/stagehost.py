@@ -436,7 +436,9 @@ class StageHost:
                 errors.append(argv)
             else:
                 try:
-                    io: dict[str, Any] = {"stdin": prev_r, "stdout": w, "cwd": cwd, "env": env,
+                    own_env = st.get("env")  # (its prefix assignments: `NAME=v cmd`)
+                    io: dict[str, Any] = {"stdin": prev_r, "stdout": w, "cwd": cwd,
+                                          "env": {**env, **own_env} if isinstance(own_env, dict) else env,
                                           "stderr": w if st.get("stderr_to_stdout") else err_w}
                     if pipes:
                         proc, agents[k] = await self.start_agent(st, pipes, io)

@@ -106,6 +106,17 @@ def test_exit_statuses_of_remote_stages(cluster: Cluster, tmp_path: Path) -> Non
     assert r.stdout == b"137\n", r.stderr
 
 
+def test_prefix_assignments_reach_a_remote_stage_only(cluster: Cluster, tmp_path: Path) -> None:
+    # `NAME=v cmd @r2` puts NAME into that command's environment, as bash
+    # does for a local command; the other stages and the shell do not see it.
+    code = ('x=shell; GREETING="hi $x" sh -c \'echo "$GREETING"\' @r2 | '
+            'sh -c \'cat; echo "[${GREETING-unset}]"\' @r3; echo "[${GREETING-unset}]"')
+    r = onesh(cluster, code, cwd=tmp_path)
+    assert r.stdout == b"hi shell\n[unset]\n[unset]\n", r.stderr
+    r = onesh(cluster, "A=1 B=2 env @r2 | grep -E '^(A|B)=' @r3 | sort", cwd=tmp_path)
+    assert r.stdout == b"A=1\nB=2\n", r.stderr
+
+
 def test_a_remote_shell_builtin_uses_the_cluster_it_runs_in(cluster: Cluster, tmp_path: Path) -> None:
     # `nodes` pinned to r2 runs under a shell in r2's stage host; it must
     # ask this cluster, not start an embedded one of its own.

@@ -57,8 +57,11 @@ def help(argv: list[str], io: IO) -> int:
     return status
 
 
-PROGRAMS = ("Python, Node.js and native programs in a pipeline are not restarted when their runtime dies:\n"
-            "their job ends, naming the runtime and the stages lost with it.")
+PROGRAMS = ("A Python, Node.js or native program alone in its stage runs again on another runtime when its\n"
+            "runtime dies (or on `migrate`), from the start of its input: at least once, so its output so far\n"
+            "comes again; exactly once when declared deterministic (ONESH_DETERMINISTIC=1 prog @r2): what it\n"
+            "makes again is dropped.  Its writer keeps its input for that up to ONESH_REPLAY_MAX bytes\n"
+            "(16 MiB); past that, or with a device or file of its own, its job ends, naming the runtime.")
 
 
 def _agent_usage(name: str) -> str:

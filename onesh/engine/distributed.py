@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
 import signal
 import socket
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from onesh.aio import run_sync
@@ -385,6 +387,7 @@ class Job:
                         "endpoint" in stdout and kind:
                     spec["recover"] = "hold"
                     spec["stateful"] = kind == "stateful"
+                    spec["program"] = kind == "program"
                 ep = endpoint_of(self.snap, rt)
                 reply = await self.start_segment(rt, ep, spec)
                 self.specs[i] = spec
@@ -422,10 +425,12 @@ class Job:
                 if out_rx is not None:
                     pumps.append((out_rx, tg.create_task(pump_pipe_to_fd(out_rx, 1, close_fd=False))))
                 several = len({rt for rt, _ in self.segments}) > 1
-                for (rt, _), r in zip(self.segments, err_rx, strict=True):
+                for i, r in enumerate(err_rx):
                     # Whose error is it?  Obvious when the job runs on one
-                    # runtime; otherwise each line says where it came from.
-                    pump = pump_labelled(r, 2, rt) if several else pump_pipe_to_fd(r, 2, close_fd=False)
+                    # runtime; otherwise each line says where it came from
+                    # (where the segment runs now: it may have moved).
+                    pump = (pump_labelled(r, 2, functools.partial(self.runtime_of, i)) if several
+                            else pump_pipe_to_fd(r, 2, close_fd=False))
                     pumps.append((r, tg.create_task(pump)))
                 await self.supervise(statuses)
                 if feed is not None and not feed.done():
@@ -612,6 +617,12 @@ class Job:
         from onesh.net.samehost import same_host
 
         old, idx = self.segments[i]
+        if self.specs[i].get("program") and ((i > 0 and i - 1 in statuses)
+                                             or (i == 0 and self.tx is not None and self.tx.proto.done)):
+            # (a program's writer keeps its input until the program ends,
+            # unless there was more than a restart replays: it let go)
+            raise planner.PlanError("its writer has finished and let go of its input (a program's input is "
+                                    "kept for a restart up to ONESH_REPLAY_MAX bytes)")
         # (epoch: the pipes' readers ignore the writer it replaces, should
         # that one not be dead after all: frozen, cut off)
         spec = dict(self.specs[i], recover="resume", epoch=int(self.specs[i].get("epoch", 0)) + 1,
@@ -631,7 +642,11 @@ class Job:
         self.segments[i] = (target, idx)
         self.started = [(j, ep if j == i else e) for j, e in self.started]
         self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
-        at = reply.get("resumed_at")
+        at, replays = reply.get("resumed_at"), reply.get("replays")
+        if replays == "exactly":
+            return " (again from the start of its input; it is deterministic: what it makes again is dropped)"
+        if replays:
+            return " (again from the start of its input: its output so far comes again)"
         return f" (from byte {at} of its input)" if isinstance(at, int) and at >= 0 else ""
 
     async def move(self, i: int, target: str, statuses: dict[int, list[int]]) -> None:
@@ -693,6 +708,9 @@ class Job:
         task = asyncio.get_running_loop().create_task(self.watch.confirm(rt, "it stopped answering"))
         self._signal_tasks.add(task)
         task.add_done_callback(self._signal_tasks.discard)
+
+    def runtime_of(self, i: int) -> str:
+        return self.segments[i][0]
 
     def label(self, i: int) -> str:
         return " | ".join(self.plan.stages[k].label.strip() for k in self.segments[i][1])
@@ -797,10 +815,16 @@ class Job:
         await asyncio.gather(*(one(ep) for ep in dict.fromkeys(ep for _, ep in self.started) if ep not in lost))
 
 
+PROGRAMS = ("exec", "python", "node")  # (planner.PlannedStage.mode)
+
+
 def restartable(stages: list[planner.PlannedStage]) -> str:
     """Can this segment be restarted elsewhere mid-stream, exactly once?
     "stateless": one stateless builtin agent that reads its input pipe and
     nothing else; "stateful": one whose state is checkpointed (wc, sort...);
+    "program": one program (Python, Node, native) that reads its input
+    pipe and nothing else: it runs again from the start of its input, at
+    least once (exactly once when declared deterministic: stagehost.py);
     "" otherwise (coreutils.restart)."""
     from onesh.coreutils.restart import checkpointed
     from onesh.coreutils.restart import restartable as tool_restartable
@@ -808,7 +832,11 @@ def restartable(stages: list[planner.PlannedStage]) -> str:
     if len(stages) != 1:
         return ""
     st = stages[0]
-    if st.mode != "agent" or st.stderr_to_stdout or st.needs.devices or st.needs.files:
+    if st.stderr_to_stdout or st.needs.devices or st.needs.files:
+        return ""
+    if st.mode in PROGRAMS:
+        return "program"
+    if st.mode != "agent":
         return ""
     return "stateless" if tool_restartable(st.argv) else "stateful" if checkpointed(st.argv) else ""
 
@@ -830,15 +858,15 @@ def successor_runtime(snap: dict[str, Any], dead: set[str], stages: list[planner
     return str(min(fit, key=lambda n: (busy.count(n), float(snap["members"][n].get("load", 0.0) or 0.0), n)))
 
 
-async def pump_labelled(receiver: Any, fd: int, runtime: str) -> int:
+async def pump_labelled(receiver: Any, fd: int, runtime: Callable[[], str]) -> int:
     """A stage's stderr to `fd`, each line prefixed with `[runtime] ` (a
     line that already names it, like "... (on r2)", is left alone)."""
     from onesh.builtins.api import write_all
     from onesh.net.pipe_protocol import PipeError
 
-    label, named = f"[{runtime}] ".encode(), f"(on {runtime})".encode()
     partial = b""
     total = 0
+    label = named = b""
     try:
         while True:
             try:
@@ -848,6 +876,7 @@ async def pump_labelled(receiver: Any, fd: int, runtime: str) -> int:
             if not data:
                 break
             total += len(data)
+            label, named = f"[{runtime()}] ".encode(), f"(on {runtime()})".encode()
             *lines, partial = (partial + data).split(b"\n")
             out = b"".join(ln + b"\n" if named in ln else label + ln + b"\n" for ln in lines)
             if out:

@@ -40,7 +40,16 @@ from collections.abc import Callable
 from typing import Any
 
 from onesh.net import pipe_wire as wire
-from onesh.net.pipe_protocol import FRAME_MAX, Ack, Data, Frame, PipeError, Receiver, Sender
+from onesh.net.pipe_protocol import (
+    FRAME_MAX,
+    HOLD_MAX,
+    Ack,
+    Data,
+    Frame,
+    PipeError,
+    Receiver,
+    Sender,
+)
 from onesh.net.transport import Credentials, Link, Listener, Loop, dial, dial_in, listen, listen_out
 
 log = logging.getLogger("onesh.pipes")
@@ -79,11 +88,18 @@ class ReceiverEnd:
     hello with this pipe's id; acknowledges."""
 
     def __init__(self, creds: Credentials, pipe_id: str, bind: str, window: int = PIPE_WINDOW, *,
-                 connect: str = "", hold: bool = False, skip_to: int = -1) -> None:
+                 connect: str = "", hold: bool = False, skip_to: int = -1, hold_max: int = HOLD_MAX,
+                 replay_max: int = 0) -> None:
         self.creds, self.pipe_id, self.bind = creds, pipe_id, bind
         self.connect = connect  # the writer's bound endpoint: we dial it instead of listening
         # (hold, skip_to: a stage that can be restarted elsewhere, and its successor: pipe_protocol.Receiver)
-        self.proto = Receiver(window, hold=hold, skip_to=skip_to)
+        self.proto = Receiver(window, hold=hold, skip_to=skip_to, hold_max=hold_max)
+        # A reader holding all its input (a program, which a successor runs
+        # again from the start) lets go of it past `replay_max` bytes or its
+        # frame limit, rather than stall its writer: it is then no longer
+        # restartable (let_go).
+        self.replay_max = replay_max
+        self.let_go = False
         self.peer: object | None = None  # the newest connection that said hello: acks go there
         self._admitted: set[object] = set()  # connections that said hello with our pipe id
         self.links = 0  # connections writers made to us (one per relink)
@@ -195,6 +211,12 @@ class ReceiverEnd:
         if chunks:
             self.bytes_in += sum(map(len, chunks))
             self.lines.sample(chunks)
+            if self.replay_max and self.proto.hold and (
+                    self.bytes_in > self.replay_max or self.proto.held >= self.proto.hold_max - self.proto.window):
+                self.proto.release()
+                self.let_go = True
+                self._send_ack()
+                return chunks
             if not self._ack_due and self._granted - self.proto.ack().got <= self.proto.window // 2:
                 # The writer is running out of credit: grant what was
                 # freed.  (While it has plenty, the ack that follows its

@@ -372,10 +372,12 @@ class Receiver:
     writer keeps it for a replay to the stage's successor; its credit
     still counts from what it got, so holding costs no speed."""
 
-    def __init__(self, window: int = DEFAULT_WINDOW, *, hold: bool = False, skip_to: int = -1) -> None:
+    def __init__(self, window: int = DEFAULT_WINDOW, *, hold: bool = False, skip_to: int = -1,
+                 hold_max: int = HOLD_MAX) -> None:
         if window < 1:
             raise ValueError("window must be at least 1 frame")
         self.window = window
+        self.hold_max = hold_max  # frames held at most (its writer keeps them)
         self._expected = 1
         self._ready: deque[Data] = deque()  # delivered, not yet read by the consumer
         self.eof = False
@@ -393,6 +395,7 @@ class Receiver:
         # read by the stage that died, its output is downstream already.
         self.skip_to = max(0, skip_to)
         self.resuming = skip_to >= 0
+        self.resume_failed = False
 
     def resume(self, acked: int, offset: int) -> None:
         """The writer's replay starts after frame `acked`, at byte `offset`
@@ -404,6 +407,7 @@ class Receiver:
             # The writer let go of input the dead stage had not finished.
             self.error = (f"cannot resume: the writer holds its stream from byte {offset} on, "
                           f"byte {self.skip_to} is needed")
+            self.resume_failed = True
             self.eof = True
             return
         self._expected = acked + 1
@@ -453,7 +457,7 @@ class Receiver:
         if self.hold:
             # (what the writer keeps for us is bounded: a stage whose
             # checkpoints lag slows its writer rather than grow its replay)
-            limit = min(limit, self._committed + HOLD_MAX)
+            limit = min(limit, self._committed + self.hold_max)
         return Ack(self._committed, max(0, limit - self._committed), got, self.offset, self.mark, self.hold)
 
     def commit(self, upto: int) -> None:
@@ -462,6 +466,11 @@ class Receiver:
         spans = self._spans
         while spans and 0 <= spans[0][1] <= upto:
             self._committed = spans.popleft()[0]
+
+    @property
+    def held(self) -> int:
+        """Frames delivered and not committed (their writer keeps them)."""
+        return len(self._spans)
 
     def release(self) -> None:
         """Stop holding: everything delivered is acknowledged (the stage

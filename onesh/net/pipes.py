@@ -58,11 +58,12 @@ class PipeReceiver(ReceiverEnd):
     """The downstream end of a pipe (listens)."""
 
     def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, bind: str | None = None,
-                 window: int = PIPE_WINDOW, *, connect: str = "") -> None:
+                 window: int = PIPE_WINDOW, *, connect: str = "", **holding: Any) -> None:
         """Listen on `bind`; or, with `connect` (we cannot be reached: a
-        `--dial-out` runtime), dial the writer's bound endpoint instead."""
+        `--dial-out` runtime), dial the writer's bound endpoint instead.
+        `holding`: a stage that can be restarted elsewhere (ReceiverEnd)."""
         super().__init__(Credentials(keys, ctx), pipe_id, bind or pipe_bind("127.0.0.1", False), window,
-                         connect=connect)
+                         connect=connect, **holding)
         self.ready = asyncio.Event()
         self.peer_seen = asyncio.Event()
 
@@ -286,10 +287,13 @@ async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True)
     return total
 
 
-async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = True) -> int:
+async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = True,
+                          close_pipe: bool = True) -> int:
     """Copy a network pipe into an fd until end of stream.  A closed reader
     on the fd (EPIPE) closes the pipe, telling its writer it is gone; an
-    aborted writer ends the copy (the abort reason is logged)."""
+    aborted writer ends the copy (the abort reason is logged).  With
+    `close_pipe` false the caller closes it (a reader holding its acks
+    lets go of its input only once its output is safe)."""
     total = 0
     with _nonblocking(fd, close_fd):
         try:
@@ -315,7 +319,8 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
             if e.errno not in (errno.EPIPE, errno.ECONNRESET):
                 raise
         finally:
-            await receiver.close()
+            if close_pipe:
+                await receiver.close()
     return total
 
 

@@ -43,6 +43,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,12 @@ from onesh.runtime.forked import ForkedCommand, entry_point, fork_command
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 REPORT_EVERY = 1.0  # seconds between the stage host's reports of its data flow
+# What a program's writer keeps for a replay to its successor (the program
+# runs again from the start of its input): bytes, and frames (a slow
+# writer's lines come a frame each).  Past either, the program's input is
+# let go of, and it is no longer restartable.
+REPLAY_MAX = 16 << 20
+REPLAY_FRAMES = 1 << 16
 
 
 def _emit(msg: dict[str, Any]) -> None:
@@ -152,6 +159,10 @@ class StageHost:
         self.auth: Any = None  # the ZAP handler, once a ZeroMQ pipe end is bound here (zap_for)
         self.in_bind = ""  # where the input pipe's receiving end listens (when it comes from a pipe)
         self.recoverable = False  # one stateless agent owning both pipes: it can be restarted elsewhere
+        # A program alone between two pipes (not a builtin agent): restarted
+        # elsewhere, it runs again from the start of its input (`replays`).
+        self.replays = False
+        self.err_sender: Any = None
         self.background: set[asyncio.Task[None]] = set()  # (checkpoint stores: cancelled at the end)
 
     def pipe_id(self, what: str) -> str:
@@ -209,7 +220,8 @@ class StageHost:
                 endpoint = await wiring.agent_in.started()  # (the agent listens: agentpipes.py)
             elif stdin_spec.get("kind") == "pipe":
                 self.zap_for(self.in_bind)
-                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=self.in_bind)
+                receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=self.in_bind,
+                                        **self.holding())
                 endpoint = await receiver.start()
             else:
                 endpoint = ""
@@ -227,15 +239,21 @@ class StageHost:
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")), bind=bind)
                 await out_sender.start()
             elif stdout_spec.get("kind") == "pipe":
+                resume = self.replays and self.spec.get("recover") == "resume"
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                        str(stdout_spec["endpoint"]))
+                                        str(stdout_spec["endpoint"]), adopt=resume,
+                                        epoch=int(self.spec.get("epoch") or 0))
                 await out_sender.start()
+                if resume and not await self.take_over(out_sender):
+                    self.killpg(signal.SIGKILL)
+                    return 1
             if stderr_spec.get("kind") == "pipe":
                 # (a successor stage goes on with its predecessor's stderr pipe)
                 err_sender = PipeSender(self.ctx, self.keys, str(stderr_spec.get("pipe_id")),
                                         str(stderr_spec["endpoint"]), adopt=self.spec.get("recover") == "resume",
                                         epoch=int(self.spec.get("epoch") or 0))
                 await err_sender.start()
+                self.err_sender = err_sender
             statuses = await self.run_segment(wiring, receiver, stdin_spec, out_sender, stdout_spec,
                                               err_sender, endpoint)
             if receiver is not None:
@@ -357,6 +375,67 @@ class StageHost:
         task = asyncio.get_running_loop().create_task(store())
         self.background.add(task)
 
+    def declared(self, name: str) -> str:
+        """A setting of our (one) stage: its prefix assignment, else the
+        shell's environment."""
+        own = (self.spec.get("stages") or [{}])[0].get("env") or {}
+        return str(own.get(name, (self.spec.get("env") or {}).get(name, "")))
+
+    def holding(self) -> dict[str, Any]:
+        """How a program that can be restarted elsewhere reads its input:
+        it holds all of it (its writer keeps it for a replay from the
+        start), up to ONESH_REPLAY_MAX bytes; its successor reads from
+        byte 0."""
+        if not self.replays:
+            return {}
+        try:
+            most = int(self.declared("ONESH_REPLAY_MAX") or REPLAY_MAX)
+        except ValueError:
+            most = REPLAY_MAX
+        return {"hold": True, "hold_max": REPLAY_FRAMES, "replay_max": max(1, most),
+                "skip_to": 0 if self.spec.get("recover") == "resume" else -1}
+
+    async def take_over(self, out: Any) -> bool:
+        """A program's successor: where does the reader of our output
+        stand?  A program declared deterministic (ONESH_DETERMINISTIC=1)
+        makes the same output again, so what the reader has is dropped;
+        any other one's output up to there comes again (at least once)."""
+        from onesh.runtime.agentpipes import ADOPT_WAIT
+
+        deadline = time.monotonic() + ADOPT_WAIT
+        while out.adopted is None and not out.gone and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if out.adopted is None:
+            _emit({"error": f"its reader did not answer within {ADOPT_WAIT:g}s"})
+            return False
+        if self.deterministic:
+            out.proto.drop_next(out.adopted.offset)
+        return True
+
+    @property
+    def deterministic(self) -> bool:
+        return self.declared("ONESH_DETERMINISTIC").lower() in ("1", "yes", "true")
+
+    async def feed_held(self, receiver: Any, fd: int) -> None:
+        """Our input → a program that can be restarted elsewhere.  The
+        pipe stays open (holding its acks) until our output is safe
+        downstream (run_network closes it).  A successor whose writer let
+        go of the start of the input cannot run the program again: it is
+        killed, and says why."""
+        from onesh.net.pipes import pump_pipe_to_fd
+
+        self.bytes_in = await pump_pipe_to_fd(receiver, fd, close_pipe=False)
+        if receiver.proto.resume_failed:
+            self.killpg(signal.SIGKILL)
+            label = (self.spec.get("stages") or [{}])[0].get("label", "?")
+            msg = (f"onesh: {str(label).strip()}: cannot run again on {self.runtime}: the start of its input "
+                   "is gone (its writer keeps a program's input for a restart up to ONESH_REPLAY_MAX bytes, "
+                   f"and had more)\n").encode()
+            if self.err_sender is not None:
+                await self.err_sender.write(msg)
+            else:
+                os.write(2, msg)
+
     def zap_for(self, bind: str) -> None:
         """Start the ZAP handler before the first Curve server socket (a
         ZeroMQ pipe end bound here): the other transports do not use it,
@@ -402,7 +481,12 @@ class StageHost:
         own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
                                             str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0),
                                             bool(self.spec.get("stateful")))
-        self.recoverable = bool(own_in.get("recover"))
+        self.replays = (self.spec.get("recover") in ("hold", "resume") and len(stages) == 1
+                        and stages[0].get("mode") != "agent" and not stages[0].get("stderr_to_stdout")
+                        and stdin_spec.get("kind") == "pipe" and not stdin_spec.get("connect")
+                        and stdout_spec.get("kind") == "pipe" and not stdout_spec.get("bind")
+                        and bool(stdout_spec.get("endpoint")))
+        self.recoverable = bool(own_in.get("recover")) or self.replays
         if self.spec.get("recover") == "resume" and not self.recoverable:
             raise SpecError("a stage can only take over from one that died where it owns both its pipes")
         # stdin of the first command
@@ -483,7 +567,9 @@ class StageHost:
                "stdout_endpoint": out_sender.endpoint if stdout_spec.get("bind") and out_sender else "",
                "pids": [p.pid for p in self.procs if p is not None],
                "pgids": self.pgids, "recoverable": self.recoverable,
-               "resumed_at": wiring.agent_in.resumed_at if wiring.agent_in is not None else -1})
+               "resumed_at": (wiring.agent_in.resumed_at if wiring.agent_in is not None
+                              else 0 if self.replays and self.spec.get("recover") == "resume" else -1),
+               "replays": ("" if not self.replays else "exactly" if self.deterministic else "at least")})
 
         def order(msg: dict[str, Any]) -> None:
             # Word from the shell about the reader of our output: it was
@@ -516,7 +602,9 @@ class StageHost:
         async with asyncio.TaskGroup() as tg:
             feed = None
             if feed_w is not None:
-                if kind_in == "pipe":
+                if kind_in == "pipe" and self.replays:
+                    feed = tg.create_task(self.feed_held(receiver, feed_w))
+                elif kind_in == "pipe":
                     feed = tg.create_task(self.count_in(pump_pipe_to_fd(receiver, feed_w)))
                 else:
                     feed = tg.create_task(self.read_file(str(stdin_spec.get("path")), feed_w))
@@ -605,6 +693,9 @@ class StageHost:
         while True:
             await asyncio.sleep(REPORT_EVERY)
             _emit({"io": self.io(receiver, sender, wiring)})
+            if self.replays and self.recoverable and receiver is not None and receiver.let_go:
+                self.recoverable = False  # (our program's input outgrew its replay: it cannot move now)
+                _emit({"recoverable": False})
 
     def lifeline_lost(self) -> None:
         """Our runtime died (its end of our stdin closed).  Nobody will ask

@@ -184,7 +184,7 @@ class StageService:
         return {"stdin_endpoint": hello.get("stdin_endpoint", ""),
                 "stdout_endpoint": hello.get("stdout_endpoint", ""), "pid": proc.pid,
                 "pids": seg.pids, "runtime": cfg.name, "recoverable": bool(hello.get("recoverable")),
-                "resumed_at": hello.get("resumed_at", -1)}
+                "resumed_at": hello.get("resumed_at", -1), "replays": str(hello.get("replays") or "")}
 
     async def follow(self, seg: Segment) -> None:
         """Read the stage host's status lines until it exits."""
@@ -201,6 +201,8 @@ class StageService:
                 seg.pids = [int(p) for p in msg["pids"]]
             if "pgids" in msg:
                 seg.pgids = [int(p) for p in msg["pgids"]]
+            if msg.get("recoverable") is False:
+                seg.recoverable = False  # (a program that let go of its input: no longer movable)
             if isinstance(msg.get("io"), dict):
                 seg.io = msg["io"]
                 seg.bytes_in = int(seg.io.get("bytes_in") or 0)
@@ -278,7 +280,8 @@ class StageService:
             raise HandlerError(f"{' | '.join(seg.labels).strip()} already runs on {target}")
         if not seg.recoverable:
             raise HandlerError(f"{' | '.join(seg.labels).strip()} cannot move: only a segment that is one builtin "
-                               "agent that can go on elsewhere, between network pipes, can (`help NAME` says which)")
+                               "agent that can go on elsewhere (`help NAME` says which), or one program whose "
+                               "input fits ONESH_REPLAY_MAX, between network pipes, can")
         seg.move_to = target
         seg.moving.set()
         return {"asked": True}

@@ -385,3 +385,101 @@ def test_a_stage_with_state_goes_on_from_its_checkpoint_and_the_output_is_exact(
     assert out == want, (out[:200], len(out), len(want), err)
     m = re.search(re.escape(label) + r" goes on on r\d \(from byte (\d+) of its input\)", err)
     assert m and int(m[1]) > 0, err
+
+
+# A program (not a builtin agent): restarted elsewhere, it runs again from
+# the start of its input, which its writer keeps while it runs.
+DOUBLE = "import sys\nfor line in sys.stdin:\n    sys.stdout.write('%d\\n' % (2 * int(line)))\n"
+PN = 400_000
+
+
+def doubled(n: int) -> bytes:
+    return b"".join(b"%d\n" % (2 * i) for i in range(1, n + 1))
+
+
+def kill_program_stage(cluster: Cluster, code: str, tmp_path: Path, least: int = 1) -> tuple[bytes, str, int]:
+    """Run `code` (its program stage on r2), let it back up (nobody reads
+    the job's output yet), kill r2's device, then read everything."""
+    (tmp_path / "double.py").write_text(DOUBLE)
+    job = start_job(cluster, code, tmp_path)
+    try:
+        deadline = time.monotonic() + 20
+        while (taken := moved_through(cluster, "r2")) < least and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        kill_device(cluster.info.pids["r2"])
+        out, err = finish(job)
+    finally:
+        end_job(job)
+    print(f"\nr2's program had taken {taken} bytes; {len(out)} bytes out; stderr {err!r}")
+    assert "Traceback" not in err
+    return out, err, taken
+
+
+def test_a_program_runs_again_elsewhere_and_its_output_comes_at_least_once(cluster: Cluster, revive: None,
+                                                                            tmp_path: Path) -> None:
+    out, err, _ = kill_program_stage(cluster, f"seq 1 {PN} @r1 | python3 double.py @r2 | cat @r3", tmp_path)
+    assert "python3 double.py @r2 goes on on" in err and "its output so far comes again" in err, err
+    full = doubled(PN)
+    # What the reader had when the device died, then all of it again:
+    # nothing lost, a prefix repeated.
+    assert out.endswith(full) and len(out) > len(full), (len(out), len(full))
+    assert full.startswith(out[:len(out) - len(full)])
+
+
+@pytest.mark.parametrize("program", ["python3 double.py", "awk '{ print $1 * 2 }'"])
+def test_a_program_declared_deterministic_goes_on_exactly_once(program: str, cluster: Cluster, revive: None,
+                                                               tmp_path: Path) -> None:
+    """A Python program, and a native one."""
+    out, err, _ = kill_program_stage(
+        cluster, f"seq 1 {PN} @r1 | ONESH_DETERMINISTIC=1 {program} @r2 | cat @r3; "
+                 'echo "${PIPESTATUS[*]}" >&2', tmp_path)
+    assert "goes on on" in err and "what it makes again is dropped" in err, err
+    assert err.rstrip().endswith("0 0 0"), err
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(doubled(PN)).hexdigest()
+
+
+@pytest.mark.parametrize("writer", ["finished", "still sending"])
+def test_a_program_whose_input_outgrew_its_replay_ends_the_job_and_says_why(writer: str, cluster: Cluster,
+                                                                           revive: None, tmp_path: Path) -> None:
+    (tmp_path / "double.py").write_text(DOUBLE)
+    n = PN if writer == "finished" else 3_000_000
+    code = f"seq 1 {n} @r1 | ONESH_REPLAY_MAX=100000 python3 double.py @r2 | cat @r3"
+    if writer == "finished":
+        # Past ONESH_REPLAY_MAX bytes it lets go of its input rather than
+        # stall its writer: the job runs through...
+        r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
+                           cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0 and r.stdout == doubled(n), r.stderr
+    # ...but it cannot run again from the start once its device dies: the
+    # shell sees that its writer is done, or the successor hears from the
+    # writer that the start of the input is gone.
+    out, err, taken = kill_program_stage(cluster, code, tmp_path, least=200_000)
+    assert taken >= 200_000
+    assert "ONESH_REPLAY_MAX" in err, err
+    if writer == "finished":
+        assert "could not restart" in err and "its stages are lost" in err, err
+    else:
+        assert "cannot run again on" in err, err
+    assert len(out) < len(doubled(n))
+
+
+def test_migrate_moves_a_deterministic_program_and_the_output_is_exact(cluster: Cluster, tmp_path: Path) -> None:
+    (tmp_path / "double.py").write_text(DOUBLE)
+    job = start_job(cluster, f"seq 1 {PN} @r1 | ONESH_DETERMINISTIC=1 python3 double.py @r2 | cat @r3", tmp_path)
+    assert job.stdout is not None
+    out = bytearray(os.read(job.stdout.fileno(), 65536))
+    try:
+        job_id = running_job(cluster, "r2")
+        for target in ("r4", "r2"):
+            r = shell(cluster, f"migrate {job_id}:1 {target}", tmp_path)
+            assert r.returncode == 0, r.stderr
+            out += os.read(job.stdout.fileno(), 65536)
+        rest, err = finish(job)
+    finally:
+        end_job(job)
+    out += rest
+    print(f"\n{len(out)} bytes out; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert err.count("moved from") == 2 and "what it makes again is dropped" in err, err
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(doubled(PN)).hexdigest()

@@ -3,6 +3,7 @@
 a running stage is moved (`migrate`).
 
     python benchmarks/recovery.py [--runs 20] [--mib 256] [--migrations 20] [--sort-runs 5]
+                                  [--program-runs 5]
 
 On a 4-runtime cluster (loopback), each run pushes --mib MiB through
 `cat @r1 | cat @r2 | cat @r3` (the shell feeds it and reads its output),
@@ -26,6 +27,13 @@ every other run r2's device is killed at 60% of the input: sort's
 successor starts from what it had stored as it read (its spills), reads
 the rest and sorts; the job's time with the kill against without.
 
+Then a Python program in the middle, `cat @r1 | python3 upper.py @r2 |
+cat @r3` over --program-mib MiB: its input let go of at once (not
+restartable: the baseline), held for a replay from the start, and
+declared stateless (checkpoints at its idle points), alternating; then
+the last two with r2 killed at 60% of the input (declared deterministic:
+the output must be exact).
+
 Before that, one long job through `cat @r2` is moved --migrations times between
 r2 and r4 (`migrate JOB:1 RUNTIME` from another shell) while its output
 is read: the pause of each move is the longest silence of the output
@@ -45,6 +53,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 from device_death import kill_device
 
@@ -171,10 +180,11 @@ def sort_lines(mib: int) -> bytes:
     return b"".join(b"%08x\n" % (i * 2654435761 % (1 << 32)) for i in range(n))
 
 
-def sort_run(directory: str, cwd: str, data: bytes, want: str, kill_pid: int | None) -> tuple[float, str]:
+def sort_run(directory: str, cwd: str, data: bytes, want: str, kill_pid: int | None,
+             code: str = SORTED) -> tuple[float, str]:
     """The job's time; in a run with a kill, r2 dies when 60% of the input
     is fed (sort has read most of it and stored it as it read)."""
-    job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", directory, "-c", SORTED],
+    job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", directory, "-c", code],
                            cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            start_new_session=True)
     assert job.stdin is not None and job.stdout is not None and job.stderr is not None
@@ -194,8 +204,46 @@ def sort_run(directory: str, cwd: str, data: bytes, want: str, kill_pid: int | N
     err = job.stderr.read().decode()
     job.wait()
     if job.returncode != 0 or hashlib.sha256(out[0]).hexdigest() != want:
-        raise SystemExit(f"sort run failed: status {job.returncode}, {len(out[0])} bytes; stderr: {err!r}")
+        raise SystemExit(f"run of {code!r} failed: status {job.returncode}, {len(out[0])} bytes; stderr: {err!r}")
     return took, err
+
+
+# A program (not a builtin agent) in the middle: restarted elsewhere it runs
+# again from the start of its input (or, declared stateless, from its last
+# idle point); declared deterministic, what it makes again is dropped.
+UPPER = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(line.upper())\n"
+PROGRAM = "cat @r1 | {env} python3 upper.py @r2 | cat @r3"
+PROGRAM_KINDS = {  # what each run declares
+    "let go at once": "ONESH_DETERMINISTIC=1 ONESH_REPLAY_MAX=1",
+    "held (replay from the start)": "ONESH_DETERMINISTIC=1",
+    "stateless (from its last idle point)": "ONESH_DETERMINISTIC=1 ONESH_STATELESS=1",
+}
+
+
+def program_runs(directory: str, cwd: str, mib: int, runs: int, restart: Callable[[], int]) -> None:
+    """Per round, alternating: the program's job with its input let go of
+    at once (as before programs were restartable: the baseline), held for
+    a replay, and declared stateless; then the last two with r2 killed at
+    60% of the input.  Prints the p50 times."""
+    with open(os.path.join(cwd, "upper.py"), "w") as f:
+        f.write(UPPER)
+    data = sort_lines(mib)
+    want = hashlib.sha256(data.upper()).hexdigest()
+    times: dict[str, list[float]] = {}
+    for run in range(runs):
+        for kind, env in PROGRAM_KINDS.items():
+            took, _ = sort_run(directory, cwd, data, want, None, PROGRAM.format(env=env))
+            times.setdefault(kind, []).append(took)
+        for kind, env in list(PROGRAM_KINDS.items())[1:]:
+            took, err = sort_run(directory, cwd, data, want, restart(), PROGRAM.format(env=env))
+            times.setdefault(f"{kind}, r2 killed", []).append(took)
+            print(f"program run {run + 1}, {kind}, r2 killed: {took:5.2f} s: "
+                  f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
+            sys.stdout.flush()
+    base = statistics.median(times["let go at once"])
+    print(f"  `cat @r1 | python3 upper.py @r2 | cat @r3`, {mib} MiB, {runs} rounds, output exact (p50s):")
+    for kind, ts in times.items():
+        print(f"    {kind:50s} {statistics.median(ts):5.2f} s  {statistics.median(ts) / base:4.2f}x")
 
 
 def main() -> int:
@@ -205,6 +253,9 @@ def main() -> int:
     ap.add_argument("--migrations", type=int, default=20)
     ap.add_argument("--sort-runs", type=int, default=5, help="`sort @r2` runs with a kill (as many without)")
     ap.add_argument("--sort-mib", type=int, default=32)
+    ap.add_argument("--program-runs", type=int, default=5,
+                    help="rounds of a Python program @r2: let go, held, stateless; then the last two killed")
+    ap.add_argument("--program-mib", type=int, default=8, help="(under its 16 MiB replay)")
     args = ap.parse_args()
     size = args.mib << 20
     steady: list[float] = []
@@ -235,6 +286,15 @@ def main() -> int:
                           f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
                     sys.stdout.flush()
                     info = start_cluster(info.directory)
+            if args.program_runs:
+                state = {"info": info}
+
+                def restart() -> int:
+                    # (r2 back, if a run killed it, before a run that kills it)
+                    state["info"] = start_cluster(state["info"].directory)
+                    return state["info"].pids["r2"]
+                program_runs(info.directory, d, args.program_mib, args.program_runs, restart)
+                info = start_cluster(info.directory)
         finally:
             stop_cluster(ClusterInfo.load(f"{d}/c"))
     print()

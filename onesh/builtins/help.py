@@ -61,7 +61,10 @@ PROGRAMS = ("A Python, Node.js or native program alone in its stage runs again o
             "runtime dies (or on `migrate`), from the start of its input: at least once, so its output so far\n"
             "comes again; exactly once when declared deterministic (ONESH_DETERMINISTIC=1 prog @r2): what it\n"
             "makes again is dropped.  Its writer keeps its input for that up to ONESH_REPLAY_MAX bytes\n"
-            "(16 MiB); past that, or with a device or file of its own, its job ends, naming the runtime.")
+            "(16 MiB); past that, or with a device or file of its own, its job ends, naming the runtime.\n"
+            "Declared stateless (ONESH_STATELESS=1: it keeps nothing from one line to the next and writes\n"
+            "what a line makes before it reads on), it goes on from the last point where it was idle\n"
+            "instead, with no limit on its input.")
 
 
 def _agent_usage(name: str) -> str:

@@ -643,10 +643,11 @@ class Job:
         self.started = [(j, ep if j == i else e) for j, e in self.started]
         self.waits[i] = asyncio.get_running_loop().create_task(self.wait_segment(i, ep, statuses))
         at, replays = reply.get("resumed_at"), reply.get("replays")
-        if replays == "exactly":
-            return " (again from the start of its input; it is deterministic: what it makes again is dropped)"
         if replays:
-            return " (again from the start of its input: its output so far comes again)"
+            start = f"byte {at} of its input" if isinstance(at, int) and at > 0 else "the start of its input"
+            if replays == "exactly":
+                return f" (again from {start}; it is deterministic: what it makes again is dropped)"
+            return f" (again from {start}: its output since comes again)"
         return f" (from byte {at} of its input)" if isinstance(at, int) and at >= 0 else ""
 
     async def move(self, i: int, target: str, statuses: dict[int, list[int]]) -> None:

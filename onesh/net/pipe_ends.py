@@ -212,17 +212,22 @@ class ReceiverEnd:
             self.bytes_in += sum(map(len, chunks))
             self.lines.sample(chunks)
             if self.replay_max and self.proto.hold and (
-                    self.bytes_in > self.replay_max or self.proto.held >= self.proto.hold_max - self.proto.window):
-                self.proto.release()
-                self.let_go = True
-                self._send_ack()
-                return chunks
+                    self.proto.held_bytes > self.replay_max
+                    or self.proto.held >= self.proto.hold_max - self.proto.window):
+                self.give_up_hold()
             if not self._ack_due and self._granted - self.proto.ack().got <= self.proto.window // 2:
                 # The writer is running out of credit: grant what was
                 # freed.  (While it has plenty, the ack that follows its
                 # next frames carries the news; no extra message.)
                 self._send_ack()
         return chunks
+
+    def give_up_hold(self) -> None:
+        """Let go of all we held: the writer may drop it (the stage can no
+        longer be restarted elsewhere)."""
+        self.proto.release()
+        self.let_go = True
+        self._send_ack()
 
     def commit(self, upto: int) -> None:
         """What we held up to byte `upto` is safe downstream (a stage that

@@ -390,6 +390,7 @@ class Receiver:
         self.hold = hold
         self._spans: deque[tuple[int, int]] = deque()  # (seq, end offset) delivered, not committed
         self._committed = 0
+        self._committed_at = 0  # the stream's offset at the end of the last frame committed
         # A successor stage's reader (skip_to >= 0): the writer's hello says
         # where its replay starts (resume); what comes before skip_to was
         # read by the stage that died, its output is downstream already.
@@ -412,7 +413,7 @@ class Receiver:
             return
         self._expected = acked + 1
         self._committed = acked
-        self.offset = offset
+        self.offset = self._committed_at = offset
 
     def on_frame(self, frame: Frame) -> Ack:
         if frame.error:
@@ -465,12 +466,16 @@ class Receiver:
         held ack may now say so."""
         spans = self._spans
         while spans and 0 <= spans[0][1] <= upto:
-            self._committed = spans.popleft()[0]
+            self._committed, self._committed_at = spans.popleft()
 
     @property
     def held(self) -> int:
         """Frames delivered and not committed (their writer keeps them)."""
         return len(self._spans)
+
+    @property
+    def held_bytes(self) -> int:
+        return self.offset - self._committed_at
 
     def release(self) -> None:
         """Stop holding: everything delivered is acknowledged (the stage
@@ -478,6 +483,7 @@ class Receiver:
         self.hold = False
         self._spans.clear()
         self._committed = self._expected - 1
+        self._committed_at = self.offset
 
     def take(self, max_frames: int | None = None) -> list[Data]:
         """Consume delivered data as the frames' payloads (no copy); frees

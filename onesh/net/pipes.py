@@ -26,7 +26,7 @@ import fcntl
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from onesh.aio import within
@@ -288,16 +288,19 @@ async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True)
 
 
 async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = True,
-                          close_pipe: bool = True) -> int:
+                          close_pipe: bool = True, gate: Callable[[], Awaitable[None]] | None = None) -> int:
     """Copy a network pipe into an fd until end of stream.  A closed reader
     on the fd (EPIPE) closes the pipe, telling its writer it is gone; an
     aborted writer ends the copy (the abort reason is logged).  With
     `close_pipe` false the caller closes it (a reader holding its acks
-    lets go of its input only once its output is safe)."""
+    lets go of its input only once its output is safe).  `gate`, when
+    given, is awaited before each read of the pipe (it may hold the copy)."""
     total = 0
     with _nonblocking(fd, close_fd):
         try:
             while True:
+                if gate is not None:
+                    await gate()
                 try:
                     chunks = await receiver._take()
                 except PipeError as e:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from onesh.builtins.api import write_all
+from onesh.net.pipe_protocol import NO_MARK
 from onesh.runtime import agentpipes
 from onesh.runtime.agentpipes import AgentReports
 from onesh.runtime.forked import ForkedCommand, entry_point, fork_command
@@ -61,6 +62,11 @@ REPORT_EVERY = 1.0  # seconds between the stage host's reports of its data flow
 # let go of, and it is no longer restartable.
 REPLAY_MAX = 16 << 20
 REPLAY_FRAMES = 1 << 16
+IDLE_EVERY = 0.06  # seconds between two looks at whether a stateless program is idle (watch_idle)
+GATE_WAIT = 3.0  # seconds a stateless program held back from more input may take to be idle (feed_held)
+# Where a program idles that waits for input (its /proc/PID/wchan): a pipe
+# read, or a poll of its fds (Node's event loop, select).
+WAITING_FOR_INPUT = ("pipe_read", "epoll_wait", "ep_poll", "do_select", "do_sys_poll", "do_poll")
 
 
 def _emit(msg: dict[str, Any]) -> None:
@@ -162,6 +168,8 @@ class StageHost:
         # A program alone between two pipes (not a builtin agent): restarted
         # elsewhere, it runs again from the start of its input (`replays`).
         self.replays = False
+        self.start = NO_MARK  # where a program's successor goes on from (take_over)
+        self.fed = -1  # the input offset up to which a stateless program was given all it has (feed_held)
         self.err_sender: Any = None
         self.background: set[asyncio.Task[None]] = set()  # (checkpoint stores: cancelled at the end)
 
@@ -211,7 +219,19 @@ class StageHost:
         try:
             if self.recoverable and self.spec.get("stateful") and wiring.agent_in is not None:
                 await self.checkpoints(wiring.agent_in)
-            receiver = None
+            receiver = taken = None
+            if self.replays:
+                # A program's output pipe first: its successor learns where
+                # the reader stands (and so where its input goes on from).
+                resume = self.spec.get("recover") == "resume"
+                taken = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
+                                   str(stdout_spec["endpoint"]), adopt=resume,
+                                   epoch=int(self.spec.get("epoch") or 0))
+                await taken.start()
+                if resume and not await self.take_over(taken):
+                    self.killpg(signal.SIGKILL)
+                    await taken.abort("the stage did not start")
+                    return 1
             if stdin_spec.get("kind") == "pipe" and stdin_spec.get("connect"):
                 # We dial out (the writer cannot reach us): its end is bound.
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), connect=str(stdin_spec["connect"]))
@@ -238,15 +258,17 @@ class StageHost:
                 self.zap_for(bind)
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")), bind=bind)
                 await out_sender.start()
+            elif taken is not None:
+                out_sender = taken
+                if self.stateless and receiver is not None:
+                    # Its input is acknowledged as far as the checkpoint its
+                    # delivered output carries (watch_idle makes them).
+                    held = receiver
+                    out_sender.on_ack = lambda ack: held.commit(ack.mark.inp)
             elif stdout_spec.get("kind") == "pipe":
-                resume = self.replays and self.spec.get("recover") == "resume"
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                        str(stdout_spec["endpoint"]), adopt=resume,
-                                        epoch=int(self.spec.get("epoch") or 0))
+                                        str(stdout_spec["endpoint"]))
                 await out_sender.start()
-                if resume and not await self.take_over(out_sender):
-                    self.killpg(signal.SIGKILL)
-                    return 1
             if stderr_spec.get("kind") == "pipe":
                 # (a successor stage goes on with its predecessor's stderr pipe)
                 err_sender = PipeSender(self.ctx, self.keys, str(stderr_spec.get("pipe_id")),
@@ -393,13 +415,15 @@ class StageHost:
         except ValueError:
             most = REPLAY_MAX
         return {"hold": True, "hold_max": REPLAY_FRAMES, "replay_max": max(1, most),
-                "skip_to": 0 if self.spec.get("recover") == "resume" else -1}
+                "skip_to": self.start.inp if self.spec.get("recover") == "resume" else -1}
 
     async def take_over(self, out: Any) -> bool:
         """A program's successor: where does the reader of our output
-        stand?  A program declared deterministic (ONESH_DETERMINISTIC=1)
-        makes the same output again, so what the reader has is dropped;
-        any other one's output up to there comes again (at least once)."""
+        stand?  Its last checkpoint (one declared ONESH_STATELESS=1 makes
+        them; else none: from the start) says where our input goes on
+        from.  A program declared deterministic (ONESH_DETERMINISTIC=1)
+        makes the same output again, so what the reader has past the
+        checkpoint is dropped; any other one's comes again (at least once)."""
         from onesh.runtime.agentpipes import ADOPT_WAIT
 
         deadline = time.monotonic() + ADOPT_WAIT
@@ -408,15 +432,51 @@ class StageHost:
         if out.adopted is None:
             _emit({"error": f"its reader did not answer within {ADOPT_WAIT:g}s"})
             return False
+        self.start = out.adopted.mark
         if self.deterministic:
-            out.proto.drop_next(out.adopted.offset)
+            out.proto.drop_next(out.adopted.offset - self.start.out)
         return True
 
     @property
     def deterministic(self) -> bool:
         return self.declared("ONESH_DETERMINISTIC").lower() in ("1", "yes", "true")
 
-    async def feed_held(self, receiver: Any, fd: int) -> None:
+    @property
+    def stateless(self) -> bool:
+        return self.declared("ONESH_STATELESS").lower() in ("1", "yes", "true")
+
+    async def watch_idle(self, receiver: Any, out: Any, feed_w: int, drain_r: int) -> None:
+        """Checkpoints of a program declared stateless: whenever it is idle
+        (it took all its input so far, made all its output from it, and
+        waits for more), its input up to there made exactly its output up
+        to there.  Its frames carry that (pipe_protocol.Mark), and its
+        input is acknowledged as far as the reader downstream has them, so
+        its successor goes on from the last one instead of the start.
+        Idle twice in a row, IDLE_EVERY apart, with nothing moved between:
+        a program that flushes its output on a timer (onesh's Python
+        launcher, 50 ms) has flushed it by then."""
+        from onesh.net.pipe_protocol import Mark
+
+        proc = self.procs[0]
+        if proc is None:
+            return
+        last: tuple[int, int] | None = None
+        marked = (self.start.inp, self.start.out)
+        while not receiver.proto.eof and not receiver.let_go:
+            await asyncio.sleep(IDLE_EVERY)
+            # (input taken from the pipe, not what waits in it: feed_held
+            # may be holding it back)
+            now = (receiver.proto.offset - receiver.proto.buffered, self.start.out + out.bytes_out)
+            if now[0] != self.fed:
+                last = None  # (the copy took some it may not have written yet)
+                continue
+            if now == last and now[0] > marked[0] and _idle(out, feed_w, drain_r, proc.pid):
+                if out.proto.checkpoint(Mark(*now)):
+                    out._push()  # (an empty frame carries it)
+                marked = now
+            last = now
+
+    async def feed_held(self, receiver: Any, fd: int, out: Any) -> None:
         """Our input → a program that can be restarted elsewhere.  The
         pipe stays open (holding its acks) until our output is safe
         downstream (run_network closes it).  A successor whose writer let
@@ -424,7 +484,27 @@ class StageHost:
         killed, and says why."""
         from onesh.net.pipes import pump_pipe_to_fd
 
-        self.bytes_in = await pump_pipe_to_fd(receiver, fd, close_pipe=False)
+        async def gate() -> None:
+            # (the copy calls this when all it took is written: watch_idle)
+            self.fed = receiver.proto.offset - receiver.proto.buffered
+            # A stateless program fed faster than it works is never idle:
+            # past half its replay, it gets no more until it has been
+            # (watch_idle) and the reader has its output (commit), rather
+            # than let go of its input.  One that is not idle even so
+            # (busy, or waiting for something else) within GATE_WAIT,
+            # while its output is not held up downstream, is let go of.
+            deadline = time.monotonic() + GATE_WAIT
+            while (receiver.proto.held_bytes >= receiver.replay_max // 2 and not receiver.let_go
+                   and not receiver.proto.eof and not receiver.closed):
+                if out.blocked:
+                    deadline = time.monotonic() + GATE_WAIT
+                elif time.monotonic() > deadline:
+                    receiver.give_up_hold()
+                    break
+                await asyncio.sleep(IDLE_EVERY / 4)
+
+        self.bytes_in = await pump_pipe_to_fd(receiver, fd, close_pipe=False,
+                                              gate=gate if self.stateless else None)
         if receiver.proto.resume_failed:
             self.killpg(signal.SIGKILL)
             label = (self.spec.get("stages") or [{}])[0].get("label", "?")
@@ -568,7 +648,8 @@ class StageHost:
                "pids": [p.pid for p in self.procs if p is not None],
                "pgids": self.pgids, "recoverable": self.recoverable,
                "resumed_at": (wiring.agent_in.resumed_at if wiring.agent_in is not None
-                              else 0 if self.replays and self.spec.get("recover") == "resume" else -1),
+                              else self.start.inp if self.replays and self.spec.get("recover") == "resume"
+                              else -1),
                "replays": ("" if not self.replays else "exactly" if self.deterministic else "at least")})
 
         def order(msg: dict[str, Any]) -> None:
@@ -600,10 +681,12 @@ class StageHost:
         elif wiring.agent_out is not None:
             loop.add_signal_handler(signal.SIGUSR2, wiring.agent_out.relink)
         async with asyncio.TaskGroup() as tg:
-            feed = None
+            feed = idle = None
             if feed_w is not None:
                 if kind_in == "pipe" and self.replays:
-                    feed = tg.create_task(self.feed_held(receiver, feed_w))
+                    feed = tg.create_task(self.feed_held(receiver, feed_w, out_sender))
+                    if self.stateless and drain_r is not None:
+                        idle = tg.create_task(self.watch_idle(receiver, out_sender, feed_w, drain_r))
                 elif kind_in == "pipe":
                     feed = tg.create_task(self.count_in(pump_pipe_to_fd(receiver, feed_w)))
                 else:
@@ -620,6 +703,8 @@ class StageHost:
             reporting = tg.create_task(self.report_loop(receiver, out_sender, wiring))
             statuses = await self.wait_all()
             reporting.cancel()
+            if idle is not None:
+                idle.cancel()
             if feed is not None and not feed.done():
                 # Every command exited without reading all its input (head):
                 # stop feeding; the upstream writer sees the pipe end.
@@ -789,6 +874,35 @@ class StageHost:
                     await w.flush_commit()
                     last_commit = loop.time()
         os.close(fd)
+
+
+def _idle(out: Any, feed_w: int, drain_r: int, pid: int) -> bool:
+    """Is a program idle: all it was given taken (its stdin pipe empty),
+    its output all taken (its stdout pipe empty, nothing held back by the
+    pipe's credit), and it sleeps reading or polling (not in a timer, with
+    lines it read still to do)?"""
+    if out.blocked or _queued(feed_w) or _queued(drain_r):
+        return False
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            where = f.read()
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "S" and any(w in where for w in WAITING_FOR_INPUT)
+
+
+def _queued(fd: int) -> int:
+    import fcntl
+    import termios
+
+    buf = bytearray(4)
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf)
+    except OSError:
+        return 1
+    return int.from_bytes(buf, sys.byteorder)
 
 
 def watch_lifeline(loop: asyncio.AbstractEventLoop, lost: Callable[[], None],

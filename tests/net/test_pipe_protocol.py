@@ -204,3 +204,20 @@ def test_a_sender_taking_over_a_dead_writers_pipe_ends_it_where_the_reader_stand
     assert rx.take() == [b"abcd"] and rx.eof and heir.done
     with pytest.raises(PipeError):
         dead.resume_at(1)  # (a sender that made frames cannot)
+
+
+def test_a_holding_reader_counts_what_it_holds_and_its_writer_keeps_at_most_hold_max_frames() -> None:
+    """A program's stage host holds its input for a replay (hold_max frames
+    at most: its writer keeps them) and knows how many bytes that is
+    (held_bytes: it lets go past ONESH_REPLAY_MAX)."""
+    r = Receiver(window=8, hold=True, hold_max=3)
+    for seq in (1, 2, 3):
+        ack = r.on_frame(Frame(seq, b"x" * 10))
+        r.take()
+    assert (r.held, r.held_bytes) == (3, 30)
+    assert ack.seq == 0 and ack.seq + ack.credit == 3  # (nothing more until it commits)
+    r.commit(20)
+    ack = r.ack()
+    assert (ack.seq, r.held, r.held_bytes) == (2, 1, 10) and ack.seq + ack.credit == 5
+    r.release()
+    assert (r.ack().seq, r.held, r.held_bytes) == (3, 0, 0)

@@ -89,7 +89,7 @@ class ReceiverEnd:
 
     def __init__(self, creds: Credentials, pipe_id: str, bind: str, window: int = PIPE_WINDOW, *,
                  connect: str = "", hold: bool = False, skip_to: int = -1, hold_max: int = HOLD_MAX,
-                 replay_max: int = 0) -> None:
+                 replay_max: int = 0, line_ends: bool = False) -> None:
         self.creds, self.pipe_id, self.bind = creds, pipe_id, bind
         self.connect = connect  # the writer's bound endpoint: we dial it instead of listening
         # (hold, skip_to: a stage that can be restarted elsewhere, and its successor: pipe_protocol.Receiver)
@@ -100,6 +100,9 @@ class ReceiverEnd:
         # restartable (let_go).
         self.replay_max = replay_max
         self.let_go = False
+        # The stream's offset after the last newline taken (line_ends): a
+        # line filter's checkpoint is there, not inside the line it holds.
+        self.line_end = -1 if line_ends else -2
         self.peer: object | None = None  # the newest connection that said hello: acks go there
         self._admitted: set[object] = set()  # connections that said hello with our pipe id
         self.links = 0  # connections writers made to us (one per relink)
@@ -211,6 +214,8 @@ class ReceiverEnd:
         if chunks:
             self.bytes_in += sum(map(len, chunks))
             self.lines.sample(chunks)
+            if self.line_end != -2:
+                self._line_end(chunks)
             if self.replay_max and self.proto.hold and (
                     self.proto.held_bytes > self.replay_max
                     or self.proto.held >= self.proto.hold_max - self.proto.window):
@@ -221,6 +226,19 @@ class ReceiverEnd:
                 # next frames carries the news; no extra message.)
                 self._send_ack()
         return chunks
+
+    def _line_end(self, chunks: list[Data]) -> None:
+        end = self.proto.offset - self.proto.buffered  # (where what was taken ends)
+        for c in reversed(chunks):
+            n = len(c)
+            i = bytes(c[-256:]).rfind(b"\n")  # (lines are short: look at the tail first)
+            if i >= 0:
+                self.line_end = end - min(n, 256) + i + 1
+                return
+            if n > 256 and (i := bytes(c).rfind(b"\n")) >= 0:
+                self.line_end = end - n + i + 1
+                return
+            end -= n
 
     def give_up_hold(self) -> None:
         """Let go of all we held: the writer may drop it (the stage can no

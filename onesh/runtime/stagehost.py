@@ -414,7 +414,7 @@ class StageHost:
             most = int(self.declared("ONESH_REPLAY_MAX") or REPLAY_MAX)
         except ValueError:
             most = REPLAY_MAX
-        return {"hold": True, "hold_max": REPLAY_FRAMES, "replay_max": max(1, most),
+        return {"hold": True, "hold_max": REPLAY_FRAMES, "replay_max": max(1, most), "line_ends": self.stateless,
                 "skip_to": self.start.inp if self.spec.get("recover") == "resume" else -1}
 
     async def take_over(self, out: Any) -> bool:
@@ -470,10 +470,14 @@ class StageHost:
             if now[0] != self.fed:
                 last = None  # (the copy took some it may not have written yet)
                 continue
-            if now == last and now[0] > marked[0] and _idle(out, feed_w, drain_r, proc.pid):
-                if out.proto.checkpoint(Mark(*now)):
+            # Idle, it may hold the start of a line it has not finished:
+            # its checkpoint is where that line starts (what it wrote so
+            # far came from the lines before).
+            inp = receiver.line_end
+            if now == last and inp > marked[0] and _idle(out, feed_w, drain_r, proc.pid):
+                if out.proto.checkpoint(Mark(inp, now[1])):
                     out._push()  # (an empty frame carries it)
-                marked = now
+                marked = (inp, now[1])
             last = now
 
     async def feed_held(self, receiver: Any, fd: int, out: Any) -> None:

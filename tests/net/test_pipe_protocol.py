@@ -221,3 +221,20 @@ def test_a_holding_reader_counts_what_it_holds_and_its_writer_keeps_at_most_hold
     assert (ack.seq, r.held, r.held_bytes) == (2, 1, 10) and ack.seq + ack.credit == 5
     r.release()
     assert (r.ack().seq, r.held, r.held_bytes) == (3, 0, 0)
+
+
+@pytest.mark.parametrize("frames, want", [
+    ([b"ab\ncd", b"ef"], 3),  # (the newline in an earlier frame)
+    ([b"x" * 300 + b"\n" + b"y" * 400], 301),  # (beyond the tail looked at first)
+    ([b"a\n" * 200, b"b\nc"], 402),
+    ([b"no newline"], -1),
+])
+def test_a_line_filters_reader_knows_where_its_last_whole_line_ends(frames: list[bytes], want: int) -> None:
+    from onesh.net.pipe_ends import ReceiverEnd
+
+    end = ReceiverEnd(None, "p", "unix:///nowhere", line_ends=True)  # type: ignore[arg-type]
+    for seq, data in enumerate(frames, 1):
+        end.proto.on_frame(Frame(seq, data))
+    end.take(1)
+    end.take()
+    assert end.line_end == want

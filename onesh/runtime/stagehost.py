@@ -43,30 +43,18 @@ import signal
 import socket
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from onesh.builtins.api import write_all
-from onesh.net.pipe_protocol import NO_MARK
 from onesh.runtime import agentpipes
 from onesh.runtime.agentpipes import AgentReports
 from onesh.runtime.forked import ForkedCommand, entry_point, fork_command
+from onesh.runtime.programreplay import ProgramReplay, applies
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 REPORT_EVERY = 1.0  # seconds between the stage host's reports of its data flow
-# What a program's writer keeps for a replay to its successor (the program
-# runs again from the start of its input): bytes, and frames (a slow
-# writer's lines come a frame each).  Past either, the program's input is
-# let go of, and it is no longer restartable.
-REPLAY_MAX = 16 << 20
-REPLAY_FRAMES = 1 << 16
-IDLE_EVERY = 0.06  # seconds between two looks at whether a stateless program is idle (watch_idle)
-GATE_WAIT = 3.0  # seconds a stateless program held back from more input may take to be idle (feed_held)
-# Where a program idles that waits for input (its /proc/PID/wchan): a pipe
-# read, or a poll of its fds (Node's event loop, select).
-WAITING_FOR_INPUT = ("pipe_read", "epoll_wait", "ep_poll", "do_select", "do_sys_poll", "do_poll")
 
 
 def _emit(msg: dict[str, Any]) -> None:
@@ -165,11 +153,9 @@ class StageHost:
         self.auth: Any = None  # the ZAP handler, once a ZeroMQ pipe end is bound here (zap_for)
         self.in_bind = ""  # where the input pipe's receiving end listens (when it comes from a pipe)
         self.recoverable = False  # one stateless agent owning both pipes: it can be restarted elsewhere
-        # A program alone between two pipes (not a builtin agent): restarted
-        # elsewhere, it runs again from the start of its input (`replays`).
-        self.replays = False
-        self.start = NO_MARK  # where a program's successor goes on from (take_over)
-        self.fed = -1  # the input offset up to which a stateless program was given all it has (feed_held)
+        # A program alone between two pipes (not a builtin agent), which
+        # can be run again elsewhere (programreplay.py).
+        self.replay: ProgramReplay | None = None
         self.err_sender: Any = None
         self.background: set[asyncio.Task[None]] = set()  # (checkpoint stores: cancelled at the end)
 
@@ -220,15 +206,16 @@ class StageHost:
             if self.recoverable and self.spec.get("stateful") and wiring.agent_in is not None:
                 await self.checkpoints(wiring.agent_in)
             receiver = taken = None
-            if self.replays:
+            if self.replay is not None:
                 # A program's output pipe first: its successor learns where
                 # the reader stands (and so where its input goes on from).
-                resume = self.spec.get("recover") == "resume"
                 taken = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
-                                   str(stdout_spec["endpoint"]), adopt=resume,
+                                   str(stdout_spec["endpoint"]), adopt=self.replay.resume,
                                    epoch=int(self.spec.get("epoch") or 0))
                 await taken.start()
-                if resume and not await self.take_over(taken):
+                why = await self.replay.take_over(taken) if self.replay.resume else ""
+                if why:
+                    _emit({"error": why})
                     self.killpg(signal.SIGKILL)
                     await taken.abort("the stage did not start")
                     return 1
@@ -241,7 +228,7 @@ class StageHost:
             elif stdin_spec.get("kind") == "pipe":
                 self.zap_for(self.in_bind)
                 receiver = PipeReceiver(self.ctx, self.keys, self.pipe_id("in"), bind=self.in_bind,
-                                        **self.holding())
+                                        **(self.replay.receiver_options() if self.replay is not None else {}))
                 endpoint = await receiver.start()
             else:
                 endpoint = ""
@@ -258,13 +245,9 @@ class StageHost:
                 self.zap_for(bind)
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")), bind=bind)
                 await out_sender.start()
-            elif taken is not None:
+            elif taken is not None and self.replay is not None:
                 out_sender = taken
-                if self.stateless and receiver is not None:
-                    # Its input is acknowledged as far as the checkpoint its
-                    # delivered output carries (watch_idle makes them).
-                    held = receiver
-                    out_sender.on_ack = lambda ack: held.commit(ack.mark.inp)
+                self.replay.commit_as_delivered(receiver, out_sender)
             elif stdout_spec.get("kind") == "pipe":
                 out_sender = PipeSender(self.ctx, self.keys, str(stdout_spec.get("pipe_id")),
                                         str(stdout_spec["endpoint"]))
@@ -397,122 +380,16 @@ class StageHost:
         task = asyncio.get_running_loop().create_task(store())
         self.background.add(task)
 
-    def declared(self, name: str) -> str:
-        """A setting of our (one) stage: its prefix assignment, else the
-        shell's environment."""
-        own = (self.spec.get("stages") or [{}])[0].get("env") or {}
-        return str(own.get(name, (self.spec.get("env") or {}).get(name, "")))
-
-    def holding(self) -> dict[str, Any]:
-        """How a program that can be restarted elsewhere reads its input:
-        it holds all of it (its writer keeps it for a replay from the
-        start), up to ONESH_REPLAY_MAX bytes; its successor reads from
-        byte 0."""
-        if not self.replays:
-            return {}
-        try:
-            most = int(self.declared("ONESH_REPLAY_MAX") or REPLAY_MAX)
-        except ValueError:
-            most = REPLAY_MAX
-        return {"hold": True, "hold_max": REPLAY_FRAMES, "replay_max": max(1, most), "line_ends": self.stateless,
-                "skip_to": self.start.inp if self.spec.get("recover") == "resume" else -1}
-
-    async def take_over(self, out: Any) -> bool:
-        """A program's successor: where does the reader of our output
-        stand?  Its last checkpoint (one declared ONESH_STATELESS=1 makes
-        them; else none: from the start) says where our input goes on
-        from.  A program declared deterministic (ONESH_DETERMINISTIC=1)
-        makes the same output again, so what the reader has past the
-        checkpoint is dropped; any other one's comes again (at least once)."""
-        from onesh.runtime.agentpipes import ADOPT_WAIT
-
-        deadline = time.monotonic() + ADOPT_WAIT
-        while out.adopted is None and not out.gone and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        if out.adopted is None:
-            _emit({"error": f"its reader did not answer within {ADOPT_WAIT:g}s"})
-            return False
-        self.start = out.adopted.mark
-        if self.deterministic:
-            out.proto.drop_next(out.adopted.offset - self.start.out)
-        return True
-
-    @property
-    def deterministic(self) -> bool:
-        return self.declared("ONESH_DETERMINISTIC").lower() in ("1", "yes", "true")
-
-    @property
-    def stateless(self) -> bool:
-        return self.declared("ONESH_STATELESS").lower() in ("1", "yes", "true")
-
-    async def watch_idle(self, receiver: Any, out: Any, feed_w: int, drain_r: int) -> None:
-        """Checkpoints of a program declared stateless: whenever it is idle
-        (it took all its input so far, made all its output from it, and
-        waits for more), its input up to there made exactly its output up
-        to there.  Its frames carry that (pipe_protocol.Mark), and its
-        input is acknowledged as far as the reader downstream has them, so
-        its successor goes on from the last one instead of the start.
-        Idle twice in a row, IDLE_EVERY apart, with nothing moved between:
-        a program that flushes its output on a timer (onesh's Python
-        launcher, 50 ms) has flushed it by then."""
-        from onesh.net.pipe_protocol import Mark
-
-        proc = self.procs[0]
-        if proc is None:
-            return
-        last: tuple[int, int] | None = None
-        marked = (self.start.inp, self.start.out)
-        while not receiver.proto.eof and not receiver.let_go:
-            await asyncio.sleep(IDLE_EVERY)
-            # (input taken from the pipe, not what waits in it: feed_held
-            # may be holding it back)
-            now = (receiver.proto.offset - receiver.proto.buffered, self.start.out + out.bytes_out)
-            if now[0] != self.fed:
-                last = None  # (the copy took some it may not have written yet)
-                continue
-            # Idle, it may hold the start of a line it has not finished:
-            # its checkpoint is where that line starts (what it wrote so
-            # far came from the lines before).
-            inp = receiver.line_end
-            if now == last and inp > marked[0] and _idle(out, feed_w, drain_r, proc.pid):
-                if out.proto.checkpoint(Mark(inp, now[1])):
-                    out._push()  # (an empty frame carries it)
-                marked = (inp, now[1])
-            last = now
-
-    async def feed_held(self, receiver: Any, fd: int, out: Any) -> None:
-        """Our input → a program that can be restarted elsewhere.  The
-        pipe stays open (holding its acks) until our output is safe
-        downstream (run_network closes it).  A successor whose writer let
-        go of the start of the input cannot run the program again: it is
+    async def feed_replayable(self, receiver: Any, fd: int, out: Any) -> None:
+        """Our input → a program that can be run again elsewhere.  A
+        successor whose writer let go of the input it needs cannot: it is
         killed, and says why."""
-        from onesh.net.pipes import pump_pipe_to_fd
-
-        async def gate() -> None:
-            # (the copy calls this when all it took is written: watch_idle)
-            self.fed = receiver.proto.offset - receiver.proto.buffered
-            # A stateless program fed faster than it works is never idle:
-            # past half its replay, it gets no more until it has been
-            # (watch_idle) and the reader has its output (commit), rather
-            # than let go of its input.  One that is not idle even so
-            # (busy, or waiting for something else) within GATE_WAIT,
-            # while its output is not held up downstream, is let go of.
-            deadline = time.monotonic() + GATE_WAIT
-            while (receiver.proto.held_bytes >= receiver.replay_max // 2 and not receiver.let_go
-                   and not receiver.proto.eof and not receiver.closed):
-                if out.blocked:
-                    deadline = time.monotonic() + GATE_WAIT
-                elif time.monotonic() > deadline:
-                    receiver.give_up_hold()
-                    break
-                await asyncio.sleep(IDLE_EVERY / 4)
-
-        self.bytes_in = await pump_pipe_to_fd(receiver, fd, close_pipe=False,
-                                              gate=gate if self.stateless else None)
+        assert self.replay is not None
+        self.bytes_in = await self.replay.feed(receiver, fd, out)
         if receiver.proto.resume_failed:
             self.killpg(signal.SIGKILL)
             label = (self.spec.get("stages") or [{}])[0].get("label", "?")
-            msg = (f"onesh: {str(label).strip()}: cannot run again on {self.runtime}: the start of its input "
+            msg = (f"onesh: {str(label).strip()}: cannot run again on {self.runtime}: the input it needs "
                    "is gone (its writer keeps a program's input for a restart up to ONESH_REPLAY_MAX bytes, "
                    f"and had more)\n").encode()
             if self.err_sender is not None:
@@ -565,12 +442,9 @@ class StageHost:
         own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
                                             str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0),
                                             bool(self.spec.get("stateful")))
-        self.replays = (self.spec.get("recover") in ("hold", "resume") and len(stages) == 1
-                        and stages[0].get("mode") != "agent" and not stages[0].get("stderr_to_stdout")
-                        and stdin_spec.get("kind") == "pipe" and not stdin_spec.get("connect")
-                        and stdout_spec.get("kind") == "pipe" and not stdout_spec.get("bind")
-                        and bool(stdout_spec.get("endpoint")))
-        self.recoverable = bool(own_in.get("recover")) or self.replays
+        if applies(self.spec, stdin_spec, stdout_spec):
+            self.replay = ProgramReplay(self.spec)
+        self.recoverable = bool(own_in.get("recover")) or self.replay is not None
         if self.spec.get("recover") == "resume" and not self.recoverable:
             raise SpecError("a stage can only take over from one that died where it owns both its pipes")
         # stdin of the first command
@@ -652,9 +526,9 @@ class StageHost:
                "pids": [p.pid for p in self.procs if p is not None],
                "pgids": self.pgids, "recoverable": self.recoverable,
                "resumed_at": (wiring.agent_in.resumed_at if wiring.agent_in is not None
-                              else self.start.inp if self.replays and self.spec.get("recover") == "resume"
+                              else self.replay.start.inp if self.replay is not None and self.replay.resume
                               else -1),
-               "replays": ("" if not self.replays else "exactly" if self.deterministic else "at least")})
+               "replays": self.replay.guarantee if self.replay is not None else ""})
 
         def order(msg: dict[str, Any]) -> None:
             # Word from the shell about the reader of our output: it was
@@ -687,10 +561,12 @@ class StageHost:
         async with asyncio.TaskGroup() as tg:
             feed = idle = None
             if feed_w is not None:
-                if kind_in == "pipe" and self.replays:
-                    feed = tg.create_task(self.feed_held(receiver, feed_w, out_sender))
-                    if self.stateless and drain_r is not None:
-                        idle = tg.create_task(self.watch_idle(receiver, out_sender, feed_w, drain_r))
+                if kind_in == "pipe" and self.replay is not None:
+                    feed = tg.create_task(self.feed_replayable(receiver, feed_w, out_sender))
+                    first = self.procs[0]
+                    if self.replay.stateless and drain_r is not None and first is not None:
+                        idle = tg.create_task(self.replay.watch_idle(receiver, out_sender, feed_w, drain_r,
+                                                                     first.pid))
                 elif kind_in == "pipe":
                     feed = tg.create_task(self.count_in(pump_pipe_to_fd(receiver, feed_w)))
                 else:
@@ -782,7 +658,7 @@ class StageHost:
         while True:
             await asyncio.sleep(REPORT_EVERY)
             _emit({"io": self.io(receiver, sender, wiring)})
-            if self.replays and self.recoverable and receiver is not None and receiver.let_go:
+            if self.replay is not None and self.recoverable and receiver is not None and receiver.let_go:
                 self.recoverable = False  # (our program's input outgrew its replay: it cannot move now)
                 _emit({"recoverable": False})
 
@@ -878,35 +754,6 @@ class StageHost:
                     await w.flush_commit()
                     last_commit = loop.time()
         os.close(fd)
-
-
-def _idle(out: Any, feed_w: int, drain_r: int, pid: int) -> bool:
-    """Is a program idle: all it was given taken (its stdin pipe empty),
-    its output all taken (its stdout pipe empty, nothing held back by the
-    pipe's credit), and it sleeps reading or polling (not in a timer, with
-    lines it read still to do)?"""
-    if out.blocked or _queued(feed_w) or _queued(drain_r):
-        return False
-    try:
-        with open(f"/proc/{pid}/wchan") as f:
-            where = f.read()
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rpartition(")")[2].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state == "S" and any(w in where for w in WAITING_FOR_INPUT)
-
-
-def _queued(fd: int) -> int:
-    import fcntl
-    import termios
-
-    buf = bytearray(4)
-    try:
-        fcntl.ioctl(fd, termios.FIONREAD, buf)
-    except OSError:
-        return 1
-    return int.from_bytes(buf, sys.byteorder)
 
 
 def watch_lifeline(loop: asyncio.AbstractEventLoop, lost: Callable[[], None],

@@ -49,7 +49,7 @@ from collections.abc import Callable
 from typing import Any
 
 REPORT_FD = 3  # the report channel's fd in the agent
-REPORT_EVERY = 1.0  # seconds between the agent's reports of its data flow
+REPORT_EVERY = 0.25  # seconds between the agent's reports of its data flow (at most)
 FINISH_AFTER_SIGNAL = 2.0  # seconds a terminated agent gives the reader to take what it sent
 END_FOR_AGENT = 5.0  # seconds the stage host tries to end a dead agent's output pipe
 START_WAIT = 10.0  # seconds the stage host waits for the agent's input endpoint
@@ -266,11 +266,21 @@ class Orders:
             inp.end.proto.release()
 
 
+def spill_dir() -> str | None:
+    """Our runtime's directory for spills (stages.spill_dir: a runtime
+    empties it when it starts); the temporary directory outside one."""
+    d = os.environ.get("ONESH_SPILL_DIR")
+    if not d:
+        return None
+    os.makedirs(d, mode=0o700, exist_ok=True)
+    return d
+
+
 def _spill_file(data: bytes) -> str:
     """A spill of a tool's state (sort: the lines it read since the last)
     handed to the stage host in a file: it stores it in the namespace and
     removes the file."""
-    fd, path = tempfile.mkstemp(prefix="onesh-spill-")
+    fd, path = tempfile.mkstemp(prefix="onesh-spill-", dir=spill_dir())
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     return path

@@ -65,10 +65,14 @@ class ProgramReplay:
         self.fed = -1  # the input offset up to which the program was given all it has (feed)
         self.deterministic = self._flag("ONESH_DETERMINISTIC")
         self.stateless = self._flag("ONESH_STATELESS")
+        self.warning = ""  # (for the shell's stderr: a setting it could not use)
+        value = self._declared("ONESH_REPLAY_MAX")
         try:
-            self.replay_max = max(1, int(self._declared("ONESH_REPLAY_MAX") or REPLAY_MAX))
+            self.replay_max = max(1, int(value or REPLAY_MAX))
         except ValueError:
             self.replay_max = REPLAY_MAX
+            self.warning = (f"onesh: ONESH_REPLAY_MAX={value}: not a number of bytes; "
+                            f"{REPLAY_MAX >> 20} MiB it is\n")
 
     def _declared(self, name: str) -> str:
         """Its prefix assignment, else the shell's environment."""

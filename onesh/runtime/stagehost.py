@@ -54,7 +54,8 @@ from onesh.runtime.forked import ForkedCommand, entry_point, fork_command
 from onesh.runtime.programreplay import ProgramReplay, applies
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-REPORT_EVERY = 1.0  # seconds between the stage host's reports of its data flow
+REPORT_EVERY = 0.5  # seconds between the stage host's reports of its data flow: several per
+# second, so `top --cluster`, sampling every second, never sees the same figure twice for a stage that moves data
 
 
 def _emit(msg: dict[str, Any]) -> None:
@@ -302,7 +303,7 @@ class StageHost:
                 ckpt = {"inp": 0, "out": 0, "state": None}  # (none stored: its writer still holds it all)
             spills = int(ckpt.get("spills") or 0)
             if spills:
-                fd, local = tempfile.mkstemp(prefix="onesh-restore-")
+                fd, local = tempfile.mkstemp(prefix="onesh-restore-", dir=agentpipes.spill_dir())
                 try:
                     with os.fdopen(fd, "wb") as f:
                         for k in range(spills):
@@ -442,8 +443,10 @@ class StageHost:
         own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
                                             str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0),
                                             bool(self.spec.get("stateful")))
+        warnings = []
         if applies(self.spec, stdin_spec, stdout_spec):
             self.replay = ProgramReplay(self.spec)
+            warnings.append(self.replay.warning)
         self.recoverable = bool(own_in.get("recover")) or self.replay is not None
         if self.spec.get("recover") == "resume" and not self.recoverable:
             raise SpecError("a stage can only take over from one that died where it owns both its pipes")
@@ -464,7 +467,7 @@ class StageHost:
         else:
             last_out_w = os.open(os.devnull, os.O_WRONLY)
         err_r, err_w = _pipe()
-        errors: list[str] = []
+        errors: list[str] = [w for w in warnings if w]
         agents: dict[int, AgentReports] = {}
         prev_r = first_in_r
         for k, (st, argv) in enumerate(zip(stages, argvs, strict=True)):

@@ -137,6 +137,7 @@ class StageService:
             # and a stage host binds its pipes on this address).
             "ONESH_BOOT": ",".join([self.runtime.local_endpoint or self.runtime.endpoint, *cfg.join]),
             "ONESH_DEVICES": ";".join(f"{k}={v}" for k, v in sorted(cfg.devices.items())),
+            "ONESH_SPILL_DIR": spill_dir(os.path.abspath(cfg.data_dir)),
         })
         env.pop("ONESH_DEBUG_STAGEHOST", None)
         if self.zygote is None:
@@ -381,7 +382,16 @@ def kill_segment(seg: Segment) -> None:
         os.kill(seg.proc.pid, signal.SIGKILL)
 
 
+def spill_dir(data_dir: str) -> str:
+    """Where this runtime's stages keep their spills (a sort's lines on
+    their way to the namespace, a restored checkpoint's): in its data
+    directory, emptied when it starts (a device killed mid-spill leaves
+    them there, and no stage of its own runs yet)."""
+    return os.path.join(data_dir, "spill")
+
+
 def install(runtime: Runtime) -> None:
+    shutil.rmtree(spill_dir(runtime.cfg.data_dir), ignore_errors=True)
     service = StageService(runtime)
     runtime.handlers["stage"] = service.handle
     runtime.loops.append(service.lease_loop)

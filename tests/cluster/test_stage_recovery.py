@@ -26,6 +26,7 @@ import pytest
 from cluster_helpers import Cluster, agent_on, end_job, kill_device, running_cluster, start_job
 
 from onesh.net.netio import STATE_EVERY
+from onesh.runtime.localcluster import start_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -451,6 +452,11 @@ def test_a_program_whose_input_outgrew_its_replay_ends_the_job_and_says_why(writ
         r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
                            cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
         assert r.returncode == 0 and r.stdout == doubled(n), r.stderr
+        r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
+                            code.replace("=100000", "=lots")],
+                           cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 0 and r.stdout == doubled(n), r.stderr
+        assert b"ONESH_REPLAY_MAX=lots: not a number of bytes; 16 MiB it is" in r.stderr, r.stderr
     # ...but it cannot run again from the start once its device dies: the
     # shell sees that its writer is done, or the successor hears from the
     # writer that the start of the input is gone.
@@ -517,3 +523,16 @@ def test_a_stateless_program_goes_on_from_its_last_idle_point(cluster: Cluster, 
     assert m and int(m.group(1)) > 0, err
     want = b"".join(b"%d\n" % (2 * i) for i in range(first, last + 1))
     assert hashlib.sha256(out).hexdigest() == hashlib.sha256(want).hexdigest()
+
+
+def test_a_device_killed_mid_spill_comes_back_without_its_spills(cluster: Cluster, revive: None) -> None:
+    """A spill file is written before its stage host stores it: a device
+    killed in between leaves it behind, and its runtime removes it when
+    it starts again (no stage of its own runs yet)."""
+    left = Path(cluster.info.directory) / "r2" / "spill" / "onesh-spill-left"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"lines\n" * 1000)
+    kill_device(cluster.info.pids["r2"])
+    cluster.info = start_cluster(cluster.info.directory)
+    cluster.client.boot = cluster.info.boot
+    assert not left.exists()

@@ -428,10 +428,15 @@ def test_a_program_runs_again_elsewhere_and_its_output_comes_at_least_once(clust
     assert full.startswith(out[:len(out) - len(full)])
 
 
-@pytest.mark.parametrize("program", ["python3 double.py", "awk '{ print $1 * 2 }'"])
+DOUBLE_JS = ("require('readline').createInterface({input: process.stdin})"
+             ".on('line', (l) => process.stdout.write(`${2 * Number(l)}\\n`));\n")
+
+
+@pytest.mark.parametrize("program", ["python3 double.py", "node double.js", "awk '{ print $1 * 2 }'"])
 def test_a_program_declared_deterministic_goes_on_exactly_once(program: str, cluster: Cluster, revive: None,
                                                                tmp_path: Path) -> None:
-    """A Python program, and a native one."""
+    """A Python program, a Node.js one, and a native one."""
+    (tmp_path / "double.js").write_text(DOUBLE_JS)
     out, err, _ = kill_program_stage(
         cluster, f"seq 1 {PN} @r1 | ONESH_DETERMINISTIC=1 {program} @r2 | cat @r3; "
                  'echo "${PIPESTATUS[*]}" >&2', tmp_path)

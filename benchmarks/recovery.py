@@ -58,7 +58,7 @@ from collections.abc import Callable
 from device_death import kill_device
 
 from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
-from onesh.runtime.stagehost import REPLAY_MAX
+from onesh.runtime.programreplay import REPLAY_MAX
 
 PIPELINE = "cat @r1 | cat @r2 | cat @r3"
 BLOCK = bytes(range(256)) * 256  # 64 KiB

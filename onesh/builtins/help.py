@@ -64,7 +64,8 @@ PROGRAMS = ("A Python, Node.js or native program alone in its stage runs again o
             "(16 MiB); past that, or with a device or file of its own, its job ends, naming the runtime.\n"
             "Declared stateless (ONESH_STATELESS=1: it keeps nothing from one line to the next and writes\n"
             "what a line makes before it reads on), it goes on from the last point where it was idle\n"
-            "instead, with no limit on its input.")
+            "instead, with no limit on its input.  A segment of several commands on one runtime runs again\n"
+            "from the start the same way (exactly once when each is a builtin agent or deterministic).")
 
 
 def _agent_usage(name: str) -> str:

@@ -289,6 +289,7 @@ class Job:
         # Recovery: what each segment was started with, and whether it can
         # be restarted elsewhere when its runtime dies (runtime/agentpipes.py).
         self.specs: dict[int, dict[str, Any]] = {}
+        self.out_rx: Any = None  # the job's output to the shell, when the shell reads it
         self.recoverable: set[int] = set()
         self.waits: dict[int, asyncio.Task[None]] = {}
         self.host_keys: list[Any] = []
@@ -321,6 +322,7 @@ class Job:
         if plan.stdout.get("kind") == "shell":
             out_rx = PipeReceiver(sc.ctx, sc.keys, f"{self.id}/out", bind=pipe_bind(host, same_host(here, keys[-1])))
             out_ep = await out_rx.start()
+        self.out_rx = out_rx
         err_rx = [PipeReceiver(sc.ctx, sc.keys, f"{self.id}/{i}/err", bind=pipe_bind(host, same_host(here, keys[i])))
                   for i in range(len(self.segments))]
         for i, r in enumerate(err_rx):
@@ -586,6 +588,14 @@ class Job:
         from onesh.net.rpc import RpcError
 
         gone = [i for i, (rt, _) in enumerate(self.segments) if rt in lost and i not in statuses]
+        for i in [i for i in gone if self.reader_done(i, statuses)]:
+            # Its reader has had all of its output (or wanted no more): it
+            # had nothing left to do but report, so it is not run again.
+            gone.remove(i)
+            statuses[i] = [LOST_STATUS] * len(self.segments[i][1])
+            self.interp.write_err(f"onesh: runtime {self.segments[i][0]} is gone "
+                                  f"({self.watch.lost[self.segments[i][0]]}); {self.label(i)} had written "
+                                  "all its output\n")
         dead = set(self.watch.lost)
         if not gone or any(i not in self.recoverable or (i == 0 and self.tx is None)
                            or (i > 0 and self.segments[i - 1][0] in dead)
@@ -609,6 +619,13 @@ class Job:
             self.interp.write_err(f"onesh: runtime {old} is gone ({self.watch.lost[old]}); "
                                   f"{self.label(i)} goes on on {target}{where}\n")
         return True
+
+    def reader_done(self, i: int, statuses: dict[int, list[int]]) -> bool:
+        """Has segment i's reader ended: the next segment, or the shell's
+        output pipe at its end of stream?"""
+        if i + 1 < len(self.segments):
+            return i + 1 in statuses
+        return self.out_rx is not None and bool(self.out_rx.proto.eof)
 
     async def restart(self, i: int, target: str, member: dict[str, Any], statuses: dict[int, list[int]]) -> str:
         """Start segment i's successor on `target` (its predecessor is dead
@@ -823,18 +840,19 @@ def restartable(stages: list[planner.PlannedStage]) -> str:
     """Can this segment be restarted elsewhere mid-stream, exactly once?
     "stateless": one stateless builtin agent that reads its input pipe and
     nothing else; "stateful": one whose state is checkpointed (wc, sort...);
-    "program": one program (Python, Node, native) that reads its input
-    pipe and nothing else: it runs again from the start of its input, at
-    least once (exactly once when declared deterministic: stagehost.py);
+    "program": one program (Python, Node, native), or several commands,
+    reading the input pipe and nothing else: it runs again from the start
+    of its input, at least once (exactly once when deterministic:
+    runtime/programreplay.py);
     "" otherwise (coreutils.restart)."""
     from onesh.coreutils.restart import checkpointed
     from onesh.coreutils.restart import restartable as tool_restartable
 
-    if len(stages) != 1:
+    if any(st.stderr_to_stdout or st.needs.devices or st.needs.files for st in stages):
         return ""
+    if len(stages) > 1:
+        return "program"  # (the segment runs again from the start: programreplay.py)
     st = stages[0]
-    if st.stderr_to_stdout or st.needs.devices or st.needs.files:
-        return ""
     if st.mode in PROGRAMS:
         return "program"
     if st.mode != "agent":

@@ -1,5 +1,6 @@
 """A program (Python, Node.js, native; not a builtin agent) alone in its
-stage, restarted on another runtime when its own dies or on `migrate`.
+stage, or a segment of several commands, restarted on another runtime
+when its own dies or on `migrate`.
 
 A program's state cannot be checkpointed, so its successor runs it again
 on input its writer kept:
@@ -17,7 +18,9 @@ on input its writer kept:
 
 Its output goes on where the reader stands: at least once (what it makes
 again comes again), or, declared ONESH_DETERMINISTIC=1, exactly once (what
-the reader has past the checkpoint is dropped).  The settings are the
+the reader has past the checkpoint is dropped).  A segment of several
+commands runs again from the start; it is deterministic when each of its
+commands is a builtin agent or is declared so.  The settings are the
 stage's prefix assignments (`ONESH_STATELESS=1 python3 f.py @r2`) or the
 shell's environment.
 """
@@ -47,11 +50,13 @@ WAITING_FOR_INPUT = ("pipe_read", "epoll_wait", "ep_poll", "do_select", "do_sys_
 
 
 def applies(spec: dict[str, Any], stdin_spec: dict[str, Any], stdout_spec: dict[str, Any]) -> bool:
-    """Is this segment one program the shell asked to be restartable,
-    between a pipe bound here and one it dials?"""
+    """Is this segment one program, or several commands, that the shell
+    asked to be restartable, between a pipe bound here and one it dials?
+    (One builtin agent is restarted by its own checkpoints: agentpipes.py.)"""
     stages = spec.get("stages") or []
-    return (spec.get("recover") in ("hold", "resume") and len(stages) == 1
-            and stages[0].get("mode") != "agent" and not stages[0].get("stderr_to_stdout")
+    return (spec.get("recover") in ("hold", "resume") and bool(stages)
+            and (len(stages) > 1 or stages[0].get("mode") != "agent")
+            and not any(st.get("stderr_to_stdout") for st in stages)
             and stdin_spec.get("kind") == "pipe" and not stdin_spec.get("connect")
             and stdout_spec.get("kind") == "pipe" and not stdout_spec.get("bind")
             and bool(stdout_spec.get("endpoint")))
@@ -63,8 +68,13 @@ class ProgramReplay:
         self.resume = spec.get("recover") == "resume"
         self.start = NO_MARK  # where a successor goes on from (take_over)
         self.fed = -1  # the input offset up to which the program was given all it has (feed)
-        self.deterministic = self._flag("ONESH_DETERMINISTIC")
-        self.stateless = self._flag("ONESH_STATELESS")
+        stages = spec.get("stages") or [{}]
+        # Builtin agents make the same output of the same input; a segment
+        # is deterministic when each of its commands is one or says so.
+        self.deterministic = all(st.get("mode") == "agent" or self._flag("ONESH_DETERMINISTIC", st)
+                                 for st in stages)
+        # (idle points are watched for one program, not a chain of them)
+        self.stateless = len(stages) == 1 and self._flag("ONESH_STATELESS", stages[0])
         self.warning = ""  # (for the shell's stderr: a setting it could not use)
         value = self._declared("ONESH_REPLAY_MAX")
         try:
@@ -74,13 +84,18 @@ class ProgramReplay:
             self.warning = (f"onesh: ONESH_REPLAY_MAX={value}: not a number of bytes; "
                             f"{REPLAY_MAX >> 20} MiB it is\n")
 
-    def _declared(self, name: str) -> str:
-        """Its prefix assignment, else the shell's environment."""
-        own = (self.spec.get("stages") or [{}])[0].get("env") or {}
-        return str(own.get(name, (self.spec.get("env") or {}).get(name, "")))
+    def _declared(self, name: str, stage: dict[str, Any] | None = None) -> str:
+        """A command's prefix assignment (the first command's, or the
+        first that has one), else the shell's environment."""
+        stages = [stage] if stage is not None else self.spec.get("stages") or []
+        for st in stages:
+            own = st.get("env") or {}
+            if name in own:
+                return str(own[name])
+        return str((self.spec.get("env") or {}).get(name, ""))
 
-    def _flag(self, name: str) -> bool:
-        return self._declared(name).lower() in ("1", "yes", "true")
+    def _flag(self, name: str, stage: dict[str, Any]) -> bool:
+        return self._declared(name, stage).lower() in ("1", "yes", "true")
 
     @property
     def guarantee(self) -> str:

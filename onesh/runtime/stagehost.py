@@ -440,13 +440,17 @@ class StageHost:
                                      bool(stdin_spec.get("same_host")), wanted if isinstance(wanted, str) else None)
         # The first and last commands may own the segment's network pipes
         # (agentpipes.py): their fd 0 / fd 1 is then /dev/null, no pump.
-        own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
-                                            str(self.spec.get("recover") or ""), int(self.spec.get("epoch") or 0),
-                                            bool(self.spec.get("stateful")))
         warnings = []
         if applies(self.spec, stdin_spec, stdout_spec):
+            # (its pipes are the stage host's: it holds the input for a replay)
             self.replay = ProgramReplay(self.spec)
             warnings.append(self.replay.warning)
+            own_in: dict[str, Any] = {}
+            own_out: dict[str, Any] = {}
+        else:
+            own_in, own_out = agentpipes.wiring(stages, stdin_spec, stdout_spec, self.in_bind,
+                                                str(self.spec.get("recover") or ""),
+                                                int(self.spec.get("epoch") or 0), bool(self.spec.get("stateful")))
         self.recoverable = bool(own_in.get("recover")) or self.replay is not None
         if self.spec.get("recover") == "resume" and not self.recoverable:
             raise SpecError("a stage can only take over from one that died where it owns both its pipes")
@@ -567,31 +571,36 @@ class StageHost:
                 if kind_in == "pipe" and self.replay is not None:
                     feed = tg.create_task(self.feed_replayable(receiver, feed_w, out_sender))
                     first = self.procs[0]
-                    if self.replay.stateless and drain_r is not None and first is not None:
+                    if self.replay.stateless and drain_r is not None and first is not None and len(self.procs) == 1:
                         idle = tg.create_task(self.replay.watch_idle(receiver, out_sender, feed_w, drain_r,
                                                                      first.pid))
                 elif kind_in == "pipe":
                     feed = tg.create_task(self.count_in(pump_pipe_to_fd(receiver, feed_w)))
                 else:
                     feed = tg.create_task(self.read_file(str(stdin_spec.get("path")), feed_w))
+            pumps: list[asyncio.Task[Any]] = []
             if drain_r is not None:
                 if kind_out == "pipe":
-                    tg.create_task(self.count_out(pump_fd_to_pipe(drain_r, out_sender)))
+                    pumps.append(tg.create_task(self.count_out(pump_fd_to_pipe(drain_r, out_sender))))
                 elif kind_out == "topic":
                     self.on_signal.append(tg.create_task(self.publish(drain_r, str(stdout_spec.get("path")))))
+                    pumps.append(self.on_signal[-1])
                 else:
-                    tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
-                                                   bool(stdout_spec.get("append"))))
-            tg.create_task(self.pump_stderr(err_r, err_sender, errors))
+                    pumps.append(tg.create_task(self.write_file(drain_r, str(stdout_spec.get("path")),
+                                                                bool(stdout_spec.get("append")))))
+            pumps.append(tg.create_task(self.pump_stderr(err_r, err_sender, errors)))
             reporting = tg.create_task(self.report_loop(receiver, out_sender, wiring))
             statuses = await self.wait_all()
-            reporting.cancel()
             if idle is not None:
                 idle.cancel()
             if feed is not None and not feed.done():
                 # Every command exited without reading all its input (head):
                 # stop feeding; the upstream writer sees the pipe end.
                 feed.cancel()
+            # (what they wrote may still be on its way out, waiting for its
+            # reader: the runtime goes on hearing how it moves till then)
+            await asyncio.wait([*pumps, *([feed] if feed is not None else [])])
+            reporting.cancel()
         if self.publish_interrupted:
             # Interrupted while our output still waited for the named pipe
             # (no reader came): like a writer killed in open(2).

@@ -541,3 +541,18 @@ def test_a_device_killed_mid_spill_comes_back_without_its_spills(cluster: Cluste
     cluster.info = start_cluster(cluster.info.directory)
     cluster.client.boot = cluster.info.boot
     assert not left.exists()
+
+
+@pytest.mark.parametrize("segment", ["grep -v x @r2 | cut -c 1-7 @r2",
+                                     "grep -v x @r2 | ONESH_DETERMINISTIC=1 python3 double.py @r2"])
+def test_a_segment_of_several_commands_runs_again_elsewhere_exactly_once(segment: str, cluster: Cluster,
+                                                                       revive: None, tmp_path: Path) -> None:
+    """Two commands on r2 are one segment: it runs again from the start of
+    its input.  Builtin agents are deterministic, so what its reader has is
+    dropped; a program in it makes it at least once unless it is declared
+    deterministic."""
+    n = PN if "double" in segment else N  # (more than the pipes on the way hold)
+    out, err, _ = kill_program_stage(cluster, f"seq 1 {n} @r1 | {segment} | cat @r3", tmp_path)
+    assert f"{segment} goes on on" in err and "what it makes again is dropped" in err, err
+    want = doubled(n) if "double" in segment else numbers(n)
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(want).hexdigest()

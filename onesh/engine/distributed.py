@@ -588,14 +588,7 @@ class Job:
         from onesh.net.rpc import RpcError
 
         gone = [i for i, (rt, _) in enumerate(self.segments) if rt in lost and i not in statuses]
-        for i in [i for i in gone if self.reader_done(i, statuses)]:
-            # Its reader has had all of its output (or wanted no more): it
-            # had nothing left to do but report, so it is not run again.
-            gone.remove(i)
-            statuses[i] = [LOST_STATUS] * len(self.segments[i][1])
-            self.interp.write_err(f"onesh: runtime {self.segments[i][0]} is gone "
-                                  f"({self.watch.lost[self.segments[i][0]]}); {self.label(i)} had written "
-                                  "all its output\n")
+        gone = [i for i in gone if not await self.was_done(i, statuses)]
         dead = set(self.watch.lost)
         if not gone or any(i not in self.recoverable or (i == 0 and self.tx is None)
                            or (i > 0 and self.segments[i - 1][0] in dead)
@@ -614,11 +607,41 @@ class Job:
             try:
                 where = await self.restart(i, target, snap["members"][target], statuses)
             except (planner.PlanError, RpcError) as e:
+                if await self.was_done(i, statuses):
+                    continue  # (its reader finished meanwhile: it found none to go on with)
                 self.interp.write_err(f"onesh: could not restart {self.label(i)} elsewhere: {e}\n")
                 return False
             self.interp.write_err(f"onesh: runtime {old} is gone ({self.watch.lost[old]}); "
                                   f"{self.label(i)} goes on on {target}{where}\n")
         return True
+
+    async def was_done(self, i: int, statuses: dict[int, list[int]]) -> bool:
+        """Had lost segment i's reader had all of its output (or wanted
+        no more)?  Then it had nothing left to do but report: it is not run
+        again, its status is LOST_STATUS, its writer sees the pipe end, and
+        the job goes on."""
+        if not self.reader_done(i, statuses):
+            return False
+        rt = self.segments[i][0]
+        statuses[i] = [LOST_STATUS] * len(self.segments[i][1])
+        self.interp.write_err(f"onesh: runtime {rt} is gone ({self.watch.lost[rt]}); {self.label(i)} had written "
+                              "all its output\n")
+        await self.reader_gone(i)
+        return True
+
+    async def reader_gone(self, i: int) -> None:
+        """Segment i, which held its acks, ended (killed, or lost when it
+        was done): its writer, which would wait for a successor, sees the
+        pipe end, as with an OS pipe."""
+        from onesh.net.rpc import RpcError
+
+        if i == 0:
+            if self.tx is not None:
+                self.tx.give_up("reader gone")
+        elif i - 1 in dict(self.started):
+            with contextlib.suppress(RpcError):
+                await self.sc.call(dict(self.started)[i - 1], "stage.repipe",
+                                   {"job": self.id, "segment": i - 1, "gone": True}, 2.0)
 
     def reader_done(self, i: int, statuses: dict[int, list[int]]) -> bool:
         """Has segment i's reader ended: the next segment, or the shell's
@@ -796,13 +819,7 @@ class Job:
                     # It was killed, not its runtime: the writer upstream
                     # (which waits for a successor to a stage that holds
                     # its acks) sees the pipe end, as with an OS pipe.
-                    if i == 0:
-                        if self.tx is not None:
-                            self.tx.give_up("reader gone")
-                    else:
-                        with contextlib.suppress(RpcError):
-                            await self.sc.call(dict(self.started)[i - 1], "stage.repipe",
-                                               {"job": self.id, "segment": i - 1, "gone": True}, 2.0)
+                    await self.reader_gone(i)
                 return
 
     def on_signal(self, sig: int) -> None:

@@ -131,7 +131,7 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
                 return 1
             start, restored = Mark(int(ckpt["inp"]), int(ckpt["out"])), ckpt.get("state")
             if ckpt.get("spill_file"):
-                stdin_log = _read_spill(str(ckpt["spill_file"]))
+                stdin_log = read_spill(str(ckpt["spill_file"]))
         # What we make again from `start` on, the reader has up to its offset.
         end.proto.drop_next(end.adopted.offset - start.out)
         stdout.written = start.out
@@ -286,9 +286,9 @@ def _spill_file(data: bytes) -> str:
     return path
 
 
-def _read_spill(path: str) -> bytes:
-    """The log a successor restores (the stage host gathered it), read
-    once and removed."""
+def read_spill(path: str) -> bytes:
+    """A spill file handed over (to the stage host, to store it; to a
+    successor, the log it restores), read once and removed."""
     try:
         with open(path, "rb") as f:
             return f.read()

@@ -329,12 +329,7 @@ class StageHost:
 
         async def store_spill(local: str) -> None:
             nonlocal spills
-            try:
-                with open(local, "rb") as f:
-                    data = f.read()
-            finally:
-                with contextlib.suppress(OSError):
-                    os.unlink(local)
+            data = agentpipes.read_spill(local)
             for attempt in range(SPILL_TRIES):
                 try:
                     await ns.write_bytes(f"{path}.{spills}", data)
@@ -389,8 +384,8 @@ class StageHost:
         self.bytes_in = await self.replay.feed(receiver, fd, out)
         if receiver.proto.resume_failed:
             self.killpg(signal.SIGKILL)
-            label = (self.spec.get("stages") or [{}])[0].get("label", "?")
-            msg = (f"onesh: {str(label).strip()}: cannot run again on {self.runtime}: the input it needs "
+            label = " | ".join(str(st.get("label", "?")).strip() for st in self.spec.get("stages") or [])
+            msg = (f"onesh: {label}: cannot run again on {self.runtime}: the input it needs "
                    "is gone (its writer keeps a program's input for a restart up to ONESH_REPLAY_MAX bytes, "
                    f"and had more)\n").encode()
             if self.err_sender is not None:
@@ -440,11 +435,9 @@ class StageHost:
                                      bool(stdin_spec.get("same_host")), wanted if isinstance(wanted, str) else None)
         # The first and last commands may own the segment's network pipes
         # (agentpipes.py): their fd 0 / fd 1 is then /dev/null, no pump.
-        warnings = []
         if applies(self.spec, stdin_spec, stdout_spec):
             # (its pipes are the stage host's: it holds the input for a replay)
             self.replay = ProgramReplay(self.spec)
-            warnings.append(self.replay.warning)
             own_in: dict[str, Any] = {}
             own_out: dict[str, Any] = {}
         else:
@@ -471,7 +464,7 @@ class StageHost:
         else:
             last_out_w = os.open(os.devnull, os.O_WRONLY)
         err_r, err_w = _pipe()
-        errors: list[str] = [w for w in warnings if w]
+        errors: list[str] = [self.replay.warning] if self.replay is not None and self.replay.warning else []
         agents: dict[int, AgentReports] = {}
         prev_r = first_in_r
         for k, (st, argv) in enumerate(zip(stages, argvs, strict=True)):
@@ -571,7 +564,7 @@ class StageHost:
                 if kind_in == "pipe" and self.replay is not None:
                     feed = tg.create_task(self.feed_replayable(receiver, feed_w, out_sender))
                     first = self.procs[0]
-                    if self.replay.stateless and drain_r is not None and first is not None and len(self.procs) == 1:
+                    if self.replay.stateless and drain_r is not None and first is not None:  # (one program)
                         idle = tg.create_task(self.replay.watch_idle(receiver, out_sender, feed_w, drain_r,
                                                                      first.pid))
                 elif kind_in == "pipe":

@@ -447,6 +447,13 @@ class Job:
                     if id(rx) in dead:
                         task.cancel()
                 await _drain_or_abandon(pumps)
+                if out_rx is not None and out_rx.cut_off:
+                    # (its writer gave up on us: what it had not sent is lost)
+                    last = len(self.segments) - 1
+                    self.interp.write_err(f"onesh: the output of {self.label(last)} was cut off: its writer "
+                                          f"gave up ({out_rx.cut_off})\n")
+                    if statuses.get(last) and statuses[last][-1] == 0:
+                        statuses[last][-1] = 1
         finally:
             await asyncio.gather(registered, return_exceptions=True)  # (it gives up after 1 s)
             for sig in forwarded:

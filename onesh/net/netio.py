@@ -20,6 +20,7 @@ connection (fault injection, as a stage host does with its pipes).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import signal
@@ -157,6 +158,14 @@ class PipeIo:
         return True
 
 
+class InputCutOff(OSError):
+    """The writer of our input gave up mid-stream (it found us unreachable
+    for too long: SIGSTOP, a partition): the tool says so and fails."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 class NetInput(io.RawIOBase):
     """A network pipe's receiving end as a binary reader."""
 
@@ -181,6 +190,7 @@ class NetInput(io.RawIOBase):
         self.respill = b""  # and the log of what its predecessor read (sort)
         self._last_state = self.handed
         self._reads = 0
+        self.on_end: Callable[[], None] | None = None  # (the end of the stream is reached)
 
     def track(self, tool_state: Any) -> None:
         """The tool's state (coreutils.common.ToolState) is checkpointed;
@@ -205,8 +215,8 @@ class NetInput(io.RawIOBase):
 
     def read_view(self, n: int = -1) -> Data:
         """Up to n bytes (all of the next frame if n < 0) as they arrived,
-        without a copy; b"" at the end of the stream.  An aborted writer
-        ends the stream (the reason is kept in `aborted`)."""
+        without a copy; b"" at the end of the stream.  A writer that gave
+        up raises InputCutOff (its reason is kept in `aborted`)."""
         done = self.handed - self._held  # (the input the tool is through with)
         self._held = 0
         if self.marks is not None:
@@ -224,11 +234,16 @@ class NetInput(io.RawIOBase):
                 proto = self.end.proto
                 self.pio.wait(lambda: bool(proto._ready) or proto.eof or bool(proto.error))
                 if proto.error and not proto._ready:
+                    # (not an end of stream: what the writer had not sent
+                    # is lost, and the tool must not finish as if whole)
                     self.aborted = proto.error
-                    return b""
+                    raise InputCutOff(errno.EIO, f"its input was cut off: its writer gave up ({proto.error})")
                 chunks = self.end.take(1)
                 self.pio.on_progress()
             if not chunks:
+                if self.on_end is not None:
+                    self.on_end()
+                    self.on_end = None
                 return b""
             self._rest = chunks[0]
         data = self._rest

@@ -56,6 +56,7 @@ log = logging.getLogger("onesh.pipes")
 
 RESEND_AFTER = 0.5  # seconds without an ack before the sender replays
 GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader gone
+STOPPED_GAP = 2.0  # seconds between two ticks that say we were not running (stopped, busy)
 REFUSALS = 2  # reconnects refused in a row (nothing listens any more): reader gone
 PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
 
@@ -300,6 +301,8 @@ class SenderEnd:
         self._link: Link | None = None
         self._last_ack = 0.0
         self._last_heard = 0.0
+        self._last_tick = 0.0
+        self.stopped = False  # our job is stopped (the stage host heard SIGTSTP): do not give up on its reader
         self._refusals = 0
         self._blocked = False
         self._want_flush = False
@@ -423,6 +426,12 @@ class SenderEnd:
         if self.proto.done or link is None or loop is None or self.gone:
             return
         now = loop.time()
+        if now - self._last_tick > STOPPED_GAP or self.stopped:
+            # We did not run (SIGSTOP, job control; a tool busy between two
+            # reads), or our job is stopped (its reader with it): the
+            # reader's silence meanwhile proves nothing.
+            self._last_heard = max(self._last_heard, now)
+        self._last_tick = now
         if not self.waiting():
             return
         if now - self._last_heard > GIVE_UP_AFTER:

@@ -66,6 +66,10 @@ class PipeReceiver(ReceiverEnd):
                          connect=connect, **holding)
         self.ready = asyncio.Event()
         self.peer_seen = asyncio.Event()
+        # Why the writer gave up while we still read (pump_pipe_to_fd): the
+        # stream did not end, it was cut off, and that is not to pass for
+        # an end of stream in silence.
+        self.cut_off = ""
 
     def _notify(self) -> None:
         self.ready.set()
@@ -291,7 +295,8 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
                           close_pipe: bool = True, gate: Callable[[], Awaitable[None]] | None = None) -> int:
     """Copy a network pipe into an fd until end of stream.  A closed reader
     on the fd (EPIPE) closes the pipe, telling its writer it is gone; an
-    aborted writer ends the copy (the abort reason is logged).  With
+    aborted writer ends the copy (its reason is kept in `receiver.cut_off`
+    for the caller to report).  With
     `close_pipe` false the caller closes it (a reader holding its acks
     lets go of its input only once its output is safe).  `gate`, when
     given, is awaited before each read of the pipe (it may hold the copy)."""
@@ -305,6 +310,7 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
                     chunks = await receiver._take()
                 except PipeError as e:
                     log.info("pipe %s aborted by its writer: %s", receiver.pipe_id, e)
+                    receiver.cut_off = str(e)
                     break
                 if not chunks:
                     break

@@ -195,6 +195,11 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
             last = now
             _report({"io": counters()})
 
+    if stdin is not None:
+        # (at the end of our input too: a tool that works on after it, sort,
+        # would show its last report's count, short of all it read)
+        stdin.on_end = lambda: _report({"io": counters()})
+
     pio.on_progress = progress
     finish: float | None = None
     try:
@@ -206,7 +211,7 @@ def run(argv: list[str], in_id: str, pipes: dict[str, Any]) -> int:
     with contextlib.suppress(Terminated, KeyboardInterrupt):
         if stdout is not None:
             if status == 141 or stdout.end.gone:
-                stdout.abort("reader gone")
+                stdout.abort(stdout.end.gone_reason or "reader gone")
             else:
                 stdout.finish(finish)
         if stdin is not None:

@@ -82,6 +82,7 @@ class Wiring:
     # when the segment is that one agent).
     agent_in: AgentReports | None = None
     agent_out: AgentReports | None = None
+    note_w: int | None = None  # ← the stage host's own word on the segment's stderr (its input was cut off)
 
 
 def _tcp_host(endpoint: str) -> str:
@@ -493,9 +494,10 @@ class StageHost:
             if w is not None:
                 os.close(w)
             prev_r = r if r is not None else -1
+        note_w = os.dup(err_w)
         os.close(err_w)
         return Wiring(feed_w, drain_r, err_r, errors, agents.get(0) if own_in else None,
-                      agents.get(n - 1) if own_out else None)
+                      agents.get(n - 1) if own_out else None, note_w)
 
     async def start_agent(self, stage: dict[str, Any], pipes: dict[str, Any],
                           io: dict[str, Any]) -> tuple[ForkedCommand | asyncio.subprocess.Process, AgentReports]:
@@ -548,8 +550,8 @@ class StageHost:
             loop.add_signal_handler(sig, self.forward, sig)
         # Job control: our commands' group is orphaned (a new session), so
         # the kernel would ignore SIGTSTP there: stop them with SIGSTOP.
-        loop.add_signal_handler(signal.SIGTSTP, self.killpg, signal.SIGSTOP)
-        loop.add_signal_handler(signal.SIGCONT, self.killpg, signal.SIGCONT)
+        loop.add_signal_handler(signal.SIGTSTP, self.job_control, out_sender, signal.SIGSTOP)
+        loop.add_signal_handler(signal.SIGCONT, self.job_control, out_sender, signal.SIGCONT)
         loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
         if out_sender is not None:
             # Fault injection (tests, chaos drills): drop the output pipe's
@@ -583,7 +585,18 @@ class StageHost:
                                                                 bool(stdout_spec.get("append")))))
             pumps.append(tg.create_task(self.pump_stderr(err_r, err_sender, errors)))
             reporting = tg.create_task(self.report_loop(receiver, out_sender, wiring))
-            statuses = await self.wait_all()
+            try:
+                statuses = await self.wait_all()
+                cut = getattr(receiver, "cut_off", "") if feed is not None and feed.done() else ""
+                if cut and wiring.note_w is not None:
+                    # (the first command saw an end of its input that was none)
+                    label = str((self.spec.get("stages") or [{}])[0].get("label", "")).strip()
+                    os.write(wiring.note_w, f"onesh: {label}: its input was cut off: its writer gave up "
+                                            f"({cut}) (on {self.runtime})\n".encode())
+                    statuses[0] = statuses[0] or 1
+            finally:
+                if wiring.note_w is not None:
+                    os.close(wiring.note_w)  # (the stderr pump ends once the commands' ends close too)
             if idle is not None:
                 idle.cancel()
             if feed is not None and not feed.done():
@@ -685,6 +698,14 @@ class StageHost:
         self.signalled = sig
         for task in self.on_signal:
             task.cancel()  # waiting for a named pipe's reader is interruptible
+        self.killpg(sig)
+
+    def job_control(self, out_sender: Any, sig: int) -> None:
+        """The job is stopped (Ctrl-Z) or goes on: so are our commands; and
+        while it is stopped, our output's reader (stopped too) is not given
+        up on for its silence."""
+        if out_sender is not None:
+            out_sender.stopped = sig == signal.SIGSTOP
         self.killpg(sig)
 
     def killpg(self, sig: int) -> None:

@@ -88,6 +88,32 @@ def test_ps_and_top_show_the_data_moving(cluster: Cluster, tmp_path: Path) -> No
             job.wait()
 
 
+def test_a_job_stopped_for_longer_than_a_writer_waits_for_its_reader_loses_nothing(cluster: Cluster,
+                                                                                   tmp_path: Path) -> None:
+    """Ctrl-Z for longer than a writer waits for a silent reader
+    (pipe_ends.GIVE_UP_AFTER, 10 s), then `fg`: every byte still arrives.
+    The program's output is pumped by its stage host, which is not
+    stopped (its writer knows its job is); the agents are stopped and
+    resume (their writers knew they did not run)."""
+    (tmp_path / "gen.py").write_text("import sys\nfor i in range(1, 1000001):\n    sys.stdout.write('%d\\n' % i)\n")
+    job = subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
+                            "python3 gen.py @r1 | cat @r2 | cat @r3"],
+                           cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           start_new_session=True)
+    try:
+        time.sleep(3)  # (nobody reads its output yet: every pipe and window is full)
+        os.killpg(job.pid, signal.SIGTSTP)
+        time.sleep(11)
+        os.killpg(job.pid, signal.SIGCONT)
+        out, err = job.communicate(timeout=60)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    assert job.returncode == 0, err
+    assert out == b"".join(b"%d\n" % i for i in range(1, 1000001)), (len(out), err)
+
+
 def test_cp_shows_progress_on_a_terminal_only(cluster: Cluster, tmp_path: Path) -> None:
     big = tmp_path / "big"
     big.write_bytes(os.urandom(24 << 20))

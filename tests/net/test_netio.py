@@ -292,3 +292,41 @@ def test_a_writer_idle_for_longer_than_the_give_up_time_still_delivers_what_it_w
         await rx.close()
 
     asyncio.run(body())
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_a_writer_that_gives_up_cuts_the_input_off_loudly(keys: ClusterKeys, transport: str) -> None:
+    """A writer that gave up on its reader (it was silent too long: SIGSTOP)
+    aborts: what it had not sent is lost, so the reader's tool must fail
+    with the reason, not see a clean end of its input."""
+    report_r, report_w = os.pipe()
+
+    async def body() -> None:
+        def reader() -> int:
+            from onesh.net.netio import InputCutOff, PipeIo
+
+            pio = PipeIo(Credentials(keys))
+            inp = pio.receiver("j/9/in", _bind(transport))
+            os.write(report_w, inp.endpoint.encode() + b"\n")
+            got = 0
+            try:
+                while chunk := inp.read_view():
+                    got += len(chunk)
+            except InputCutOff as e:
+                os.write(report_w, f"{got} {e}\n".encode())
+                return 0
+            os.write(report_w, f"{got} a clean end\n".encode())
+            return 1
+
+        pid = _child(reader)
+        lines = _lines(report_r)
+        tx = PipeSender(None, keys, "j/9/in", await lines.__anext__())
+        await tx.start()
+        await tx.write(b"x" * 100_000)
+        await tx.abort("reader unreachable for 10s")
+        got, _, said = (await lines.__anext__()).partition(" ")
+        assert said == "its input was cut off: its writer gave up (reader unreachable for 10s)", said
+        assert 0 <= int(got) <= 100_000  # (what the writer had not sent when it gave up is gone)
+        assert await _exit_status(pid) == 0
+
+    asyncio.run(body())

@@ -77,10 +77,11 @@ class Io:
             return self.stdin
         return files.open_input(path)
 
-    def open_output(self, path: str, append: bool = False) -> BinaryIO:
+    def open_output(self, path: str, append: bool = False, at: int | None = None) -> BinaryIO:
+        """`at`: go on at byte `at`, what lies past it cut off (files.open_output)."""
         if path == "-":
             return self.stdout
-        return files.open_output(path, append)
+        return files.open_output(path, append, at)
 
 
 def why(e: OSError) -> str:

@@ -10,8 +10,8 @@
    is registered automatically when `$ONESH_NS_PATHS` is set);
 4. the local filesystem.
 
-`open_output(path, append)` asks the output resolvers, then opens a local
-file.  Errors are OSError with errno/strerror set, as from open().
+`open_output(path, append, at)` asks the output resolvers, then opens a
+local file (`at`, going on from a checkpoint, only a namespace file can).  Errors are OSError with errno/strerror set, as from open().
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, BinaryIO
 
 Resolver = Callable[[str], Any]
-OutputResolver = Callable[[str, bool], Any]
+OutputResolver = Callable[[str, bool, int | None], Any]  # (path, append, at)
 
 _resolvers: list[Resolver] = []
 _output_resolvers: list[OutputResolver] = []
@@ -37,7 +37,7 @@ def register_resolver(fn: Resolver) -> None:
 
 
 def register_output_resolver(fn: OutputResolver) -> None:
-    """fn(path, append) -> binary writer or None."""
+    """fn(path, append, at) -> binary writer or None."""
     if fn not in _output_resolvers:
         _output_resolvers.append(fn)
 
@@ -72,6 +72,10 @@ def _env_resolvers() -> None:
         from onesh.runtime.nsresolver import publish
 
         register_output_resolver(publish)
+    if os.environ.get("ONESH_NS_OUTPUTS"):
+        from onesh.runtime.nsresolver import write
+
+        register_output_resolver(write)
 
 
 def open_input(path: str, pace: bool = True) -> Any:
@@ -92,10 +96,16 @@ def open_input(path: str, pace: bool = True) -> Any:
     return open(path, "rb")
 
 
-def open_output(path: str, append: bool = False) -> BinaryIO:
+def open_output(path: str, append: bool = False, at: int | None = None) -> BinaryIO:
+    """`at`: go on writing at byte `at`, what lies past it cut off (a
+    stage restarted from its checkpoint: coreutils/tee.py)."""
     _env_resolvers()
     for fn in _output_resolvers:
-        f = fn(path, append)
+        f = fn(path, append, at)
         if f is not None:
             return f  # type: ignore[no-any-return]
+    if at is not None:
+        # (a stage goes on elsewhere only with namespace files: this host's
+        # file is not the one its predecessor wrote)
+        raise OSError(errno.ESTALE, "not a namespace file: cannot go on where it was left", path)
     return open(path, "ab" if append else "wb")

@@ -7,7 +7,7 @@ reader downstream holds and drops what it makes again up to the reader's
 position (net/pipe_protocol.Mark), so the output has every byte exactly
 once.  A tool with state (`wc`'s counts, the
 lines `tail` keeps, `uniq`'s current run, `head`'s count, all `sort`
-read) is *checkpointed*: its state is stored in the namespace as it
+read, where `tee` stands in each FILE) is *checkpointed*: its state is stored in the namespace as it
 goes, and its successor starts from the last one stored; its output up
 to a checkpoint must have reached its reader before the checkpoint is
 stored, so what the successor makes again is dropped there too.  Options that carry state from one line to the next (`cat -n`,
@@ -55,7 +55,9 @@ GUARANTEES = {
             "starts from that; not with -c, -m or -o, nor with FILE operands",
     "uniq": f"{_GOES_ON}: it starts from its last checkpoint, stored on 2 runtimes; "
             "not with INPUT or OUTPUT operands",
-    "tee": "its job ends, naming the runtime (it writes files: not restarted yet)",
+    "tee": f"{_GOES_ON}, in its output and in each FILE (a namespace file on the cluster): "
+           "it starts from its last checkpoint, stored on 2 runtimes, and cuts each FILE back to "
+           "the size it had there; not with a FILE under /dev, /pipes or /net",
 }
 
 
@@ -65,7 +67,13 @@ def restartable(argv: list[str]) -> bool:
 
 
 def checkpointed(argv: list[str]) -> bool:
-    """Is `argv` a tool of its standard input whose state checkpoints hold?"""
+    """Is `argv` a tool of its standard input whose state checkpoints hold?
+    (`tee`: where it stands in each FILE; the planner says which FILEs
+    are namespace files, which is what it takes: engine/distributed.py)"""
+    if argv[:1] == ["tee"]:
+        from onesh.coreutils.tee import outputs
+
+        return outputs(argv) is not None
     return _reads_stdin_with(argv, _CHECKPOINTED)
 
 

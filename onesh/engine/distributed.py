@@ -589,8 +589,9 @@ class Job:
         each successor takes over its predecessor's pipes where they stand
         (the reader's position, the writer's replay), so nothing is lost
         or repeated.  False when one of them cannot be (then the job is
-        given up): it is not restartable (a device's stage, `tee`, a
-        program, several commands), or a neighbour's runtime is gone too
+        given up): it is not restartable (a device's stage, a `tee` of a
+        file that is not a namespace file, a program past its replay), or a
+        neighbour's runtime is gone too
         (nobody is left to replay its input or hold its reader's place)."""
         from onesh.net.rpc import RpcError
 
@@ -872,7 +873,8 @@ def restartable(stages: list[planner.PlannedStage]) -> str:
     from onesh.coreutils.restart import checkpointed
     from onesh.coreutils.restart import restartable as tool_restartable
 
-    if any(st.stderr_to_stdout or st.needs.devices or st.needs.files for st in stages):
+    if any(st.stderr_to_stdout or st.needs.devices or st.needs.files or not tee_restarts(st, len(stages) == 1)
+           for st in stages):
         return ""
     if len(stages) > 1:
         return "program"  # (the segment runs again from the start: programreplay.py)
@@ -882,6 +884,22 @@ def restartable(stages: list[planner.PlannedStage]) -> str:
     if st.mode != "agent":
         return ""
     return "stateless" if tool_restartable(st.argv) else "stateful" if checkpointed(st.argv) else ""
+
+
+def tee_restarts(st: planner.PlannedStage, alone: bool) -> bool:
+    """A `tee` goes on elsewhere only when every FILE it writes is a
+    namespace file (its successor cuts each back to where it stands);
+    in a segment that runs again from the start (tee FILE | grep x @r2),
+    only when it replaces its FILEs, not when it appends to them."""
+    if st.mode != "agent" or not st.argv or st.argv[0] != "tee":
+        return True
+    from onesh.coreutils.tee import outputs
+
+    got = outputs(st.argv)
+    if got is None:
+        return False
+    files, appends = got
+    return len([a for a in files if a != "-"]) == len(st.writes) and (alone or not (appends and st.writes))
 
 
 def successor_runtime(snap: dict[str, Any], dead: set[str], stages: list[planner.PlannedStage],

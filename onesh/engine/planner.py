@@ -14,6 +14,7 @@ the caller supplies the cluster facts (`ClusterView`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -49,6 +50,7 @@ class PlannedStage:
     why: str = ""
     program: programstages.Program | None = None  # for "python" and "node"
     env: dict[str, str] = field(default_factory=dict)  # its prefix assignments (`NAME=v cmd @r2`)
+    writes: list[str] = field(default_factory=list)  # the namespace files it writes by name (tee FILE)
 
     def wire(self, *, ship: bool = False) -> dict[str, Any]:
         """The stage for its stage host.  `ship`: the runtime is on another
@@ -153,6 +155,17 @@ def path_args(argv: list[str]) -> list[str]:
         if a and a != "-":
             out.append(a)
     return out
+
+
+def tee_writes(argv: list[str], cwd: str) -> list[str]:
+    """The FILEs a `tee` stage on the cluster writes into the namespace
+    (absolute; a device, a named pipe, a runtime's own files are not)."""
+    if not argv or argv[0] != "tee":
+        return []
+    from onesh.coreutils.tee import in_namespace, outputs
+
+    got = outputs(argv)
+    return [] if got is None else [p for p in (absolute(a, cwd) for a in got[0] if a != "-") if in_namespace(p)]
 
 
 def absolute(path: str, cwd: str) -> str:
@@ -266,8 +279,12 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             else:
                 needs.pin_node = key
         # (a program's own file is not data: its arguments are)
+        writes = tee_writes(argv, cwd)
         for a in [] if shell_code else path_args(argv if prog is None else [argv[0], *prog.args]):
             full = absolute(a, cwd)
+            if full in writes:
+                distributed = distributed or full in ns_files  # (only the cluster writes it)
+                continue
             m = DEVICE_RE.match(a)
             if m:
                 owner = view.devices.get(a)
@@ -308,7 +325,10 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
         else:
             mode, run_argv = "exec", argv
             needs.command = name
-        st = PlannedStage(label, run_argv, mode, needs, stderr_too, program=prog, env=d.envs[k])
+        env = d.envs[k]
+        if writes:
+            env = {**env, "ONESH_NS_OUTPUTS": json.dumps(writes)}  # (runtime/nsresolver.write)
+        st = PlannedStage(label, run_argv, mode, needs, stderr_too, program=prog, env=env, writes=writes)
         for op, fd, target in d.redirs[k]:
             path = absolute(target, cwd)
             if op == ">&" and fd == 2 and target == "1":

@@ -421,6 +421,38 @@ class Namespace:
     def writer(self, path: str, append: bool = False, *, parents: bool = True) -> FileWriter:
         return FileWriter(self, self._writable(path), append, parents)
 
+    async def writer_at(self, path: str, size: int) -> FileWriter:
+        """A writer going on at byte `size` of file `path`: a stage
+        restarted elsewhere from its checkpoint, where what its
+        predecessor wrote past that point is cut off.  The chunks wholly
+        before `size` are kept as they are (no copy); the one `size`
+        falls inside is read and its head written again.  Its first
+        commit replaces the file with that and what follows."""
+        path = self._writable(path)
+        entry, members = await self.resolve(path)
+        if entry is None or entry.get("kind") != "file":
+            raise OSError(errno.ENOENT, f"{path}: not in the namespace any more")
+        chunks = list(entry.get("chunks") or [])
+        while len(chunks) < int(entry.get("nchunks", len(chunks))):
+            more, members = await self.resolve(path, first=len(chunks))
+            if not more or not more.get("chunks"):
+                break
+            chunks += list(more["chunks"])
+        w = FileWriter(self, path, append=False, parents=False)
+        held = 0
+        for i, (sha, n, replicas) in enumerate(chunks):
+            if held + int(n) > size:
+                head = await self.get_chunk(str(sha), list(replicas), members, path, i)
+                w._buf += head[:size - held]
+                held = size
+                break
+            w._durable.append([str(sha), int(n), list(replicas)])
+            held += int(n)
+        if held < size:
+            raise OSError(errno.ESTALE, f"{path}: holds {held} bytes, fewer than the {size} written before")
+        w.size = size
+        return w
+
     async def write_bytes(self, path: str, data: bytes, append: bool = False) -> None:
         async with self.writer(path, append) as w:
             await w.write(data)

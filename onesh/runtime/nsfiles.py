@@ -195,10 +195,22 @@ class StreamReader(NsRaw):
 
 
 class Writer(NsRaw):
-    def __init__(self, pns: ProgramNamespace, path: str, append: bool) -> None:
+    """`at`: going on from byte `at` of the file, what lies past it cut
+    off (a builtin agent restarted from its checkpoint: nsresolver.write).
+    `parents`: its missing directories are made (as for a pipeline's
+    `> FILE`), not ENOENT (as for a program's open())."""
+
+    def __init__(self, pns: ProgramNamespace, path: str, append: bool, at: int | None = None,
+                 parents: bool = False) -> None:
         super().__init__(path, "ab" if append else "wb")
         self._pns = pns
-        self._w = pns.ns.writer(path, append=append, parents=False)
+        if at is not None:
+            self._w = pns.run(pns.ns.writer_at(path, at))
+            self.base = at
+        else:
+            self._w = pns.ns.writer(path, append=append, parents=parents)
+            entry = pns.run(pns.ns.stat(path, chunks=False)) if append else None
+            self.base = int((entry or {}).get("size") or 0)  # (where our bytes start in the file)
         self._gathered = bytearray()
         self._last_commit = time.monotonic()
         self._size = 0

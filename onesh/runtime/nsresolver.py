@@ -6,8 +6,10 @@ stage's agent (`python -m onesh.coreutils ...`) registers `resolve` so
 opening one of those paths streams it from the nearest live replica (or,
 for a named pipe, from its writers) instead of the local disk.  Named
 pipes are also listed in `ONESH_NS_PIPES`: opening one of those for
-writing (`tee /pipes/x`) publishes to its readers (`publish`).  Paths not
-listed fall through to the host.
+writing (`tee /pipes/x`) publishes to its readers (`publish`).  Files a
+stage writes by name (`tee FILE`) are listed in `ONESH_NS_OUTPUTS`: they
+are written into the namespace (`write`).  Paths not listed fall through
+to the host.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import json
 import os
 import threading
 from collections.abc import AsyncIterator
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 ENV = "ONESH_NS_PATHS"
 PIPES_ENV = "ONESH_NS_PIPES"
+OUTPUTS_ENV = "ONESH_NS_OUTPUTS"
 
 
 def listed(env: str = ENV) -> frozenset[str]:
@@ -62,11 +65,12 @@ def resolve(path: str) -> BinaryIO | None:
     return os.fdopen(r, "rb")
 
 
-def publish(path: str, append: bool = False) -> BinaryIO | None:
+def publish(path: str, append: bool = False, at: int | None = None) -> BinaryIO | None:
     """A writer into named pipe `path`: what the agent writes goes to every
-    reader of the pipe (a helper thread runs the publisher)."""
+    reader of the pipe (a helper thread runs the publisher).  (`at`: a
+    pipe has no position; such a stage is never restarted.)"""
     full = _absolute(path)
-    if full not in listed(PIPES_ENV):
+    if full not in listed(PIPES_ENV) or at is not None:
         return None
     r, w = os.pipe()
 
@@ -88,6 +92,38 @@ def publish(path: str, append: bool = False) -> BinaryIO | None:
     register_finisher(_finish_publishing)
     thread.start()
     return writer
+
+
+def write(path: str, append: bool = False, at: int | None = None) -> BinaryIO | None:
+    """A namespace file written by the agent (`tee FILE` in a stage on
+    the cluster): cut into chunks each stored on k runtimes as it is
+    written, committed on a flush at most once a second, on `commit()`
+    (tee's checkpoints) and on close (runtime/nsfiles.Writer).  `at`: go
+    on from byte `at`, what lies past it cut off (tee's successor)."""
+    full = _absolute(path)
+    if full not in listed(OUTPUTS_ENV):
+        return None
+    from onesh.runtime.nsfiles import Writer
+
+    return cast(BinaryIO, Writer(_program_namespace(), full, append, at, parents=True))
+
+
+_pns: list[Any] = []  # the agent's namespace client for the files it writes (made on first use)
+
+
+def _program_namespace() -> Any:
+    if not _pns:
+        from onesh.coreutils.files import register_finisher
+        from onesh.runtime.syncns import ProgramNamespace
+
+        _pns.append(ProgramNamespace(os.environ))
+        register_finisher(_close_program_namespace)  # (after the tool closed its files: they committed)
+    return _pns[0]
+
+
+def _close_program_namespace() -> None:
+    while _pns:
+        _pns.pop().close()
 
 
 async def _publish(path: str, fd: int) -> None:

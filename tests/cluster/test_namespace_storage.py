@@ -153,6 +153,25 @@ def test_flush_commit_makes_a_growing_file_readable(cluster: Cluster) -> None:
         assert r_ns.read_bytes("/tmp/stream") == b"line 1\nline 2\nline 3\n"
 
 
+def test_a_writer_at_a_size_cuts_the_file_back_there_and_goes_on(cluster: Cluster) -> None:
+    """nsclient.writer_at, what a restarted `tee FILE` opens its FILE with:
+    the chunks before the cut are kept, the one it falls inside is cut,
+    and what follows is written after it."""
+    from onesh.kernel.storage import CHUNK
+
+    body = bytes(range(256)) * (3 * CHUNK // 256)  # three whole chunks
+    with NamespaceSync(cluster.info.boot, cluster.info.secret, local_runtime="r2") as ns:
+        for cut in (0, CHUNK, CHUNK + 12345, len(body)):
+            ns.write_bytes("/tmp/cut", body)
+            w = ns.run(ns.ns.writer_at("/tmp/cut", cut))
+            ns.run(w.write(b"then this"))
+            ns.run(w.close())
+            assert ns.read_bytes("/tmp/cut") == body[:cut] + b"then this", cut
+        with pytest.raises(OSError) as e:
+            ns.run(ns.ns.writer_at("/tmp/cut", len(body) + 100))  # (it holds len(body) + 9)
+        assert e.value.errno == errno.ESTALE
+
+
 def test_net_shows_host_files_read_only(ns: NamespaceSync, tmp_path: Path) -> None:
     f = tmp_path / "host.txt"
     f.write_bytes(b"on the host\n" * 100000)  # > one chunk

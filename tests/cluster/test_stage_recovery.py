@@ -388,6 +388,90 @@ def test_a_stage_with_state_goes_on_from_its_checkpoint_and_the_output_is_exact(
     assert m and int(m[1]) > 0, err
 
 
+def namespace_sha(cluster: Cluster, path: str, cwd: Path) -> tuple[int, str]:
+    """(size, sha256) of namespace file `path`, as the shell reads it."""
+    r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", f"cat {path}"],
+                       cwd=cwd, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    return len(r.stdout), hashlib.sha256(r.stdout).hexdigest()
+
+
+def test_a_tee_goes_on_from_its_checkpoint_and_its_file_is_exact(cluster: Cluster, revive: None,
+                                                                tmp_path: Path) -> None:
+    """`tee -a FILE` on the cluster writes a namespace file; its checkpoints
+    hold where it stands in it (what it wrote committed first).  Its
+    successor cuts FILE back to that and goes on: FILE has what it had
+    before, then every line exactly once, and so has the output."""
+    n = 10_000_000
+    log = f"{tmp_path}/tee.log"
+    r = shell(cluster, f"echo before @r3 > {log}; stat {log}", tmp_path)
+    assert r.returncode == 0 and "the cluster namespace" in r.stdout, (r.stdout, r.stderr)
+    job = start_job(cluster, f"seq 1 {n} @r1 | tee -a {log} @r2 | cat @r3", tmp_path)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
+    reader.start()  # (read as it comes: a job nobody reads stops, its checkpoints with it)
+    try:
+        # Killed while the data flows: tee has written (and committed: it
+        # does once a second) past its last stored checkpoint.
+        deadline = time.monotonic() + 60
+        while (counted := moved_through(cluster, "r2")) < 3 * STATE_EVERY and time.monotonic() < deadline:
+            time.sleep(0.05)
+        kill_device(cluster.info.pids["r2"])
+        job.wait(timeout=120)
+    finally:
+        end_job(job)
+        reader.join(10)
+    assert job.stderr is not None
+    out, err = got[0], job.stderr.read().decode()
+    print(f"\ntee had read {counted} bytes when its device died; stderr {err!r}")
+    assert job.returncode == 0, err
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(n)).hexdigest(), (len(out), err)
+    m = re.search(r"tee -a \S+ @r2 goes on on r\d \(from byte (\d+) of its input\)", err)
+    assert m and int(m[1]) > 0, err  # (from a stored checkpoint, not from the start)
+    want = b"before\n" + numbers(n)
+    assert namespace_sha(cluster, log, tmp_path) == (len(want), hashlib.sha256(want).hexdigest())
+
+
+SLOW = "import sys, time\nfor i in range(1, 1201):\n    print(i, flush=True)\n    time.sleep(0.004)\n"
+
+
+def test_a_tee_of_a_slow_stream_cuts_its_file_back_to_its_checkpoint(cluster: Cluster, revive: None,
+                                                                     tmp_path: Path) -> None:
+    """A line at a time, as from a sensor; its reader is held up, so the
+    checkpoints tee makes (committing its FILE first) are not stored: when
+    its device dies FILE holds more than the last stored checkpoint says.
+    The successor cuts it back there: no line twice."""
+    (tmp_path / "slow.py").write_text(SLOW)
+    log = f"{tmp_path}/slow.log"
+    job = start_job(cluster, f"python3 slow.py @r1 | tee {log} @r2 | cat @r3", tmp_path)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
+    reader.start()
+    try:
+        while moved_through(cluster, "r2") < 600:  # (a checkpoint stored: every 64 reads)
+            time.sleep(0.1)
+        time.sleep(0.5)
+        cat = agent_on(cluster, "r3", "cat")
+        os.kill(cat, signal.SIGSTOP)
+        try:
+            time.sleep(1.5)  # (tee goes on: its checkpoints wait for the reader's acks)
+            kill_device(cluster.info.pids["r2"])
+        finally:
+            os.kill(cat, signal.SIGCONT)
+        job.wait(timeout=60)
+    finally:
+        end_job(job)
+        reader.join(10)
+    assert job.stderr is not None
+    out, err = got[0], job.stderr.read().decode()
+    print(f"\nstderr {err!r}")
+    assert job.returncode == 0, err
+    want = numbers(1200)
+    assert out == want, (len(out), err)
+    assert re.search(r"tee \S+ @r2 goes on on r\d \(from byte [1-9]\d* of its input\)", err), err
+    assert namespace_sha(cluster, log, tmp_path) == (len(want), hashlib.sha256(want).hexdigest())
+
+
 # A program (not a builtin agent): restarted elsewhere, it runs again from
 # the start of its input, which its writer keeps while it runs.
 DOUBLE = "import sys\nfor line in sys.stdin:\n    sys.stdout.write('%d\\n' % (2 * int(line)))\n"

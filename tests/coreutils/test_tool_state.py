@@ -123,3 +123,93 @@ def test_a_successor_from_any_checkpoint_makes_the_rest_exactly_once(argv: list[
         again = run(argv, successor)
         got = made[:has] + again[has - ck.out:]
         assert got == whole, (seed, ck.inp, ck.out, has)
+
+
+class Stored:
+    """tee's FILE as the namespace keeps it (what nsfiles.Writer offers
+    tee): written bytes are visible only once committed; a commit comes on
+    a checkpoint and, now and then, on a flush; what was not committed
+    when the device died is gone."""
+
+    files: dict[str, bytearray] = {}
+
+    def __init__(self, name: str, append: bool, at: int | None, rng: random.Random) -> None:
+        self.name, self.rng = name, rng
+        kept = Stored.files.setdefault(name, bytearray())
+        if at is not None:
+            assert len(kept) >= at, "a checkpoint counts bytes that were never committed"
+            del kept[at:]
+        elif not append:
+            kept.clear()
+        self.base, self.pending, self.written = len(kept), bytearray(), 0
+
+    def write(self, data: bytes) -> int:
+        self.pending += data
+        self.written += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self.rng.random() < 0.3:  # (nsfiles.Writer: at most once a second)
+            self.commit()
+
+    def commit(self) -> None:
+        Stored.files[self.name] += self.pending
+        self.pending.clear()
+
+    def size(self) -> int:
+        return self.written
+
+    def close(self) -> None:
+        self.commit()
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_a_tee_successor_cuts_its_file_back_to_its_checkpoint(append: bool,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """tee's FILE ends up with every byte once, whatever the predecessor
+    had committed past the checkpoint its successor starts from."""
+    from onesh.coreutils import files, tee
+
+    rng = random.Random(0)
+    monkeypatch.setattr(files, "_output_resolvers", [lambda p, a, at: Stored(p, a, at, rng)])
+    monkeypatch.setattr(files, "_env_checked", True)
+    monkeypatch.setitem(TOOLS, "tee", tee.run)
+    argv = ["tee", *(["-a"] if append else []), "f"]
+    assert checkpointed(argv)
+    for seed in range(30):
+        rng.seed(seed)
+        data = lines(rng, rng.choice([0, 1, 50, 400]))
+        before = b"old\n" * rng.randint(0, 2)
+        Stored.files = {"f": bytearray(before)}
+        first = Reader(data, 0, random.Random(seed + 1), io.BytesIO(), die_at=rng.randint(1, 60))
+        made = run(argv, first)
+        if not first.checkpoints:
+            continue
+        ck = rng.choice(first.checkpoints)
+        has = rng.randint(ck.out, len(made))
+        successor = Reader(data, ck.inp, random.Random(seed + 2), io.BytesIO(), state=ck.state)
+        again = run(argv, successor)
+        assert made[:has] + again[has - ck.out:] == data, seed
+        assert bytes(Stored.files["f"]) == (before if append else b"") + data, seed
+
+
+@pytest.mark.parametrize(("argv", "writes", "alone", "in_segment"), [
+    (["tee", "log"], ["/w/log"], "stateful", "program"),
+    (["tee", "-a", "/data/log", "-"], ["/data/log"], "stateful", ""),  # (appending again from the start: no)
+    (["tee"], [], "stateful", "program"),
+    (["tee", "log", "/dev/stderr"], ["/w/log"], "", ""),  # (a FILE on its runtime's own host)
+    (["tee", "/pipes/x"], [], "", ""),
+    (["tee", "--bogus", "log"], [], "", ""),
+])
+def test_which_tees_go_on_elsewhere(argv: list[str], writes: list[str], alone: str, in_segment: str) -> None:
+    """A tee is restarted only when every FILE it writes is a namespace
+    file, which the planner tells it (ONESH_NS_OUTPUTS)."""
+    from onesh.engine.distributed import restartable
+    from onesh.engine.planner import PlannedStage, tee_writes
+    from onesh.kernel.scheduler import StageNeeds
+
+    assert tee_writes(argv, "/w") == writes
+    st = PlannedStage("tee", argv, "agent", StageNeeds("tee"), writes=writes)
+    grep = PlannedStage("grep", ["grep", "x"], "agent", StageNeeds("grep"))
+    assert restartable([st]) == alone
+    assert restartable([st, grep]) == in_segment

@@ -402,7 +402,7 @@ def test_a_tee_goes_on_from_its_checkpoint_and_its_file_is_exact(cluster: Cluste
     hold where it stands in it (what it wrote committed first).  Its
     successor cuts FILE back to that and goes on: FILE has what it had
     before, then every line exactly once, and so has the output."""
-    n = 10_000_000
+    n = 4_000_000
     log = f"{tmp_path}/tee.log"
     r = shell(cluster, f"echo before @r3 > {log}; stat {log}", tmp_path)
     assert r.returncode == 0 and "the cluster namespace" in r.stdout, (r.stdout, r.stderr)

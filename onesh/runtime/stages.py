@@ -175,6 +175,7 @@ class StageService:
         stdin_ep = str(hello.get("stdin_endpoint", "") or dialled)
         moved = spec.get("moved_from")
         seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])),
+                      pgids=[int(p) for p in hello.get("pgids", [])],
                       stdin_transport=stdin_ep.split("://", 1)[0] if "://" in stdin_ep else "",
                       recoverable=bool(hello.get("recoverable")),
                       moved_from=[str(m) for m in moved] if isinstance(moved, list) else [])

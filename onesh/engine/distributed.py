@@ -286,6 +286,7 @@ class Job:
         self._signal_tasks: set[asyncio.Task[Any]] = set()
         self.watch = RuntimeWatch(sc, snap["members"], {rt for rt, _ in self.segments})
         self.killed: set[int] = set()  # segments whose stage host got SIGKILL
+        self.no_room: set[int] = set()  # segments offered off an overloaded runtime that found no room (said once)
         # Recovery: what each segment was started with, and whether it can
         # be restarted elsewhere when its runtime dies (runtime/agentpipes.py).
         self.specs: dict[int, dict[str, Any]] = {}
@@ -384,6 +385,8 @@ class Job:
                         "env": env, "stages": [plan.stages[k].wire(ship=not same_host(here, keys[i])) for k in idx],
                         "stdin": stdin, "stdout": stdout,
                         "stderr": {"kind": "pipe", "endpoint": err_eps[i], "pipe_id": f"{self.id}/{i}/err"}}
+                if any(plan.stages[k].needs.pin_node for k in idx):
+                    spec["pinned"] = True  # (the user chose its runtime: only `migrate` moves it)
                 kind = restartable([plan.stages[k] for k in idx])
                 if (i > 0 or stdin_fd is not None) and not dialled[i] and (i == n - 1 or not dialled[i + 1]) and \
                         "endpoint" in stdout and kind:
@@ -698,20 +701,33 @@ class Job:
             return f" (again from {start}: its output since comes again)"
         return f" (from byte {at} of its input)" if isinstance(at, int) and at >= 0 else ""
 
-    async def move(self, i: int, target: str, statuses: dict[int, list[int]]) -> None:
+    async def move(self, i: int, target: str, statuses: dict[int, list[int]], why: str = "",
+                   cpu: float = 0.0) -> None:
         """`migrate`: segment i goes to `target` while it runs.  It is
         killed (at any point: what it held is still upstream, what it sent
         is downstream) and restarted there as after its runtime's death;
-        the pause is a stage start and a repipe."""
+        the pause is a stage start and a repipe.  Target ANYWHERE: its
+        runtime is leaving, or (`why` says so) overloaded, and it goes where
+        there is room for the `cpu` CPUs it uses."""
         from onesh.net.rpc import RpcError
         from onesh.runtime.stages import ANYWHERE
 
         loop = asyncio.get_running_loop()
         old, idx = self.segments[i]
-        leaving = target == ANYWHERE  # (its runtime is leaving: anywhere else)
+        leaving = target == ANYWHERE  # (its runtime is leaving or overloaded: anywhere else)
         try:
             snap = await self.sc.status()
-            if leaving:
+            if leaving and why:
+                target = roomiest_runtime(snap, {*self.watch.lost, old}, [self.plan.stages[k] for k in idx], cpu) or ""
+                if not target:
+                    # (said once: the runtime offers it again while it stays overloaded)
+                    if i not in self.no_room:
+                        self.no_room.add(i)
+                        self.interp.write_err(f"onesh: {why}; no other runtime has room for {self.label(i)}: "
+                                              f"it stays on {old}\n")
+                    self.waits[i] = loop.create_task(self.wait_segment(i, dict(self.started)[i], statuses))
+                    return
+            elif leaving:
                 target = successor_runtime(snap, {*self.watch.lost, old}, [self.plan.stages[k] for k in idx],
                                            [rt for rt, _ in self.segments]) or ""
                 if not target:
@@ -738,7 +754,7 @@ class Job:
             self.killed.add(i)
             await self.signal_all(signal.SIGTERM)
             return
-        why = f"runtime {old} is leaving" if leaving else "migrate"
+        why = why or (f"runtime {old} is leaving" if leaving else "migrate")
         self.interp.write_err(f"onesh: {self.label(i)} moved from {old} to {target}{where} ({why})\n")
 
     async def drop_checkpoints(self) -> None:
@@ -819,7 +835,9 @@ class Job:
                     await asyncio.sleep(0.1)
                 continue
             if reply.get("move") and not reply.get("done"):
-                await self.move(i, str(reply["move"]), statuses)  # (`migrate`; a new wait follows it)
+                # (`migrate`, its runtime leaving or overloaded; a new wait follows it)
+                await self.move(i, str(reply["move"]), statuses, str(reply.get("why") or ""),
+                                float(reply.get("cpu") or 0.0))
                 return
             if reply.get("done"):
                 statuses[i] = [int(s) for s in reply.get("statuses", [])]
@@ -902,18 +920,39 @@ def tee_restarts(st: planner.PlannedStage, alone: bool) -> bool:
     return len([a for a in files if a != "-"]) == len(st.writes) and (alone or not (appends and st.writes))
 
 
+def roomiest_runtime(snap: dict[str, Any], gone: set[str], stages: list[planner.PlannedStage],
+                     cpu: float) -> str | None:
+    """Where a segment that uses `cpu` CPUs goes off an overloaded runtime:
+    the live runtime that qualifies with the most CPUs to spare once it
+    has it (each member's stage use and capacity come with its lease:
+    runtime/cpuload.py); None when none would stay under its own limit."""
+    from onesh.runtime.cpuload import HIGH
+
+    def spare(name: str) -> float:
+        m = snap["members"][name]
+        cpus = m.get("cpus")
+        return HIGH * float(cpus) - float(m.get("stage_cpu") or 0.0) - cpu if cpus else -1.0
+
+    fit = [n for n, m in snap["members"].items() if qualifies(n, m, gone, stages)]
+    best = max(fit, key=lambda n: (spare(n), n), default=None)
+    return best if best is not None and spare(best) >= 0 else None
+
+
+def qualifies(name: str, m: dict[str, Any], gone: set[str], stages: list[planner.PlannedStage]) -> bool:
+    """Can runtime `name` (member `m`) run these stages: live, reachable,
+    not one of `gone`, and any tag pin holds?"""
+    if name in gone or not m.get("alive") or m.get("reachable", True) is False:
+        return False
+    tags = m.get("tags", {}) or {}
+    return all(st.needs.pin_tag is None or tags.get(st.needs.pin_tag[0]) == st.needs.pin_tag[1] for st in stages)
+
+
 def successor_runtime(snap: dict[str, Any], dead: set[str], stages: list[planner.PlannedStage],
                       busy: list[str]) -> str | None:
     """Where a lost segment goes on: a live runtime that qualifies (its
     tag pin holds; a node pin named the dead one), the one with the
     fewest of the job's segments, then the least loaded."""
-    def qualifies(name: str, m: dict[str, Any]) -> bool:
-        if name in dead or not m.get("alive") or m.get("reachable", True) is False:
-            return False
-        tags = m.get("tags", {}) or {}
-        return all(st.needs.pin_tag is None or tags.get(st.needs.pin_tag[0]) == st.needs.pin_tag[1] for st in stages)
-
-    fit = [n for n, m in snap["members"].items() if qualifies(n, m)]
+    fit = [n for n, m in snap["members"].items() if qualifies(n, m, dead, stages)]
     if not fit:
         return None
     return str(min(fit, key=lambda n: (busy.count(n), float(snap["members"][n].get("load", 0.0) or 0.0), n)))

@@ -44,6 +44,7 @@ def renew_period(members: int) -> float:
 class Lease:
     renewed: float  # monotonic time of the last renewal (or of the grace given)
     load: float | None = None
+    stages: tuple[float, float] | None = None  # CPUs its stages use, of how many it offers (runtime/cpuload.py)
 
 
 @dataclass
@@ -58,12 +59,16 @@ class Leases:
         self.cut_off = {}
 
     def renew(self, name: str, member: Mapping[str, Any] | None, incarnation: tuple[Any, Any], load: Any,
-              now: float) -> bool:
+              now: float, stages: Any = None) -> bool:
         """A renewal from `name` (its process and start time); False when it
         must join again: unknown, declared dead, or a new run of an old name."""
         if member is None or not member.get("alive") or (member.get("pid"), member.get("started")) != incarnation:
             return False
-        self.leases[name] = Lease(now, float(load) if isinstance(load, int | float) else None)
+        cpu = None
+        if isinstance(stages, list | tuple) and len(stages) == 2 and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in stages):
+            cpu = (float(stages[0]), float(stages[1]))
+        self.leases[name] = Lease(now, float(load) if isinstance(load, int | float) else None, cpu)
         return True
 
     def paused(self, seconds: float) -> None:
@@ -112,5 +117,7 @@ class Leases:
                 m["lease_age"] = round(now - lease.renewed, 3)
                 if lease.load is not None:
                     m["load"] = lease.load
+                if lease.stages is not None:
+                    m["stage_cpu"], m["cpus"] = lease.stages
             if name in self.cut_off:
                 m["cut_off"] = round(now - self.cut_off[name], 3)

@@ -52,8 +52,16 @@ def runtime_main(argv: list[str]) -> int:
     p.add_argument("--idle-stop", type=float, default=0.0, metavar="SECONDS",
                    help="stop the whole cluster after this long with no attached shell and no running "
                         "stage (the embedded cluster's runtimes get it)")
+    p.add_argument("--cpus", type=float, default=0.0, metavar="N",
+                   help="CPUs this device offers stages (default: all of its host's); its stages using more "
+                        "than 90%% of them for --overload-after seconds is an overload")
+    p.add_argument("--overload-after", type=float, default=30.0, metavar="SECONDS",
+                   help="move a stage that can go on elsewhere off this runtime after this long overloaded "
+                        "(default 30; 0: never)")
     p.add_argument("--verbose", action="store_true")
     a = p.parse_args(argv)
+    if a.cpus < 0 or a.overload_after < 0:
+        raise OneshError("--cpus and --overload-after cannot be negative", status=2)
     import asyncio  # (after ssl is kept out above)
 
     from onesh.kernel.manifest import DEFAULT_MANIFEST, parse_manifest
@@ -78,7 +86,7 @@ def runtime_main(argv: list[str]) -> int:
                         raft=a.raft, voters=[v for v in a.voters.split(",") if v],
                         join=[j for j in a.join.split(",") if j], tags=_kv(a.tags, "--tags"),
                         devices=devices, manifest_text=manifest, idle_stop=a.idle_stop,
-                        dial_out=a.dial_out)
+                        dial_out=a.dial_out, cpus=a.cpus, overload_after=a.overload_after)
     logging.basicConfig(level=logging.DEBUG if a.verbose else logging.INFO,
                         format=f"%(asctime)s {a.name} %(name)s %(levelname)s %(message)s")
     logging.getLogger("pysyncobj").setLevel(logging.WARNING)

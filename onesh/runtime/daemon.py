@@ -106,6 +106,14 @@ class RuntimeConfig:
     # out to a relay (runtime/relays.py) for control requests, and pipes
     # into our stages are dialled from here (engine/distributed.py).
     dial_out: bool = False
+    # CPUs this device offers stages (0: all of its host's), and how long
+    # its stages may use more than that before one is moved off (0: never).
+    cpus: float = 0.0
+    overload_after: float = 30.0
+
+    @property
+    def capacity(self) -> float:
+        return self.cpus or float(os.cpu_count() or 1)
 
 
 class Runtime:
@@ -126,6 +134,7 @@ class Runtime:
         self.started = time.time()
         self.boot_record: dict[str, Any] = {}
         self.leases = Leases()  # kept while this runtime's voter leads
+        self.stage_cpu: Callable[[], float] = lambda: 0.0  # CPUs our stages use (runtime/stages.py measures)
         self._leading = False
         self._leader_lease = ""  # the leader's lease channel: where our renewals go
         self._renewed_at = 0.0  # when renew_loop last renewed (a voter renewing early spaces its tries)
@@ -530,7 +539,8 @@ class Runtime:
     async def renew(self) -> dict[str, Any]:
         """One renewal: a datagram to the leader's lease channel when we know
         where it is (net.leasechannel), else an RPC, which also says where."""
-        body = {"name": self.cfg.name, "pid": os.getpid(), "started": self.started, "load": os.getloadavg()[0]}
+        body = {"name": self.cfg.name, "pid": os.getpid(), "started": self.started, "load": os.getloadavg()[0],
+                "stages": [round(self.stage_cpu(), 3), self.cfg.capacity]}  # (CPUs its stages use, of how many)
         if self.state is not None and self.state._isLeader():
             return self.renew_here(body)
         if self._leader_lease and self.lease_client is not None:
@@ -616,7 +626,7 @@ class Runtime:
             raise HandlerError("member.renew: name must be a string")
         member, count, hosted = self.state.member(name)
         ok = self.leases.renew(name, member, (body.get("pid"), body.get("started")), body.get("load"),
-                               time.monotonic())
+                               time.monotonic(), stages=body.get("stages"))
         if not ok:
             log.info("lease of %s not renewed (%s): it must join again", name,
                      "unknown" if member is None else "declared dead" if not member.get("alive")

@@ -29,11 +29,13 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from onesh.aio import within
 from onesh.net.rpc import HandlerError
+from onesh.runtime.cpuload import Overload, cpu_seconds
 from onesh.runtime.warmstart import WarmProcess, Zygote
 
 if TYPE_CHECKING:
@@ -79,7 +81,9 @@ class Segment:
     recoverable: bool = False  # one agent owning its pipes that can go on elsewhere (coreutils/restart.py)
     moved_from: list[str] = field(default_factory=list)  # the runtimes it ran on before (recovery, migrate)
     move_to: str = ""  # `migrate` asked it to go there: its shell's next stage.wait hears of it
+    move_why: str = ""  # why it is to move, when not for `migrate` (this runtime is overloaded)
     moving: asyncio.Event = field(default_factory=asyncio.Event)
+    pinned: bool = False  # a command of it is pinned to this runtime by name: only `migrate` moves it
 
 
 class StageService:
@@ -88,6 +92,7 @@ class StageService:
         self.segments: dict[tuple[str, int], Segment] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.zygote: Zygote | None = None  # warm stage hosts, from the first stage on
+        self.load = Overload(runtime.cfg.capacity, runtime.cfg.overload_after)
 
     async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
         if op == "start":
@@ -177,7 +182,7 @@ class StageService:
         seg = Segment(job, index, labels, proc, pids=list(hello.get("pids", [])),
                       pgids=[int(p) for p in hello.get("pgids", [])],
                       stdin_transport=stdin_ep.split("://", 1)[0] if "://" in stdin_ep else "",
-                      recoverable=bool(hello.get("recoverable")),
+                      recoverable=bool(hello.get("recoverable")), pinned=bool(spec.get("pinned")),
                       moved_from=[str(m) for m in moved] if isinstance(moved, list) else [])
         self.segments[(job, index)] = seg
         task = asyncio.create_task(self.follow(seg))
@@ -263,7 +268,9 @@ class StageService:
                "bytes_in": seg.bytes_in, "bytes_out": seg.bytes_out}
         if seg.move_to and seg.statuses is None:
             out["move"] = seg.move_to  # (its shell moves it: Job.move)
-            seg.move_to = ""
+            if seg.move_why:
+                out["why"], out["cpu"] = seg.move_why, round(self.load.rates.get((seg.job, seg.index), 0.0), 3)
+            seg.move_to = seg.move_why = ""
             seg.moving.clear()
         return out
 
@@ -330,7 +337,9 @@ class StageService:
         return {"signalled": sent}
 
     async def lease_loop(self) -> None:
-        """Stop the segments that no shell asks about any more (LEASE)."""
+        """Stop the segments that no shell asks about any more (LEASE); and
+        (the same once-a-second look) measure what the running ones cost
+        in CPU, moving one off when this runtime is overloaded (cpuload.py)."""
         while True:
             await asyncio.sleep(LEASE_CHECK)
             now = time.monotonic()
@@ -340,6 +349,28 @@ class StageService:
                                 seg.job, seg.index, now - seg.polled)
                     seg.polled = now  # once: follow() records how it ends
                     kill_segment(seg)
+            self.weigh(now)
+
+    def weigh(self, now: float) -> None:
+        """One look at the running segments' CPU time (cpuload.Overload)."""
+        running = {key: seg for key, seg in self.segments.items() if seg.statuses is None and not seg.stopped}
+        if not running:
+            self.load.idle()
+            return
+        groups = {key: {seg.proc.pid, *seg.pgids} for key, seg in running.items()}
+        spent = cpu_seconds(set().union(*groups.values()))
+        totals: dict[Hashable, float] = {key: sum(spent.get(g, 0.0) for g in gs) for key, gs in groups.items()}
+        movable: set[Hashable] = {key for key, seg in running.items()
+                                  if seg.recoverable and not seg.pinned and not seg.move_to}
+        key = self.load.sample(now, totals, movable)
+        seg = next((s for k, s in running.items() if k == key), None)
+        if seg is not None:
+            cfg = self.runtime.cfg
+            seg.move_why = (f"runtime {cfg.name} is overloaded: its stages used {self.load.used:.1f} of its "
+                            f"{cfg.capacity:g} CPUs for {self.load.after:g}s")
+            seg.move_to = ANYWHERE
+            seg.moving.set()
+            log.info("job %s segment %d: %s; offered to its shell to move", seg.job, seg.index, seg.move_why)
 
     def rows(self) -> list[dict[str, Any]]:
         out = []
@@ -394,6 +425,7 @@ def spill_dir(data_dir: str) -> str:
 def install(runtime: Runtime) -> None:
     shutil.rmtree(spill_dir(runtime.cfg.data_dir), ignore_errors=True)
     service = StageService(runtime)
+    runtime.stage_cpu = lambda: service.load.used
     runtime.handlers["stage"] = service.handle
     runtime.loops.append(service.lease_loop)
     runtime.on_shutdown.append(service.stop_all)

@@ -58,6 +58,24 @@ def finish(job: subprocess.Popen[bytes], timeout: float = 60) -> tuple[bytes, st
     return out, err.decode()
 
 
+@contextlib.contextmanager
+def reading(job: subprocess.Popen[bytes]) -> Iterator[list[bytes]]:
+    """Read the job's output as it comes (a job nobody reads stops, its
+    checkpoints with it) while the block runs; then wait for it, and the
+    list yielded holds its output and its stderr."""
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
+    reader.start()
+    result: list[bytes] = []
+    try:
+        yield result
+        job.wait(timeout=120)
+    finally:
+        end_job(job)
+        reader.join(10)
+    result += [got[0] if got else b"", job.stderr.read() if job.stderr else b""]
+
+
 def numbers(n: int) -> bytes:
     return b"".join(b"%d\n" % i for i in range(1, n + 1))
 
@@ -366,21 +384,10 @@ def test_a_stage_with_state_goes_on_from_its_checkpoint_and_the_output_is_exact(
         "tail": (f"seq 1 {n} @r1 | tail -n 3 @r2", "tail -n 3 @r2", b"%d\n%d\n%d\n" % (n - 2, n - 1, n)),
     }[case]
     job = start_job(cluster, code, tmp_path)
-    # (the output is read as it comes: uniq and head write as they go, and
-    # a job nobody reads stops, its checkpoints with it)
-    got: list[bytes] = []
-    assert job.stdout is not None
-    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
-    reader.start()
     least = 2 * STATE_EVERY if case != "uniq" else STATE_EVERY + STATE_EVERY // 2
-    try:
+    with reading(job) as result:  # (uniq and head write as they go)
         counted = stop_input_and_kill(cluster, "r2", least)
-        job.wait(timeout=120)
-    finally:
-        end_job(job)
-        reader.join(10)
-    assert job.stderr is not None
-    out, err = got[0], job.stderr.read().decode()
+    out, err = result[0], result[1].decode()
     print(f"\n{label} had read {counted} bytes when its device died; stderr {err!r}")
     assert job.returncode == 0, err
     assert out == want, (out[:200], len(out), len(want), err)
@@ -407,22 +414,13 @@ def test_a_tee_goes_on_from_its_checkpoint_and_its_file_is_exact(cluster: Cluste
     r = shell(cluster, f"echo before @r3 > {log}; stat {log}", tmp_path)
     assert r.returncode == 0 and "the cluster namespace" in r.stdout, (r.stdout, r.stderr)
     job = start_job(cluster, f"seq 1 {n} @r1 | tee -a {log} @r2 | cat @r3", tmp_path)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
-    reader.start()  # (read as it comes: a job nobody reads stops, its checkpoints with it)
-    try:
-        # Killed while the data flows: tee has written (and committed: it
-        # does once a second) past its last stored checkpoint.
+    with reading(job) as result:
+        # Killed while the data flows.
         deadline = time.monotonic() + 60
         while (counted := moved_through(cluster, "r2")) < 3 * STATE_EVERY and time.monotonic() < deadline:
             time.sleep(0.05)
         kill_device(cluster.info.pids["r2"])
-        job.wait(timeout=120)
-    finally:
-        end_job(job)
-        reader.join(10)
-    assert job.stderr is not None
-    out, err = got[0], job.stderr.read().decode()
+    out, err = result[0], result[1].decode()
     print(f"\ntee had read {counted} bytes when its device died; stderr {err!r}")
     assert job.returncode == 0, err
     assert hashlib.sha256(out).hexdigest() == hashlib.sha256(numbers(n)).hexdigest(), (len(out), err)
@@ -444,10 +442,7 @@ def test_a_tee_of_a_slow_stream_cuts_its_file_back_to_its_checkpoint(cluster: Cl
     (tmp_path / "slow.py").write_text(SLOW)
     log = f"{tmp_path}/slow.log"
     job = start_job(cluster, f"python3 slow.py @r1 | tee {log} @r2 | cat @r3", tmp_path)
-    got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(job.stdout.read() if job.stdout else b""))
-    reader.start()
-    try:
+    with reading(job) as result:
         while moved_through(cluster, "r2") < 600:  # (a checkpoint stored: every 64 reads)
             time.sleep(0.1)
         time.sleep(0.5)
@@ -458,12 +453,7 @@ def test_a_tee_of_a_slow_stream_cuts_its_file_back_to_its_checkpoint(cluster: Cl
             kill_device(cluster.info.pids["r2"])
         finally:
             os.kill(cat, signal.SIGCONT)
-        job.wait(timeout=60)
-    finally:
-        end_job(job)
-        reader.join(10)
-    assert job.stderr is not None
-    out, err = got[0], job.stderr.read().decode()
+    out, err = result[0], result[1].decode()
     print(f"\nstderr {err!r}")
     assert job.returncode == 0, err
     want = numbers(1200)

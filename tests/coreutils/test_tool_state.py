@@ -110,19 +110,25 @@ def test_a_successor_from_any_checkpoint_makes_the_rest_exactly_once(argv: list[
         rng = random.Random(seed)
         data = lines(rng, rng.choice([0, 1, 50, 400]))
         whole = run(argv, Reader(data, 0, random.Random(seed), io.BytesIO()))
-        first = Reader(data, 0, random.Random(seed + 1), io.BytesIO(), die_at=rng.randint(1, 60))
-        made = run(argv, first)
-        if not first.checkpoints:
-            continue
-        # The reader downstream has some of what was made, at least up to
-        # the checkpoint the successor starts from (agentpipes stores only
-        # such checkpoints).
-        ck = rng.choice(first.checkpoints)
-        has = rng.randint(ck.out, len(made))
-        successor = Reader(data, ck.inp, random.Random(seed + 2), io.BytesIO(), state=ck.state, log=ck.log)
-        again = run(argv, successor)
-        got = made[:has] + again[has - ck.out:]
-        assert got == whole, (seed, ck.inp, ck.out, has)
+        got = died_and_went_on(argv, data, rng, seed)
+        assert got is None or got == whole, seed
+
+
+def died_and_went_on(argv: list[str], data: bytes, rng: random.Random, seed: int) -> bytes | None:
+    """Run argv over data until it dies at a random read, then its
+    successor from one of its checkpoints: → the output its reader got
+    (None: it died before any checkpoint)."""
+    first = Reader(data, 0, random.Random(seed + 1), io.BytesIO(), die_at=rng.randint(1, 60))
+    made = run(argv, first)
+    if not first.checkpoints:
+        return None
+    # The reader downstream has some of what was made, at least up to the
+    # checkpoint the successor starts from (agentpipes stores only such
+    # checkpoints).
+    ck = rng.choice(first.checkpoints)
+    has = rng.randint(ck.out, len(made))
+    successor = Reader(data, ck.inp, random.Random(seed + 2), io.BytesIO(), state=ck.state, log=ck.log)
+    return made[:has] + run(argv, successor)[has - ck.out:]
 
 
 class Stored:
@@ -181,15 +187,10 @@ def test_a_tee_successor_cuts_its_file_back_to_its_checkpoint(append: bool,
         data = lines(rng, rng.choice([0, 1, 50, 400]))
         before = b"old\n" * rng.randint(0, 2)
         Stored.files = {"f": bytearray(before)}
-        first = Reader(data, 0, random.Random(seed + 1), io.BytesIO(), die_at=rng.randint(1, 60))
-        made = run(argv, first)
-        if not first.checkpoints:
+        got = died_and_went_on(argv, data, rng, seed)
+        if got is None:
             continue
-        ck = rng.choice(first.checkpoints)
-        has = rng.randint(ck.out, len(made))
-        successor = Reader(data, ck.inp, random.Random(seed + 2), io.BytesIO(), state=ck.state)
-        again = run(argv, successor)
-        assert made[:has] + again[has - ck.out:] == data, seed
+        assert got == data, seed
         assert bytes(Stored.files["f"]) == (before if append else b"") + data, seed
 
 

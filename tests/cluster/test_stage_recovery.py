@@ -415,11 +415,7 @@ def test_a_tee_goes_on_from_its_checkpoint_and_its_file_is_exact(cluster: Cluste
     assert r.returncode == 0 and "the cluster namespace" in r.stdout, (r.stdout, r.stderr)
     job = start_job(cluster, f"seq 1 {n} @r1 | tee -a {log} @r2 | cat @r3", tmp_path)
     with reading(job) as result:
-        # Killed while the data flows.
-        deadline = time.monotonic() + 60
-        while (counted := moved_through(cluster, "r2")) < 3 * STATE_EVERY and time.monotonic() < deadline:
-            time.sleep(0.05)
-        kill_device(cluster.info.pids["r2"])
+        counted = stop_input_and_kill(cluster, "r2", 2 * STATE_EVERY)
     out, err = result[0], result[1].decode()
     print(f"\ntee had read {counted} bytes when its device died; stderr {err!r}")
     assert job.returncode == 0, err

@@ -3,7 +3,7 @@
 a running stage is moved (`migrate`).
 
     python benchmarks/recovery.py [--runs 20] [--mib 256] [--migrations 20] [--sort-runs 5]
-                                  [--program-runs 5]
+                                  [--program-runs 5] [--tee-runs 3]
 
 On a 4-runtime cluster (loopback), each run pushes --mib MiB through
 `cat @r1 | cat @r2 | cat @r3` (the shell feeds it and reads its output),
@@ -33,6 +33,11 @@ restartable: the baseline), held for a replay from the start, and
 declared stateless (checkpoints at its idle points), alternating; then
 the last two with r2 killed at 60% of the input (declared deterministic:
 the output must be exact).
+
+Then `cat @r1 | tee FILE @r2 | cat @r3` over --tee-mib MiB against the
+same with `cat @r2` (what writing FILE into the namespace, on 2 replicas,
+costs), then tee with r2 killed at 60% of its input: it goes on from its
+checkpoint with FILE cut back there; the output and FILE are checked.
 
 Before that, one long job through `cat @r2` is moved --migrations times between
 r2 and r4 (`migrate JOB:1 RUNTIME` from another shell) while its output
@@ -251,6 +256,44 @@ def program_runs(directory: str, cwd: str, mib: int, runs: int, restart: Callabl
         print(f"    {kind:50s} {statistics.median(ts):5.2f} s  {statistics.median(ts) / base:4.2f}x")
 
 
+# `tee FILE` in the middle writes a namespace file (2 replicas) and goes on
+# elsewhere from its checkpoint, its FILE cut back there.
+TEE_KINDS = {  # what each run is: the code, and whether r2 is killed at 60%
+    "cat @r2 (baseline)": ("cat @r1 | cat @r2 | cat @r3", False),
+    "tee FILE @r2": ("cat @r1 | tee {file} @r2 | cat @r3", False),
+    "tee FILE @r2, r2 killed": ("cat @r1 | tee {file} @r2 | cat @r3", True),
+}
+
+
+def tee_runs(directory: str, cwd: str, mib: int, runs: int, restart: Callable[[], int]) -> None:
+    """Per round, alternating: the job with `cat @r2`, with `tee FILE @r2`,
+    and with tee's r2 killed at 60% of the input; the output and FILE
+    checked exact.  Prints the p50 times."""
+    data = sort_lines(mib)
+    want = hashlib.sha256(data).hexdigest()
+    times: dict[str, list[float]] = {}
+    for run in range(runs):
+        for kind, (code, kill) in TEE_KINDS.items():
+            file = f"/tmp/onesh-bench-tee-{run}.log"
+            pid = restart()
+            took, err = sort_run(directory, cwd, data, want, pid if kill else None, code.format(file=file))
+            times.setdefault(kind, []).append(took)
+            if "{file}" in code:
+                got = subprocess.run([sys.executable, "-m", "onesh", "--cluster", directory, "-c",
+                                      f"cat {file}; rm {file}"], capture_output=True, cwd=cwd)
+                if hashlib.sha256(got.stdout).hexdigest() != want:
+                    raise SystemExit(f"{kind}: its FILE holds {len(got.stdout)} bytes, not the input; {err!r}")
+            if kill:
+                print(f"tee run {run + 1}, r2 killed: {took:5.2f} s: "
+                      f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
+                sys.stdout.flush()
+    base = statistics.median(times["cat @r2 (baseline)"])
+    print(f"  `cat @r1 | tee FILE @r2 | cat @r3`, {mib} MiB, {runs} rounds, output and FILE exact (p50s):")
+    for kind, ts in times.items():
+        t = statistics.median(ts)
+        print(f"    {kind:50s} {t:5.2f} s  {mib / t:6.1f} MiB/s  {t / base:4.2f}x")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=20, help="runs with a kill (as many without)")
@@ -261,6 +304,9 @@ def main() -> int:
     ap.add_argument("--program-runs", type=int, default=5,
                     help="rounds of a Python program @r2: let go, held, stateless; then the last two killed")
     ap.add_argument("--program-mib", type=int, default=8, help="(under its 16 MiB replay)")
+    ap.add_argument("--tee-runs", type=int, default=3,
+                    help="rounds of `tee FILE @r2` against `cat @r2`, then tee with r2 killed")
+    ap.add_argument("--tee-mib", type=int, default=64)
     args = ap.parse_args()
     size = args.mib << 20
     steady: list[float] = []
@@ -291,15 +337,17 @@ def main() -> int:
                           f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
                     sys.stdout.flush()
                     info = start_cluster(info.directory)
-            if args.program_runs:
-                state = {"info": info}
+            state = {"info": info}
 
-                def restart() -> int:
-                    # (r2 back, if a run killed it, before a run that kills it)
-                    if len(state["info"].alive_pids()) < len(state["info"].runtimes):
-                        state["info"] = start_cluster(state["info"].directory)
-                    return state["info"].pids["r2"]
+            def restart() -> int:
+                # (r2 back, if a run killed it, before a run that kills it)
+                if len(state["info"].alive_pids()) < len(state["info"].runtimes):
+                    state["info"] = start_cluster(state["info"].directory)
+                return state["info"].pids["r2"]
+            if args.program_runs:
                 program_runs(info.directory, d, args.program_mib, args.program_runs, restart)
+            if args.tee_runs:
+                tee_runs(info.directory, d, args.tee_mib, args.tee_runs, restart)
         finally:
             stop_cluster(ClusterInfo.load(f"{d}/c"))
     print()

@@ -376,12 +376,26 @@ class Interpreter(ProgramRunner):
 
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGQUIT, signal.SIG_IGN)
-            self.child_run(lambda: self.run_andor(item.command))
+            self.child_run(lambda: self.run_background_child(item.command))
         job = self.jobs.add([pid], pid, text, pipefail="pipefail" in self.state.options)
         self.state.last_bg_pid = pid
         if self.interactive:
             self.write_err(f"[{job.id}] {pid}\n")
         return 0
+
+    def run_background_child(self, ao: A.AndOr) -> int:
+        """The forked child of `cmd &`.  A lone simple command is exec'd in
+        it, as bash does, so that `$!` and `kill %1` are the command itself:
+        a child shell waiting for it would die of the signal and leave the
+        command running on its own."""
+        pl = ao.first
+        if ao.rest or pl.negated or pl.timed or len(pl.commands) != 1 \
+                or not isinstance(pl.commands[0], A.SimpleCommand):
+            return self.run_andor(ao)
+        remote = self.run_distributed(pl) if self.cluster is not None else None
+        if remote is not None:
+            return remote
+        return self.run_command(pl.commands[0], exec_last=True)
 
     def text_of(self, node: A.AndOr | A.Pipeline | A.Command) -> str:
         if self.source is None:

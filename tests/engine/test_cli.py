@@ -111,8 +111,12 @@ def test_background_job_and_wait_status() -> None:
 
 
 def test_kill_job_spec() -> None:
-    p = run("-c", "sleep 20 & kill %1; wait %1; echo $?")
+    """`kill %1` kills the command itself, not a child shell that waits
+    for it (which left it running on its own, holding the test's pipe)."""
+    p = run("-c", "sleep 23.25 >/dev/null 2>&1 & sleep 0.3; kill %1; wait %1; echo $?")
     assert p.stdout == b"143\n"
+    left = subprocess.run(["pgrep", "-f", "^sleep 23.25$"], capture_output=True)
+    assert left.stdout == b"", left.stdout
 
 
 def test_env_is_passed_to_children() -> None:

@@ -291,7 +291,7 @@ class StageService:
             raise HandlerError(f"{' | '.join(seg.labels).strip()} cannot move: only a segment that is one builtin "
                                "agent that can go on elsewhere (`help NAME` says which), or one program whose "
                                "input fits ONESH_REPLAY_MAX, between network pipes, can")
-        seg.move_to = target
+        seg.move_to, seg.move_why = target, ""
         seg.moving.set()
         return {"asked": True}
 
@@ -391,7 +391,7 @@ class StageService:
         {move: ANYWHERE}), for up to DRAIN_WAIT; the rest end."""
         movable = [s for s in self.segments.values() if s.statuses is None and s.recoverable and not s.stopped]
         for seg in movable:
-            seg.move_to = ANYWHERE
+            seg.move_to, seg.move_why = ANYWHERE, ""  # (leaving, not overloaded: anywhere will do)
             seg.moving.set()
         if movable:
             with contextlib.suppress(TimeoutError):

@@ -57,13 +57,13 @@ class Written(ToolState):
     def snapshot(self) -> dict[str, Any]:
         sizes: list[list[Any]] = [[name, size] for name, size in self.sizes if size < 0]
         for name, f in self.outs:
+            if name == "-":
+                continue  # (our stdout again: where it stands is the output's own checkpoint)
+            # (a tee that goes on elsewhere writes namespace files only:
+            # engine/distributed.tee_restarts; nsfiles.Writer)
             try:
-                commit = getattr(f, "commit", None)
-                if commit is not None:
-                    commit()
-                else:
-                    f.flush()
-                sizes.append([name, getattr(f, "base", 0) + f.size() if hasattr(f, "size") else f.tell()])
+                f.commit()
+                sizes.append([name, f.base + f.size()])
             except OSError as e:
                 self.broken.append((name, e))
                 sizes.append([name, -1])

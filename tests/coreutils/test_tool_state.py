@@ -214,3 +214,21 @@ def test_which_tees_go_on_elsewhere(argv: list[str], writes: list[str], alone: s
     grep = PlannedStage("grep", ["grep", "x"], "agent", StageNeeds("grep"))
     assert restartable([st]) == alone
     assert restartable([st, grep]) == in_segment
+
+
+def test_a_tees_own_stdout_among_its_files_is_not_in_its_checkpoints() -> None:
+    """`tee f -`: "-" is tee's stdout again, a network pipe with no size
+    or position; a checkpoint holds f's size only (it once took "-" for a
+    file it could not measure, and dropped it with an error)."""
+    from onesh.coreutils.tee import Written
+
+    class NoPosition(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+    w = Written()
+    f = Stored("f", False, None, random.Random(0))
+    f.write(b"abc")
+    w.outs = [("f", f), ("-", NoPosition())]
+    assert w.snapshot() == {"sizes": [["f", 3]]}
+    assert not w.broken

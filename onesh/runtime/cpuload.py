@@ -24,11 +24,14 @@ from __future__ import annotations
 import os
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 SAMPLE_EVERY = 1.0  # seconds between two looks at the stages' CPU time
 HIGH = 0.9  # the share of its CPUs a runtime's stages may use before it counts as overloaded
 OVERLOAD_AFTER = 30.0  # seconds of overload before a segment is moved off (the default)
 SMOOTH = 0.5  # weight of the newest sample in a segment's CPU rate
+
+K = TypeVar("K", bound=Hashable)  # what names a segment
 
 
 def cpu_seconds(groups: Iterable[int]) -> dict[int, float]:
@@ -56,23 +59,23 @@ def cpu_seconds(groups: Iterable[int]) -> dict[int, float]:
 
 
 @dataclass
-class Overload:
+class Overload(Generic[K]):
     """Overload detection, sans-IO: `sample(now, totals, movable)` with the
     CPU seconds each running segment has used so far; returns the segment
     to move off, when it is time to."""
 
     cpus: float
     after: float = OVERLOAD_AFTER
-    rates: dict[Hashable, float] = field(default_factory=dict)  # CPUs each segment uses (smoothed)
+    rates: dict[K, float] = field(default_factory=dict)  # CPUs each segment uses (smoothed)
     used: float = 0.0  # CPUs all of them use
     since: float | None = None  # overloaded since then
-    _totals: dict[Hashable, float] = field(default_factory=dict)
+    _totals: dict[K, float] = field(default_factory=dict)
     _at: float | None = None
 
-    def sample(self, now: float, totals: dict[Hashable, float], movable: set[Hashable]) -> Hashable | None:
+    def sample(self, now: float, totals: dict[K, float], movable: set[K]) -> K | None:
         if self._at is not None and now > self._at:
             dt = now - self._at
-            rates: dict[Hashable, float] = {}
+            rates: dict[K, float] = {}
             for key, total in totals.items():
                 if key not in self._totals:
                     continue  # (seen for the first time: no rate yet)

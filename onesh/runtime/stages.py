@@ -29,7 +29,6 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -92,7 +91,7 @@ class StageService:
         self.segments: dict[tuple[str, int], Segment] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         self.zygote: Zygote | None = None  # warm stage hosts, from the first stage on
-        self.load = Overload(runtime.cfg.capacity, runtime.cfg.overload_after)
+        self.load: Overload[tuple[str, int]] = Overload(runtime.cfg.capacity, runtime.cfg.overload_after)
 
     async def handle(self, op: str, body: dict[str, Any], peer: bytes) -> dict[str, Any]:
         if op == "start":
@@ -359,12 +358,11 @@ class StageService:
             return
         groups = {key: {seg.proc.pid, *seg.pgids} for key, seg in running.items()}
         spent = cpu_seconds(set().union(*groups.values()))
-        totals: dict[Hashable, float] = {key: sum(spent.get(g, 0.0) for g in gs) for key, gs in groups.items()}
-        movable: set[Hashable] = {key for key, seg in running.items()
-                                  if seg.recoverable and not seg.pinned and not seg.move_to}
+        totals = {key: sum(spent.get(g, 0.0) for g in gs) for key, gs in groups.items()}
+        movable = {key for key, seg in running.items() if seg.recoverable and not seg.pinned and not seg.move_to}
         key = self.load.sample(now, totals, movable)
-        seg = next((s for k, s in running.items() if k == key), None)
-        if seg is not None:
+        if key is not None:
+            seg = running[key]
             cfg = self.runtime.cfg
             seg.move_why = (f"runtime {cfg.name} is overloaded: its stages used {self.load.used:.1f} of its "
                             f"{cfg.capacity:g} CPUs for {self.load.after:g}s")

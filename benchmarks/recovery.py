@@ -248,12 +248,10 @@ def program_runs(directory: str, cwd: str, mib: int, runs: int, restart: Callabl
             took, err = sort_run(directory, cwd, data, want, restart(), PROGRAM.format(env=env))
             times.setdefault(f"{kind}, r2 killed", []).append(took)
             print(f"program run {run + 1}, {kind}, r2 killed: {took:5.2f} s: "
-                  f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
+                  f"{last_word(err)}")
             sys.stdout.flush()
-    base = statistics.median(times["let go at once"])
     print(f"  `cat @r1 | python3 upper.py @r2 | cat @r3`, {mib} MiB, {runs} rounds, output exact (p50s):")
-    for kind, ts in times.items():
-        print(f"    {kind:50s} {statistics.median(ts):5.2f} s  {statistics.median(ts) / base:4.2f}x")
+    print_p50s(times, "let go at once", mib)
 
 
 # `tee FILE` in the middle writes a namespace file (2 replicas) and goes on
@@ -285,13 +283,23 @@ def tee_runs(directory: str, cwd: str, mib: int, runs: int, restart: Callable[[]
                     raise SystemExit(f"{kind}: its FILE holds {len(got.stdout)} bytes, not the input; {err!r}")
             if kill:
                 print(f"tee run {run + 1}, r2 killed: {took:5.2f} s: "
-                      f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
+                      f"{last_word(err)}")
                 sys.stdout.flush()
-    base = statistics.median(times["cat @r2 (baseline)"])
     print(f"  `cat @r1 | tee FILE @r2 | cat @r3`, {mib} MiB, {runs} rounds, output and FILE exact (p50s):")
+    print_p50s(times, "cat @r2 (baseline)", mib)
+
+
+def print_p50s(times: dict[str, list[float]], base: str, mib: int) -> None:
+    """Each kind's p50 time, its throughput and its ratio to `base`'s."""
+    b = statistics.median(times[base])
     for kind, ts in times.items():
         t = statistics.median(ts)
-        print(f"    {kind:50s} {t:5.2f} s  {mib / t:6.1f} MiB/s  {t / base:4.2f}x")
+        print(f"    {kind:50s} {t:5.2f} s  {mib / t:6.1f} MiB/s  {t / b:4.2f}x")
+
+
+def last_word(err: str) -> str:
+    """The last line a job said on stderr (how its stage went on)."""
+    return err.strip().splitlines()[-1] if err.strip() else "?"
 
 
 def main() -> int:
@@ -334,7 +342,7 @@ def main() -> int:
                     hit_t, err = sort_run(info.directory, d, data, want, info.pids["r2"])
                     sorts.append((plain, hit_t))
                     print(f"sort run {run + 1}: {plain:5.2f} s | with r2 killed {hit_t:5.2f} s: "
-                          f"{err.strip().splitlines()[-1] if err.strip() else '?'}")
+                          f"{last_word(err)}")
                     sys.stdout.flush()
                     info = start_cluster(info.directory)
             state = {"info": info}

@@ -69,7 +69,7 @@ def restartable(argv: list[str]) -> bool:
 def checkpointed(argv: list[str]) -> bool:
     """Is `argv` a tool of its standard input whose state checkpoints hold?
     (`tee`: where it stands in each FILE; the planner says which FILEs
-    are namespace files, which is what it takes: engine/distributed.py)"""
+    are namespace files, which is what it takes: engine/restarts.py)"""
     if argv[:1] == ["tee"]:
         from onesh.coreutils.tee import outputs
 

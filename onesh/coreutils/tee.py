@@ -60,7 +60,7 @@ class Written(ToolState):
             if name == "-":
                 continue  # (our stdout again: where it stands is the output's own checkpoint)
             # (a tee that goes on elsewhere writes namespace files only:
-            # engine/distributed.tee_restarts; nsfiles.Writer)
+            # engine/restarts.tee_restarts; nsfiles.Writer)
             try:
                 f.commit()
                 sizes.append([name, f.base + f.size()])

@@ -205,8 +205,8 @@ def test_a_tee_successor_cuts_its_file_back_to_its_checkpoint(append: bool,
 def test_which_tees_go_on_elsewhere(argv: list[str], writes: list[str], alone: str, in_segment: str) -> None:
     """A tee is restarted only when every FILE it writes is a namespace
     file, which the planner tells it (ONESH_NS_OUTPUTS)."""
-    from onesh.engine.distributed import restartable
     from onesh.engine.planner import PlannedStage, tee_writes
+    from onesh.engine.restarts import restartable
     from onesh.kernel.scheduler import StageNeeds
 
     assert tee_writes(argv, "/w") == writes

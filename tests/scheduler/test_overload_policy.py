@@ -1,5 +1,5 @@
 """When a runtime counts as overloaded, which segment it offers to move,
-and where a shell moves it (runtime/cpuload.py, engine/distributed.py)."""
+and where a shell moves it (runtime/cpuload.py, engine/restarts.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from onesh.engine.distributed import roomiest_runtime
 from onesh.engine.planner import PlannedStage
+from onesh.engine.restarts import roomiest_runtime
 from onesh.kernel.liveness import Leases
 from onesh.kernel.scheduler import StageNeeds
 from onesh.runtime.cpuload import Overload, cpu_seconds

@@ -182,6 +182,15 @@ def comm(pid: int) -> str:
         return ""
 
 
+def cmdline(pid: int) -> bytes:
+    """Its command line, NUL-separated (b"" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def start_job(cluster: Cluster, code: str, cwd: Path) -> subprocess.Popen[bytes]:
     """`onesh -c code` on the cluster, in a session of its own (killpg)."""
     return subprocess.Popen([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_helpers import Cluster, end_job, job_processes, running_cluster, start_job
+from cluster_helpers import Cluster, cmdline, end_job, job_processes, running_cluster, start_job
 
 pytestmark = pytest.mark.slow
 
@@ -66,14 +66,6 @@ def running_on(cluster: Cluster, name: str) -> int:
 def programs_on(runtime: subprocess.Popen[bytes]) -> list[int]:
     """The burn.py processes a runtime runs for jobs."""
     return [p for p in job_processes(runtime.pid) if b"burn.py" in cmdline(p)]
-
-
-def cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
 
 
 def test_an_overloaded_runtime_has_a_stage_moved_to_one_with_room(cluster: Cluster, tmp_path: Path) -> None:

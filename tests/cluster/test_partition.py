@@ -186,7 +186,7 @@ def test_a_pipeline_through_a_cut_off_runtime_goes_on_and_its_file_is_complete(
     p = onesh_here(cluster, f"wc -l < {DIR}/lines && tail -n 1 {DIR}/lines", tmp_path)
     assert (p.returncode, p.stdout.split()) == (0, [str(n), str(n)]), p.stderr
     p = onesh_here(cluster, f"cat {DIR}/lines", tmp_path)
-    assert p.stdout == "".join(f"{i}\n" for i in range(1, n + 1))
+    assert p.stdout == "".join(f"{i}\n" for i in range(1, n + 1)), (p.returncode, p.stderr)
     cluster.wait_for(lambda s: formed(s, info), timeout=30)
     # The stage left on r3 stops: its writer ignores it, no shell asks about it.
     deadline = time.monotonic() + 15

@@ -341,7 +341,7 @@ class NetOutput(io.RawIOBase):
         end = self.end
         if not self.closed and (end.proto.pending or end._want_flush):
             # (nothing pending: every byte written is framed and handed to
-            # the transport already, as a bulk writer's 64 KiB writes are)
+            # the transport already, as a bulk writer's full frames are)
             with self.pio.signals:
                 end.flush_now()
                 self.pio.poll()

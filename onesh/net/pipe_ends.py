@@ -58,7 +58,7 @@ RESEND_AFTER = 0.5  # seconds without an ack before the sender replays
 GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader gone
 STOPPED_GAP = 2.0  # seconds between two ticks that say we were not running (stopped, busy)
 REFUSALS = 2  # reconnects refused in a row (nothing listens any more): reader gone
-PIPE_WINDOW = 32  # frames in flight per pipe: 2 MiB
+PIPE_WINDOW = 8  # frames in flight per pipe: 2 MiB
 
 
 class LineSampler:

@@ -12,7 +12,7 @@ length-prefixed record in a TLS stream — the header holds the length):
                                       offset after it (where a replay starts);
                                       a: the writer's epoch (a successor's is
                                       higher: the reader ignores older ones)
-    FRAME  body: data (≤ 64 KiB)      flags: EOF (the end of the stream),
+    FRAME  body: data (≤ 256 KiB)     flags: EOF (the end of the stream),
                                       MARKED (a, b: the writer's checkpoint)
     ABORT  body: the reason (UTF-8)   the writer gave up; seq: its next frame
     ACK    no body                    everything up to seq arrived (or is safe

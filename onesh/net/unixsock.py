@@ -58,6 +58,14 @@ def _tune(sock: socket.socket) -> None:
             sock.setsockopt(socket.SOL_SOCKET, opt, SOCK_BUFFER)
 
 
+def _wmem_max() -> str:
+    try:
+        with open("/proc/sys/net/core/wmem_max") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown"
+
+
 def _same_uid(sock: socket.socket) -> bool:
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
@@ -86,10 +94,18 @@ class _Conn:
                 return
             except BlockingIOError:
                 self.loop.add_writer(self._fd, self._writable)
-            except OSError:
-                self.close()
+            except OSError as e:
+                self._failed(e)
                 return
         self.backlog.append([header, body])
+
+    def _failed(self, e: OSError) -> None:
+        if e.errno == errno.EMSGSIZE:
+            # (a packet is one frame: the kernel's socket buffer must hold
+            # one, and net.core.wmem_max caps what we may ask for)
+            log.error("pipe socket: the kernel refuses a %d-byte packet (net.core.wmem_max is %s; "
+                      "it must be at least %d)", MAX_PACKET, _wmem_max(), MAX_PACKET // 2 + 1024)
+        self.close()
 
     def _writable(self) -> None:
         while self.backlog:
@@ -97,8 +113,8 @@ class _Conn:
                 self.sock.sendmsg(self.backlog[0])
             except BlockingIOError:
                 return
-            except OSError:
-                self.close()
+            except OSError as e:
+                self._failed(e)
                 return
             self.backlog.popleft()
         self.loop.remove_writer(self._fd)

@@ -97,8 +97,8 @@ def test_backpressure_keeps_the_writer_bounded(keys: ClusterKeys, transport: str
         blocked = asyncio.create_task(tx.write(os.urandom(4 * 1024 * 1024)))
         await asyncio.sleep(0.5)
         assert not blocked.done() and tx.blocked  # nobody reads: the writer waits for credit
-        assert tx.proto.replay_size <= 4 * 64 * 1024
-        assert rx.proto.buffered <= 4 * 64 * 1024
+        assert tx.proto.replay_size <= 4 * FRAME_MAX
+        assert rx.proto.buffered <= 4 * FRAME_MAX
         total = 0
         while total < 4 * 1024 * 1024:
             total += len(await rx.read())
@@ -124,7 +124,7 @@ def test_abort_and_reader_gone(keys: ClusterKeys, transport: str) -> None:
         rx2 = PipeReceiver(ctx, keys, "q", bind=bind_for(transport))
         tx2 = PipeSender(ctx, keys, "q", await rx2.start())
         await tx2.start()
-        await tx2.write(b"x" * 70000)
+        await tx2.write(b"x" * (FRAME_MAX + 4464))
         await rx2.read()
         await rx2.close()  # the reader stops: the writer learns it
         with pytest.raises(PipeError, match="reader gone"):
@@ -145,7 +145,7 @@ def test_a_reader_that_died_is_gone_within_a_second_or_two(keys: ClusterKeys, tr
         rx = PipeReceiver(ctx, keys, "p", bind=bind_for(transport), window=2)
         tx = PipeSender(ctx, keys, "p", await rx.start())
         await tx.start()
-        await tx.write(b"x" * 70000)
+        await tx.write(b"x" * (FRAME_MAX + 4464))
         await rx.read()
         rx.shut()  # the listener and its connections vanish, no word sent (a SIGKILL)
         loop = asyncio.get_running_loop()
@@ -420,7 +420,7 @@ def test_without_the_cluster_secret_nothing_gets_through(keys: ClusterKeys, tmp_
         ep = await rx.start()
         tx = PipeSender(ctx, stranger, "p", ep)
         await tx.start()
-        writing = asyncio.create_task(tx.write(b"z" * 200_000))
+        writing = asyncio.create_task(tx.write(b"z" * (4 * FRAME_MAX)))
         await asyncio.sleep(1.0)
         assert not writing.done() and rx.proto.bytes_out == 0 and rx.peer is None
         writing.cancel()

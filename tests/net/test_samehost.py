@@ -134,3 +134,31 @@ def test_a_peer_sending_garbage_or_oversized_packets_is_dropped(tmpdir_: Path) -
         ctx.destroy(linger=0)
 
     asyncio.run(asyncio.wait_for(body(), 30))
+
+
+def test_a_whole_frame_fits_a_packet_and_a_kernel_that_refuses_one_is_named(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A frame is one packet: the kernel's default limits take a full one
+    (a 212992-byte wmem_max is doubled), and a socket whose buffer is
+    too small for one says what to raise instead of failing in silence."""
+    from onesh.net.unixsock import MAX_PACKET, _Conn
+
+    class NoLoop:
+        def add_reader(self, *_: object) -> None: ...
+        def remove_reader(self, *_: object) -> None: ...
+        def add_writer(self, *_: object) -> None: ...
+        def remove_writer(self, *_: object) -> None: ...
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with contextlib.closing(a), contextlib.closing(b):
+        # (the most a default kernel lets _tune have: wmem_max, 212992, doubled)
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 212992)
+        header, body = b"h" * HEADER_SIZE, b"x" * (MAX_PACKET - HEADER_SIZE)
+        closed: list[object] = []
+        conn = _Conn(a, NoLoop(), lambda *_: None, lambda: None, closed.append)  # type: ignore[arg-type]
+        conn.send(header, body)
+        assert not closed and b.recv(MAX_PACKET + 1) == header + body
+        a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)  # (too small for a frame)
+        conn.send(header, body)
+        assert conn.closed
+        assert "refuses a" in caplog.text and "net.core.wmem_max" in caplog.text

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from typing import Any
 
 from onesh.net import pipe_wire as wire
+from onesh.net.heap import keep_freed_memory
 from onesh.net.pipe_protocol import (
     FRAME_MAX,
     HOLD_MAX,
@@ -131,6 +132,7 @@ class ReceiverEnd:
 
     def open(self, loop: Loop) -> str:
         self.loop = loop
+        keep_freed_memory()
         if self.connect:
             self._listener = listen_out(self.connect, self.creds, self._on_message, self._after_batch, loop)
         else:
@@ -317,6 +319,7 @@ class SenderEnd:
 
     def open(self, loop: Loop) -> None:
         self.loop = loop
+        keep_freed_memory()
         if self.bind:
             bound = dial_in(self.bind, self.creds, self._on_message, loop)
             self.endpoint = bound.endpoint

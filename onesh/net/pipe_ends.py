@@ -67,6 +67,7 @@ class LineSampler:
     shows lines/s without a newline count on the hot path."""
 
     SAMPLE_EVERY = 16
+    SAMPLE_BYTES = 16 * 1024  # of a block, counted (a view is copied to be counted: not a whole frame)
 
     def __init__(self) -> None:
         self.blocks = 0
@@ -77,6 +78,7 @@ class LineSampler:
         self.blocks += 1
         if self.blocks % self.SAMPLE_EVERY == 1:
             for b in blocks:
+                b = b[:self.SAMPLE_BYTES]
                 self.bytes += len(b)
                 self.newlines += bytes(b).count(b"\n") if isinstance(b, memoryview) else b.count(b"\n")
 

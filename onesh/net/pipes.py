@@ -25,8 +25,8 @@ import errno
 import fcntl
 import logging
 import os
+import resource
 import stat
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -264,42 +264,49 @@ def _nonblocking(fd: int, close_fd: bool) -> Iterator[bool]:
 
 
 class FileReads:
-    """Reads of a regular file, on the loop while they are quick.
+    """Reads of a regular file, on the loop while they never wait.
 
     A read of a file in the page cache takes well under a millisecond per
     MiB; handing each to a thread costs more than the read (a thread-pool
     hop and the GIL passed back and forth: measured, 10% of a 3-stage
     pipeline's throughput).  A file on a slow or remote disk, though, must
-    not stall the loop (the job's Ctrl-C, its output): so the first reads
-    go to a thread, and once FAST_READS of them in a row came back within
-    FAST, reads happen on the loop; one that takes longer than SLOW sends
-    the rest back to the thread."""
+    not stall the loop (the job's Ctrl-C, its output).  A read that waited
+    for a disk or a server put its thread to sleep: a voluntary context
+    switch, which the kernel counts per thread (a busy machine preempting
+    us is an involuntary one, and says nothing about the file).  So the
+    first reads go to a thread; once FAST_READS in a row did not sleep,
+    reads happen on the loop; one that sleeps there sends the rest back to
+    the thread.  (Where threads' switches are not counted, all reads go to
+    the thread.)"""
 
-    FAST = 0.002  # seconds a thread read may take to count as quick
     FAST_READS = 4
-    SLOW = 0.02  # seconds a read on the loop may take before the thread has them again
 
     def __init__(self) -> None:
-        self.quick = 0  # thread reads in a row that were quick; FAST_READS: read on the loop
+        self.quick = 0  # thread reads in a row that did not sleep; FAST_READS: read on the loop
         self.on_loop = 0  # reads done on the loop (for the tests)
 
     async def read(self, fd: int) -> bytes:
         if self.quick >= self.FAST_READS:
-            t0 = time.monotonic()
-            data = os.read(fd, FILE_READ_SIZE)
+            data, slept = _read(fd)
             self.on_loop += 1
-            if time.monotonic() - t0 > self.SLOW:
+            if slept:
                 self.quick = 0
             return data
-        data, took = await asyncio.to_thread(_timed_read, fd)
-        self.quick = self.quick + 1 if took <= self.FAST else 0
+        data, slept = await asyncio.to_thread(_read, fd)
+        self.quick = self.quick + 1 if not slept and _RUSAGE_THREAD is not None else 0
         return data
 
 
-def _timed_read(fd: int) -> tuple[bytes, float]:
-    t0 = time.monotonic()
+_RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
+
+
+def _read(fd: int) -> tuple[bytes, bool]:
+    """A read, and whether it put this thread to sleep."""
+    if _RUSAGE_THREAD is None:
+        return os.read(fd, FILE_READ_SIZE), True
+    before = resource.getrusage(_RUSAGE_THREAD).ru_nvcsw
     data = os.read(fd, FILE_READ_SIZE)
-    return data, time.monotonic() - t0
+    return data, resource.getrusage(_RUSAGE_THREAD).ru_nvcsw != before
 
 
 async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True) -> int:

@@ -51,11 +51,14 @@ Data: TypeAlias = bytes | memoryview
 
 def _frozen(data: bytes | bytearray | memoryview, n: int) -> memoryview:
     """The first n bytes of data as a view that cannot change under us:
-    bytes (and views of bytes) are kept as they are, anything mutable is
-    copied."""
+    bytes, views of bytes and read-only views are kept as they are,
+    anything mutable is copied.  (A read-only view is its maker's word
+    that the buffer under it does not change: a frame a TLS link received
+    into a buffer of its own, which `cat` hands on to its next pipe.)"""
     if isinstance(data, bytes):
         return memoryview(data)[:n]
-    if isinstance(data, memoryview) and isinstance(data.obj, bytes) and data.format == "B" and data.ndim == 1:
+    if (isinstance(data, memoryview) and (data.readonly or isinstance(data.obj, bytes))
+            and data.format == "B" and data.ndim == 1):
         return data[:n]
     return memoryview(bytes(memoryview(data)[:n]))
 

@@ -27,6 +27,7 @@ import logging
 import os
 import resource
 import stat
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -270,43 +271,43 @@ class FileReads:
     MiB; handing each to a thread costs more than the read (a thread-pool
     hop and the GIL passed back and forth: measured, 10% of a 3-stage
     pipeline's throughput).  A file on a slow or remote disk, though, must
-    not stall the loop (the job's Ctrl-C, its output).  A read that waited
-    for a disk or a server put its thread to sleep: a voluntary context
-    switch, which the kernel counts per thread (a busy machine preempting
-    us is an involuntary one, and says nothing about the file).  So the
-    first reads go to a thread; once FAST_READS in a row did not sleep,
-    reads happen on the loop; one that sleeps there sends the rest back to
-    the thread.  (Where threads' switches are not counted, all reads go to
-    the thread.)"""
+    not stall the loop (the job's Ctrl-C, its output).  So the first reads
+    go to a thread; once FAST_READS in a row took less than FAST, reads
+    happen on the loop.  One there that put the thread to sleep (a
+    voluntary context switch, counted by the kernel per thread: it waited
+    for a disk or a server; a busy machine preempting us is an involuntary
+    one, and says nothing about the file) sends the rest back to the
+    thread.  (A thread's own read is timed instead: taking the GIL back
+    after it can sleep too.  Where switches are not counted per thread,
+    all reads go to the thread.)"""
 
     FAST_READS = 4
+    FAST = 0.01  # seconds a thread's read may take (the GIL's switch interval is 5 ms)
 
     def __init__(self) -> None:
-        self.quick = 0  # thread reads in a row that did not sleep; FAST_READS: read on the loop
+        self.quick = 0  # thread reads in a row that were quick; FAST_READS: read on the loop
         self.on_loop = 0  # reads done on the loop (for the tests)
 
     async def read(self, fd: int) -> bytes:
         if self.quick >= self.FAST_READS:
-            data, slept = _read(fd)
             self.on_loop += 1
-            if slept:
+            before = resource.getrusage(_RUSAGE_THREAD).ru_nvcsw
+            data = os.read(fd, FILE_READ_SIZE)
+            if resource.getrusage(_RUSAGE_THREAD).ru_nvcsw != before:
                 self.quick = 0
             return data
-        data, slept = await asyncio.to_thread(_read, fd)
-        self.quick = self.quick + 1 if not slept and _RUSAGE_THREAD is not None else 0
+        data, took = await asyncio.to_thread(_timed_read, fd)
+        self.quick = self.quick + 1 if took <= self.FAST and _RUSAGE_THREAD else 0
         return data
 
 
-_RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
+_RUSAGE_THREAD: int = getattr(resource, "RUSAGE_THREAD", 0)
 
 
-def _read(fd: int) -> tuple[bytes, bool]:
-    """A read, and whether it put this thread to sleep."""
-    if _RUSAGE_THREAD is None:
-        return os.read(fd, FILE_READ_SIZE), True
-    before = resource.getrusage(_RUSAGE_THREAD).ru_nvcsw
+def _timed_read(fd: int) -> tuple[bytes, float]:
+    t0 = time.monotonic()
     data = os.read(fd, FILE_READ_SIZE)
-    return data, resource.getrusage(_RUSAGE_THREAD).ru_nvcsw != before
+    return data, time.monotonic() - t0
 
 
 async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True) -> int:

@@ -5,6 +5,7 @@ never exceeds its credit and memory stays bounded."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
@@ -170,6 +171,21 @@ def test_mutable_writes_are_copied_and_small_ones_gathered() -> None:
         out += r.read()
     assert out == b"a" * 5000 + b"line\n" * 300
     assert len(s._pending) == 0 and s.pending == 0
+
+
+def test_a_read_only_view_is_taken_at_its_word_and_a_writable_one_copied() -> None:
+    """A frame received into a buffer of its own comes as a read-only view
+    (tlslink): handed on to the next pipe as it is; a writable view of the
+    same buffer is copied."""
+    s = Sender()
+    s.on_ack(Receiver(window=8).ack())
+    received = bytearray(os.urandom(FRAME_MAX))
+    s.write(memoryview(received).toreadonly())
+    s.write(memoryview(received))
+    first, second = s.frames_to_send()
+    assert isinstance(first.data, memoryview) and isinstance(second.data, memoryview)
+    assert first.data.obj is received and second.data.obj is not received
+    assert bytes(first.data) == bytes(second.data) == bytes(received)
 
 
 def test_a_short_frame_does_not_pin_a_big_write() -> None:

@@ -160,13 +160,31 @@ async def make_plan(interp: Interpreter, sc: ShellCluster,
     plan = planner.build(interp, d, view, ns_files, ns_pipes)
     if plan is None:
         return None
-    reply = await _place(sc, snap, {"stages": [s.needs.to_wire() for s in plan.stages], "home": home})
+    reply, snap = await _place_agreed(sc, snap, {"stages": [s.needs.to_wire() for s in plan.stages], "home": home})
     if "error" in reply:
         msg = str(reply["error"])
         raise planner.PlanError(msg, status=127 if "command not found" in msg else 1)
     for st, (rt, why) in zip(plan.stages, reply["placement"], strict=True):
         st.runtime, st.why = rt, why
     return plan, snap
+
+
+async def _place_agreed(sc: ShellCluster, snap: dict[str, Any],
+                        body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The scheduler's placement (and the status it was asked with).  When
+    it finds a runtime down that our status has alive, its view lags ours
+    (it runs on a voter that has not applied the runtime's return yet):
+    ask again, for up to SHELL_PATIENCE seconds, once it may have."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + SHELL_PATIENCE
+    reply = await _place(sc, snap, body)
+    while (down := reply.get("down")) and snap["members"].get(str(down), {}).get("alive"):
+        if loop.time() > deadline:
+            break
+        await asyncio.sleep(0.2)
+        snap = await sc.status()
+        reply = await _place(sc, snap, body)
+    return reply, snap
 
 
 async def _place(sc: ShellCluster, snap: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 
 class PlacementError(Exception):
-    pass
+    def __init__(self, msg: str, down: str = "") -> None:
+        super().__init__(msg)
+        self.down = down  # the runtime that is down, when that is why
 
 
 @dataclass
@@ -95,7 +97,7 @@ def place_stages(stages: list[StageNeeds], runtimes: dict[str, RuntimeFacts],
         if rt not in runtimes:
             raise PlacementError(f"{what}: no runtime named {rt!r}")
         if rt not in live:
-            raise PlacementError(f"{what}: runtime {rt} is down")
+            raise PlacementError(f"{what}: runtime {rt} is down", down=rt)
 
     result: list[tuple[str, str] | None] = [None] * len(stages)
     for k, st in enumerate(stages):
@@ -197,7 +199,8 @@ class SchedulerAgent:
         try:
             placed = place_stages(stages, facts, home)
         except PlacementError as e:
-            return {"error": str(e)}
+            # ("down": the shell may have heard it is up again before us)
+            return {"error": str(e), "down": e.down} if e.down else {"error": str(e)}
         return {"placement": [list(p) for p in placed], "by": self.runtime.cfg.name}
 
     async def facts(self, commands: set[str], *, asking: bool = True) -> dict[str, RuntimeFacts]:

@@ -45,6 +45,7 @@ log = logging.getLogger("onesh.pipes")
 SOCK_BUFFER = 1 << 20  # bytes of packets the kernel holds per direction
 RECV_BATCH = 64  # packets a callback takes before it yields a loop round
 MAX_PACKET = HEADER_SIZE + BODY_MAX
+MSG_TRUNC = int(socket.MSG_TRUNC)  # (an int: socket's enum costs a Python call per `&`, per packet)
 
 
 def path_of(endpoint: str) -> str:
@@ -132,7 +133,7 @@ class _Conn:
             if not packet:  # the peer closed
                 self.close()
                 break
-            if flags & socket.MSG_TRUNC or len(packet) < HEADER_SIZE:
+            if flags & MSG_TRUNC or len(packet) < HEADER_SIZE:
                 # Bigger than any pipe message, or not one: a broken or
                 # hostile peer; drop the connection (as zmq's MAXMSGSIZE).
                 log.warning("pipe socket: dropped a peer that sent a malformed packet")

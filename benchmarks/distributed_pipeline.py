@@ -18,7 +18,11 @@ figure next to its reference, measured in the same run:
   round trips, each line written and awaited before the next), wired
   both ways;
 - a remote stage's start: `true @r2` repeated in one shell, per call,
-  against `ssh 127.0.0.1 true`.
+  against `ssh 127.0.0.1 true`;
+- last, each goal of the data plane next to what this run measured, met
+  or NOT MET (3 stages >= 0.5x local on one host and >= 1.5x `cat | ssh`
+  between hosts; a line's p50 < 0.5 ms / < 1 ms, p99 < 2 ms; a remote
+  start <= 0.1x ssh; a stage < 15 MB on top of what it runs).
 
 Every measured run sits right after a run of its reference (baseline,
 measured, baseline, measured, ...), and each ratio is taken within its
@@ -145,11 +149,13 @@ class Pairs:
         b = baseline()
         self.pairs.append((b, measured()))
 
+    def ratio(self) -> float:
+        return statistics.median(b / m for b, m in self.pairs)
+
     def line(self, mib: float) -> str:
         ref = statistics.median(mib / b for b, _ in self.pairs)
         got = statistics.median(mib / m for _, m in self.pairs)
-        ratio = statistics.median(b / m for b, m in self.pairs)
-        return f"{self.name:<52} {got:>8.0f} {ratio:>7.2f}x  of {self.ref} ({ref:.0f} MiB/s)"
+        return f"{self.name:<52} {got:>8.0f} {self.ratio():>7.2f}x  of {self.ref} ({ref:.0f} MiB/s)"
 
 
 NAMES = {"tls": "TLS 1.3", "zmq": "ZeroMQ + Curve"}
@@ -181,6 +187,33 @@ def print_latency(lat: dict[str, list[float]], fewer: list[list[float]], transpo
         print(f"    same through {path + ':':<20} {p50_p99(s)}")
     for t in transports:
         print(f"  {'as between hosts, ' + NAMES[t] + ':':<34} {p50_p99(lat[t])}")
+
+
+def print_goals(one_host: Pairs, tls: Pairs | None, lat: dict[str, list[float]],
+                mem: dict[str, tuple[float, float, float]], starts: tuple[float, float, float] | None) -> None:
+    """Each goal of the data plane next to what this run measured."""
+    rows: list[tuple[str, str, bool]] = []
+    if one_host.pairs:
+        r = one_host.ratio()
+        rows.append(("one host: 3 stages >= 0.5x local cat|cat|cat", f"{r:.2f}x", r >= 0.5))
+    if tls is not None and tls.pairs:
+        r = tls.ratio()
+        rows.append(("between hosts (TLS): 3 stages >= 1.5x cat | ssh", f"{r:.2f}x", r >= 1.5))
+    for key, p50_goal, where in (("unix", 0.5, "one host"), ("tls", 1.0, "between hosts (TLS)")):
+        if key in lat:
+            s = lat[key]
+            p50, p99 = statistics.median(s) * 1000, s[max(0, int(len(s) * 0.99) - 1)] * 1000
+            rows.append((f"one line, {where}: p50 < {p50_goal:g} ms, p99 < 2 ms", f"{p50:.2f} / {p99:.2f} ms",
+                         p50 < p50_goal and p99 < 2))
+    if starts is not None:
+        rows.append(("`true @r2` in one shell <= 0.1x `ssh host true`", f"{starts[2]:.2f}x", starts[2] <= 0.1))
+    if "stage host" in mem:
+        uss = mem["stage host"][2]
+        rows.append(("a stage < 15 MB on top of what it runs (stage host, private)", f"{uss:.1f} MB", uss < 15))
+    if rows:
+        print("goals:")
+        for goal, got, met in rows:
+            print(f"  {goal:<62} {got:>16}  {'met' if met else 'NOT MET'}")
 
 
 def main() -> int:
@@ -263,6 +296,7 @@ def main() -> int:
               f"`ssh 127.0.0.1 true` ({t_ssh * 1000:.0f} ms)")
     else:
         print("remote start: skipped, no sshd (bash scripts/bench-deps.sh)")
+    print_goals(rows[0], by_ssh.get("tls"), lat, mem, starts)
     return 0
 
 

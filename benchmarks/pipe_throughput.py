@@ -103,7 +103,7 @@ def raw_zmq(total: int, curve: bool, ipc_dir: str | None = None) -> float:
     t0 = time.perf_counter()
     for _ in range(total // MSG):
         s.send(data, copy=False)
-    end = q.get()
+    end = float(q.get())
     p.join()
     ctx.destroy(linger=0)
     return total / (end - t0)

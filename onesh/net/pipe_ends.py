@@ -43,6 +43,7 @@ from onesh.net import pipe_wire as wire
 from onesh.net.heap import keep_freed_memory
 from onesh.net.pipe_protocol import (
     FRAME_MAX,
+    HOLD_BYTES,
     HOLD_MAX,
     Ack,
     Data,
@@ -59,7 +60,9 @@ RESEND_AFTER = 0.5  # seconds without an ack before the sender replays
 GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader gone
 STOPPED_GAP = 2.0  # seconds between two ticks that say we were not running (stopped, busy)
 REFUSALS = 2  # reconnects refused in a row (nothing listens any more): reader gone
-PIPE_WINDOW = 8  # frames in flight per pipe: 2 MiB
+PIPE_WINDOW = 32  # frames a reader buffers at most (short ones: a program's output as it comes) ...
+PIPE_BYTES = 2 << 20  # ... and bytes: 8 full frames in flight
+UNFRAMED_MAX = 64 * 1024  # bytes a writer takes beyond its credit
 
 
 class LineSampler:
@@ -97,7 +100,9 @@ class ReceiverEnd:
         self.creds, self.pipe_id, self.bind = creds, pipe_id, bind
         self.connect = connect  # the writer's bound endpoint: we dial it instead of listening
         # (hold, skip_to: a stage that can be restarted elsewhere, and its successor: pipe_protocol.Receiver)
-        self.proto = Receiver(window, hold=hold, skip_to=skip_to, hold_max=hold_max)
+        self.proto = Receiver(window, hold=hold, skip_to=skip_to, hold_max=hold_max,
+                              hold_bytes=0 if replay_max else HOLD_BYTES,
+                              window_bytes=min(PIPE_BYTES, window * FRAME_MAX))
         # A reader holding all its input (a program, which a successor runs
         # again from the start) lets go of it past `replay_max` bytes or its
         # frame limit, rather than stall its writer: it is then no longer
@@ -223,9 +228,9 @@ class ReceiverEnd:
                 self._line_end(chunks)
             if self.replay_max and self.proto.hold and (
                     self.proto.held_bytes > self.replay_max
-                    or self.proto.held >= self.proto.hold_max - self.proto.window):
+                    or self.proto.held >= self.proto.hold_max - self.proto.span):
                 self.give_up_hold()
-            if not self._ack_due and self._granted - self.proto.ack().got <= self.proto.window // 2:
+            if not self._ack_due and self._granted - self.proto.ack().got <= self.proto.span // 2:
                 # The writer is running out of credit: grant what was
                 # freed.  (While it has plenty, the ack that follows its
                 # next frames carries the news; no extra message.)
@@ -259,7 +264,7 @@ class ReceiverEnd:
         more: it can then let go of its replay."""
         self.proto.commit(upto)
         if (not self._ack_due and self.loop is not None
-                and self.proto.ack().seq - self._sent >= self.proto.window // 2):
+                and self.proto.ack().seq - self._sent >= self.proto.span // 2):
             self._ack_due = True
             self.loop.call_soon(self._ack_now)
 
@@ -294,7 +299,9 @@ class SenderEnd:
         # where the stream stopped, and we go on from there (Sender.resume_at).
         self._adopt = adopt
         self.bind = bind  # where to listen for a reader that dials us (then `endpoint` is the bound one)
-        self.proto = Sender(FRAME_MAX, FRAME_MAX)
+        # (unframed bytes taken beyond the credit: as little as with 64 KiB
+        # frames, so a blocked pipe holds no more than it did)
+        self.proto = Sender(FRAME_MAX, UNFRAMED_MAX)
         self.gone = False
         self.gone_reason = "reader gone"
         self.bytes_out = 0

@@ -41,7 +41,8 @@ DEFAULT_WINDOW = 4  # frames the receiver buffers: 1 MiB at most
 SMALL_WRITE = 4096  # writes shorter than this are copied, longer ones referenced
 MAX_CHECKPOINTS = 1024  # recorded checkpoints no frame has reached yet
 MARK_EVERY = 256 * 1024  # input bytes that make no output before an empty frame carries a checkpoint
-HOLD_MAX = 64  # frames a reader holding its acks lets its writer keep for a replay (16 MiB)
+HOLD_MAX = 256  # frames a reader holding its acks lets its writer keep for a replay ...
+HOLD_BYTES = 16 << 20  # ... and bytes
 MARK_READS = HOLD_MAX // 4  # checkpoints (reads: small frames, a sensor's lines) before an empty frame carries one
 
 # A frame's payload: bytes, or a read-only view of bytes / of a received
@@ -382,11 +383,19 @@ class Receiver:
     still counts from what it got, so holding costs no speed."""
 
     def __init__(self, window: int = DEFAULT_WINDOW, *, hold: bool = False, skip_to: int = -1,
-                 hold_max: int = HOLD_MAX) -> None:
+                 hold_max: int = HOLD_MAX, hold_bytes: int = HOLD_BYTES, window_bytes: int = 0) -> None:
         if window < 1:
             raise ValueError("window must be at least 1 frame")
         self.window = window
+        # Frames and bytes buffered at most: credit is granted for whole
+        # frames (a frame in flight may be full), so a stream of short
+        # frames (a program's output, read as it comes) is buffered up to
+        # window_bytes too, not cut to `span` short frames.
+        self.window_bytes = window_bytes or window * FRAME_MAX
+        self.span = max(1, min(window, self.window_bytes // FRAME_MAX))  # frames of credit with nothing buffered
+        self._ready_bytes = 0
         self.hold_max = hold_max  # frames held at most (its writer keeps them)
+        self.hold_bytes = hold_bytes  # ... and bytes (0: no limit; a program's reader lets go past its own)
         self._expected = 1
         self._ready: deque[Data] = deque()  # delivered, not yet read by the consumer
         self.eof = False
@@ -429,6 +438,7 @@ class Receiver:
             # out of band: whatever is buffered is discarded, the stream ends
             self.error = frame.error
             self._ready.clear()
+            self._ready_bytes = 0
             self.eof = True
             self._expected = max(self._expected, frame.seq + 1)
             self.release()
@@ -448,6 +458,7 @@ class Receiver:
                 data = memoryview(data)[min(len(data), self.skip_to - start):]
             if data:
                 self._ready.append(data)
+                self._ready_bytes += len(data)
             if frame.mark is not None:
                 self.mark = frame.mark
             if frame.eof:
@@ -463,11 +474,14 @@ class Receiver:
 
     def ack(self) -> Ack:
         got = self._expected - 1
-        limit = got + self.window - len(self._ready)
+        room = -(-max(0, self.window_bytes - self._ready_bytes) // FRAME_MAX)  # (whole frames, rounded up)
+        limit = got + min(self.window - len(self._ready), room)
         if self.hold:
             # (what the writer keeps for us is bounded: a stage whose
             # checkpoints lag slows its writer rather than grow its replay)
             limit = min(limit, self._committed + self.hold_max)
+            if self.hold_bytes and self.held_bytes >= self.hold_bytes:
+                limit = min(limit, got)
         return Ack(self._committed, max(0, limit - self._committed), got, self.offset, self.mark, self.hold)
 
     def commit(self, upto: int) -> None:
@@ -499,7 +513,9 @@ class Receiver:
         credit (send ack() afterwards)."""
         n = len(self._ready) if max_frames is None else min(max_frames, len(self._ready))
         chunks = [self._ready.popleft() for _ in range(n)]
-        self.bytes_out += sum(len(c) for c in chunks)
+        taken = sum(len(c) for c in chunks)
+        self.bytes_out += taken
+        self._ready_bytes -= taken
         return chunks
 
     def read(self, max_frames: int | None = None) -> bytes:
@@ -508,4 +524,4 @@ class Receiver:
 
     @property
     def buffered(self) -> int:
-        return sum(len(c) for c in self._ready)
+        return self._ready_bytes

@@ -461,11 +461,16 @@ def test_a_tee_of_a_slow_stream_cuts_its_file_back_to_its_checkpoint(cluster: Cl
 # A program (not a builtin agent): restarted elsewhere, it runs again from
 # the start of its input, which its writer keeps while it runs.
 DOUBLE = "import sys\nfor line in sys.stdin:\n    sys.stdout.write('%d\\n' % (2 * int(line)))\n"
-PN = 400_000
+PN = 1_000_000  # (lines: its doubled output, 7.3 MB, is more than the pipes on the way hold: 2 MiB each)
+QUAD = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(('%d\\n' % (2 * int(line))) * 4)\n"
 
 
 def doubled(n: int) -> bytes:
     return b"".join(b"%d\n" % (2 * i) for i in range(1, n + 1))
+
+
+def quadrupled(n: int) -> bytes:
+    return b"".join(b"%d\n" % (2 * i) * 4 for i in range(1, n + 1))
 
 
 def kill_program_stage(cluster: Cluster, code: str, tmp_path: Path, least: int = 1) -> tuple[bytes, str, int]:
@@ -519,18 +524,22 @@ def test_a_program_declared_deterministic_goes_on_exactly_once(program: str, clu
 def test_a_program_whose_input_outgrew_its_replay_ends_the_job_and_says_why(writer: str, cluster: Cluster,
                                                                            revive: None, tmp_path: Path) -> None:
     (tmp_path / "double.py").write_text(DOUBLE)
-    n = PN if writer == "finished" else 3_000_000
-    code = f"seq 1 {n} @r1 | ONESH_REPLAY_MAX=100000 python3 double.py @r2 | cat @r3"
+    (tmp_path / "quad.py").write_text(QUAD)
+    # "finished": an input that its pipe holds whole (seq is done at the
+    # kill), an output four times that, which the pipes after it do not
+    # (the program is not)
+    n, program, made = (300_000, "quad.py", quadrupled) if writer == "finished" else (3_000_000, "double.py", doubled)
+    code = f"seq 1 {n} @r1 | ONESH_REPLAY_MAX=100000 python3 {program} @r2 | cat @r3"
     if writer == "finished":
         # Past ONESH_REPLAY_MAX bytes it lets go of its input rather than
         # stall its writer: the job runs through...
         r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c", code],
                            cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-        assert r.returncode == 0 and r.stdout == doubled(n), r.stderr
+        assert r.returncode == 0 and r.stdout == made(n), r.stderr
         r = subprocess.run([sys.executable, "-m", "onesh", "--cluster", cluster.info.directory, "-c",
                             code.replace("=100000", "=lots")],
                            cwd=tmp_path, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
-        assert r.returncode == 0 and r.stdout == doubled(n), r.stderr
+        assert r.returncode == 0 and r.stdout == made(n), r.stderr
         assert b"ONESH_REPLAY_MAX=lots: not a number of bytes; 16 MiB it is" in r.stderr, r.stderr
     # ...but it cannot run again from the start once its device dies: the
     # shell sees that its writer is done, or the successor hears from the
@@ -542,7 +551,7 @@ def test_a_program_whose_input_outgrew_its_replay_ends_the_job_and_says_why(writ
         assert "could not restart" in err and "its stages are lost" in err, err
     else:
         assert "cannot run again on" in err, err
-    assert len(out) < len(doubled(n))
+    assert len(out) < len(made(n))
 
 
 def test_migrate_moves_a_deterministic_program_and_the_output_is_exact(cluster: Cluster, tmp_path: Path) -> None:

@@ -254,3 +254,21 @@ def test_a_line_filters_reader_knows_where_its_last_whole_line_ends(frames: list
     end.take(1)
     end.take()
     assert end.line_end == want
+
+
+@pytest.mark.parametrize("frame", [FRAME_MAX, FRAME_MAX // 4, 4096])
+def test_a_window_holds_its_bytes_whatever_the_frames_size(frame: int) -> None:
+    """Credit is granted for whole frames but bounded by bytes: nobody
+    reads, and the reader ends up holding about window_bytes of full
+    frames or of short ones (a program's output, framed as it comes),
+    never more frames than its window."""
+    s, r = Sender(frame_max=frame), Receiver(window=32, window_bytes=2 * FRAME_MAX * 4)
+    s.on_ack(r.ack())
+    for _ in range(10_000):
+        if not s.write(b"z" * frame):
+            break
+        for f in s.frames_to_send():
+            s.on_ack(r.on_frame(f))
+    assert r.out_of_order == 0  # (the writer never sent past its credit)
+    assert len(r._ready) <= 32 and r.buffered <= r.window_bytes + FRAME_MAX
+    assert r.buffered >= min(32 * frame, r.window_bytes - frame)

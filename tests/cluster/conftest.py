@@ -3,12 +3,13 @@ always torn down (SIGTERM, then SIGKILL)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_helpers import Cluster
+from cluster_helpers import Cluster, job_processes
 
 from onesh.runtime.localcluster import ClusterInfo, start_cluster, stop_cluster
 
@@ -37,3 +38,9 @@ def revive(cluster: Cluster) -> Iterator[None]:
     if len(cluster.info.alive_pids()) < len(cluster.info.runtimes):
         cluster.info = start_cluster(cluster.info.directory)
         cluster.client.boot = cluster.info.boot
+    # The next test finds no process of this one's jobs still on its way
+    # out: `agent_on(r3, "cat")` once took one for its own, stopped it, and
+    # its own job ran through unstopped.
+    deadline = time.monotonic() + 10
+    while any(job_processes(pid) for pid in cluster.info.alive_pids().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -301,7 +301,7 @@ class FileReads:
         return data
 
 
-_RUSAGE_THREAD: int = getattr(resource, "RUSAGE_THREAD", 0)
+_RUSAGE_THREAD: int = getattr(resource, "RUSAGE_THREAD", 0)  # (0, RUSAGE_SELF, stands for "not counted": never used then)
 
 
 def _timed_read(fd: int) -> tuple[bytes, float]:

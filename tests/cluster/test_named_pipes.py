@@ -98,16 +98,20 @@ def test_two_writers_one_reader(cluster: Cluster, tmp_path: Path) -> None:
     wait_readers(cluster, "/pipes/two", tmp_path, 1)
     # Both writers register at once and write a little later, so the
     # reader sees both before either ends (a FIFO read ends when the
-    # writers it knows have all closed).
-    w1 = start(cluster, "sh -c 'sleep 2; seq 1 1000' > /pipes/two @r1", tmp_path)
-    w2 = start(cluster, "sh -c 'sleep 2; seq 1001 2000' > /pipes/two @r2", tmp_path)
+    # writers it knows have all closed).  Each writer's output is one
+    # write(2) of at most PIPE_BUF (4096) bytes, the only writes a FIFO
+    # keeps whole: `seq 1001 2000` (5000 bytes) leaves stdio as 4096 + 904
+    # bytes, cut inside a line, and the other writer's block may land
+    # between the two pieces, with a real FIFO too.
+    w1 = start(cluster, "sh -c 'sleep 2; seq 1 1000' > /pipes/two @r1", tmp_path)  # 3893 bytes
+    w2 = start(cluster, "sh -c 'sleep 2; seq 1001 1700' > /pipes/two @r2", tmp_path)  # 3500 bytes
     assert finish(w1)[0] == 0 and finish(w2)[0] == 0
     rc, out, err = finish(reader)
     assert rc == 0, err.decode()
     # Each writer's stream arrives whole and in order; the two interleave.
     lines = [int(x) for x in out.split()]
     assert [x for x in lines if x <= 1000] == list(range(1, 1001))
-    assert [x for x in lines if x > 1000] == list(range(1001, 2001))
+    assert [x for x in lines if x > 1000] == list(range(1001, 1701))
 
 
 def test_a_reader_that_stops_gives_the_writer_sigpipe(cluster: Cluster, tmp_path: Path) -> None:

@@ -320,7 +320,13 @@ class Job:
         return {k: v for k, v in self.interp.state.environ().items() if k not in _NOT_SHIPPED}
 
     async def run(self) -> int:
-        from onesh.net.pipes import PipeReceiver, PipeSender, pump_fd_to_pipe, pump_pipe_to_fd
+        from onesh.net.pipes import (
+            PipeReceiver,
+            PipeSender,
+            is_regular,
+            pump_fd_to_pipe,
+            pump_pipe_to_fd,
+        )
         from onesh.net.samehost import host_key, same_host
         from onesh.net.transport import between_hosts, pipe_bind
 
@@ -362,9 +368,13 @@ class Job:
         loop = asyncio.get_running_loop()
         n = len(self.segments)
         tx: PipeSender | None = None
+        # A regular file goes to a first segment on this host as spans of
+        # it, which the segment reads itself (pipes.pump_fd_to_pipe).
+        stdin_file = stdin_fd if stdin_fd is not None and is_regular(stdin_fd) else -1
         if dialled[0]:
             # The shell feeds a dial-out segment: its end binds first.
-            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False, between_hosts()))
+            tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False, between_hosts()),
+                            file=stdin_file)
             await tx.start()
         in_eps: dict[int, str] = {}  # segment → its bound input endpoint
         out_eps: dict[int, str] = {}  # segment → its bound output endpoint (its reader dials)
@@ -439,7 +449,7 @@ class Job:
             async with asyncio.TaskGroup() as tg:
                 if stdin_fd is not None:
                     if tx is None:
-                        tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", in_eps[0])
+                        tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", in_eps[0], file=stdin_file)
                         await tx.start()
                     self.tx = tx
                     feed = tg.create_task(pump_fd_to_pipe(stdin_fd, tx, close_fd=stdin_fd != 0))

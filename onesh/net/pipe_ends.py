@@ -26,6 +26,15 @@ says so in its acks (`gone`: SIGPIPE for a network pipe); one whose
 endpoint refuses connections, or that answers nothing for GIVE_UP_AFTER
 seconds while the writer waits, is gone too.
 
+A writer whose input is a regular file (the shell's stdin, `< file`) may
+send spans of it instead of its bytes (`file=`, `offer_span`): over a
+link that passes fds (a Unix socket: the reader is on this host) the
+file goes with each hello and the reader reads each span itself
+(`ReceiverEnd._read_span`); over any other link, and for a replay to a
+reader that moved elsewhere, the writer reads the span and sends its
+bytes.  Nothing else changes: spans have sequence numbers, acks and
+replay like any frame.
+
 When the reader runs where the writer cannot reach it (`--dial-out`), the
 pipe is turned round (`connect=` on the receiver, `bind=` on the sender):
 the writer's link listens and the reader's listener dials it
@@ -35,7 +44,9 @@ opens the connection: the writer still says hello, the reader still acks.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +58,7 @@ from onesh.net.pipe_protocol import (
     HOLD_MAX,
     Ack,
     Data,
+    FileSpan,
     Frame,
     PipeError,
     Receiver,
@@ -172,6 +184,11 @@ class ReceiverEnd:
                 return
             if conn != self.peer:
                 return  # (a writer's old connection, or a writer replaced by a newer one: the newest replays)
+            if msg.span is not None:
+                data = self._read_span(conn, msg.span)
+                if data is None:
+                    return
+                msg = dataclasses.replace(msg, data=data, span=None)
             self.proto.on_frame(msg)
         elif isinstance(msg, wire.Hello):
             if msg != self.pipe_id:
@@ -197,6 +214,25 @@ class ReceiverEnd:
         # per frame: the writer's credit and replay only need the latest.
         self._ack_due = True
         self._notify()
+
+    def _read_span(self, conn: object, span: FileSpan) -> bytes | None:
+        """A span's bytes, read from the file its connection brought.  One
+        that cannot be read (no file came, or it fails) is rejected: the
+        writer says hello again and replays (a new connection brings the
+        file again).  A file cut shorter since its writer framed the span
+        gives what is left."""
+        fd = getattr(conn, "file", -1)
+        try:
+            if fd < 0:
+                raise OSError("no file came with the connection")
+            data = os.pread(fd, span.length, span.offset)
+        except OSError as e:
+            self._reject(f"a file span that cannot be read: {e}")
+            return None
+        if len(data) < span.length:
+            log.warning("pipe %s: the input file is %d bytes shorter than when it was sent",
+                        self.pipe_id, span.length - len(data))
+        return data
 
     def _reject(self, why: str) -> None:
         self.rejected += 1
@@ -292,8 +328,10 @@ class SenderEnd:
     credit allows."""
 
     def __init__(self, creds: Credentials, pipe_id: str, endpoint: str = "", *, bind: str = "",
-                 adopt: bool = False, epoch: int = 0) -> None:
+                 adopt: bool = False, epoch: int = 0, file: int = -1) -> None:
         self.creds, self.pipe_id, self.endpoint = creds, pipe_id, endpoint
+        # A regular file our spans are of (offer_span); open until we are done.
+        self.file = file
         self.epoch = epoch  # (a stage restarted elsewhere writes with a higher one: ReceiverEnd.epoch)
         # Take over a pipe whose writer died: the reader's first ack says
         # where the stream stopped, and we go on from there (Sender.resume_at).
@@ -335,11 +373,24 @@ class SenderEnd:
             self._link = bound
         else:
             self._link = dial(self.endpoint, self.creds, self._on_message, loop)
-        self._link.send(*self._hello())
+        self._say_hello(self._link)
         self._last_ack = self._last_heard = loop.time()
 
     def _hello(self) -> tuple[bytes, bytes]:
         return wire.hello(self.pipe_id, self.proto.acked, self.proto.acked_bytes, self.epoch)
+
+    def _say_hello(self, link: Link) -> None:
+        """Hello on a (new) connection; our file goes with it where the
+        link can pass it (the spans sent after it are read from it)."""
+        if self.file >= 0 and _passes_fds(link):
+            link.send_fds(*self._hello(), self.file)  # type: ignore[attr-defined]
+        else:
+            link.send(*self._hello())
+
+    @property
+    def spans_go_as_spans(self) -> bool:
+        """Does a span go to the reader as it is (its link passes our file)?"""
+        return self.file >= 0 and self._link is not None and _passes_fds(self._link)
 
     def _on_message(self, header: Data, body: Data) -> None:
         try:
@@ -384,7 +435,37 @@ class SenderEnd:
         link = self._link
         if link is not None:
             for f in self.proto.frames_to_send():
+                if f.span is not None and not _passes_fds(link):
+                    f = self._spelt_out(f, f.span)
                 link.send(*wire.frame(f))
+
+    def _spelt_out(self, f: Frame, span: FileSpan) -> Frame:
+        """A span's frame with its bytes, for a reader the file cannot go
+        to (elsewhere; a read of a cached file does not wait)."""
+        try:
+            data = os.pread(span.fd, span.length, span.offset)
+        except OSError as e:
+            log.warning("pipe %s: reading the input file failed: %s", self.pipe_id, e)
+            data = b""
+        if len(data) < span.length:
+            log.warning("pipe %s: the input file is %d bytes shorter than when it was sent",
+                        self.pipe_id, span.length - len(data))
+        return dataclasses.replace(f, data=data, span=None)
+
+    def offer_span(self, offset: int, length: int) -> bool:
+        """Send `length` bytes at `offset` of our file (a frame of its own)
+        if credit allows now; False: wait for credit.  PipeError if the
+        reader is gone."""
+        if self.gone:
+            raise PipeError(self.gone_reason)
+        if self.file < 0:
+            raise ValueError("a span, and no file")
+        if not self.proto.write_span(FileSpan(self.file, offset, length)):
+            return False
+        self._awake()
+        self.bytes_out += length
+        self._push()
+        return True
 
     def offer(self, data: bytes | memoryview) -> int:
         """Take as much of `data` as the credit allows now (bytes, and
@@ -466,7 +547,7 @@ class SenderEnd:
                     self.give_up("reader gone (nothing listens at its end of the pipe)")
                     return
                 link.reopen()
-            link.send(*self._hello())
+            self._say_hello(link)
             self.proto.on_reconnect()
             self._push()
             self._last_ack = now
@@ -485,7 +566,7 @@ class SenderEnd:
             # way to us): reopen() drops the connection, the reader dials
             # again and gets the hello and the replay.
             self._link.reopen()
-            self._link.send(*self._hello())
+            self._say_hello(self._link)
             self._last_ack = self._last_heard = self.loop.time()
         else:
             if self._link is not None:
@@ -517,6 +598,11 @@ class SenderEnd:
         if self._link is not None:
             self._link.close()
             self._link = None
+
+
+def _passes_fds(link: Link) -> bool:
+    """Can this link pass an fd to its reader (a Unix socket's)?"""
+    return bool(getattr(link, "passes_fds", False))
 
 
 __all__ = ["PIPE_WINDOW", "Ack", "LineSampler", "ReceiverEnd", "SenderEnd"]

@@ -80,6 +80,20 @@ NO_MARK = Mark(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
+class FileSpan:
+    """A frame's data by reference: `length` bytes at `offset` of a regular
+    file the writer has open (`fd`, in the writer's process).  A writer
+    whose input is a file sends its reader on the same host the file
+    itself, once per connection, and then spans instead of bytes: it
+    neither reads nor copies what it sends, and what it keeps for a
+    replay is a few numbers a frame (pipe_ends, Sender.write_span)."""
+
+    fd: int
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     seq: int
     data: Data
@@ -87,6 +101,10 @@ class Frame:
     error: str = ""  # non-empty: the writer aborted (e.g. its command failed)
     # The writer's latest checkpoint (see Mark) when this frame was made.
     mark: Mark | None = None
+    # The data, by reference (then `data` is empty): a writer's frames
+    # only; its driver sends the span or reads it, and a reader is given
+    # the bytes (pipe_ends).
+    span: FileSpan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +202,21 @@ class Sender:
             self.bytes_in += n
             self._frame_full()
         return dropped + n
+
+    def write_span(self, span: FileSpan) -> bool:
+        """Frame `span` as it is, one frame of its own, when nothing written
+        waits to be framed and credit allows; False: not now (wait for
+        credit).  (A stream of spans is a file's: no bytes are written to
+        the same sender, and no successor drops a part of it.)"""
+        if self._closed:
+            raise PipeError("write after close")
+        if not 0 < span.length <= self.frame_max or self._skip:
+            raise ValueError(f"a span of {span.length} bytes (1 to {self.frame_max}, not to a successor)")
+        if self._pending_len or not self._can_frame():
+            return False
+        self.bytes_in += span.length
+        self._emit(b"", eof=False, span=span)
+        return True
 
     def resume_at(self, seq: int, offset: int = 0) -> None:
         """Go on from frame `seq`, which the reader already has (its stream
@@ -288,13 +321,13 @@ class Sender:
                 n = 0
         return b"".join(parts)
 
-    def _emit(self, data: Data, eof: bool) -> None:
-        end = self._framed_end = self._framed_end + len(data)
+    def _emit(self, data: Data, eof: bool, span: FileSpan | None = None) -> None:
+        end = self._framed_end = self._framed_end + (span.length if span is not None else len(data))
         cps = self._checkpoints
         while cps and cps[0].out <= end:
             self._mark = cps.popleft()
             self._reads = 0
-        self._unacked.append(Frame(self._next_seq, data, eof, mark=self._mark))
+        self._unacked.append(Frame(self._next_seq, data, eof, mark=self._mark, span=span))
         self._ends.append(end)
         self._next_seq += 1
 
@@ -367,7 +400,7 @@ class Sender:
 
     @property
     def replay_size(self) -> int:
-        return sum(len(f.data) for f in self._unacked)
+        return sum(len(f.data) if f.span is None else f.span.length for f in self._unacked)
 
     @property
     def acked(self) -> int:

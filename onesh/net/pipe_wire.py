@@ -13,7 +13,10 @@ length-prefixed record in a TLS stream — the header holds the length):
                                       a: the writer's epoch (a successor's is
                                       higher: the reader ignores older ones)
     FRAME  body: data (≤ 256 KiB)     flags: EOF (the end of the stream),
-                                      MARKED (a, b: the writer's checkpoint)
+                                      MARKED (a, b: the writer's checkpoint),
+                                      SPAN (no body: the data is d bytes at
+                                      offset c of the file that came with
+                                      the connection's hello; Unix only)
     ABORT  body: the reason (UTF-8)   the writer gave up; seq: its next frame
     ACK    no body                    everything up to seq arrived (or is safe
                                       downstream); credit more may come;
@@ -37,7 +40,7 @@ from __future__ import annotations
 import struct
 from typing import TypeAlias
 
-from onesh.net.pipe_protocol import FRAME_MAX, Ack, Data, Frame, Mark
+from onesh.net.pipe_protocol import FRAME_MAX, Ack, Data, FileSpan, Frame, Mark
 
 VERSION = 4
 HEADER = struct.Struct("<BBBxIQIQQQQ")
@@ -45,6 +48,7 @@ HEADER_SIZE = HEADER.size  # 52
 HELLO, FRAME, ACK, ABORT = 1, 2, 3, 4
 EOF = GONE = 1  # flags of a frame, of an ack
 MARKED = HELD = 2
+SPAN = 4  # (a frame's)
 PIPE_ID_MAX = 1024  # bytes of a pipe id
 REASON_MAX = 4096  # bytes of an abort's reason
 BODY_MAX = FRAME_MAX  # no body is longer (a transport refuses bigger messages unread)
@@ -86,6 +90,10 @@ def frame(f: Frame) -> tuple[bytes, Data]:
         reason = f.error.encode()[:REASON_MAX].decode("utf-8", "ignore").encode()
         return _header(ABORT, 0, 0, f.seq, len(reason)), reason
     m = f.mark
+    if f.span is not None:
+        flags = (EOF if f.eof else 0) | (MARKED if m is not None else 0) | SPAN
+        inp, out = (m.inp, m.out) if m is not None else (0, 0)
+        return _header(FRAME, flags, 0, f.seq, 0, inp, out, f.span.offset, f.span.length), b""
     if m is None:
         return _header(FRAME, EOF if f.eof else 0, 0, f.seq, len(f.data)), f.data
     return _header(FRAME, (EOF if f.eof else 0) | MARKED, 0, f.seq, len(f.data), m.inp, m.out), f.data
@@ -120,11 +128,16 @@ def decode(header: Data, body: Data) -> Message:
     if length != len(body):
         raise WireError(f"a body of {len(body)} bytes, the header says {length}")
     if kind == FRAME:
-        if seq < 1 or flags & ~(EOF | MARKED):
+        if seq < 1 or flags & ~(EOF | MARKED | SPAN):
             raise WireError("malformed frame")
         if length > FRAME_MAX:
             raise WireError(f"frame of {length} bytes (at most {FRAME_MAX})")
-        return Frame(seq, body, bool(flags & EOF), mark=Mark(a, b) if flags & MARKED else None)
+        mark = Mark(a, b) if flags & MARKED else None
+        if flags & SPAN:
+            if length or not 0 < d <= FRAME_MAX:
+                raise WireError("malformed file span")
+            return Frame(seq, b"", bool(flags & EOF), mark=mark, span=FileSpan(-1, c, d))
+        return Frame(seq, body, bool(flags & EOF), mark=mark)
     if kind == ACK:
         if length or flags & ~(GONE | HELD) or c < seq:
             raise WireError("malformed ack")

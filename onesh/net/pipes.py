@@ -34,7 +34,7 @@ from typing import Any
 from onesh.aio import within
 from onesh.net.keys import ClusterKeys
 from onesh.net.pipe_ends import PIPE_WINDOW, RESEND_AFTER, LineSampler, ReceiverEnd, SenderEnd
-from onesh.net.pipe_protocol import DEFAULT_WINDOW, Data, PipeError
+from onesh.net.pipe_protocol import DEFAULT_WINDOW, FRAME_MAX, Data, PipeError
 from onesh.net.transport import Credentials, pipe_bind
 
 log = logging.getLogger("onesh.pipes")
@@ -116,8 +116,8 @@ class PipeSender(SenderEnd):
     reader dials out: `start()` then returns the endpoint to give it)."""
 
     def __init__(self, ctx: Any, keys: ClusterKeys, pipe_id: str, endpoint: str = "", *, bind: str = "",
-                 adopt: bool = False, epoch: int = 0) -> None:
-        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind, adopt=adopt, epoch=epoch)
+                 adopt: bool = False, epoch: int = 0, file: int = -1) -> None:
+        super().__init__(Credentials(keys, ctx), pipe_id, endpoint, bind=bind, adopt=adopt, epoch=epoch, file=file)
         self.credit = asyncio.Event()
         self._timer: asyncio.Task[None] | None = None
 
@@ -143,6 +143,16 @@ class PipeSender(SenderEnd):
             if n:
                 view = view[n:]
                 continue
+            self.credit.clear()
+            self._blocked = True
+            try:
+                await self.credit.wait()
+            finally:
+                self._blocked = False
+
+    async def write_span(self, offset: int, length: int) -> None:
+        """Send `length` bytes at `offset` of our file (at most a frame)."""
+        while not self.offer_span(offset, length):
             self.credit.clear()
             self._blocked = True
             try:
@@ -191,7 +201,7 @@ class PipeSender(SenderEnd):
 
 
 # ------------------------------------------------------------------ pumps
-def _is_regular(fd: int) -> bool:
+def is_regular(fd: int) -> bool:
     try:
         return stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError:
@@ -248,7 +258,7 @@ def _nonblocking(fd: int, close_fd: bool) -> Iterator[bool]:
     never wait, and epoll refuses them); restored, or the fd closed, after.
     An OS pipe is also widened (see _widen).  Yields whether the fd is a
     regular file."""
-    regular = _is_regular(fd)
+    regular = is_regular(fd)
     was_blocking = os.get_blocking(fd)
     if not regular:
         _widen(fd)
@@ -313,11 +323,17 @@ def _timed_read(fd: int) -> tuple[bytes, float]:
 async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True) -> int:
     """Copy an fd (pipe, socket, tty or regular file) into a network pipe
     until EOF, then end the pipe.  If the reader is gone, stop and close
-    the fd, so the process writing into it gets SIGPIPE/EPIPE."""
+    the fd, so the process writing into it gets SIGPIPE/EPIPE.  The
+    sender's own file (`file=`), when its reader is on this host, goes
+    as spans: the reader reads it (see _send_spans)."""
     total = 0
     file_reads = FileReads()
     with _nonblocking(fd, close_fd) as regular:
         try:
+            if regular and sender.file == fd and sender.spans_go_as_spans:
+                total = await _send_spans(fd, sender)
+                await sender.close()
+                return total
             while True:
                 if regular:
                     data = await file_reads.read(fd)
@@ -338,6 +354,27 @@ async def pump_fd_to_pipe(fd: int, sender: PipeSender, *, close_fd: bool = True)
         except PipeError:
             await sender._shutdown()
     return total
+
+
+async def _send_spans(fd: int, sender: PipeSender) -> int:
+    """A regular file into a pipe as spans of it, from the fd's offset to
+    its end (its size once we get there: a file that grows meanwhile is
+    read on, as a read loop would).  The fd's offset is left at the end,
+    where reading it would have left it."""
+    start = offset = os.lseek(fd, 0, os.SEEK_CUR)
+    try:
+        while True:
+            size = os.fstat(fd).st_size
+            if offset >= size:
+                break
+            while offset < size:
+                n = min(FRAME_MAX, size - offset)
+                await sender.write_span(offset, n)
+                offset += n
+    finally:
+        with contextlib.suppress(OSError):
+            os.lseek(fd, offset, os.SEEK_SET)
+    return offset - start
 
 
 async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = True,
@@ -382,5 +419,5 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
     return total
 
 
-__all__ = ["DEFAULT_WINDOW", "LineSampler", "PipeError", "PipeReceiver", "PipeSender", "pump_fd_to_pipe",
+__all__ = ["DEFAULT_WINDOW", "LineSampler", "PipeError", "PipeReceiver", "PipeSender", "is_regular", "pump_fd_to_pipe",
            "pump_pipe_to_fd"]

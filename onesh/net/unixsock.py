@@ -16,6 +16,12 @@ when it breaks) implement `onesh.net.transport`.  Peers are admitted only
 if they run as our uid (SO_PEERCRED), on top of the 0700 directory the
 socket lives in (see samehost.py).
 
+A writer whose input is a regular file sends the file itself with its
+hello (SCM_RIGHTS; `UnixLink.send_fds`), and then frames that say where
+in the file their data is (pipe_protocol.FileSpan): the reader reads the
+file, and the writer never touches the bytes.  A connection keeps the
+last file that came with it (`_Conn.file`, closed with the connection).
+
 A turned-round pipe (transport.dial_in, transport.listen_out: the writer
 listens, the reader dials) is `UnixBoundLink` and `UnixDialListener`.
 The shell never wires one on one host (nothing stands between two ends
@@ -46,6 +52,11 @@ SOCK_BUFFER = 1 << 20  # bytes of packets the kernel holds per direction
 RECV_BATCH = 64  # packets a callback takes before it yields a loop round
 MAX_PACKET = HEADER_SIZE + BODY_MAX
 MSG_TRUNC = int(socket.MSG_TRUNC)  # (an int: socket's enum costs a Python call per `&`, per packet)
+# Room for one fd (a writer's input file) beside a packet; a packet that
+# brings more has them closed by the kernel (MSG_CTRUNC).  The fd we get
+# is close-on-exec: a program the reader starts does not inherit it.
+FD_SPACE = socket.CMSG_SPACE(struct.calcsize("i"))
+RECV_FLAGS = int(getattr(socket, "MSG_CMSG_CLOEXEC", 0))
 
 
 def path_of(endpoint: str) -> str:
@@ -78,27 +89,38 @@ class _Conn:
     backlog only while the kernel buffer is full (order kept)."""
 
     def __init__(self, sock: socket.socket, loop: Loop, on_packet: Callable[[_Conn, Data, Data], None],
-                 on_batch: Callable[[], None], on_close: Callable[[_Conn], None]) -> None:
+                 on_batch: Callable[[], None], on_close: Callable[[_Conn], None], *,
+                 takes_fds: bool = False) -> None:
         self.sock, self.loop = sock, loop
         self.on_packet, self.on_batch, self.on_close = on_packet, on_batch, on_close
-        self.backlog: deque[list[Data]] = deque()
+        self.backlog: deque[tuple[list[Data], int]] = deque()  # (header and body, an fd to pass or -1)
         self.closed = False
+        self.file = -1  # the last fd a packet brought (a writer's input file), ours to close
+        self._takes_fds = takes_fds  # (a writer's side never gets one: no room asked for)
         self._fd = sock.fileno()
         loop.add_reader(self._fd, self._readable)
 
-    def send(self, header: bytes, body: Data) -> None:
+    def send(self, header: bytes, body: Data, fd: int = -1) -> None:
+        """Send a message; `fd` (>= 0) goes with it (SCM_RIGHTS), a
+        duplicate for the peer: ours stays open."""
         if self.closed:
             return
         if not self.backlog:
             try:
-                self.sock.sendmsg((header, body))
+                self._sendmsg([header, body], fd)
                 return
             except BlockingIOError:
                 self.loop.add_writer(self._fd, self._writable)
             except OSError as e:
                 self._failed(e)
                 return
-        self.backlog.append([header, body])
+        self.backlog.append(([header, body], fd))
+
+    def _sendmsg(self, parts: list[Data], fd: int) -> None:
+        if fd < 0:
+            self.sock.sendmsg(parts)
+        else:
+            self.sock.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, struct.pack("i", fd))])
 
     def _failed(self, e: OSError) -> None:
         if e.errno == errno.EMSGSIZE:
@@ -111,7 +133,7 @@ class _Conn:
     def _writable(self) -> None:
         while self.backlog:
             try:
-                self.sock.sendmsg(self.backlog[0])
+                self._sendmsg(*self.backlog[0])
             except BlockingIOError:
                 return
             except OSError as e:
@@ -122,9 +144,10 @@ class _Conn:
 
     def _readable(self) -> None:
         got = 0
+        fd_space = FD_SPACE if self._takes_fds else 0
         while got < RECV_BATCH and not self.closed:
             try:
-                packet, _, flags, _ = self.sock.recvmsg(MAX_PACKET)
+                packet, anc, flags, _ = self.sock.recvmsg(MAX_PACKET, fd_space, RECV_FLAGS)
             except BlockingIOError:
                 break
             except OSError:
@@ -139,6 +162,8 @@ class _Conn:
                 log.warning("pipe socket: dropped a peer that sent a malformed packet")
                 self.close()
                 break
+            if anc:
+                self._took(anc)
             got += 1
             view = memoryview(packet)
             try:
@@ -148,6 +173,16 @@ class _Conn:
         if got:
             self.on_batch()
 
+    def _took(self, anc: list[tuple[int, int, bytes]]) -> None:
+        """Keep the fd a packet brought (the newest replaces the one before)."""
+        for level, kind, data in anc:
+            if level != socket.SOL_SOCKET or kind != socket.SCM_RIGHTS:
+                continue
+            for (fd,) in struct.iter_unpack("i", data[:len(data) - len(data) % 4]):
+                if self.file >= 0:
+                    os.close(self.file)
+                self.file = fd
+
     def close(self) -> None:
         if self.closed:
             return
@@ -156,6 +191,9 @@ class _Conn:
         if self.backlog:
             self.loop.remove_writer(self._fd)
         self.sock.close()
+        if self.file >= 0:
+            os.close(self.file)
+            self.file = -1
         self.on_close(self)
 
     def flush(self) -> bool:
@@ -220,7 +258,7 @@ class UnixListener:
 
     def _accept(self) -> None:
         for sock in _accepted(self.listener):
-            self.conns.add(_Conn(sock, self.loop, self.on_message, self.after_batch, self._closed))
+            self.conns.add(_Conn(sock, self.loop, self.on_message, self.after_batch, self._closed, takes_fds=True))
 
     def _closed(self, conn: _Conn) -> None:
         self.conns.discard(conn)
@@ -257,9 +295,16 @@ class UnixLink(DialLink):
         self.refused = False  # the last connect found nobody listening: the reader is gone
         self.reopen()
 
+    passes_fds = True  # (send_fds: its reader is on this host)
+
     @property
     def broken(self) -> bool:
         return self.conn is None or self.conn.closed
+
+    def send_fds(self, header: bytes, body: Data, fd: int) -> None:
+        """Send a message with a duplicate of `fd` for the reader."""
+        if self.conn is not None and not self.closing:
+            self.conn.send(header, body, fd)
 
     def reopen(self) -> None:
         if self.conn is not None:

@@ -59,6 +59,33 @@ def test_the_middle_agent_reads_and_writes_the_network_itself(cluster: Cluster, 
     assert row["bytes_in"] == row["bytes_out"] == len(data), row
 
 
+def test_a_file_the_shell_feeds_is_read_by_the_first_agent_itself(cluster: Cluster, tmp_path: Path) -> None:
+    """The shell's stdin, a regular file, goes to the first agent on its
+    host as the file itself (SCM_RIGHTS) and spans of it: the agent has
+    it open, reads it from where the shell's offset stood, and the
+    offset is left at the end, as a read loop leaves it."""
+    data = b"".join(b"%d some text to carry\n" % k for k in range(1_000_000))
+    src = tmp_path / "in.txt"
+    src.write_bytes(data)
+    with open(src, "rb") as fin:
+        fin.seek(100)
+        job = onesh(cluster, "cat @r2 | cat @r3", tmp_path, stdin=fin)
+        held = agent_on(cluster, "r3", "cat")
+        os.kill(held, signal.SIGSTOP)  # (the job waits for it: r2's cat is there to look at)
+        try:
+            first = agent_on(cluster, "r2", "cat")
+            deadline = time.monotonic() + 10
+            while str(src) not in {os.readlink(f"/proc/{first}/fd/{fd}") for fd in os.listdir(f"/proc/{first}/fd")}:
+                assert time.monotonic() < deadline, "the first agent never had the shell's file"
+                time.sleep(0.05)
+        finally:
+            os.kill(held, signal.SIGCONT)
+        out, err = job.communicate(timeout=120)
+        assert job.returncode == 0, err.decode()
+        assert fin.tell() == len(data)  # (the open file description is the shell's too)
+    assert hashlib.sha256(out).hexdigest() == hashlib.sha256(data[100:]).hexdigest()
+
+
 def test_in_a_longer_segment_its_first_and_last_agents_own_its_ends(cluster: Cluster, tmp_path: Path) -> None:
     # (a segment of several commands that can be restarted elsewhere is
     # the stage host's to pump instead, runtime/programreplay.py: `2>&1`

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onesh.net.pipe_protocol import FRAME_MAX, Ack, Frame, PipeError, Receiver, Sender
+from onesh.net.pipe_protocol import FRAME_MAX, Ack, FileSpan, Frame, PipeError, Receiver, Sender
 
 
 def transfer(data: bytes, seed: int, *, drop: float, dup: float, reorder: float, cut: float,
@@ -91,6 +91,28 @@ def test_small_writes_are_batched_into_full_frames() -> None:
         s.write(b"x\n")
     frames = s.frames_to_send()
     assert [len(f.data) for f in frames] == [FRAME_MAX, FRAME_MAX, FRAME_MAX, FRAME_MAX]
+
+
+def test_spans_are_frames_of_their_own_within_credit_and_kept_for_a_replay() -> None:
+    s, r = Sender(), Receiver(window=2)
+    s.on_ack(r.ack())
+    spans = [FileSpan(5, i * FRAME_MAX, FRAME_MAX) for i in range(3)]
+    assert s.write_span(spans[0]) and s.write_span(spans[1])
+    assert not s.write_span(spans[2])  # no credit for a third frame
+    sent = s.frames_to_send()
+    assert [f.span for f in sent] == spans[:2] and all(f.data == b"" for f in sent)
+    assert s.replay_size == 2 * FRAME_MAX and s.bytes_in == 2 * FRAME_MAX
+    s.on_reconnect()  # a new link: both again, as they were
+    assert [f.span for f in s.frames_to_send()] == spans[:2]
+    s.on_ack(Ack(2, 2))
+    assert s.write_span(spans[2]) and s.acked_bytes == 2 * FRAME_MAX
+    s.write(b"tail")  # bytes after spans wait for a frame of their own
+    assert not s.write_span(FileSpan(5, 3 * FRAME_MAX, 1))
+    s.close()
+    assert [(f.span, bytes(f.data), f.eof) for f in s.frames_to_send()] == [
+        (spans[2], b"", False), (None, b"tail", False)]
+    with pytest.raises(ValueError):
+        Sender().write_span(FileSpan(5, 0, FRAME_MAX + 1))
 
 
 def test_slow_consumer_stops_the_producer() -> None:

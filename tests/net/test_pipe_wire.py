@@ -7,12 +7,12 @@ import os
 import pytest
 
 from onesh.net import pipe_wire as wire
-from onesh.net.pipe_protocol import FRAME_MAX, Ack, Frame, Mark
+from onesh.net.pipe_protocol import FRAME_MAX, Ack, FileSpan, Frame, Mark
 
 
 def _h(kind: int, flags: int = 0, credit: int = 0, seq: int = 0, length: int = 0, version: int = 4,
-       got: int = -1) -> bytes:
-    return wire.HEADER.pack(version, kind, flags, credit, seq, length, 0, 0, seq if got < 0 else got, 0)
+       got: int = -1, d: int = 0) -> bytes:
+    return wire.HEADER.pack(version, kind, flags, credit, seq, length, 0, 0, seq if got < 0 else got, d)
 
 
 def test_messages_round_trip() -> None:
@@ -38,6 +38,17 @@ def test_checkpoints_and_positions_round_trip() -> None:
     assert isinstance(h, wire.Hello) and (str(h), h.acked, h.offset, h.epoch) == ("job/2/in", 41, 2_686_976, 2)
 
 
+def test_a_file_span_round_trips_without_its_fd() -> None:
+    """A span says where its data is in the file its connection brought:
+    the writer's fd number means nothing to the reader and is not sent."""
+    header, body = wire.frame(Frame(7, b"", eof=True, mark=Mark(5, 6), span=FileSpan(9, 1 << 33, FRAME_MAX)))
+    assert body == b"" and len(header) == wire.HEADER_SIZE
+    f = wire.decode(header, body)
+    assert isinstance(f, Frame) and (f.seq, f.eof, f.mark, f.span) == (7, True, Mark(5, 6), FileSpan(-1, 1 << 33, FRAME_MAX))
+    plain = wire.decode(*wire.frame(Frame(8, b"", span=FileSpan(3, 0, 10))))
+    assert isinstance(plain, Frame) and plain.mark is None and plain.span == FileSpan(-1, 0, 10)
+
+
 def test_a_frame_is_neither_packed_nor_copied() -> None:
     data = memoryview(os.urandom(FRAME_MAX))
     header, body = wire.frame(Frame(1, data))
@@ -53,7 +64,10 @@ MALFORMED: list[tuple[str, bytes, bytes]] = [
     ("unknown kind", _h(77, seq=1), b""),
     ("length that lies", _h(wire.FRAME, seq=1, length=5), b"x"),
     ("frame numbered 0", _h(wire.FRAME, seq=0, length=1), b"x"),
-    ("frame with unknown flags", _h(wire.FRAME, flags=6, seq=1, length=1), b"x"),
+    ("frame with unknown flags", _h(wire.FRAME, flags=8, seq=1, length=1), b"x"),
+    ("file span with a body", _h(wire.FRAME, flags=wire.SPAN, seq=1, length=1, d=1), b"x"),
+    ("empty file span", _h(wire.FRAME, flags=wire.SPAN, seq=1), b""),
+    ("oversize file span", _h(wire.FRAME, flags=wire.SPAN, seq=1, d=FRAME_MAX + 1), b""),
     ("ack delivering less than it acks", _h(wire.ACK, seq=5, got=4), b""),
     ("oversize frame", _h(wire.FRAME, seq=1, length=FRAME_MAX + 1), b"z" * (FRAME_MAX + 1)),
     ("ack with a body", _h(wire.ACK, seq=1, length=1), b"x"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import itertools
 import json
@@ -370,7 +371,7 @@ class Job:
         tx: PipeSender | None = None
         # A regular file goes to a first segment on this host as spans of
         # it, which the segment reads itself (pipes.pump_fd_to_pipe).
-        stdin_file = stdin_fd if stdin_fd is not None and is_regular(stdin_fd) else -1
+        stdin_file = stdin_fd if stdin_fd is not None and is_regular(stdin_fd) and _reads(stdin_fd) else -1
         if dialled[0]:
             # The shell feeds a dial-out segment: its end binds first.
             tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False, between_hosts()),
@@ -1001,3 +1002,8 @@ def _readable(fd: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def _reads(fd: int) -> bool:
+    """Was fd opened for reading (a reader given it could pread it)?"""
+    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY

@@ -46,6 +46,7 @@ class PlannedStage:
     mode: str  # "agent" | "exec" | "shell" | "python" | "node"
     needs: StageNeeds
     stderr_to_stdout: bool = False
+    stderr_null: bool = False  # `2>/dev/null`: its errors are thrown away where it runs
     runtime: str = ""
     why: str = ""
     program: programstages.Program | None = None  # for "python" and "node"
@@ -57,6 +58,8 @@ class PlannedStage:
         host, so a program file of this host goes with it."""
         out: dict[str, Any] = {"argv": self.argv, "mode": self.mode, "label": self.label,
                                "stderr_to_stdout": self.stderr_to_stdout}
+        if self.stderr_null:
+            out["stderr_null"] = True
         if self.env:
             out["env"] = self.env
         if self.program is not None:
@@ -115,9 +118,17 @@ class Plan:
         elif self.stdout.get("kind") == "file":
             mode = "append to" if self.stdout.get("append") else "write"
             lines.append(f"stdout: {mode} {self.stdout['path']} (namespace, replicated)")
+        elif self.stdout.get("kind") == "null":
+            lines.append(f"stdout: thrown away ({os.devnull}, where the last stage runs)")
         else:
             lines.append("stdout: this shell")
         return "\n".join(lines) + "\n"
+
+
+def _host_device(path: str) -> bool:
+    """A path under /dev that this host has and that is no directory (a
+    tty, /dev/stderr, /dev/fd/N): not something the namespace may hold."""
+    return path.startswith("/dev/") and os.path.exists(path) and not os.path.isdir(path)
 
 
 class ClusterView:
@@ -333,6 +344,15 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
             path = absolute(target, cwd)
             if op == ">&" and fd == 2 and target == "1":
                 st.stderr_to_stdout = True
+            elif op in (">", ">>", ">|") and fd == 2 and path == os.devnull:
+                st.stderr_null = True
+            elif op in (">", ">>", ">|") and fd in (None, 1) and k == n - 1 and path in (os.devnull, "/dev/stdout"):
+                # A device of every host, not a namespace file: thrown
+                # away where the stage runs, or this shell's stdout.
+                plan.stdout = {"kind": "null"} if path == os.devnull else {"kind": "shell"}
+            elif op in (">", ">>", ">|") and fd in (None, 1) and k == n - 1 and _host_device(path):
+                raise PlanError(f"{target}: a device of this host cannot take the output of a distributed "
+                                f"pipeline (only {os.devnull} and /dev/stdout can)", cmd.span)
             elif op == "<" and fd in (None, 0) and k == 0:
                 if path in ns_pipes:
                     plan.stdin = {"kind": "file", "path": path, "pipe": True}

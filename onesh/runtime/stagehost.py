@@ -19,7 +19,8 @@ with the segment spec as one JSON line on stdin.  It
 Segment spec:
     {"job": str, "segment": int, "cwd": str, "env": {..},
      "stages": [{"argv": [..], "mode": "agent"|"exec"|"shell"|"python"|"node", "label": str,
-                 "stderr_to_stdout": bool, "program": {..} (python, node: onesh.runtime.launch)}],
+                 "stderr_to_stdout": bool, "stderr_null": bool (`2>/dev/null`),
+                 "program": {..} (python, node: onesh.runtime.launch)}],
      "stdin":  {"kind": "null"} | {"kind": "pipe"} | {"kind": "file", "path": P}
                | {"kind": "pipe", "connect": E}  (we dial out: the writer bound E)
      "stdout": {"kind": "null"} | {"kind": "pipe", "endpoint": E, "pipe_id": I}
@@ -480,13 +481,20 @@ class StageHost:
             else:
                 try:
                     own_env = st.get("env")  # (its prefix assignments: `NAME=v cmd`)
+                    stderr = w if st.get("stderr_to_stdout") else err_w
+                    if st.get("stderr_null"):
+                        stderr = null_w = os.open(os.devnull, os.O_WRONLY)  # (`2>/dev/null`)
                     io: dict[str, Any] = {"stdin": prev_r, "stdout": w, "cwd": cwd,
                                           "env": {**env, **own_env} if isinstance(own_env, dict) else env,
-                                          "stderr": w if st.get("stderr_to_stdout") else err_w}
-                    if pipes:
-                        proc, agents[k] = await self.start_agent(st, pipes, io)
-                    else:
-                        proc = await self.spawn(argv, **io)
+                                          "stderr": stderr}
+                    try:
+                        if pipes:
+                            proc, agents[k] = await self.start_agent(st, pipes, io)
+                        else:
+                            proc = await self.spawn(argv, **io)
+                    finally:
+                        if st.get("stderr_null"):
+                            os.close(null_w)
                 except OSError as e:
                     errors.append(f"onesh: {argv[0]}: {e.strerror} (on {self.runtime})\n")
             self.procs.append(proc)

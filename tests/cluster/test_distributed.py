@@ -143,6 +143,26 @@ def test_stderr_of_remote_stages_reaches_the_shell(cluster: Cluster, tmp_path: P
     assert "[r3] onesh: no-such" not in err
 
 
+def test_dev_null_throws_output_and_errors_away_where_the_stage_runs(cluster: Cluster, tmp_path: Path) -> None:
+    """/dev/null is every host's, not a namespace file: `> /dev/null` and
+    `2>/dev/null` throw away, as in bash, and nothing is stored."""
+    r = onesh(cluster, "plan 'seq 3 @r1 | cat > /dev/null @r3'", cwd=tmp_path)
+    assert "stdout: thrown away (/dev/null, where the last stage runs)" in r.stdout.decode(), r.stderr
+    r = onesh(cluster, "seq 100000 @r1 | cat @r2 > /dev/null; echo $?; seq 2 @r1 | cat @r2 >/dev/stdout", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"0\n1\n2\n", b"")
+    r = onesh(cluster, "grep x /nonexistent/a @r2 2>/dev/null | grep y /nonexistent/b @r3; echo ${PIPESTATUS[*]}",
+              cwd=tmp_path)
+    err = r.stderr.decode()
+    assert r.stdout == b"2 2\n" and "/nonexistent/a" not in err and "/nonexistent/b" in err, err
+    r = onesh(cluster, "grep x /nonexistent/c @r2 >/dev/null 2>&1; echo $?", cwd=tmp_path)
+    assert (r.stdout, r.stderr) == (b"2\n", b"")
+    r = onesh(cluster, "ls /dev/null @r2; cat /dev/null @r3 | wc -c", cwd=tmp_path)
+    assert r.stdout == b"/dev/null\n0\n", r.stderr  # (no 600 KiB file named /dev/null in the namespace)
+    r = onesh(cluster, "seq 3 @r1 | cat @r2 > /dev/tty", cwd=tmp_path)
+    assert r.returncode == 1 and b"/dev/tty: a device of this host cannot take the output" in r.stderr
+    assert b"^" in r.stderr and b"Traceback" not in r.stderr
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_bytes_through_three_runtimes(cluster: Cluster, tmp_path: Path, transport: str) -> None:
     """1 GiB (ONESH_TEST_PIPE_BYTES) through four network pipes, the same

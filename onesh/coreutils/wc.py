@@ -25,7 +25,8 @@ class Counter:
 
     def feed(self, data: bytes) -> None:
         self.nbytes += len(data)
-        self.lines += data.count(b"\n")
+        if "l" in self.sel:  # (a count of a GiB's newlines costs 0.15 s: only when asked for)
+            self.lines += data.count(b"\n")
         if "w" in self.sel:
             visible = data.translate(None, _INVISIBLE)
             if visible:

@@ -436,17 +436,20 @@ class SenderEnd:
         if link is not None:
             for f in self.proto.frames_to_send():
                 if f.span is not None and not _passes_fds(link):
-                    f = self._spelt_out(f, f.span)
+                    try:
+                        f = self._spelt_out(f, f.span)
+                    except OSError as e:
+                        # (the reader's input ends here, loudly: cut off)
+                        self.proto.abort(f"reading the input file failed: {e.strerror or e}")
+                        for a in self.proto.frames_to_send():
+                            link.send(*wire.frame(a))
+                        return
                 link.send(*wire.frame(f))
 
     def _spelt_out(self, f: Frame, span: FileSpan) -> Frame:
         """A span's frame with its bytes, for a reader the file cannot go
         to (elsewhere; a read of a cached file does not wait)."""
-        try:
-            data = os.pread(span.fd, span.length, span.offset)
-        except OSError as e:
-            log.warning("pipe %s: reading the input file failed: %s", self.pipe_id, e)
-            data = b""
+        data = os.pread(span.fd, span.length, span.offset)
         if len(data) < span.length:
             log.warning("pipe %s: the input file is %d bytes shorter than when it was sent",
                         self.pipe_id, span.length - len(data))

@@ -123,3 +123,26 @@ def test_a_span_without_its_file_is_refused_and_sent_again(keys: ClusterKeys, tm
         os.close(fd)
 
     asyncio.run(zmq_session(keys, body))
+
+
+def test_a_span_the_writer_cannot_read_cuts_its_reader_off(keys: ClusterKeys, tmp_path: Path) -> None:  # noqa: F811
+    """Never a silent gap: a span the writer must spell out and cannot read
+    ends the reader's input with the reason."""
+    from onesh.net.pipe_protocol import PipeError
+
+    src = tmp_path / "in.bin"
+    src.write_bytes(os.urandom(1000))
+
+    async def body(ctx: zmq.asyncio.Context) -> None:
+        fd = os.open(src, os.O_WRONLY)  # (pread fails: EBADF)
+        rx = PipeReceiver(ctx, keys, "p", bind=bind_for("tls"))
+        tx = PipeSender(ctx, keys, "p", await rx.start(), file=fd)
+        await tx.start()
+        await tx.write_span(0, 1000)
+        with pytest.raises(PipeError, match="reading the input file failed"):
+            await asyncio.wait_for(rx.read(), 10)
+        await tx._shutdown()
+        await rx.close()
+        os.close(fd)
+
+    asyncio.run(zmq_session(keys, body))

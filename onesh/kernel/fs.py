@@ -50,6 +50,7 @@ HOST_READ_MAX = 960 * 1024
 HOST_LS_MAX = 4000  # directory rows per hostfs.ls answer
 PAGE = 4096  # chunk rows per answer (a reply must stay under 1 MiB)
 TABLE_PAGE = 6000  # rows of the chunk table per answer
+CATCH_UP_WAIT = 1.0  # seconds a lagging voter delays a read of its replica (then: "not caught up")
 
 
 async def index_read(runtime: Runtime, query: str, *args: Any) -> Any:
@@ -68,6 +69,24 @@ async def index_read(runtime: Runtime, query: str, *args: Any) -> Any:
         except RpcError as e:
             last = e
     raise HandlerError(f"no voter reachable for the namespace index: {last}")
+
+
+async def caught_up(runtime: Runtime) -> None:
+    """Before a voter answers a read of its replica: wait (briefly) until
+    it has applied what its leader committed, else say it is behind (the
+    caller asks again, elsewhere).  A voter that just came back from a
+    partition holds the index as it was when it was cut off, and maybe
+    an assignment that still has the fs agent here: "no such file" from
+    it would be a guess, taken for a fact (a shell then runs the command on
+    its own host, or a copy finds no target)."""
+    state = runtime.state
+    if state is None:
+        return
+    deadline = time.monotonic() + CATCH_UP_WAIT
+    while not state.caught_up():
+        if time.monotonic() > deadline:
+            raise HandlerError(f"namespace index on {runtime.cfg.name} not caught up with the leader")
+        await asyncio.sleep(0.02)
 
 
 async def chunk_table(runtime: Runtime) -> dict[str, list[Any]]:
@@ -127,6 +146,7 @@ class FsAgent:
                 path = namespace.norm(path)
             except ValueError as e:
                 return {"error": f"EINVAL: {e}"}
+            await caught_up(self.runtime)
             members = await self.members()
             if op == "ls":
                 return await self.ls(path, members)
@@ -172,6 +192,7 @@ async def nsindex(runtime: Runtime, op: str, body: dict[str, Any]) -> dict[str, 
     args = body.get("args", [])
     if not isinstance(args, list) or len(args) > 3:
         raise HandlerError("nsindex: args must be a short list")
+    await caught_up(runtime)
     return {"result": await index_read(runtime, op, *args)}
 
 

@@ -159,6 +159,10 @@ class ClusterState(SyncObj):
         self._data_dir = data_dir
         self._loading_at_start = [False]
         self._config_written: list[frozenset[str]] = [frozenset()]
+        # How recently a majority must have answered a leader's appends for
+        # it to call itself leader (leader(): a follower waits this long at
+        # most for an append before it stands for election).
+        self._leads_within = conf.raftMaxTimeout
         super().__init__(self_addr, partners, conf)
         self.members: dict[str, dict[str, Any]] = {}
         self.assign: dict[str, str] = {}
@@ -404,7 +408,9 @@ class ClusterState(SyncObj):
         if not status.get("has_quorum"):
             return True  # cut off from a majority: nothing more is coming; say so now
         applied, committed = status.get("last_applied"), status.get("leader_commit_idx")
-        return (status.get("leader") is not None and isinstance(applied, int)
+        # (our leader(), not pysyncobj's: a leader deposed while it was cut
+        # off has "applied everything it committed" and is still behind)
+        return (self.leader(status) is not None and isinstance(applied, int)
                 and isinstance(committed, int) and applied >= committed)
 
     def _status(self) -> dict[str, Any]:
@@ -423,7 +429,35 @@ class ClusterState(SyncObj):
         leader = self._getLeader() if status.get("has_quorum") else None
         if leader is not None and leader != self.selfNode and not self.isNodeConnected(leader):
             return None
+        if leader is not None and leader == self.selfNode and not self._majority_answers():
+            return None
         return None if leader is None else str(leader)
+
+    def _majority_answers(self) -> bool:
+        """Has a majority of the voters (this one included) answered this
+        leader's appends lately?  pysyncobj keeps a leader that is cut off
+        from the others (or frozen) a leader for leaderFallbackTimeout
+        (30 s), and its connections count for has_quorum as soon as they
+        are back: after a partition heals, the old leader calls itself
+        leader, with a log that misses what the majority committed
+        meanwhile, until the new leader's first append reaches it (the
+        voters ignore its own appends, of an older term, without a word).
+        Its view, read as the leader's, would send readers to agents it
+        still thinks it hosts, answering from that stale log."""
+        from pysyncobj.monotonic import monotonic  # (pysyncobj's clock: CLOCK_MONOTONIC_RAW)
+
+        for _ in range(3):
+            try:
+                others = list(self._SyncObj__otherNodes)
+                heard = dict(self._SyncObj__lastResponseTime)
+                break
+            except (RuntimeError, AttributeError):  # changed under us by the Raft thread
+                continue
+        else:
+            return True  # cannot tell: as pysyncobj says
+        since = monotonic() - self._leads_within
+        answering = 1 + sum(1 for node in others if heard.get(node, since) > since)
+        return answering > (len(others) + 1) / 2
 
     def partners(self, status: dict[str, Any] | None = None) -> dict[str, bool]:
         """The other voters (Raft addresses): connected to this one or not."""

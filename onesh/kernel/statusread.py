@@ -5,8 +5,9 @@ leader has told it so far: right after a change (a runtime joined, an
 agent moved) it may still show the state before it.  So a reader asks
 several runtimes at once and keeps the answer furthest along the Raft log
 (the highest commit index).  An answer from the leader itself is the
-furthest there is and ends the wait; otherwise the others get a short
-grace period after the first answer."""
+furthest there is and ends the wait (unless another answer is further: a
+leader deposed while it was cut off, that has not heard of it yet);
+otherwise the others get a short grace period after the first answer."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ async def freshest(answers: Iterable[Awaitable[dict[str, Any]]], grace: float = 
                     continue
                 if best is None or _commit(snap) > _commit(best):
                     best = snap
-                if _from_leader(snap):
-                    return snap
+                if _from_leader(snap) and _commit(snap) >= _commit(best):
+                    return snap  # (a "leader" behind another answer was deposed unawares)
                 if deadline is None:
                     deadline = loop.time() + grace
     finally:

@@ -50,9 +50,10 @@ _CODES = {name: getattr(errno, name) for name in (
     "ENOENT", "EEXIST", "ENOTDIR", "EISDIR", "ENOTEMPTY", "EPERM", "EINVAL", "EIO", "EACCES",
     "ESTALE", "EHOSTUNREACH")}
 # Answers that mean "ask again, maybe elsewhere": the agent moved, Raft is
-# electing a leader, a runtime is going away.
+# electing a leader, a runtime is going away or has not caught up since it
+# came back.
 _RETRY = ("agent not here", "not committed", "no voter reachable", "not a voter", "no answer",
-          "server busy", "unknown method")
+          "server busy", "unknown method", "not caught up")
 
 META_TIMEOUT = 3.0
 PUT_TIMEOUT = 15.0

@@ -8,8 +8,9 @@ in the namespace, each with its RPC endpoint, Raft port and lease channel
 on its side's address.  `Host.cut()` drops every packet that enters or
 leaves the namespace other than on its loopback (nftables, silently: the
 peers see no reset, as with a pulled cable); `Host.heal()` removes that
-rule.  Processes in the namespace still reach each other (a shell there
-talks to r3), as on a host cut off from the rest of the network.
+rule (`Host.heal_but()` first keeps one peer's port cut off).  Processes
+in the namespace still reach each other (a shell there talks to r3), as
+on a host cut off from the rest of the network.
 """
 
 from __future__ import annotations
@@ -42,6 +43,20 @@ class Host(Veth):
         rules = f"""table inet {TABLE} {{
     chain input {{ type filter hook input priority 0; policy accept; iif "lo" accept; counter drop; }}
     chain output {{ type filter hook output priority 0; policy accept; oif "lo" accept; counter drop; }}
+}}
+"""
+        r = subprocess.run(self.argv(self.nft, "-f", "-"), input=rules, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"nft: {r.stderr.strip()}")
+
+    def heal_but(self, addr: str, port: int) -> None:
+        """Heal all but the TCP connections between the namespace and
+        `addr:port` (a peer's listening port on this side): a partition
+        that heals unevenly.  `heal()` heals the rest."""
+        rules = f"""delete table inet {TABLE}
+table inet {TABLE} {{
+    chain input {{ type filter hook input priority 0; policy accept; ip saddr {addr} tcp sport {port} counter drop; }}
+    chain output {{ type filter hook output priority 0; policy accept; ip daddr {addr} tcp dport {port} counter drop; }}
 }}
 """
         r = subprocess.run(self.argv(self.nft, "-f", "-"), input=rules, capture_output=True, text=True)

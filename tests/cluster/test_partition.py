@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,18 @@ def onesh_here(cluster: Cluster, code: str, cwd: Path) -> subprocess.CompletedPr
                           capture_output=True, text=True, cwd=cwd, timeout=60, stdin=subprocess.DEVNULL)
 
 
+def caught_up(cluster: Cluster, runtime: str, path: str) -> bool:
+    """Does voter `runtime`'s replica have `path`?  (Until it caught up
+    with the leader, it says it has not.)"""
+    from onesh.runtime.localcluster import ClusterError
+
+    try:
+        return bool(cluster.call(cluster.info.runtimes[runtime].listen, "nsindex.stat", {"args": [path]})["result"])
+    except ClusterError as e:
+        assert "not caught up" in str(e), e
+        return False
+
+
 def test_a_cut_off_runtime_refuses_writes_and_catches_up_after_healing(
         split: tuple[Host, Cluster], tmp_path: Path) -> None:
     host, cluster = split
@@ -124,9 +136,8 @@ def test_a_cut_off_runtime_refuses_writes_and_catches_up_after_healing(
 
     # r3's own replica has what the majority wrote, and a shell reaching
     # only r3 reads it and writes again.
-    r3 = info.runtimes["r3"].listen
     deadline = time.monotonic() + 10
-    while cluster.call(r3, "nsindex.stat", {"args": [f"{DIR}/majority"]})["result"] is None:
+    while not caught_up(cluster, "r3", f"{DIR}/majority"):
         assert time.monotonic() < deadline, "r3's replica did not catch up"
         time.sleep(0.1)
     p, _ = onesh_in(host, info, "r3", f"cat {DIR}/majority && cp {tmp_path}/after {DIR}/after && ls {DIR}")
@@ -193,3 +204,149 @@ def test_a_pipeline_through_a_cut_off_runtime_goes_on_and_its_file_is_complete(
     while any(r["state"] == "running" for r in cluster.call(info.runtimes["r3"].listen, "stage.list")["rows"]):
         assert time.monotonic() < deadline, "the stage cut off on r3 never stopped"
         time.sleep(0.2)
+
+
+def leader_name(snap: dict[str, Any]) -> str | None:
+    return next((n for n, m in snap["members"].items() if snap["leader"] and m.get("raft") == snap["leader"]), None)
+
+
+def raft_leader(cluster: Cluster) -> str | None:
+    """The voter that leads, by the voters' own words: the one that says so
+    in the highest term (a leader replaced while it was away may say so
+    too, in its old term, until it hears of the new one)."""
+    claims = []
+    for name in ("r1", "r2", "r3"):
+        with contextlib.suppress(Exception):
+            view = cluster.call(cluster.info.runtimes[name].listen, "cluster.status")
+            if leader_name(view) == name:
+                claims.append((view["raft"]["term"], name))
+    return max(claims)[1] if claims else None
+
+
+def make_leader(cluster: Cluster, name: str) -> None:
+    """Have voter `name` lead: freeze whichever other voter leads until the
+    others elected one of them (`name` half the time), and again."""
+    info = cluster.info
+    for _ in range(12):
+        cluster.wait_for(lambda s: formed(s, info) and s["leader"] is not None, timeout=60)
+        leader = raft_leader(cluster)
+        if leader == name:
+            return
+        if leader is None:
+            time.sleep(0.2)
+            continue
+        os.kill(info.pids[leader], signal.SIGSTOP)
+        try:
+            cluster.wait_for(lambda s, old=leader: leader_name(s) not in (None, old), timeout=30)
+        finally:
+            os.kill(info.pids[leader], signal.SIGCONT)
+    raise AssertionError(f"{name} never became the leader")
+
+
+def lookups_until_back(cluster: Cluster, path: str, runtime: str, start: float,
+                       step: tuple[float, Callable[[], None]] | None = None) -> list[str]:
+    """Look `path` up as a new shell does (the status, then the fs agent
+    it names), over and over, until `runtime` is back and caught up, and
+    a second more; what went wrong.  `step`: (after how long, what to do)."""
+    import asyncio
+
+    import zmq.asyncio
+
+    from onesh.net.keys import ClusterKeys, load_secret
+    from onesh.runtime.nsclient import Namespace
+
+    info = cluster.info
+    keys = ClusterKeys.from_secret(load_secret(info.secret))
+
+    async def lookup() -> tuple[Any, dict[str, Any] | None]:
+        ctx = zmq.asyncio.Context()
+        try:
+            async with Namespace(ctx, keys, info.boot, failover=5.0) as ns:
+                try:
+                    return await ns.stat(path, chunks=False), ns._snap
+                except OSError as e:
+                    return e, ns._snap
+        finally:
+            ctx.destroy(linger=0)
+
+    wrong: list[str] = []
+    looked = 0
+    back = None
+    while back is None or time.monotonic() < back + 1.0:
+        assert time.monotonic() < start + 30, f"{runtime} never came back"
+        if step is not None and time.monotonic() > start + step[0]:
+            step[1]()
+            step = None
+        found, snap = asyncio.run(lookup())
+        looked += 1
+        seen = snap and (f"leader {leader_name(snap)} (term {(snap.get('raft') or {}).get('term')}), "
+                         f"fs agent on {snap['assign'].get('fs')}, commit {(snap.get('raft') or {}).get('commit')}")
+        if not isinstance(found, dict) or found.get("kind") != "file":
+            wrong.append(f"{time.monotonic() - start:.2f}s: {found!r} (view: {seen})")
+        elif snap and leader_name(snap) == runtime:
+            wrong.append(f"{time.monotonic() - start:.2f}s: a view from {runtime} as the leader ({seen})")
+        if step is None and back is None and snap and formed(snap, info) and caught_up(cluster, runtime, path):
+            back = time.monotonic()
+    assert back is not None
+    print(f"\n{looked} lookups; {runtime} back and caught up after {back - start:.2f}s")
+    return wrong
+
+
+def test_right_after_healing_the_old_leader_is_no_authority(split: tuple[Host, Cluster], tmp_path: Path) -> None:
+    """r3 leads when it is cut off (made to).  pysyncobj keeps a leader
+    cut off from the others a leader (for 30 s); once it reaches a
+    majority again it calls itself leader, with the log of the cut, until
+    the new leader's first append reaches it.  Its view then ended a
+    status read (a leader's answer is the freshest), with the fs agent on
+    r3 in it (as it often is: the first leader gets it), and r3 answered
+    "no such file" for what the majority wrote meanwhile: a shell ran
+    `tail FILE` on its own host ("tail: cannot open FILE").  Here the
+    partition heals unevenly, r3's connection to the new leader last (as
+    it may by chance), and no lookup meanwhile goes by r3's view or misses
+    the file."""
+    host, cluster = split
+    info = cluster.info
+    make_leader(cluster, "r3")
+    with NamespaceSync(info.boot, info.secret) as ns:
+        ns.mkdir(DIR)
+        host.cut()
+        cut_at = time.monotonic()
+        snap = cluster.wait_for(lambda s: s["leader"] is not None and not s["members"]["r3"].get("alive"))
+        ns.write_bytes(f"{DIR}/majority", b"written by the majority\n")
+    leader = leader_name(snap)
+    assert leader in ("r1", "r2"), snap["leader"]
+    time.sleep(max(0.0, CUT_FOR - (time.monotonic() - cut_at)))
+    # (r3 dials the other voters' Raft ports: in pysyncobj the higher address dials)
+    addr, _, port = str(info.runtimes[leader].raft).rpartition(":")
+    host.heal_but(addr, int(port))
+    wrong = lookups_until_back(cluster, f"{DIR}/majority", "r3", time.monotonic(), (2.0, host.heal))
+    assert not wrong, "\n".join(wrong)
+    p = onesh_here(cluster, f"tail -n 1 {DIR}/majority", tmp_path)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "written by the majority\n", "")
+
+
+def test_a_leader_frozen_and_replaced_is_no_authority_when_it_wakes(
+        make_cluster: Callable[..., Cluster], tmp_path: Path) -> None:
+    """The same without a partition: the leader is frozen (SIGSTOP: a hung
+    machine) until the others have another leader and wrote a file; once
+    woken it calls itself leader in its old term for a while.  Every
+    lookup meanwhile finds the file, and no status read goes by its view."""
+    cluster = make_cluster(3)
+    info = cluster.info
+    snap = cluster.wait_for(lambda s: formed(s, info) and s["leader"] is not None, timeout=60)
+    old = leader_name(snap)
+    assert old is not None
+    path = "/frozen/file"
+    with NamespaceSync(info.boot, info.secret) as ns:
+        ns.mkdir("/frozen")
+        os.kill(info.pids[old], signal.SIGSTOP)
+        try:
+            cluster.wait_for(lambda s: leader_name(s) not in (None, old) and not s["members"][old].get("alive"),
+                             timeout=30)
+            ns.write_bytes(path, b"written while it slept\n")
+        finally:
+            os.kill(info.pids[old], signal.SIGCONT)
+    wrong = lookups_until_back(cluster, path, old, time.monotonic())
+    assert not wrong, "\n".join(wrong)
+    p = onesh_here(cluster, f"tail -n 1 {path}", tmp_path)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "written while it slept\n", "")

@@ -34,6 +34,14 @@ def test_the_leaders_answer_ends_the_wait() -> None:
     assert got["raft"]["self"] == "v1" and time.monotonic() - t0 < 2.0
 
 
+def test_a_leader_behind_an_answer_already_in_does_not_end_the_wait() -> None:
+    # (v3 was cut off as the leader and has not heard of v1's term yet: it
+    # still calls itself leader, with the log of the cut)
+    got = asyncio.run(freshest([after(0.0, snap(13, "v2")), after(0.01, snap(8, "v3", leader="v3")),
+                                after(0.02, snap(13, "v1"))], grace=1.0))
+    assert got["raft"]["self"] == "v1"
+
+
 def test_the_grace_bounds_the_wait_and_errors_are_skipped() -> None:
     t0 = time.monotonic()
     got = asyncio.run(freshest([after(0.0, RpcError("down")), after(0.01, snap(3, "v2", leader=None)),

@@ -19,7 +19,7 @@ from __future__ import annotations
 M_TRIM_THRESHOLD = -1  # (glibc's malloc.h)
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 2 << 20  # blocks below this come from the heap: a frame, a pump's 1 MiB file read
-TRIM_THRESHOLD = 8 << 20  # freed bytes kept at the heap's top (a pipe moves 2 MiB windows)
+TRIM_THRESHOLD = 8 << 20  # freed bytes kept at the heap's top (a pipe moves 4 MiB windows)
 
 _done = False
 

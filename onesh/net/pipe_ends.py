@@ -73,7 +73,11 @@ GIVE_UP_AFTER = 10.0  # a blocked sender that hears nothing this long: reader go
 STOPPED_GAP = 2.0  # seconds between two ticks that say we were not running (stopped, busy)
 REFUSALS = 2  # reconnects refused in a row (nothing listens any more): reader gone
 PIPE_WINDOW = 32  # frames a reader buffers at most (short ones: a program's output as it comes) ...
-PIPE_BYTES = 2 << 20  # ... and bytes: 8 full frames in flight
+# ... and bytes: 16 full frames in flight.  Each process of a pipeline then
+# moves longer bursts per wake-up: on 2 cores the 3-stage pipeline on one
+# host ran 13% faster than with 2 MiB (8 MiB: 25%, but a stage host's own
+# memory went from 6.9 to 12.9 MB; with 4 MiB, 8.5 MB).
+PIPE_BYTES = 4 << 20
 UNFRAMED_MAX = 64 * 1024  # bytes a writer takes beyond its credit
 
 

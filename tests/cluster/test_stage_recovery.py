@@ -30,7 +30,7 @@ from onesh.runtime.localcluster import start_cluster
 
 pytestmark = pytest.mark.slow
 
-N = 10**6
+N = 3 * 10**6  # (lines, 24 MB: more than the pipes after a stage hold, 4 MiB each, with the kernel's buffers)
 
 
 @pytest.fixture(scope="module")
@@ -461,16 +461,16 @@ def test_a_tee_of_a_slow_stream_cuts_its_file_back_to_its_checkpoint(cluster: Cl
 # A program (not a builtin agent): restarted elsewhere, it runs again from
 # the start of its input, which its writer keeps while it runs.
 DOUBLE = "import sys\nfor line in sys.stdin:\n    sys.stdout.write('%d\\n' % (2 * int(line)))\n"
-PN = 1_000_000  # (lines: its doubled output, 7.3 MB, is more than the pipes on the way hold: 2 MiB each)
-QUAD = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(('%d\\n' % (2 * int(line))) * 4)\n"
+PN = 2_500_000  # (lines: its doubled output, 20 MB, is more than the pipes on the way hold: 4 MiB each)
+OCT = "import sys\nfor line in sys.stdin:\n    sys.stdout.write(('%d\\n' % (2 * int(line))) * 8)\n"
 
 
 def doubled(n: int) -> bytes:
     return b"".join(b"%d\n" % (2 * i) for i in range(1, n + 1))
 
 
-def quadrupled(n: int) -> bytes:
-    return b"".join(b"%d\n" % (2 * i) * 4 for i in range(1, n + 1))
+def eightfold(n: int) -> bytes:
+    return b"".join(b"%d\n" % (2 * i) * 8 for i in range(1, n + 1))
 
 
 def kill_program_stage(cluster: Cluster, code: str, tmp_path: Path, least: int = 1) -> tuple[bytes, str, int]:
@@ -524,11 +524,11 @@ def test_a_program_declared_deterministic_goes_on_exactly_once(program: str, clu
 def test_a_program_whose_input_outgrew_its_replay_ends_the_job_and_says_why(writer: str, cluster: Cluster,
                                                                            revive: None, tmp_path: Path) -> None:
     (tmp_path / "double.py").write_text(DOUBLE)
-    (tmp_path / "quad.py").write_text(QUAD)
+    (tmp_path / "eight.py").write_text(OCT)
     # "finished": an input that its pipe holds whole (seq is done at the
-    # kill), an output four times that, which the pipes after it do not
-    # (the program is not)
-    n, program, made = (300_000, "quad.py", quadrupled) if writer == "finished" else (3_000_000, "double.py", doubled)
+    # kill: 2.1 MB), an output eight times that, which the pipes after it
+    # do not (the program is not)
+    n, program, made = (300_000, "eight.py", eightfold) if writer == "finished" else (3_000_000, "double.py", doubled)
     code = f"seq 1 {n} @r1 | ONESH_REPLAY_MAX=100000 python3 {program} @r2 | cat @r3"
     if writer == "finished":
         # Past ONESH_REPLAY_MAX bytes it lets go of its input rather than

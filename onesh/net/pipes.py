@@ -143,22 +143,21 @@ class PipeSender(SenderEnd):
             if n:
                 view = view[n:]
                 continue
-            self.credit.clear()
-            self._blocked = True
-            try:
-                await self.credit.wait()
-            finally:
-                self._blocked = False
+            await self._await_credit()
 
     async def write_span(self, offset: int, length: int) -> None:
         """Send `length` bytes at `offset` of our file (at most a frame)."""
         while not self.offer_span(offset, length):
-            self.credit.clear()
-            self._blocked = True
-            try:
-                await self.credit.wait()
-            finally:
-                self._blocked = False
+            await self._await_credit()
+
+    async def _await_credit(self) -> None:
+        """Blocked (backpressure) until the reader's next word: credit, or gone."""
+        self.credit.clear()
+        self._blocked = True
+        try:
+            await self.credit.wait()
+        finally:
+            self._blocked = False
 
     async def flush(self) -> None:
         self.flush_now()

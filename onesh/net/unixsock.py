@@ -153,6 +153,8 @@ class _Conn:
             except OSError:
                 self.close()
                 break
+            if anc:
+                self._took(anc)  # (ours to close, whatever the packet)
             if not packet:  # the peer closed
                 self.close()
                 break
@@ -162,8 +164,6 @@ class _Conn:
                 log.warning("pipe socket: dropped a peer that sent a malformed packet")
                 self.close()
                 break
-            if anc:
-                self._took(anc)
             got += 1
             view = memoryview(packet)
             try:

@@ -374,7 +374,7 @@ def test_a_stage_with_state_goes_on_from_its_checkpoint_and_the_output_is_exact(
     """uniq's current run, head's count and tail's last lines go into its
     checkpoints; uniq and head write as they go, so a checkpoint is stored
     only once their reader has the output it counts."""
-    n = 3_000_000
+    n = 6_000_000  # (51 MB: seq, let go in short bursts, is not done before 2 checkpoints were stored)
     lines = numbers(n).splitlines()
     code, label, want = {
         "uniq": (f"seq 1 {n} @r1 | cut -c1-4 @r1 | uniq -c @r2 | cat @r3", "uniq -c @r2",

@@ -229,7 +229,7 @@ def _init_variables(state: object) -> None:
     if state.get("PS4") is None:
         state.set("PS4", "+ ")
     shlvl = state.get("SHLVL") or "0"
-    state.set("SHLVL", str(int(shlvl) + 1 if shlvl.isdigit() else 1), export=True)
+    state.set("SHLVL", str(int(shlvl) + 1 if shlvl.isascii() and shlvl.isdigit() else 1), export=True)
 
 
 def _same_dir(a: str, b: str) -> bool:

@@ -92,6 +92,12 @@ def fsname(name: str) -> bytes:
     return name.encode("utf-8", "surrogateescape")
 
 
+def digits(s: str) -> bool:
+    """All ASCII digits (str.isdigit also takes `¹` and `٣`, which int()
+    refuses or reads: a number in an argument is ASCII, as in GNU)."""
+    return s.isascii() and s.isdigit()
+
+
 def parse(argv: list[str], short: str, long: list[str] | None = None,
           *, numeric_shorthand: bool = False) -> tuple[list[tuple[str, str]], list[str]]:
     """GNU getopt_long: options anywhere among operands, bundling (-nv),
@@ -100,7 +106,7 @@ def parse(argv: list[str], short: str, long: list[str] | None = None,
     argument); in `long`, "name=" takes an argument and "name=?" an
     optional one (only as --name=VALUE)."""
     args = argv[1:]
-    if numeric_shorthand and args and len(args[0]) > 1 and args[0][0] == "-" and args[0][1:].isdigit():
+    if numeric_shorthand and args and len(args[0]) > 1 and args[0][0] == "-" and digits(args[0][1:]):
         args = ["-n", args[0][1:], *args[1:]]
     longs: dict[str, str] = {}
     for spec in long or []:

@@ -7,7 +7,7 @@ line is cut with a few slices per selected range, no per-byte work."""
 
 from __future__ import annotations
 
-from onesh.coreutils.common import Io, Usage, canon, fsname, inputs, line_blocks, parse
+from onesh.coreutils.common import Io, Usage, canon, digits, fsname, inputs, line_blocks, parse
 
 INF = 1 << 62
 
@@ -21,8 +21,8 @@ def parse_list(spec: str) -> list[tuple[int, int]]:
         a, dash, b = part.partition("-")
         if dash and not a and not b:
             raise Usage("invalid range with no endpoint: -")
-        if (a and not a.isdigit()) or (b and not b.isdigit()) or "-" in b:
-            raise Usage(f"invalid field value '{part}'" if a.isdigit() or b.isdigit()
+        if (a and not digits(a)) or (b and not digits(b)) or "-" in b:
+            raise Usage(f"invalid field value '{part}'" if digits(a) or digits(b)
                         else "invalid byte, character or field list")
         lo = int(a) if a else 1
         hi = (int(b) if b else INF) if dash else lo

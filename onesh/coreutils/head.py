@@ -10,6 +10,7 @@ from onesh.coreutils.common import (
     ToolState,
     Usage,
     canon,
+    digits,
     fsname,
     inputs,
     keep,
@@ -31,10 +32,10 @@ def count_arg(v: str, what: str, sign: str = "-") -> tuple[int, bool]:
         signed = False
     mult = 1
     for suf in sorted(SUFFIX, key=len, reverse=True):
-        if t.endswith(suf) and t[:-len(suf)].isdigit():
+        if t.endswith(suf) and digits(t[:-len(suf)]):
             mult, t = SUFFIX[suf], t[:-len(suf)]
             break
-    if not t.isdigit():
+    if not digits(t):
         raise Usage(f"invalid number of {what}: '{v}'")
     return int(t) * mult, signed
 

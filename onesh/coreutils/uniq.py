@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from onesh.coreutils.common import Io, ToolState, Usage, canon, inputs, keep, line_blocks, parse
+from onesh.coreutils.common import (
+    Io,
+    ToolState,
+    Usage,
+    canon,
+    digits,
+    inputs,
+    keep,
+    line_blocks,
+    parse,
+)
 
 LONG = {"--count": "-c", "--repeated": "-d", "--ignore-case": "-i", "--unique": "-u",
         "--skip-fields": "-f", "--skip-chars": "-s", "--check-chars": "-w",
@@ -16,7 +26,7 @@ LONG = {"--count": "-c", "--repeated": "-d", "--ignore-case": "-i", "--unique": 
 
 
 def _count(v: str, what: str) -> int:
-    if not v.isdigit():
+    if not digits(v):
         raise Usage(f"{v}: invalid number of {what}")
     return int(v)
 

@@ -110,7 +110,7 @@ def _tokenize(text: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
             i += 1
             continue
         starts.append(i)
-        if c.isdigit():
+        if "0" <= c <= "9":
             j = i
             while j < n and (text[j].isalnum() or text[j] in "#@_"):
                 j += 1
@@ -146,7 +146,7 @@ def _step_op(toks: list[str], text: str, after: int) -> bool:
     element it is `x++`; otherwise only when a name follows (`++x`)."""
     if toks and (_is_name(toks[-1]) or toks[-1] == "]"):
         return True
-    if toks and toks[-1][0].isdigit():
+    if toks and "0" <= toks[-1][0] <= "9":
         return False
     rest = text[after:].lstrip()
     return bool(rest) and _is_name(rest)
@@ -161,7 +161,7 @@ def parse_int(tok: str, expr: str) -> int:
                 raise ArithError(f"{expr}: invalid arithmetic base (error token is \"{tok}\")")
             val = 0
             for ch in digits:
-                if ch.isdigit():
+                if "0" <= ch <= "9":
                     d = ord(ch) - 48
                 elif "a" <= ch <= "z":
                     d = ord(ch) - 87
@@ -197,7 +197,7 @@ def _value(raw: str | None, env: Env) -> int:
     text = raw.strip()
     if not text:
         return 0
-    if text.isdigit() or "#" in text or text.startswith("0x"):
+    if (text.isascii() and text.isdigit()) or "#" in text or text.startswith("0x"):
         try:
             v = parse_int(text, text)
         except ArithError:
@@ -558,7 +558,7 @@ class _Compiler:
                 raise _Broken(inner.run, self.error("missing `)'"))
             self.pos += 1
             return inner
-        if t is not None and t[0].isdigit():
+        if t is not None and "0" <= t[0] <= "9":
             self.pos += 1
             try:
                 return _const(parse_int(t, self.expr))

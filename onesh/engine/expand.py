@@ -318,7 +318,7 @@ class Expander:
             return arr.get(i)
         if name in ("@", "*"):
             return self.positional_all()
-        if name.isdigit():
+        if name.isascii() and name.isdigit():
             k = int(name)
             if k == 0:
                 return st.argv0
@@ -401,7 +401,7 @@ class Expander:
                 self._emit_word(p.arg, b, quoted, split)
                 return
             if base == "=":
-                if p.name in ("@", "*", "#", "?", "-", "$", "!") or p.name.isdigit():
+                if p.name in ("@", "*", "#", "?", "-", "$", "!") or (p.name.isascii() and p.name.isdigit()):
                     raise ExpansionError(f"${p.name}: cannot assign in this way", p.span)
                 newv = self.single(p.arg) if p.arg else ""
                 if p.index is not None:

@@ -101,12 +101,12 @@ class JobTable:
             return self.jobs.get(self.previous) if self.previous else None
         if spec.startswith("%"):
             rest = spec[1:]
-            if rest.isdigit():
+            if rest.isascii() and rest.isdigit():
                 return self.jobs.get(int(rest))
             matches = [j for j in self.jobs.values()
                        if (rest.startswith("?") and rest[1:] in j.command) or j.command.startswith(rest)]
             return matches[0] if len(matches) == 1 else None
-        if spec.isdigit():
+        if spec.isascii() and spec.isdigit():
             pid = int(spec)
             for j in self.jobs.values():
                 if pid in j.pids:

@@ -125,9 +125,9 @@ def _apply_one(r: A.Redir, saved: list[Saved], seen: set[int], expand_target: Ca
             except OSError:
                 pass
             return
-        move = target.endswith("-") and target[:-1].isdigit()
+        move = target.endswith("-") and target[:-1].isascii() and target[:-1].isdigit()
         num = target[:-1] if move else target
-        if num.isdigit():
+        if num.isascii() and num.isdigit():
             src = int(num)
             try:
                 os.fstat(src)

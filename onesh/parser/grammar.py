@@ -808,7 +808,7 @@ class Parser(WordParser):
         start = self.i
         j = self.i
         fd: int | None = None
-        while j < self.n and t[j].isdigit():
+        while j < self.n and "0" <= t[j] <= "9":  # (ASCII: `¹<` is a word)
             j += 1
         if j > self.i and j < self.n and t[j] in "<>":
             fd = int(t[self.i:j])
@@ -924,7 +924,7 @@ def _assign_as_word(a: A.Assign) -> A.Word:
 
 
 def _valid_func_name(w: str) -> bool:
-    return bool(w) and not w.isdigit() and all(c not in "$`'\"\\=" for c in w)
+    return bool(w) and not (w.isascii() and w.isdigit()) and all(c not in "$`'\"\\=" for c in w)
 
 
 def _literal_text(p: A.WordPart) -> str:

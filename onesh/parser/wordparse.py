@@ -381,7 +381,7 @@ class WordParser:
                 k += 1
             self.i = k
             return A.Param(t[start + 1:k], self.span(start))
-        if nxt and (nxt.isdigit() or nxt in SPECIAL_PARAMS):
+        if nxt and ("0" <= nxt <= "9" or nxt in SPECIAL_PARAMS):
             self.i += 2
             return A.Param(nxt, self.span(start))
         return None
@@ -395,7 +395,7 @@ class WordParser:
                 self.peek(1) in "-=?+:%/" and self.peek(2) != "}" and False):
             # ${#x}, ${#@}; but ${#} is $# and ${#-d}... keep it simple
             c1 = self.peek(1)
-            if c1 and (is_name_start(c1) or c1.isdigit() or c1 in "@*#?-$!"):
+            if c1 and (is_name_start(c1) or "0" <= c1 <= "9" or c1 in "@*#?-$!"):
                 length = True
                 self.i += 1
         name_start = self.i
@@ -405,8 +405,8 @@ class WordParser:
         if is_name_start(c):
             while self.i < self.n and is_name_char(t[self.i]):
                 self.i += 1
-        elif c.isdigit():
-            while self.i < self.n and t[self.i].isdigit():
+        elif "0" <= c <= "9":
+            while self.i < self.n and "0" <= t[self.i] <= "9":
                 self.i += 1
         elif c in SPECIAL_PARAMS:
             self.i += 1

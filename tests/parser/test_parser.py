@@ -4,7 +4,7 @@ and hypothesis properties over random token soup."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from onesh.errors import ParseError, Span, format_error
@@ -247,6 +247,8 @@ def test_check_and_tokens_never_raise(src: str) -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=60))
+@example("¹<")  # (found by hypothesis in CI: str.isdigit takes `¹`, int() refuses it)
+@example("echo $¹ ${٣} $((¹))")
 def test_arbitrary_text_never_crashes(src: str) -> None:
     try:
         parse(src)

@@ -239,7 +239,7 @@ async def _check_cluster(s: Session, device: wheels.PythonInfo, cluster: Cluster
 def _host_port(endpoint: str) -> tuple[str, int]:
     hostport = endpoint.split("://", 1)[-1]
     host, _, port = hostport.rpartition(":")
-    return host.strip("[]"), int(port) if port.isdigit() else 0
+    return host.strip("[]"), int(port) if port.isascii() and port.isdigit() else 0
 
 
 async def _status(s: Session, cluster: ClusterRef) -> dict[str, Any]:

@@ -343,9 +343,9 @@ def build(interp: Interpreter, d: Draft, view: ClusterView, ns_files: dict[str, 
         for op, fd, target in d.redirs[k]:
             path = absolute(target, cwd)
             if op == ">&" and fd == 2 and target == "1":
-                st.stderr_to_stdout = True
+                st.stderr_to_stdout, st.stderr_null = True, False  # (the last of the two wins, as in bash)
             elif op in (">", ">>", ">|") and fd == 2 and path == os.devnull:
-                st.stderr_null = True
+                st.stderr_null, st.stderr_to_stdout = True, False
             elif op in (">", ">>", ">|") and fd in (None, 1) and k == n - 1 and path in (os.devnull, "/dev/stdout"):
                 # A device of every host, not a namespace file: thrown
                 # away where the stage runs, or this shell's stdout.

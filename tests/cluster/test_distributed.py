@@ -156,6 +156,8 @@ def test_dev_null_throws_output_and_errors_away_where_the_stage_runs(cluster: Cl
     assert r.stdout == b"2 2\n" and "/nonexistent/a" not in err and "/nonexistent/b" in err, err
     r = onesh(cluster, "grep x /nonexistent/c @r2 >/dev/null 2>&1; echo $?", cwd=tmp_path)
     assert (r.stdout, r.stderr) == (b"2\n", b"")
+    r = onesh(cluster, "grep x /nonexistent/d @r2 2>/dev/null 2>&1 | cat @r3", cwd=tmp_path)  # (the last one wins)
+    assert b"/nonexistent/d" in r.stdout and r.stderr == b"", r
     r = onesh(cluster, "ls /dev/null @r2; cat /dev/null @r3 | wc -c", cwd=tmp_path)
     assert r.stdout == b"/dev/null\n0\n", r.stderr  # (no 600 KiB file named /dev/null in the namespace)
     r = onesh(cluster, "seq 3 @r1 | cat @r2 > /dev/tty", cwd=tmp_path)

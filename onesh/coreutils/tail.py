@@ -18,6 +18,7 @@ from onesh.coreutils.common import (
     ToolState,
     Usage,
     canon,
+    digits,
     inputs,
     keep,
     line_blocks,
@@ -71,7 +72,7 @@ def run(argv: list[str], io: Io) -> int:
         elif o == "-z":
             raise Usage("-z is not supported by the builtin tail agent")
     names = files or ["-"]
-    if len(names) > 1 and len(argv) > 1 and argv[1][:1] == "-" and argv[1][1:].isascii() and argv[1][1:].isdigit():
+    if len(names) > 1 and len(argv) > 1 and argv[1][:1] == "-" and digits(argv[1][1:]):
         raise Usage(f"option used in invalid context -- {argv[1][1:2]}")
     headers = (len(names) > 1 or verbose) and not quiet
     if n == 0 and not plus and not follow:

@@ -223,20 +223,15 @@ class ReceiverEnd:
         """A span's bytes, read from the file its connection brought.  One
         that cannot be read (no file came, or it fails) is rejected: the
         writer says hello again and replays (a new connection brings the
-        file again).  A file cut shorter since its writer framed the span
-        gives what is left."""
+        file again)."""
         fd = getattr(conn, "file", -1)
         try:
             if fd < 0:
                 raise OSError("no file came with the connection")
-            data = os.pread(fd, span.length, span.offset)
+            return _read_span(fd, span, self.pipe_id)
         except OSError as e:
             self._reject(f"a file span that cannot be read: {e}")
             return None
-        if len(data) < span.length:
-            log.warning("pipe %s: the input file is %d bytes shorter than when it was sent",
-                        self.pipe_id, span.length - len(data))
-        return data
 
     def _reject(self, why: str) -> None:
         self.rejected += 1
@@ -453,11 +448,7 @@ class SenderEnd:
     def _spelt_out(self, f: Frame, span: FileSpan) -> Frame:
         """A span's frame with its bytes, for a reader the file cannot go
         to (elsewhere; a read of a cached file does not wait)."""
-        data = os.pread(span.fd, span.length, span.offset)
-        if len(data) < span.length:
-            log.warning("pipe %s: the input file is %d bytes shorter than when it was sent",
-                        self.pipe_id, span.length - len(data))
-        return dataclasses.replace(f, data=data, span=None)
+        return dataclasses.replace(f, data=_read_span(span.fd, span, self.pipe_id), span=None)
 
     def offer_span(self, offset: int, length: int) -> bool:
         """Send `length` bytes at `offset` of our file (a frame of its own)
@@ -605,6 +596,16 @@ class SenderEnd:
         if self._link is not None:
             self._link.close()
             self._link = None
+
+
+def _read_span(fd: int, span: FileSpan, pipe_id: str) -> bytes:
+    """A span's bytes from `fd` (OSError if it cannot be read).  A file cut
+    shorter since its writer framed the span gives what is left."""
+    data = os.pread(fd, span.length, span.offset)
+    if len(data) < span.length:
+        log.warning("pipe %s: the input file is %d bytes shorter than when it was sent",
+                    pipe_id, span.length - len(data))
+    return data
 
 
 def _passes_fds(link: Link) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import functools
 import itertools
 import json
@@ -324,9 +323,9 @@ class Job:
         from onesh.net.pipes import (
             PipeReceiver,
             PipeSender,
-            is_regular,
             pump_fd_to_pipe,
             pump_pipe_to_fd,
+            span_source,
         )
         from onesh.net.samehost import host_key, same_host
         from onesh.net.transport import between_hosts, pipe_bind
@@ -371,7 +370,7 @@ class Job:
         tx: PipeSender | None = None
         # A regular file goes to a first segment on this host as spans of
         # it, which the segment reads itself (pipes.pump_fd_to_pipe).
-        stdin_file = stdin_fd if stdin_fd is not None and is_regular(stdin_fd) and _reads(stdin_fd) else -1
+        stdin_file = span_source(stdin_fd) if stdin_fd is not None else -1
         if dialled[0]:
             # The shell feeds a dial-out segment: its end binds first.
             tx = PipeSender(sc.ctx, sc.keys, f"{self.id}/0/in", bind=pipe_bind(host, False, between_hosts()),
@@ -1002,8 +1001,3 @@ def _readable(fd: int) -> bool:
         return True
     except OSError:
         return False
-
-
-def _reads(fd: int) -> bool:
-    """Was fd opened for reading (a reader given it could pread it)?"""
-    return fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE != os.O_WRONLY

@@ -200,11 +200,19 @@ class PipeSender(SenderEnd):
 
 
 # ------------------------------------------------------------------ pumps
-def is_regular(fd: int) -> bool:
+def _is_regular(fd: int) -> bool:
     try:
         return stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError:
         return False
+
+
+def span_source(fd: int) -> int:
+    """fd, when a reader on this host could be given it and read spans of
+    it (a regular file opened for reading: PipeSender(file=)); else -1."""
+    if not _is_regular(fd) or fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+        return -1
+    return fd
 
 
 def _widen(fd: int) -> None:
@@ -257,7 +265,7 @@ def _nonblocking(fd: int, close_fd: bool) -> Iterator[bool]:
     never wait, and epoll refuses them); restored, or the fd closed, after.
     An OS pipe is also widened (see _widen).  Yields whether the fd is a
     regular file."""
-    regular = is_regular(fd)
+    regular = _is_regular(fd)
     was_blocking = os.get_blocking(fd)
     if not regular:
         _widen(fd)
@@ -418,5 +426,13 @@ async def pump_pipe_to_fd(receiver: PipeReceiver, fd: int, *, close_fd: bool = T
     return total
 
 
-__all__ = ["DEFAULT_WINDOW", "LineSampler", "PipeError", "PipeReceiver", "PipeSender", "is_regular", "pump_fd_to_pipe",
-           "pump_pipe_to_fd"]
+__all__ = [
+    "DEFAULT_WINDOW",
+    "LineSampler",
+    "PipeError",
+    "PipeReceiver",
+    "PipeSender",
+    "pump_fd_to_pipe",
+    "pump_pipe_to_fd",
+    "span_source",
+]

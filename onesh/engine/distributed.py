@@ -27,6 +27,7 @@ from onesh.aio import run_sync
 from onesh.engine import planner
 from onesh.engine.jobwatch import CONFIRM_TIMEOUT, RuntimeWatch
 from onesh.engine.restarts import restartable, roomiest_runtime, successor_runtime
+from onesh.engine.shellcluster import SHELL_PATIENCE, ShellCluster, endpoint_of, home_runtime
 from onesh.errors import OneshError
 from onesh.parser import ast as A
 
@@ -36,119 +37,11 @@ if TYPE_CHECKING:
 _job_numbers = itertools.count(1)
 START_TIMEOUT = 25.0
 PLACE_TIMEOUT = 3.0
-SHELL_PATIENCE = 5.0  # seconds a shell command rides out a failover before it reports the cause
 WAIT_POLL = 1.0  # seconds a stage.wait waits on the runtime (its silence beyond that is a sign)
 STOP_GRACE = 2.0  # seconds stages get to end after SIGTERM (then SIGKILL) when a job is given up
 LOST_STATUS = 128 + 9  # a stage lost with its runtime: as if killed by SIGKILL
 ABANDON_AFTER = 3.0  # seconds a finished job's silent, unended output pipe is still awaited
 _NOT_SHIPPED = ("PATH", "HOME", "PWD", "OLDPWD", "SHLVL", "_", "ONESH_CLUSTER", "ONESH_SECRET")
-
-
-class ShellCluster:
-    """Async access to the cluster for one pipeline: a zmq Context with its
-    ZAP authenticator (our pipe receivers are Curve servers)."""
-
-    def __init__(self, boot: list[str], secret: str) -> None:
-        self.boot = boot
-        self.secret = secret
-
-    async def __aenter__(self) -> ShellCluster:
-        import zmq.asyncio
-
-        from onesh.net.keys import ClusterKeys, load_secret, start_authenticator
-        from onesh.net.rpc import RpcClients, RpcTimeout
-
-        self.keys = ClusterKeys.from_secret(load_secret(self.secret))
-        self.ctx = zmq.asyncio.Context()
-        self.auth = start_authenticator(self.ctx, self.keys)
-        self.namespace: Any = None
-        # One connection (one Curve handshake) per runtime for the whole
-        # job: status, placement, start, waits and signals all reuse it.
-        # A runtime that stops answering gets a new one on the next call.
-        self.rpc = RpcClients(self.ctx, self.keys, drop_on=RpcTimeout)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self.namespace is not None:
-            with contextlib.suppress(Exception):
-                await self.namespace.close()
-        await self.rpc.close()
-        self.auth.stop()
-        self.ctx.destroy(linger=0)
-
-    async def call(self, endpoint: str, method: str, body: dict[str, Any] | None = None,
-                   timeout: float = 2.0) -> dict[str, Any]:
-        return await self.rpc.call(endpoint, method, body or {}, timeout)
-
-    async def status(self) -> dict[str, Any]:
-        from onesh.kernel.statusread import freshest
-        from onesh.net.rpc import RpcError
-
-        try:
-            return await freshest(self.call(ep, "cluster.status", {}, 1.5) for ep in self.boot)
-        except RpcError as e:
-            raise planner.PlanError(f"cluster unreachable: {e}") from None
-
-    def ns(self) -> Any:
-        if self.namespace is None:
-            from onesh.runtime.nsclient import Namespace
-
-            # A shell waits out a failover, not an outage: after this long
-            # the user gets the reason instead of a prompt that never returns.
-            self.namespace = Namespace(self.ctx, self.keys, self.boot, failover=SHELL_PATIENCE)
-        return self.namespace
-
-    async def lookup(self, paths: list[str]) -> tuple[dict[str, list[str]], frozenset[str]]:
-        """Which of these paths are namespace files (with their replicas)
-        and which are named pipes."""
-        found: dict[str, list[str]] = {}
-        pipes: set[str] = set()
-        from onesh.engine.clusterpaths import under_namespace_root
-        from onesh.union import namespace_only
-
-        for p in dict.fromkeys(paths):
-            try:
-                entry = await self.ns().stat(p)
-            except FileNotFoundError:
-                entry = None
-            except OSError as e:
-                if under_namespace_root(p) or namespace_only(p):  # only the namespace can have it
-                    raise planner.PlanError(f"{p}: {e.strerror or e}") from None
-                entry = None  # the cluster cannot say: the local file, if any, it is
-            if entry and entry.get("kind") == "file":
-                found[p] = replicas_of(entry)
-            elif entry and entry.get("kind") == "pipe":
-                pipes.add(p)
-        return found, frozenset(pipes)
-
-
-def replicas_of(entry: dict[str, Any]) -> list[str]:
-    reps: list[str] = list(entry.get("replicas") or [])
-    for chunk in entry.get("chunks") or []:
-        for r in (chunk.get("replicas") if isinstance(chunk, dict) else chunk[2]) or []:
-            if r not in reps:
-                reps.append(r)
-    if not reps and entry.get("owner"):
-        reps.append(str(entry["owner"]))
-    return reps
-
-
-def home_runtime(snap: dict[str, Any], boot: list[str]) -> str:
-    forced = os.environ.get("ONESH_HOME_RUNTIME")
-    if forced:
-        return forced
-    by_endpoint = {m.get("endpoint"): n for n, m in snap["members"].items()}
-    for ep in boot:
-        if ep in by_endpoint:
-            return str(by_endpoint[ep])
-    return str(snap.get("answered_by") or min(snap["members"], default=""))
-
-
-def endpoint_of(snap: dict[str, Any], runtime: str) -> str:
-    m = snap["members"].get(runtime)
-    if m is None:
-        raise planner.PlanError(f"no runtime named {runtime}")
-    return str(m["endpoint"])
 
 
 async def make_plan(interp: Interpreter, sc: ShellCluster,

@@ -21,8 +21,8 @@ from onesh.parser import ast as A
 from onesh.union import namespace_only, new_name_in_namespace
 
 if TYPE_CHECKING:
-    from onesh.engine.distributed import ShellCluster
     from onesh.engine.interp import Interpreter
+    from onesh.engine.shellcluster import ShellCluster
 
 NS_COMMANDS = frozenset({"ls", "mkdir", "rm", "mv", "cp", "stat", "mkfifo"})
 
@@ -60,7 +60,7 @@ def run(interp: Interpreter, argv: list[str]) -> int | None:
     if client is None:
         return None
 
-    from onesh.engine.distributed import ShellCluster
+    from onesh.engine.shellcluster import ShellCluster
 
     async def go() -> int | None:
         async with ShellCluster(client.boot, client.secret) as sc:
@@ -91,7 +91,7 @@ def is_namespace_dir(interp: Interpreter, path: str) -> bool:
     assert interp.cluster is not None
     client = interp.cluster()
 
-    from onesh.engine.distributed import ShellCluster
+    from onesh.engine.shellcluster import ShellCluster
 
     async def go() -> bool:
         async with ShellCluster(client.boot, client.secret) as sc:
@@ -226,7 +226,7 @@ class NamespaceCommand:
                      f"{host['size']} bytes here: `/net/<runtime>{path}` names one side alone)\n")
         else:
             self.out(" Where: the cluster namespace\n")
-        from onesh.engine.distributed import replicas_of
+        from onesh.engine.shellcluster import replicas_of
 
         owner = entry.get("owner") or entry.get("runtime") or "-"
         self.out(f" Owner: {owner}  Replicas: {','.join(replicas_of(entry)) or '-'}\n")

@@ -195,7 +195,7 @@ class Listings:
 async def _in_session(boot: list[str], secret: str, patience: float,
                       fn: Callable[[Namespace], Awaitable[T]]) -> T:
     """Run `fn` with a namespace client on a private zmq context (no pipe
-    receivers, so no authenticator: lighter than distributed.ShellCluster)."""
+    receivers, so no authenticator: lighter than shellcluster.ShellCluster)."""
     import zmq.asyncio
 
     from onesh.net.keys import ClusterKeys, load_secret
